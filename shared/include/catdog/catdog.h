@@ -1,0 +1,125 @@
+// catdog inference core — public API.
+//
+// Loads TensorFlow.js layers models (model.json + weight shards) from bytes and runs them on
+// NHWC float32 tensors; converts 8-bit images into the model input (DESIGN contract 1).
+// Nothing here touches files, the DOM, torch or OpenCV: callers hand in bytes.
+//
+// Errors: every fallible call returns a Status. No exception crosses this API (the wasm build
+// runs with exceptions disabled); messages name the file / layer / value that was wrong.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace catdog {
+
+// ---- status ------------------------------------------------------------------------------------
+class Status {
+ public:
+  Status() = default;  // OK
+  static Status Ok() { return Status(); }
+  static Status Error(std::string message) { Status s; s.ok_ = false; s.msg_ = std::move(message); return s; }
+  bool ok() const { return ok_; }
+  explicit operator bool() const { return ok_; }
+  const std::string& message() const { return msg_; }  // empty when ok
+ private:
+  bool ok_ = true;
+  std::string msg_;
+};
+
+// ---- preprocessing (DESIGN contract 1) ----------------------------------------------------------
+enum class PixelFormat : int { kGray8 = 1, kRGB8 = 3, kRGBA8 = 4 };  // value = bytes per pixel
+enum class Fit : int { kStretch = 0, kCenterCrop = 1 };
+
+struct ImageView {
+  const uint8_t* data = nullptr;  // first byte of the top row
+  int width = 0;                  // pixels
+  int height = 0;                 // pixels
+  int stride = 0;                 // bytes from one row to the next (>= width * bytes per pixel)
+  PixelFormat format = PixelFormat::kRGBA8;
+};
+
+// The one function that turns an image into model input: optional center square crop, area-average
+// resize to out_size x out_size, BT.601 luma (0.299 R + 0.587 G + 0.114 B), divided by 255.
+// Writes out_size*out_size floats in [0,1], row-major, to `out`. Deterministic and identical on
+// every platform (the trainer's `prepare`, the CLI and the web page all call it).
+Status preprocess(const ImageView& image, Fit fit, int out_size, float* out);
+
+// Same, but stops before the /255: out_size*out_size bytes 0..255 (rounded). What packs store.
+// preprocess() == preprocess_u8() / 255 exactly.
+Status preprocess_u8(const ImageView& image, Fit fit, int out_size, uint8_t* out);
+
+// ---- model --------------------------------------------------------------------------------------
+enum class Backend : int {
+  kReference = 0,  // plain scalar loops: the oracle for every other path
+  kSimd = 1,       // the core's own SIMD kernels (SSE/AVX natively, simd128 in wasm)
+  kXnnpack = 2,    // Debian's XNNPACK for heavy layers (native builds with CATDOG_WITH_XNNPACK)
+  kAuto = 3,       // the build's fastest: kSimd when built, else kReference
+};
+
+struct LoadOptions {
+  Backend backend = Backend::kAuto;
+  int threads = 1;                      // worker threads for kernels that can split work
+  uint64_t max_total_bytes = 1ull << 30;  // refuse models whose weights or activations exceed this
+};
+
+struct ShardBytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+// What a loaded model says about itself.
+struct ModelInfo {
+  std::vector<int64_t> input_shape;   // without batch, e.g. {100,100,1}
+  std::vector<int64_t> output_shape;  // without batch, e.g. {1}
+  std::string format;                 // "layers-model" or "" (old files)
+  std::string generated_by;
+  std::string converted_by;
+  std::string user_metadata_json;     // userDefinedMetadata serialized, "{}" if absent
+  size_t num_weights = 0;             // float count after dequantization
+  std::vector<std::string> layer_summary;  // one line per layer: "conv2d (Conv2D) -> [98,98,32]"
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Phase 1: parse model.json text. Fails on invalid JSON, unknown layer classes or activations
+  // (message names class and layer), inconsistent shapes. `source_name` is used in messages.
+  static Status Parse(std::string_view model_json, std::unique_ptr<Model>* out,
+                      const LoadOptions& options = {}, std::string_view source_name = "model.json");
+
+  // Weight files named by the manifest, in manifest order (paths as written, relative to model.json).
+  virtual const std::vector<std::string>& shard_paths() const = 0;
+
+  // Phase 2: the bytes of each shard, same order and count as shard_paths(). Checks sizes
+  // (missing/short/extra bytes, naming the shard), dequantizes, rejects NaN/Inf, binds weights
+  // to layers and prepacks them for the chosen backend. Copies what it needs; the caller may free.
+  virtual Status LoadWeights(const std::vector<ShardBytes>& shards) = 0;
+
+  virtual const ModelInfo& info() const = 0;
+  virtual Backend backend() const = 0;  // the backend actually in use
+
+  // Number of floats one sample of input / output holds.
+  virtual size_t input_size() const = 0;
+  virtual size_t output_size() const = 0;
+
+  // Runs `batch` samples. `input` holds batch*input_size() floats NHWC; `output` receives
+  // batch*output_size() floats. Reuses internal buffers: no allocation after the first call with
+  // a given batch size. Not thread-safe on one Model; use one Model per thread.
+  virtual Status Run(const float* input, int batch, float* output) = 0;
+
+  // Checks an explicit shape (with batch first) against the model's input, e.g. from a CLI flag.
+  virtual Status CheckInputShape(const std::vector<int64_t>& shape_with_batch) const = 0;
+};
+
+// Human-readable name of a backend ("reference", "simd", "xnnpack").
+const char* BackendName(Backend b);
+// Whether this build has the backend.
+bool BackendAvailable(Backend b);
+
+}  // namespace catdog

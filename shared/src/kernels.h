@@ -1,0 +1,68 @@
+// Internal kernel contract between the layer graph (model.cpp, layers_*.cpp) and the compute
+// kernels (kernels_ref.cpp, kernels_simd.cpp, kernels_xnnpack.cpp). Not installed.
+//
+// Layout: NHWC float32 activations; conv kernels HWIO [kh][kw][in_c][out_c] (Keras order);
+// dense weights [in][out]. Microkernels assert preconditions only; the graph validated them.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <memory>
+
+namespace catdog::kernels {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// A 2-D convolution with optional fused clamp activation (relu = [0, inf), relu6 = [0, 6],
+// linear = (-inf, inf)) and an optional fused 2x2 stride-2 max-pool (Keras 'valid', floor).
+struct ConvDesc {
+  int in_h = 0, in_w = 0, in_c = 0;
+  int out_c = 0;
+  int kh = 0, kw = 0;
+  int stride_h = 1, stride_w = 1;
+  int dil_h = 1, dil_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;  // from 'valid'/'same'
+  int out_h = 0, out_w = 0;            // conv output size, before the fused pool
+  float clamp_min = -kInf, clamp_max = kInf;
+  bool fuse_maxpool2 = false;          // then the op writes (out_h/2) x (out_w/2) x out_c
+  int final_h() const { return fuse_maxpool2 ? out_h / 2 : out_h; }
+  int final_w() const { return fuse_maxpool2 ? out_w / 2 : out_w; }
+};
+
+struct DenseDesc {
+  int in = 0, out = 0;
+  float clamp_min = -kInf, clamp_max = kInf;
+};
+
+// ---- scalar references: always built, the oracle for every other path ----------------------
+void Conv2DRef(const ConvDesc& d, int batch, const float* in, const float* w_hwio,
+               const float* bias /*nullable*/, float* out);
+void DenseRef(const DenseDesc& d, int batch, const float* in, const float* w_io,
+              const float* bias /*nullable*/, float* out);
+// Max pool, NHWC, window (ph,pw), stride (sh,sw), explicit padding (padded cells never win).
+void MaxPoolRef(int batch, int in_h, int in_w, int c, int ph, int pw, int sh, int sw, int pad_top,
+                int pad_left, int out_h, int out_w, const float* in, float* out);
+
+// ---- prepacked fast operators --------------------------------------------------------------------
+// Built once at load (weights packed then), run many times. Run() allocates nothing after the
+// first call with a given batch size.
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual void Run(int batch, const float* in, float* out) = 0;
+  virtual const char* name() const = 0;  // e.g. "f32_conv3x3_c1__sse_fused_pool"
+};
+
+// Return nullptr when the shape/config is not supported by that backend: the caller falls
+// back to the reference. `threads` >= 1.
+std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads);
+std::unique_ptr<Op> MakeDenseSimd(const DenseDesc& d, const float* w_io, const float* bias, int threads);
+// Only in builds with CATDOG_WITH_XNNPACK (else they return nullptr).
+std::unique_ptr<Op> MakeConvXnnpack(const ConvDesc& d, const float* w_hwio, const float* bias, int threads);
+std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, const float* bias, int threads);
+
+// Whether the SIMD kernels were compiled in (CATDOG_SIMD and a supported ISA).
+bool SimdAvailable();
+bool XnnpackAvailable();
+
+}  // namespace catdog::kernels
