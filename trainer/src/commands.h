@@ -1,0 +1,29 @@
+// Each subcommand of the `catdog` CLI lives in its own file and registers itself here.
+// Exit codes: 0 success, 1 runtime failure, 2 bad input (a file, a value, a flag).
+#pragma once
+
+namespace CLI { class App; }
+
+namespace catdog::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadInput = 2;
+
+// Core (no OpenCV, no torch): infer, bench.
+void RegisterInfer(CLI::App& app);
+void RegisterBench(CLI::App& app);
+// Needs OpenCV (image decoding): predict, prepare, preview.
+void RegisterPredict(CLI::App& app);
+void RegisterPrepare(CLI::App& app);
+void RegisterPreview(CLI::App& app);
+// evaluate works on packs everywhere; on --images only with OpenCV.
+void RegisterEvaluate(CLI::App& app);
+// Needs libtorch: train, export.
+void RegisterTrain(CLI::App& app);
+void RegisterExport(CLI::App& app);
+
+// The exit code a subcommand's callback chose (callbacks store it here).
+int& ExitCode();
+
+}  // namespace catdog::cli

@@ -1,0 +1,110 @@
+#include "fsutil.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace catdog::fs {
+namespace stdfs = std::filesystem;
+
+Status ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes) {
+  std::error_code ec;
+  if (stdfs::is_directory(path, ec)) return Status::Error(path + ": is a directory, expected a file");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  out->clear();
+  uint8_t buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    if (out->size() + n > max_bytes) {
+      std::fclose(f);
+      return Status::Error(path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
+    }
+    out->insert(out->end(), buf, buf + n);
+  }
+  bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) return Status::Error(path + ": read error");
+  return Status::Ok();
+}
+
+Status ReadTextFile(const std::string& path, std::string* out, uint64_t max_bytes) {
+  std::vector<uint8_t> bytes;
+  Status s = ReadFile(path, &bytes, max_bytes);
+  if (!s) return s;
+  out->assign(bytes.begin(), bytes.end());
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
+  stdfs::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) stdfs::create_directories(p.parent_path(), ec);
+  std::random_device rd;
+  std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Error(path + ": cannot create: " + std::strerror(errno));
+  const char* c = static_cast<const char*>(data);
+  size_t left = size;
+  while (left > 0) {
+    ssize_t w = ::write(fd, c, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Status::Error(path + ": write failed: " + why);
+    }
+    c += w;
+    left -= static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Status::Error(path + ": fsync/close failed: " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status::Error(path + ": rename failed: " + why);
+  }
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& text) {
+  return WriteFileAtomic(path, text.data(), text.size());
+}
+
+Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,
+                    std::unique_ptr<Model>* out) {
+  stdfs::path json_path(dir_or_json);
+  std::error_code ec;
+  if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
+  std::string text;
+  Status s = ReadTextFile(json_path.string(), &text);
+  if (!s) return s;
+  std::unique_ptr<Model> model;
+  s = Model::Parse(text, &model, options, json_path.string());
+  if (!s) return s;
+  std::vector<std::vector<uint8_t>> blobs;
+  std::vector<ShardBytes> shards;
+  blobs.reserve(model->shard_paths().size());
+  for (const std::string& rel : model->shard_paths()) {
+    stdfs::path shard = json_path.parent_path() / rel;
+    blobs.emplace_back();
+    s = ReadFile(shard.string(), &blobs.back());
+    if (!s) return Status::Error(json_path.string() + ": weight file named in weightsManifest: " + s.message());
+    shards.push_back({blobs.back().data(), blobs.back().size()});
+  }
+  s = model->LoadWeights(shards);
+  if (!s) return s;
+  *out = std::move(model);
+  return Status::Ok();
+}
+
+}  // namespace catdog::fs

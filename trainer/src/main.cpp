@@ -1,0 +1,49 @@
+// catdog: the native command-line tool. Subcommands register themselves (commands.h).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "commands.h"
+
+namespace catdog::cli {
+int& ExitCode() {
+  static int code = kExitOk;
+  return code;
+}
+}  // namespace catdog::cli
+
+int main(int argc, char** argv) {
+  using namespace catdog::cli;
+  CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "catdog 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+  spdlog::set_pattern("%^%l%$: %v");
+
+  RegisterInfer(app);
+  RegisterBench(app);
+  RegisterEvaluate(app);
+#ifdef CATDOG_HAVE_OPENCV
+  RegisterPredict(app);
+  RegisterPrepare(app);
+  RegisterPreview(app);
+#endif
+#ifdef CATDOG_HAVE_TORCH
+  RegisterTrain(app);
+  RegisterExport(app);
+#endif
+  app.parse_complete_callback([&] { spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitBadInput;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitFailure;
+  }
+  return ExitCode();
+}
