@@ -13,6 +13,8 @@ constexpr int kExitBadInput = 2;
 // Core (no OpenCV, no torch): infer, bench.
 void RegisterInfer(CLI::App& app);
 void RegisterBench(CLI::App& app);
+// Packs -> NumPy arrays (for Python tools): unpack.
+void RegisterUnpack(CLI::App& app);
 // Needs OpenCV (image decoding): predict, prepare, preview.
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
 
   RegisterInfer(app);
   RegisterBench(app);
+  RegisterUnpack(app);
   RegisterEvaluate(app);
 #ifdef CATDOG_HAVE_OPENCV
   RegisterPredict(app);
