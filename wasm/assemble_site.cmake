@@ -1,0 +1,21 @@
+# cmake -DSRC=web -DDST=build/wasm/site -DWASM_FILES="a.js;a.wasm" -P assemble_site.cmake
+# Copies the static site (not the node server) and the wasm module into DST, replacing what a
+# previous run left there, so files removed from web/ disappear from the site too.
+if(NOT SRC OR NOT DST)
+  message(FATAL_ERROR "assemble_site.cmake: SRC and DST are required")
+endif()
+set(TMP "${DST}.tmp")
+file(REMOVE_RECURSE "${TMP}")
+file(MAKE_DIRECTORY "${TMP}")
+file(COPY "${SRC}/" DESTINATION "${TMP}"
+     PATTERN "serve.mjs" EXCLUDE
+     PATTERN "*.tmp" EXCLUDE
+     PATTERN ".*" EXCLUDE)
+foreach(f IN LISTS WASM_FILES)
+  if(NOT EXISTS "${f}")
+    message(FATAL_ERROR "assemble_site.cmake: missing wasm output ${f}")
+  endif()
+  file(COPY "${f}" DESTINATION "${TMP}")
+endforeach()
+file(REMOVE_RECURSE "${DST}")
+file(RENAME "${TMP}" "${DST}")

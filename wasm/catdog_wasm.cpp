@@ -1,0 +1,298 @@
+// The wasm C ABI over the catdog core (see catdog_wasm.h). Handles index a small table of live
+// models, so a stale or forged handle from JS is rejected instead of dereferenced.
+#include "catdog_wasm.h"
+
+#include <malloc.h>
+
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/catdog.h"
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define CATDOG_EXPORT EMSCRIPTEN_KEEPALIVE
+#else
+#define CATDOG_EXPORT
+#endif
+
+namespace {
+
+struct Instance {
+  std::unique_ptr<catdog::Model> model;
+  bool loaded = false;
+  std::vector<std::vector<uint8_t>> shards;
+  std::vector<float> input;
+  std::vector<float> output;
+  int output_batch = 0;
+  std::vector<uint8_t> image;
+  std::string metadata;
+};
+
+std::string& LastError() {
+  static std::string e;
+  return e;
+}
+
+template <typename T>
+T Fail(T value, std::string message) {
+  LastError() = std::move(message);
+  return value;
+}
+
+std::vector<std::unique_ptr<Instance>>& Table() {
+  static std::vector<std::unique_ptr<Instance>> t;
+  return t;
+}
+
+Instance* Get(catdog_handle h, const char* fn) {
+  auto& t = Table();
+  if (h <= 0 || static_cast<size_t>(h) > t.size() || !t[h - 1]) {
+    LastError() = std::string(fn) + ": invalid handle " + std::to_string(h);
+    return nullptr;
+  }
+  return t[h - 1].get();
+}
+
+Instance* GetLoaded(catdog_handle h, const char* fn) {
+  Instance* in = Get(h, fn);
+  if (in && !in->loaded) {
+    LastError() = std::string(fn) + ": the model's weights are not loaded yet (call catdog_finish)";
+    return nullptr;
+  }
+  return in;
+}
+
+nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
+  nlohmann::json a = nlohmann::json::array();
+  for (int64_t v : s) a.push_back(v);
+  return a;
+}
+
+}  // namespace
+
+extern "C" {
+
+CATDOG_EXPORT const char* catdog_last_error(void) { return LastError().c_str(); }
+
+CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
+                                          int32_t threads) {
+  if (!json || json_len < 0) return Fail(0, "catdog_create: no model.json bytes");
+  if (backend != 0 && backend != 1 && backend != 3)
+    return Fail(0, "catdog_create: bad backend " + std::to_string(backend) +
+                       " (0 reference, 1 simd, 3 auto)");
+  if (threads < 1 || threads > 64)
+    return Fail(0, "catdog_create: bad thread count " + std::to_string(threads) + " (1..64)");
+  catdog::LoadOptions opt;
+  opt.backend = static_cast<catdog::Backend>(backend);
+  opt.threads = threads;
+  auto inst = std::make_unique<Instance>();
+  catdog::Status st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)),
+                                           &inst->model, opt, "model.json");
+  if (!st) return Fail(0, st.message());
+  inst->shards.resize(inst->model->shard_paths().size());
+  auto& t = Table();
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (!t[i]) {
+      t[i] = std::move(inst);
+      return static_cast<catdog_handle>(i + 1);
+    }
+  }
+  t.push_back(std::move(inst));
+  return static_cast<catdog_handle>(t.size());
+}
+
+CATDOG_EXPORT void catdog_destroy(catdog_handle h) {
+  auto& t = Table();
+  if (h > 0 && static_cast<size_t>(h) <= t.size()) t[h - 1].reset();
+}
+
+CATDOG_EXPORT int32_t catdog_shard_count(catdog_handle h) {
+  Instance* in = Get(h, "catdog_shard_count");
+  return in ? static_cast<int32_t>(in->model->shard_paths().size()) : -1;
+}
+
+CATDOG_EXPORT const char* catdog_shard_path(catdog_handle h, int32_t index) {
+  Instance* in = Get(h, "catdog_shard_path");
+  if (!in) return nullptr;
+  const auto& paths = in->model->shard_paths();
+  if (index < 0 || static_cast<size_t>(index) >= paths.size())
+    return Fail<const char*>(nullptr, "catdog_shard_path: index " + std::to_string(index) +
+                                          " out of range (model has " +
+                                          std::to_string(paths.size()) + " shards)");
+  return paths[index].c_str();
+}
+
+CATDOG_EXPORT uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32_t size) {
+  Instance* in = Get(h, "catdog_shard_buffer");
+  if (!in) return nullptr;
+  if (in->loaded) return Fail<uint8_t*>(nullptr, "catdog_shard_buffer: weights already loaded");
+  if (index < 0 || static_cast<size_t>(index) >= in->shards.size())
+    return Fail<uint8_t*>(nullptr, "catdog_shard_buffer: index " + std::to_string(index) +
+                                       " out of range (model has " +
+                                       std::to_string(in->shards.size()) + " shards)");
+  if (size < 0) return Fail<uint8_t*>(nullptr, "catdog_shard_buffer: negative size");
+  in->shards[index].assign(static_cast<size_t>(size), 0);
+  // A zero-size vector may have no storage; hand out a valid pointer anyway.
+  if (size == 0) in->shards[index].reserve(1);
+  return in->shards[index].data();
+}
+
+CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
+  Instance* in = Get(h, "catdog_finish");
+  if (!in) return -1;
+  if (in->loaded) return Fail(-1, "catdog_finish: weights already loaded");
+  std::vector<catdog::ShardBytes> views;
+  views.reserve(in->shards.size());
+  for (auto& s : in->shards) views.push_back({s.data(), s.size()});
+  catdog::Status st = in->model->LoadWeights(views);
+  // The core copied what it needs; the raw shard bytes are no longer useful either way.
+  std::vector<std::vector<uint8_t>>(in->shards.size()).swap(in->shards);
+  if (!st) return Fail(-1, st.message());
+  in->loaded = true;
+  in->input.assign(in->model->input_size(), 0.f);
+  return 0;
+}
+
+CATDOG_EXPORT int32_t catdog_input_size(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_input_size");
+  return in ? static_cast<int32_t>(in->model->input_size()) : -1;
+}
+
+CATDOG_EXPORT int32_t catdog_output_size(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_output_size");
+  return in ? static_cast<int32_t>(in->model->output_size()) : -1;
+}
+
+CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
+  Instance* in = GetLoaded(h, "catdog_input");
+  if (!in) return nullptr;
+  const size_t per = in->model->input_size();
+  if (batch < 1 || static_cast<uint64_t>(batch) * per * sizeof(float) > (1ull << 30))
+    return Fail<float*>(nullptr, "catdog_input: bad batch " + std::to_string(batch) +
+                                     " (1.., at most 1 GiB of input)");
+  const size_t need = static_cast<size_t>(batch) * per;
+  if (in->input.size() < need) in->input.resize(need, 0.f);
+  return in->input.data();
+}
+
+CATDOG_EXPORT int32_t catdog_run(catdog_handle h, int32_t batch) {
+  Instance* in = GetLoaded(h, "catdog_run");
+  if (!in) return -1;
+  const size_t per_in = in->model->input_size();
+  if (batch < 1 || static_cast<size_t>(batch) * per_in > in->input.size())
+    return Fail(-1, "catdog_run: batch " + std::to_string(batch) +
+                        " is larger than the input buffer (call catdog_input(h, batch) first)");
+  const size_t need = static_cast<size_t>(batch) * in->model->output_size();
+  if (in->output.size() < need) in->output.resize(need);
+  catdog::Status st = in->model->Run(in->input.data(), batch, in->output.data());
+  if (!st) return Fail(-1, st.message());
+  in->output_batch = batch;
+  return 0;
+}
+
+CATDOG_EXPORT float* catdog_output(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_output");
+  if (!in) return nullptr;
+  if (in->output_batch == 0) return Fail<float*>(nullptr, "catdog_output: no run yet");
+  return in->output.data();
+}
+
+CATDOG_EXPORT uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
+  Instance* in = Get(h, "catdog_image_buffer");
+  if (!in) return nullptr;
+  if (bytes <= 0 || bytes > (256 << 20))
+    return Fail<uint8_t*>(nullptr, "catdog_image_buffer: bad size " + std::to_string(bytes) +
+                                       " bytes (1..256 MiB)");
+  if (in->image.size() < static_cast<size_t>(bytes)) in->image.resize(static_cast<size_t>(bytes));
+  return in->image.data();
+}
+
+CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width,
+                                        int32_t height, int32_t stride, int32_t format,
+                                        int32_t fit) {
+  Instance* in = GetLoaded(h, "catdog_preprocess");
+  if (!in) return -1;
+  const auto& shape = in->model->info().input_shape;
+  if (shape.size() != 3 || shape[0] != shape[1] || shape[2] != 1)
+    return Fail(-1, "catdog_preprocess: the model input is not S x S x 1, so images cannot be fed");
+  if (format != 1 && format != 3 && format != 4)
+    return Fail(-1, "catdog_preprocess: bad pixel format " + std::to_string(format) +
+                        " (1 gray, 3 RGB, 4 RGBA)");
+  if (fit != 0 && fit != 1)
+    return Fail(-1, "catdog_preprocess: bad fit " + std::to_string(fit) + " (0 stretch, 1 crop)");
+  if (!pixels) return Fail(-1, "catdog_preprocess: no pixels");
+  // Keep the image inside what JS handed over when it used our staging buffer.
+  if (!in->image.empty() && pixels >= in->image.data() &&
+      pixels < in->image.data() + in->image.size()) {
+    const uint64_t need = static_cast<uint64_t>(stride) * (height > 0 ? height - 1 : 0) +
+                          static_cast<uint64_t>(width) * format;
+    if (width > 0 && height > 0 && stride > 0 &&
+        static_cast<uint64_t>(pixels - in->image.data()) + need > in->image.size())
+      return Fail(-1, "catdog_preprocess: a " + std::to_string(width) + "x" +
+                          std::to_string(height) + " image with stride " + std::to_string(stride) +
+                          " does not fit the " + std::to_string(in->image.size()) +
+                          "-byte image buffer");
+  }
+  catdog::ImageView view;
+  view.data = pixels;
+  view.width = width;
+  view.height = height;
+  view.stride = stride;
+  view.format = static_cast<catdog::PixelFormat>(format);
+  catdog::Status st = catdog::preprocess(view, static_cast<catdog::Fit>(fit),
+                                         static_cast<int>(shape[0]), in->input.data());
+  if (!st) return Fail(-1, st.message());
+  return 0;
+}
+
+CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_metadata");
+  if (!in) return nullptr;
+  const catdog::ModelInfo& info = in->model->info();
+  nlohmann::json j;
+  j["input_shape"] = ShapeJson(info.input_shape);
+  j["output_shape"] = ShapeJson(info.output_shape);
+  j["backend"] = catdog::BackendName(in->model->backend());
+  j["format"] = info.format;
+  j["generated_by"] = info.generated_by;
+  j["converted_by"] = info.converted_by;
+  j["num_weights"] = info.num_weights;
+  j["layers"] = info.layer_summary;
+  nlohmann::json user = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
+  j["user"] = user.is_discarded() ? nlohmann::json::object() : user;
+  in->metadata = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return in->metadata.c_str();
+}
+
+CATDOG_EXPORT int32_t catdog_heap_used(void) {
+  struct mallinfo mi = mallinfo();
+  return static_cast<int32_t>(mi.uordblks);
+}
+
+CATDOG_EXPORT int32_t catdog_memory_bytes(void) {
+#ifdef __EMSCRIPTEN__
+  return static_cast<int32_t>(__builtin_wasm_memory_size(0) * 65536u);
+#else
+  return 0;
+#endif
+}
+
+CATDOG_EXPORT int32_t catdog_build_flags(void) {
+  int32_t f = 0;
+#if defined(__wasm_simd128__)
+  f |= 1;
+#endif
+#if defined(__EMSCRIPTEN_PTHREADS__)
+  f |= 2;
+#endif
+  return f;
+}
+
+}  // extern "C"

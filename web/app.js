@@ -1,0 +1,447 @@
+// app.js — the live page: webcam -> worker (catdog wasm core) -> big label.
+// Frames are offered at camera rate and DROPPED while the worker is busy (never queued).
+// Test hooks: [data-testid=prediction][data-label][data-p-dog], [data-testid=fps],
+// [data-testid=message][data-kind], window.__catdog (frames, heap, history).
+import { createClassifier } from './catdog.js';
+
+const $ = (id) => document.getElementById(id);
+
+// ---- language ------------------------------------------------------------------------------------
+const TEXT = {
+  es: {
+    title: '¿Gato o perro?', model: 'Modelo', demo: 'demo · sin entrenar', other: 'English',
+    placeholder: 'Esperando la cámara…', dropHint: 'Suelta la foto aquí', cat: 'Gato', dog: 'Perro',
+    unsure: 'No sé', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
+    inference: 'Inferencia', total: 'Total', dropped: 'Descartados', loadTime: 'Carga del modelo', camera: 'Cámara',
+    flip: 'Frontal / trasera', startCamera: 'Usar la cámara', upload: 'Subir una foto',
+    uploadHint: 'o arrastra una imagen a la página',
+    footer: 'Todo se ejecuta en tu navegador: ninguna imagen sale de este equipo.',
+    loading: 'Cargando el modelo…',
+    cameraDenied: 'No tengo permiso para usar la cámara. Puedes permitirlo en la barra de direcciones y pulsar «Usar la cámara», o subir una foto.',
+    noCamera: 'No encuentro ninguna cámara en este equipo. Sube una foto o arrástrala a la página.',
+    cameraError: 'La cámara no se pudo abrir ({0}). Sube una foto o inténtalo de nuevo.',
+    insecure: 'La cámara solo funciona en https:// o en localhost. Sube una foto o arrástrala a la página.',
+    modelMissing: 'No se pudo descargar el modelo ({0}). Comprueba que la carpeta models/ está publicada.',
+    modelCorrupt: 'El archivo del modelo está dañado o no es compatible: {0}',
+    wasmError: 'No se pudo iniciar el motor WebAssembly: {0}',
+    indexError: 'No se pudo leer la lista de modelos (models/index.json): {0}',
+    imageError: 'No se pudo leer esa imagen: {0}',
+    demoNote: 'Este modelo es de demostración y no está entrenado: sus respuestas son aleatorias.',
+    ms: 'ms',
+  },
+  en: {
+    title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
+    placeholder: 'Waiting for the camera…', dropHint: 'Drop the photo here', cat: 'Cat', dog: 'Dog',
+    unsure: 'Not sure', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
+    inference: 'Inference', total: 'Total', dropped: 'Dropped', loadTime: 'Model load', camera: 'Camera',
+    flip: 'Front / back', startCamera: 'Use the camera', upload: 'Upload a photo',
+    uploadHint: 'or drag an image onto the page',
+    footer: 'Everything runs in your browser: no image leaves this computer.',
+    loading: 'Loading the model…',
+    cameraDenied: 'I am not allowed to use the camera. You can allow it in the address bar and press “Use the camera”, or upload a photo.',
+    noCamera: 'No camera found on this device. Upload a photo or drag one onto the page.',
+    cameraError: 'The camera could not be opened ({0}). Upload a photo or try again.',
+    insecure: 'The camera only works on https:// or localhost. Upload a photo or drag one onto the page.',
+    modelMissing: 'The model could not be downloaded ({0}). Check that the models/ folder is published.',
+    modelCorrupt: 'The model file is damaged or not supported: {0}',
+    wasmError: 'The WebAssembly engine could not start: {0}',
+    indexError: 'The model list (models/index.json) could not be read: {0}',
+    imageError: 'That image could not be read: {0}',
+    demoNote: 'This is a demo model and it is not trained: its answers are random.',
+    ms: 'ms',
+  },
+};
+const params = new URLSearchParams(location.search);
+let lang = (params.get('lang') || navigator.language || 'es').toLowerCase().startsWith('es') ? 'es' : 'en';
+const t = (key, ...args) => (TEXT[lang][key] ?? key).replace(/\{(\d)\}/g, (_, i) => args[i] ?? '');
+
+function renderLanguage() {
+  document.documentElement.lang = lang;
+  document.title = `${t('title')} — catdog`;
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  $('lang-toggle').textContent = t('other');
+  renderLabel();
+  for (const [kind, [key, args]] of messages) showMessage(kind, key, ...args);
+  $('demo-note').textContent = t('demoNote');
+}
+
+// ---- messages: one visible line per kind (camera-denied, no-camera, model-error, ...) -------------
+const messages = new Map();  // kind -> [key, args]
+function showMessage(kind, key, ...args) {
+  messages.set(kind, [key, args]);
+  let el = document.querySelector(`#messages [data-kind="${kind}"]`);
+  if (!el) {
+    el = document.createElement('p');
+    el.className = 'message';
+    el.dataset.kind = kind;
+    el.dataset.testid = 'message';
+    $('messages').append(el);
+  }
+  el.textContent = t(key, ...args);
+}
+function clearMessage(kind) {
+  messages.delete(kind);
+  document.querySelector(`#messages [data-kind="${kind}"]`)?.remove();
+}
+
+// ---- prediction state: EMA + hysteresis so the label does not flicker ----------------------------
+const SMOOTH = 0.35;          // EMA weight of the newest frame
+const ENTER = 0.12;           // |p - threshold| needed to leave "unsure"
+const LEAVE = 0.06;           // |p - threshold| below which a label falls back to "unsure"
+const state = { ema: null, label: 'unsure', raw: null, rawLabel: null, threshold: 0.5, labels: ['cat', 'dog'] };
+
+function labelOf(p, current) {
+  const d = p - state.threshold;
+  if (current === 'dog' && d >= LEAVE) return 'dog';
+  if (current === 'cat' && d <= -LEAVE) return 'cat';
+  if (d >= ENTER) return 'dog';
+  if (d <= -ENTER) return 'cat';
+  return 'unsure';
+}
+
+function updatePrediction(pDog, { smooth }) {
+  state.raw = pDog;
+  state.rawLabel = pDog >= state.threshold ? 'dog' : 'cat';
+  state.ema = smooth && state.ema !== null ? state.ema + SMOOTH * (pDog - state.ema) : pDog;
+  state.label = labelOf(state.ema, smooth ? state.label : 'unsure');
+  renderLabel();
+}
+
+function renderLabel() {
+  const el = $('prediction');
+  el.dataset.label = state.label;
+  el.dataset.pDog = state.raw === null ? '' : String(state.raw);
+  el.dataset.pDogSmoothed = state.ema === null ? '' : String(state.ema);
+  el.dataset.rawLabel = state.rawLabel ?? '';
+  $('label-text').textContent = state.raw === null ? '…' : t(state.label === 'unsure' ? 'unsure' : state.label);
+  const p = state.ema ?? 0.5;
+  $('pbar-fill').style.left = `${(p * 100).toFixed(1)}%`;
+  $('pbar-thr').style.left = `${(state.threshold * 100).toFixed(1)}%`;
+  $('p-value').textContent = state.raw === null ? '–' : `${state.raw.toFixed(3)} (${p.toFixed(3)})`;
+}
+
+// ---- debug / test hook -----------------------------------------------------------------------------
+const debug = {
+  frames: 0, dropped: 0, errors: 0, heapUsed: 0, memoryBytes: 0, model: null, loadMs: null,
+  history: [],               // last 500 {t, pDog, rawLabel, label, source}
+  last: null,
+  ready: false,
+  stress: null,              // set below
+};
+window.__catdog = debug;
+
+function record(res, source) {
+  debug.frames++;
+  debug.heapUsed = res.heapUsed;
+  debug.memoryBytes = res.memoryBytes;
+  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source };
+  debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
+  if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
+}
+
+// ---- timing display ------------------------------------------------------------------------------
+const fpsWindow = [];
+function showTimings(res) {
+  const now = performance.now();
+  fpsWindow.push(now);
+  while (fpsWindow.length && now - fpsWindow[0] > 2000) fpsWindow.shift();
+  const fps = fpsWindow.length > 1 ? ((fpsWindow.length - 1) * 1000) / (now - fpsWindow[0]) : 0;
+  $('fps').textContent = fps.toFixed(1);
+  $('fps').dataset.value = fps.toFixed(2);
+  const ms = (v) => `${v.toFixed(1)} ${t('ms')}`;
+  $('t-pre').textContent = ms(res.timings.read + res.timings.preprocess);
+  $('t-inf').textContent = ms(res.timings.inference);
+  $('t-total').textContent = ms(res.timings.roundTrip ?? res.timings.total);
+  $('dropped').textContent = String(debug.dropped);
+}
+
+function drawModelInput(res) {
+  if (!res.input) return;
+  const n = res.inputSize;
+  const canvas = $('model-input');
+  if (canvas.width !== n) { canvas.width = n; canvas.height = n; }
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(n, n);
+  for (let i = 0; i < n * n; i++) {
+    const g = res.input[i];
+    img.data[4 * i] = g; img.data[4 * i + 1] = g; img.data[4 * i + 2] = g; img.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+// ---- model ---------------------------------------------------------------------------------------
+let classifier = null;
+let models = [];
+
+function modelErrorMessage(e) {
+  if (e.code === 'model-fetch') return ['model-error', 'modelMissing', e.message];
+  if (e.code === 'wasm') return ['model-error', 'wasmError', e.message];
+  return ['model-error', 'modelCorrupt', e.message];
+}
+
+async function loadModel(entry) {
+  const old = classifier;
+  classifier = null;
+  old?.dispose();
+  debug.ready = false;
+  debug.model = entry.id;
+  clearMessage('model-error');
+  $('engine').textContent = t('loading');
+  try {
+    const c = await createClassifier({ modelUrl: new URL(entry.path, new URL('models/', location.href)).href });
+    if (debug.model !== entry.id) { c.dispose(); return; }  // the user picked another meanwhile
+    classifier = c;
+  } catch (e) {
+    console.warn(`catdog: model ${entry.id}: ${e.message}`);
+    $('engine').textContent = '';
+    showMessage(...modelErrorMessage(e));
+    return;
+  }
+  const md = classifier.metadata;
+  state.threshold = md.threshold;
+  state.labels = md.labels;
+  state.ema = null;
+  state.raw = null;
+  state.label = 'unsure';
+  const demo = !!(md.catdog?.demo || md.catdog?.untrained || entry.demo);
+  $('demo-badge').hidden = !demo;
+  $('demo-note').hidden = !demo;
+  debug.loadMs = md.loadMs;
+  debug.ready = true;
+  $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
+  $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.layers.length} layers`;
+  renderLabel();
+  if (lastPhoto && !stream) classifyPhoto(lastPhoto);
+}
+
+async function loadIndex() {
+  let index;
+  try {
+    const res = await fetch('models/index.json', { cache: 'no-cache' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    index = await res.json();
+    if (!Array.isArray(index.models) || index.models.length === 0) throw new Error('no models listed');
+  } catch (e) {
+    showMessage('model-error', 'indexError', e.message);
+    return;
+  }
+  models = index.models.filter((m) => m && typeof m.id === 'string' && typeof m.path === 'string');
+  const sel = $('model-select');
+  sel.replaceChildren(...models.map((m) => {
+    const o = document.createElement('option');
+    o.value = m.id;
+    const acc = Number.isFinite(m.test_accuracy) ? ` · ${(m.test_accuracy * 100).toFixed(1)}%` : '';
+    o.textContent = `${m.title || m.id}${m.arch ? ` (${m.arch}${m.augment ? '+aug' : ''})` : ''}${acc}`;
+    return o;
+  }));
+  const wanted = params.get('model') || index.default;
+  const entry = models.find((m) => m.id === wanted) || models[0];
+  sel.value = entry.id;
+  sel.disabled = false;
+  await loadModel(entry);
+}
+
+// ---- camera --------------------------------------------------------------------------------------
+let stream = null;
+let facing = 'user';
+let busy = false;
+let frameHandle = 0;
+
+function stopCamera() {
+  if (frameHandle && $('video').cancelVideoFrameCallback) $('video').cancelVideoFrameCallback(frameHandle);
+  frameHandle = 0;
+  stream?.getTracks().forEach((tr) => tr.stop());
+  stream = null;
+}
+
+async function startCamera({ deviceId } = {}) {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    showMessage('no-camera', window.isSecureContext ? 'noCamera' : 'insecure');
+    return;
+  }
+  stopCamera();
+  const video = { width: { ideal: 640 }, height: { ideal: 480 } };
+  if (deviceId) video.deviceId = { exact: deviceId };
+  else video.facingMode = facing;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video, audio: false });
+  } catch (e) {
+    stream = null;
+    if (e.name === 'NotAllowedError' || e.name === 'SecurityError') showMessage('camera-denied', 'cameraDenied');
+    else if (e.name === 'NotFoundError' || e.name === 'OverconstrainedError' || e.name === 'DevicesNotFoundError') showMessage('no-camera', 'noCamera');
+    else showMessage('camera-error', 'cameraError', e.message || e.name);
+    $('camera-start').hidden = false;
+    return;
+  }
+  clearMessage('camera-denied');
+  clearMessage('no-camera');
+  clearMessage('camera-error');
+  lastPhoto = null;
+  const v = $('video');
+  v.srcObject = stream;
+  v.hidden = false;
+  $('photo').hidden = true;
+  $('placeholder').hidden = true;
+  $('camera-start').hidden = true;
+  const settings = stream.getVideoTracks()[0]?.getSettings() ?? {};
+  if (settings.facingMode) facing = settings.facingMode;
+  v.classList.toggle('mirror', facing === 'user');
+  await v.play().catch(() => {});
+  await listCameras(settings.deviceId);
+  scheduleFrame();
+}
+
+async function listCameras(currentId) {
+  let cams = [];
+  try {
+    cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+  } catch { /* keep empty */ }
+  const sel = $('camera-select');
+  sel.replaceChildren(...cams.map((d, i) => {
+    const o = document.createElement('option');
+    o.value = d.deviceId;
+    o.textContent = d.label || `${t('camera')} ${i + 1}`;
+    return o;
+  }));
+  if (currentId) sel.value = currentId;
+  sel.disabled = cams.length < 2;
+  $('flip').disabled = !stream;
+}
+
+function scheduleFrame() {
+  const v = $('video');
+  if (!stream) return;
+  if (v.requestVideoFrameCallback) frameHandle = v.requestVideoFrameCallback(onFrame);
+  else requestAnimationFrame(onFrame);
+}
+
+// One camera frame: classify it if the worker is free, else drop it.
+function onFrame() {
+  if (!stream) return;
+  scheduleFrame();
+  if (busy || !classifier || stressing) {
+    if (classifier && !stressing) debug.dropped++;
+    return;
+  }
+  classifyFrame();
+}
+
+async function classifyFrame() {
+  const c = classifier;
+  busy = true;
+  try {
+    const res = await c.classify($('video'), { wantInput: true });
+    if (c !== classifier) return;
+    updatePrediction(res.pDog, { smooth: true });
+    record(res, 'camera');
+    showTimings(res);
+    drawModelInput(res);
+  } catch (e) {
+    if (e.code !== 'disposed') {
+      debug.errors++;
+      console.warn(`catdog: frame: ${e.message}`);
+    }
+  } finally {
+    busy = false;
+  }
+}
+
+// Test/benchmark hook: classify `n` consecutive camera frames as fast as the worker allows
+// (the normal grab -> transfer -> worker path) and report the wasm heap before and after.
+let stressing = false;
+debug.stress = async (n) => {
+  if (!classifier || !stream) throw new Error('stress needs a loaded model and a running camera');
+  while (busy) await new Promise((r) => setTimeout(r, 5));
+  stressing = true;
+  const c = classifier;
+  const before = { heapUsed: debug.heapUsed, memoryBytes: debug.memoryBytes };
+  const t0 = performance.now();
+  const totals = { read: 0, preprocess: 0, inference: 0, roundTrip: 0 };
+  let first = null;
+  try {
+    for (let i = 0; i < n; i++) {
+      const res = await c.classify($('video'));
+      if (i === 0) first = { heapUsed: res.heapUsed, memoryBytes: res.memoryBytes };
+      for (const k of Object.keys(totals)) totals[k] += res.timings[k];
+      record(res, 'stress');
+    }
+  } finally {
+    stressing = false;
+  }
+  const ms = performance.now() - t0;
+  const mean = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, v / n]));
+  return { frames: n, ms, before, first, after: { heapUsed: debug.heapUsed, memoryBytes: debug.memoryBytes }, mean };
+};
+
+// ---- photos (upload / drag-and-drop) ----------------------------------------------------------------
+let lastPhoto = null;
+
+async function classifyPhoto(file) {
+  lastPhoto = file;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch (e) {
+    showMessage('image-error', 'imageError', `${file.name || 'image'}: ${e.message || e.name}`);
+    return;
+  }
+  clearMessage('image-error');
+  stopCamera();
+  $('video').hidden = true;
+  $('placeholder').hidden = true;
+  const canvas = $('photo');
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  canvas.getContext('2d').drawImage(bitmap, 0, 0);  // display only; the model gets the bitmap's own pixels
+  canvas.hidden = false;
+  $('camera-start').hidden = false;
+  if (!classifier) { bitmap.close(); return; }
+  try {
+    const res = await classifier.classify(bitmap, { wantInput: true });
+    updatePrediction(res.pDog, { smooth: false });
+    record(res, 'photo');
+    showTimings(res);
+    drawModelInput(res);
+  } catch (e) {
+    showMessage('image-error', 'imageError', e.message);
+  } finally {
+    bitmap.close();
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+function wire() {
+  $('lang-toggle').addEventListener('click', () => { lang = lang === 'es' ? 'en' : 'es'; renderLanguage(); });
+  $('model-select').addEventListener('change', (ev) => {
+    const entry = models.find((m) => m.id === ev.target.value);
+    if (entry) loadModel(entry);
+  });
+  $('camera-select').addEventListener('change', (ev) => startCamera({ deviceId: ev.target.value }));
+  $('flip').addEventListener('click', () => { facing = facing === 'user' ? 'environment' : 'user'; startCamera(); });
+  $('camera-start').addEventListener('click', () => startCamera());
+  $('file').addEventListener('change', (ev) => {
+    const f = ev.target.files?.[0];
+    if (f) classifyPhoto(f);
+    ev.target.value = '';
+  });
+  const stage = $('stage');
+  let depth = 0;
+  document.addEventListener('dragenter', (ev) => { ev.preventDefault(); depth++; stage.classList.add('dragging'); });
+  document.addEventListener('dragleave', () => { if (--depth <= 0) { depth = 0; stage.classList.remove('dragging'); } });
+  document.addEventListener('dragover', (ev) => ev.preventDefault());
+  document.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    depth = 0;
+    stage.classList.remove('dragging');
+    const f = [...(ev.dataTransfer?.files ?? [])].find((x) => x.type.startsWith('image/'));
+    if (f) classifyPhoto(f);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) debug.hiddenAt = performance.now();
+  });
+}
+
+wire();
+renderLanguage();
+loadIndex();
+if (params.get('camera') !== 'off') startCamera();

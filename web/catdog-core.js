@@ -1,0 +1,206 @@
+// catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_wasm.h).
+// Runs wherever the wasm runs: in the page's worker, on the main thread, or in node (tests).
+// Each export is wrapped once here and its result checked; only numbers cross the boundary.
+import createCatdogModule from './catdog_wasm.js';
+
+const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
+const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
+const BACKEND = { reference: 0, simd: 1, auto: 3 };
+
+export class CatdogError extends Error {
+  constructor(message, code = 'catdog') {
+    super(message);
+    this.name = 'CatdogError';
+    this.code = code;  // 'model-fetch' | 'model-format' | 'wasm' | 'input' | 'catdog'
+  }
+}
+
+// Loads and instantiates the wasm module once per call. `wasmUrl` defaults to the file beside
+// this script; `wasmBinary` (bytes) skips fetching (node).
+export async function loadCore({ wasmUrl, wasmBinary, fetchFn = globalThis.fetch } = {}) {
+  const url = wasmUrl ? String(wasmUrl) : new URL('./catdog_wasm.wasm', import.meta.url).href;
+  const opts = {
+    printErr: (t) => console.warn(`catdog wasm: ${t}`),
+    print: (t) => console.log(`catdog wasm: ${t}`),
+  };
+  if (wasmBinary) {
+    opts.wasmBinary = wasmBinary;
+  } else {
+    opts.instantiateWasm = (imports, receive) => {
+      (async () => {
+        const res = await fetchFn(url, { credentials: 'same-origin' });
+        if (!res.ok) throw new CatdogError(`could not load ${url}: HTTP ${res.status}`, 'wasm');
+        const { instance } = typeof WebAssembly.instantiateStreaming === 'function' &&
+            (res.headers.get('Content-Type') || '').startsWith('application/wasm')
+          ? await WebAssembly.instantiateStreaming(res, imports)
+          : await WebAssembly.instantiate(await res.arrayBuffer(), imports);
+        receive(instance);
+      })().catch((e) => rejectInit(e));
+      return {};
+    };
+  }
+  let rejectInit;
+  const failed = new Promise((_, reject) => { rejectInit = reject; });
+  const mod = await Promise.race([createCatdogModule(opts), failed]).catch((e) => {
+    throw e instanceof CatdogError ? e : new CatdogError(`could not start the wasm core: ${e.message || e}`, 'wasm');
+  });
+  return new Core(mod);
+}
+
+class Core {
+  constructor(mod) {
+    this.mod = mod;
+    this.decoder = new TextDecoder();
+    this.encoder = new TextEncoder();
+  }
+  get u8() { return this.mod.HEAPU8; }  // re-read every time: memory growth replaces the view
+  str(ptr) {
+    if (!ptr) return '';
+    const heap = this.u8;
+    let end = ptr;
+    while (heap[end]) end++;
+    return this.decoder.decode(heap.subarray(ptr, end));
+  }
+  lastError() { return this.str(this.mod._catdog_last_error()); }
+  heapUsed() { return this.mod._catdog_heap_used(); }
+  memoryBytes() { return this.mod.HEAPU8.buffer.byteLength; }
+  buildFlags() {
+    const f = this.mod._catdog_build_flags();
+    return { simd: !!(f & 1), threads: !!(f & 2) };
+  }
+
+  // Parses model.json text and loads its shards through `getShard(path) -> Promise<Uint8Array>`.
+  async createModel(modelJsonText, getShard, { backend = 'auto', threads = 1, name = 'model.json' } = {}) {
+    const m = this.mod;
+    const b = BACKEND[backend];
+    if (b === undefined) throw new CatdogError(`unknown backend '${backend}' (reference, simd, auto)`, 'input');
+    const bytes = this.encoder.encode(modelJsonText);
+    const p = m._malloc(Math.max(1, bytes.length));
+    if (!p) throw new CatdogError(`out of wasm memory for ${name} (${bytes.length} bytes)`, 'wasm');
+    this.u8.set(bytes, p);
+    const h = m._catdog_create(p, bytes.length, b, threads);
+    m._free(p);
+    if (!h) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
+    try {
+      const n = m._catdog_shard_count(h);
+      const paths = [];
+      for (let i = 0; i < n; i++) paths.push(this.str(m._catdog_shard_path(h, i)));
+      const shards = await Promise.all(paths.map((path) => getShard(path)));
+      shards.forEach((data, i) => {
+        const dst = m._catdog_shard_buffer(h, i, data.byteLength);
+        if (!dst) throw new CatdogError(`${paths[i]}: ${this.lastError()}`, 'wasm');
+        this.u8.set(data instanceof Uint8Array ? data : new Uint8Array(data), dst);
+      });
+      if (m._catdog_finish(h) !== 0) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
+      return new CoreModel(this, h, paths);
+    } catch (e) {
+      m._catdog_destroy(h);
+      throw e;
+    }
+  }
+
+  // Fetches model.json and its shards (paths relative to it) and loads them.
+  async loadModelFromUrl(modelUrl, { fetchFn = globalThis.fetch, ...opts } = {}) {
+    const url = new URL(modelUrl, globalThis.location?.href ?? 'file:///');
+    const get = async (u, what) => {
+      let res;
+      try {
+        res = await fetchFn(u.href, { credentials: 'same-origin' });
+      } catch (e) {
+        throw new CatdogError(`could not fetch ${what} ${u.pathname}: ${e.message || e}`, 'model-fetch');
+      }
+      if (!res.ok) throw new CatdogError(`could not fetch ${what} ${u.pathname}: HTTP ${res.status}`, 'model-fetch');
+      return res;
+    };
+    const text = await (await get(url, 'model')).text();
+    const name = url.pathname.split('/').pop() || 'model.json';
+    return this.createModel(text, async (path) => {
+      const shardUrl = new URL(path, url);
+      if (shardUrl.origin !== url.origin) {
+        throw new CatdogError(`${name}: weight path '${path}' leaves the model's origin`, 'model-format');
+      }
+      return new Uint8Array(await (await get(shardUrl, 'weights')).arrayBuffer());
+    }, { name, ...opts });
+  }
+}
+
+export class CoreModel {
+  constructor(core, handle, shardPaths) {
+    this.core = core;
+    this.h = handle;
+    this.shardPaths = shardPaths;
+    const m = core.mod;
+    this.inputSize = m._catdog_input_size(handle);
+    this.outputSize = m._catdog_output_size(handle);
+    this.metadata = JSON.parse(core.str(m._catdog_metadata(handle)));
+    const c = this.metadata.user?.catdog ?? {};
+    this.catdog = c;
+    this.inputShape = this.metadata.input_shape;
+    this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
+    this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
+    this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
+    this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
+  }
+  check() {
+    if (!this.h) throw new CatdogError('the model was disposed', 'input');
+  }
+
+  // Runs the core's preprocess on 8-bit pixels (Uint8Array / Uint8ClampedArray) into the input.
+  preprocess(pixels, width, height, { stride, format = 'rgba', fit = this.fit } = {}) {
+    this.check();
+    const m = this.core.mod;
+    const f = FORMAT[format];
+    const ft = FIT[fit];
+    if (!f) throw new CatdogError(`unknown pixel format '${format}' (gray, rgb, rgba)`, 'input');
+    if (ft === undefined) throw new CatdogError(`unknown fit '${fit}' (stretch, crop)`, 'input');
+    const s = stride ?? width * f;
+    if (!(pixels?.byteLength > 0)) throw new CatdogError('preprocess: no pixels', 'input');
+    const ptr = m._catdog_image_buffer(this.h, pixels.byteLength);
+    if (!ptr) throw new CatdogError(this.core.lastError(), 'input');
+    this.core.u8.set(pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), ptr);
+    if (m._catdog_preprocess(this.h, ptr, width, height, s, f, ft) !== 0) {
+      throw new CatdogError(this.core.lastError(), 'input');
+    }
+  }
+
+  // A view of sample 0 of the input (what preprocess wrote). Valid until the next call.
+  inputView() {
+    this.check();
+    const p = this.core.mod._catdog_input(this.h, 1);
+    return new Float32Array(this.core.mod.HEAPF32.buffer, p, this.inputSize);
+  }
+
+  // Runs the model on what is in the input buffer; returns a copy of the output.
+  run(batch = 1) {
+    this.check();
+    const m = this.core.mod;
+    if (m._catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
+    const p = m._catdog_output(this.h);
+    return new Float32Array(m.HEAPF32.buffer, p, batch * this.outputSize).slice();
+  }
+
+  // Runs `data` (NHWC floats, batch = shape[0]) through the model.
+  predictTensor(data, shape) {
+    this.check();
+    if (!(data instanceof Float32Array)) throw new CatdogError('predictTensor: data must be a Float32Array', 'input');
+    if (!Array.isArray(shape) || shape.length !== this.inputShape.length + 1 ||
+        !shape.every((d) => Number.isInteger(d) && d > 0) ||
+        shape.slice(1).some((d, i) => d !== this.inputShape[i])) {
+      throw new CatdogError(`predictTensor: shape [${shape}] does not match the model input [N,${this.inputShape}]`, 'input');
+    }
+    const batch = shape[0];
+    if (data.length !== batch * this.inputSize) {
+      throw new CatdogError(`predictTensor: ${data.length} floats for shape [${shape}] (want ${batch * this.inputSize})`, 'input');
+    }
+    const m = this.core.mod;
+    const p = m._catdog_input(this.h, batch);
+    if (!p) throw new CatdogError(this.core.lastError(), 'input');
+    new Float32Array(m.HEAPF32.buffer, p, data.length).set(data);
+    return this.run(batch);
+  }
+
+  dispose() {
+    if (this.h) this.core.mod._catdog_destroy(this.h);
+    this.h = 0;
+  }
+}

@@ -1,0 +1,103 @@
+// catdog-engine.js — image in, prediction out, on top of catdog-core.js. Shared by the worker
+// (the page's path) and createClassifier({ worker: false }). Pixels reach the model only through
+// the core's preprocess (DESIGN contract 1); canvases here only read an image at its own size.
+import { loadCore, CatdogError } from './catdog-core.js';
+
+const now = () => performance.now();
+
+export class Engine {
+  constructor(core, model, loadMs) {
+    this.core = core;
+    this.model = model;
+    this.loadMs = loadMs;
+    this.canvas = null;
+    this.ctx = null;
+  }
+
+  static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null }) {
+    if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
+    const t0 = now();
+    const c = core ?? await loadCore({ wasmUrl });
+    const model = await c.loadModelFromUrl(modelUrl, { backend, threads });
+    return new Engine(c, model, now() - t0);
+  }
+
+  describe() {
+    const m = this.model;
+    return {
+      ...m.metadata,
+      catdog: m.catdog,
+      labels: m.labels,
+      threshold: m.threshold,
+      fit: m.fit,
+      imageSize: m.imageSize,
+      loadMs: this.loadMs,
+      build: this.core.buildFlags(),
+    };
+  }
+
+  // RGBA pixels of a bitmap-like source, read at the source's own size (no resampling).
+  readPixels(source) {
+    const w = source.width ?? source.displayWidth;
+    const h = source.height ?? source.displayHeight;
+    if (!(w > 0 && h > 0)) throw new CatdogError(`classify: the image has no pixels (${w}x${h})`, 'input');
+    if (!this.canvas || this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas = new OffscreenCanvas(w, h);
+      this.ctx = this.canvas.getContext('2d', { willReadFrequently: true, alpha: false });
+    }
+    this.ctx.drawImage(source, 0, 0);
+    return { pixels: this.ctx.getImageData(0, 0, w, h).data, width: w, height: h };
+  }
+
+  // Output floats -> P(dog) and label (labels[1] when P >= threshold).
+  interpret(output) {
+    const m = this.model;
+    const pDog = output.length === 1 ? output[0] : output.length === 2 ? output[1] : NaN;
+    const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
+    return { pDog, label };
+  }
+
+  // Classifies RGBA/RGB/gray pixels. Returns output, pDog, label, timings and (wantInput) the
+  // model input as 8-bit gray for display.
+  classifyPixels(pixels, width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0 } = {}) {
+    const m = this.model;
+    if (!m.imageSize) throw new CatdogError('classify: this model does not take S x S x 1 images; use predictTensor', 'input');
+    const t0 = now();
+    m.preprocess(pixels, width, height, { format, stride, fit: fit ?? m.fit });
+    const t1 = now();
+    const output = m.run(1);
+    const t2 = now();
+    const res = {
+      output: Array.from(output),
+      ...this.interpret(output),
+      width,
+      height,
+      timings: { read: readMs, preprocess: t1 - t0, inference: t2 - t1, total: readMs + (t2 - t0) },
+      heapUsed: this.core.heapUsed(),
+      memoryBytes: this.core.memoryBytes(),
+    };
+    if (wantInput) {
+      const x = m.inputView();
+      const g = new Uint8ClampedArray(x.length);
+      for (let i = 0; i < x.length; i++) g[i] = Math.round(x[i] * 255);
+      res.input = g;
+      res.inputSize = m.imageSize;
+    }
+    return res;
+  }
+
+  classifyBitmap(source, opts = {}) {
+    const t0 = now();
+    const { pixels, width, height } = this.readPixels(source);
+    return this.classifyPixels(pixels, width, height, { ...opts, format: 'rgba', readMs: now() - t0 });
+  }
+
+  predictTensor(data, shape) {
+    return this.model.predictTensor(data, shape);
+  }
+
+  dispose() {
+    this.model?.dispose();
+    this.model = null;
+  }
+}

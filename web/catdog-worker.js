@@ -1,0 +1,63 @@
+// catdog-worker.js — runs the wasm core off the main thread (module worker).
+// Messages in:  {type:'init', modelUrl, wasmUrl, backend, threads}
+//               {type:'classify', id, bitmap | pixels(ArrayBuffer)+width+height+format, fit, wantInput}
+//               {type:'tensor', id, data(Float32Array), shape}
+//               {type:'dispose'}
+// Messages out: {type:'ready', info} | {type:'result', id, ...} | {type:'error', id, code, message}
+// The page sends one frame at a time and drops camera frames while one is in flight, so nothing
+// queues here.
+import { Engine } from './catdog-engine.js';
+
+let engine = null;
+
+function fail(id, e) {
+  self.postMessage({ type: 'error', id, code: e?.code || 'catdog', message: String(e?.message || e) });
+}
+
+self.onmessage = async (ev) => {
+  const msg = ev.data || {};
+  const { id } = msg;
+  try {
+    switch (msg.type) {
+      case 'init': {
+        engine?.dispose();
+        engine = null;
+        engine = await Engine.create(msg);
+        self.postMessage({ type: 'ready', id, info: engine.describe() });
+        break;
+      }
+      case 'classify': {
+        if (!engine) throw new Error('the model is not loaded');
+        let res;
+        if (msg.bitmap) {
+          try {
+            res = engine.classifyBitmap(msg.bitmap, msg);
+          } finally {
+            msg.bitmap.close();
+          }
+        } else {
+          res = engine.classifyPixels(new Uint8Array(msg.pixels), msg.width, msg.height, msg);
+        }
+        const transfer = res.input ? [res.input.buffer] : [];
+        self.postMessage({ type: 'result', id, ...res }, transfer);
+        break;
+      }
+      case 'tensor': {
+        if (!engine) throw new Error('the model is not loaded');
+        const out = engine.predictTensor(msg.data, msg.shape);
+        self.postMessage({ type: 'result', id, output: out }, [out.buffer]);
+        break;
+      }
+      case 'dispose': {
+        engine?.dispose();
+        engine = null;
+        self.close();
+        break;
+      }
+      default:
+        throw new Error(`unknown message type '${msg.type}'`);
+    }
+  } catch (e) {
+    fail(id, e);
+  }
+};
