@@ -1,0 +1,384 @@
+// The SIMD operators: weight packing (once, at Make*), buffers, row scheduling and threads.
+// The arithmetic lives in the per-ISA microkernels (kernels_simd_impl.h); this file is compiled
+// with the target's default flags and picks the best ISA table the CPU supports at start-up.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+#include "kernels_simd.h"
+#include "kernels_simd_ops.h"
+
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define CATDOG_NO_THREADS 1
+#endif
+
+namespace catdog::kernels {
+namespace simd {
+
+// ---- ISA selection ------------------------------------------------------------------------------
+namespace {
+
+bool CpuHas(const char* what) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (std::strcmp(what, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+  if (std::strcmp(what, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  (void)what;
+  return false;
+}
+
+}  // namespace
+
+std::vector<const Isa*> AvailableIsas() {
+  std::vector<const Isa*> out;
+  if (IsaAvx512() && CpuHas("avx512")) out.push_back(IsaAvx512());
+  if (IsaAvx2() && CpuHas("avx2")) out.push_back(IsaAvx2());
+  if (IsaBase()) out.push_back(IsaBase());
+  return out;
+}
+
+const Isa* BestIsa() {
+  static const Isa* best = [] {
+    const std::vector<const Isa*> all = AvailableIsas();
+    if (all.empty()) return static_cast<const Isa*>(nullptr);
+    // CATDOG_ISA=avx2|sse2|... picks a slower table (benchmarks, debugging); unknown: ignored.
+    if (const char* want = std::getenv("CATDOG_ISA")) {
+      for (const Isa* isa : all)
+        if (std::strcmp(isa->name, want) == 0) return isa;
+    }
+    return all.front();
+  }();
+  return best;
+}
+
+// ---- thread pool ----------------------------------------------------------------------------------
+// Persistent workers (threads - 1 of them; the caller is thread 0). Run() hands out task indices
+// through an atomic counter and returns when all are done.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) {
+#ifndef CATDOG_NO_THREADS
+    for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { Work(t); });
+#else
+    (void)threads;
+#endif
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  using Fn = void (*)(void* ctx, int task, int thread);
+  void Run(int n, Fn fn, void* ctx) {
+    if (workers_.empty() || n <= 1) {
+      for (int i = 0; i < n; ++i) fn(ctx, i, 0);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn_ = fn;
+      ctx_ = ctx;
+      n_ = n;
+      next_.store(0, std::memory_order_relaxed);
+      active_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    Drain(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  void Drain(int thread) {
+    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < n_;) fn_(ctx_, i, thread);
+  }
+  void Work(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      Drain(thread);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int n_ = 0;
+  std::atomic<int> next_{0};
+  int active_ = 0;
+};
+
+namespace {
+
+int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+// Weights [K][out_c] (HWIO flattened, or Dense [in][out]) packed into blocks of nv vectors of
+// output channels, each [K][nv * W], zero padded past out_c.
+struct PackedWeights {
+  struct Block {
+    int oc0 = 0, nv = 0;
+    size_t offset = 0;  // into w
+  };
+  std::vector<float> w, bias;  // bias: oc_pad floats
+  std::vector<Block> blocks;
+  int oc_pad = 0;
+};
+
+PackedWeights Pack(const Isa& isa, size_t k, int out_c, const float* w, const float* bias, int nv_max) {
+  PackedWeights p;
+  const int W = isa.width;
+  for (int oc0 = 0; oc0 < out_c; oc0 += nv_max * W) {
+    PackedWeights::Block b;
+    b.oc0 = oc0;
+    b.nv = std::min(nv_max, CeilDiv(out_c - oc0, W));
+    b.offset = p.w.size();
+    const int cols = b.nv * W;
+    p.w.resize(p.w.size() + k * cols, 0.0f);
+    float* dst = p.w.data() + b.offset;
+    for (size_t kk = 0; kk < k; ++kk)
+      for (int j = 0; j < cols && oc0 + j < out_c; ++j) dst[kk * cols + j] = w[kk * out_c + oc0 + j];
+    p.blocks.push_back(b);
+    p.oc_pad += cols;
+  }
+  p.bias.assign(p.oc_pad, 0.0f);
+  if (bias) std::copy(bias, bias + out_c, p.bias.begin());
+  return p;
+}
+
+// ---- Conv2D ----------------------------------------------------------------------------------------
+class ConvOp final : public Op {
+ public:
+  ConvOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads)
+      : isa_(isa), d_(d), pool_(threads) {
+    const int nv = std::min(isa.max_nv, CeilDiv(d.out_c, isa.width));
+    packed_ = Pack(isa, static_cast<size_t>(d.kh) * d.kw * d.in_c, d.out_c, w, bias, nv);
+    hp_ = d.in_h + d.pad_top + d.pad_bottom;
+    wp_ = d.in_w + d.pad_left + d.pad_right;
+    padded_ = d.pad_top || d.pad_left || d.pad_bottom || d.pad_right;
+    for (int y = 0; y < d.kh; ++y)
+      for (int x = 0; x < d.kw; ++x) tap_off_.push_back((y * d.dil_h * wp_ + x * d.dil_w) * d.in_c);
+    rowbuf_.resize(pool_.size());
+    for (auto& r : rowbuf_) r.resize(static_cast<size_t>(2) * d.out_w * packed_.oc_pad);
+    name_ = "f32_conv" + std::to_string(d.kh) + "x" + std::to_string(d.kw);
+    if (d.stride_h != 1 || d.stride_w != 1) name_ += "_s" + std::to_string(d.stride_h) + "x" + std::to_string(d.stride_w);
+    if (d.dil_h != 1 || d.dil_w != 1) name_ += "_d" + std::to_string(d.dil_h) + "x" + std::to_string(d.dil_w);
+    name_ += d.in_c == 1 ? "_c1_direct" : "_igemm";
+    name_ += std::string("__") + isa.name + "_" + std::to_string(isa.mr[nv]) + "x" + std::to_string(nv * isa.width);
+    if (d.fuse_maxpool2) name_ += "_pool2";
+    if (pool_.size() > 1) name_ += "_t" + std::to_string(pool_.size());
+  }
+
+  const char* name() const override { return name_.c_str(); }
+
+  void Run(int batch, const float* in, float* out) override {
+    src_ = in;
+    if (padded_) {
+      const size_t per = static_cast<size_t>(hp_) * wp_ * d_.in_c;
+      if (padbuf_.size() < per * batch) padbuf_.assign(per * batch, 0.0f);  // borders stay zero
+      const size_t row = static_cast<size_t>(d_.in_w) * d_.in_c;
+      for (int b = 0; b < batch; ++b)
+        for (int y = 0; y < d_.in_h; ++y)
+          std::memcpy(padbuf_.data() + b * per + ((static_cast<size_t>(y) + d_.pad_top) * wp_ + d_.pad_left) * d_.in_c,
+                      in + (static_cast<size_t>(b) * d_.in_h + y) * row, row * sizeof(float));
+      src_ = padbuf_.data();
+    }
+    dst_ = out;
+    pool_.Run(batch * d_.final_h(), &ConvOp::RowTask, this);
+  }
+
+ private:
+  static void RowTask(void* self, int task, int thread) { static_cast<ConvOp*>(self)->Row(task, thread); }
+
+  // One output row (one pooled row: two conv rows) of one sample.
+  void Row(int task, int thread) {
+    const int fh = d_.final_h(), fw = d_.final_w();
+    const int b = task / fh, r = task % fh;
+    const float* x = src_ + static_cast<size_t>(b) * hp_ * wp_ * d_.in_c;
+    float* y = dst_ + static_cast<size_t>(b) * fh * fw * d_.out_c;
+    const bool pool = d_.fuse_maxpool2;
+    const bool direct = !pool && packed_.oc_pad == d_.out_c;
+    float* rb = rowbuf_[thread].data();
+    const int nconv = pool ? 2 : 1;
+    for (int j = 0; j < nconv; ++j) {
+      const int oh = pool ? 2 * r + j : r;
+      float* tgt = direct ? y + static_cast<size_t>(oh) * d_.out_w * d_.out_c
+                          : rb + static_cast<size_t>(j) * d_.out_w * packed_.oc_pad;
+      const size_t ldc = direct ? d_.out_c : packed_.oc_pad;
+      const float* xrow = x + static_cast<size_t>(oh) * d_.stride_h * wp_ * d_.in_c;
+      for (const auto& blk : packed_.blocks) {
+        const int mr = isa_.mr[blk.nv];
+        simd::TileArgs t;
+        const float* a[kMaxMr];
+        t.a = a;
+        t.tap_off = tap_off_.data();
+        t.ntaps = static_cast<int>(tap_off_.size());
+        t.cin = d_.in_c;
+        t.w = packed_.w.data() + blk.offset;
+        t.bias = packed_.bias.data() + blk.oc0;
+        t.lo = d_.clamp_min;
+        t.hi = d_.clamp_max;
+        t.ldc = ldc;
+        for (int ow0 = 0; ow0 < d_.out_w; ow0 += mr) {
+          const int m = std::min(mr, d_.out_w - ow0);
+          for (int p = 0; p < m; ++p) a[p] = xrow + static_cast<size_t>(ow0 + p) * d_.stride_w * d_.in_c;
+          t.c = tgt + static_cast<size_t>(ow0) * ldc + blk.oc0;
+          isa_.tile[blk.nv][m](t);
+        }
+      }
+    }
+    if (pool) {
+      isa_.pool2(rb, rb + static_cast<size_t>(d_.out_w) * packed_.oc_pad, packed_.oc_pad, fw, d_.out_c,
+                 y + static_cast<size_t>(r) * fw * d_.out_c);
+    } else if (!direct) {
+      float* yr = y + static_cast<size_t>(r) * d_.out_w * d_.out_c;
+      for (int p = 0; p < d_.out_w; ++p)
+        std::memcpy(yr + static_cast<size_t>(p) * d_.out_c, rb + static_cast<size_t>(p) * packed_.oc_pad,
+                    d_.out_c * sizeof(float));
+    }
+  }
+
+  const Isa& isa_;
+  ConvDesc d_;
+  ThreadPool pool_;
+  PackedWeights packed_;
+  std::vector<int> tap_off_;
+  int hp_ = 0, wp_ = 0;
+  bool padded_ = false;
+  std::vector<float> padbuf_;
+  std::vector<std::vector<float>> rowbuf_;  // per thread: two conv rows, oc_pad channels
+  std::string name_;
+  const float* src_ = nullptr;
+  float* dst_ = nullptr;
+};
+
+// ---- Dense -----------------------------------------------------------------------------------------
+class DenseOp final : public Op {
+ public:
+  DenseOp(const Isa& isa, const DenseDesc& d, const float* w, const float* bias, int threads)
+      : isa_(isa), d_(d), pool_(threads) {
+    const int nv = std::min(isa.max_nv, CeilDiv(d.out, isa.width));
+    packed_ = Pack(isa, static_cast<size_t>(d.in), d.out, w, bias, nv);
+    name_ = std::string("f32_dense__") + isa.name + "_" + std::to_string(isa.mr[nv]) + "x" +
+            std::to_string(nv * isa.width);
+    if (pool_.size() > 1) name_ += "_t" + std::to_string(pool_.size());
+  }
+  const char* name() const override { return name_.c_str(); }
+
+  void Run(int batch, const float* in, float* out) override {
+    src_ = in;
+    dst_ = out;
+    batch_ = batch;
+    const int mr = isa_.mr[packed_.blocks.front().nv];
+    row_tiles_ = CeilDiv(batch, mr);
+    pool_.Run(row_tiles_ * static_cast<int>(packed_.blocks.size()), &DenseOp::Task, this);
+  }
+
+ private:
+  static void Task(void* self, int task, int) { static_cast<DenseOp*>(self)->Tile(task); }
+
+  // One tile: up to mr batch rows x one block of output channels. Narrower blocks allow at
+  // least as many rows as the widest (mr shrinks as nv grows), so one row split serves all.
+  void Tile(int task) {
+    const auto& blk = packed_.blocks[task / row_tiles_];
+    const int mr = isa_.mr[packed_.blocks.front().nv];
+    const int b0 = (task % row_tiles_) * mr;
+    const int m = std::min(mr, batch_ - b0);
+    const int cols = blk.nv * isa_.width;
+    const bool direct = blk.oc0 + cols <= d_.out;
+    const float* a[kMaxMr];
+    for (int p = 0; p < m; ++p) a[p] = src_ + static_cast<size_t>(b0 + p) * d_.in;
+    float tmp[kMaxMr * kMaxNv * 16];
+    simd::TileArgs t;
+    t.a = a;
+    t.tap_off = &zero_;
+    t.ntaps = 1;
+    t.cin = d_.in;
+    t.w = packed_.w.data() + blk.offset;
+    t.bias = packed_.bias.data() + blk.oc0;
+    t.lo = d_.clamp_min;
+    t.hi = d_.clamp_max;
+    float* y = dst_ + static_cast<size_t>(b0) * d_.out + blk.oc0;
+    t.c = direct ? y : tmp;
+    t.ldc = direct ? d_.out : cols;
+    isa_.tile[blk.nv][m](t);
+    if (!direct)
+      for (int p = 0; p < m; ++p)
+        std::memcpy(y + static_cast<size_t>(p) * d_.out, tmp + p * cols, (d_.out - blk.oc0) * sizeof(float));
+  }
+
+  const Isa& isa_;
+  DenseDesc d_;
+  ThreadPool pool_;
+  PackedWeights packed_;
+  std::string name_;
+  const int zero_ = 0;
+  const float* src_ = nullptr;
+  float* dst_ = nullptr;
+  int batch_ = 0, row_tiles_ = 0;
+};
+
+bool ConvSupported(const ConvDesc& d) {
+  if (d.in_h <= 0 || d.in_w <= 0 || d.in_c <= 0 || d.out_c <= 0 || d.kh <= 0 || d.kw <= 0) return false;
+  if (d.stride_h <= 0 || d.stride_w <= 0 || d.dil_h <= 0 || d.dil_w <= 0) return false;
+  if (d.pad_top < 0 || d.pad_left < 0 || d.pad_bottom < 0 || d.pad_right < 0) return false;
+  const int eh = d.in_h + d.pad_top + d.pad_bottom - d.dil_h * (d.kh - 1);
+  const int ew = d.in_w + d.pad_left + d.pad_right - d.dil_w * (d.kw - 1);
+  if (eh <= 0 || ew <= 0) return false;
+  if (d.out_h != (eh - 1) / d.stride_h + 1 || d.out_w != (ew - 1) / d.stride_w + 1) return false;
+  if (d.fuse_maxpool2 && (d.out_h < 2 || d.out_w < 2)) return false;
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Op> MakeConvFor(const Isa* isa, const ConvDesc& d, const float* w_hwio, const float* bias,
+                                int threads) {
+  if (!isa || !w_hwio || !ConvSupported(d)) return nullptr;
+  return std::make_unique<ConvOp>(*isa, d, w_hwio, bias, std::max(1, threads));
+}
+
+std::unique_ptr<Op> MakeDenseFor(const Isa* isa, const DenseDesc& d, const float* w_io, const float* bias,
+                                 int threads) {
+  if (!isa || !w_io || d.in <= 0 || d.out <= 0) return nullptr;
+  return std::make_unique<DenseOp>(*isa, d, w_io, bias, std::max(1, threads));
+}
+
+}  // namespace simd
+
+std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads) {
+  return simd::MakeConvFor(simd::BestIsa(), d, w_hwio, bias, threads);
+}
+
+std::unique_ptr<Op> MakeDenseSimd(const DenseDesc& d, const float* w_io, const float* bias, int threads) {
+  return simd::MakeDenseFor(simd::BestIsa(), d, w_io, bias, threads);
+}
+
+bool SimdAvailable() { return simd::BestIsa() != nullptr; }
+
+}  // namespace catdog::kernels

@@ -1,0 +1,12 @@
+// Baseline microkernels, compiled with the target's default flags: SSE2 on x86-64, simd128
+// under Emscripten (-msimd128), plain scalar elsewhere. Always usable on the build's target.
+#include "kernels_simd.h"
+
+#if defined(CATDOG_SIMD)
+#define CATDOG_ISA_GETTER IsaBase
+#include "kernels_simd_impl.h"
+#else
+namespace catdog::kernels::simd {
+const Isa* IsaBase() { return nullptr; }
+}  // namespace catdog::kernels::simd
+#endif

@@ -1,0 +1,163 @@
+// Image -> model input (DESIGN contract 1): optional center square crop, exact area-average
+// resize, BT.601 luma, rounding to u8; preprocess() is preprocess_u8() / 255.
+//
+// Why integers: the trainer (x86), the CLI and the web page (wasm) must see bit-identical
+// pixels. Every step here is exact integer arithmetic, so there is no float rounding order
+// that could differ between compilers or ISAs.
+//
+// The math. Let the source region be S_x x S_y pixels and the output N x N. Measure the x axis
+// in units of 1/N source pixel: source pixel i spans [i*N, (i+1)*N), output pixel o spans
+// [o*S_x, (o+1)*S_x). Their overlap w_x(i,o) is an integer, and for each o the overlaps sum to
+// S_x. Same for y. Luma is 299 R + 587 G + 114 B (weights sum to 1000; gray g -> 1000 g). Then
+//   u8(o_x,o_y) = round( sum_ij w_x(i) w_y(j) L(i,j) / (S_x S_y 1000) )    (round half up)
+// which is the exact box filter with fractional pixel coverage, for up- and down-scaling.
+// Bounds: the sum is <= S_x S_y 255000 <= 2^28 * 2^18, so uint64 never overflows.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+
+namespace catdog {
+namespace {
+
+constexpr int64_t kMaxPixels = int64_t{1} << 28;  // refuse absurd images (256 Mpixel)
+constexpr int kMaxOutSize = 4096;
+
+// 1-D area-resampling taps: for output o, source pixels [first[o], first[o] + count[o]) with
+// integer weights (in units of 1/N source pixel), stored consecutively in `weight`.
+struct Taps {
+  std::vector<int32_t> first, count, start;  // start: index of o's first weight in `weight`
+  std::vector<uint32_t> weight;
+};
+
+void MakeTaps(int64_t src, int64_t n, Taps* t) {
+  t->first.resize(n);
+  t->count.resize(n);
+  t->start.resize(n);
+  t->weight.clear();
+  t->weight.reserve(static_cast<size_t>(src + n));
+  for (int64_t o = 0; o < n; ++o) {
+    const int64_t lo = o * src, hi = (o + 1) * src;  // output interval, scaled units
+    const int64_t i0 = lo / n;                       // floor
+    const int64_t i1 = (hi + n - 1) / n;             // ceil (exclusive end)
+    t->first[o] = static_cast<int32_t>(i0);
+    t->count[o] = static_cast<int32_t>(i1 - i0);
+    t->start[o] = static_cast<int32_t>(t->weight.size());
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t a = i * n > lo ? i * n : lo;
+      const int64_t b = (i + 1) * n < hi ? (i + 1) * n : hi;
+      t->weight.push_back(static_cast<uint32_t>(b - a));
+    }
+  }
+}
+
+// Luma x 1000 of one source row (`w` pixels starting at `px`).
+void LumaRow(const uint8_t* px, int w, PixelFormat f, uint32_t* out) {
+  switch (f) {
+    case PixelFormat::kGray8:
+      for (int i = 0; i < w; ++i) out[i] = 1000u * px[i];
+      break;
+    case PixelFormat::kRGB8:
+      for (int i = 0; i < w; ++i, px += 3) out[i] = 299u * px[0] + 587u * px[1] + 114u * px[2];
+      break;
+    case PixelFormat::kRGBA8:
+      for (int i = 0; i < w; ++i, px += 4) out[i] = 299u * px[0] + 587u * px[1] + 114u * px[2];
+      break;
+  }
+}
+
+Status Validate(const ImageView& im, int out_size, const void* out) {
+  const int bpp = static_cast<int>(im.format);
+  if (bpp != 1 && bpp != 3 && bpp != 4)
+    return Status::Error("preprocess: unknown pixel format " + std::to_string(bpp) +
+                         " (expected 1 = gray, 3 = RGB, 4 = RGBA)");
+  if (im.data == nullptr) return Status::Error("preprocess: image data is null");
+  if (out == nullptr) return Status::Error("preprocess: output buffer is null");
+  if (im.width <= 0 || im.height <= 0)
+    return Status::Error("preprocess: image size " + std::to_string(im.width) + "x" +
+                         std::to_string(im.height) + " must be positive");
+  const int64_t pixels = int64_t{im.width} * im.height;
+  if (pixels > kMaxPixels)
+    return Status::Error("preprocess: image size " + std::to_string(im.width) + "x" +
+                         std::to_string(im.height) + " = " + std::to_string(pixels) +
+                         " pixels exceeds the limit of " + std::to_string(kMaxPixels));
+  const int64_t row_bytes = int64_t{im.width} * bpp;
+  if (im.stride < row_bytes)
+    return Status::Error("preprocess: row stride " + std::to_string(im.stride) +
+                         " bytes is less than width " + std::to_string(im.width) + " x " +
+                         std::to_string(bpp) + " bytes per pixel = " + std::to_string(row_bytes));
+  if (out_size <= 0 || out_size > kMaxOutSize)
+    return Status::Error("preprocess: out_size " + std::to_string(out_size) + " must be in 1.." +
+                         std::to_string(kMaxOutSize));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status preprocess_u8(const ImageView& im, Fit fit, int out_size, uint8_t* out) {
+  Status st = Validate(im, out_size, out);
+  if (!st) return st;
+  if (fit != Fit::kStretch && fit != Fit::kCenterCrop)
+    return Status::Error("preprocess: unknown fit mode " + std::to_string(static_cast<int>(fit)));
+
+  // Source region: the whole image, or its centered square (the extra column/row, when the
+  // difference is odd, is dropped on the right/bottom).
+  int64_t x0 = 0, y0 = 0, sx = im.width, sy = im.height;
+  if (fit == Fit::kCenterCrop) {
+    const int64_t side = sx < sy ? sx : sy;
+    x0 = (sx - side) / 2;
+    y0 = (sy - side) / 2;
+    sx = sy = side;
+  }
+  const int64_t n = out_size;
+  const int bpp = static_cast<int>(im.format);
+
+  Taps tx, ty;
+  MakeTaps(sx, n, &tx);
+  MakeTaps(sy, n, &ty);
+
+  std::vector<uint32_t> luma(static_cast<size_t>(sx));
+  std::vector<uint64_t> hrow(static_cast<size_t>(n));  // horizontal sums of row `cached`
+  std::vector<uint64_t> acc(static_cast<size_t>(n));
+  int64_t cached = -1;
+  const uint64_t denom = static_cast<uint64_t>(sx) * static_cast<uint64_t>(sy) * 1000u;
+  const uint64_t half = denom / 2;
+
+  for (int64_t oy = 0; oy < n; ++oy) {
+    for (auto& a : acc) a = 0;
+    for (int32_t k = 0; k < ty.count[oy]; ++k) {
+      const int64_t j = ty.first[oy] + k;
+      const uint64_t wy = ty.weight[ty.start[oy] + k];
+      if (j != cached) {  // rows are visited in increasing order; a row is shared by neighbours
+        const uint8_t* row = im.data + (y0 + j) * static_cast<int64_t>(im.stride) + x0 * bpp;
+        LumaRow(row, static_cast<int>(sx), im.format, luma.data());
+        for (int64_t ox = 0; ox < n; ++ox) {
+          const uint32_t* l = luma.data() + tx.first[ox];
+          const uint32_t* w = tx.weight.data() + tx.start[ox];
+          uint64_t s = 0;
+          for (int32_t q = 0; q < tx.count[ox]; ++q) s += static_cast<uint64_t>(w[q]) * l[q];
+          hrow[ox] = s;
+        }
+        cached = j;
+      }
+      for (int64_t ox = 0; ox < n; ++ox) acc[ox] += wy * hrow[ox];
+    }
+    uint8_t* o = out + oy * n;
+    for (int64_t ox = 0; ox < n; ++ox) o[ox] = static_cast<uint8_t>((acc[ox] + half) / denom);
+  }
+  return Status::Ok();
+}
+
+Status preprocess(const ImageView& im, Fit fit, int out_size, float* out) {
+  Status st = Validate(im, out_size, out);
+  if (!st) return st;
+  // Compute the bytes, then divide: preprocess == preprocess_u8 / 255 exactly, by construction.
+  std::vector<uint8_t> u8(static_cast<size_t>(out_size) * out_size);
+  st = preprocess_u8(im, fit, out_size, u8.data());
+  if (!st) return st;
+  for (size_t i = 0; i < u8.size(); ++i) out[i] = static_cast<float>(u8[i]) / 255.0f;
+  return Status::Ok();
+}
+
+}  // namespace catdog

@@ -1,0 +1,344 @@
+// Every fast path (each SIMD ISA this CPU runs, 1 and 3 threads; XNNPACK when built) against
+// the scalar reference over tables of shapes; the references themselves against hand-worked
+// examples.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "kernels_simd_ops.h"
+
+namespace {
+
+using catdog::kernels::ConvDesc;
+using catdog::kernels::DenseDesc;
+using catdog::kernels::kInf;
+using catdog::kernels::Op;
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// Keras padding arithmetic for 'valid' / 'same'.
+ConvDesc MakeConv(int h, int w, int cin, int cout, int kh, int kw, int sh, int sw, int dil, bool same, float lo,
+                  float hi, bool pool) {
+  ConvDesc d;
+  d.in_h = h;
+  d.in_w = w;
+  d.in_c = cin;
+  d.out_c = cout;
+  d.kh = kh;
+  d.kw = kw;
+  d.stride_h = sh;
+  d.stride_w = sw;
+  d.dil_h = d.dil_w = dil;
+  const int ekh = (kh - 1) * dil + 1, ekw = (kw - 1) * dil + 1;
+  if (same) {
+    d.out_h = (h + sh - 1) / sh;
+    d.out_w = (w + sw - 1) / sw;
+    const int ph = std::max((d.out_h - 1) * sh + ekh - h, 0);
+    const int pw = std::max((d.out_w - 1) * sw + ekw - w, 0);
+    d.pad_top = ph / 2;
+    d.pad_bottom = ph - ph / 2;
+    d.pad_left = pw / 2;
+    d.pad_right = pw - pw / 2;
+  } else {
+    d.out_h = (h - ekh) / sh + 1;
+    d.out_w = (w - ekw) / sw + 1;
+  }
+  d.clamp_min = lo;
+  d.clamp_max = hi;
+  d.fuse_maxpool2 = pool;
+  return d;
+}
+
+std::string Describe(const ConvDesc& d, int batch) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%dx%dx%d -> %d, k%dx%d s%dx%d d%d pad t%d l%d b%d r%d clamp[%g,%g]%s batch %d",
+                d.in_h, d.in_w, d.in_c, d.out_c, d.kh, d.kw, d.stride_h, d.stride_w, d.dil_h, d.pad_top,
+                d.pad_left, d.pad_bottom, d.pad_right, d.clamp_min, d.clamp_max, d.fuse_maxpool2 ? " pool2" : "",
+                batch);
+  return buf;
+}
+
+// |got - want| <= 1e-5 * max(1, max |want|): the sums have up to ~1200 terms of size <= 1, so
+// reassociation (SIMD lanes, FMA) moves them by a few ulps of the largest partial sums.
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  float scale = 1.0f;
+  for (float v : want) scale = std::max(scale, std::fabs(v));
+  const float tol = 1e-5f * scale;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol) << what << " at " << i << " of " << got.size();
+}
+
+struct ConvCase {
+  int h, w, cin, cout, kh, kw, sh, sw, dil;
+  bool same;
+  float lo, hi;
+  bool pool;
+  int batch;
+};
+
+const ConvCase kConvCases[] = {
+    // The tutorial CNN's three layers.
+    {100, 100, 1, 32, 3, 3, 1, 1, 1, false, 0, kInf, true, 1},
+    {49, 49, 32, 64, 3, 3, 1, 1, 1, false, 0, kInf, true, 1},
+    {23, 23, 64, 128, 3, 3, 1, 1, 1, false, 0, kInf, true, 3},
+    // Odd sizes, channel counts around the vector widths, same/valid, strides, clamps.
+    {7, 9, 3, 5, 3, 3, 1, 1, 1, true, -kInf, kInf, false, 3},
+    {11, 13, 8, 16, 5, 3, 2, 2, 1, true, 0, 6, false, 1},
+    {9, 9, 130, 130, 3, 3, 1, 1, 1, false, 0, kInf, true, 1},   // conv 7x7 -> pool 3x3
+    {6, 5, 17, 33, 1, 1, 1, 1, 1, false, -kInf, kInf, false, 3},
+    {12, 12, 4, 8, 3, 3, 1, 1, 2, true, -0.5f, 0.5f, false, 1},  // dilation 2
+    {5, 5, 1, 1, 3, 3, 1, 1, 1, true, -kInf, kInf, false, 3},
+    {15, 15, 16, 24, 3, 3, 2, 2, 1, false, 0, kInf, true, 3},
+    {10, 7, 2, 3, 2, 4, 1, 1, 1, true, -kInf, kInf, false, 3},
+    {31, 29, 1, 16, 3, 3, 1, 1, 1, true, 0, kInf, true, 3},     // same + pool, odd dims
+    {8, 8, 64, 100, 3, 3, 1, 1, 1, true, 0, kInf, false, 1},
+    {13, 11, 7, 15, 3, 3, 2, 1, 1, false, -kInf, kInf, true, 1},
+    {4, 4, 40, 12, 4, 4, 1, 1, 1, false, 0, 6, false, 3},       // kernel == input: 1x1 output
+    {3, 3, 2, 48, 3, 3, 1, 1, 1, true, -kInf, kInf, true, 1},   // 3x3 -> pool 1x1
+    {20, 20, 9, 31, 3, 3, 1, 1, 1, false, 0, kInf, true, 1},
+};
+
+struct DenseCase {
+  int in, out, batch;
+  float lo, hi;
+};
+
+const DenseCase kDenseCases[] = {
+    {12800, 100, 1, 0, kInf}, {12800, 100, 32, 0, kInf}, {100, 1, 1, -kInf, kInf}, {100, 1, 32, -kInf, kInf},
+    {7, 3, 3, -kInf, kInf},   {130, 130, 5, 0, 6},      {1, 17, 2, 0, kInf},       {33, 65, 13, -1, 1},
+    {64, 16, 17, 0, kInf},    {5, 129, 1, -kInf, kInf},
+};
+
+std::vector<std::unique_ptr<Op>> MakeConvPaths(const ConvDesc& d, const float* w, const float* b,
+                                               std::vector<std::string>* labels) {
+  std::vector<std::unique_ptr<Op>> ops;
+  for (const auto* isa : catdog::kernels::simd::AvailableIsas()) {
+    for (int threads : {1, 3}) {
+      auto op = catdog::kernels::simd::MakeConvFor(isa, d, w, b, threads);
+      EXPECT_NE(op, nullptr) << "simd " << isa->name << " refused " << Describe(d, 1);
+      if (!op) continue;
+      labels->push_back(op->name());
+      ops.push_back(std::move(op));
+    }
+  }
+  for (int threads : {1, 2}) {
+    auto op = catdog::kernels::MakeConvXnnpack(d, w, b, threads);
+    if (catdog::kernels::XnnpackAvailable()) {
+      EXPECT_NE(op, nullptr) << "xnnpack refused " << Describe(d, 1);
+    } else {
+      EXPECT_EQ(op, nullptr) << "xnnpack not built, yet MakeConvXnnpack returned an op";
+    }
+    if (!op) continue;
+    labels->push_back(std::string(op->name()) + " t" + std::to_string(threads));
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+TEST(Kernels, BuildHasSimdPaths) {
+#if defined(__x86_64__) || defined(__wasm_simd128__)
+  // The project builds with CATDOG_SIMD on by default; this guards against it silently dropping.
+  EXPECT_TRUE(catdog::kernels::SimdAvailable());
+  EXPECT_FALSE(catdog::kernels::simd::AvailableIsas().empty());
+#endif
+  for (const auto* isa : catdog::kernels::simd::AvailableIsas()) std::printf("simd isa available: %s\n", isa->name);
+}
+
+TEST(Kernels, ConvPathsMatchReference) {
+  uint32_t seed = 10;
+  for (const ConvCase& c : kConvCases) {
+    const ConvDesc d = MakeConv(c.h, c.w, c.cin, c.cout, c.kh, c.kw, c.sh, c.sw, c.dil, c.same, c.lo, c.hi, c.pool);
+    const std::string what = Describe(d, c.batch);
+    SCOPED_TRACE(what);
+    const auto x = Random(static_cast<size_t>(c.batch) * c.h * c.w * c.cin, seed++);
+    const auto w = Random(static_cast<size_t>(c.kh) * c.kw * c.cin * c.cout, seed++);
+    const auto b = Random(c.cout, seed++);
+    const size_t out_n = static_cast<size_t>(c.batch) * d.final_h() * d.final_w() * c.cout;
+    std::vector<float> want(out_n);
+    catdog::kernels::Conv2DRef(d, c.batch, x.data(), w.data(), b.data(), want.data());
+    std::vector<std::string> labels;
+    auto ops = MakeConvPaths(d, w.data(), b.data(), &labels);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      std::vector<float> got(out_n, std::nanf(""));
+      ops[i]->Run(c.batch, x.data(), got.data());
+      ExpectClose(got, want, labels[i]);
+      // Second run on the same op (buffers reused) gives identical results.
+      std::vector<float> again(out_n, std::nanf(""));
+      ops[i]->Run(c.batch, x.data(), again.data());
+      ASSERT_EQ(again, got) << labels[i] << " second run differs";
+    }
+    // Without bias.
+    catdog::kernels::Conv2DRef(d, c.batch, x.data(), w.data(), nullptr, want.data());
+    for (const auto* isa : catdog::kernels::simd::AvailableIsas()) {
+      auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), nullptr, 1);
+      ASSERT_NE(op, nullptr);
+      std::vector<float> got(out_n);
+      op->Run(c.batch, x.data(), got.data());
+      ExpectClose(got, want, std::string(op->name()) + " no bias");
+    }
+  }
+}
+
+TEST(Kernels, ConvBatchSizesCanChangeBetweenRuns) {
+  const ConvDesc d = MakeConv(9, 8, 5, 20, 3, 3, 1, 1, 1, true, 0, kInf, true);
+  const auto w = Random(3 * 3 * 5 * 20, 1), b = Random(20, 2);
+  const size_t per_in = 9 * 8 * 5, per_out = static_cast<size_t>(d.final_h()) * d.final_w() * 20;
+  std::vector<std::string> labels;
+  auto ops = MakeConvPaths(d, w.data(), b.data(), &labels);
+  for (int batch : {1, 4, 2, 5}) {
+    const auto x = Random(per_in * batch, 100 + batch);
+    std::vector<float> want(per_out * batch);
+    catdog::kernels::Conv2DRef(d, batch, x.data(), w.data(), b.data(), want.data());
+    for (size_t i = 0; i < ops.size(); ++i) {
+      std::vector<float> got(per_out * batch);
+      ops[i]->Run(batch, x.data(), got.data());
+      ExpectClose(got, want, labels[i] + " batch " + std::to_string(batch));
+    }
+  }
+}
+
+TEST(Kernels, DensePathsMatchReference) {
+  uint32_t seed = 500;
+  for (const DenseCase& c : kDenseCases) {
+    DenseDesc d;
+    d.in = c.in;
+    d.out = c.out;
+    d.clamp_min = c.lo;
+    d.clamp_max = c.hi;
+    const std::string what = "dense " + std::to_string(c.in) + " -> " + std::to_string(c.out) + " batch " +
+                             std::to_string(c.batch);
+    SCOPED_TRACE(what);
+    const auto x = Random(static_cast<size_t>(c.batch) * c.in, seed++);
+    const auto w = Random(static_cast<size_t>(c.in) * c.out, seed++);
+    const auto b = Random(c.out, seed++);
+    std::vector<float> want(static_cast<size_t>(c.batch) * c.out);
+    catdog::kernels::DenseRef(d, c.batch, x.data(), w.data(), b.data(), want.data());
+    std::vector<std::unique_ptr<Op>> ops;
+    for (const auto* isa : catdog::kernels::simd::AvailableIsas())
+      for (int threads : {1, 3}) ops.push_back(catdog::kernels::simd::MakeDenseFor(isa, d, w.data(), b.data(), threads));
+    for (int threads : {1, 2}) {
+      auto op = catdog::kernels::MakeDenseXnnpack(d, w.data(), b.data(), threads);
+      EXPECT_EQ(op != nullptr, catdog::kernels::XnnpackAvailable());
+      if (op) ops.push_back(std::move(op));
+    }
+    for (auto& op : ops) {
+      ASSERT_NE(op, nullptr);
+      std::vector<float> got(want.size(), std::nanf(""));
+      op->Run(c.batch, x.data(), got.data());
+      ExpectClose(got, want, op->name());
+    }
+  }
+}
+
+TEST(Kernels, SimdRefusesBadConfigs) {
+  ConvDesc d = MakeConv(10, 10, 3, 4, 3, 3, 1, 1, 1, false, 0, kInf, false);
+  const auto w = Random(3 * 3 * 3 * 4, 1);
+  d.out_h = 9;  // inconsistent with 'valid' (8)
+  EXPECT_EQ(catdog::kernels::MakeConvSimd(d, w.data(), nullptr, 1), nullptr);
+  d = MakeConv(10, 10, 3, 4, 3, 3, 1, 1, 1, false, 0, kInf, false);
+  d.in_c = 0;
+  EXPECT_EQ(catdog::kernels::MakeConvSimd(d, w.data(), nullptr, 1), nullptr);
+  DenseDesc dd;
+  dd.in = 0;
+  dd.out = 3;
+  EXPECT_EQ(catdog::kernels::MakeDenseSimd(dd, w.data(), nullptr, 1), nullptr);
+  EXPECT_EQ(catdog::kernels::MakeDenseXnnpack(dd, w.data(), nullptr, 1), nullptr);
+}
+
+TEST(Kernels, OpNamesCarryDtypeOpIsaAndTile) {
+  const ConvDesc d = MakeConv(100, 100, 1, 32, 3, 3, 1, 1, 1, false, 0, kInf, true);
+  const auto w = Random(9 * 32, 3);
+  for (const auto* isa : catdog::kernels::simd::AvailableIsas()) {
+    auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), nullptr, 1);
+    ASSERT_NE(op, nullptr);
+    const std::string name = op->name();
+    EXPECT_EQ(name.rfind("f32_conv3x3_c1", 0), 0u) << name;
+    EXPECT_NE(name.find(std::string("__") + isa->name), std::string::npos) << name;
+    EXPECT_NE(name.find("pool2"), std::string::npos) << name;
+  }
+}
+
+// ---- the references themselves, on examples worked by hand ------------------------------------
+TEST(KernelsRef, Conv2DRefHandExample) {
+  // 3x3x1 input 1..9, 2x2 kernel of ones (valid) -> 2x2: sums of 2x2 windows, + bias 1, relu.
+  const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const float w[4] = {1, 1, 1, 1};
+  const float b[1] = {1};
+  ConvDesc d = MakeConv(3, 3, 1, 1, 2, 2, 1, 1, 1, false, 0, kInf, false);
+  float y[4];
+  catdog::kernels::Conv2DRef(d, 1, x, w, b, y);
+  EXPECT_EQ(y[0], 13);  // 1+2+4+5+1
+  EXPECT_EQ(y[1], 17);
+  EXPECT_EQ(y[2], 25);
+  EXPECT_EQ(y[3], 29);
+  // Same padding, 3x3 kernel with only the centre tap = 2, two output channels (second = -1*centre),
+  // clamp to [0, 10]: ch0 = min(2x, 10), ch1 = 0.
+  float w2[3 * 3 * 1 * 2] = {};
+  w2[(1 * 3 + 1) * 2 + 0] = 2;
+  w2[(1 * 3 + 1) * 2 + 1] = -1;
+  d = MakeConv(3, 3, 1, 2, 3, 3, 1, 1, 1, true, 0, 10, false);
+  float y2[18];
+  catdog::kernels::Conv2DRef(d, 1, x, w2, nullptr, y2);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(y2[i * 2], std::min(2 * x[i], 10.0f)) << i;
+    EXPECT_EQ(y2[i * 2 + 1], 0) << i;
+  }
+  // Fused pool: 2x2 output of the first example pooled to its max.
+  d = MakeConv(3, 3, 1, 1, 2, 2, 1, 1, 1, false, 0, kInf, true);
+  float y3[1];
+  catdog::kernels::Conv2DRef(d, 1, x, w, b, y3);
+  EXPECT_EQ(y3[0], 29);
+}
+
+TEST(KernelsRef, DenseRefHandExample) {
+  const float x[2 * 3] = {1, 2, 3, -1, -2, -3};
+  const float w[3 * 2] = {1, 0, 0, 1, 1, -1};  // [in][out]
+  const float b[2] = {0.5f, 0};
+  DenseDesc d;
+  d.in = 3;
+  d.out = 2;
+  d.clamp_min = 0;
+  float y[4];
+  catdog::kernels::DenseRef(d, 2, x, w, b, y);
+  EXPECT_EQ(y[0], 4.5f);  // 1 + 3 + 0.5
+  EXPECT_EQ(y[1], 0.0f);  // 2 - 3 = -1 -> relu 0
+  EXPECT_EQ(y[2], 0.0f);  // -1 - 3 + 0.5 -> 0
+  EXPECT_EQ(y[3], 1.0f);  // -2 + 3
+}
+
+TEST(KernelsRef, MaxPoolRefPaddedCellsNeverWin) {
+  // 3x3 all negative, 2x2 window stride 2 with 'same' padding (bottom/right): padded zeros must
+  // not beat the negatives.
+  const float x[9] = {-9, -8, -7, -6, -5, -4, -3, -2, -1};
+  float y[4];
+  catdog::kernels::MaxPoolRef(1, 3, 3, 1, 2, 2, 2, 2, 0, 0, 2, 2, x, y);
+  EXPECT_EQ(y[0], -5);
+  EXPECT_EQ(y[1], -4);
+  EXPECT_EQ(y[2], -2);
+  EXPECT_EQ(y[3], -1);
+  // Two channels, batch 2, 3x3 window stride 1 valid on 3x3: one output = channel max.
+  float x2[2 * 9 * 2];
+  for (int i = 0; i < 36; ++i) x2[i] = static_cast<float>((i * 7) % 11);
+  float y2[4];
+  catdog::kernels::MaxPoolRef(2, 3, 3, 2, 3, 3, 1, 1, 0, 0, 1, 1, x2, y2);
+  for (int b = 0; b < 2; ++b)
+    for (int c = 0; c < 2; ++c) {
+      float m = -kInf;
+      for (int p = 0; p < 9; ++p) m = std::max(m, x2[b * 18 + p * 2 + c]);
+      EXPECT_EQ(y2[b * 2 + c], m);
+    }
+}
+
+}  // namespace
