@@ -1,0 +1,33 @@
+// Turns a Keras model topology (Sequential, Functional/Model, models nested in either; the Keras 2,
+// Keras 3 and tfjs-layers dialects) into a flat list of layers in execution order.
+// Internal to the core.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+#include "json_util.h"
+#include "layers.h"
+
+namespace catdog::detail {
+
+struct Graph {
+  std::vector<std::unique_ptr<Layer>> layers;  // topological order; layers[i].inputs index earlier layers
+  int input = -1;                              // index of the InputLayer
+  int output = -1;                             // index of the layer whose output is the model's
+  Shape input_shape;                           // without batch
+};
+
+// `topology` is model.json's modelTopology (either the model config itself, or a Keras
+// {model_config: ...} wrapper). Configures every layer and infers every shape. Fails with a
+// message naming `source`, the layer and the value on: unsupported classes, bad configs,
+// dangling or cyclic references, duplicate names, several inputs/outputs, shapes out of range.
+Status BuildGraph(const jsonu::json& topology, const std::string& source, Graph* graph);
+
+// Fuses Conv2D (relu/relu6/linear) + MaxPooling2D 2x2/2 'valid' where the conv's output feeds only
+// that pool. Call before binding weights.
+void FuseConvPool(Graph* graph);
+
+}  // namespace catdog::detail

@@ -1,0 +1,93 @@
+// Keras layers as the core runs them: NHWC float32, batch first. Each layer parses its Keras config,
+// infers its output shape, names the weights it needs, binds them (building fast kernels for the
+// chosen backend) and runs. The scalar code here is the reference; Conv2D/Dense go through the
+// kernels contract (kernels.h). Internal to the core.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+#include "json_util.h"
+
+namespace catdog::detail {
+
+using Shape = std::vector<int64_t>;  // one sample's shape, without the batch dimension
+
+std::string ShapeStr(const Shape& s);
+// Product of the dims; false on overflow or a negative dim.
+bool NumElements(const Shape& s, int64_t* out);
+
+// Where a layer is, for messages: "model.json: layer 'conv2d' (Conv2D)".
+struct LayerRef {
+  std::string source;
+  std::string name;
+  std::string class_name;
+  std::string str() const { return source + ": layer '" + name + "' (" + class_name + ")"; }
+};
+
+// A weight a layer needs: its kind as Keras names it ("kernel", "bias", "gamma", ...) and shape.
+struct WeightSpec {
+  std::string kind;
+  Shape shape;
+};
+
+struct BindOptions {
+  Backend backend = Backend::kReference;  // resolved: kReference, kSimd or kXnnpack
+  int threads = 1;
+};
+
+// Element-wise activations (TF.js semantics; hard_sigmoid is TF.js' clip(0.2x + 0.5, 0, 1)).
+enum class Act {
+  kLinear, kRelu, kRelu6, kSigmoid, kHardSigmoid, kTanh, kSoftmax, kElu, kSelu, kSwish,
+  kSoftplus, kSoftsign, kGelu, kGeluNew, kMish,
+};
+// Parses a Keras activation (a string, or a Keras 3 serialized object). Message names the value.
+Status ParseActivation(const jsonu::json& j, const LayerRef& where, Act* out);
+// Applies in place to rows x channels values; softmax normalizes each row.
+void ApplyActivation(Act act, float* data, int64_t rows, int64_t channels);
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  LayerRef ref;                 // name, class, source file
+  std::vector<std::string> path;  // enclosing model names, outermost first (weight-name matching)
+  std::vector<int> inputs;      // indices of the layers whose outputs feed this one
+  std::vector<Shape> in_shapes; // set by the graph before InferShape
+  Shape out_shape;              // set by InferShape
+  bool is_input = false;        // the model's InputLayer (reads the caller's input)
+
+  // Parses the Keras config object.
+  virtual Status Configure(const jsonu::json& config) = 0;
+  // From in_shapes, sets out_shape; fails on inconsistent shapes.
+  virtual Status InferShape() = 0;
+  // Weights this layer needs (after InferShape), in Keras' order.
+  virtual std::vector<WeightSpec> Weights() const { return {}; }
+  // Receives the weights in Weights() order (shapes already checked) and prepares to run.
+  virtual Status Bind(std::vector<std::vector<float>> weights, const BindOptions& opt) {
+    (void)weights;
+    (void)opt;
+    return Status::Ok();
+  }
+  // True when the output is the first input's data unchanged (no buffer, no work).
+  virtual bool IsAlias() const { return false; }
+  // Sizes internal scratch for `batch` (called outside Run; Run then allocates nothing).
+  virtual void Reserve(int batch) { (void)batch; }
+  // Computes `batch` samples. ins[i] holds batch * numel(in_shapes[i]) floats.
+  virtual void Run(int batch, const std::vector<const float*>& ins, float* out) = 0;
+  // A one-line description of the kernel used, for the layer summary ("" if nothing special).
+  virtual std::string KernelName() const { return ""; }
+};
+
+// Creates the layer for a Keras class name, or nullptr when the class is not supported.
+std::unique_ptr<Layer> CreateLayer(const std::string& class_name);
+
+// Conv2D-specific hook used by the graph's fusion pass: whether this Conv2D can absorb a
+// following 2x2/2 'valid' MaxPooling2D, and doing it (its output shape becomes the pooled one).
+bool CanFuseMaxPool(const Layer& conv, const Layer& pool);
+void FuseMaxPool(Layer* conv, Layer* pool);
+
+}  // namespace catdog::detail

@@ -1,0 +1,332 @@
+// Model: parses model.json (topology + weightsManifest), binds decoded weights to the layer
+// graph, and runs it. Parsing never throws (the wasm build has no exceptions): JSON is parsed with
+// allow_exceptions=false and read only through the type-checking helpers in json_util.h.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "catdog/catdog.h"
+#include "graph.h"
+#include "json_util.h"
+#include "kernels.h"
+#include "layers.h"
+#include "weights.h"
+
+namespace catdog {
+namespace {
+
+using jsonu::json;
+using detail::Layer;
+
+// Records where nlohmann's parser gave up, for the "invalid JSON" message.
+class ErrorSax : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception&) override {
+    pos = position;
+    token = last_token;
+    return false;
+  }
+  size_t pos = 0;
+  std::string token;
+};
+
+Backend Resolve(Backend b) {
+  if (b == Backend::kAuto) return kernels::SimdAvailable() ? Backend::kSimd : Backend::kReference;
+  return b;
+}
+
+// The manifest entry for each weight a layer needs: the entry named "<layer>/<kind>", optionally
+// prefixed by enclosing model names ("sequential/conv2d/kernel", Keras 3). When several entries
+// fit, the one matching more of the layer's model path wins.
+int MatchScore(const std::string& entry, const Layer& l, const std::string& kind) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = entry.find('/', start);
+    parts.push_back(entry.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (parts.size() < 2 || parts.back() != kind || parts[parts.size() - 2] != l.ref.name) return -1;
+  int score = 0;
+  size_t p = parts.size() - 2;
+  for (size_t k = l.path.size(); k-- > 0 && p-- > 0;) {
+    if (parts[p] != l.path[k]) break;
+    ++score;
+  }
+  return score;
+}
+
+class ModelImpl : public Model {
+ public:
+  Status Init(std::string_view text, const LoadOptions& opt, std::string src);
+
+  const std::vector<std::string>& shard_paths() const override { return manifest_.paths; }
+  Status LoadWeights(const std::vector<ShardBytes>& shards) override;
+  const ModelInfo& info() const override { return info_; }
+  Backend backend() const override { return backend_; }
+  size_t input_size() const override { return static_cast<size_t>(in_numel_); }
+  size_t output_size() const override { return static_cast<size_t>(out_numel_); }
+  Status Run(const float* input, int batch, float* output) override;
+  Status CheckInputShape(const std::vector<int64_t>& shape) const override;
+
+ private:
+  Status MatchWeights();
+  void Summarize();
+
+  std::string src_;
+  LoadOptions opt_;
+  Backend backend_ = Backend::kReference;
+  detail::Graph g_;
+  detail::Manifest manifest_;
+  std::vector<std::vector<int>> layer_weights_;  // per layer: manifest indices, in Weights() order
+  ModelInfo info_;
+  int64_t in_numel_ = 0, out_numel_ = 0;
+  uint64_t act_bytes_per_sample_ = 0;
+  bool loaded_ = false;
+
+  int capacity_ = 0;  // batch size the buffers hold
+  std::vector<std::vector<float>> buffers_;
+  std::vector<const float*> ptrs_;
+  std::vector<std::vector<const float*>> ins_;
+};
+
+Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::string src) {
+  src_ = std::move(src);
+  opt_ = opt;
+  if (opt_.threads < 1) return Status::Error(src_ + ": LoadOptions.threads must be >= 1, got " + std::to_string(opt_.threads));
+  if (opt_.backend != Backend::kAuto && !BackendAvailable(opt_.backend))
+    return Status::Error(src_ + ": backend '" + BackendName(opt_.backend) + "' is not available in this build");
+  backend_ = Resolve(opt_.backend);
+
+  json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    ErrorSax sax;
+    json::sax_parse(text.begin(), text.end(), &sax);
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < sax.pos && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    return Status::Error(src_ + ": invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
+                         " (byte " + std::to_string(sax.pos) + ") near '" + sax.token.substr(0, 40) + "'");
+  }
+  if (!doc.is_object()) return Status::Error(src_ + ": not a TF.js model.json (the top level is not a JSON object)");
+
+  std::string format;
+  if (const json* f = jsonu::FindNonNull(doc, "format")) jsonu::AsString(*f, &format);
+  if (format == "graph-model")
+    return Status::Error(src_ + ": format 'graph-model' is a TF.js graph model, not a layers model (convert with --output_format tfjs_layers_model)");
+  const json* topo = jsonu::FindNonNull(doc, "modelTopology");
+  if (!topo) return Status::Error(src_ + ": missing 'modelTopology' (not a TF.js layers model.json)");
+  if (!topo->is_object()) return Status::Error(src_ + ": 'modelTopology' is not an object");
+  const json* wm = jsonu::FindNonNull(doc, "weightsManifest");
+  if (!wm) return Status::Error(src_ + ": missing 'weightsManifest' (the list of weight files)");
+
+  info_ = ModelInfo();
+  info_.format = format;
+  if (const json* v = jsonu::FindNonNull(doc, "generatedBy")) jsonu::AsString(*v, &info_.generated_by);
+  if (const json* v = jsonu::FindNonNull(doc, "convertedBy")) jsonu::AsString(*v, &info_.converted_by);
+  const json* meta = jsonu::FindNonNull(doc, "userDefinedMetadata");
+  info_.user_metadata_json = meta ? jsonu::Dump(*meta, std::string::npos) : "{}";
+
+  Status s = detail::BuildGraph(*topo, src_, &g_);
+  if (!s) return s;
+  if (backend_ != Backend::kReference) detail::FuseConvPool(&g_);
+  if (!(s = detail::ParseManifest(*wm, src_, opt_.max_total_bytes, &manifest_))) return s;
+  if (!(s = MatchWeights())) return s;
+
+  // Activation memory per sample: every layer that owns a buffer.
+  act_bytes_per_sample_ = 0;
+  for (const auto& l : g_.layers) {
+    if (l->is_input || l->IsAlias()) continue;
+    int64_t n;
+    detail::NumElements(l->out_shape, &n);
+    act_bytes_per_sample_ += static_cast<uint64_t>(n) * 4;
+    if (act_bytes_per_sample_ > opt_.max_total_bytes)
+      return Status::Error(src_ + ": activations need more than the limit of " + std::to_string(opt_.max_total_bytes) +
+                           " bytes per sample (at layer '" + l->ref.name + "', output " + detail::ShapeStr(l->out_shape) + ")");
+  }
+  info_.input_shape = g_.input_shape;
+  info_.output_shape = g_.layers[static_cast<size_t>(g_.output)]->out_shape;
+  detail::NumElements(info_.input_shape, &in_numel_);
+  detail::NumElements(info_.output_shape, &out_numel_);
+  info_.num_weights = static_cast<size_t>(manifest_.total_floats);
+  Summarize();
+  return Status::Ok();
+}
+
+Status ModelImpl::MatchWeights() {
+  std::vector<int> owner(manifest_.weights.size(), -1);
+  layer_weights_.assign(g_.layers.size(), {});
+  for (size_t li = 0; li < g_.layers.size(); ++li) {
+    const Layer& l = *g_.layers[li];
+    for (const detail::WeightSpec& spec : l.Weights()) {
+      int best = -1, best_score = -1, ties = 0;
+      for (size_t w = 0; w < manifest_.weights.size(); ++w) {
+        int sc = MatchScore(manifest_.weights[w].name, l, spec.kind);
+        if (sc < 0 || owner[w] >= 0) continue;
+        if (sc > best_score) {
+          best = static_cast<int>(w);
+          best_score = sc;
+          ties = 1;
+        } else if (sc == best_score) {
+          ++ties;
+        }
+      }
+      if (best < 0) {
+        std::string have;
+        for (size_t w = 0; w < manifest_.weights.size() && w < 12; ++w) have += (w ? ", " : "") + manifest_.weights[w].name;
+        if (manifest_.weights.size() > 12) have += ", ...";
+        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' (shape " + detail::ShapeStr(spec.shape) +
+                             ") is not in the weightsManifest (it has: " + (have.empty() ? "nothing" : have) + ")");
+      }
+      if (ties > 1)
+        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' matches several manifest entries ambiguously");
+      const detail::WeightEntry& e = manifest_.weights[static_cast<size_t>(best)];
+      if (e.shape != spec.shape)
+        return Status::Error(l.ref.str() + ": weight '" + e.name + "' has shape " + detail::ShapeStr(e.shape) + " in the weightsManifest, the layer needs " +
+                             detail::ShapeStr(spec.shape));
+      owner[static_cast<size_t>(best)] = static_cast<int>(li);
+      layer_weights_[li].push_back(best);
+    }
+  }
+  for (size_t w = 0; w < owner.size(); ++w)
+    if (owner[w] < 0)
+      return Status::Error(src_ + ": weight '" + manifest_.weights[w].name + "' in the weightsManifest belongs to no layer of the model");
+  return Status::Ok();
+}
+
+void ModelImpl::Summarize() {
+  info_.layer_summary.clear();
+  for (const auto& l : g_.layers) {
+    std::string line = l->ref.name + " (" + l->ref.class_name + ") -> " + detail::ShapeStr(l->out_shape);
+    if (loaded_) {
+      std::string k = l->KernelName();
+      if (!k.empty()) line += "  [" + k + "]";
+    }
+    info_.layer_summary.push_back(line);
+  }
+}
+
+Status ModelImpl::LoadWeights(const std::vector<ShardBytes>& shards) {
+  loaded_ = false;
+  std::vector<std::vector<float>> values;
+  Status s = detail::DecodeWeights(manifest_, shards, src_, &values);
+  if (!s) return s;
+  detail::BindOptions bo;
+  bo.backend = backend_;
+  bo.threads = opt_.threads;
+  for (size_t li = 0; li < g_.layers.size(); ++li) {
+    std::vector<std::vector<float>> w;
+    for (int idx : layer_weights_[li]) w.push_back(std::move(values[static_cast<size_t>(idx)]));
+    if (!(s = g_.layers[li]->Bind(std::move(w), bo))) return s;
+  }
+  capacity_ = 0;  // kernels may have changed: size everything again on the next Run
+  loaded_ = true;
+  Summarize();
+  return Status::Ok();
+}
+
+Status ModelImpl::CheckInputShape(const std::vector<int64_t>& shape) const {
+  std::string want = "[N";
+  for (int64_t d : g_.input_shape) want += "," + std::to_string(d);
+  want += "]";
+  bool ok = shape.size() == g_.input_shape.size() + 1 && shape[0] >= 1 &&
+            std::equal(g_.input_shape.begin(), g_.input_shape.end(), shape.begin() + 1);
+  if (!ok)
+    return Status::Error(src_ + ": input shape " + detail::ShapeStr(shape) + " does not match the model's input " + want);
+  return Status::Ok();
+}
+
+Status ModelImpl::Run(const float* input, int batch, float* output) {
+  if (!loaded_) return Status::Error(src_ + ": Run before LoadWeights succeeded");
+  if (!input || !output) return Status::Error(src_ + ": Run with a null input or output pointer");
+  if (batch < 1) return Status::Error(src_ + ": batch must be >= 1, got " + std::to_string(batch));
+  if (static_cast<uint64_t>(batch) * act_bytes_per_sample_ > opt_.max_total_bytes)
+    return Status::Error(src_ + ": batch " + std::to_string(batch) + " needs " + std::to_string(batch * act_bytes_per_sample_) +
+                         " bytes of activations, over the limit of " + std::to_string(opt_.max_total_bytes) + "; run smaller batches");
+  const size_t n = g_.layers.size();
+  if (batch > capacity_) {
+    buffers_.resize(n);
+    ptrs_.assign(n, nullptr);
+    ins_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      Layer& l = *g_.layers[i];
+      ins_[i].assign(l.inputs.size(), nullptr);
+      if (l.is_input || l.IsAlias()) continue;
+      int64_t numel;
+      detail::NumElements(l.out_shape, &numel);
+      buffers_[i].resize(static_cast<size_t>(numel) * static_cast<size_t>(batch));
+      l.Reserve(batch);
+    }
+    capacity_ = batch;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    Layer& l = *g_.layers[i];
+    if (l.is_input) {
+      ptrs_[i] = input;
+      continue;
+    }
+    if (l.IsAlias()) {
+      ptrs_[i] = ptrs_[static_cast<size_t>(l.inputs[0])];
+      continue;
+    }
+    for (size_t k = 0; k < l.inputs.size(); ++k) ins_[i][k] = ptrs_[static_cast<size_t>(l.inputs[k])];
+    l.Run(batch, ins_[i], buffers_[i].data());
+    ptrs_[i] = buffers_[i].data();
+  }
+  std::memcpy(output, ptrs_[static_cast<size_t>(g_.output)], sizeof(float) * static_cast<size_t>(out_numel_) * batch);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Model::Parse(std::string_view model_json, std::unique_ptr<Model>* out, const LoadOptions& options,
+                    std::string_view source_name) {
+  if (!out) return Status::Error(std::string(source_name) + ": Model::Parse needs an output pointer");
+  out->reset();
+  auto m = std::make_unique<ModelImpl>();
+  Status s = m->Init(model_json, options, std::string(source_name));
+  if (!s) return s;
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+const char* BackendName(Backend b) {
+  switch (b) {
+    case Backend::kReference: return "reference";
+    case Backend::kSimd: return "simd";
+    case Backend::kXnnpack: return "xnnpack";
+    case Backend::kAuto: return "auto";
+  }
+  return "unknown";
+}
+
+bool BackendAvailable(Backend b) {
+  switch (b) {
+    case Backend::kReference: return true;
+    case Backend::kSimd: return kernels::SimdAvailable();
+    case Backend::kXnnpack: return kernels::XnnpackAvailable();
+    case Backend::kAuto: return true;
+  }
+  return false;
+}
+
+}  // namespace catdog
