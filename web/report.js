@@ -1,0 +1,813 @@
+// catdog model report page: reads models/report.json (or ?report=URL) and draws the summary, the
+// data card, the comparison table, training curves, confusion matrices, reliability plots and the
+// worst mistakes. Plain ES module, no libraries, no network beyond the one JSON file, CSP-clean
+// (no inline scripts or styles, no eval, no innerHTML with report text: everything from the JSON
+// reaches the page through textContent or SVG attributes).
+//
+// It also runs under node (no DOM at import time): scripts/make-report.mjs and the tests import
+// validateReport() from here so the page and the tool agree on one schema.
+//
+// ---- report.json (also in docs/REPORT_FORMAT.md) ------------------------------------------------
+// {"generated": ISO-8601 date string, "title": string,
+//  "chosen": {"id": model id, "why": string},
+//  "data_card": {"source": string, "pack_hash": string, "seed": int, "val_fraction": number,
+//     "test_fraction": number,
+//     "per_class": {"cat": {"train": n, "val": n, "test": n}, "dog": {"train": n, "val": n, "test": n}},
+//     "skipped": {reason: count, ...}, "duplicates": n, "notes": string (optional)},
+//  "targets": [{"label": string, "model": model id, "metric": one of the METRICS keys below,
+//     "min": number}]  (optional; e.g. the issue's "tutorial CNN with augmentation >= 0.88"),
+//  "models": [{
+//     "id": string (unique), "arch": string, "augment": bool,
+//     "params": int, "size_bytes": int, "epochs": int (epochs run),
+//     "train_seconds": number, "images_per_s": number, "device": string,
+//     "best_epoch": int (optional; default: the epoch with the lowest val_loss),
+//     "history": [{"epoch": n, "loss": x, "accuracy": x, "val_loss": x, "val_accuracy": x}, ...],
+//     "val": {"loss": x, "accuracy": x}           (at the kept / best checkpoint),
+//     "test": {"accuracy": x, "precision": {"cat": x, "dog": x}, "recall": {"cat": x, "dog": x},
+//        "confusion": [[cat_as_cat, cat_as_dog], [dog_as_cat, dog_as_dog]],
+//        "auc": x, "ece": x,
+//        "calibration": [{"lo": x, "hi": x, "count": n, "mean_p": x, "frac_dog": x}, ...],
+//        "calibration_after": [same as calibration] (optional, after temperature scaling),
+//        "temperature": x (optional),
+//        "worst": [{"path": string, "label": "cat"|"dog", "p_dog": x,
+//                   "pixels_b64": base64 of 100*100 raw uint8 gray pixels, row-major}] (optional)},
+//     "ms_per_frame_wasm": x (optional)}]}
+// Probabilities and accuracies are fractions in [0, 1]. Any number documented above may be null
+// when it was not measured (the page shows "—"); "optional" fields may also be left out. Required
+// and never null: title, chosen, models[].id/arch/augment/epochs/history, test.accuracy,
+// test.confusion.
+
+export const THUMB_SIZE = 100;  // worst-mistake thumbnails are THUMB_SIZE x THUMB_SIZE gray bytes
+
+// The comparison table's columns. `get` reads the raw value (for sorting), `fmt` shows it,
+// `better` is the direction the first click sorts by (and which value gets the "best" mark).
+export const COLUMNS = [
+  { key: 'id', label: 'model', get: (m) => m.id, fmt: (v) => v, better: 'asc', text: true },
+  { key: 'arch', label: 'arch', get: (m) => m.arch, fmt: (v) => v, better: 'asc', text: true },
+  { key: 'augment', label: 'augment', get: (m) => (m.augment ? 1 : 0), fmt: (v) => (v ? 'yes' : 'no'), better: 'desc', nobest: true },
+  { key: 'params', label: 'params', get: (m) => m.params, fmt: fmtCount, better: 'asc' },
+  { key: 'size_bytes', label: 'size', get: (m) => m.size_bytes, fmt: fmtBytes, better: 'asc' },
+  { key: 'epochs', label: 'epochs', get: (m) => m.epochs, fmt: (v) => String(v), better: 'asc', nobest: true },
+  { key: 'val_loss', label: 'best val_loss', get: (m) => m.val?.loss, fmt: (v) => v.toFixed(4), better: 'asc' },
+  { key: 'val_accuracy', label: 'val_accuracy', get: (m) => m.val?.accuracy, fmt: fmtPct, better: 'desc' },
+  { key: 'test_accuracy', label: 'test_accuracy', get: (m) => m.test.accuracy, fmt: fmtPct, better: 'desc' },
+  { key: 'auc', label: 'AUC', get: (m) => m.test.auc, fmt: (v) => v.toFixed(4), better: 'desc' },
+  { key: 'ece', label: 'ECE', get: (m) => m.test.ece, fmt: (v) => v.toFixed(4), better: 'asc' },
+  { key: 'ms_per_frame_wasm', label: 'ms/frame (wasm)', get: (m) => m.ms_per_frame_wasm, fmt: (v) => v.toFixed(2), better: 'asc' },
+];
+// Metrics a target may name (same keys as the columns).
+export const METRICS = Object.fromEntries(COLUMNS.filter((c) => !c.text).map((c) => [c.key, c]));
+
+// ---- validation (shared with scripts/make-report.mjs) -------------------------------------------
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+const isInt = (v) => Number.isInteger(v);
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function decodeBase64(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// Decodes a worst-mistake thumbnail; throws with the reason when it is not 100x100 bytes.
+export function decodeThumb(b64) {
+  if (typeof b64 !== 'string') throw new Error('pixels_b64 is not a string');
+  let bytes;
+  try {
+    bytes = decodeBase64(b64);
+  } catch {
+    throw new Error('pixels_b64 is not valid base64');
+  }
+  const want = THUMB_SIZE * THUMB_SIZE;
+  if (bytes.length !== want) throw new Error(`pixels_b64 decodes to ${bytes.length} bytes, expected ${want}`);
+  return bytes;
+}
+
+// Returns a list of problems ("models[2].history[5].val_loss: expected a number, got \"x\"");
+// empty when the report can be drawn.
+export function validateReport(r) {
+  const problems = [];
+  const bad = (where, what, v) => {
+    let shown;
+    try {
+      shown = v === undefined ? 'nothing' : JSON.stringify(v);
+    } catch {
+      shown = String(v);
+    }
+    if (shown.length > 60) shown = shown.slice(0, 57) + '...';
+    problems.push(`${where}: expected ${what}, got ${shown}`);
+  };
+  // kind: 'num' | 'int' | 'str' | 'bool' | 'frac' (number in [0,1]); req: required and non-null
+  const check = (obj, key, where, kind, req) => {
+    const v = obj?.[key];
+    const at = `${where}${where ? '.' : ''}${key}`;
+    if (v === undefined || v === null) {
+      if (req) bad(at, kindName(kind), v);
+      return;
+    }
+    const ok = kind === 'num' ? isNum(v) : kind === 'int' ? isInt(v) && v >= 0 : kind === 'str' ? typeof v === 'string'
+      : kind === 'bool' ? typeof v === 'boolean' : isNum(v) && v >= 0 && v <= 1;
+    if (!ok) bad(at, kindName(kind), v);
+  };
+  if (!isObj(r)) {
+    bad('report', 'a JSON object', r);
+    return problems;
+  }
+  check(r, 'generated', '', 'str', false);
+  check(r, 'title', '', 'str', true);
+  if (!isObj(r.chosen)) bad('chosen', 'an object {"id", "why"}', r.chosen);
+  else {
+    check(r.chosen, 'id', 'chosen', 'str', true);
+    check(r.chosen, 'why', 'chosen', 'str', false);
+  }
+  const dc = r.data_card;
+  if (dc !== undefined && dc !== null) {
+    if (!isObj(dc)) bad('data_card', 'an object', dc);
+    else {
+      for (const k of ['source', 'pack_hash', 'notes']) check(dc, k, 'data_card', 'str', false);
+      check(dc, 'seed', 'data_card', 'int', false);
+      check(dc, 'val_fraction', 'data_card', 'frac', false);
+      check(dc, 'test_fraction', 'data_card', 'frac', false);
+      check(dc, 'duplicates', 'data_card', 'int', false);
+      if (dc.per_class !== undefined && dc.per_class !== null) {
+        if (!isObj(dc.per_class)) bad('data_card.per_class', 'an object {"cat": {...}, "dog": {...}}', dc.per_class);
+        else for (const [cls, splits] of Object.entries(dc.per_class)) {
+          if (!isObj(splits)) bad(`data_card.per_class.${cls}`, 'an object {"train", "val", "test"}', splits);
+          else for (const s of ['train', 'val', 'test']) check(splits, s, `data_card.per_class.${cls}`, 'int', false);
+        }
+      }
+      if (dc.skipped !== undefined && dc.skipped !== null) {
+        if (!isObj(dc.skipped)) bad('data_card.skipped', 'an object {reason: count}', dc.skipped);
+        else for (const k of Object.keys(dc.skipped)) check(dc.skipped, k, 'data_card.skipped', 'int', true);
+      }
+    }
+  }
+  if (!Array.isArray(r.models) || r.models.length === 0) {
+    bad('models', 'a non-empty array', r.models);
+    return problems;
+  }
+  const ids = new Set();
+  r.models.forEach((m, i) => {
+    const w = `models[${i}]`;
+    if (!isObj(m)) return bad(w, 'an object', m);
+    check(m, 'id', w, 'str', true);
+    if (typeof m.id === 'string') {
+      if (ids.has(m.id)) problems.push(`${w}.id: "${m.id}" is used by two models`);
+      ids.add(m.id);
+    }
+    check(m, 'arch', w, 'str', true);
+    check(m, 'augment', w, 'bool', true);
+    check(m, 'epochs', w, 'int', true);
+    for (const k of ['params', 'size_bytes', 'best_epoch']) check(m, k, w, 'int', false);
+    for (const k of ['train_seconds', 'images_per_s', 'ms_per_frame_wasm']) check(m, k, w, 'num', false);
+    check(m, 'device', w, 'str', false);
+    if (!Array.isArray(m.history) || m.history.length === 0) bad(`${w}.history`, 'a non-empty array', m.history);
+    else m.history.forEach((h, j) => {
+      const hw = `${w}.history[${j}]`;
+      if (!isObj(h)) return bad(hw, 'an object', h);
+      check(h, 'epoch', hw, 'int', true);
+      for (const k of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) check(h, k, hw, 'num', true);
+    });
+    if (m.val !== undefined && m.val !== null) {
+      if (!isObj(m.val)) bad(`${w}.val`, 'an object {"loss", "accuracy"}', m.val);
+      else {
+        check(m.val, 'loss', `${w}.val`, 'num', false);
+        check(m.val, 'accuracy', `${w}.val`, 'frac', false);
+      }
+    }
+    const t = m.test;
+    const tw = `${w}.test`;
+    if (!isObj(t)) return bad(tw, 'an object', t);
+    check(t, 'accuracy', tw, 'frac', true);
+    for (const k of ['auc', 'ece']) check(t, k, tw, 'frac', false);
+    check(t, 'temperature', tw, 'num', false);
+    for (const k of ['precision', 'recall']) {
+      if (t[k] === undefined || t[k] === null) continue;
+      if (!isObj(t[k])) bad(`${tw}.${k}`, 'an object {"cat", "dog"}', t[k]);
+      else for (const c of ['cat', 'dog']) check(t[k], c, `${tw}.${k}`, 'frac', false);
+    }
+    const c = t.confusion;
+    const okRow = (row) => Array.isArray(row) && row.length === 2 && row.every((v) => isInt(v) && v >= 0);
+    if (!Array.isArray(c) || c.length !== 2 || !c.every(okRow)) {
+      bad(`${tw}.confusion`, '[[cat_as_cat, cat_as_dog], [dog_as_cat, dog_as_dog]] of counts', c);
+    }
+    for (const k of ['calibration', 'calibration_after']) {
+      const bins = t[k];
+      if (bins === undefined || bins === null) continue;
+      if (!Array.isArray(bins)) { bad(`${tw}.${k}`, 'an array of bins', bins); continue; }
+      bins.forEach((b, j) => {
+        const bw = `${tw}.${k}[${j}]`;
+        if (!isObj(b)) return bad(bw, 'an object', b);
+        for (const f of ['lo', 'hi', 'mean_p', 'frac_dog']) check(b, f, bw, 'frac', true);
+        check(b, 'count', bw, 'int', true);
+      });
+    }
+    if (t.worst !== undefined && t.worst !== null) {
+      if (!Array.isArray(t.worst)) bad(`${tw}.worst`, 'an array', t.worst);
+      else t.worst.forEach((x, j) => {
+        const xw = `${tw}.worst[${j}]`;
+        if (!isObj(x)) return bad(xw, 'an object', x);
+        check(x, 'path', xw, 'str', true);
+        if (x.label !== 'cat' && x.label !== 'dog') bad(`${xw}.label`, '"cat" or "dog"', x.label);
+        check(x, 'p_dog', xw, 'frac', true);
+        try {
+          decodeThumb(x.pixels_b64);
+        } catch (e) {
+          problems.push(`${xw}: ${e.message}`);
+        }
+      });
+    }
+  });
+  if (isObj(r.chosen) && typeof r.chosen.id === 'string' && !ids.has(r.chosen.id)) {
+    problems.push(`chosen.id: "${r.chosen.id}" is not one of the models (${[...ids].join(', ')})`);
+  }
+  if (r.targets !== undefined && r.targets !== null) {
+    if (!Array.isArray(r.targets)) bad('targets', 'an array', r.targets);
+    else r.targets.forEach((g, j) => {
+      const gw = `targets[${j}]`;
+      if (!isObj(g)) return bad(gw, 'an object', g);
+      check(g, 'label', gw, 'str', true);
+      check(g, 'min', gw, 'num', true);
+      if (!(g.metric in METRICS)) bad(`${gw}.metric`, `one of ${Object.keys(METRICS).join(', ')}`, g.metric);
+      if (typeof g.model !== 'string' || !ids.has(g.model)) bad(`${gw}.model`, 'the id of one of the models', g.model);
+    });
+  }
+  return problems;
+}
+
+function kindName(kind) {
+  return { num: 'a number', int: 'a non-negative integer', str: 'a string', bool: 'true or false', frac: 'a number in [0, 1]' }[kind];
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+const has = (v) => v !== undefined && v !== null;
+export function fmtPct(v) {
+  return `${(v * 100).toFixed(1)}%`;
+}
+export function fmtCount(v) {
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
+  if (v >= 1e4) return `${(v / 1e3).toFixed(1)} k`;
+  return v.toLocaleString('en-US');
+}
+export function fmtBytes(v) {
+  if (v >= 1 << 20) return `${(v / (1 << 20)).toFixed(1)} MiB`;
+  if (v >= 1 << 10) return `${(v / (1 << 10)).toFixed(0)} KiB`;
+  return `${v} B`;
+}
+function fmtSeconds(s) {
+  if (s >= 3600) return `${(s / 3600).toFixed(1)} h`;
+  if (s >= 60) return `${(s / 60).toFixed(1)} min`;
+  return `${s.toFixed(1)} s`;
+}
+const show = (v, f) => (has(v) ? f(v) : '—');
+
+// Expected calibration error from reliability bins: sum over bins of count/N * |frac_dog - mean_p|.
+export function eceFromBins(bins) {
+  const n = bins.reduce((a, b) => a + b.count, 0);
+  if (!n) return null;
+  return bins.reduce((a, b) => a + (b.count / n) * Math.abs(b.frac_dog - b.mean_p), 0);
+}
+
+export function bestEpoch(m) {
+  if (has(m.best_epoch)) return m.best_epoch;
+  let best = m.history[0];
+  for (const h of m.history) if (h.val_loss < best.val_loss) best = h;
+  return best.epoch;
+}
+
+// "Nice" axis ticks covering [lo, hi].
+export function niceTicks(lo, hi, want = 5) {
+  if (!(hi > lo)) hi = lo + 1;
+  const raw = (hi - lo) / want;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toFixed(10));
+  return ticks;
+}
+
+// ---- DOM helpers --------------------------------------------------------------------------------
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// el('div', {class: 'x', text: 'y', ...attrs}, ...children): text goes through textContent.
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  setAttrs(e, attrs);
+  for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false) e.append(k);
+  return e;
+}
+function svg(tag, attrs = {}, ...kids) {
+  const e = document.createElementNS(SVG_NS, tag);
+  setAttrs(e, attrs);
+  for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false) e.append(k);
+  return e;
+}
+function setAttrs(e, attrs) {
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') e.textContent = String(v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+}
+const r2 = (v) => Math.round(v * 100) / 100;
+
+function modelTitle(m, chosenId) {
+  return el('h3', {},
+    el('span', { class: 'model-id', text: m.id }),
+    el('span', { class: 'tag', text: m.arch }),
+    m.augment ? el('span', { class: 'tag aug', text: 'augmented' }) : null,
+    m.id === chosenId ? el('span', { class: 'tag chosen', text: 'chosen' }) : null);
+}
+
+// ---- summary and data card ----------------------------------------------------------------------
+
+function renderSummary(r, root) {
+  const m = r.models.find((x) => x.id === r.chosen.id);
+  const facts = [
+    ['test accuracy', fmtPct(m.test.accuracy)],
+    ['AUC', show(m.test.auc, (v) => v.toFixed(4))],
+    ['ECE', show(m.test.ece, (v) => v.toFixed(4))],
+    ['temperature', show(m.test.temperature, (v) => v.toFixed(3))],
+    ['ms/frame (wasm)', show(m.ms_per_frame_wasm, (v) => v.toFixed(2))],
+    ['size', show(m.size_bytes, fmtBytes)],
+    ['params', show(m.params, fmtCount)],
+  ];
+  root.append(
+    el('p', { class: 'chosen-line' }, 'Chosen model: ', el('strong', { id: 'chosen-id', text: m.id }),
+      ` (${m.arch}${m.augment ? ', augmented' : ''})`),
+    el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || '(no reason given)' }),
+    el('dl', { class: 'facts' }, facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v })))));
+  if (Array.isArray(r.targets) && r.targets.length) {
+    const list = el('ul', { class: 'targets', id: 'targets' });
+    for (const g of r.targets) {
+      const tm = r.models.find((x) => x.id === g.model);
+      const col = METRICS[g.metric];
+      const v = col.get(tm);
+      const higher = col.better === 'desc';
+      const met = has(v) && (higher ? v >= g.min : v <= g.min);
+      const fmt = (x) => col.fmt(x);
+      let verdict;
+      if (!has(v)) verdict = 'not measured';
+      else if (met) verdict = `met: ${fmt(v)} ${higher ? '≥' : '≤'} ${fmt(g.min)}`;
+      else {
+        const gap = Math.abs(v - g.min);
+        verdict = `missed by ${col.fmt === fmtPct ? `${(gap * 100).toFixed(1)} points` : fmt(gap)}: ${fmt(v)} vs ${fmt(g.min)}`;
+      }
+      list.append(el('li', { class: met ? 'met' : 'missed' },
+        el('span', { class: 'badge', text: met ? '✓' : '✗' }),
+        el('span', { text: `${g.label} — ${g.model} ${col.label}: ${verdict}` })));
+    }
+    root.append(el('h3', { text: 'Targets' }), list);
+  }
+}
+
+function renderDataCard(r, root) {
+  const dc = r.data_card;
+  if (!dc) {
+    root.append(el('p', { class: 'muted', text: 'The report has no data card.' }));
+    return;
+  }
+  const items = [
+    ['source', dc.source],
+    ['pack hash', dc.pack_hash],
+    ['split seed', dc.seed],
+    ['val fraction', show(dc.val_fraction, fmtPct)],
+    ['test fraction', show(dc.test_fraction, fmtPct)],
+    ['duplicates removed', dc.duplicates],
+  ];
+  root.append(el('dl', { class: 'facts wide' },
+    items.filter(([, v]) => has(v)).map(([k, v]) => el('div', {}, el('dt', { text: k }),
+      el('dd', { class: k === 'pack hash' ? 'mono' : null, text: v })))));
+  const grid = el('div', { class: 'dc-grid' });
+  if (dc.per_class) {
+    const splits = ['train', 'val', 'test'];
+    const classes = Object.keys(dc.per_class);
+    const tot = (c) => splits.reduce((a, s) => a + (dc.per_class[c][s] ?? 0), 0);
+    const colTot = (s) => classes.reduce((a, c) => a + (dc.per_class[c][s] ?? 0), 0);
+    const t = el('table', { class: 'counts', id: 'per-class' },
+      el('caption', { text: 'Images per class and split' }),
+      el('thead', {}, el('tr', {}, el('th', { text: 'class' }), splits.map((s) => el('th', { text: s })), el('th', { text: 'total' }))),
+      el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c }),
+        splits.map((s) => el('td', { text: show(dc.per_class[c][s], (v) => v.toLocaleString('en-US')) })),
+        el('td', { text: tot(c).toLocaleString('en-US') })))),
+      el('tfoot', {}, el('tr', {}, el('th', { text: 'total' }), splits.map((s) => el('td', { text: colTot(s).toLocaleString('en-US') })),
+        el('td', { text: classes.reduce((a, c) => a + tot(c), 0).toLocaleString('en-US') }))));
+    grid.append(t);
+  }
+  if (dc.skipped) {
+    const entries = Object.entries(dc.skipped);
+    const total = entries.reduce((a, [, n]) => a + n, 0);
+    grid.append(el('table', { class: 'counts', id: 'skipped' },
+      el('caption', { text: 'Files skipped, by reason' }),
+      el('thead', {}, el('tr', {}, el('th', { text: 'reason' }), el('th', { text: 'files' }))),
+      el('tbody', {}, entries.length ? entries.map(([k, n]) => el('tr', {}, el('th', { text: k }), el('td', { text: n })))
+        : el('tr', {}, el('td', { colspan: 2, text: 'none' }))),
+      el('tfoot', {}, el('tr', {}, el('th', { text: 'total' }), el('td', { text: total })))));
+  }
+  root.append(grid);
+  if (dc.notes) root.append(el('p', { class: 'notes', text: dc.notes }));
+}
+
+// ---- comparison table ---------------------------------------------------------------------------
+
+function renderTable(r, root) {
+  const models = r.models;
+  // the best value of each numeric column gets a mark
+  const best = {};
+  for (const c of COLUMNS) {
+    if (c.text || c.nobest) continue;
+    const vals = models.map(c.get).filter(has);
+    if (vals.length > 1) best[c.key] = c.better === 'asc' ? Math.min(...vals) : Math.max(...vals);
+  }
+  const table = el('table', { class: 'compare', id: 'compare' });
+  const headRow = el('tr');
+  const tbody = el('tbody');
+  for (const c of COLUMNS) {
+    const btn = el('button', { type: 'button', text: c.label, title: `sort by ${c.label}` });
+    const th = el('th', { scope: 'col', 'data-key': c.key, 'aria-sort': 'none', class: c.text ? 'text' : 'num' }, btn);
+    btn.addEventListener('click', () => sortBy(c, th));
+    headRow.append(th);
+  }
+  table.append(el('thead', {}, headRow), tbody);
+  const rows = models.map((m) => {
+    const tr = el('tr', { 'data-id': m.id, class: m.id === r.chosen.id ? 'chosen' : null });
+    for (const c of COLUMNS) {
+      const v = c.get(m);
+      const td = el(c.key === 'id' ? 'th' : 'td', { class: c.text ? 'text' : 'num', 'data-key': c.key, text: show(v, c.fmt) });
+      if (c.key === 'id') td.setAttribute('scope', 'row');
+      if (has(v) && best[c.key] === v) td.classList.add('best');
+      if (c.key === 'epochs' && has(m.train_seconds)) td.title = `${fmtSeconds(m.train_seconds)} on ${m.device || 'unknown device'}`;
+      tr.append(td);
+    }
+    return { m, tr };
+  });
+  tbody.append(...rows.map((x) => x.tr));
+  let current = null;
+  function sortBy(c, th) {
+    // first click sorts best-first; each further click on the same column flips the order
+    const dir = current && current.key === c.key ? (current.dir === 'asc' ? 'desc' : 'asc') : c.better;
+    current = { key: c.key, dir };
+    const sign = dir === 'asc' ? 1 : -1;
+    const sorted = rows.slice().sort((a, b) => {
+      const va = c.get(a.m);
+      const vb = c.get(b.m);
+      if (!has(va) || !has(vb)) return has(va) ? -1 : has(vb) ? 1 : 0;  // missing values last
+      return sign * (c.text ? String(va).localeCompare(String(vb)) : va - vb);
+    });
+    tbody.append(...sorted.map((x) => x.tr));
+    for (const h of headRow.children) h.setAttribute('aria-sort', 'none');
+    th.setAttribute('aria-sort', dir === 'asc' ? 'ascending' : 'descending');
+  }
+  root.append(el('div', { class: 'table-wrap' }, table),
+    el('p', { class: 'muted small', text: 'Click a header to sort (best first, click again to reverse). '
+      + 'Marked cells are the best value of their column. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' }));
+}
+
+// ---- line charts --------------------------------------------------------------------------------
+
+const CHART = { w: 340, h: 190, l: 44, r: 10, t: 10, b: 30 };
+
+// Draws one train-vs-validation chart. `series`: [{key, label, cls}], `yr`: [lo, hi].
+function lineChart(m, { title, series, yr, fmtY, kind }) {
+  const { w, h, l, r, t, b } = CHART;
+  const hist = m.history;
+  const e0 = hist[0].epoch;
+  const e1 = Math.max(hist[hist.length - 1].epoch, e0 + 1);
+  const x = (e) => l + ((e - e0) / (e1 - e0)) * (w - l - r);
+  const y = (v) => t + (1 - (Math.min(Math.max(v, yr[0]), yr[1]) - yr[0]) / (yr[1] - yr[0])) * (h - t - b);
+  const root = svg('svg', { viewBox: `0 0 ${w} ${h}`, class: `chart ${kind}`, role: 'img', tabindex: 0,
+    'aria-label': `${title} of ${m.id} over ${hist.length} epochs, train and validation` });
+  const grid = svg('g', { class: 'grid' });
+  const axes = svg('g', { class: 'axis' });
+  for (const v of niceTicks(yr[0], yr[1], 4)) {
+    grid.append(svg('line', { x1: l, x2: w - r, y1: r2(y(v)), y2: r2(y(v)) }));
+    axes.append(svg('text', { x: l - 5, y: r2(y(v)) + 3, 'text-anchor': 'end', text: fmtY(v) }));
+  }
+  for (const e of niceTicks(e0, e1, 5).filter((e) => Number.isInteger(e))) {
+    axes.append(svg('line', { x1: r2(x(e)), x2: r2(x(e)), y1: h - b, y2: h - b + 4 }),
+      svg('text', { x: r2(x(e)), y: h - b + 15, 'text-anchor': 'middle', text: e }));
+  }
+  axes.append(svg('line', { x1: l, x2: w - r, y1: h - b, y2: h - b }), svg('line', { x1: l, x2: l, y1: t, y2: h - b }),
+    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: 'epoch' }));
+  root.append(grid, axes);
+  const be = bestEpoch(m);
+  if (be >= e0 && be <= e1) {
+    root.append(svg('line', { class: 'best-epoch', x1: r2(x(be)), x2: r2(x(be)), y1: t, y2: h - b },
+      svg('title', { text: `kept checkpoint: epoch ${be}` })));
+  }
+  for (const s of series) {
+    const pts = hist.map((p) => `${r2(x(p.epoch))},${r2(y(p[s.key]))}`).join(' ');
+    root.append(svg('polyline', { class: `series ${s.cls}`, points: pts, 'data-series': s.key, 'data-count': hist.length }));
+  }
+  // hover: a guide line, one dot per series, and a tooltip with the epoch's values
+  const guide = svg('line', { class: 'guide', y1: t, y2: h - b, visibility: 'hidden' });
+  const dots = series.map((s) => svg('circle', { class: `dot ${s.cls}`, r: 3, visibility: 'hidden' }));
+  const overlay = svg('rect', { class: 'overlay', x: l, y: t, width: w - l - r, height: h - t - b });
+  root.append(guide, ...dots, overlay);
+  const tip = el('div', { class: 'tooltip', role: 'status', hidden: true });
+  let idx = -1;
+  const showAt = (i) => {
+    idx = Math.max(0, Math.min(hist.length - 1, i));
+    const p = hist[idx];
+    const px = r2(x(p.epoch));
+    guide.setAttribute('x1', px);
+    guide.setAttribute('x2', px);
+    guide.setAttribute('visibility', 'visible');
+    series.forEach((s, k) => {
+      dots[k].setAttribute('cx', px);
+      dots[k].setAttribute('cy', r2(y(p[s.key])));
+      dots[k].setAttribute('visibility', 'visible');
+    });
+    tip.replaceChildren(el('strong', { text: `epoch ${p.epoch}${p.epoch === be ? ' (kept)' : ''}` }),
+      ...series.map((s) => el('div', { class: s.cls }, el('span', { class: 'swatch' }), `${s.label}: ${fmtY(p[s.key], true)}`)));
+    tip.hidden = false;
+    // place the tooltip beside the guide, inside the card (CSSOM, allowed by the CSP)
+    const box = root.getBoundingClientRect();
+    const host = root.parentElement.getBoundingClientRect();
+    const gx = box.left - host.left + (px / w) * box.width;
+    const left = gx > host.width / 2 ? gx - tip.offsetWidth - 10 : gx + 10;
+    tip.style.left = `${Math.max(0, left)}px`;
+    tip.style.top = `${box.top - host.top + 8}px`;
+  };
+  const hide = () => {
+    tip.hidden = true;
+    guide.setAttribute('visibility', 'hidden');
+    for (const d of dots) d.setAttribute('visibility', 'hidden');
+  };
+  const indexAt = (clientX) => {
+    const box = root.getBoundingClientRect();
+    const e = e0 + (((clientX - box.left) / box.width) * w - l) / (w - l - r) * (e1 - e0);
+    let bi = 0;
+    for (let i = 1; i < hist.length; i++) if (Math.abs(hist[i].epoch - e) < Math.abs(hist[bi].epoch - e)) bi = i;
+    return bi;
+  };
+  overlay.addEventListener('pointermove', (ev) => showAt(indexAt(ev.clientX)));
+  overlay.addEventListener('pointerleave', hide);
+  root.addEventListener('blur', hide);
+  root.addEventListener('keydown', (ev) => {
+    if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
+      ev.preventDefault();
+      showAt(idx < 0 ? hist.length - 1 : idx + (ev.key === 'ArrowRight' ? 1 : -1));
+    } else if (ev.key === 'Escape') hide();
+  });
+  const legend = el('div', { class: 'legend' }, el('span', { class: 'chart-title', text: title }),
+    series.map((s) => el('span', { class: `key ${s.cls}` }, el('span', { class: 'swatch' }), s.label)));
+  return el('figure', { class: 'chart-box', 'data-chart': kind }, legend, root, tip);
+}
+
+function renderCurves(r, root) {
+  const all = r.models.flatMap((m) => m.history);
+  const lossMax = Math.max(...all.flatMap((h) => [h.loss, h.val_loss]));
+  const accMin = Math.min(...all.flatMap((h) => [h.accuracy, h.val_accuracy]));
+  const shared = { loss: [0, niceCeil(lossMax)], acc: [Math.max(0, Math.floor(accMin * 10) / 10), 1] };
+  const toggle = el('input', { type: 'checkbox', id: 'shared-scale', checked: true });
+  const grid = el('div', { class: 'cards curves' });
+  const draw = () => {
+    grid.replaceChildren(...r.models.map((m) => {
+      let yl = shared.loss;
+      let ya = shared.acc;
+      if (!toggle.checked) {
+        yl = [0, niceCeil(Math.max(...m.history.flatMap((h) => [h.loss, h.val_loss])))];
+        ya = [Math.max(0, Math.floor(Math.min(...m.history.flatMap((h) => [h.accuracy, h.val_accuracy])) * 20) / 20), 1];
+      }
+      const fmtLoss = (v, tip) => (tip ? v.toFixed(4) : String(+v.toFixed(2)));
+      const fmtAcc = (v, tip) => (tip ? fmtPct(v) : `${Math.round(v * 100)}%`);
+      return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id),
+        el('p', { class: 'muted small', text: `${m.history.length} epochs, kept epoch ${bestEpoch(m)}`
+          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` on ${m.device}` : '') }),
+        lineChart(m, { title: 'loss', kind: 'loss', yr: yl, fmtY: fmtLoss,
+          series: [{ key: 'loss', label: 'train', cls: 'train' }, { key: 'val_loss', label: 'validation', cls: 'val' }] }),
+        lineChart(m, { title: 'accuracy', kind: 'accuracy', yr: ya, fmtY: fmtAcc,
+          series: [{ key: 'accuracy', label: 'train', cls: 'train' }, { key: 'val_accuracy', label: 'validation', cls: 'val' }] }));
+    }));
+  };
+  toggle.addEventListener('change', draw);
+  draw();
+  root.append(el('label', { class: 'toggle' }, toggle, ' same y-axis for every model'), grid);
+}
+
+function niceCeil(v) {
+  if (!(v > 0)) return 1;
+  const mag = 10 ** Math.floor(Math.log10(v));
+  return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((k) => k * mag).find((s) => s >= v - 1e-12);
+}
+
+// ---- confusion matrices -------------------------------------------------------------------------
+
+function renderConfusion(r, root) {
+  const grid = el('div', { class: 'cards confusion' });
+  const names = ['cat', 'dog'];
+  for (const m of r.models) {
+    const c = m.test.confusion;
+    const table = el('table', { class: 'cm' },
+      el('thead', {}, el('tr', {}, el('th', { class: 'corner', text: 'true \\ predicted' }),
+        names.map((n) => el('th', { scope: 'col', text: n })))),
+      el('tbody', {}, c.map((row, i) => {
+        const n = row[0] + row[1];
+        return el('tr', {}, el('th', { scope: 'row', text: names[i] }), row.map((v, j) => {
+          const frac = n ? v / n : 0;
+          const td = el('td', { class: i === j ? 'hit' : 'miss', 'data-row': i, 'data-col': j },
+            el('span', { class: 'count', text: v.toLocaleString('en-US') }),
+            el('span', { class: 'pct', text: n ? fmtPct(frac) : '—' }));
+          // shade by the row percentage (CSSOM property, allowed by style-src 'self')
+          td.style.setProperty('--shade', frac.toFixed(3));
+          if (frac > 0.55) td.classList.add('dark');
+          return td;
+        }));
+      })));
+    const t = m.test;
+    const pr = (k) => (t.precision && t.recall && has(t.precision[k]) && has(t.recall[k])
+      ? `${k}: precision ${fmtPct(t.precision[k])}, recall ${fmtPct(t.recall[k])}` : null);
+    const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
+    grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
+      el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}` }),
+      ['cat', 'dog'].map(pr).filter(Boolean).map((s) => el('p', { class: 'small muted', text: s }))));
+  }
+  root.append(grid);
+}
+
+// ---- reliability plots --------------------------------------------------------------------------
+
+const CAL = { w: 220, h: 250, l: 36, r: 8, t: 8, plot: 176, gap: 8, bars: 30 };
+
+function reliability(bins, { title, cls }) {
+  const { w, l, r, t, plot, gap, bars } = CAL;
+  const h = t + plot + gap + bars + 26;
+  const x = (v) => l + v * (w - l - r);
+  const y = (v) => t + (1 - v) * plot;
+  const root = svg('svg', { viewBox: `0 0 ${w} ${h}`, class: `chart reliability ${cls}`, role: 'img',
+    'aria-label': `reliability plot, ${title}` });
+  const grid = svg('g', { class: 'grid' });
+  const axes = svg('g', { class: 'axis' });
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    grid.append(svg('line', { x1: l, x2: w - r, y1: r2(y(v)), y2: r2(y(v)) }));
+    axes.append(svg('text', { x: l - 4, y: r2(y(v)) + 3, 'text-anchor': 'end', text: v }));
+    axes.append(svg('text', { x: r2(x(v)), y: h - 14, 'text-anchor': 'middle', text: v }));
+  }
+  axes.append(svg('line', { x1: l, x2: w - r, y1: t + plot, y2: t + plot }), svg('line', { x1: l, x2: l, y1: t, y2: t + plot }),
+    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: 'mean predicted P(dog)' }),
+    svg('text', { x: 9, y: t + plot / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 9 ${t + plot / 2})`, text: 'fraction of dogs' }));
+  root.append(grid, axes, svg('line', { class: 'diagonal', x1: x(0), y1: y(0), x2: x(1), y2: y(1) }));
+  // bin counts as bars in a strip under the plot
+  const maxCount = Math.max(1, ...bins.map((b) => b.count));
+  const by = t + plot + gap;
+  const barG = svg('g', { class: 'bars' });
+  for (const b of bins) {
+    const bh = Math.sqrt(b.count / maxCount) * bars;  // square-root scale: small bins stay visible
+    barG.append(svg('rect', { x: r2(x(b.lo) + 0.5), width: r2(Math.max(0, x(b.hi) - x(b.lo) - 1)), y: r2(by + bars - bh), height: r2(bh),
+      'data-count': b.count }, svg('title', { text: `${b.lo.toFixed(2)}–${b.hi.toFixed(2)}: ${b.count} images` })));
+  }
+  barG.append(svg('line', { x1: l, x2: w - r, y1: by + bars, y2: by + bars }));
+  root.append(barG);
+  const used = bins.filter((b) => b.count > 0);
+  root.append(svg('polyline', { class: `series ${cls}`, points: used.map((b) => `${r2(x(b.mean_p))},${r2(y(b.frac_dog))}`).join(' ') }));
+  for (const b of used) {
+    root.append(svg('circle', { class: `dot ${cls}`, cx: r2(x(b.mean_p)), cy: r2(y(b.frac_dog)), r: 3.2 },
+      svg('title', { text: `P(dog) ${b.lo.toFixed(2)}–${b.hi.toFixed(2)}: ${b.count} images, mean P(dog) ${b.mean_p.toFixed(3)}, dogs ${fmtPct(b.frac_dog)}` })));
+  }
+  const ece = eceFromBins(bins);
+  return el('figure', { class: 'cal-box' }, root,
+    el('figcaption', { text: `${title}${has(ece) ? ` — ECE ${ece.toFixed(4)}` : ''}` }));
+}
+
+function renderCalibration(r, root) {
+  const grid = el('div', { class: 'cards calibration' });
+  let any = false;
+  for (const m of r.models) {
+    const t = m.test;
+    if (!Array.isArray(t.calibration) || !t.calibration.length) continue;
+    any = true;
+    const plots = el('div', { class: 'cal-pair' }, reliability(t.calibration, { title: 'as trained', cls: 'before' }));
+    if (Array.isArray(t.calibration_after) && t.calibration_after.length) {
+      plots.append(reliability(t.calibration_after, {
+        title: `temperature-scaled${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`, cls: 'after' }));
+    }
+    grid.append(el('article', { class: `card${plots.children.length > 1 ? ' wide' : ''}`, 'data-id': m.id }, modelTitle(m, r.chosen.id), plots));
+  }
+  if (!any) root.append(el('p', { class: 'muted', text: 'No model in this report has calibration bins.' }));
+  root.append(grid);
+  root.append(el('p', { class: 'muted small', text: 'Each dot is a bin of test images by predicted P(dog): '
+    + 'on the dashed diagonal the probabilities mean what they say; below it the model is over-confident about dogs, '
+    + 'above it under-confident. Bars: images per bin (square-root scale; hover for counts).' }));
+}
+
+// ---- worst mistakes -----------------------------------------------------------------------------
+
+function drawThumb(canvas, bytes) {
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(THUMB_SIZE, THUMB_SIZE);
+  for (let i = 0; i < bytes.length; i++) {
+    img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = bytes[i];
+    img.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+function renderWorst(r, root) {
+  const withWorst = r.models.filter((m) => Array.isArray(m.test.worst) && m.test.worst.length);
+  if (!withWorst.length) {
+    root.append(el('p', { class: 'muted', text: 'No model in this report lists its worst mistakes.' }));
+    return;
+  }
+  const select = el('select', { id: 'worst-model' },
+    withWorst.map((m) => el('option', { value: m.id, text: `${m.id}${m.id === r.chosen.id ? ' (chosen)' : ''}` })));
+  select.value = withWorst.some((m) => m.id === r.chosen.id) ? r.chosen.id : withWorst[0].id;
+  const grid = el('div', { class: 'thumbs', id: 'worst-grid' });
+  const draw = () => {
+    const m = withWorst.find((x) => x.id === select.value);
+    grid.dataset.model = m.id;
+    grid.replaceChildren(...m.test.worst.map((w, i) => {
+      const canvas = el('canvas', { width: THUMB_SIZE, height: THUMB_SIZE, 'data-index': i,
+        'aria-label': `${w.label} photo ${w.path}, predicted P(dog) ${w.p_dog.toFixed(3)}` });
+      drawThumb(canvas, decodeThumb(w.pixels_b64));  // validated on load
+      const wrongAs = w.p_dog >= 0.5 ? 'dog' : 'cat';
+      return el('figure', { class: `thumb ${w.label}` }, canvas,
+        el('figcaption', {},
+          el('span', { class: 'truth' }, 'true ', el('strong', { text: w.label }), ` · seen as ${wrongAs}`),
+          el('span', { class: 'p', text: `P(dog) ${w.p_dog.toFixed(3)}` }),
+          el('span', { class: 'path', title: w.path, text: w.path })));
+    }));
+  };
+  select.addEventListener('change', draw);
+  draw();
+  root.append(el('label', { class: 'toggle' }, 'model ', select), grid,
+    el('p', { class: 'muted small', text: 'The test images the model got wrong with the most confidence, '
+      + 'as the model sees them (100x100 gray).' }));
+}
+
+// ---- loading ------------------------------------------------------------------------------------
+
+export class ReportError extends Error {}
+
+export async function loadReport(url) {
+  let res;
+  try {
+    res = await fetch(url, { cache: 'no-cache' });
+  } catch (e) {
+    throw new ReportError(`Could not fetch ${url}: ${e.message}`);
+  }
+  if (!res.ok) throw new ReportError(`Could not load ${url}: HTTP ${res.status} ${res.statusText}`.trim());
+  const text = await res.text();
+  let report;
+  try {
+    report = JSON.parse(text);
+  } catch (e) {
+    throw new ReportError(`${url} is not valid JSON: ${e.message}`);
+  }
+  const problems = validateReport(report);
+  if (problems.length) {
+    const more = problems.length > 12 ? [`... and ${problems.length - 12} more`] : [];
+    throw new ReportError(`${url} does not match the report format:`, { cause: [...problems.slice(0, 12), ...more] });
+  }
+  return report;
+}
+
+function showError(err, url) {
+  const box = document.getElementById('status');
+  box.className = 'error';
+  box.replaceChildren(el('h2', { text: 'The model report cannot be shown' }),
+    el('p', { id: 'error-message', text: err instanceof ReportError ? err.message : `${url}: ${err.message}` }));
+  if (Array.isArray(err.cause)) box.append(el('ul', { id: 'error-list' }, err.cause.map((p) => el('li', { text: p }))));
+  box.append(el('p', { class: 'muted small' }, 'Build it with ', el('code', {
+    text: 'node scripts/make-report.mjs --run ID=DIR,eval=FILE ... --data-card FILE --chosen ID --why TEXT --out web/models/report.json' }),
+  ' (see docs/REPORT_FORMAT.md), or open this page with ', el('code', { text: '?report=URL' }), '.'));
+  document.body.dataset.state = 'error';
+}
+
+function render(r) {
+  document.title = `${r.title} — catdog report`;
+  document.getElementById('title').textContent = r.title;
+  const gen = document.getElementById('generated');
+  if (r.generated) {
+    const d = new Date(r.generated);
+    gen.textContent = `generated ${Number.isNaN(d.getTime()) ? r.generated : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`;
+  }
+  const sections = [
+    ['summary', renderSummary], ['data-card', renderDataCard], ['comparison', renderTable], ['curves', renderCurves],
+    ['confusion', renderConfusion], ['calibration', renderCalibration], ['worst', renderWorst],
+  ];
+  for (const [id, fn] of sections) {
+    const sec = document.getElementById(id);
+    fn(r, sec.querySelector('.body'));
+    sec.hidden = false;
+  }
+  document.getElementById('status').hidden = true;
+  document.body.dataset.state = 'ready';
+}
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  const url = params.get('report') || 'models/report.json';
+  try {
+    render(await loadReport(url));
+  } catch (e) {
+    showError(e, url);
+  }
+}
+
+if (typeof document !== 'undefined' && typeof window !== 'undefined') main();
