@@ -1,4 +1,4 @@
-# cmake -DSRC=web -DDST=build/wasm/site -DWASM_FILES="a.js;a.wasm" -P assemble_site.cmake
+# cmake -DSRC=web -DDST=build/wasm/site -DWASM_JS=x.js -DWASM_BIN=x.wasm -P assemble_site.cmake
 # Copies the static site (not the node server) and the wasm module into DST, replacing what a
 # previous run left there, so files removed from web/ disappear from the site too.
 if(NOT SRC OR NOT DST)
@@ -11,7 +11,7 @@ file(COPY "${SRC}/" DESTINATION "${TMP}"
      PATTERN "serve.mjs" EXCLUDE
      PATTERN "*.tmp" EXCLUDE
      PATTERN ".*" EXCLUDE)
-foreach(f IN LISTS WASM_FILES)
+foreach(f IN ITEMS "${WASM_JS}" "${WASM_BIN}")
   if(NOT EXISTS "${f}")
     message(FATAL_ERROR "assemble_site.cmake: missing wasm output ${f}")
   endif()
