@@ -190,6 +190,11 @@ class Builder {
         if (!s) return s;
         continue;
       }
+      if (cur < 0 && IsModelClass(cls)) {  // a nested model first: it brings its own input
+        Status s = BuildModel(lj, -1, path, depth + 1, &cur);
+        if (!s) return s;
+        continue;
+      }
       if (cur < 0) {
         // The first layer carries the input shape (Keras 2/TF.js), else the model's build shape.
         const json* dims = nullptr;

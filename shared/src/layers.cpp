@@ -862,11 +862,10 @@ class ActivationLayer : public Layer {
       }
       case kELU: return ReadDouble(cfg, "alpha", ref, 1.0, &alpha_);
       case kSoftmax: {
-        int64_t axis;
+        // Keras defaults to -1; tfjs-layers writes 1 (its default), counting the batch axis.
         const json* a = jsonu::FindNonNull(cfg, "axis");
         if (a && a->is_array() && a->size() == 1) a = &(*a)[0];
-        if (a && (!jsonu::AsInt64(*a, &axis) || axis != -1))
-          return Status::Error(ref.str() + ": softmax axis " + jsonu::Dump(*a, 40) + " is not supported (only -1)");
+        if (a && !jsonu::AsInt64(*a, &axis_)) return Status::Error(ref.str() + ": bad softmax axis " + jsonu::Dump(*a, 40));
         act_ = Act::kSoftmax;
         return Status::Ok();
       }
@@ -878,7 +877,9 @@ class ActivationLayer : public Layer {
     out_shape = in_shapes[0];
     if (!NumElements(out_shape, &n_)) return Status::Error(ref.str() + ": shape overflows");
     C_ = out_shape.back();
-    if (kind_ == kSoftmax && kind_ == kSoftmax && C_ < 1) return Status::Error(ref.str() + ": empty softmax axis");
+    if (kind_ == kSoftmax && axis_ != -1 && axis_ != static_cast<int64_t>(out_shape.size()))
+      return Status::Error(ref.str() + ": softmax axis " + std::to_string(axis_) + " is not supported for input " +
+                           ShapeStr(out_shape) + " (only the last axis)");
     return Status::Ok();
   }
   void Run(int batch, const std::vector<const float*>& ins, float* out) override {
@@ -918,7 +919,7 @@ class ActivationLayer : public Layer {
   Act act_ = Act::kLinear;
   bool has_max_ = false;
   double max_value_ = 0, slope_ = 0, threshold_ = 0, alpha_ = 1;
-  int64_t n_ = 0, C_ = 1;
+  int64_t n_ = 0, C_ = 1, axis_ = -1;
 };
 
 // ---- merging -------------------------------------------------------------------------------------

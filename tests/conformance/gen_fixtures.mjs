@@ -1,0 +1,432 @@
+// Conformance fixtures made with real TensorFlow.js (@tensorflow/tfjs 4.22, cpu backend, node).
+//
+//   node tests/conformance/gen_fixtures.mjs OUT_DIR
+//
+// For each model: OUT_DIR/<name>/model.json + weight shard(s), and OUT_DIR/fixtures.json listing
+// every fixture with seeded inputs (batch 1 and 3) and TF.js's outputs for them. Besides what
+// tfjs-layers' model.save writes, it derives:
+//   - quantized copies (uint8 / uint16 / float16 manifests, written here as tfjs has no quantizing
+//     saver; the expected outputs come from TF.js loading those quantized files),
+//   - Keras-2 + tensorflowjs_converter 3.x style files (model_config wrapper, list-form BN axis),
+//   - Keras-3 + converter 4.x style files (batch_shape, module/registered_name, DTypePolicy dtype,
+//     weight names prefixed by the model name, args/kwargs inbound nodes),
+//   - an old-style file (no format/generatedBy, shards without .bin, weights straddling shards).
+// Deterministic: every initializer and input is seeded.
+import fs from 'node:fs';
+import path from 'node:path';
+
+// Silence the "install tfjs-node" banner: it is noise in build logs.
+const realLog = console.log, realWarn = console.warn;
+console.log = console.warn = () => {};
+const tf = await import('@tensorflow/tfjs');
+await tf.ready();
+console.log = realLog;
+console.warn = realWarn;
+await tf.setBackend('cpu');
+
+const outDir = process.argv[2];
+if (!outDir) {
+  console.error('usage: node gen_fixtures.mjs OUT_DIR');
+  process.exit(2);
+}
+fs.mkdirSync(outDir, {recursive: true});
+
+// ---- seeded initializers ------------------------------------------------------------------------
+let seed = 1000;
+const nextSeed = () => ++seed;
+const glorot = () => tf.initializers.glorotUniform({seed: nextSeed()});
+const unif = (lo, hi) => tf.initializers.randomUniform({minval: lo, maxval: hi, seed: nextSeed()});
+// Weights for a layer: glorot kernels, small random biases (zero biases would hide bias bugs).
+const W = () => ({kernelInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)});
+
+// ---- models -------------------------------------------------------------------------------------
+const models = {};
+
+// The tutorial's three architectures (issue 5), input 100x100x1.
+models.tutorial_dense = () => tf.sequential({layers: [
+  tf.layers.flatten({inputShape: [100, 100, 1]}),
+  tf.layers.dense({units: 150, activation: 'relu', ...W()}),
+  tf.layers.dense({units: 150, activation: 'relu', ...W()}),
+  tf.layers.dense({units: 1, activation: 'sigmoid', ...W()}),
+]});
+const tutorialConvs = () => [
+  tf.layers.conv2d({inputShape: [100, 100, 1], filters: 32, kernelSize: 3, activation: 'relu', ...W()}),
+  tf.layers.maxPooling2d({poolSize: 2}),
+  tf.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu', ...W()}),
+  tf.layers.maxPooling2d({poolSize: 2}),
+  tf.layers.conv2d({filters: 128, kernelSize: 3, activation: 'relu', ...W()}),
+  tf.layers.maxPooling2d({poolSize: 2}),
+];
+models.tutorial_cnn = () => tf.sequential({layers: [
+  ...tutorialConvs(),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 100, activation: 'relu', ...W()}),
+  tf.layers.dense({units: 1, activation: 'sigmoid', ...W()}),
+]});
+models.tutorial_cnn_dropout = () => tf.sequential({layers: [
+  ...tutorialConvs(),
+  tf.layers.dropout({rate: 0.5}),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 250, activation: 'relu', ...W()}),
+  tf.layers.dense({units: 1, activation: 'sigmoid', ...W()}),
+]});
+
+// A functional graph: branches, Add, Concatenate, strided 'same' conv, non-fusable conv+pool.
+models.functional = () => {
+  const inp = tf.input({shape: [12, 12, 3], name: 'image'});
+  const a = tf.layers.conv2d({filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'branch_a', ...W()}).apply(inp);
+  const b = tf.layers.conv2d({filters: 6, kernelSize: 3, padding: 'same', name: 'branch_b', ...W()}).apply(inp);
+  const sum = tf.layers.add({name: 'sum'}).apply([a, b]);
+  const c = tf.layers.conv2d({filters: 2, kernelSize: 1, activation: 'tanh', name: 'branch_c', ...W()}).apply(inp);
+  const cat = tf.layers.concatenate({name: 'cat'}).apply([sum, c]);
+  const s2 = tf.layers.conv2d({filters: 5, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6', name: 'strided', ...W()}).apply(cat);
+  const p = tf.layers.maxPooling2d({poolSize: 2, name: 'pool'}).apply(s2);
+  const sub = tf.layers.conv2d({filters: 5, kernelSize: 1, name: 'side', ...W()}).apply(p);
+  const mul = tf.layers.multiply({name: 'mul'}).apply([p, sub]);
+  const avg = tf.layers.average({name: 'avg'}).apply([p, mul]);
+  const g = tf.layers.globalAveragePooling2d({name: 'gap'}).apply(avg);
+  const out = tf.layers.dense({units: 4, activation: 'softmax', name: 'probs', ...W()}).apply(g);
+  return tf.model({inputs: inp, outputs: out});
+};
+
+models.batchnorm = () => tf.sequential({layers: [
+  tf.layers.conv2d({inputShape: [10, 10, 3], filters: 8, kernelSize: 3, ...W()}),
+  tf.layers.batchNormalization({gammaInitializer: unif(0.5, 1.5), betaInitializer: unif(-0.5, 0.5),
+    movingMeanInitializer: unif(-0.5, 0.5), movingVarianceInitializer: unif(0.3, 2.0), epsilon: 0.01}),
+  tf.layers.activation({activation: 'relu'}),
+  tf.layers.batchNormalization({center: false, scale: false, movingMeanInitializer: unif(-0.2, 0.2),
+    movingVarianceInitializer: unif(0.5, 1.5)}),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 3, ...W()}),
+  tf.layers.batchNormalization({gammaInitializer: unif(0.5, 1.5), movingMeanInitializer: unif(-0.5, 0.5),
+    movingVarianceInitializer: unif(0.3, 2.0), center: false}),
+]});
+
+models.depthwise = () => tf.sequential({layers: [
+  tf.layers.depthwiseConv2d({inputShape: [11, 11, 4], kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same',
+    activation: 'relu6', depthwiseInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)}),
+  tf.layers.depthwiseConv2d({kernelSize: [3, 2], depthwiseInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)}),
+  tf.layers.depthwiseConv2d({kernelSize: 2, useBias: false, activation: 'elu', depthwiseInitializer: glorot()}),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 2, ...W()}),
+]});
+
+models.separable = () => tf.sequential({layers: [
+  tf.layers.separableConv2d({inputShape: [10, 10, 3], filters: 8, kernelSize: 3, padding: 'same', depthMultiplier: 2,
+    activation: 'relu', depthwiseInitializer: glorot(), pointwiseInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)}),
+  tf.layers.separableConv2d({filters: 4, kernelSize: 3, strides: 2, activation: 'sigmoid',
+    depthwiseInitializer: glorot(), pointwiseInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)}),
+  tf.layers.globalAveragePooling2d({}),
+  tf.layers.dense({units: 2, ...W()}),
+]});
+
+models.conv_transpose = () => tf.sequential({layers: [
+  tf.layers.conv2dTranspose({inputShape: [5, 5, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...W()}),
+  tf.layers.conv2dTranspose({filters: 3, kernelSize: 3, strides: 2, ...W()}),
+  tf.layers.conv2dTranspose({filters: 2, kernelSize: 2, strides: 3, activation: 'tanh', ...W()}),
+  tf.layers.conv2dTranspose({filters: 2, kernelSize: 4, strides: 1, padding: 'same', useBias: false, kernelInitializer: glorot()}),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 3, ...W()}),
+]});
+
+models.pooling = () => tf.sequential({layers: [
+  tf.layers.conv2d({inputShape: [13, 13, 3], filters: 4, kernelSize: 2, activation: 'tanh', ...W()}),  // tanh: not fused
+  tf.layers.maxPooling2d({poolSize: 2}),
+  tf.layers.zeroPadding2d({padding: [[1, 2], [0, 1]]}),
+  tf.layers.maxPooling2d({poolSize: 3, strides: 2, padding: 'same'}),
+  tf.layers.averagePooling2d({poolSize: 2, strides: 1}),
+  tf.layers.zeroPadding2d({padding: 1}),
+  tf.layers.averagePooling2d({poolSize: 3, strides: 2, padding: 'same'}),
+  tf.layers.conv2d({filters: 3, kernelSize: 1, activation: 'relu', ...W()}),
+  tf.layers.maxPooling2d({poolSize: [2, 2], strides: [2, 2]}),  // conv(relu)+pool: fusable
+  tf.layers.globalMaxPooling2d({}),
+  tf.layers.dense({units: 2, ...W()}),
+]});
+
+// Every activation, as Activation layers on one Dense, concatenated; plus the activation layers.
+const ACTIVATIONS = ['linear', 'relu', 'relu6', 'sigmoid', 'hardSigmoid', 'tanh', 'softmax', 'elu', 'selu', 'swish',
+  'softplus', 'softsign', 'gelu', 'mish'];
+models.activations = () => {
+  const inp = tf.input({shape: [6], name: 'x'});
+  const h = tf.layers.dense({units: 8, name: 'pre', kernelInitializer: unif(-1.5, 1.5), biasInitializer: unif(-1, 1)}).apply(inp);
+  const outs = ACTIVATIONS.map((a) => tf.layers.activation({activation: a, name: `act_${a}`}).apply(h));
+  outs.push(tf.layers.reLU({maxValue: 0.7, name: 'relu_max'}).apply(h));
+  outs.push(tf.layers.leakyReLU({alpha: 0.2, name: 'leaky'}).apply(h));
+  outs.push(tf.layers.elu({name: 'elu_layer'}).apply(h));
+  outs.push(tf.layers.softmax({name: 'softmax_layer'}).apply(h));
+  outs.push(tf.layers.dense({units: 3, activation: 'selu', name: 'dense_selu', ...W()}).apply(h));
+  outs.push(tf.layers.dense({units: 3, activation: 'hardSigmoid', name: 'dense_hsig', ...W()}).apply(h));
+  return tf.model({inputs: inp, outputs: tf.layers.concatenate({name: 'all'}).apply(outs)});
+};
+
+// Models nested in a Sequential, Dense on rank-3 inputs, Reshape.
+models.nested = () => {
+  const inner = tf.sequential({name: 'features', layers: [
+    tf.layers.conv2d({inputShape: [8, 8, 2], filters: 4, kernelSize: 3, activation: 'relu', ...W()}),
+    tf.layers.maxPooling2d({poolSize: 2}),
+  ]});
+  const head = tf.sequential({name: 'head', layers: [
+    tf.layers.dense({inputShape: [3, 3, 4], units: 5, activation: 'tanh', ...W()}),  // Dense on the last axis
+  ]});
+  return tf.sequential({name: 'outer', layers: [
+    inner, head,
+    tf.layers.reshape({targetShape: [9, 5]}),
+    tf.layers.dense({units: 2, ...W()}),
+    tf.layers.flatten(),
+    tf.layers.dense({units: 3, ...W()}),
+    tf.layers.reshape({targetShape: [3, 1]}),
+  ]});
+};
+
+// ---- saving -------------------------------------------------------------------------------------
+
+async function artifactsOf(model) {
+  let art;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    art = a;
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  let data = art.weightData;
+  if (Array.isArray(data)) {
+    const total = data.reduce((n, b) => n + b.byteLength, 0);
+    const joined = new Uint8Array(total);
+    let o = 0;
+    for (const b of data) { joined.set(new Uint8Array(b), o); o += b.byteLength; }
+    data = joined.buffer;
+  }
+  return {topology: art.modelTopology, specs: art.weightSpecs, data: new Uint8Array(data)};
+}
+
+// Writes model.json + shards. `split` = byte sizes of all shards but the last.
+function writeModel(name, topology, specs, bytes, {format = 'layers-model', generatedBy, convertedBy = null,
+  shardNames = ['group1-shard1of1.bin'], split = [], extra = {}} = {}) {
+  const dir = path.join(outDir, name);
+  fs.mkdirSync(dir, {recursive: true});
+  const doc = {};
+  if (format !== null) doc.format = format;
+  if (generatedBy !== null) doc.generatedBy = generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`;
+  if (convertedBy !== undefined && format !== null) doc.convertedBy = convertedBy;
+  doc.modelTopology = topology;
+  doc.weightsManifest = [{paths: shardNames, weights: specs}];
+  Object.assign(doc, extra);
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(doc));
+  let off = 0;
+  shardNames.forEach((s, i) => {
+    const end = i < split.length ? off + split[i] : bytes.length;
+    fs.writeFileSync(path.join(dir, s), bytes.subarray(off, end));
+    off = end;
+  });
+  return dir;
+}
+
+// ---- quantization (TF.js manifest format) -------------------------------------------------------
+
+function floatToHalf(f) {
+  const buf = new DataView(new ArrayBuffer(4));
+  buf.setFloat32(0, f);
+  const x = buf.getUint32(0);
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = sign | (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return h;
+}
+
+function quantize(specs, bytes, dtype, withOriginal) {
+  const f32 = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const outSpecs = [], parts = [];
+  let off = 0;
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const w = f32.subarray(off, off + n);
+    off += n;
+    if (dtype === 'float16') {
+      const q = new Uint16Array(n);
+      for (let i = 0; i < n; ++i) q[i] = floatToHalf(w[i]);
+      parts.push(new Uint8Array(q.buffer));
+      outSpecs.push({...s, quantization: {dtype: 'float16'}});
+      continue;
+    }
+    const levels = dtype === 'uint8' ? 255 : 65535;
+    let mn = Infinity, mx = -Infinity;
+    for (const v of w) { mn = Math.min(mn, v); mx = Math.max(mx, v); }
+    const scale = mx > mn ? (mx - mn) / levels : 1;
+    const q = dtype === 'uint8' ? new Uint8Array(n) : new Uint16Array(n);
+    for (let i = 0; i < n; ++i) q[i] = Math.round((w[i] - mn) / scale);
+    parts.push(new Uint8Array(q.buffer));
+    const quant = {dtype, min: mn, scale};
+    if (withOriginal) quant.original_dtype = 'float32';
+    outSpecs.push({...s, quantization: quant});
+  }
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) { all.set(p, o); o += p.length; }
+  return {specs: outSpecs, bytes: all};
+}
+
+// ---- dialects -----------------------------------------------------------------------------------
+
+const clone = (x) => JSON.parse(JSON.stringify(x));
+const dtypePolicy = {module: 'keras', class_name: 'DTypePolicy', config: {name: 'float32'}, registered_name: null};
+
+// Keras 2 + tensorflowjs_converter 3.x: the h5 model_config wrapper, BN axis as a list.
+function toKeras2(topology) {
+  const t = clone(topology);
+  const visit = (m) => {
+    const layers = m.config.layers;
+    for (const l of layers) {
+      // Keras 2 writes the axis as a positive list; [3] = channels of an NHWC image.
+      if (l.class_name === 'BatchNormalization' && l.config.axis === -1 && l === layers[1]) l.config.axis = [3];
+      if (l.config.layers) visit(l);
+    }
+  };
+  visit(t);
+  return {keras_version: '2.13.1', backend: 'tensorflow', model_config: t};
+}
+
+// Keras 3 + converter 4.x.
+function toKeras3(topology, specs) {
+  const t = clone(topology);
+  const layerK3 = (l) => {
+    l.module = 'keras.layers';
+    l.registered_name = null;
+    if (l.config.dtype !== undefined || l.class_name !== 'InputLayer') l.config.dtype = clone(dtypePolicy);
+  };
+  const shapeToK3 = (cfg) => {
+    if (cfg.batch_input_shape) { cfg.batch_shape = cfg.batch_input_shape; delete cfg.batch_input_shape; }
+  };
+  let modelName;
+  if (t.class_name === 'Sequential') {
+    modelName = t.config.name = 'sequential';
+    const first = t.config.layers[0];
+    const batchShape = first.config.batch_input_shape;
+    delete first.config.batch_input_shape;
+    delete first.config.dtype;
+    t.config.layers.forEach(layerK3);
+    t.config.layers.unshift({module: 'keras.layers', class_name: 'InputLayer',
+      config: {batch_shape: batchShape, dtype: 'float32', sparse: false, name: 'input_layer'}, registered_name: null});
+    t.build_config = {input_shape: batchShape};
+  } else {
+    modelName = t.config.name = 'functional';
+    t.class_name = 'Functional';
+    const tensor = (ref) => ({class_name: '__keras_tensor__', config: {shape: null, dtype: 'float32', keras_history: [ref[0], ref[1], ref[2]]}});
+    for (const l of t.config.layers) {
+      layerK3(l);
+      if (l.class_name === 'InputLayer') {
+        shapeToK3(l.config);
+        l.config.dtype = 'float32';
+        l.inbound_nodes = [];
+        continue;
+      }
+      l.inbound_nodes = l.inbound_nodes.map((node) => ({
+        args: node.length === 1 ? [tensor(node[0])] : [node.map(tensor)],
+        kwargs: l.class_name === 'Dense' ? {} : {training: false},
+      }));
+    }
+    t.config.input_layers = t.config.input_layers[0];     // Keras 3 writes one tensor unwrapped
+    t.config.output_layers = t.config.output_layers[0];
+  }
+  t.module = 'keras';
+  t.registered_name = null;
+  return {topology: {...t, keras_version: '3.5.0', backend: 'tensorflow'},
+    specs: specs.map((s) => ({...s, name: `${modelName}/${s.name}`}))};
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+
+const fixtures = [];
+
+async function predictFromFiles(topology, specs, bytes, x) {
+  const m = await tf.loadLayersModel(tf.io.fromMemory({modelTopology: topology, weightSpecs: specs,
+    weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)}));
+  const y = m.predict(x);
+  const out = Array.from(await y.data());
+  y.dispose();
+  m.dispose();
+  return out;
+}
+
+function inputsFor(shape, seedBase, lo, hi) {
+  return [1, 3].map((batch, i) => tf.randomUniform([batch, ...shape], lo, hi, 'float32', seedBase + i));
+}
+
+// Expected outputs: from `model` itself when given (float weights), else from TF.js loading the
+// written files (quantized weights: TF.js dequantizes them its own way).
+async function addFixture(name, dir, inputShape, topology, specs, bytes, xs, model = null) {
+  const cases = [];
+  for (const x of xs) {
+    let output;
+    if (model) {
+      const y = model.predict(x);
+      output = Array.from(await y.data());
+      y.dispose();
+    } else {
+      output = await predictFromFiles(topology, specs, bytes, x);
+    }
+    cases.push({batch: x.shape[0], input: Array.from(await x.data()), output});
+  }
+  fixtures.push({name, dir: path.relative(outDir, dir), input_shape: inputShape, cases});
+}
+
+const t0 = Date.now();
+for (const [name, make] of Object.entries(models)) {
+  const model = make();
+  const inputShape = model.inputs[0].shape.slice(1);
+  const tutorial = name.startsWith('tutorial');
+  const xs = inputsFor(inputShape, 7 + fixtures.length, tutorial ? 0 : -1, 1);
+  const {topology, specs, data} = await artifactsOf(model);
+  // tfjs-layers 4.22's SeparableConv2D.getConfig drops depth_multiplier (so TF.js cannot reload its
+  // own file); write it as Keras does so the file describes the model that made the outputs.
+  model.layers.forEach((l, i) => {
+    if (l.getClassName() === 'SeparableConv2D') topology.config.layers[i].config.depth_multiplier = l.depthMultiplier;
+  });
+  // What model.save wrote; expected outputs from the model in memory. (TF.js 4.22 cannot reload
+  // its own SeparableConv2D with depth_multiplier > 1: the reloaded layer ignores it.)
+  let dir = writeModel(name, topology, specs, data);
+  await addFixture(name, dir, inputShape, topology, specs, data, xs, model);
+
+  if (name === 'tutorial_cnn' || name === 'functional') {
+    for (const [q, withOrig] of [['uint8', false], ['uint16', true], ['float16', false]]) {
+      const qz = quantize(specs, data, q, withOrig);
+      dir = writeModel(`${name}_${q}`, topology, qz.specs, qz.bytes,
+        {generatedBy: 'keras v2.13.1', convertedBy: 'TensorFlow.js Converter v3.21.0'});
+      await addFixture(`${name}_${q}`, dir, inputShape, topology, qz.specs, qz.bytes, xs);
+    }
+  }
+  if (['tutorial_cnn', 'tutorial_dense', 'functional', 'batchnorm', 'nested', 'separable'].includes(name)) {
+    const k2 = toKeras2(topology);
+    dir = writeModel(`${name}_keras2`, k2, specs, data,
+      {generatedBy: 'keras v2.13.1', convertedBy: 'TensorFlow.js Converter v3.21.0'});
+    fixtures.push({...fixtures.find((f) => f.name === name), name: `${name}_keras2`, dir: path.relative(outDir, dir)});
+  }
+  if (['tutorial_cnn_dropout', 'functional', 'batchnorm', 'depthwise', 'activations'].includes(name)) {
+    const k3 = toKeras3(topology, specs);
+    dir = writeModel(`${name}_keras3`, k3.topology, k3.specs, data,
+      {generatedBy: 'keras v3.5.0', convertedBy: 'TensorFlow.js Converter v4.22.0'});
+    fixtures.push({...fixtures.find((f) => f.name === name), name: `${name}_keras3`, dir: path.relative(outDir, dir)});
+  }
+  if (name === 'tutorial_cnn') {
+    // Old files: no format/generatedBy/convertedBy, shards without '.bin', a weight straddling shards.
+    dir = writeModel(`${name}_old`, topology, specs, data, {format: null, generatedBy: null,
+      shardNames: ['group1-shard1of3', 'group1-shard2of3', 'group1-shard3of3'], split: [1001, 150003]});
+    fixtures.push({...fixtures.find((f) => f.name === name), name: `${name}_old`, dir: path.relative(outDir, dir)});
+  }
+  xs.forEach((x) => x.dispose());
+  model.dispose();
+}
+
+fs.writeFileSync(path.join(outDir, 'fixtures.json'), JSON.stringify({tfjs: tf.version.tfjs, fixtures}));
+console.error(`gen_fixtures: ${fixtures.length} fixtures in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${outDir}`);

@@ -1,0 +1,157 @@
+// Checks the core against TensorFlow.js 4.22: every fixture written by gen_fixtures.mjs (model.json +
+// shards + TF.js's outputs for seeded inputs), with every backend this build has, within
+// |core - tfjs| <= 1e-4 * max(1, |tfjs|). One test per fixture x backend, registered at start-up
+// from fixtures.json (env CATDOG_CONFORMANCE_DIR overrides the build-time folder).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/catdog.h"
+
+namespace {
+
+using nlohmann::json;
+
+std::string FixtureDir() {
+  const char* env = std::getenv("CATDOG_CONFORMANCE_DIR");
+  return env && *env ? env : CATDOG_CONFORMANCE_DIR;
+}
+
+bool ReadBytes(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+struct Case {
+  int batch;
+  std::vector<float> input, output;
+};
+
+struct Fixture {
+  std::string name, dir;
+  std::vector<int64_t> input_shape;
+  std::vector<Case> cases;
+};
+
+class ConformanceTest : public testing::Test {
+ public:
+  ConformanceTest(const Fixture* fx, catdog::Backend b) : fx_(fx), backend_(b) {}
+  void TestBody() override {
+    const std::string dir = FixtureDir() + "/" + fx_->dir;
+    std::string text;
+    ASSERT_TRUE(ReadBytes(dir + "/model.json", &text)) << "cannot read " << dir << "/model.json";
+    catdog::LoadOptions opt;
+    opt.backend = backend_;
+    std::unique_ptr<catdog::Model> model;
+    catdog::Status s = catdog::Model::Parse(text, &model, opt, dir + "/model.json");
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<std::string> blobs;
+    std::vector<catdog::ShardBytes> shards;
+    blobs.reserve(model->shard_paths().size());
+    for (const std::string& p : model->shard_paths()) {
+      blobs.emplace_back();
+      ASSERT_TRUE(ReadBytes(dir + "/" + p, &blobs.back())) << "cannot read shard " << dir << "/" << p;
+      shards.push_back({reinterpret_cast<const uint8_t*>(blobs.back().data()), blobs.back().size()});
+    }
+    s = model->LoadWeights(shards);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(model->info().input_shape, fx_->input_shape);
+    EXPECT_EQ(model->backend(), backend_);
+    for (const Case& c : fx_->cases) {
+      std::vector<int64_t> shape{c.batch};
+      shape.insert(shape.end(), fx_->input_shape.begin(), fx_->input_shape.end());
+      ASSERT_TRUE(model->CheckInputShape(shape).ok());
+      ASSERT_EQ(c.input.size(), model->input_size() * static_cast<size_t>(c.batch));
+      ASSERT_EQ(c.output.size(), model->output_size() * static_cast<size_t>(c.batch)) << "output size differs from TF.js";
+      std::vector<float> out(c.output.size(), std::nanf(""));
+      s = model->Run(c.input.data(), c.batch, out.data());
+      ASSERT_TRUE(s.ok()) << s.message();
+      size_t bad = 0, worst = 0;
+      double worst_err = 0;
+      for (size_t i = 0; i < out.size(); ++i) {
+        double ref = c.output[i];
+        double err = std::fabs(double(out[i]) - ref) / std::max(1.0, std::fabs(ref));
+        if (!(err <= 1e-4)) ++bad;
+        if (!(err <= worst_err)) {
+          worst_err = err;
+          worst = i;
+        }
+      }
+      EXPECT_EQ(bad, 0u) << fx_->name << " [" << catdog::BackendName(backend_) << "] batch " << c.batch << ": " << bad
+                         << " of " << out.size() << " outputs off; worst at " << worst << ": core " << out[worst]
+                         << " vs tfjs " << c.output[worst] << " (rel err " << worst_err << ")";
+    }
+  }
+
+ private:
+  const Fixture* fx_;
+  catdog::Backend backend_;
+};
+
+class MissingFixtures : public testing::Test {
+ public:
+  explicit MissingFixtures(std::string why) : why_(std::move(why)) {}
+  void TestBody() override { FAIL() << why_; }
+
+ private:
+  std::string why_;
+};
+
+std::vector<Fixture>* LoadFixtures(std::string* error) {
+  auto* list = new std::vector<Fixture>();  // lives for the whole run (tests point into it)
+  std::string text;
+  const std::string path = FixtureDir() + "/fixtures.json";
+  if (!ReadBytes(path, &text)) {
+    *error = path + " is missing: the build generates it with `node tests/conformance/gen_fixtures.mjs DIR` "
+             "(needs node and npm install at the repo root)";
+    return list;
+  }
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("fixtures")) {
+    *error = path + " is not valid fixtures JSON";
+    return list;
+  }
+  for (const json& f : doc["fixtures"]) {
+    Fixture fx;
+    fx.name = f["name"].get<std::string>();
+    fx.dir = f["dir"].get<std::string>();
+    fx.input_shape = f["input_shape"].get<std::vector<int64_t>>();
+    for (const json& c : f["cases"]) fx.cases.push_back({c["batch"].get<int>(), c["input"].get<std::vector<float>>(), c["output"].get<std::vector<float>>()});
+    list->push_back(std::move(fx));
+  }
+  if (list->empty()) *error = path + " lists no fixtures";
+  return list;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  std::string error;
+  std::vector<Fixture>* fixtures = LoadFixtures(&error);
+  if (!error.empty()) {
+    testing::RegisterTest("Conformance", "FixturesPresent", nullptr, nullptr, __FILE__, __LINE__,
+                          [error]() -> testing::Test* { return new MissingFixtures(error); });
+  }
+  for (catdog::Backend b : {catdog::Backend::kReference, catdog::Backend::kSimd, catdog::Backend::kXnnpack}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    for (const Fixture& fx : *fixtures) {
+      const Fixture* p = &fx;
+      testing::RegisterTest("Conformance", (fx.name + "_" + catdog::BackendName(b)).c_str(), nullptr, nullptr, __FILE__,
+                            __LINE__, [p, b]() -> testing::Test* { return new ConformanceTest(p, b); });
+    }
+  }
+  return RUN_ALL_TESTS();
+}
