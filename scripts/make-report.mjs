@@ -1,0 +1,393 @@
+#!/usr/bin/env node
+// Assembles the report page's data (web/models/report.json, format in docs/REPORT_FORMAT.md) from
+// training output folders, evaluation JSON files and the dataset's data card. Node >= 18, no deps.
+//
+//   node scripts/make-report.mjs \
+//     --run cnn-aug=runs/cnn-aug,eval=runs/cnn-aug/eval.json[,model=web/models/cnn-aug][,ms=2.3] \
+//     --run ... \
+//     --data-card packs/pets/report.json \
+//     [--chosen ID --why TEXT] [--title TEXT] [--no-targets] [--generated ISO-DATE] \
+//     --out web/models/report.json
+//
+// Per --run ID=DIR[,key=value...]:
+//   DIR/history.jsonl  one JSON object per epoch: epoch, loss, accuracy, val_loss, val_accuracy
+//   DIR/run.json       the trainer's run card: arch, augment, device, epochs_run, best_epoch,
+//                      best {val_loss, val_accuracy}, timing {train_seconds, images_per_s}
+//   eval=FILE          `catdog evaluate --json` output for the test split (default DIR/eval.json)
+//   model=PATH         the exported TF.js model (model.json or its folder): params and size_bytes
+//   ms=NUMBER          measured WASM milliseconds per frame (else the evaluation's, if any)
+// --data-card: either a data card object as in the report format, or the report that
+//   `catdog prepare` writes beside a pack (PACK/report.json), which is converted.
+// --chosen: default the model with the lowest validation loss (the reason then says so).
+// Targets (the issue's): the tutorial CNN with augmentation >= 88% test accuracy, the chosen
+//   model >= 94%; --no-targets leaves them out.
+//
+// Every input is checked; a problem exits with status 2 and a message naming the file and the
+// field. The output is validated with the page's own validator (web/report.js) and written
+// atomically (temp file + rename), so a failed run never leaves a half-written report.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { validateReport, eceFromBins } from '../web/report.js';
+
+export class InputError extends Error {}
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+const has = (v) => v !== undefined && v !== null;
+
+async function readText(file, what) {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`${file}: cannot read ${what}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+}
+
+async function readJson(file, what) {
+  const text = await readText(file, what);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${file}: ${what} is not valid JSON: ${e.message}`);
+  }
+}
+
+function need(obj, key, file, check = isNum, want = 'a number') {
+  const v = key.split('.').reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
+  if (!check(v)) throw new InputError(`${file}: field "${key}" ${v === undefined ? 'is missing' : `is ${JSON.stringify(v)}`} (expected ${want})`);
+  return v;
+}
+
+// ---- inputs ---------------------------------------------------------------------------------------
+
+// One --run value: "ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER]".
+export function parseRunSpec(spec) {
+  const m = /^([^=,]+)=([^,]+)((?:,[a-z]+=[^,]*)*)$/.exec(spec);
+  if (!m) throw new InputError(`--run '${spec}': expected ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER]`);
+  const out = { id: m[1].trim(), dir: m[2] };
+  for (const kv of m[3].split(',').filter(Boolean)) {
+    const [k, v] = [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
+    if (k === 'eval') out.eval = v;
+    else if (k === 'model') out.model = v;
+    else if (k === 'ms') {
+      out.ms = Number(v);
+      if (!v || !Number.isFinite(out.ms) || out.ms <= 0) throw new InputError(`--run '${spec}': ms=${v} is not a positive number`);
+    } else throw new InputError(`--run '${spec}': unknown key '${k}' (use eval=, model=, ms=)`);
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(out.id)) throw new InputError(`--run '${spec}': id '${out.id}' may only use letters, digits, '.', '_' and '-'`);
+  return out;
+}
+
+export async function readHistory(file) {
+  const text = await readText(file, 'the training history');
+  const rows = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].trim()) continue;
+    let o;
+    try {
+      o = JSON.parse(lines[i]);
+    } catch (e) {
+      throw new InputError(`${file}:${i + 1}: not a JSON object: ${e.message}`);
+    }
+    const at = `${file}:${i + 1}`;
+    const row = { epoch: need(o, 'epoch', at, Number.isInteger, 'an integer') };
+    for (const k of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) row[k] = need(o, k, at);
+    if (rows.length && row.epoch <= rows[rows.length - 1].epoch) {
+      throw new InputError(`${at}: epoch ${row.epoch} does not follow epoch ${rows[rows.length - 1].epoch}`);
+    }
+    rows.push(row);
+  }
+  if (!rows.length) throw new InputError(`${file}: the training history has no epochs`);
+  return rows;
+}
+
+// params and size of an exported TF.js layers model (model.json + its weight files).
+export async function modelStats(p) {
+  let file = p;
+  try {
+    if ((await fs.stat(p)).isDirectory()) file = path.join(p, 'model.json');
+  } catch {
+    throw new InputError(`${p}: no such model file or folder`);
+  }
+  const mj = await readJson(file, 'the model');
+  const groups = mj.weightsManifest;
+  if (!Array.isArray(groups)) throw new InputError(`${file}: field "weightsManifest" is missing (not a TF.js layers model?)`);
+  let params = 0;
+  let bytes = (await fs.stat(file)).size;
+  for (const g of groups) {
+    for (const w of g.weights ?? []) {
+      if (!Array.isArray(w.shape)) throw new InputError(`${file}: weight "${w.name}" has no shape`);
+      params += w.shape.reduce((a, b) => a * b, 1);
+    }
+    for (const shard of g.paths ?? []) {
+      try {
+        bytes += (await fs.stat(path.join(path.dirname(file), shard))).size;
+      } catch {
+        throw new InputError(`${file}: weight file "${shard}" is missing`);
+      }
+    }
+  }
+  return { params, size_bytes: bytes };
+}
+
+// ---- the evaluation mapping (the one place that knows `catdog evaluate --json`) ---------------------
+//
+// Maps an evaluation JSON onto the report's "test" object. Accepts the report's own field names
+// and these variants: the metrics nested under "test" or "splits.test"; "roc_auc"; confusion as
+// {"tn","fp","fn","tp"} (dog = positive) or {"cat_as_cat",...}; worst-mistake labels as 0/1;
+// precision/recall/ECE computed from the confusion matrix / calibration bins when absent.
+export function mapEvaluation(ev, file) {
+  if (ev === null || typeof ev !== 'object') throw new InputError(`${file}: the evaluation is not a JSON object`);
+  let e = ev;
+  if (ev.test && typeof ev.test === 'object') e = ev.test;
+  else if (ev.splits?.test && typeof ev.splits.test === 'object') e = ev.splits.test;
+  const accuracy = need(e, 'accuracy', file, (v) => isNum(v) && v >= 0 && v <= 1, 'a fraction in [0, 1]');
+  const confusion = mapConfusion(e.confusion ?? e.confusion_matrix, file);
+  const [[cc, cd], [dc, dd]] = confusion;
+  const div = (a, b) => (b > 0 ? a / b : null);
+  const pr = (k) => (e[k] && typeof e[k] === 'object' && isNum(e[k].cat) && isNum(e[k].dog) ? { cat: e[k].cat, dog: e[k].dog } : null);
+  const test = {
+    accuracy,
+    precision: pr('precision') ?? { cat: div(cc, cc + dc), dog: div(dd, dd + cd) },
+    recall: pr('recall') ?? { cat: div(cc, cc + cd), dog: div(dd, dd + dc) },
+    confusion,
+    auc: e.auc ?? e.roc_auc ?? null,
+    ece: null,
+    calibration: mapBins(e.calibration ?? e.reliability, file, 'calibration'),
+  };
+  test.ece = e.ece ?? (test.calibration ? eceFromBins(test.calibration) : null);
+  const after = mapBins(e.calibration_after, file, 'calibration_after');
+  if (after) test.calibration_after = after;
+  const temperature = e.temperature ?? ev.temperature;
+  if (has(temperature)) test.temperature = need({ temperature }, 'temperature', file);
+  const worst = e.worst ?? e.mistakes ?? ev.worst;
+  if (has(worst)) {
+    if (!Array.isArray(worst)) throw new InputError(`${file}: field "worst" is not an array`);
+    test.worst = worst.map((w, i) => {
+      const at = `${file}: worst[${i}]`;
+      const label = w.label === 1 || w.label === 'dog' ? 'dog' : w.label === 0 || w.label === 'cat' ? 'cat' : null;
+      if (!label) throw new InputError(`${at}: field "label" is ${JSON.stringify(w.label)} (expected "cat" or "dog")`);
+      return {
+        path: need(w, 'path', at, (v) => typeof v === 'string', 'a string'),
+        label,
+        p_dog: need(w, 'p_dog', at, (v) => isNum(v) && v >= 0 && v <= 1, 'a probability'),
+        pixels_b64: need(w, 'pixels_b64', at, (v) => typeof v === 'string', 'base64 of 100x100 gray bytes'),
+      };
+    });
+  }
+  const n = cc + cd + dc + dd;
+  if (n > 0 && Math.abs((cc + dd) / n - accuracy) > 1e-3) {
+    throw new InputError(`${file}: accuracy ${accuracy} does not match the confusion matrix (${cc + dd}/${n} = ${((cc + dd) / n).toFixed(4)})`);
+  }
+  return test;
+}
+
+function mapConfusion(c, file) {
+  const int = (v) => Number.isInteger(v) && v >= 0;
+  if (Array.isArray(c) && c.length === 2 && c.every((r) => Array.isArray(r) && r.length === 2 && r.every(int))) return c;
+  if (c && typeof c === 'object' && ['tn', 'fp', 'fn', 'tp'].every((k) => int(c[k]))) return [[c.tn, c.fp], [c.fn, c.tp]];
+  if (c && typeof c === 'object' && ['cat_as_cat', 'cat_as_dog', 'dog_as_cat', 'dog_as_dog'].every((k) => int(c[k]))) {
+    return [[c.cat_as_cat, c.cat_as_dog], [c.dog_as_cat, c.dog_as_dog]];
+  }
+  throw new InputError(`${file}: field "confusion" ${c === undefined ? 'is missing' : `is ${JSON.stringify(c).slice(0, 80)}`}`
+    + ' (expected [[cat_as_cat, cat_as_dog], [dog_as_cat, dog_as_dog]] or {tn, fp, fn, tp})');
+}
+
+function mapBins(bins, file, key) {
+  if (!has(bins)) return null;
+  if (!Array.isArray(bins)) throw new InputError(`${file}: field "${key}" is not an array of bins`);
+  return bins.map((b, i) => {
+    const at = `${file}: ${key}[${i}]`;
+    const o = {
+      lo: need(b, 'lo', at), hi: need(b, 'hi', at),
+      count: need(b, 'count', at, (v) => Number.isInteger(v) && v >= 0, 'a count'),
+    };
+    // an empty bin has no mean; the report stores 0 there
+    o.mean_p = o.count ? need(b, 'mean_p', at) : (b.mean_p ?? 0);
+    o.frac_dog = o.count ? need(b, 'frac_dog', at) : (b.frac_dog ?? 0);
+    return o;
+  });
+}
+
+// ---- data card ------------------------------------------------------------------------------------
+
+// A data card as in the report format, or the `catdog prepare` report converted into one.
+export function mapDataCard(j, file) {
+  if (!j || typeof j !== 'object') throw new InputError(`${file}: the data card is not a JSON object`);
+  if (j.data_card && typeof j.data_card === 'object') j = j.data_card;
+  if (!j.per_split) return j;  // already a data card
+  const per_class = {};
+  for (const cls of ['cat', 'dog']) {
+    per_class[cls] = {};
+    for (const sp of ['train', 'val', 'test']) per_class[cls][sp] = need(j, `per_split.${sp}.${cls}`, file, Number.isInteger, 'a count');
+  }
+  const s = j.settings ?? {};
+  const skipped = {};
+  for (const [reason, n] of Object.entries(j.skipped ?? {})) if (n > 0) skipped[reason] = n;
+  const images = Array.isArray(s.images) ? s.images.join(', ') : 'unknown';
+  return {
+    source: images,
+    pack_hash: need(j, 'pack.content_hash', file, (v) => typeof v === 'string' && v.length > 0, 'the pack content hash'),
+    seed: need(j, 'settings.seed', file, Number.isInteger, 'an integer'),
+    val_fraction: need(j, 'settings.val_fraction', file),
+    test_fraction: need(j, 'settings.test_fraction', file),
+    per_class,
+    skipped,
+    duplicates: Number.isInteger(j.duplicates) ? j.duplicates : 0,
+    notes: `${j.images_found ?? '?'} files found, ${j.images_used ?? '?'} used. Exact duplicates (same file bytes) `
+      + 'are dropped before the split, keeping the first; the split is stratified per class by a seeded shuffle. '
+      + `Images are ${s.size ?? 100}x${s.size ?? 100} gray (${s.fit ?? 'stretch'}, ${s.gray ?? 'bt601'}), `
+      + 'made by the same core function the browser uses.',
+  };
+}
+
+// ---- assembly -------------------------------------------------------------------------------------
+
+export async function buildModel(spec) {
+  const runFile = path.join(spec.dir, 'run.json');
+  const run = await readJson(runFile, 'the run card');
+  const history = await readHistory(path.join(spec.dir, 'history.jsonl'));
+  const evalFile = spec.eval ?? path.join(spec.dir, 'eval.json');
+  const ev = await readJson(evalFile, `the evaluation of '${spec.id}' (pass --run ${spec.id}=DIR,eval=FILE from \`catdog evaluate --json\`)`);
+  const test = mapEvaluation(ev, evalFile);
+  const arch = need(run, 'arch', runFile, (v) => typeof v === 'string' && v.length > 0, 'a string');
+  const augment = need(run, 'augment', runFile, (v) => typeof v === 'boolean', 'true or false');
+  const bestEpoch = Number.isInteger(run.best_epoch) && run.best_epoch > 0 ? run.best_epoch
+    : history.reduce((b, h) => (h.val_loss < b.val_loss ? h : b)).epoch;
+  const bestRow = history.find((h) => h.epoch === bestEpoch);
+  const val = isNum(run.best?.val_loss) ? { loss: run.best.val_loss, accuracy: run.best.val_accuracy ?? bestRow?.val_accuracy ?? null }
+    : bestRow ? { loss: bestRow.val_loss, accuracy: bestRow.val_accuracy } : { loss: null, accuracy: null };
+  let stats = { params: ev.params ?? null, size_bytes: ev.size_bytes ?? null };
+  if (spec.model) stats = await modelStats(spec.model);
+  return {
+    id: spec.id,
+    arch,
+    augment,
+    params: stats.params,
+    size_bytes: stats.size_bytes,
+    epochs: Number.isInteger(run.epochs_run) && run.epochs_run > 0 ? run.epochs_run : history.length,
+    train_seconds: run.timing?.train_seconds ?? null,
+    images_per_s: run.timing?.images_per_s ?? null,
+    device: typeof run.device === 'string' ? run.device : null,
+    best_epoch: bestEpoch,
+    history,
+    val,
+    test,
+    ms_per_frame_wasm: spec.ms ?? ev.ms_per_frame_wasm ?? null,
+    pack_hash: run.pack?.content_hash ?? null,  // checked against the data card, then dropped
+  };
+}
+
+export async function buildReport(opts) {
+  if (!opts.runs?.length) throw new InputError('at least one --run ID=DIR is required');
+  const specs = opts.runs.map(parseRunSpec);
+  const seen = new Set();
+  for (const s of specs) {
+    if (seen.has(s.id)) throw new InputError(`--run: id '${s.id}' is given twice`);
+    seen.add(s.id);
+  }
+  const models = [];
+  for (const s of specs) models.push(await buildModel(s));
+  let dataCard = null;
+  if (opts.dataCard) dataCard = mapDataCard(await readJson(opts.dataCard, 'the data card'), opts.dataCard);
+  for (const m of models) {
+    if (dataCard?.pack_hash && m.pack_hash && m.pack_hash !== dataCard.pack_hash) {
+      throw new InputError(`${path.join(specs.find((s) => s.id === m.id).dir, 'run.json')}: pack.content_hash ${m.pack_hash} `
+        + `is not the data card's pack ${dataCard.pack_hash} (${opts.dataCard}): '${m.id}' was trained on another dataset`);
+    }
+    delete m.pack_hash;
+  }
+  let chosen;
+  if (opts.chosen) {
+    if (!seen.has(opts.chosen)) throw new InputError(`--chosen '${opts.chosen}': not one of the runs (${[...seen].join(', ')})`);
+    chosen = { id: opts.chosen, why: opts.why ?? '' };
+  } else {
+    const withVal = models.filter((m) => isNum(m.val.loss));
+    if (!withVal.length) throw new InputError('--chosen is required: no run has a validation loss to choose by');
+    const best = withVal.reduce((b, m) => (m.val.loss < b.val.loss ? m : b));
+    chosen = { id: best.id, why: opts.why ?? `Lowest validation loss of the ${models.length} models (${best.val.loss.toFixed(4)} at epoch ${best.best_epoch}).` };
+  }
+  const report = {
+    generated: opts.generated ?? new Date().toISOString(),
+    title: opts.title ?? 'catdog model comparison',
+    chosen,
+    data_card: dataCard,
+    models,
+  };
+  if (!opts.noTargets) {
+    const targets = [];
+    const tutorial = models.find((m) => m.arch === 'cnn' && m.augment);
+    if (tutorial) {
+      targets.push({ label: 'Tutorial CNN with augmentation (the tutorial reached about 86% on validation)', model: tutorial.id, metric: 'test_accuracy', min: 0.88 });
+    }
+    targets.push({ label: 'Best model', model: chosen.id, metric: 'test_accuracy', min: 0.94 });
+    report.targets = targets;
+  }
+  const problems = validateReport(report);
+  if (problems.length) throw new InputError(`the assembled report is not valid:\n  ${problems.join('\n  ')}`);
+  return report;
+}
+
+export async function writeAtomic(file, text) {
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await fs.writeFile(tmp, text);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+const USAGE = `usage: node scripts/make-report.mjs --run ID=DIR[,eval=FILE][,model=PATH][,ms=N] ... \\
+         [--data-card FILE] [--chosen ID] [--why TEXT] [--title TEXT] [--no-targets] [--generated DATE] \\
+         --out web/models/report.json`;
+
+export async function main(argv) {
+  let a;
+  try {
+    a = parseArgs({
+      args: argv,
+      options: {
+        run: { type: 'string', multiple: true }, 'data-card': { type: 'string' }, chosen: { type: 'string' },
+        why: { type: 'string' }, title: { type: 'string' }, 'no-targets': { type: 'boolean' },
+        generated: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`make-report: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (a.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!a.out) {
+    console.error(`make-report: --out is required\n${USAGE}`);
+    return 2;
+  }
+  if (!a['data-card']) console.error('make-report: warning: no --data-card; the report will have no data card');
+  try {
+    const report = await buildReport({
+      runs: a.run, dataCard: a['data-card'], chosen: a.chosen, why: a.why, title: a.title,
+      noTargets: a['no-targets'], generated: a.generated,
+    });
+    await writeAtomic(a.out, JSON.stringify(report) + '\n');
+    console.log(`make-report: wrote ${a.out}: ${report.models.length} models, chosen ${report.chosen.id}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof InputError) {
+      console.error(`make-report: ${e.message}`);
+      return 2;
+    }
+    console.error(`make-report: ${e.stack || e.message}`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,549 @@
+// Tests of the model report page (web/report.html + report.js) in headless Chromium, and of
+// scripts/make-report.mjs on small fake training folders.
+//
+//   node --test tests/web/report.test.mjs
+//   CATDOG_REPORT_SCREENSHOT=/tmp/report.png node --test tests/web/report.test.mjs   (full-page shot)
+//
+// The page is served from web/ by web/serve.mjs's server (same headers, CSP included); report
+// files under test are served beside it at /__fixtures/ from a temp folder.
+import test, { before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { promises as fs, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { createSiteServer, SECURITY_HEADERS } from '../../web/serve.mjs';
+import { validateReport, eceFromBins, COLUMNS } from '../../web/report.js';
+import { mapEvaluation, mapDataCard, parseRunSpec } from '../../scripts/make-report.mjs';
+
+const run = promisify(execFile);
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const webDir = path.join(repo, 'web');
+const fixtureFile = path.join(repo, 'tests/web/fixtures/report.json');
+const fixture = JSON.parse(readFileSync(fixtureFile, 'utf8'));
+const chromiumPath = process.env.CATDOG_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const tmp = (prefix) => mkdtempSync(path.join(os.tmpdir(), prefix));
+const b64bytes = (s) => Uint8Array.from(Buffer.from(s, 'base64'));
+
+// ---- server + browser ---------------------------------------------------------------------------
+
+let server; let origin; let fixturesDir; let context; let profile;
+
+async function startServer() {
+  fixturesDir = tmp('catdog-report-fixtures-');
+  await fs.copyFile(fixtureFile, path.join(fixturesDir, 'report.json'));
+  await fs.writeFile(path.join(fixturesDir, 'truncated.json'), readFileSync(fixtureFile, 'utf8').slice(0, 5000));
+  const broken = structuredClone(fixture);
+  broken.models[1].history[3].val_loss = 'NaN';
+  delete broken.models[4].test.confusion;
+  broken.models[6].test.worst[0].pixels_b64 = broken.models[6].test.worst[0].pixels_b64.slice(0, 400);
+  await fs.writeFile(path.join(fixturesDir, 'bad-schema.json'), JSON.stringify(broken));
+  // the hostile one: markup in every string must come out as text
+  const hostile = structuredClone(fixture);
+  hostile.title = '<img src=x onerror="window.__pwned=1">';
+  hostile.chosen.why = '<script>window.__pwned=1</script>';
+  hostile.models[0].test.worst = [{ ...fixture.models[6].test.worst[0], path: '<b>bold</b>.jpg' }];
+  await fs.writeFile(path.join(fixturesDir, 'hostile.json'), JSON.stringify(hostile));
+  const site = createSiteServer(webDir).listeners('request')[0];
+  server = http.createServer(async (req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname.startsWith('/__fixtures/')) {
+      const f = path.join(fixturesDir, path.basename(u.pathname));
+      if (!existsSync(f)) {
+        res.writeHead(404, SECURITY_HEADERS);
+        return res.end('not found\n');
+      }
+      res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'application/json' });
+      return res.end(await fs.readFile(f));
+    }
+    return site(req, res);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+}
+
+async function launch() {
+  if (!existsSync(chromiumPath)) throw new Error(`missing ${chromiumPath} (Debian package chromium; run scripts/deps)`);
+  const { chromium } = await import('playwright-core');
+  profile = tmp('catdog-report-chromium-');
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 },
+  });
+}
+
+// Opens the page on a report URL; returns the page and what went wrong on it.
+async function open(reportUrl) {
+  const page = await context.newPage();
+  const problems = { console: [], pageErrors: [], foreign: [] };
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.console.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.pageErrors.push(e.message));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (u.startsWith('data:')) return;
+    if (new URL(u).origin !== origin) problems.foreign.push(u);
+  });
+  const q = reportUrl === undefined ? '' : `?report=${encodeURIComponent(reportUrl)}`;
+  await page.goto(`${origin}/report.html${q}`);
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 20000 });
+  return { page, problems };
+}
+
+const cellTexts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
+const rowIds = (page) => page.$$eval('#compare tbody tr', (trs) => trs.map((t) => t.dataset.id));
+
+describe('report page in Chromium', () => {
+  before(async () => {
+    await startServer();
+    await launch();
+  });
+  after(async () => {
+    await context?.close().catch(() => {});
+    if (profile) await fs.rm(profile, { recursive: true, force: true });
+    if (fixturesDir) await fs.rm(fixturesDir, { recursive: true, force: true });
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+  });
+
+  test('renders the fixture: table, curves, confusion, calibration, thumbnails; clean console, same origin', async () => {
+    const { page, problems } = await open('/__fixtures/report.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+    const models = fixture.models;
+
+    // summary and data card
+    assert.equal(await page.textContent('#chosen-id'), fixture.chosen.id);
+    assert.equal(await page.textContent('#chosen-why'), fixture.chosen.why);
+    assert.equal(await page.textContent('#title'), fixture.title);
+    const targets = await page.$$eval('#targets li', (lis) => lis.map((l) => ({ cls: l.className, text: l.textContent })));
+    assert.equal(targets.length, fixture.targets.length);
+    for (const [i, g] of fixture.targets.entries()) {
+      const v = models.find((m) => m.id === g.model).test.accuracy;
+      assert.equal(targets[i].cls, v >= g.min ? 'met' : 'missed', targets[i].text);
+      assert.match(targets[i].text, new RegExp(`${(v * 100).toFixed(1)}%`));
+    }
+    const perClass = await page.$$eval('#per-class tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    for (const row of perClass) {
+      const pc = fixture.data_card.per_class[row[0]];
+      assert.deepEqual(row.slice(1).map((t) => Number(t.replace(/,/g, ''))), [pc.train, pc.val, pc.test, pc.train + pc.val + pc.test]);
+    }
+    assert.equal(perClass.length, 2);
+    const skipped = await page.$$eval('#skipped tbody tr', (trs) => trs.map((tr) => [tr.children[0].textContent, Number(tr.children[1].textContent)]));
+    assert.deepEqual(Object.fromEntries(skipped), fixture.data_card.skipped);
+    assert.match(await page.textContent('#data-card'), new RegExp(fixture.data_card.pack_hash));
+
+    // comparison table: one row per model, in the file's order, values formatted from the fixture
+    assert.deepEqual(await rowIds(page), models.map((m) => m.id));
+    const testAcc = await cellTexts(page, '#compare tbody td[data-key="test_accuracy"]');
+    assert.deepEqual(testAcc, models.map((m) => `${(m.test.accuracy * 100).toFixed(1)}%`));
+    assert.equal(await page.getAttribute('#compare tbody tr.chosen', 'data-id'), fixture.chosen.id);
+
+    // curves: a loss and an accuracy chart per model, train + validation, one point per epoch
+    const cards = await page.$$('#curves article.card');
+    assert.equal(cards.length, models.length);
+    for (const [i, m] of models.entries()) {
+      const card = cards[i];
+      assert.equal(await card.getAttribute('data-id'), m.id);
+      for (const kind of ['loss', 'accuracy']) {
+        const series = await card.$$eval(`svg.chart.${kind} polyline.series`,
+          (ps) => ps.map((p) => ({ key: p.dataset.series, n: p.getAttribute('points').trim().split(/\s+/).length })));
+        const keys = kind === 'loss' ? ['loss', 'val_loss'] : ['accuracy', 'val_accuracy'];
+        assert.deepEqual(series, keys.map((k) => ({ key: k, n: m.history.length })), `${m.id} ${kind}`);
+      }
+    }
+    // the points follow the data: the validation loss line is highest where val_loss is
+    const m0 = models[2];
+    const ys = await page.$eval(`#curves article[data-id="${m0.id}"] svg.loss polyline[data-series="val_loss"]`,
+      (p) => p.getAttribute('points').trim().split(/\s+/).map((xy) => Number(xy.split(',')[1])));
+    const argmaxData = m0.history.reduce((b, h, i, a) => (h.val_loss > a[b].val_loss ? i : b), 0);
+    const argminY = ys.reduce((b, y, i) => (y < ys[b] ? i : b), 0);  // SVG y grows downwards
+    assert.equal(argminY, argmaxData);
+
+    // tooltip: hover a chart and read the epoch's values
+    const overlay = page.locator(`#curves article[data-id="${m0.id}"] svg.chart.loss rect.overlay`);
+    await overlay.scrollIntoViewIfNeeded();
+    const box = await overlay.boundingBox();
+    await overlay.hover({ position: { x: box.width * 0.5, y: box.height / 2 } });
+    const tip = page.locator(`#curves article[data-id="${m0.id}"] figure[data-chart="loss"] .tooltip`);
+    await tip.waitFor({ state: 'visible' });
+    const tipText = await tip.textContent();
+    const ep = Number(/epoch (\d+)/.exec(tipText)[1]);
+    const h = m0.history.find((x) => x.epoch === ep);
+    assert.ok(h, tipText);
+    assert.ok(Math.abs(ep - (m0.history[0].epoch + m0.history.at(-1).epoch) / 2) <= 2, `hovered the middle, got epoch ${ep}`);
+    assert.match(tipText, new RegExp(`train: ${h.loss.toFixed(4)}`));
+    assert.match(tipText, new RegExp(`validation: ${h.val_loss.toFixed(4)}`));
+
+    // confusion matrices: counts and row percentages
+    for (const m of models) {
+      const cells = await page.$$eval(`#confusion article[data-id="${m.id}"] table.cm td`,
+        (tds) => tds.map((td) => ({ r: +td.dataset.row, c: +td.dataset.col, count: td.querySelector('.count').textContent, pct: td.querySelector('.pct').textContent })));
+      assert.equal(cells.length, 4, m.id);
+      for (const cell of cells) {
+        const row = m.test.confusion[cell.r];
+        assert.equal(Number(cell.count.replace(/,/g, '')), row[cell.c], `${m.id} [${cell.r}][${cell.c}]`);
+        assert.equal(cell.pct, `${((row[cell.c] / (row[0] + row[1])) * 100).toFixed(1)}%`);
+      }
+    }
+
+    // calibration: a dot per non-empty bin, a bar per bin, "after" only where the fixture has it
+    for (const m of models) {
+      const art = `#calibration article[data-id="${m.id}"]`;
+      assert.equal(await page.$$eval(`${art} svg.before circle.dot`, (c) => c.length), m.test.calibration.filter((b) => b.count > 0).length);
+      assert.equal(await page.$$eval(`${art} svg.before .bars rect`, (c) => c.length), m.test.calibration.length);
+      assert.equal(await page.$$eval(`${art} svg.after`, (c) => c.length), m.test.calibration_after ? 1 : 0);
+      const caption = await page.textContent(`${art} figcaption`);
+      assert.match(caption, new RegExp(`ECE ${eceFromBins(m.test.calibration).toFixed(4)}`));
+    }
+
+    // worst mistakes: the canvases hold exactly the fixture's bytes, for every model
+    for (const m of models.filter((x) => x.test.worst?.length)) {
+      await page.selectOption('#worst-model', m.id);
+      await page.waitForSelector(`#worst-grid[data-model="${m.id}"]`);
+      const drawn = await page.$$eval('#worst-grid canvas', (cs) => cs.map((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const gray = []; let okGray = true;
+        for (let i = 0; i < d.length; i += 4) {
+          gray.push(d[i]);
+          if (d[i + 1] !== d[i] || d[i + 2] !== d[i] || d[i + 3] !== 255) okGray = false;
+        }
+        return { w: c.width, h: c.height, gray, okGray };
+      }));
+      assert.equal(drawn.length, m.test.worst.length, m.id);
+      for (const [i, w] of m.test.worst.entries()) {
+        assert.equal(drawn[i].w, 100);
+        assert.equal(drawn[i].h, 100);
+        assert.ok(drawn[i].okGray, `${m.id} thumbnail ${i}: not opaque gray`);
+        assert.deepEqual(Uint8Array.from(drawn[i].gray), b64bytes(w.pixels_b64), `${m.id} thumbnail ${i}`);
+      }
+      const captions = await cellTexts(page, '#worst-grid figcaption');
+      for (const [i, w] of m.test.worst.entries()) {
+        assert.ok(captions[i].includes(`true ${w.label}`) && captions[i].includes(w.p_dog.toFixed(3)) && captions[i].includes(w.path), captions[i]);
+      }
+    }
+
+    if (process.env.CATDOG_REPORT_SCREENSHOT) {
+      await page.selectOption('#worst-model', fixture.chosen.id);
+      await page.screenshot({ path: process.env.CATDOG_REPORT_SCREENSHOT, fullPage: true });
+    }
+    assert.deepEqual(problems.pageErrors, []);
+    assert.deepEqual(problems.console, []);
+    assert.deepEqual(problems.foreign, []);
+    await page.close();
+  });
+
+  test('sorting by clicking a header: best first, then reversed; missing values last', async () => {
+    const { page, problems } = await open('/__fixtures/report.json');
+    const models = fixture.models;
+    const byKey = (get, dir) => models.slice().sort((a, b) => dir * (get(a) - get(b))).map((m) => m.id);
+    await page.click('#compare th[data-key="test_accuracy"] button');
+    assert.deepEqual(await rowIds(page), byKey((m) => m.test.accuracy, -1));
+    assert.equal(await page.getAttribute('#compare th[data-key="test_accuracy"]', 'aria-sort'), 'descending');
+    await page.click('#compare th[data-key="test_accuracy"] button');
+    assert.deepEqual(await rowIds(page), byKey((m) => m.test.accuracy, 1));
+    assert.equal(await page.getAttribute('#compare th[data-key="test_accuracy"]', 'aria-sort'), 'ascending');
+    await page.click('#compare th[data-key="val_loss"] button');
+    assert.deepEqual(await rowIds(page), byKey((m) => m.val.loss, 1));
+    assert.equal(await page.getAttribute('#compare th[data-key="test_accuracy"]', 'aria-sort'), 'none');
+    await page.click('#compare th[data-key="id"] button');
+    assert.deepEqual(await rowIds(page), models.map((m) => m.id).sort((a, b) => a.localeCompare(b)));
+    // the rows move whole: each row still shows its own model's numbers
+    const pairs = await page.$$eval('#compare tbody tr', (trs) => trs.map((tr) => [tr.dataset.id, tr.querySelector('[data-key="params"]').textContent]));
+    for (const [id, params] of pairs) {
+      const col = COLUMNS.find((c) => c.key === 'params');
+      assert.equal(params, col.fmt(models.find((m) => m.id === id).params));
+    }
+    await page.close();
+
+    // a report with some metrics missing: those rows sort last in both directions, shown as "—"
+    const partial = structuredClone(fixture);
+    partial.models[1].ms_per_frame_wasm = null;
+    delete partial.models[3].ms_per_frame_wasm;
+    await fs.writeFile(path.join(fixturesDir, 'partial.json'), JSON.stringify(partial));
+    const p2 = await open('/__fixtures/partial.json');
+    assert.equal(await p2.page.getAttribute('body', 'data-state'), 'ready');
+    for (let k = 0; k < 2; k++) {
+      await p2.page.click('#compare th[data-key="ms_per_frame_wasm"] button');
+      const ids = await rowIds(p2.page);
+      assert.deepEqual(new Set(ids.slice(-2)), new Set([partial.models[1].id, partial.models[3].id]), `click ${k + 1}: ${ids}`);
+    }
+    assert.equal(await p2.page.textContent(`#compare tr[data-id="${partial.models[1].id}"] td[data-key="ms_per_frame_wasm"]`), '—');
+    assert.deepEqual([...problems.pageErrors, ...p2.problems.pageErrors, ...p2.problems.console], []);
+    await p2.page.close();
+  });
+
+  test('a missing report.json: friendly message naming the URL and the HTTP status', async () => {
+    const { page, problems } = await open('/__fixtures/nope.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'error');
+    const msg = await page.textContent('#error-message');
+    assert.match(msg, /\/__fixtures\/nope\.json/);
+    assert.match(msg, /404/);
+    assert.equal(await page.isVisible('#comparison'), false);
+    assert.deepEqual(problems.pageErrors, []);
+    assert.deepEqual(problems.foreign, []);
+    await page.close();
+  });
+
+  test('the default URL is models/report.json', async () => {
+    const { page } = await open(undefined);
+    const state = await page.getAttribute('body', 'data-state');
+    if (existsSync(path.join(webDir, 'models/report.json'))) {
+      assert.equal(state, 'ready', await page.textContent('#status'));
+    } else {
+      assert.equal(state, 'error');
+      assert.match(await page.textContent('#error-message'), /models\/report\.json.*404/);
+    }
+    await page.close();
+  });
+
+  test('truncated JSON: the message says it is not valid JSON', async () => {
+    const { page, problems } = await open('/__fixtures/truncated.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'error');
+    assert.match(await page.textContent('#error-message'), /truncated\.json is not valid JSON/);
+    assert.deepEqual([...problems.pageErrors, ...problems.console], []);
+    await page.close();
+  });
+
+  test('wrong fields: the message lists each problem with its path', async () => {
+    const { page, problems } = await open('/__fixtures/bad-schema.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'error');
+    assert.match(await page.textContent('#error-message'), /bad-schema\.json does not match the report format/);
+    const items = await cellTexts(page, '#error-list li');
+    assert.equal(items.length, 3, items.join('\n'));
+    assert.match(items[0], /^models\[1\]\.history\[3\]\.val_loss: expected a number, got "NaN"/);
+    assert.match(items[1], /^models\[4\]\.test\.confusion: expected/);
+    assert.match(items[2], /^models\[6\]\.test\.worst\[0\]: pixels_b64 decodes to 300 bytes, expected 10000/);
+    assert.deepEqual([...problems.pageErrors, ...problems.console], []);
+    await page.close();
+  });
+
+  test('text from the report is shown as text, never as markup', async () => {
+    const { page, problems } = await open('/__fixtures/hostile.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready');
+    assert.equal(await page.textContent('#title'), '<img src=x onerror="window.__pwned=1">');
+    assert.equal(await page.textContent('#chosen-why'), '<script>window.__pwned=1</script>');
+    assert.equal(await page.$$eval('main img, main script, #title img', (e) => e.length), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
+    await page.close();
+  });
+});
+
+// ---- validator and make-report ------------------------------------------------------------------
+
+describe('report format', () => {
+  test('the fixture is valid and self-consistent', () => {
+    assert.deepEqual(validateReport(fixture), []);
+    for (const m of fixture.models) {
+      const c = m.test.confusion;
+      const n = c[0][0] + c[0][1] + c[1][0] + c[1][1];
+      assert.ok(Math.abs((c[0][0] + c[1][1]) / n - m.test.accuracy) < 1e-4, m.id);
+      assert.equal(m.test.calibration.reduce((a, b) => a + b.count, 0), n, m.id);
+      assert.ok(Math.abs(eceFromBins(m.test.calibration) - m.test.ece) < 1e-3, m.id);
+      assert.equal(m.history.length, m.epochs, m.id);
+    }
+  });
+  test('problems name the path and the bad value', () => {
+    const r = structuredClone(fixture);
+    r.chosen.id = 'nobody';
+    r.models[0].augment = 'yes';
+    r.models[2].test.accuracy = 1.5;
+    r.models[3].id = r.models[4].id;
+    assert.deepEqual(validateReport(r), [
+      'models[0].augment: expected true or false, got "yes"',
+      'models[2].test.accuracy: expected a number in [0, 1], got 1.5',
+      `models[4].id: "${r.models[4].id}" is used by two models`,
+      'chosen.id: "nobody" is not one of the models (dense, dense-aug, cnn, cnn-dropout, cnn-dropout-aug, sepnet)',
+      'targets[0].model: expected the id of one of the models, got "cnn-aug"',
+    ]);
+    assert.deepEqual(validateReport(null), ['report: expected a JSON object, got null']);
+    assert.deepEqual(validateReport({ title: 't', chosen: { id: 'a' }, models: [] }), ['models: expected a non-empty array, got []']);
+  });
+});
+
+const makeReport = path.join(repo, 'scripts/make-report.mjs');
+
+// A fake training folder the way `catdog train` writes it, plus an evaluation and a model.json.
+async function fakeRun(root, id, { arch, augment, epochs, valLoss, acc, conf, worst = 0 }) {
+  const dir = path.join(root, id);
+  await fs.mkdir(dir, { recursive: true });
+  const hist = [];
+  for (let e = 1; e <= epochs; e++) {
+    hist.push({ epoch: e, loss: 0.7 / e, accuracy: 0.5 + 0.4 * (e / epochs), val_loss: valLoss + Math.abs(e - 3) * 0.01,
+      val_accuracy: 0.5 + 0.3 * (e / epochs), lr: 0.001, seconds: 2.5, images_per_s: 900 });
+  }
+  await fs.writeFile(path.join(dir, 'history.jsonl'), hist.map((h) => JSON.stringify(h)).join('\n') + '\n');
+  const best = hist[Math.min(2, epochs - 1)];
+  await fs.writeFile(path.join(dir, 'run.json'), JSON.stringify({
+    arch, augment, epochs, seed: 1, device: 'cpu', pack: { path: 'p', content_hash: 'abc123', seed: 7 },
+    status: 'finished', epochs_run: epochs, stop_reason: 'epochs', best_epoch: best.epoch, best,
+    final: hist.at(-1), timing: { train_seconds: 2.5 * epochs, mean_epoch_seconds: 2.5, images_per_s: 900 },
+  }, null, 2));
+  const n = conf[0][0] + conf[0][1] + conf[1][0] + conf[1][1];
+  const px = Buffer.alloc(10000, 77);
+  await fs.writeFile(path.join(dir, 'eval.json'), JSON.stringify({
+    split: 'test', images: n, accuracy: acc, confusion: { tn: conf[0][0], fp: conf[0][1], fn: conf[1][0], tp: conf[1][1] },
+    roc_auc: 0.91,
+    calibration: [{ lo: 0, hi: 0.5, count: conf[0][0] + conf[1][0], mean_p: 0.2, frac_dog: conf[1][0] / (conf[0][0] + conf[1][0]) },
+      { lo: 0.5, hi: 1, count: conf[0][1] + conf[1][1], mean_p: 0.8, frac_dog: conf[1][1] / (conf[0][1] + conf[1][1]) }],
+    worst: Array.from({ length: worst }, (_, i) => ({ path: `Cat/${i}.jpg`, label: 0, p_dog: 0.99, pixels_b64: px.toString('base64') })),
+  }));
+  const mdir = path.join(dir, 'tfjs');
+  await fs.mkdir(mdir);
+  await fs.writeFile(path.join(mdir, 'group1-shard1of1.bin'), Buffer.alloc(4 * (10 * 3 + 3)));
+  await fs.writeFile(path.join(mdir, 'model.json'), JSON.stringify({ format: 'layers-model', weightsManifest: [{
+    paths: ['group1-shard1of1.bin'], weights: [{ name: 'd/kernel', shape: [10, 3], dtype: 'float32' }, { name: 'd/bias', shape: [3], dtype: 'float32' }] }] }));
+  return dir;
+}
+
+async function prepareReport(file, hash = 'abc123') {
+  await fs.writeFile(file, JSON.stringify({
+    images_found: 130, images_used: 120, per_class: { cat: 60, dog: 60 },
+    per_split: { train: { cat: 40, dog: 41 }, val: { cat: 10, dog: 9 }, test: { cat: 10, dog: 10 } },
+    skipped: { 'not-an-image': 2, truncated: 0, empty: 1 }, skipped_total: 3, duplicates: 7,
+    settings: { images: ['/data/PetImages'], size: 100, fit: 'stretch', gray: 'bt601', seed: 7, val_fraction: 0.15, test_fraction: 0.15 },
+    pack: { dir: 'p', content_hash: hash, shards: [], bytes: 1 },
+  }));
+}
+
+async function cli(args) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [makeReport, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('scripts/make-report.mjs', () => {
+  let root;
+  before(async () => {
+    root = tmp('catdog-make-report-');
+    await fakeRun(root, 'cnn', { arch: 'cnn', augment: false, epochs: 6, valLoss: 0.45, acc: 0.8, conf: [[8, 2], [2, 8]] });
+    await fakeRun(root, 'cnn-aug', { arch: 'cnn', augment: true, epochs: 5, valLoss: 0.3, acc: 0.85, conf: [[9, 1], [2, 8]], worst: 2 });
+    await prepareReport(path.join(root, 'prepare.json'));
+  });
+  after(async () => {
+    if (root) await fs.rm(root, { recursive: true, force: true });
+  });
+
+  test('assembles a valid report from run folders, evaluations, models and the prepare report', async () => {
+    const out = path.join(root, 'site/models/report.json');
+    const r = await cli(['--run', `cnn=${root}/cnn,model=${root}/cnn/tfjs,ms=2.5`, '--run', `cnn-aug=${root}/cnn-aug,eval=${root}/cnn-aug/eval.json`,
+      '--data-card', path.join(root, 'prepare.json'), '--generated', '2026-11-27T18:00:00Z', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(await fs.readFile(out, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.equal(rep.generated, '2026-11-27T18:00:00Z');
+    assert.deepEqual(rep.models.map((m) => m.id), ['cnn', 'cnn-aug']);
+    // default choice: the lowest validation loss, and it says so
+    assert.equal(rep.chosen.id, 'cnn-aug');
+    assert.match(rep.chosen.why, /Lowest validation loss.*0\.3000 at epoch 3/);
+    const [a, b] = rep.models;
+    assert.equal(a.history.length, 6);
+    assert.deepEqual(Object.keys(a.history[0]), ['epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy']);
+    assert.equal(a.epochs, 6);
+    assert.equal(a.best_epoch, 3);
+    assert.deepEqual(a.val, { loss: 0.45, accuracy: a.history[2].val_accuracy });
+    assert.equal(a.params, 33);
+    assert.ok(a.size_bytes > 33 * 4, String(a.size_bytes));
+    assert.equal(a.ms_per_frame_wasm, 2.5);
+    assert.equal(b.params, null);
+    assert.equal(b.ms_per_frame_wasm, null);
+    assert.equal(a.train_seconds, 15);
+    assert.equal(a.device, 'cpu');
+    // evaluation mapping: tn/fp/fn/tp -> matrix, roc_auc -> auc, derived precision/recall/ECE, labels 0/1 -> names
+    assert.deepEqual(b.test.confusion, [[9, 1], [2, 8]]);
+    assert.equal(b.test.auc, 0.91);
+    assert.ok(Math.abs(b.test.precision.cat - 9 / 11) < 1e-12 && Math.abs(b.test.recall.dog - 0.8) < 1e-12);
+    assert.ok(Math.abs(b.test.ece - eceFromBins(b.test.calibration)) < 1e-12);
+    assert.deepEqual(b.test.worst.map((w) => w.label), ['cat', 'cat']);
+    // data card from the prepare report
+    assert.deepEqual(rep.data_card.per_class, { cat: { train: 40, val: 10, test: 10 }, dog: { train: 41, val: 9, test: 10 } });
+    assert.deepEqual(rep.data_card.skipped, { 'not-an-image': 2, empty: 1 });
+    assert.equal(rep.data_card.pack_hash, 'abc123');
+    assert.equal(rep.data_card.seed, 7);
+    assert.equal(rep.data_card.duplicates, 7);
+    // targets: the tutorial CNN with augmentation, and the chosen model
+    assert.deepEqual(rep.targets.map((t) => [t.model, t.min]), [['cnn-aug', 0.88], ['cnn-aug', 0.94]]);
+  });
+
+  test('--chosen and --why override the choice; --no-targets leaves targets out', async () => {
+    const out = path.join(root, 'r2.json');
+    const r = await cli(['--run', `cnn=${root}/cnn`, '--run', `cnn-aug=${root}/cnn-aug`, '--chosen', 'cnn', '--why', 'smaller',
+      '--no-targets', '--title', 'T', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no --data-card/);
+    const rep = JSON.parse(await fs.readFile(out, 'utf8'));
+    assert.deepEqual(rep.chosen, { id: 'cnn', why: 'smaller' });
+    assert.equal(rep.title, 'T');
+    assert.equal(rep.targets, undefined);
+    assert.deepEqual(validateReport(rep), []);
+  });
+
+  test('bad inputs: exit 2, a message naming the file and the field, and no output file', async () => {
+    const out = path.join(root, 'never.json');
+    const expectFail = async (args, re) => {
+      const r = await cli([...args, '--out', out]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(existsSync(out), false);
+      assert.deepEqual((await fs.readdir(root)).filter((f) => f.includes('.tmp')), []);
+    };
+    await expectFail(['--run', `x=${root}/missing`], /missing\/run\.json: cannot read the run card: no such file/);
+    await expectFail(['--run', 'no-equals-sign'], /--run 'no-equals-sign': expected ID=DIR/);
+    await expectFail(['--run', `cnn=${root}/cnn,ms=fast`], /ms=fast is not a positive number/);
+    await expectFail(['--run', `cnn=${root}/cnn`, '--run', `cnn=${root}/cnn-aug`], /id 'cnn' is given twice/);
+    await expectFail(['--run', `cnn=${root}/cnn`, '--chosen', 'other'], /--chosen 'other': not one of the runs \(cnn\)/);
+    await expectFail(['--run', `cnn=${root}/cnn,model=${root}/nowhere`], /nowhere: no such model file or folder/);
+
+    const broken = path.join(root, 'broken');
+    await fs.cp(path.join(root, 'cnn'), broken, { recursive: true });
+    const hist = (await fs.readFile(path.join(broken, 'history.jsonl'), 'utf8')).split('\n');
+    hist[2] = JSON.stringify({ epoch: 3, loss: 0.2, accuracy: 0.7, val_accuracy: 0.6 });
+    await fs.writeFile(path.join(broken, 'history.jsonl'), hist.join('\n'));
+    await expectFail(['--run', `b=${broken}`], /broken\/history\.jsonl:3: field "val_loss" is missing/);
+    hist[2] = '{not json';
+    await fs.writeFile(path.join(broken, 'history.jsonl'), hist.join('\n'));
+    await expectFail(['--run', `b=${broken}`], /broken\/history\.jsonl:3: not a JSON object/);
+    await fs.writeFile(path.join(broken, 'history.jsonl'), '\n');
+    await expectFail(['--run', `b=${broken}`], /broken\/history\.jsonl: the training history has no epochs/);
+    await fs.copyFile(path.join(root, 'cnn/history.jsonl'), path.join(broken, 'history.jsonl'));
+    const runCard = JSON.parse(await fs.readFile(path.join(broken, 'run.json'), 'utf8'));
+    delete runCard.arch;
+    await fs.writeFile(path.join(broken, 'run.json'), JSON.stringify(runCard));
+    await expectFail(['--run', `b=${broken}`], /broken\/run\.json: field "arch" is missing/);
+    runCard.arch = 'cnn';
+    await fs.writeFile(path.join(broken, 'run.json'), JSON.stringify(runCard));
+    const ev = JSON.parse(await fs.readFile(path.join(broken, 'eval.json'), 'utf8'));
+    ev.accuracy = 0.5;
+    await fs.writeFile(path.join(broken, 'eval.json'), JSON.stringify(ev));
+    await expectFail(['--run', `b=${broken}`], /broken\/eval\.json: accuracy 0\.5 does not match the confusion matrix \(16\/20 = 0\.8000\)/);
+    await fs.rm(path.join(broken, 'eval.json'));
+    await expectFail(['--run', `b=${broken}`], /broken\/eval\.json: cannot read the evaluation of 'b'/);
+
+    await prepareReport(path.join(root, 'other-pack.json'), 'fff999');
+    await expectFail(['--run', `cnn=${root}/cnn`, '--data-card', path.join(root, 'other-pack.json')],
+      /cnn\/run\.json: pack\.content_hash abc123 is not the data card's pack fff999 .*trained on another dataset/);
+    const r = await cli(['--run', `cnn=${root}/cnn`]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--out is required/);
+  });
+
+  test('mapping helpers accept the documented variants', () => {
+    const base = { accuracy: 0.75, confusion: [[3, 1], [1, 3]] };
+    assert.deepEqual(mapEvaluation({ test: base }, 'f').confusion, [[3, 1], [1, 3]]);
+    assert.deepEqual(mapEvaluation({ splits: { test: { accuracy: 0.75, confusion: { cat_as_cat: 3, cat_as_dog: 1, dog_as_cat: 1, dog_as_dog: 3 } } } }, 'f').confusion,
+      [[3, 1], [1, 3]]);
+    assert.throws(() => mapEvaluation({ accuracy: 0.75 }, 'e.json'), /e\.json: field "confusion" is missing/);
+    assert.throws(() => mapEvaluation({ ...base, worst: [{ path: 'a', label: 'horse', p_dog: 0.5, pixels_b64: '' }] }, 'e.json'),
+      /e\.json: worst\[0\]: field "label" is "horse"/);
+    assert.deepEqual(mapDataCard({ data_card: fixture.data_card }, 'f'), fixture.data_card);
+    assert.deepEqual(parseRunSpec('a=b/c,eval=e.json,model=m,ms=1.5'), { id: 'a', dir: 'b/c', eval: 'e.json', model: 'm', ms: 1.5 });
+    assert.throws(() => parseRunSpec('a b=dir'), /may only use letters/);
+  });
+});
