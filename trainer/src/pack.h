@@ -4,6 +4,8 @@
 // size. Format documented in docs/PACK_FORMAT.md. The reader needs no OpenCV (GPU machine).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -27,6 +29,17 @@ struct Pack {
   std::vector<uint8_t> labels;   // 0 = cat, 1 = dog
   std::vector<uint8_t> splits;   // Split
   std::vector<std::string> paths;  // source file, relative to its --images root, for reports
+  // Added by `data` (additive): provenance and the shard list as written / verified.
+  std::vector<std::string> sources;  // the --images roots, as given
+  struct ShardInfo {
+    std::string file;      // name inside the pack directory, e.g. "shard-00000.zst"
+    size_t first = 0;      // index of its first record in the pack
+    size_t records = 0;
+    uint64_t bytes = 0;    // file size (compressed)
+    uint64_t raw_bytes = 0;
+    std::string sha256;    // hex, over the file bytes
+  };
+  std::vector<ShardInfo> shards;  // filled by WritePack and ReadPack
   size_t count() const { return labels.size(); }
   const uint8_t* image(size_t i) const { return pixels.data() + i * size_t(size) * size; }
   // Indices of one split, in pack order.
@@ -38,5 +51,41 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out);
 // Writes `pack` into `dir` (created): shards first, each atomically, pack.json last and atomically,
 // so a pack with a manifest is always complete. Fills pack.content_hash.
 Status WritePack(const std::string& dir, Pack& pack, uint64_t max_shard_bytes = 50ull << 20);
+
+// ---- added by `data` (additive) -----------------------------------------------------------------
+constexpr int kPackVersion = 1;
+constexpr uint64_t kMaxShardBytesLimit = 60ull << 20;  // packs travel in <= 60 MiB pieces
+
+struct WriteOptions {
+  uint64_t max_shard_bytes = 50ull << 20;  // every shard file stays <= this (1 KiB .. 60 MiB)
+  int zstd_level = 1;                      // 1..19; higher levels gain <1% on filtered pixels
+  int threads = 0;                         // shards compressed in parallel; 0 = all cores
+};
+Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options);
+
+// Checks that `pack` is self-consistent (sizes of pixels/labels/splits/paths, label and split
+// values, settings); WritePack calls it first. Messages name the bad record.
+Status ValidatePack(const Pack& pack);
+
+// The pack's content hash (hex SHA-256, see docs/PACK_FORMAT.md): over size, then for each record
+// label, split and pixels, in pack order. Paths and settings are not part of it.
+std::string ContentHash(const Pack& pack);
+
+// SHA-256 (FIPS 180-4), self-contained so the pack reader needs only zstd. Also used by
+// `prepare` to find duplicate files.
+class Sha256 {
+ public:
+  Sha256();
+  void Update(const void* data, size_t size);
+  std::array<uint8_t, 32> Final();  // call once
+  static std::string Hex(const void* data, size_t size);
+  static std::string ToHex(const std::array<uint8_t, 32>& digest);
+ private:
+  void Block(const uint8_t* p);
+  uint32_t h_[8];
+  uint8_t buf_[64];
+  size_t buf_len_ = 0;
+  uint64_t total_ = 0;
+};
 
 }  // namespace catdog::pack

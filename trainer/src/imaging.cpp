@@ -1,0 +1,442 @@
+#include "imaging.h"
+
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// jpeglib.h needs <cstdio> first.
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+namespace catdog::imaging {
+
+const char* ProblemName(Problem p) {
+  switch (p) {
+    case Problem::kNone: return "none";
+    case Problem::kZeroByte: return "zero-byte";
+    case Problem::kNotAnImage: return "not-an-image";
+    case Problem::kUnsupported: return "unsupported-format";
+    case Problem::kTruncated: return "truncated";
+    case Problem::kCorrupt: return "corrupt";
+    case Problem::kTooLarge: return "too-large";
+    case Problem::kUnreadable: return "unreadable";
+    case Problem::kSymlinkLoop: return "symlink-loop";
+  }
+  return "unknown";
+}
+
+const char* ConversionName(int bit) {
+  static const char* kNames[kNumConversions] = {"gray", "cmyk", "alpha-ignored", "16-bit", "jpeg-warning"};
+  return bit >= 0 && bit < kNumConversions ? kNames[bit] : "?";
+}
+
+std::vector<std::string> ConversionNames(uint32_t conversions) {
+  std::vector<std::string> names;
+  for (int b = 0; b < kNumConversions; ++b)
+    if (conversions & (1u << b)) names.emplace_back(ConversionName(b));
+  return names;
+}
+
+const char* FormatName(FileFormat f) {
+  switch (f) {
+    case FileFormat::kJpeg: return "JPEG";
+    case FileFormat::kPng: return "PNG";
+    case FileFormat::kBmp: return "BMP";
+    case FileFormat::kWebp: return "WebP";
+    case FileFormat::kGif: return "GIF";
+    case FileFormat::kTiff: return "TIFF";
+    case FileFormat::kOther: return "other image";
+    case FileFormat::kUnknown: break;
+  }
+  return "unknown";
+}
+
+FileFormat SniffFormat(const uint8_t* d, size_t n) {
+  auto starts = [&](const char* sig, size_t len) { return n >= len && std::memcmp(d, sig, len) == 0; };
+  if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return FileFormat::kJpeg;
+  if (starts("\x89PNG\r\n\x1a\n", 8)) return FileFormat::kPng;
+  if (starts("BM", 2) && n >= 26) return FileFormat::kBmp;
+  if (n >= 12 && starts("RIFF", 4) && std::memcmp(d + 8, "WEBP", 4) == 0) return FileFormat::kWebp;
+  if (starts("GIF87a", 6) || starts("GIF89a", 6)) return FileFormat::kGif;
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return FileFormat::kTiff;
+  // HEIF/AVIF ("ftyp" box), JPEG 2000, OpenEXR: images, but not decoded here.
+  if (n >= 12 && std::memcmp(d + 4, "ftyp", 4) == 0) return FileFormat::kOther;
+  if (starts("\x00\x00\x00\x0cjP  ", 8) || starts("\x76\x2f\x31\x01", 4)) return FileFormat::kOther;
+  return FileFormat::kUnknown;
+}
+
+// ---- reading ------------------------------------------------------------------------------------
+Status ReadImageFile(const std::string& path, const DecodeOptions& options, std::vector<uint8_t>* bytes,
+                     Problem* problem) {
+  *problem = Problem::kNone;
+  // O_NONBLOCK: opening a FIFO must not hang; regular files ignore the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) {
+      *problem = Problem::kSymlinkLoop;
+      return Status::Error(path + ": symlink loop (too many levels of symbolic links)");
+    }
+    *problem = Problem::kUnreadable;
+    if (err == ENOENT) return Status::Error(path + ": cannot open: no such file (broken symlink?)");
+    return Status::Error(path + ": cannot open: " + std::strerror(err));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    *problem = Problem::kUnreadable;
+    return Status::Error(path + ": not a regular file");
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    *problem = Problem::kZeroByte;
+    return Status::Error(path + ": empty file (0 bytes)");
+  }
+  if (static_cast<uint64_t>(st.st_size) > options.max_file_bytes) {
+    ::close(fd);
+    *problem = Problem::kTooLarge;
+    return Status::Error(path + ": " + std::to_string(st.st_size) + " bytes is over the limit of " +
+                         std::to_string(options.max_file_bytes));
+  }
+  bytes->resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < bytes->size()) {
+    ssize_t r = ::read(fd, bytes->data() + got, bytes->size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int err = errno;
+      ::close(fd);
+      *problem = Problem::kUnreadable;
+      return Status::Error(path + ": read error: " + std::strerror(err));
+    }
+    if (r == 0) break;  // shrank while reading
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  bytes->resize(got);
+  if (got == 0) {
+    *problem = Problem::kZeroByte;
+    return Status::Error(path + ": empty file (0 bytes)");
+  }
+  return Status::Ok();
+}
+
+// ---- headers ------------------------------------------------------------------------------------
+namespace {
+uint32_t Be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint32_t Le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
+uint32_t Le24(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16; }
+uint16_t Le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
+}  // namespace
+
+Status ReadHeaderSize(const uint8_t* d, size_t n, FileFormat format, int64_t* w, int64_t* h) {
+  switch (format) {
+    case FileFormat::kPng:
+      // signature(8) + IHDR length(4) + "IHDR" + width(4) + height(4)
+      if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return Status::Error("PNG without an IHDR header");
+      *w = Be32(d + 16);
+      *h = Be32(d + 20);
+      return Status::Ok();
+    case FileFormat::kBmp: {
+      uint32_t dib = Le32(d + 14);
+      if (dib == 12) {
+        if (n < 22) return Status::Error("BMP header too short");
+        *w = Le16(d + 18);
+        *h = Le16(d + 20);
+      } else {
+        if (n < 26 || dib < 40) return Status::Error("BMP header too short or unknown DIB header size " + std::to_string(dib));
+        *w = static_cast<int32_t>(Le32(d + 18));
+        *h = static_cast<int32_t>(Le32(d + 22));
+        if (*h < 0) *h = -*h;  // top-down bitmap
+      }
+      return Status::Ok();
+    }
+    case FileFormat::kWebp: {
+      if (n < 30) return Status::Error("WebP header too short");
+      if (std::memcmp(d + 12, "VP8 ", 4) == 0) {
+        *w = Le16(d + 26) & 0x3FFF;
+        *h = Le16(d + 28) & 0x3FFF;
+      } else if (std::memcmp(d + 12, "VP8L", 4) == 0) {
+        uint32_t bits = Le32(d + 21);
+        *w = (bits & 0x3FFF) + 1;
+        *h = ((bits >> 14) & 0x3FFF) + 1;
+      } else if (std::memcmp(d + 12, "VP8X", 4) == 0) {
+        *w = int64_t(Le24(d + 24)) + 1;
+        *h = int64_t(Le24(d + 27)) + 1;
+      } else {
+        return Status::Error("WebP with an unknown first chunk");
+      }
+      return Status::Ok();
+    }
+    default:
+      return Status::Error(std::string("no header reader for ") + FormatName(format));
+  }
+}
+
+// ---- JPEG (libjpeg directly) --------------------------------------------------------------------
+namespace {
+
+struct JpegErrors {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  bool saw_eof = false;      // JWRN_JPEG_EOF: data ran out (truncated)
+  bool saw_corrupt = false;  // entropy-data warnings: the picture is damaged
+  char corrupt_msg[JMSG_LENGTH_MAX] = {0};
+  char benign_msg[JMSG_LENGTH_MAX] = {0};
+  char error_msg[JMSG_LENGTH_MAX] = {0};
+};
+
+void JpegErrorExit(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->error_msg);
+  if (cinfo->err->msg_code == JERR_INPUT_EOF) e->saw_eof = true;
+  std::longjmp(e->jump, 1);
+}
+
+void JpegEmitMessage(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  int code = cinfo->err->msg_code;
+  cinfo->err->num_warnings++;
+  switch (code) {
+    case JWRN_JPEG_EOF:
+      e->saw_eof = true;
+      break;
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+    case JWRN_BOGUS_PROGRESSION:
+    case JWRN_NOT_SEQUENTIAL:
+    case JWRN_TOO_MUCH_DATA:
+      if (!e->saw_corrupt) (*cinfo->err->format_message)(cinfo, e->corrupt_msg);
+      e->saw_corrupt = true;
+      break;
+    default:
+      if (!e->benign_msg[0]) (*cinfo->err->format_message)(cinfo, e->benign_msg);
+      break;
+  }
+}
+
+void JpegOutputMessage(j_common_ptr) {}  // never print: the caller reports
+
+enum class JpegStep { kOk, kError, kTooLarge };
+
+// Everything between setjmp and the longjmp targets lives in PODs or in objects created
+// before setjmp, so a longjmp skips no destructor.
+JpegStep DecodeJpegInner(jpeg_decompress_struct* cinfo, JpegErrors* err, const uint8_t* data, size_t size,
+                         uint64_t max_pixels, Image* out, bool* adobe) {
+  if (setjmp(err->jump)) return JpegStep::kError;
+  jpeg_create_decompress(cinfo);
+  jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(cinfo, TRUE);
+  if (uint64_t(cinfo->image_width) * cinfo->image_height > max_pixels || cinfo->image_width == 0 ||
+      cinfo->image_height == 0)
+    return JpegStep::kTooLarge;
+  *adobe = cinfo->saw_Adobe_marker;
+  switch (cinfo->jpeg_color_space) {
+    case JCS_GRAYSCALE: cinfo->out_color_space = JCS_GRAYSCALE; break;
+    case JCS_CMYK:
+    case JCS_YCCK: cinfo->out_color_space = JCS_CMYK; break;
+    default: cinfo->out_color_space = JCS_RGB; break;
+  }
+  jpeg_start_decompress(cinfo);
+  const size_t row = size_t(cinfo->output_width) * cinfo->output_components;
+  out->pixels.resize(row * cinfo->output_height);
+  while (cinfo->output_scanline < cinfo->output_height) {
+    JSAMPROW rows[1] = {out->pixels.data() + row * cinfo->output_scanline};
+    jpeg_read_scanlines(cinfo, rows, 1);
+  }
+  out->width = static_cast<int>(cinfo->output_width);
+  out->height = static_cast<int>(cinfo->output_height);
+  jpeg_finish_decompress(cinfo);  // reads up to EOI: a missing end marker shows up here
+  return JpegStep::kOk;
+}
+
+Status DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
+                  const std::string& name) {
+  jpeg_decompress_struct cinfo;
+  std::memset(&cinfo, 0, sizeof cinfo);
+  JpegErrors err;
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = JpegErrorExit;
+  err.pub.emit_message = JpegEmitMessage;
+  err.pub.output_message = JpegOutputMessage;
+  bool adobe = false;
+  JpegStep step = DecodeJpegInner(&cinfo, &err, data, size, options.max_pixels, out, &adobe);
+  const uint64_t w = cinfo.image_width, h = cinfo.image_height;
+  const int components = cinfo.output_components;
+  const J_COLOR_SPACE out_space = cinfo.out_color_space;
+  jpeg_destroy_decompress(&cinfo);
+
+  if (step == JpegStep::kTooLarge) {
+    *problem = Problem::kTooLarge;
+    out->pixels.clear();
+    return Status::Error(name + ": JPEG header says " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+                         std::to_string(w * h) + " pixels, over the limit of " + std::to_string(options.max_pixels));
+  }
+  if (err.saw_eof) {
+    *problem = Problem::kTruncated;
+    out->pixels.clear();
+    return Status::Error(name + ": truncated JPEG (the data ends before the end-of-image marker)");
+  }
+  if (step == JpegStep::kError) {
+    *problem = Problem::kCorrupt;
+    out->pixels.clear();
+    return Status::Error(name + ": corrupt JPEG: " + err.error_msg);
+  }
+  if (err.saw_corrupt) {
+    *problem = Problem::kCorrupt;
+    out->pixels.clear();
+    return Status::Error(name + ": corrupt JPEG data: " + err.corrupt_msg);
+  }
+  if (err.benign_msg[0]) {
+    out->conversions |= kConvJpegWarning;
+    out->note = err.benign_msg;
+  }
+  if (out_space == JCS_GRAYSCALE && components == 1) {
+    out->format = PixelFormat::kGray8;
+    out->conversions |= kConvGray;
+  } else if (out_space == JCS_CMYK && components == 4) {
+    // Photoshop (the Adobe marker) stores CMYK inverted: 255 = no ink. Plain CMYK: 0 = no ink.
+    const size_t n = size_t(out->width) * out->height;
+    uint8_t* p = out->pixels.data();
+    for (size_t i = 0; i < n; ++i) {
+      int c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+      if (!adobe) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
+      p[3 * i] = static_cast<uint8_t>((c * k + 127) / 255);
+      p[3 * i + 1] = static_cast<uint8_t>((m * k + 127) / 255);
+      p[3 * i + 2] = static_cast<uint8_t>((y * k + 127) / 255);
+    }
+    out->pixels.resize(n * 3);
+    out->format = PixelFormat::kRGB8;
+    out->conversions |= kConvCmyk;
+  } else if (components == 3) {
+    out->format = PixelFormat::kRGB8;
+  } else {
+    *problem = Problem::kCorrupt;
+    out->pixels.clear();
+    return Status::Error(name + ": JPEG with " + std::to_string(components) + " output components");
+  }
+  return Status::Ok();
+}
+
+// ---- PNG / BMP / WebP (OpenCV) --------------------------------------------------------------------
+Status DecodeWithOpenCv(const uint8_t* data, size_t size, FileFormat format, Image* out, Problem* problem,
+                        const std::string& name) {
+  cv::Mat m;
+  std::string why;
+  try {
+    cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+    m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    why = e.what();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (m.empty() || m.dims != 2) {
+    // A PNG that lost its tail has no IEND chunk: call that truncation, anything else corruption.
+    bool png_cut = format == FileFormat::kPng &&
+                   (size < 12 || std::memcmp(data + size - 8, "IEND", 4) != 0);
+    *problem = png_cut ? Problem::kTruncated : Problem::kCorrupt;
+    return Status::Error(name + ": " + (png_cut ? "truncated " : "corrupt ") + FormatName(format) +
+                         (why.empty() ? std::string(" (OpenCV could not decode it)") : ": " + why));
+  }
+  const int ch = m.channels();
+  const int depth = m.depth();
+  if ((depth != CV_8U && depth != CV_16U) || ch < 1 || ch > 4) {
+    *problem = Problem::kUnsupported;
+    return Status::Error(name + ": " + FormatName(format) + " with " + std::to_string(ch) + " channels of depth " +
+                         std::to_string(depth) + " is not supported");
+  }
+  out->width = m.cols;
+  out->height = m.rows;
+  if (depth == CV_16U) out->conversions |= kConv16Bit;
+  // Output layout: 1 -> gray, 2 (gray+alpha) -> gray, 3 (BGR) -> RGB, 4 (BGRA) -> RGBA.
+  const int out_ch = ch == 2 ? 1 : ch;
+  out->format = out_ch == 1 ? PixelFormat::kGray8 : out_ch == 3 ? PixelFormat::kRGB8 : PixelFormat::kRGBA8;
+  if (out_ch == 1) out->conversions |= kConvGray;
+  if (ch == 2 || ch == 4) out->conversions |= kConvAlphaIgnored;
+  static const int kOrder[5][4] = {{0}, {0}, {0}, {2, 1, 0}, {2, 1, 0, 3}};  // source channel per output channel
+  out->pixels.resize(size_t(m.cols) * m.rows * out_ch);
+  uint8_t* dst = out->pixels.data();
+  for (int y = 0; y < m.rows; ++y) {
+    for (int x = 0; x < m.cols; ++x) {
+      for (int c = 0; c < out_ch; ++c) {
+        int src_c = kOrder[ch][c];
+        uint32_t v = depth == CV_8U ? m.ptr<uint8_t>(y)[x * ch + src_c]
+                                    : (uint32_t(m.ptr<uint16_t>(y)[x * ch + src_c]) * 255 + 32767) / 65535;
+        *dst++ = static_cast<uint8_t>(v);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
+                   const std::string& name) {
+  *problem = Problem::kNone;
+  *out = Image();
+  if (size == 0) {
+    *problem = Problem::kZeroByte;
+    return Status::Error(name + ": empty (0 bytes)");
+  }
+  if (size > 0x7FFFFFFF) {
+    *problem = Problem::kTooLarge;
+    return Status::Error(name + ": " + std::to_string(size) + " bytes is too large to decode");
+  }
+  FileFormat format = SniffFormat(data, size);
+  if (format == FileFormat::kUnknown) {
+    *problem = Problem::kNotAnImage;
+    return Status::Error(name + ": not an image (no JPEG/PNG/BMP/WebP signature)");
+  }
+  if (format == FileFormat::kGif || format == FileFormat::kTiff || format == FileFormat::kOther) {
+    *problem = Problem::kUnsupported;
+    return Status::Error(name + ": " + FormatName(format) + " images are not supported (use JPEG, PNG, BMP or WebP)");
+  }
+  if (format == FileFormat::kJpeg) return DecodeJpeg(data, size, options, out, problem, name);
+
+  int64_t w = 0, h = 0;
+  Status s = ReadHeaderSize(data, size, format, &w, &h);
+  if (!s) {
+    *problem = size < 32 ? Problem::kTruncated : Problem::kCorrupt;
+    return Status::Error(name + ": " + s.message());
+  }
+  if (w <= 0 || h <= 0 || uint64_t(w) * uint64_t(h) > options.max_pixels) {
+    *problem = w <= 0 || h <= 0 ? Problem::kCorrupt : Problem::kTooLarge;
+    return Status::Error(name + ": " + FormatName(format) + " header says " + std::to_string(w) + "x" + std::to_string(h) +
+                         (w <= 0 || h <= 0 ? std::string(" (empty image)")
+                                           : " = " + std::to_string(uint64_t(w) * uint64_t(h)) +
+                                                 " pixels, over the limit of " + std::to_string(options.max_pixels)));
+  }
+  s = DecodeWithOpenCv(data, size, format, out, problem, name);
+  if (!s) {
+    out->pixels.clear();
+    return s;
+  }
+  if (out->width != w || out->height != h) {
+    *problem = Problem::kCorrupt;
+    out->pixels.clear();
+    return Status::Error(name + ": decoded " + std::to_string(out->width) + "x" + std::to_string(out->height) +
+                         " but the header says " + std::to_string(w) + "x" + std::to_string(h));
+  }
+  return Status::Ok();
+}
+
+Status DecodeFile(const std::string& path, const DecodeOptions& options, Image* out, Problem* problem) {
+  std::vector<uint8_t> bytes;
+  Status s = ReadImageFile(path, options, &bytes, problem);
+  if (!s) return s;
+  return DecodeImage(bytes.data(), bytes.size(), options, out, problem, path);
+}
+
+}  // namespace catdog::imaging

@@ -1,0 +1,502 @@
+// Dataset packs: writer and verifying reader. Format: docs/PACK_FORMAT.md.
+// Needs only the C++ standard library, nlohmann_json and zstd (builds on the GPU machine).
+#include "pack.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fsutil.h"
+
+namespace catdog::pack {
+namespace stdfs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr char kShardMagic[8] = {'C', 'D', 'P', 'K', 'S', 'H', 'R', 'D'};
+constexpr size_t kShardHeaderBytes = 8 + 4 * 4;  // magic, version, size, count, first
+constexpr char kManifestName[] = "pack.json";
+constexpr char kFormatName[] = "catdog-pack";
+
+void PutU32(std::vector<uint8_t>* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+uint32_t GetU32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+// Pixel filter "med": each pixel is stored as (value - prediction) mod 256, the prediction being
+// LOCO-I's median edge detector (JPEG-LS) over the left (a), upper (b) and upper-left (c)
+// neighbours of the same image; first row predicts from the left, first column from above, the
+// first pixel from 0. Natural images then compress to ~62% with zstd instead of ~88% unfiltered
+// (measured on PetImages, docs/PACK_FORMAT.md), at any zstd level.
+inline int MedPredict(const uint8_t* img, int size, int x, int y) {
+  if (y == 0) return x == 0 ? 0 : img[x - 1];
+  const uint8_t* row = img + size_t(y) * size;
+  if (x == 0) return row[-size];
+  int a = row[x - 1], b = row[x - size], c = row[x - size - 1];
+  int mx = std::max(a, b), mn = std::min(a, b);
+  return c >= mx ? mn : c <= mn ? mx : a + b - c;
+}
+void MedFilter(const uint8_t* img, int size, uint8_t* out) {
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      size_t i = size_t(y) * size + x;
+      out[i] = static_cast<uint8_t>(img[i] - MedPredict(img, size, x, y));
+    }
+}
+void MedUnfilter(const uint8_t* res, int size, uint8_t* img) {  // in order: predictions use decoded pixels
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      size_t i = size_t(y) * size + x;
+      img[i] = static_cast<uint8_t>(res[i] + MedPredict(img, size, x, y));
+    }
+}
+
+std::string ShardName(size_t k) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%05zu.zst", k);
+  return buf;
+}
+
+int ResolveThreads(int threads) {
+  if (threads > 0) return threads;
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(hc);
+}
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads; returns the first error by index.
+Status ParallelFor(size_t n, int threads, const std::function<Status(size_t)>& fn) {
+  std::vector<Status> results(n);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) results[i] = fn(i);
+  };
+  int t = std::max(1, std::min<int>(threads, static_cast<int>(n)));
+  std::vector<std::thread> pool;
+  for (int k = 1; k < t; ++k) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+  for (auto& s : results)
+    if (!s) return s;
+  return Status::Ok();
+}
+
+// Raw (uncompressed) bytes of one shard holding records [first, first + n).
+size_t RawShardBytes(const Pack& p, size_t first, size_t n) {
+  size_t img = size_t(p.size) * p.size;
+  size_t bytes = kShardHeaderBytes + n * (2 + 4 + img);
+  for (size_t i = first; i < first + n; ++i) bytes += p.paths.empty() ? 0 : p.paths[i].size();
+  return bytes;
+}
+
+std::vector<uint8_t> SerializeShard(const Pack& p, size_t first, size_t n) {
+  std::vector<uint8_t> raw;
+  raw.reserve(RawShardBytes(p, first, n));
+  raw.insert(raw.end(), kShardMagic, kShardMagic + 8);
+  PutU32(&raw, kPackVersion);
+  PutU32(&raw, static_cast<uint32_t>(p.size));
+  PutU32(&raw, static_cast<uint32_t>(n));
+  PutU32(&raw, static_cast<uint32_t>(first));
+  raw.insert(raw.end(), p.labels.begin() + first, p.labels.begin() + first + n);
+  raw.insert(raw.end(), p.splits.begin() + first, p.splits.begin() + first + n);
+  for (size_t i = first; i < first + n; ++i) PutU32(&raw, p.paths.empty() ? 0 : static_cast<uint32_t>(p.paths[i].size()));
+  if (!p.paths.empty())
+    for (size_t i = first; i < first + n; ++i) raw.insert(raw.end(), p.paths[i].begin(), p.paths[i].end());
+  size_t img = size_t(p.size) * p.size;
+  size_t at = raw.size();
+  raw.resize(at + n * img);
+  for (size_t i = 0; i < n; ++i) MedFilter(p.image(first + i), p.size, raw.data() + at + i * img);
+  return raw;
+}
+
+// Parses one decompressed shard into records [first, first + n) of `out` (already sized).
+Status ParseShard(const std::string& name, const std::vector<uint8_t>& raw, const Pack::ShardInfo& info,
+                  Pack* out) {
+  auto bad = [&](const std::string& why) { return Status::Error(name + ": " + why); };
+  if (raw.size() < kShardHeaderBytes || std::memcmp(raw.data(), kShardMagic, 8) != 0)
+    return bad("not a catdog pack shard (bad magic)");
+  uint32_t version = GetU32(&raw[8]), size = GetU32(&raw[12]), n = GetU32(&raw[16]), first = GetU32(&raw[20]);
+  if (version != static_cast<uint32_t>(kPackVersion))
+    return bad("shard version " + std::to_string(version) + ", this reader knows " + std::to_string(kPackVersion));
+  if (size != static_cast<uint32_t>(out->size))
+    return bad("image size " + std::to_string(size) + " but pack.json says " + std::to_string(out->size));
+  if (n != info.records || first != info.first)
+    return bad("holds records [" + std::to_string(first) + ", +" + std::to_string(n) + ") but pack.json says [" +
+               std::to_string(info.first) + ", +" + std::to_string(info.records) + ")");
+  size_t img = size_t(size) * size;
+  size_t pos = kShardHeaderBytes;
+  size_t fixed = size_t(n) * (2 + 4 + img);
+  if (raw.size() < pos + fixed) return bad("too short for " + std::to_string(n) + " records");
+  std::copy_n(raw.begin() + pos, n, out->labels.begin() + first);
+  pos += n;
+  std::copy_n(raw.begin() + pos, n, out->splits.begin() + first);
+  pos += n;
+  std::vector<uint32_t> lens(n);
+  uint64_t path_total = 0;
+  for (uint32_t i = 0; i < n; ++i, pos += 4) path_total += lens[i] = GetU32(&raw[pos]);
+  if (raw.size() != pos + path_total + size_t(n) * img)
+    return bad("size " + std::to_string(raw.size()) + " does not match its " + std::to_string(n) +
+               " records (expected " + std::to_string(pos + path_total + size_t(n) * img) + ")");
+  for (uint32_t i = 0; i < n; ++i) {
+    out->paths[first + i].assign(reinterpret_cast<const char*>(&raw[pos]), lens[i]);
+    pos += lens[i];
+  }
+  for (uint32_t i = 0; i < n; ++i)
+    MedUnfilter(raw.data() + pos + size_t(i) * img, out->size, out->pixels.data() + size_t(first + i) * img);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (out->labels[first + i] > 1)
+      return bad("record " + std::to_string(first + i) + " has label " + std::to_string(out->labels[first + i]) +
+                 " (expected 0 = cat or 1 = dog)");
+    if (out->splits[first + i] > kTest)
+      return bad("record " + std::to_string(first + i) + " has split " + std::to_string(out->splits[first + i]));
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+bool GetField(const json& j, const char* key, T* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return false;
+  try {
+    *out = it->get<T>();
+  } catch (const json::exception&) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---- SHA-256 (FIPS 180-4) -------------------------------------------------------------------------
+namespace {
+constexpr uint32_t kSha256K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+}  // namespace
+
+Sha256::Sha256()
+    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::Block(const uint8_t* p) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; ++i)
+    w[i] = uint32_t(p[4 * i]) << 24 | uint32_t(p[4 * i + 1]) << 16 | uint32_t(p[4 * i + 2]) << 8 | p[4 * i + 3];
+  for (int i = 16; i < 64; ++i) {
+    uint32_t s0 = Rotr(w[i - 15], 7) ^ Rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = Rotr(w[i - 2], 17) ^ Rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  for (int i = 0; i < 64; ++i) {
+    uint32_t t1 = h + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) + ((e & f) ^ (~e & g)) + kSha256K[i] + w[i];
+    uint32_t t2 = (Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
+}
+
+void Sha256::Update(const void* data, size_t size) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  total_ += size;
+  if (buf_len_ > 0) {
+    size_t take = std::min(size, 64 - buf_len_);
+    std::memcpy(buf_ + buf_len_, p, take);
+    buf_len_ += take; p += take; size -= take;
+    if (buf_len_ < 64) return;
+    Block(buf_);
+    buf_len_ = 0;
+  }
+  for (; size >= 64; p += 64, size -= 64) Block(p);
+  std::memcpy(buf_, p, size);
+  buf_len_ = size;
+}
+
+std::array<uint8_t, 32> Sha256::Final() {
+  uint64_t bits = total_ * 8;
+  uint8_t pad[72] = {0x80};
+  size_t pad_len = (buf_len_ < 56 ? 56 : 120) - buf_len_;
+  for (int i = 0; i < 8; ++i) pad[pad_len + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+  Update(pad, pad_len + 8);
+  std::array<uint8_t, 32> out;
+  for (int i = 0; i < 8; ++i)
+    for (int k = 0; k < 4; ++k) out[4 * i + k] = static_cast<uint8_t>(h_[i] >> (24 - 8 * k));
+  return out;
+}
+
+std::string Sha256::ToHex(const std::array<uint8_t, 32>& digest) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s(64, '0');
+  for (size_t i = 0; i < 32; ++i) {
+    s[2 * i] = kHex[digest[i] >> 4];
+    s[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return s;
+}
+
+std::string Sha256::Hex(const void* data, size_t size) {
+  Sha256 h;
+  h.Update(data, size);
+  return ToHex(h.Final());
+}
+
+// ---- pack ---------------------------------------------------------------------------------------
+const char* SplitName(Split s) {
+  switch (s) {
+    case kTrain: return "train";
+    case kVal: return "val";
+    case kTest: return "test";
+  }
+  return "?";
+}
+
+std::vector<size_t> Pack::Indices(Split s) const {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < splits.size(); ++i)
+    if (splits[i] == s) idx.push_back(i);
+  return idx;
+}
+
+std::string ContentHash(const Pack& pack) {
+  Sha256 h;
+  static const char kDomain[] = "catdog-pack-content-v1";
+  h.Update(kDomain, sizeof kDomain);  // includes the terminating NUL
+  uint8_t size_le[4];
+  for (int i = 0; i < 4; ++i) size_le[i] = static_cast<uint8_t>(uint32_t(pack.size) >> (8 * i));
+  h.Update(size_le, 4);
+  size_t img = size_t(pack.size) * pack.size;
+  for (size_t i = 0; i < pack.count(); ++i) {
+    uint8_t ls[2] = {pack.labels[i], pack.splits[i]};
+    h.Update(ls, 2);
+    h.Update(pack.image(i), img);
+  }
+  return Sha256::ToHex(h.Final());
+}
+
+Status ValidatePack(const Pack& p) {
+  if (p.size < 1 || p.size > 4096) return Status::Error("pack: image size " + std::to_string(p.size) + " is out of range 1..4096");
+  if (p.fit != "stretch" && p.fit != "crop") return Status::Error("pack: fit '" + p.fit + "' is not stretch or crop");
+  if (p.gray.empty()) return Status::Error("pack: gray formula is empty");
+  if (!(p.val_fraction >= 0 && p.test_fraction >= 0 && p.val_fraction + p.test_fraction < 1))
+    return Status::Error("pack: fractions val " + std::to_string(p.val_fraction) + " + test " +
+                         std::to_string(p.test_fraction) + " must be >= 0 and sum to < 1");
+  size_t n = p.labels.size();
+  if (n > 0xFFFFFFFFull) return Status::Error("pack: too many records (" + std::to_string(n) + ")");
+  if (p.splits.size() != n) return Status::Error("pack: " + std::to_string(p.splits.size()) + " splits for " + std::to_string(n) + " labels");
+  if (!p.paths.empty() && p.paths.size() != n)
+    return Status::Error("pack: " + std::to_string(p.paths.size()) + " paths for " + std::to_string(n) + " labels");
+  if (p.pixels.size() != n * size_t(p.size) * p.size)
+    return Status::Error("pack: " + std::to_string(p.pixels.size()) + " pixel bytes for " + std::to_string(n) + " images of " +
+                         std::to_string(p.size) + "x" + std::to_string(p.size));
+  for (size_t i = 0; i < n; ++i) {
+    if (p.labels[i] > 1) return Status::Error("pack: record " + std::to_string(i) + " has label " + std::to_string(p.labels[i]));
+    if (p.splits[i] > kTest) return Status::Error("pack: record " + std::to_string(i) + " has split " + std::to_string(p.splits[i]));
+  }
+  return Status::Ok();
+}
+
+Status WritePack(const std::string& dir, Pack& pack, uint64_t max_shard_bytes) {
+  WriteOptions o;
+  o.max_shard_bytes = max_shard_bytes;
+  return WritePack(dir, pack, o);
+}
+
+Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options) {
+  Status s = ValidatePack(pack);
+  if (!s) return s;
+  if (options.max_shard_bytes < 1024 || options.max_shard_bytes > kMaxShardBytesLimit)
+    return Status::Error("pack: max shard size " + std::to_string(options.max_shard_bytes) +
+                         " bytes is outside 1 KiB .. 60 MiB");
+  if (options.zstd_level < 1 || options.zstd_level > 19)
+    return Status::Error("pack: zstd level " + std::to_string(options.zstd_level) + " is outside 1..19");
+
+  // Plan shards so that even incompressible data fits: ZSTD_compressBound(raw) <= the limit.
+  std::vector<Pack::ShardInfo> plan;
+  const size_t n = pack.count();
+  for (size_t first = 0; first < n || (n == 0 && plan.empty());) {
+    size_t k = 0;
+    while (first + k < n && ZSTD_compressBound(RawShardBytes(pack, first, k + 1)) <= options.max_shard_bytes) ++k;
+    if (k == 0 && n > 0)
+      return Status::Error("pack: one record (" + std::to_string(RawShardBytes(pack, first, 1)) +
+                           " bytes) does not fit the max shard size of " + std::to_string(options.max_shard_bytes) + " bytes");
+    Pack::ShardInfo info;
+    info.file = ShardName(plan.size());
+    info.first = first;
+    info.records = k;
+    plan.push_back(info);
+    first += k;
+    if (n == 0) break;
+  }
+
+  std::error_code ec;
+  stdfs::create_directories(dir, ec);
+  if (!stdfs::is_directory(dir, ec)) return Status::Error(dir + ": cannot create the pack directory: " + ec.message());
+  // Remove an old manifest first: while shards are rewritten the directory is not a pack.
+  stdfs::path manifest_path = stdfs::path(dir) / kManifestName;
+  stdfs::remove(manifest_path, ec);
+  if (ec) return Status::Error(manifest_path.string() + ": cannot remove the old manifest: " + ec.message());
+
+  std::mutex mu;
+  s = ParallelFor(plan.size(), ResolveThreads(options.threads), [&](size_t k) -> Status {
+    Pack::ShardInfo& info = plan[k];
+    std::vector<uint8_t> raw = SerializeShard(pack, info.first, info.records);
+    std::vector<uint8_t> comp(ZSTD_compressBound(raw.size()));
+    size_t got = ZSTD_compress(comp.data(), comp.size(), raw.data(), raw.size(), options.zstd_level);
+    if (ZSTD_isError(got)) return Status::Error(info.file + ": zstd: " + ZSTD_getErrorName(got));
+    comp.resize(got);
+    info.bytes = got;
+    info.raw_bytes = raw.size();
+    info.sha256 = Sha256::Hex(comp.data(), comp.size());
+    return fs::WriteFileAtomic((stdfs::path(dir) / info.file).string(), comp.data(), comp.size());
+  });
+  if (!s) return s;
+
+  pack.content_hash = ContentHash(pack);
+  pack.shards = plan;
+  json counts = json::object();
+  for (Split sp : {kTrain, kVal, kTest}) counts[SplitName(sp)] = {{"cat", 0}, {"dog", 0}};
+  for (size_t i = 0; i < n; ++i)
+    counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"] =
+        counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"].get<size_t>() + 1;
+  json shards = json::array();
+  for (const auto& sh : plan)
+    shards.push_back({{"file", sh.file}, {"first", sh.first}, {"records", sh.records}, {"bytes", sh.bytes},
+                      {"raw_bytes", sh.raw_bytes}, {"sha256", sh.sha256}});
+  json m = {
+      {"format", kFormatName},
+      {"version", kPackVersion},
+      {"image", {{"size", pack.size}, {"channels", 1}, {"dtype", "uint8"}, {"fit", pack.fit}, {"gray", pack.gray},
+                 {"resize", "area"}, {"function", "catdog::preprocess_u8"}}},
+      {"labels", {"cat", "dog"}},
+      {"seed", pack.seed},
+      {"val_fraction", pack.val_fraction},
+      {"test_fraction", pack.test_fraction},
+      {"count", n},
+      {"counts", counts},
+      {"content_hash", pack.content_hash},
+      {"checksum", "sha256"},
+      {"compression", {{"codec", "zstd"}, {"level", options.zstd_level}, {"pixel_filter", "med"}}},
+      {"sources", pack.sources},
+      {"shards", shards},
+  };
+  // Remove shard files a previous, larger pack left behind (only our own naming pattern).
+  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("shard-", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".zst") == 0 &&
+        std::none_of(plan.begin(), plan.end(), [&](const Pack::ShardInfo& i) { return i.file == name; }))
+      stdfs::remove(e.path(), ec);
+  }
+  return fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
+}
+
+Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
+  stdfs::path manifest_path(dir_or_manifest);
+  std::error_code ec;
+  if (stdfs::is_directory(manifest_path, ec)) manifest_path /= kManifestName;
+  const std::string mname = manifest_path.string();
+  stdfs::path dir = manifest_path.parent_path();
+  std::string text;
+  Status s = fs::ReadTextFile(mname, &text, 64ull << 20);
+  if (!s) return Status::Error(s.message() + " (not a pack directory? `catdog prepare` writes pack.json last)");
+  json m = json::parse(text, nullptr, false);
+  if (m.is_discarded() || !m.is_object()) return Status::Error(mname + ": not valid JSON");
+  auto bad = [&](const std::string& why) { return Status::Error(mname + ": " + why); };
+  std::string format;
+  if (!GetField(m, "format", &format) || format != kFormatName) return bad("\"format\" is not \"catdog-pack\"");
+  int version = 0;
+  if (!GetField(m, "version", &version)) return bad("missing \"version\"");
+  if (version != kPackVersion)
+    return bad("pack version " + std::to_string(version) + ", this reader knows version " + std::to_string(kPackVersion));
+  Pack p;
+  const json* image = m.contains("image") && m["image"].is_object() ? &m["image"] : nullptr;
+  int channels = 0;
+  if (!image || !GetField(*image, "size", &p.size) || !GetField(*image, "fit", &p.fit) ||
+      !GetField(*image, "gray", &p.gray) || !GetField(*image, "channels", &channels))
+    return bad("\"image\" needs size, channels, fit and gray");
+  if (channels != 1) return bad("image channels " + std::to_string(channels) + " (this reader knows 1)");
+  if (p.size < 1 || p.size > 4096) return bad("image size " + std::to_string(p.size) + " is out of range");
+  size_t count = 0;
+  if (!GetField(m, "seed", &p.seed) || !GetField(m, "val_fraction", &p.val_fraction) ||
+      !GetField(m, "test_fraction", &p.test_fraction) || !GetField(m, "count", &count) ||
+      !GetField(m, "content_hash", &p.content_hash))
+    return bad("needs seed, val_fraction, test_fraction, count and content_hash");
+  if (count > 0xFFFFFFFFull) return bad("count " + std::to_string(count) + " is too large");
+  GetField(m, "sources", &p.sources);
+  const json* comp = m.contains("compression") && m["compression"].is_object() ? &m["compression"] : nullptr;
+  std::string codec, filter;
+  if (!comp || !GetField(*comp, "codec", &codec) || !GetField(*comp, "pixel_filter", &filter))
+    return bad("\"compression\" needs codec and pixel_filter");
+  if (codec != "zstd" || filter != "med")
+    return bad("compression " + codec + " / pixel filter " + filter + " unknown (this reader knows zstd / med)");
+  if (!m.contains("shards") || !m["shards"].is_array()) return bad("missing \"shards\" list");
+  size_t expect_first = 0;
+  for (const json& js : m["shards"]) {
+    Pack::ShardInfo info;
+    if (!js.is_object() || !GetField(js, "file", &info.file) || !GetField(js, "first", &info.first) ||
+        !GetField(js, "records", &info.records) || !GetField(js, "bytes", &info.bytes) ||
+        !GetField(js, "raw_bytes", &info.raw_bytes) || !GetField(js, "sha256", &info.sha256))
+      return bad("shard entry " + std::to_string(p.shards.size()) + " needs file, first, records, bytes, raw_bytes, sha256");
+    if (info.file.empty() || info.file.find('/') != std::string::npos || info.file.find('\\') != std::string::npos ||
+        info.file == "." || info.file == "..")
+      return bad("shard file name '" + info.file + "' must be a plain name inside the pack directory");
+    if (info.first != expect_first) return bad(info.file + ": first record " + std::to_string(info.first) + ", expected " + std::to_string(expect_first));
+    if (info.bytes > kMaxShardBytesLimit || info.raw_bytes > (1ull << 32))
+      return bad(info.file + ": declared size " + std::to_string(info.bytes) + " / raw " + std::to_string(info.raw_bytes) + " is too large");
+    expect_first += info.records;
+    p.shards.push_back(info);
+  }
+  if (expect_first != count) return bad("shards hold " + std::to_string(expect_first) + " records but count is " + std::to_string(count));
+  size_t img = size_t(p.size) * p.size;
+  p.labels.assign(count, 0);
+  p.splits.assign(count, 0);
+  p.paths.assign(count, std::string());
+  p.pixels.assign(count * img, 0);
+
+  s = ParallelFor(p.shards.size(), ResolveThreads(0), [&](size_t k) -> Status {
+    const Pack::ShardInfo& info = p.shards[k];
+    std::string sname = (dir / info.file).string();
+    std::vector<uint8_t> comp;
+    Status st = fs::ReadFile(sname, &comp, kMaxShardBytesLimit + 1);
+    if (!st) return Status::Error("pack shard " + st.message());
+    if (comp.size() != info.bytes)
+      return Status::Error(sname + ": " + std::to_string(comp.size()) + " bytes, pack.json says " + std::to_string(info.bytes) +
+                           " (truncated or replaced)");
+    std::string sum = Sha256::Hex(comp.data(), comp.size());
+    if (sum != info.sha256)
+      return Status::Error(sname + ": checksum mismatch (sha256 " + sum + ", pack.json says " + info.sha256 +
+                           "): the shard is corrupt or from another pack");
+    unsigned long long content = ZSTD_getFrameContentSize(comp.data(), comp.size());
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || content != info.raw_bytes)
+      return Status::Error(sname + ": not a zstd frame of " + std::to_string(info.raw_bytes) + " bytes");
+    std::vector<uint8_t> raw(info.raw_bytes);
+    size_t got = ZSTD_decompress(raw.data(), raw.size(), comp.data(), comp.size());
+    if (ZSTD_isError(got) || got != raw.size())
+      return Status::Error(sname + ": zstd decompression failed: " + (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short output"));
+    return ParseShard(sname, raw, info, &p);
+  });
+  if (!s) return s;
+  std::string h = ContentHash(p);
+  if (h != p.content_hash)
+    return bad("content hash " + h + " does not match the recorded " + p.content_hash + " (shards from different packs?)");
+  *out = std::move(p);
+  return Status::Ok();
+}
+
+}  // namespace catdog::pack
