@@ -1,0 +1,318 @@
+// The live page in headless Chromium (playwright-core + /usr/bin/chromium), against the native
+// CLI as the oracle. A fake camera plays a .y4m made here from real photos (cat stretches, then
+// dog stretches).
+//
+// Needs: build/wasm/site, build/native/catdog, ../shared/data (or CATDOG_DATA), ffmpeg, chromium.
+// CATDOG_WEB_STRESS_FRAMES (default 5000): frames for the heap test.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  requireSite, requireCli, requireData, requireTool, siteDir, defaultModel, startServer, launch, watchPage,
+  pickPhotos, makeY4m, extractFrame, nativePredict, nativeInfer, seededFloats, decodeRgba, tmpDir,
+} from './helpers.mjs';
+
+const run = promisify(execFile);
+const FPS = 10;
+const FRAMES_EACH = 30;           // 3 s per photo
+const P_TOL = 0.02;               // camera YUV->RGB differs a little between Chromium and ffmpeg
+const CONFIDENT = 0.2;            // |P - threshold| above which labels must agree
+
+let work;
+let server;
+let model;                        // the site's default model
+let video;                        // the .y4m
+let stretches;                    // [{photo, frame, png, pNative, cls}]
+let threshold = 0.5;
+
+function nativeLabel(p) { return p >= threshold ? 'dog' : 'cat'; }
+
+before(async () => {
+  requireSite();
+  requireCli();
+  requireData();
+  requireTool('/usr/bin/ffmpeg');
+  work = tmpDir('catdog-page-');
+  model = await defaultModel();
+  threshold = model.modelJson.userDefinedMetadata?.catdog?.threshold ?? 0.5;
+  // Candidates from each class; keep the two cats the model finds most cat-like and the two
+  // dogs it finds most dog-like, so a trained model gives confident frames.
+  const cats = await pickPhotos('Cat', 8, 21);
+  const dogs = await pickPhotos('Dog', 8, 22);
+  const pc = await nativePredict(model.dir, cats);
+  const pd = await nativePredict(model.dir, dogs);
+  const best = (files, ps, sign) => files.map((f, i) => ({ f, p: ps[i] })).sort((a, b) => sign * (a.p - b.p)).slice(0, 2);
+  const chosen = [...best(cats, pc, 1).map((x) => ({ ...x, cls: 'cat' })), ...best(dogs, pd, -1).map((x) => ({ ...x, cls: 'dog' }))];
+  video = path.join(work, 'camera.y4m');
+  const starts = await makeY4m(chosen.map((c) => c.f), video, { fps: FPS, framesEach: FRAMES_EACH });
+  // The oracle: the frames the camera delivers, decoded back to RGB, through the native core.
+  const pngs = [];
+  for (const [i, s] of starts.entries()) pngs.push(await extractFrame(video, s + FRAMES_EACH / 2, path.join(work, `frame${i}.png`)));
+  const pNative = await nativePredict(model.dir, pngs);
+  stretches = chosen.map((c, i) => ({ photo: c.f, cls: c.cls, frame: starts[i], png: pngs[i], pNative: pNative[i] }));
+  console.log('# camera stretches (native P(dog) of the y4m frames):',
+    stretches.map((s) => `${s.cls} ${path.basename(s.photo)} ${s.pNative.toFixed(4)}`).join(', '));
+  server = await startServer(siteDir);
+});
+
+after(async () => {
+  await server?.close();
+  if (work) await fs.rm(work, { recursive: true, force: true });
+});
+
+async function openPage(browser, query = '') {
+  const page = await browser.context.newPage();
+  const problems = watchPage(page, server.origin);
+  await page.goto(`${server.url}${query}`);
+  return { page, problems };
+}
+
+function assertClean(problems, { allowConsole = [] } = {}) {
+  assert.deepEqual(problems.foreignRequests, [], 'no request leaves the page origin');
+  assert.deepEqual(problems.pageErrors, [], 'no uncaught page errors');
+  const errs = problems.consoleErrors.filter((e) => !allowConsole.some((re) => re.test(e)));
+  assert.deepEqual(errs, [], 'no console errors');
+}
+
+test('live camera: labels and P(dog) follow the native core on the same frames', async () => {
+  const browser = await launch({ fakeVideo: video });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=en');
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'served crossOriginIsolated');
+    await page.waitForFunction(() => window.__catdog?.ready && window.__catdog.frames >= 3, null, { timeout: 60000 });
+    // Watch a whole loop of the video (plus margin), sampling the page's history.
+    const loopMs = (stretches.length * FRAMES_EACH * 1000) / FPS;
+    const samples = [];
+    const seen = new Set();
+    const t0 = Date.now();
+    while (Date.now() - t0 < loopMs * 1.6) {
+      await page.waitForTimeout(250);
+      const hist = await page.evaluate(() => window.__catdog.history.filter((h) => h.source === 'camera'));
+      for (const h of hist) {
+        const key = `${h.t}`;
+        if (!seen.has(key)) { seen.add(key); samples.push(h); }
+      }
+    }
+    assert.ok(samples.length >= 10, `the page classified ${samples.length} frames`);
+    const dom = await page.evaluate(() => {
+      const p = document.querySelector('[data-testid=prediction]');
+      return { label: p.dataset.label, p: p.dataset.pDog, fps: document.querySelector('[data-testid=fps]').textContent,
+        last: window.__catdog.last.pDog, dropped: window.__catdog.dropped };
+    });
+    assert.ok(['cat', 'dog', 'unsure'].includes(dom.label), `data-label ${dom.label}`);
+    assert.ok(Math.abs(Number(dom.p) - dom.last) < 1e-6 || Number.isFinite(Number(dom.p)), 'data-p-dog is a number');
+    assert.ok(Number(dom.fps) > 0, `fps ${dom.fps}`);
+
+    // Each frame's P(dog) is one of the photos' native P(dog); each photo was seen.
+    const hits = new Array(stretches.length).fill(0);
+    let confidentChecked = 0;
+    let run = { idx: -1, n: 0 };
+    for (const s of samples) {
+      const dists = stretches.map((st) => Math.abs(st.pNative - s.pDog));
+      const idx = dists.indexOf(Math.min(...dists));
+      assert.ok(dists[idx] <= P_TOL,
+        `page P(dog) ${s.pDog} is not within ${P_TOL} of any native frame (${stretches.map((x) => x.pNative.toFixed(4))})`);
+      hits[idx]++;
+      run = run.idx === idx ? { idx, n: run.n + 1 } : { idx, n: 1 };
+      const st = stretches[idx];
+      const ambiguous = stretches.some((o, j) => j !== idx && Math.abs(o.pNative - s.pDog) <= P_TOL);
+      if (!ambiguous && Math.abs(st.pNative - threshold) > CONFIDENT) {
+        assert.equal(s.rawLabel, nativeLabel(st.pNative), `frame label vs native for ${path.basename(st.photo)}`);
+        // After 8 frames on the same photo the smoothed label has settled on it.
+        if (run.n >= 8) assert.equal(s.label, nativeLabel(st.pNative), `smoothed label after ${run.n} frames`);
+        confidentChecked++;
+      }
+    }
+    const distinct = stretches.every((a, i) => stretches.every((b, j) => i === j || Math.abs(a.pNative - b.pNative) > 2 * P_TOL));
+    if (distinct) {
+      hits.forEach((n, i) => assert.ok(n > 0, `no classified frame matched ${path.basename(stretches[i].photo)}`));
+    }
+    const untrained = !!model.modelJson.userDefinedMetadata?.catdog?.untrained;
+    if (!untrained) assert.ok(confidentChecked > 0, 'a trained model gives confident frames to compare labels on');
+    console.log(`# ${samples.length} frames sampled, hits per photo ${hits}, ${confidentChecked} confident label checks,` +
+      ` dropped ${dom.dropped}${untrained ? ' (untrained demo model: P(dog) compared, labels near 0.5)' : ''}`);
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('camera denied: a friendly message, and an uploaded photo is classified like the native core', async () => {
+  const browser = await launch({ fakeUi: false });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=en');
+    const msg = page.locator('[data-testid=message][data-kind=camera-denied]');
+    await msg.waitFor({ state: 'visible', timeout: 30000 });
+    assert.match(await msg.textContent(), /camera/i);
+    await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+    const photo = path.join(work, 'upload.png');
+    await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', stretches[stretches.length - 1].photo, '-pix_fmt', 'rgb24', photo]);
+    const [pNative] = await nativePredict(model.dir, [photo]);
+    await page.setInputFiles('[data-testid=upload]', photo);
+    await page.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
+    const res = await page.evaluate(() => {
+      const p = document.querySelector('[data-testid=prediction]');
+      return { label: p.dataset.label, p: Number(p.dataset.pDog) };
+    });
+    assert.ok(Math.abs(res.p - pNative) <= 1e-4, `uploaded photo: page P(dog) ${res.p} vs native ${pNative}`);
+    const d = pNative - threshold;
+    const want = d >= 0.12 ? 'dog' : d <= -0.12 ? 'cat' : 'unsure';
+    assert.equal(res.label, want, `label for P(dog) ${pNative}`);
+    // The model input is drawn from the core's preprocess output, not blank.
+    const nonBlank = await page.evaluate(() => {
+      const c = document.querySelector('[data-testid=model-input]');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let min = 255, max = 0;
+      for (let i = 0; i < d.length; i += 4) { min = Math.min(min, d[i]); max = Math.max(max, d[i]); }
+      return { w: c.width, spread: max - min };
+    });
+    assert.equal(nonBlank.w, 100);
+    assert.ok(nonBlank.spread > 20, `model input canvas shows the photo (spread ${nonBlank.spread})`);
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('drag-and-drop of a photo is classified; the language toggle switches the label text', async () => {
+  const browser = await launch({ fakeUi: false });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=es&camera=off');
+    await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+    const photo = path.join(work, 'drop.png');
+    await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', stretches[0].photo, '-pix_fmt', 'rgb24', photo]);
+    const [pNative] = await nativePredict(model.dir, [photo]);
+    const bytes = [...await fs.readFile(photo)];
+    await page.evaluate((b) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], 'drop.png', { type: 'image/png' }));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, bytes);
+    await page.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
+    const p = Number(await page.getAttribute('[data-testid=prediction]', 'data-p-dog'));
+    assert.ok(Math.abs(p - pNative) <= 1e-4, `dropped photo: page ${p} vs native ${pNative}`);
+    const es = await page.textContent('#label-text');
+    await page.click('[data-testid=lang-toggle]');
+    const en = await page.textContent('#label-text');
+    const label = await page.getAttribute('[data-testid=prediction]', 'data-label');
+    const words = { cat: ['Gato', 'Cat'], dog: ['Perro', 'Dog'], unsure: ['No sé', 'Not sure'] }[label];
+    assert.deepEqual([es, en], words, `label text for ${label} in es, en`);
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('model load failures (404, corrupt) show a friendly message; the demo model is marked', async () => {
+  // A copy of the site with a missing and a corrupt model added to the picker.
+  const site = path.join(work, 'site-broken');
+  await fs.cp(siteDir, site, { recursive: true });
+  const index = JSON.parse(await fs.readFile(path.join(site, 'models/index.json'), 'utf8'));
+  await fs.mkdir(path.join(site, 'models/corrupt'), { recursive: true });
+  const good = await fs.readFile(model.file, 'utf8');
+  await fs.writeFile(path.join(site, 'models/corrupt/model.json'), good.slice(0, Math.floor(good.length / 2)));
+  await fs.mkdir(path.join(site, 'models/short'), { recursive: true });
+  await fs.writeFile(path.join(site, 'models/short/model.json'), good);
+  for (const p of model.modelJson.weightsManifest[0].paths) {
+    const b = await fs.readFile(path.join(model.dir, p));
+    await fs.writeFile(path.join(site, 'models/short', p), b.subarray(0, b.length - 8));
+  }
+  index.models.push({ id: 'missing', path: 'missing/model.json' }, { id: 'corrupt', path: 'corrupt/model.json' },
+    { id: 'short', path: 'short/model.json' });
+  await fs.writeFile(path.join(site, 'models/index.json'), JSON.stringify(index));
+  const srv = await startServer(site);
+  const browser = await launch({ fakeUi: false });
+  try {
+    for (const [id, re] of [['missing', /404/], ['corrupt', /model\.json/], ['short', /shard|bytes/i]]) {
+      const page = await browser.context.newPage();
+      const problems = watchPage(page, srv.origin);
+      await page.goto(`${srv.url}?lang=en&camera=off&model=${id}`);
+      const msg = page.locator('[data-testid=message][data-kind=model-error]');
+      await msg.waitFor({ state: 'visible', timeout: 30000 });
+      const text = await msg.textContent();
+      assert.match(text, re, `${id}: ${text}`);
+      assert.match(text, /model/i);
+      assertClean(problems, { allowConsole: [/Failed to load resource.*404/] });
+      await page.close();
+    }
+    // The shipped default: the demo badge shows exactly when the metadata says demo/untrained.
+    const page = await browser.context.newPage();
+    await page.goto(`${srv.url}?lang=en&camera=off`);
+    await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+    const demo = !!(model.modelJson.userDefinedMetadata?.catdog?.demo || model.modelJson.userDefinedMetadata?.catdog?.untrained);
+    assert.equal(await page.isVisible('[data-testid=demo-badge]'), demo);
+  } finally {
+    await browser.close();
+    await srv.close();
+  }
+});
+
+test('embeddable API: createClassifier in a page matches the native core (worker and main thread)', async () => {
+  const browser = await launch({ fakeUi: false });
+  try {
+    const { page, problems } = await openPage(browser, '?camera=off');
+    const x = seededFloats(2 * 10000, 99);
+    const native = await nativeInfer(model.dir, x, [2, 100, 100, 1]);
+    const png = stretches[1].png;
+    const [pNative] = await nativePredict(model.dir, [png]);
+    const img = await decodeRgba(png);
+    const out = await page.evaluate(async ({ xs, modelPath, rgba, w, h }) => {
+      const { createClassifier } = await import('./catdog.js');
+      const results = {};
+      for (const worker of [true, false]) {
+        const clf = await createClassifier({ modelUrl: `models/${modelPath}`, worker });
+        const y = await clf.predictTensor(new Float32Array(xs), [2, 100, 100, 1]);
+        const r = await clf.classify(new ImageData(new Uint8ClampedArray(rgba), w, h));
+        const md = clf.metadata;
+        clf.dispose();
+        let disposed = '';
+        try { await clf.classify(new ImageData(2, 2)); } catch (e) { disposed = e.code; }
+        let badShape = '';
+        const clf2 = await createClassifier({ modelUrl: `models/${modelPath}`, worker });
+        try { await clf2.predictTensor(new Float32Array(5), [1, 5]); } catch (e) { badShape = e.message; }
+        clf2.dispose();
+        results[worker ? 'worker' : 'main'] = { y: [...y], p: r.pDog, label: r.label, shape: md.input_shape, disposed, badShape };
+      }
+      let missing = '';
+      try { await createClassifier({ modelUrl: 'models/nope/model.json' }); } catch (e) { missing = `${e.code}: ${e.message}`; }
+      return { ...results, missing };
+    }, { xs: [...x], modelPath: model.entry.path, rgba: [...img.data], w: img.width, h: img.height });
+    for (const k of ['worker', 'main']) {
+      const r = out[k];
+      r.y.forEach((v, i) => assert.ok(Math.abs(v - native.output[i]) <= 1e-6 + 1e-4 * Math.abs(native.output[i]),
+        `${k}: predictTensor[${i}] ${v} vs native ${native.output[i]}`));
+      assert.ok(Math.abs(r.p - pNative) <= 1e-4, `${k}: classify(ImageData) ${r.p} vs native ${pNative}`);
+      assert.equal(r.label, nativeLabel(pNative));
+      assert.deepEqual(r.shape, [100, 100, 1]);
+      assert.equal(r.disposed, 'disposed');
+      assert.match(r.badShape, /shape/);
+    }
+    assert.match(out.missing, /^model-fetch: .*404/);
+    assertClean(problems, { allowConsole: [/Failed to load resource.*404/] });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the wasm heap does not grow over many camera frames', async () => {
+  const frames = Number(process.env.CATDOG_WEB_STRESS_FRAMES || 5000);
+  const browser = await launch({ fakeVideo: video });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=en');
+    await page.waitForFunction(() => window.__catdog?.ready && window.__catdog.frames >= 3, null, { timeout: 60000 });
+    const r = await page.evaluate((n) => window.__catdog.stress(n), frames);
+    console.log(`# ${r.frames} frames in ${(r.ms / 1000).toFixed(1)} s; mean ms: ` +
+      Object.entries(r.mean).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') +
+      `; heap ${r.first.heapUsed} -> ${r.after.heapUsed} bytes, memory ${r.first.memoryBytes} -> ${r.after.memoryBytes}`);
+    assert.equal(r.frames, frames);
+    assert.equal(r.after.heapUsed, r.first.heapUsed, 'malloc in use after the first frame stays constant');
+    assert.equal(r.after.memoryBytes, r.first.memoryBytes, 'wasm linear memory does not grow');
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});

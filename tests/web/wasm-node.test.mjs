@@ -1,0 +1,153 @@
+// The wasm module loaded directly in node (no browser), through the same catdog-core.js the page
+// uses, checked against the native CLI (the oracle) on the same inputs, plus its error paths.
+//
+// Needs: build/wasm/site (cmake --preset wasm && ninja -C build/wasm site),
+//        build/native/catdog (cmake --preset native && ninja -C build/native catdog),
+//        ../shared/data (or CATDOG_DATA), ffmpeg.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  requireSite, requireCli, defaultModel, loadWasmCore, loadWasmModel, nativeInfer, nativePredict,
+  pickPhotos, decodeRgba, seededFloats, tmpDir,
+} from './helpers.mjs';
+
+const run = promisify(execFile);
+let core;
+let model;
+let info;
+let work;
+
+before(async () => {
+  requireSite();
+  requireCli();
+  info = await defaultModel();
+  core = await loadWasmCore();
+  model = await loadWasmModel(core, info.file);
+  work = tmpDir('catdog-wasm-node-');
+});
+
+after(async () => {
+  model?.dispose();
+  if (work) await fs.rm(work, { recursive: true, force: true });
+});
+
+function assertClose(actual, expected, what, rel = 1e-4, abs = 1e-6) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const tol = abs + rel * Math.abs(expected[i]);
+    assert.ok(Number.isFinite(actual[i]), `${what}[${i}] = ${actual[i]} is not finite`);
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tol,
+      `${what}[${i}]: wasm ${actual[i]} vs native ${expected[i]} (tolerance ${tol})`);
+  }
+}
+
+test('the default model loads in wasm and describes itself', () => {
+  assert.deepEqual(model.inputShape, [100, 100, 1]);
+  assert.equal(model.inputSize, 10000);
+  assert.equal(model.outputSize, 1);
+  assert.ok(model.metadata.num_weights > 0, 'weights counted');
+  assert.ok(model.metadata.layers.length >= 3, 'layer summary present');
+  assert.deepEqual(model.labels, ['cat', 'dog']);
+  assert.equal(typeof model.metadata.backend, 'string');
+  assert.ok(core.buildFlags().simd, 'the site module is the SIMD build');
+});
+
+test('predictTensor matches `catdog infer` on seeded tensors (batch 3)', async () => {
+  const shape = [3, 100, 100, 1];
+  const x = seededFloats(3 * 10000, 1234);
+  const wasm = model.predictTensor(x, shape);
+  const native = await nativeInfer(info.dir, x, shape);
+  assert.deepEqual(native.shape, [3, 1]);
+  assertClose(wasm, native.output, 'output');
+  // The three samples differ, so a batch mix-up would show.
+  const single = model.predictTensor(x.subarray(10000, 20000), [1, 100, 100, 1]);
+  assertClose(single, [wasm[1]], 'sample 1 alone vs in the batch', 1e-6, 1e-7);
+});
+
+test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)', async () => {
+  const photos = [...await pickPhotos('Cat', 3, 11), ...await pickPhotos('Dog', 3, 12)];
+  // Decode each JPEG once to a lossless PNG so both sides see identical pixels.
+  const pngs = [];
+  for (const [i, p] of photos.entries()) {
+    const png = path.join(work, `photo${i}.png`);
+    await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', p, '-pix_fmt', 'rgb24', png]);
+    pngs.push(png);
+  }
+  const native = await nativePredict(info.dir, pngs);
+  const wasm = [];
+  for (const png of pngs) {
+    const img = await decodeRgba(png);
+    model.preprocess(img.data, img.width, img.height, { format: 'rgba' });
+    wasm.push(model.run(1)[0]);
+  }
+  assertClose(wasm, native, 'P(dog)');
+  assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
+});
+
+test('preprocess: RGB, RGBA, gray and row stride give the same model input for the same image', () => {
+  const w = 37, h = 23;
+  const rgba = new Uint8Array(w * h * 4);
+  for (let i = 0; i < w * h; i++) {
+    const v = (i * 37) % 251;
+    rgba.set([v, v, v, 255], i * 4);
+  }
+  const gray = new Uint8Array(w * h).map((_, i) => rgba[i * 4]);
+  const rgb = new Uint8Array(w * h * 3).map((_, i) => rgba[Math.floor(i / 3) * 4]);
+  const stride = w * 4 + 12;
+  const padded = new Uint8Array(stride * h).fill(99);
+  for (let y = 0; y < h; y++) padded.set(rgba.subarray(y * w * 4, (y + 1) * w * 4), y * stride);
+  const inputs = [];
+  model.preprocess(rgba, w, h, { format: 'rgba' }); inputs.push(model.inputView().slice());
+  model.preprocess(rgb, w, h, { format: 'rgb' }); inputs.push(model.inputView().slice());
+  model.preprocess(gray, w, h, { format: 'gray' }); inputs.push(model.inputView().slice());
+  model.preprocess(padded, w, h, { format: 'rgba', stride }); inputs.push(model.inputView().slice());
+  for (const x of inputs.slice(1)) assertClose(x, inputs[0], 'input', 0, 1.5 / 255);
+  assert.ok(inputs[0].every((v) => v >= 0 && v <= 1), 'inputs in [0,1]');
+});
+
+test('errors come back as messages, not crashes', async () => {
+  const json = await fs.readFile(info.file, 'utf8');
+  const noShard = async () => { throw new Error('no shard expected'); };
+  await assert.rejects(core.createModel('{not json', noShard), (e) => e.code === 'model-format' && /model\.json/.test(e.message));
+  const bad = JSON.parse(json);
+  bad.modelTopology.config.layers[0].class_name = 'FancyConv';
+  await assert.rejects(core.createModel(JSON.stringify(bad), noShard), (e) => /FancyConv/.test(e.message));
+  const dir = info.dir;
+  // A shard one byte short: the message names the shard.
+  let first = true;
+  await assert.rejects(core.createModel(json, async (p) => {
+    const b = await fs.readFile(path.join(dir, p));
+    if (first) { first = false; return b.subarray(0, b.length - 1); }
+    return b;
+  }), (e) => e.code === 'model-format' && /shard/i.test(e.message));
+  // Bad preprocess arguments.
+  assert.throws(() => model.preprocess(new Uint8Array(16), 2, 2, { format: 'bgr' }), /unknown pixel format 'bgr'/);
+  assert.throws(() => model.preprocess(new Uint8Array(16), 0, 2, { format: 'rgba' }), (e) => e.code === 'input');
+  assert.throws(() => model.preprocess(new Uint8Array(16), 2, 2, { format: 'rgba', stride: 4 }), (e) => e.code === 'input');
+  assert.throws(() => model.predictTensor(new Float32Array(10), [1, 100, 100, 1]), /10 floats/);
+  assert.throws(() => model.predictTensor(new Float32Array(10000), [1, 10, 1000, 1]), /does not match/);
+  // A disposed model refuses politely; raw ABI calls with a stale handle set an error.
+  const m2 = await loadWasmModel(core, info.file);
+  const h = m2.h;
+  m2.dispose();
+  assert.throws(() => m2.run(), /disposed/);
+  assert.equal(core.mod._catdog_run(h, 1), -1);
+  assert.match(core.lastError(), /invalid handle/);
+});
+
+test('no wasm heap growth over 300 preprocess + run calls', () => {
+  const img = new Uint8Array(640 * 480 * 4).map((_, i) => (i * 13) % 256);
+  for (let i = 0; i < 10; i++) { model.preprocess(img, 640, 480); model.run(1); }
+  const heap0 = core.heapUsed();
+  const mem0 = core.memoryBytes();
+  for (let i = 0; i < 300; i++) {
+    model.preprocess(img, 640, 480);
+    model.run(1);
+  }
+  assert.equal(core.heapUsed(), heap0, 'malloc in use is unchanged');
+  assert.equal(core.memoryBytes(), mem0, 'linear memory did not grow');
+});
