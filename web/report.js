@@ -692,8 +692,9 @@ function renderCalibration(r, root) {
   if (!any) root.append(el('p', { class: 'muted', text: 'No model in this report has calibration bins.' }));
   root.append(grid);
   root.append(el('p', { class: 'muted small', text: 'Each dot is a bin of test images by predicted P(dog): '
-    + 'on the dashed diagonal the probabilities mean what they say; below it the model is over-confident about dogs, '
-    + 'above it under-confident. Bars: images per bin (square-root scale; hover for counts).' }));
+    + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
+    + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
+    + 'Bars: images per bin (square-root scale; hover for counts).' }));
 }
 
 // ---- worst mistakes -----------------------------------------------------------------------------

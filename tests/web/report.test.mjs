@@ -276,6 +276,30 @@ describe('report page in Chromium', () => {
     await p2.page.close();
   });
 
+  test('a minimal report (only the required fields, nulls elsewhere) renders without errors', async () => {
+    const minimal = {
+      title: 'minimal', chosen: { id: 'b' },
+      models: fixture.models.slice(0, 2).map((m, i) => ({
+        id: i ? 'b' : 'a', arch: m.arch, augment: m.augment, epochs: 1, params: null, ms_per_frame_wasm: null,
+        history: m.history.slice(0, 1), val: { loss: null, accuracy: null },
+        test: { accuracy: m.test.accuracy, confusion: m.test.confusion, auc: null, calibration: [] },
+      })),
+    };
+    assert.deepEqual(validateReport(minimal), []);
+    await fs.writeFile(path.join(fixturesDir, 'minimal.json'), JSON.stringify(minimal));
+    const { page, problems } = await open('/__fixtures/minimal.json');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+    assert.deepEqual(await rowIds(page), ['a', 'b']);
+    assert.equal(await page.textContent('#compare tr[data-id="a"] td[data-key="auc"]'), '—');
+    assert.match(await page.textContent('#data-card'), /no data card/);
+    assert.match(await page.textContent('#calibration'), /No model in this report has calibration bins/);
+    assert.match(await page.textContent('#worst'), /No model in this report lists its worst mistakes/);
+    assert.equal(await page.$$eval('#curves polyline.series', (ps) => ps.length), 8);
+    await page.click('#compare th[data-key="auc"] button');
+    assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
+    await page.close();
+  });
+
   test('a missing report.json: friendly message naming the URL and the HTTP status', async () => {
     const { page, problems } = await open('/__fixtures/nope.json');
     assert.equal(await page.getAttribute('body', 'data-state'), 'error');
