@@ -1,0 +1,169 @@
+// catdog infer --model DIR --input FILE --shape 1,H,W,C [--backend ...] [--threads N]
+// Runs a TF.js layers model on raw little-endian float32 input and prints
+// {"shape":[...],"output":[...]} on stdout. Exit 2 on bad input (file size vs shape, shape vs
+// model, unreadable or invalid model), 1 when running fails.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+#include "commands.h"
+#include "fsutil.h"
+
+namespace catdog::cli {
+namespace {
+
+struct InferOptions {
+  std::string model;
+  std::string input;
+  std::string shape;
+  std::string backend = "auto";
+  int threads = 1;
+};
+
+// "1,100,100,1" -> {1,100,100,1}; every entry a positive integer.
+Status ParseShape(const std::string& text, std::vector<int64_t>* out) {
+  out->clear();
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < 1)
+      return Status::Error("--shape '" + text + "': '" + item + "' is not a positive integer");
+    out->push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (out->size() < 2) return Status::Error("--shape '" + text + "': expected the batch and at least one more dimension, e.g. 1,100,100,1");
+  return Status::Ok();
+}
+
+void AppendFloat(std::string* s, float v) {
+  if (!std::isfinite(v)) {  // JSON has no NaN/Inf
+    *s += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc()) {
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+    *s += buf;
+    return;
+  }
+  s->append(buf, end);
+}
+
+int RunInfer(const InferOptions& o) {
+  static const std::map<std::string, Backend> kBackends = {
+      {"reference", Backend::kReference}, {"simd", Backend::kSimd}, {"xnnpack", Backend::kXnnpack}, {"auto", Backend::kAuto}};
+  LoadOptions lo;
+  lo.backend = kBackends.at(o.backend);  // CLI11 already checked membership
+  lo.threads = o.threads;
+
+  std::vector<int64_t> shape;
+  Status s = ParseShape(o.shape, &shape);
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  uint64_t count = 1;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(d), &count) || count > (uint64_t(1) << 32)) {
+      spdlog::error("--shape '{}': too many values", o.shape);
+      return kExitBadInput;
+    }
+  }
+  if (shape[0] > std::numeric_limits<int>::max()) {
+    spdlog::error("--shape '{}': batch {} is too large", o.shape, shape[0]);
+    return kExitBadInput;
+  }
+
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::is_regular_file(o.input, ec) ? std::filesystem::file_size(o.input, ec) : 0;
+  if (!ec && std::filesystem::is_regular_file(o.input, ec) && file_size != count * 4) {
+    spdlog::error("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input, file_size, o.shape,
+                  count, count * 4);
+    return kExitBadInput;
+  }
+  std::vector<uint8_t> bytes;
+  s = fs::ReadFile(o.input, &bytes, count * 4);
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  if (bytes.size() != count * 4) {  // e.g. a pipe, whose size was not known up front
+    spdlog::error("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input, bytes.size(), o.shape,
+                  count, count * 4);
+    return kExitBadInput;
+  }
+
+  std::unique_ptr<Model> model;
+  s = fs::LoadModelDir(o.model, lo, &model);
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  s = model->CheckInputShape(shape);
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  spdlog::debug("model {}: backend {}, {} weights", o.model, BackendName(model->backend()), model->info().num_weights);
+  for (const std::string& line : model->info().layer_summary) spdlog::debug("  {}", line);
+
+  // Raw little-endian float32, independent of the host's byte order.
+  std::vector<float> input(count);
+  for (size_t i = 0; i < input.size(); ++i) {
+    const uint8_t* p = bytes.data() + 4 * i;
+    uint32_t bits = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+    std::memcpy(&input[i], &bits, 4);
+  }
+  const int batch = static_cast<int>(shape[0]);
+  std::vector<float> output(model->output_size() * static_cast<size_t>(batch));
+  s = model->Run(input.data(), batch, output.data());
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+
+  std::string js = "{\"shape\":[" + std::to_string(batch);
+  for (int64_t d : model->info().output_shape) js += "," + std::to_string(d);
+  js += "],\"output\":[";
+  for (size_t i = 0; i < output.size(); ++i) {
+    if (i) js += ',';
+    AppendFloat(&js, output[i]);
+  }
+  js += "]}\n";
+  std::fwrite(js.data(), 1, js.size(), stdout);
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterInfer(CLI::App& app) {
+  auto opts = std::make_shared<InferOptions>();
+  CLI::App* cmd = app.add_subcommand("infer", "Run a TF.js layers model on raw float32 input; print the output as JSON");
+  cmd->add_option("--model", opts->model, "Model directory (holding model.json) or a model.json path")->required();
+  cmd->add_option("--input", opts->input, "Raw little-endian float32 file, NHWC, batch first")->required();
+  cmd->add_option("--shape", opts->shape, "Input shape with batch first, e.g. 1,100,100,1")->required();
+  cmd->add_option("--backend", opts->backend, "Compute backend")
+      ->check(CLI::IsMember({"reference", "simd", "xnnpack", "auto"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", opts->threads, "Worker threads for the kernels")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->callback([opts] { ExitCode() = RunInfer(*opts); });
+}
+
+}  // namespace catdog::cli
