@@ -276,6 +276,39 @@ describe('report page in Chromium', () => {
     await p2.page.close();
   });
 
+  test('charts: arrow keys step through epochs; the y-axis toggle switches to per-model scales', async () => {
+    const { page, problems } = await open('/__fixtures/report.json');
+    const m = fixture.models.at(-1);
+    const chart = page.locator(`#curves article[data-id="${m.id}"] svg.chart.accuracy`);
+    await chart.focus();
+    await page.keyboard.press('ArrowRight');  // first press: the last epoch
+    const tip = page.locator(`#curves article[data-id="${m.id}"] figure[data-chart="accuracy"] .tooltip`);
+    assert.match(await tip.innerText(), new RegExp(`epoch ${m.history.at(-1).epoch}\\b`));
+    await page.keyboard.press('ArrowLeft');
+    const h = m.history.at(-2);
+    assert.match(await tip.innerText(), new RegExp(`epoch ${h.epoch}\\b[\\s\\S]*train: ${(h.accuracy * 100).toFixed(1)}%[\\s\\S]*validation: ${(h.val_accuracy * 100).toFixed(1)}%`));
+    await page.keyboard.press('Escape');
+    assert.equal(await tip.isVisible(), false);
+
+    // shared scale: every loss chart has the same top tick; per model: the top follows the model
+    const tops = () => page.$$eval('#curves svg.chart.loss', (svgs) => svgs.map((s) => {
+      const ticks = [...s.querySelectorAll('.axis text')].filter((t) => t.getAttribute('text-anchor') === 'end').map((t) => Number(t.textContent));
+      return Math.max(...ticks);
+    }));
+    const shared = await tops();
+    assert.equal(new Set(shared).size, 1, String(shared));
+    await page.uncheck('#shared-scale');
+    const own = await tops();
+    assert.equal(own.length, fixture.models.length);
+    for (const [i, mm] of fixture.models.entries()) {
+      const max = Math.max(...mm.history.flatMap((x) => [x.loss, x.val_loss]));
+      assert.ok(own[i] <= shared[0] && own[i] >= max * 0.5, `${mm.id}: top tick ${own[i]}, max loss ${max}`);
+    }
+    assert.ok(new Set(own).size > 1, String(own));
+    assert.deepEqual([...problems.pageErrors, ...problems.console], []);
+    await page.close();
+  });
+
   test('a minimal report (only the required fields, nulls elsewhere) renders without errors', async () => {
     const minimal = {
       title: 'minimal', chosen: { id: 'b' },
