@@ -1,0 +1,31 @@
+// Data augmentation equal in distribution to the tutorial's Keras ImageDataGenerator(
+//   rotation_range=30, width_shift_range=0.2, height_shift_range=0.2, shear_range=15,
+//   zoom_range=[0.7, 1.4], horizontal_flip=True, vertical_flip=True, fill_mode='nearest'),
+// done for a whole batch at once on the batch's device: one random draw, the Keras transform
+// matrices (rotation @ shift @ shear @ zoom about the image centre, then the flips) built with a
+// few elementwise ops, then affine_grid + grid_sample (bilinear, border padding = 'nearest' fill).
+// Randomness comes from the device's default generator (seeded by the trainer per epoch).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace catdog::train {
+
+struct AugmentParams {
+  double rotation_deg = 30;    // uniform in [-r, r]
+  double width_shift = 0.2;    // fraction of the width, uniform in [-s, s]
+  double height_shift = 0.2;   // fraction of the height
+  double shear_deg = 15;       // uniform in [-s, s] degrees (Keras >= 2.2 semantics)
+  double zoom_lo = 0.7, zoom_hi = 1.4;  // zx, zy drawn independently (Keras zoom_range)
+  double hflip_prob = 0.5;     // Keras horizontal_flip=True
+  double vflip_prob = 0.5;     // Keras vertical_flip=True
+};
+
+// theta [n, 2, 3] for affine_grid(align_corners=true), mapping output to input coordinates, for
+// square images of `size` pixels. dtype float32 on `device`.
+torch::Tensor AugmentThetas(int64_t n, int64_t size, const AugmentParams& p, const torch::Device& device);
+
+// x: [N, C, S, S] float. Returns the augmented batch (same shape).
+torch::Tensor AugmentBatch(const torch::Tensor& x, const AugmentParams& p);
+
+}  // namespace catdog::train

@@ -1,0 +1,46 @@
+// `catdog export`: a training checkpoint -> TensorFlow.js layers model (export.h).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "export.h"
+#include "train.h"
+
+namespace catdog::cli {
+
+void RegisterExport(CLI::App& app) {
+  auto ckpt_path = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto opt = std::make_shared<train::ExportOptions>();
+  CLI::App* cmd = app.add_subcommand("export", "Export a checkpoint to TensorFlow.js layers format (model.json + shards)");
+  cmd->add_option("--checkpoint", *ckpt_path, "A .pt file, or a `catdog train --out` directory (its best.pt)")->required();
+  cmd->add_option("--out", *out, "Output directory (written atomically)")->required();
+  cmd->add_option("--quantize", opt->quantize, "Weight quantization like tfjs_converter: float16 | uint16 | uint8")
+      ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
+  cmd->callback([ckpt_path, out, opt] {
+    train::Checkpoint ck;
+    Status s = train::ReadCheckpoint(*ckpt_path, &ck);
+    if (!s) {
+      spdlog::error("{}", s.message());
+      ExitCode() = kExitBadInput;
+      return;
+    }
+    train::TfjsModel m;
+    s = train::ExportTfjs(ck, *opt, *out, &m);
+    if (!s) {
+      spdlog::error("{}", s.message());
+      ExitCode() = kExitFailure;
+      return;
+    }
+    size_t bytes = 0;
+    for (const auto& sh : m.shards) bytes += sh.size();
+    spdlog::info("exported {} ({}) to {}: {} shard(s), {} weight bytes{}", ck.arch.name, *ckpt_path, *out,
+                 m.shards.size(), bytes, opt->quantize.empty() ? "" : ", quantized " + opt->quantize);
+    for (const auto& g : m.golden) spdlog::info("  golden: {} -> P(dog) {:.6f}", g.desc, g.output);
+    ExitCode() = kExitOk;
+  });
+}
+
+}  // namespace catdog::cli

@@ -1,0 +1,69 @@
+// Export a trained checkpoint to the TensorFlow.js layers format, as
+// `tensorflowjs_converter --input_format keras` writes it for a Keras 2 Sequential (DESIGN
+// contract 3): model.json (format "layers-model", modelTopology with keras_version, backend and
+// model_config holding the Keras layer configs, weightsManifest) + group1-shardKofN.bin files of at
+// most 4 MiB, weights in Keras layouts:
+//   Conv2D kernel        torch [O,I,kh,kw] -> Keras [kh,kw,I,O] (HWIO)
+//   depthwise kernel     torch [C,1,kh,kw] -> Keras [kh,kw,C,1]
+//   Dense kernel         torch [O,I]       -> Keras [I,O]; the first Dense after a Flatten of an
+//                        HxWxC tensor also has its rows reordered from torch's NCHW flatten order
+//                        (c,h,w) to Keras' NHWC order (h,w,c).
+// Quantization as tfjs_converter's --quantize_{float16,uint16,uint8}: float16 halves; uintN is
+// affine per weight tensor with {dtype, min, scale} (range nudged so 0 is exact).
+// userDefinedMetadata.catdog carries preprocessing, labels, threshold, the run card and golden
+// input -> output pairs computed by libtorch (on the dequantized weights, so they are what a
+// correct runtime must reproduce).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+#include "train.h"
+
+namespace catdog::train {
+
+struct ExportOptions {
+  std::string quantize;                          // "", "float16", "uint16", "uint8"
+  uint64_t max_shard_bytes = 4ull * 1024 * 1024; // the converter's default shard size
+  bool compute_golden = true;                    // run libtorch for the golden pairs
+};
+
+struct GoldenPair {
+  std::string desc;
+  std::vector<uint8_t> input_u8;  // input_size^2 gray bytes; the model input is input_u8 / 255
+  float output = 0;               // P(dog) from libtorch
+};
+
+// In-memory export (no files): model.json text + shard contents, in order.
+struct TfjsModel {
+  std::string model_json;
+  std::vector<std::string> shard_names;
+  std::vector<std::vector<uint8_t>> shards;
+  std::vector<GoldenPair> golden;
+};
+
+Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, TfjsModel* out);
+
+// BuildTfjsModel, then writes into `out_dir` atomically: a temporary sibling directory, every
+// file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
+// model.json (or is empty).
+Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
+                  TfjsModel* written = nullptr);
+
+// ---- pieces, exposed for tests ------------------------------------------------------------------
+// Row permutation for a Dense fed by Flatten of [h, w, c]: keras_row k -> torch_row perm[k].
+std::vector<int64_t> FlattenNhwcToNchw(int64_t h, int64_t w, int64_t c);
+// IEEE half conversion, round to nearest even (numpy's astype(float16)).
+uint16_t FloatToHalf(float f);
+float HalfToFloat(uint16_t h);
+// tfjs_converter's affine quantization of one tensor; returns the dequantized values too.
+struct Quantized {
+  std::vector<uint8_t> bytes;  // little-endian uint8 / uint16 / float16 values
+  double min = 0, scale = 1;
+  std::vector<float> dequantized;
+};
+Status QuantizeTensor(const std::vector<float>& data, const std::string& dtype, Quantized* out);
+
+}  // namespace catdog::train

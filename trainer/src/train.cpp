@@ -1,0 +1,653 @@
+// The training loop. Design notes (GPU throughput, issue 7):
+// - the whole training set lives on the device as uint8 [N,1,S,S]; a batch is an index_select
+//   from a device randperm, converted to float there: no host->device copies per step;
+// - augmentation is a handful of batched ops (augment.cpp);
+// - loss/accuracy accumulate in device tensors and are read once per epoch (no .item() per step);
+// - all trainable parameters are views into one flat buffer and their gradients views into
+//   another, so Adam is five elementwise ops over one tensor (Keras' formula, epsilon 1e-7).
+#include "train.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+#if defined(TORCH_VERSION_MAJOR)
+#include <ATen/autocast_mode.h>
+#endif
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <tuple>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include <unistd.h>
+
+#include "augment.h"
+#include "fsutil.h"
+#include "models_torch.h"
+#include "tensorboard.h"
+
+namespace catdog::train {
+
+namespace {
+
+using json = nlohmann::json;
+namespace stdfs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEpsilon = 1e-7;  // Keras Adam defaults
+
+Status BadInput(const std::string& msg) { return Status::Error("bad input: " + msg); }
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+// The seed of one epoch's randomness (shuffle, augmentation, dropout): a pure function of
+// (seed, epoch), which is what makes --resume exact.
+uint64_t EpochSeed(uint64_t seed, int epoch) { return SplitMix64(seed * 0x100000001B3ull + uint64_t(epoch)); }
+
+std::string IsoNow() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+json StatsJson(const EpochStats& e) {
+  return {{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"val_loss", e.val_loss},
+          {"val_accuracy", e.val_accuracy}, {"lr", e.lr}, {"seconds", e.seconds}, {"images_per_s", e.images_per_s}};
+}
+EpochStats StatsFromJson(const json& j) {
+  EpochStats e;
+  e.epoch = j.value("epoch", 0);
+  e.loss = j.value("loss", 0.0);
+  e.accuracy = j.value("accuracy", 0.0);
+  e.val_loss = j.value("val_loss", 0.0);
+  e.val_accuracy = j.value("val_accuracy", 0.0);
+  e.lr = j.value("lr", 0.0);
+  e.seconds = j.value("seconds", 0.0);
+  e.images_per_s = j.value("images_per_s", 0.0);
+  return e;
+}
+
+// Progress bar on a TTY: steps, percent, rate, ETA. Writes at most ~10 times a second.
+class Progress {
+ public:
+  Progress(bool on, int epoch, int epochs, int64_t steps) : on_(on), epoch_(epoch), epochs_(epochs), steps_(steps) {
+    start_ = last_ = Clock::now();
+  }
+  void Update(int64_t step, int64_t images) {
+    if (!on_) return;
+    auto now = Clock::now();
+    if (step < steps_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    double el = std::chrono::duration<double>(now - start_).count();
+    double eta = step > 0 ? el / double(step) * double(steps_ - step) : 0;
+    const int width = 30;
+    int fill = steps_ > 0 ? int(width * step / steps_) : width;
+    std::string bar(size_t(fill), '=');
+    if (fill < width) bar += '>' + std::string(size_t(width - fill - 1), ' ');
+    std::fprintf(stderr, "\repoch %d/%d [%s] %3d%% %lld/%lld  %.0f img/s  ETA %02d:%02d ", epoch_, epochs_,
+                 bar.c_str(), steps_ > 0 ? int(100 * step / steps_) : 100, (long long)step, (long long)steps_,
+                 el > 0 ? double(images) / el : 0.0, int(eta) / 60, int(eta) % 60);
+    std::fflush(stderr);
+  }
+  void Done() {
+    if (on_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool on_;
+  int epoch_, epochs_;
+  int64_t steps_;
+  Clock::time_point start_, last_;
+};
+
+// bf16 autocast, guarded for the libtorch versions we build against (1.13 here, 2.x on the GPU).
+class AutocastScope {
+ public:
+  AutocastScope(bool on, const torch::Device& device) : on_(on), cuda_(device.is_cuda()) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    const auto dt = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_dtype(dt, at::kBFloat16);
+    at::autocast::set_autocast_enabled(dt, true);
+#else
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
+#else
+    if (cuda_) at::autocast::set_enabled(false);
+    else at::autocast::set_cpu_enabled(false);
+#endif
+    // Casts of the weights are cached while autocast is on; the weights change every step.
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_, cuda_;
+};
+
+// All trainable parameters as views of one flat tensor; gradients as views of another.
+class FlatParams {
+ public:
+  void Init(Net& net) {
+    params_.clear();
+    for (torch::Tensor& p : net->parameters())
+      if (p.requires_grad()) params_.push_back(p);
+    int64_t total = 0;
+    for (auto& p : params_) total += p.numel();
+    auto opts = params_.front().options();
+    flat_ = torch::empty({total}, opts);
+    grad_ = torch::zeros({total}, opts);
+    int64_t off = 0;
+    torch::NoGradGuard no_grad;
+    for (auto& p : params_) {
+      const int64_t n = p.numel();
+      flat_.narrow(0, off, n).copy_(p.detach().reshape({-1}));
+      p.set_data(flat_.narrow(0, off, n).view(p.sizes()));
+      p.mutable_grad() = grad_.narrow(0, off, n).view(p.sizes());
+      grad_ptrs_.push_back(p.grad().data_ptr());
+      offsets_.push_back(off);
+      off += n;
+    }
+  }
+  // Autograd accumulates in place into the views; if a libtorch ever replaces a gradient tensor
+  // instead, copy it into its slot and re-alias (host-side pointer checks only, no sync).
+  void Gather() {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      torch::Tensor& p = params_[i];
+      if (p.grad().defined() && p.grad().data_ptr() == grad_ptrs_[i]) continue;
+      torch::Tensor slot = grad_.narrow(0, offsets_[i], p.numel()).view(p.sizes());
+      torch::NoGradGuard no_grad;
+      if (p.grad().defined()) slot.copy_(p.grad());
+      else slot.zero_();
+      p.mutable_grad() = slot;
+    }
+  }
+  torch::Tensor& flat() { return flat_; }
+  torch::Tensor& grad() { return grad_; }
+  int64_t numel() const { return flat_.numel(); }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<const void*> grad_ptrs_;
+  std::vector<int64_t> offsets_;
+  torch::Tensor flat_, grad_;
+};
+
+// Keras' Adam on the flat buffer: alpha = lr sqrt(1 - b2^t) / (1 - b1^t);
+// p -= alpha m / (sqrt(v) + eps).
+class FlatAdam {
+ public:
+  void Init(FlatParams* params, double lr) {
+    p_ = params;
+    lr_ = lr;
+    state_.m = torch::zeros_like(p_->flat());
+    state_.v = torch::zeros_like(p_->flat());
+    denom_ = torch::empty_like(p_->flat());
+    state_.step = 0;
+  }
+  Status Load(const AdamState& s) {
+    if (!s.m.defined() || s.m.numel() != p_->numel() || s.v.numel() != p_->numel())
+      return Status::Error("optimizer state does not match the model (" +
+                           std::to_string(s.m.defined() ? s.m.numel() : 0) + " vs " + std::to_string(p_->numel()) +
+                           " floats)");
+    torch::NoGradGuard no_grad;
+    state_.m.copy_(s.m);
+    state_.v.copy_(s.v);
+    state_.step = s.step;
+    return Status::Ok();
+  }
+  void Step() {
+    torch::NoGradGuard no_grad;
+    ++state_.step;
+    const double bc1 = 1.0 - std::pow(kBeta1, double(state_.step));
+    const double bc2 = 1.0 - std::pow(kBeta2, double(state_.step));
+    const double alpha = lr_ * std::sqrt(bc2) / bc1;
+    torch::Tensor& g = p_->grad();
+    state_.m.mul_(kBeta1).add_(g, 1.0 - kBeta1);
+    state_.v.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
+    torch::sqrt_out(denom_, state_.v).add_(kEpsilon);
+    p_->flat().addcdiv_(state_.m, denom_, -alpha);
+  }
+  const AdamState& state() const { return state_; }
+
+ private:
+  FlatParams* p_ = nullptr;
+  double lr_ = 1e-3;
+  AdamState state_;
+  torch::Tensor denom_;
+};
+
+struct DeviceData {
+  torch::Tensor x;       // uint8 [N,1,S,S]
+  torch::Tensor y;       // float [N]
+  torch::Tensor y_bool;  // bool [N]
+  int64_t n = 0;
+};
+
+DeviceData ToDevice(const pack::Pack& pack, const std::vector<size_t>& idx, const torch::Device& device) {
+  const int64_t S = pack.size, n = int64_t(idx.size());
+  torch::Tensor x = torch::empty({n, 1, S, S}, torch::kUInt8);
+  torch::Tensor y = torch::empty({n}, torch::kFloat);
+  uint8_t* xp = x.data_ptr<uint8_t>();
+  float* yp = y.data_ptr<float>();
+  const size_t plane = size_t(S * S);
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(xp + size_t(i) * plane, pack.image(idx[size_t(i)]), plane);
+    yp[i] = pack.labels[idx[size_t(i)]] ? 1.f : 0.f;
+  }
+  DeviceData d;
+  d.x = x.to(device);
+  d.y = y.to(device);
+  d.y_bool = d.y.gt(0.5);
+  d.n = n;
+  return d;
+}
+
+torch::Tensor Batch(const DeviceData& d, const torch::Tensor& idx) {
+  return d.x.index_select(0, idx).to(torch::kFloat).mul_(1.0 / 255.0);
+}
+
+struct RunState {
+  int epoch = 0;  // epochs finished
+  std::vector<EpochStats> history;
+  double best_val_loss = INFINITY;
+  int best_epoch = 0;
+  int bad_epochs = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(const pack::Pack& pack, const TrainOptions& o) : pack_(pack), o_(o) {}
+  Status Run(TrainResult* result);
+
+ private:
+  Status Validate();
+  Status Setup();
+  Status Resume();
+  std::pair<double, double> Evaluate(const DeviceData& d);
+  json Meta() const;
+  json RunCard(const std::string& status) const;
+  Status SaveEpoch(bool improved);
+  Status WriteHistory() const;
+
+  const pack::Pack& pack_;
+  TrainOptions o_;
+  const ArchSpec* arch_ = nullptr;
+  torch::Device device_{torch::kCPU};
+  std::string log_dir_;
+  DeviceData train_, val_;
+  Net net_{nullptr};
+  FlatParams flat_;
+  FlatAdam adam_;
+  RunState st_;
+  std::vector<json> golden_;
+  tb::EventWriter tb_train_, tb_val_;
+  std::string started_at_;
+  Clock::time_point t0_;
+  std::string stop_reason_;
+};
+
+Status Trainer::Validate() {
+  arch_ = FindArch(o_.arch);
+  if (!arch_) return BadInput("--arch '" + o_.arch + "': unknown architecture (choose " + ArchNames() + ")");
+  if (o_.epochs < 1) return BadInput("--epochs " + std::to_string(o_.epochs) + ": must be >= 1");
+  if (o_.batch < 1 || o_.batch > 1 << 20) return BadInput("--batch " + std::to_string(o_.batch) + ": must be in 1..1048576");
+  if (!(o_.lr > 0) || !std::isfinite(o_.lr)) return BadInput("--lr " + std::to_string(o_.lr) + ": must be a positive number");
+  if (o_.out_dir.empty()) return BadInput("--out is required");
+  if (o_.patience < 0) return BadInput("--patience " + std::to_string(o_.patience) + ": must be >= 0");
+  if (o_.limit < 0) return BadInput("--limit " + std::to_string(o_.limit) + ": must be >= 0");
+  if (o_.eval_batch < 1) return BadInput("eval batch " + std::to_string(o_.eval_batch) + ": must be >= 1");
+  if (o_.val_split != "val" && o_.val_split != "test")
+    return BadInput("--val-split '" + o_.val_split + "': must be val or test");
+  if (o_.device == "auto") {
+    device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  } else if (o_.device == "cpu") {
+    device_ = torch::kCPU;
+  } else if (o_.device == "cuda" || o_.device.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      return BadInput("--device " + o_.device + ": this libtorch (" TORCH_VERSION ") has no usable CUDA device");
+    device_ = torch::Device(o_.device == "cuda" ? "cuda:0" : o_.device);
+  } else {
+    return BadInput("--device '" + o_.device + "': must be auto, cpu or cuda");
+  }
+  const size_t plane = size_t(pack_.size) * size_t(pack_.size);
+  if (pack_.size < 8 || pack_.pixels.size() != pack_.count() * plane || pack_.splits.size() != pack_.count())
+    return BadInput("pack " + o_.pack_path + ": inconsistent sizes (size " + std::to_string(pack_.size) + ", " +
+                    std::to_string(pack_.count()) + " labels, " + std::to_string(pack_.pixels.size()) + " pixel bytes)");
+  return Status::Ok();
+}
+
+Status Trainer::Setup() {
+  if (o_.threads > 0) torch::set_num_threads(o_.threads);
+  log_dir_ = o_.log_dir.empty() ? (stdfs::path(o_.out_dir) / "logs").string() : o_.log_dir;
+  std::vector<size_t> tr = pack_.Indices(pack::kTrain);
+  if (o_.limit > 0 && size_t(o_.limit) < tr.size()) tr.resize(size_t(o_.limit));
+  std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
+  if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
+  if (va.empty()) return BadInput("pack " + o_.pack_path + ": no images in the '" + o_.val_split + "' split to validate on");
+  train_ = ToDevice(pack_, tr, device_);
+  val_ = ToDevice(pack_, va, device_);
+  // Golden inputs for the export: a constant image and the first validation image of each class.
+  const int S = pack_.size;
+  std::vector<uint8_t> gray(size_t(S) * S, 128);
+  golden_.push_back({{"desc", "constant 128"}, {"u8_base64", Base64Encode(gray.data(), gray.size())}});
+  for (uint8_t label : {0, 1}) {
+    for (size_t i : va) {
+      if (pack_.labels[i] != label) continue;
+      std::string desc = std::string(label ? "dog" : "cat") + " validation image";
+      if (i < pack_.paths.size()) desc += " " + pack_.paths[i];
+      golden_.push_back({{"desc", desc}, {"u8_base64", Base64Encode(pack_.image(i), size_t(S) * S)}});
+      break;
+    }
+  }
+  Status s = BuildNet(*arch_, S, &net_);
+  if (!s) return s;
+  std::error_code ec;
+  stdfs::create_directories(o_.out_dir, ec);
+  if (ec) return Status::Error(o_.out_dir + ": cannot create the output directory: " + ec.message());
+  return Status::Ok();
+}
+
+Status Trainer::Resume() {
+  const std::string path = (stdfs::path(o_.out_dir) / "last.pt").string();
+  Checkpoint ck;
+  AdamState adam;
+  Status s = LoadCheckpointFile(path, &ck, &adam);
+  if (!s) return Status::Error("--resume: " + s.message());
+  json meta = json::parse(ck.meta_json, nullptr, false);
+  if (ck.arch.name != arch_->name)
+    return BadInput("--resume: " + path + " is a '" + ck.arch.name + "' run, not '" + arch_->name + "'");
+  if (ck.input_size != pack_.size)
+    return BadInput("--resume: " + path + " has input size " + std::to_string(ck.input_size) + ", the pack " +
+                    std::to_string(pack_.size));
+  if (adam.step < 0) return Status::Error("--resume: " + path + " has no optimizer state");
+  const std::string hash = meta.value("pack", json::object()).value("content_hash", "");
+  if (hash != pack_.content_hash)
+    spdlog::warn("--resume: {} was trained on pack {}, this pack is {}", path, hash, pack_.content_hash);
+  s = CopyIntoNet(ck, net_);
+  if (!s) return Status::Error(path + ": " + s.message());
+  st_.epoch = meta.value("epoch", 0);
+  st_.best_val_loss = meta.value("best_val_loss", double(INFINITY));
+  st_.best_epoch = meta.value("best_epoch", 0);
+  st_.bad_epochs = meta.value("bad_epochs", 0);
+  if (meta.contains("history") && meta["history"].is_array())
+    for (const json& e : meta["history"]) st_.history.push_back(StatsFromJson(e));
+  if (meta.contains("started_at") && meta["started_at"].is_string()) started_at_ = meta["started_at"];
+  net_->to(device_);
+  flat_.Init(net_);
+  adam_.Init(&flat_, o_.lr);
+  adam.m = adam.m.to(device_);
+  adam.v = adam.v.to(device_);
+  s = adam_.Load(adam);
+  if (!s) return Status::Error(path + ": " + s.message());
+  spdlog::info("resuming {} from epoch {} (best val_loss {:.4f} at epoch {})", path, st_.epoch, st_.best_val_loss,
+               st_.best_epoch);
+  return Status::Ok();
+}
+
+std::pair<double, double> Trainer::Evaluate(const DeviceData& d) {
+  net_->eval();
+  torch::NoGradGuard no_grad;
+  auto opts = torch::TensorOptions().device(device_);
+  torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
+  torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
+  for (int64_t start = 0; start < d.n; start += o_.eval_batch) {
+    const int64_t len = std::min<int64_t>(o_.eval_batch, d.n - start);
+    torch::Tensor x = d.x.narrow(0, start, len).to(torch::kFloat).mul_(1.0 / 255.0);
+    if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor logits;
+    {
+      AutocastScope ac(o_.bf16, device_);
+      logits = net_->forward(x).to(torch::kFloat);
+    }
+    torch::Tensor y = d.y.narrow(0, start, len);
+    loss_sum.add_(torch::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum));
+    correct.add_(logits.gt(0).eq(d.y_bool.narrow(0, start, len)).sum());
+  }
+  return {loss_sum.item<double>() / double(d.n), double(correct.item<int64_t>()) / double(d.n)};
+}
+
+json Trainer::Meta() const {
+  json hist = json::array();
+  for (const EpochStats& e : st_.history) hist.push_back(StatsJson(e));
+  json m;
+  m["epoch"] = st_.epoch;
+  m["history"] = hist;
+  m["best_val_loss"] = std::isfinite(st_.best_val_loss) ? json(st_.best_val_loss) : json(nullptr);
+  m["best_epoch"] = st_.best_epoch;
+  m["bad_epochs"] = st_.bad_epochs;
+  m["seed"] = o_.seed;
+  m["rng"] = "reseeded per epoch from (seed, epoch)";
+  m["started_at"] = started_at_;
+  m["pack"] = {{"path", o_.pack_path}, {"content_hash", pack_.content_hash}, {"size", pack_.size},
+               {"fit", pack_.fit}, {"gray", pack_.gray}};
+  m["golden_images"] = golden_;
+  m["run_card"] = RunCard("running");
+  return m;
+}
+
+json Trainer::RunCard(const std::string& status) const {
+  json c;
+  c["arch"] = arch_->name;
+  c["arch_description"] = arch_->description;
+  c["augment"] = o_.augment;
+  c["epochs"] = o_.epochs;
+  c["batch"] = o_.batch;
+  c["lr"] = o_.lr;
+  c["optimizer"] = {{"name", "adam"}, {"beta_1", kBeta1}, {"beta_2", kBeta2}, {"epsilon", kEpsilon}};
+  c["loss"] = "binary_crossentropy";
+  c["seed"] = o_.seed;
+  c["device"] = device_.str();
+  c["bf16"] = o_.bf16;
+  c["channels_last"] = o_.channels_last;
+  c["patience"] = o_.patience;
+  c["until_loss"] = o_.until_loss;
+  c["limit"] = o_.limit;
+  c["val_split"] = o_.val_split;
+  c["pack"] = {{"path", o_.pack_path}, {"content_hash", pack_.content_hash}, {"train_images", train_.n},
+               {"val_images", val_.n}, {"size", pack_.size}, {"fit", pack_.fit}, {"gray", pack_.gray},
+               {"seed", pack_.seed}};
+  c["libtorch"] = TORCH_VERSION;
+  c["status"] = status;
+  c["epochs_run"] = st_.epoch;
+  c["stop_reason"] = stop_reason_;
+  c["best_epoch"] = st_.best_epoch;
+  if (st_.best_epoch > 0 && size_t(st_.best_epoch) <= st_.history.size())
+    c["best"] = StatsJson(st_.history[size_t(st_.best_epoch) - 1]);
+  if (!st_.history.empty()) c["final"] = StatsJson(st_.history.back());
+  double secs = 0, imgs = 0;
+  for (const EpochStats& e : st_.history) {
+    secs += e.seconds;
+    imgs += e.images_per_s * e.seconds;
+  }
+  c["timing"] = {{"train_seconds", secs},
+                 {"mean_epoch_seconds", st_.history.empty() ? 0.0 : secs / double(st_.history.size())},
+                 {"images_per_s", secs > 0 ? imgs / secs : 0.0}};
+  c["started_at"] = started_at_;
+  c["updated_at"] = IsoNow();
+  return c;
+}
+
+Status Trainer::WriteHistory() const {
+  std::string text;
+  for (const EpochStats& e : st_.history) text += StatsJson(e).dump() + "\n";
+  return fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "history.jsonl").string(), text);
+}
+
+Status Trainer::SaveEpoch(bool improved) {
+  const std::string meta = Meta().dump();
+  Status s;
+  if (improved) {
+    s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "best.pt").string(), net_, *arch_, pack_.size, meta, nullptr);
+    if (!s) return s;
+  }
+  s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "last.pt").string(), net_, *arch_, pack_.size, meta,
+                         &adam_.state());
+  if (!s) return s;
+  s = WriteHistory();
+  if (!s) return s;
+  return fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("running").dump(2) + "\n");
+}
+
+Status Trainer::Run(TrainResult* result) {
+  t0_ = Clock::now();
+  Status s = Validate();
+  if (!s) return s;
+  s = Setup();
+  if (!s) return s;
+  if (o_.resume) {
+    s = Resume();
+    if (!s) return s;
+  } else {
+    started_at_ = IsoNow();
+    torch::manual_seed(o_.seed);
+    KerasInit(net_);
+    net_->to(device_);
+    flat_.Init(net_);
+    adam_.Init(&flat_, o_.lr);
+  }
+  s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
+  if (!s) return s;
+  s = tb_val_.Open((stdfs::path(log_dir_) / "validation").string());
+  if (!s) return s;
+
+  const bool tty = o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO));
+  const AugmentParams aug;
+  auto opts = torch::TensorOptions().device(device_);
+  const int64_t steps = (train_.n + o_.batch - 1) / o_.batch;
+  spdlog::info("training {} (augment {}) on {}: {} train / {} {} images, batch {}, {} steps/epoch, {} parameters",
+               arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch, steps,
+               flat_.numel());
+  stop_reason_ = "epochs";
+  if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
+  while (st_.epoch < o_.epochs) {
+    const int epoch = st_.epoch + 1;
+    auto te = Clock::now();
+    torch::manual_seed(EpochSeed(o_.seed, epoch));
+    net_->train();
+    torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
+    torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
+    torch::Tensor perm = torch::randperm(train_.n, opts.dtype(torch::kLong));
+    Progress bar(tty, epoch, o_.epochs, steps);
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t start = step * o_.batch, len = std::min<int64_t>(o_.batch, train_.n - start);
+      torch::Tensor idx = perm.narrow(0, start, len);
+      torch::Tensor x = Batch(train_, idx);
+      if (o_.augment) x = AugmentBatch(x, aug);
+      if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor y = train_.y.index_select(0, idx);
+      torch::Tensor logits, loss;
+      {
+        AutocastScope ac(o_.bf16, device_);
+        logits = net_->forward(x).to(torch::kFloat);
+        loss = torch::binary_cross_entropy_with_logits(logits, y);
+      }
+      flat_.grad().zero_();
+      loss.backward();
+      flat_.Gather();
+      adam_.Step();
+      loss_sum.add_(loss.detach(), double(len));
+      correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+      bar.Update(step + 1, start + len);
+    }
+    bar.Done();
+    EpochStats e;
+    e.epoch = epoch;
+    e.loss = loss_sum.item<double>() / double(train_.n);  // the one sync of the epoch
+    e.accuracy = double(correct.item<int64_t>()) / double(train_.n);
+    if (!std::isfinite(e.loss)) {
+      return Status::Error("epoch " + std::to_string(epoch) + ": training loss is " + std::to_string(e.loss) +
+                           " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
+                           (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
+                                          : std::string("no checkpoint was written")) + ".");
+    }
+    auto [vl, va] = Evaluate(val_);
+    e.val_loss = vl;
+    e.val_accuracy = va;
+    e.lr = o_.lr;
+    e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
+    e.images_per_s = e.seconds > 0 ? double(train_.n) / e.seconds : 0;
+    if (!std::isfinite(e.val_loss))
+      return Status::Error("epoch " + std::to_string(epoch) + ": validation loss is " + std::to_string(e.val_loss) +
+                           " (diverged). Stopped; checkpoints keep the last good epoch.");
+    st_.history.push_back(e);
+    st_.epoch = epoch;
+    const bool improved = e.val_loss < st_.best_val_loss;
+    if (improved) {
+      st_.best_val_loss = e.val_loss;
+      st_.best_epoch = epoch;
+      st_.bad_epochs = 0;
+    } else {
+      ++st_.bad_epochs;
+    }
+    s = SaveEpoch(improved);
+    if (!s) return s;
+    for (auto& [w, tag, v] : std::vector<std::tuple<tb::EventWriter*, const char*, double>>{
+             {&tb_train_, "epoch_loss", e.loss}, {&tb_train_, "epoch_accuracy", e.accuracy},
+             {&tb_train_, "epoch_learning_rate", e.lr}, {&tb_train_, "epoch_images_per_second", e.images_per_s},
+             {&tb_train_, "epoch_seconds", e.seconds}, {&tb_val_, "epoch_loss", e.val_loss},
+             {&tb_val_, "epoch_accuracy", e.val_accuracy}}) {
+      s = w->AddScalar(tag, float(v), epoch - 1);  // Keras logs epochs 0-based
+      if (!s) return s;
+    }
+    spdlog::info("epoch {}/{}: loss {:.4f} acc {:.4f} val_loss {:.4f} val_acc {:.4f}  {:.1f} s, {:.0f} img/s{}", epoch,
+                 o_.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_s,
+                 improved ? "  (best)" : "");
+    if (o_.until_loss >= 0 && e.loss <= o_.until_loss) {
+      stop_reason_ = "until-loss";
+      spdlog::info("training loss {:.4f} <= --until-loss {}: stopping", e.loss, o_.until_loss);
+      break;
+    }
+    if (o_.patience > 0 && st_.bad_epochs >= o_.patience) {
+      stop_reason_ = "patience";
+      spdlog::info("val_loss has not improved for {} epochs (best {:.4f} at epoch {}): stopping", st_.bad_epochs,
+                   st_.best_val_loss, st_.best_epoch);
+      break;
+    }
+  }
+  s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
+  if (!s) return s;
+  result->history = st_.history;
+  result->stop_reason = stop_reason_;
+  result->best_epoch = st_.best_epoch;
+  result->best_val_loss = st_.best_val_loss;
+  result->seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+  result->device = device_.str();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Train(const pack::Pack& pack, const TrainOptions& options, TrainResult* result) {
+  try {
+    Trainer t(pack, options);
+    return t.Run(result);
+  } catch (const c10::Error& e) {
+    return Status::Error(std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("training failed: ") + e.what());
+  }
+}
+
+}  // namespace catdog::train

@@ -1,0 +1,100 @@
+// The libtorch trainer: train one architecture on a dataset pack, with checkpoints, history,
+// TensorBoard logs and a run card; read checkpoints back for export.
+//
+// This header has no torch types (torch stays inside train.cpp / models_torch.cpp / augment.cpp),
+// so the CLI commands and tests compile quickly.
+//
+// Output directory of a run (TrainOptions::out_dir):
+//   best.pt        checkpoint with the lowest val_loss so far
+//   last.pt        checkpoint after the last finished epoch (what --resume continues from)
+//   history.jsonl  one JSON object per epoch (epoch, loss, accuracy, val_loss, val_accuracy, lr,
+//                  seconds, images_per_s)
+//   run.json       the run card (arch, options, device, pack path + content hash, metrics, timing)
+//   logs/          TensorBoard event files: logs/train and logs/validation (as Keras' callback)
+// Every file is written atomically (temp file + rename): a crash never leaves a half-written one.
+//
+// Randomness: the generator is re-seeded at the start of every epoch from (seed, epoch), so the
+// RNG state of a checkpoint is fully described by its seed and epoch; --resume reproduces an
+// uninterrupted run exactly (same device, same thread count).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "catdog/catdog.h"
+#include "models.h"
+#include "pack.h"
+
+namespace catdog::train {
+
+struct TrainOptions {
+  std::string arch = "cnn";      // a name from Architectures()
+  bool augment = false;          // Keras ImageDataGenerator-equivalent augmentation
+  int epochs = 100;              // total epochs (a resumed run counts the ones already done)
+  int batch = 32;
+  double lr = 1e-3;              // Adam(beta1 0.9, beta2 0.999, epsilon 1e-7) as Keras
+  uint64_t seed = 0;
+  std::string device = "auto";   // auto | cpu | cuda
+  std::string out_dir;           // required
+  std::string log_dir;           // default out_dir/logs; "" keeps the default
+  int patience = 0;              // early stopping on val_loss; 0 = off
+  double until_loss = -1;        // stop when the training loss <= this; < 0 = off
+  bool resume = false;           // continue from out_dir/last.pt
+  bool bf16 = false;             // bf16 autocast (CUDA and CPU where the libtorch has it)
+  bool channels_last = false;    // channels-last activations
+  int64_t limit = 0;             // use only the first N training images; 0 = all
+  std::string val_split = "val"; // which pack split validates: val | test
+  std::string pack_path;         // for the run card
+  int eval_batch = 256;          // validation batch size
+  int progress = -1;             // progress bar: 1 on, 0 off, -1 = when stderr is a TTY
+  int threads = 0;               // CPU intra-op threads; 0 = libtorch's default
+};
+
+struct EpochStats {
+  int epoch = 0;  // 1-based
+  double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0, seconds = 0, images_per_s = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochStats> history;  // all epochs of the run, resumed ones included
+  std::string stop_reason;          // "epochs" | "patience" | "until-loss"
+  int best_epoch = 0;
+  double best_val_loss = 0;
+  double seconds = 0;               // this invocation's wall time
+  std::string device;               // "cpu" / "cuda:0"
+};
+
+// Validates options (messages name the flag and value), then trains. Exit-code mapping for the CLI:
+// a Status whose message starts with "bad input:" is the user's fault (exit 2), others exit 1.
+// A NaN/Inf loss stops the run with an error, leaving last.pt/best.pt of the last good epoch.
+Status Train(const pack::Pack& pack, const TrainOptions& options, TrainResult* result);
+
+// ---- checkpoints, torch-free view ---------------------------------------------------------------
+struct HostTensor {
+  std::string name;             // torch module path, e.g. "conv2d.weight" (see ModelTensors)
+  std::vector<int64_t> shape;   // torch layout (OIHW, [out,in])
+  std::vector<float> data;
+};
+
+struct Checkpoint {
+  ArchSpec arch;                 // stored in the checkpoint itself, not looked up by name
+  int input_size = 100;
+  std::string meta_json;         // everything else: epoch, history, run card, golden images...
+  std::vector<HostTensor> tensors;  // in ModelTensors() order
+};
+
+// Reads a .pt written by Train (or WriteCheckpoint). `path` may be a training output directory,
+// meaning its best.pt. Messages name the file.
+Status ReadCheckpoint(const std::string& path, Checkpoint* out);
+// Writes a checkpoint holding only weights + meta (no optimizer state), atomically. For tests and
+// tools that build models by hand.
+Status WriteCheckpoint(const std::string& path, const Checkpoint& ckpt);
+// Runs the checkpoint's model with libtorch on the CPU in eval mode. `inputs`: n images of
+// size*size floats in [0,1] (row-major, one channel). `out`: n probabilities P(dog).
+Status TorchPredict(const Checkpoint& ckpt, const float* inputs, int n, std::vector<float>* out);
+// A fresh, Keras-initialised (Glorot uniform, zero bias) model as a checkpoint, seeded.
+Status InitCheckpoint(const ArchSpec& arch, int input_size, uint64_t seed, Checkpoint* out);
+
+}  // namespace catdog::train
