@@ -1,4 +1,4 @@
-// `catdog prepare` as a library (implemented in cmd_prepare.cpp): image folders -> a dataset pack.
+// `catdog prepare` as a library (prepare.cpp; the CLI is cmd_prepare.cpp): image folders -> a dataset pack.
 //
 // Folder layouts (class names case-insensitive: cat/cats = 0, dog/dogs = 1):
 //   ROOT/{Cat,Dog}/...                         (Microsoft PetImages; any cat/cats/dog/dogs folders)

@@ -1,0 +1,281 @@
+// Pack format: SHA-256, write/read round trips, sharding, and every way a pack can be damaged.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fsutil.h"
+#include "pack.h"
+#include "test_util.h"
+
+using catdog::pack::Pack;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+// Images with structure (gradients + noise), so the filter and zstd have something to do.
+Pack MakePack(size_t n, int size, uint64_t seed) {
+  Pack p;
+  p.size = size;
+  p.fit = "stretch";
+  p.seed = seed;
+  p.val_fraction = 0.2;
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  p.pixels.resize(n * size * size);
+  for (size_t i = 0; i < n; ++i) {
+    for (int y = 0; y < size; ++y)
+      for (int x = 0; x < size; ++x)
+        p.pixels[(i * size + y) * size + x] = static_cast<uint8_t>((x * 3 + y * 2 + i * 7 + rng() % 16) & 255);
+    p.labels.push_back(static_cast<uint8_t>(i % 2));
+    p.splits.push_back(static_cast<uint8_t>(i % 5 == 0 ? catdog::pack::kVal : catdog::pack::kTrain));
+    p.paths.push_back((i % 2 ? "Dog/" : "Cat/") + std::to_string(i) + ".jpg");
+  }
+  return p;
+}
+
+void ExpectSameRecords(const Pack& a, const Pack& b) {
+  EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.fit, b.fit);
+  EXPECT_EQ(a.gray, b.gray);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.val_fraction, b.val_fraction);
+  EXPECT_EQ(a.test_fraction, b.test_fraction);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.splits, b.splits);
+  EXPECT_EQ(a.paths, b.paths);
+  EXPECT_TRUE(a.pixels == b.pixels) << "pixels differ";
+  EXPECT_EQ(a.content_hash, b.content_hash);
+}
+
+std::vector<uint8_t> ReadAll(const std::string& path) {
+  std::vector<uint8_t> v;
+  EXPECT_TRUE(catdog::fs::ReadFile(path, &v));
+  return v;
+}
+void WriteAll(const std::string& path, const std::vector<uint8_t>& v) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size()));
+}
+
+}  // namespace
+
+TEST(Sha256, KnownVectors) {
+  using catdog::pack::Sha256;
+  EXPECT_EQ(Sha256::Hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256::Hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(Sha256::Hex(two_blocks.data(), two_blocks.size()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // One million 'a', fed in uneven pieces (exercises the buffering).
+  std::string a(1000000, 'a');
+  Sha256 h;
+  for (size_t pos = 0, step = 1; pos < a.size(); pos += step, step = step * 3 % 997 + 1)
+    h.Update(a.data() + pos, std::min(step, a.size() - pos));
+  EXPECT_EQ(Sha256::ToHex(h.Final()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Pack, RoundTripSingleShard) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(40, 100, 1);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  ASSERT_EQ(p.shards.size(), 1u);
+  EXPECT_EQ(p.content_hash.size(), 64u);
+  Pack q;
+  auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+  ASSERT_TRUE(s) << s.message();
+  ExpectSameRecords(p, q);
+  // The manifest path works as well as the directory.
+  Pack r;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p/pack.json"), &r));
+  ExpectSameRecords(p, r);
+  EXPECT_EQ(q.Indices(catdog::pack::kVal).size(), 8u);
+}
+
+TEST(Pack, ShardedPackReadsBackIdenticalAndShardsStayUnderTheLimit) {
+  catdog::test::TempDir tmp;
+  Pack one = MakePack(300, 100, 2);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("one"), one));
+  Pack many = MakePack(300, 100, 2);
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 200 * 1024;  // ~20 records per shard
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("many"), many, w));
+  EXPECT_GE(many.shards.size(), 10u);
+  EXPECT_EQ(one.content_hash, many.content_hash) << "the content hash must not depend on sharding";
+  for (const auto& sh : many.shards) EXPECT_LE(stdfs::file_size(tmp.path("many/" + sh.file)), w.max_shard_bytes);
+  Pack a, b;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("one"), &a));
+  auto s = catdog::pack::ReadPack(tmp.path("many"), &b);
+  ASSERT_TRUE(s) << s.message();
+  ExpectSameRecords(a, b);
+  ExpectSameRecords(one, b);
+}
+
+TEST(Pack, IsCompact) {
+  // Smooth synthetic images compress well; the real-photo ratio is measured in test_prepare.
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(100, 100, 3);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  EXPECT_LT(p.shards[0].bytes, p.pixels.size() * 6 / 10);
+}
+
+TEST(Pack, RewritingASmallerPackRemovesStaleShards) {
+  catdog::test::TempDir tmp;
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 100 * 1024;
+  Pack big = MakePack(100, 100, 4);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), big, w));
+  ASSERT_GT(big.shards.size(), 3u);
+  Pack small = MakePack(5, 100, 5);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), small, w));
+  size_t files = 0;
+  for (const auto& e : stdfs::directory_iterator(tmp.path("p"))) files += e.path().extension() == ".zst";
+  EXPECT_EQ(files, small.shards.size());
+  Pack q;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
+  ExpectSameRecords(small, q);
+}
+
+TEST(Pack, EmptyPackRoundTrips) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(0, 100, 6);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  Pack q;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
+  EXPECT_EQ(q.count(), 0u);
+}
+
+TEST(Pack, CorruptedShardByteIsCaughtNamingTheShard) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(120, 100, 7);
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 200 * 1024;
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p, w));
+  ASSERT_GE(p.shards.size(), 3u);
+  const std::string victim = tmp.path("p/" + p.shards[1].file);
+  auto bytes = ReadAll(victim);
+  bytes[bytes.size() / 2] ^= 0x01;
+  WriteAll(victim, bytes);
+  Pack q;
+  auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find(p.shards[1].file), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("checksum"), std::string::npos) << s.message();
+}
+
+TEST(Pack, TruncatedMissingAndSwappedShards) {
+  catdog::test::TempDir tmp;
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 200 * 1024;
+  Pack p = MakePack(120, 100, 8);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p, w));
+  const std::string s0 = tmp.path("p/" + p.shards[0].file), s1 = tmp.path("p/" + p.shards[1].file);
+  Pack q;
+  {  // truncated
+    auto bytes = ReadAll(s0);
+    auto cut = bytes;
+    cut.resize(cut.size() - 10);
+    WriteAll(s0, cut);
+    auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.message().find(p.shards[0].file), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
+    WriteAll(s0, bytes);
+  }
+  {  // swapped: both files intact but in each other's place
+    auto b0 = ReadAll(s0), b1 = ReadAll(s1);
+    WriteAll(s0, b1);
+    WriteAll(s1, b0);
+    auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.message().find("shard-0000"), std::string::npos) << s.message();
+    WriteAll(s0, b0);
+    WriteAll(s1, b1);
+  }
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
+  {  // missing
+    stdfs::remove(s1);
+    auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.message().find(p.shards[1].file), std::string::npos) << s.message();
+  }
+}
+
+TEST(Pack, ManifestProblemsHaveTheirOwnMessages) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(10, 100, 9);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  const std::string mpath = tmp.path("p/pack.json");
+  std::string original;
+  ASSERT_TRUE(catdog::fs::ReadTextFile(mpath, &original));
+  auto expect_error = [&](const std::string& text, const std::string& needle) {
+    ASSERT_TRUE(catdog::fs::WriteFileAtomic(mpath, text));
+    Pack q;
+    auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+    EXPECT_FALSE(s) << "accepted: " << text.substr(0, 80);
+    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("pack"), std::string::npos) << s.message();
+  };
+  auto edit = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = nlohmann::json::parse(original);
+    f(j);
+    return j.dump();
+  };
+  expect_error("{not json", "not valid JSON");
+  expect_error(edit([](auto& j) { j["version"] = 99; }), "version 99");
+  expect_error(edit([](auto& j) { j["format"] = "something"; }), "format");
+  expect_error(edit([](auto& j) { j["count"] = 11; }), "count is 11");
+  expect_error(edit([](auto& j) { j["content_hash"] = std::string(64, '0'); }), "content hash");
+  expect_error(edit([](auto& j) { j["shards"][0]["file"] = "../evil.zst"; }), "plain name");
+  expect_error(edit([](auto& j) { j["image"]["size"] = 64; }), "image size");
+  expect_error(edit([](auto& j) { j["compression"]["pixel_filter"] = "paeth"; }), "paeth");
+  // No manifest at all: the message says what a pack directory is.
+  stdfs::remove(mpath);
+  Pack q;
+  auto s = catdog::pack::ReadPack(tmp.path("p"), &q);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("pack.json"), std::string::npos) << s.message();
+}
+
+TEST(Pack, WriterRefusesInconsistentPacksAndBadLimits) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(4, 100, 10);
+  p.labels[2] = 7;
+  auto s = catdog::pack::WritePack(tmp.path("a"), p);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("record 2"), std::string::npos) << s.message();
+  EXPECT_FALSE(stdfs::exists(tmp.path("a/pack.json")));
+
+  Pack q = MakePack(4, 100, 10);
+  q.pixels.pop_back();
+  EXPECT_FALSE(catdog::pack::WritePack(tmp.path("b"), q));
+
+  Pack r = MakePack(4, 100, 10);
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 61ull << 20;
+  s = catdog::pack::WritePack(tmp.path("c"), r, w);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("60 MiB"), std::string::npos) << s.message();
+  w.max_shard_bytes = 5000;  // smaller than one 100x100 record
+  s = catdog::pack::WritePack(tmp.path("d"), r, w);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("does not fit"), std::string::npos) << s.message();
+}
+
+TEST(Pack, IncompressibleImagesStillRespectTheShardLimit) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(60, 100, 11);
+  std::mt19937 rng(5);
+  for (auto& v : p.pixels) v = static_cast<uint8_t>(rng());
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 64 * 1024;
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p, w));
+  for (const auto& sh : p.shards) EXPECT_LE(sh.bytes, w.max_shard_bytes);
+  Pack q;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
+  ExpectSameRecords(p, q);
+}

@@ -1,0 +1,61 @@
+// Helpers shared by the trainer tests: temporary folders and the real-photo folder.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include <sys/stat.h>
+
+namespace catdog::test {
+
+// A fresh folder under $TMPDIR (or /tmp), world-readable (tests may drop privileges), removed
+// with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/catdog-test-XXXXXX";
+    char* made = ::mkdtemp(tmpl.data());
+    if (!made) {
+      ADD_FAILURE() << "mkdtemp failed for " << tmpl;
+      return;
+    }
+    root_ = made;
+    ::chmod(root_.c_str(), 0755);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    // Restore permissions a test may have removed, so everything can be deleted.
+    for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (!it->is_symlink(ec)) ::chmod(it->path().c_str(), it->is_directory(ec) ? 0755 : 0644);
+    std::filesystem::remove_all(root_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& root() const { return root_; }
+  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
+
+ private:
+  std::string root_;
+};
+
+// The real photos: $CATDOG_DATA, else the folder CMake passed (repo/../shared/data). Returns ""
+// after recording a test FAILURE (never a skip) when PetImages is not there.
+inline std::string RealDataDir() {
+  const char* env = std::getenv("CATDOG_DATA");
+  std::string dir = env && *env ? env : CATDOG_TEST_DATA_DIR;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir + "/PetImages/Cat", ec) || !std::filesystem::is_directory(dir + "/PetImages/Dog", ec)) {
+    ADD_FAILURE() << "real photos not found: expected " << dir
+                  << "/PetImages/{Cat,Dog} (clone the repo with shared/ beside it, or set CATDOG_DATA)";
+    return "";
+  }
+  return dir;
+}
+
+}  // namespace catdog::test

@@ -1,0 +1,442 @@
+// The library behind `catdog prepare` (prepare.h describes the pipeline).
+#include "prepare.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+namespace catdog::prepare {
+namespace stdfs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr char kOutsideClassFolder[] = "outside-class-folder";
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+int ClassOf(const std::string& name) {
+  std::string n = Lower(name);
+  if (n == "cat" || n == "cats") return 0;
+  if (n == "dog" || n == "dogs") return 1;
+  return -1;
+}
+int SplitOf(const std::string& name) {
+  std::string n = Lower(name);
+  if (n == "train" || n == "training") return pack::kTrain;
+  if (n == "validation" || n == "val" || n == "valid") return pack::kVal;
+  if (n == "test" || n == "testing") return pack::kTest;
+  return -1;
+}
+bool Hidden(const std::string& name) { return !name.empty() && name[0] == '.'; }
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+struct Walker {
+  std::vector<SourceFile>* files;
+  std::vector<Skipped>* skipped;
+  std::set<std::pair<dev_t, ino_t>> visited;
+
+  // Reads a class folder recursively. Symlinks are followed; a folder reached twice (a symlink
+  // cycle, or a second link to it) is reported as a symlink loop and not read again.
+  void Walk(const stdfs::path& dir, const std::string& rel, uint8_t label, int split) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0) {
+      if (!visited.insert({st.st_dev, st.st_ino}).second) {
+        skipped->push_back({dir.string(), imaging::ProblemName(imaging::Problem::kSymlinkLoop),
+                            "folder already read (a symlink cycle or a second link to it)"});
+        return;
+      }
+    }
+    std::error_code ec;
+    stdfs::directory_iterator it(dir, ec), end;
+    if (ec) {
+      skipped->push_back({dir.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                          "cannot list the folder: " + ec.message()});
+      return;
+    }
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        skipped->push_back({dir.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                            "error while listing the folder: " + ec.message()});
+        break;
+      }
+      const stdfs::path p = it->path();
+      const std::string name = p.filename().string();
+      const std::string r = rel.empty() ? name : rel + "/" + name;
+      struct stat lst;
+      if (::lstat(p.c_str(), &lst) != 0) {
+        skipped->push_back({p.string(), imaging::ProblemName(imaging::Problem::kUnreadable), std::strerror(errno)});
+        continue;
+      }
+      struct stat tst = lst;
+      if (S_ISLNK(lst.st_mode) && ::stat(p.c_str(), &tst) != 0) {
+        int err = errno;
+        if (err == ELOOP)
+          skipped->push_back({p.string(), imaging::ProblemName(imaging::Problem::kSymlinkLoop),
+                              "too many levels of symbolic links"});
+        else
+          skipped->push_back({p.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                              std::string(err == ENOENT ? "broken symlink: " : "") + std::strerror(err)});
+        continue;
+      }
+      if (S_ISDIR(tst.st_mode)) {
+        Walk(p, r, label, split);
+      } else if (S_ISREG(tst.st_mode)) {
+        files->push_back({p.string(), r, label, split});
+      } else {
+        skipped->push_back({p.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                            "not a regular file (FIFO, socket or device)"});
+      }
+    }
+  }
+};
+
+std::string FolderName(const stdfs::path& root) {
+  stdfs::path p = root.lexically_normal();
+  std::string name = p.filename().string();
+  if (name.empty()) name = p.parent_path().filename().string();
+  return name;
+}
+
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t bound) {
+  // Rejection sampling: the same result on every platform (std::uniform_int_distribution is not).
+  const uint64_t threshold = (0 - bound) % bound;
+  for (;;) {
+    uint64_t r = rng();
+    if (r >= threshold) return r % bound;
+  }
+}
+
+}  // namespace
+
+Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* files, std::vector<Skipped>* skipped) {
+  files->clear();
+  if (roots.empty()) return Status::Error("no --images folder given");
+  Walker walker{nullptr, skipped, {}};
+  std::vector<std::string> unknown;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    if (!stdfs::is_directory(root, ec))
+      return Status::Error(root + ": " + (stdfs::exists(root, ec) ? "not a folder" : "no such folder") +
+                           " (--images wants a folder of cat/dog class folders)");
+    std::vector<SourceFile> found;
+    walker.files = &found;
+    size_t class_folders = 0;
+    const std::string root_name = FolderName(root);
+    if (ClassOf(root_name) >= 0) {
+      walker.Walk(root, root_name, static_cast<uint8_t>(ClassOf(root_name)), -1);
+      ++class_folders;
+    } else {
+      std::vector<stdfs::directory_entry> children;
+      for (const auto& e : stdfs::directory_iterator(root, ec)) children.push_back(e);
+      if (ec) return Status::Error(root + ": cannot list the folder: " + ec.message());
+      std::sort(children.begin(), children.end());
+      for (const auto& child : children) {
+        const std::string name = child.path().filename().string();
+        std::error_code ec2;
+        const bool is_dir = child.is_directory(ec2);
+        if (!is_dir || Hidden(name)) {
+          skipped->push_back({child.path().string(), kOutsideClassFolder,
+                              is_dir ? "hidden folder" : "not inside a cat/dog folder"});
+          continue;
+        }
+        if (ClassOf(name) >= 0) {
+          walker.Walk(child.path(), name, static_cast<uint8_t>(ClassOf(name)), -1);
+          ++class_folders;
+          continue;
+        }
+        int split = SplitOf(name);
+        if (split < 0) {
+          unknown.push_back(child.path().string());
+          continue;
+        }
+        std::vector<stdfs::directory_entry> grand;
+        for (const auto& e : stdfs::directory_iterator(child.path(), ec2)) grand.push_back(e);
+        std::sort(grand.begin(), grand.end());
+        for (const auto& g : grand) {
+          const std::string gname = g.path().filename().string();
+          std::error_code ec3;
+          const bool gdir = g.is_directory(ec3);
+          if (!gdir || Hidden(gname)) {
+            skipped->push_back({g.path().string(), kOutsideClassFolder, gdir ? "hidden folder" : "not inside a cat/dog folder"});
+          } else if (ClassOf(gname) >= 0) {
+            walker.Walk(g.path(), name + "/" + gname, static_cast<uint8_t>(ClassOf(gname)), split);
+            ++class_folders;
+          } else {
+            unknown.push_back(g.path().string());
+          }
+        }
+      }
+    }
+    if (class_folders == 0 && unknown.empty())
+      return Status::Error(root + ": no cat/cats/dog/dogs folders found (expected e.g. " + root + "/Cat and " + root + "/Dog)");
+    std::sort(found.begin(), found.end(), [](const SourceFile& a, const SourceFile& b) { return a.rel < b.rel; });
+    files->insert(files->end(), found.begin(), found.end());
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unknown.size(); ++i) list += (i ? ", " : "") + unknown[i];
+    return Status::Error("folders that are not a class (cat, cats, dog, dogs — any case) or a split (train, "
+                         "validation, val, test) holding classes: " + list);
+  }
+  std::sort(skipped->begin(), skipped->end(), [](const Skipped& a, const Skipped& b) { return a.path < b.path; });
+  return Status::Ok();
+}
+
+void AssignSplits(const std::vector<uint8_t>& labels, std::vector<int>* splits, double val_fraction,
+                  double test_fraction, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (uint8_t cls : {0, 1}) {
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] == cls && (*splits)[i] < 0) idx.push_back(i);
+    const size_t n = idx.size();
+    size_t n_test = std::min(n, static_cast<size_t>(std::llround(test_fraction * double(n))));
+    size_t n_val = std::min(n - n_test, static_cast<size_t>(std::llround(val_fraction * double(n))));
+    for (size_t k = n; k > 1; --k) std::swap(idx[k - 1], idx[UniformBelow(rng, k)]);
+    for (size_t k = 0; k < n; ++k)
+      (*splits)[idx[k]] = k < n_test ? pack::kTest : k < n_test + n_val ? pack::kVal : pack::kTrain;
+  }
+}
+
+Status Run(const Options& o, Result* result) {
+  *result = Result();
+  const auto t0 = Clock::now();
+  if (o.size < 8 || o.size > 1024) return Status::Error("--size " + std::to_string(o.size) + " is outside 8..1024");
+  if (!(o.val_fraction >= 0 && o.val_fraction < 1) || !(o.test_fraction >= 0 && o.test_fraction < 1) ||
+      !(o.val_fraction + o.test_fraction < 1))
+    return Status::Error("--val-fraction " + std::to_string(o.val_fraction) + " and --test-fraction " +
+                         std::to_string(o.test_fraction) + " must each be in [0, 1) and sum to less than 1");
+  if (o.decode.max_pixels < 1) return Status::Error("--max-pixels must be at least 1");
+  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  result->threads = threads;
+
+  std::vector<SourceFile> files;
+  Status s = Scan(o.image_dirs, &files, &result->skipped);
+  if (!s) return s;
+  result->files_found = files.size();
+  const auto t1 = Clock::now();
+  result->scan_s = Seconds(t0, t1);
+
+  // Decode on all threads into per-file slots; the order of the output never depends on timing.
+  const size_t img = size_t(o.size) * o.size;
+  struct Item {
+    imaging::Problem problem = imaging::Problem::kNone;
+    std::string message;
+    std::array<uint8_t, 32> hash{};
+    uint32_t conversions = 0;
+  };
+  std::vector<Item> items(files.size());
+  std::vector<uint8_t> pixels(files.size() * img);
+  std::atomic<size_t> next{0}, done{0};
+  auto worker = [&] {
+    std::vector<uint8_t> bytes;
+    imaging::Image image;
+    for (size_t i; (i = next.fetch_add(1)) < files.size(); done.fetch_add(1)) {
+      Item& item = items[i];
+      Status st = imaging::ReadImageFile(files[i].path, o.decode, &bytes, &item.problem);
+      if (st) {
+        pack::Sha256 h;
+        h.Update(bytes.data(), bytes.size());
+        item.hash = h.Final();
+        st = imaging::DecodeImage(bytes.data(), bytes.size(), o.decode, &image, &item.problem, files[i].path);
+      }
+      if (st) {
+        st = preprocess_u8(image.view(), o.fit, o.size, pixels.data() + i * img);
+        if (!st) {
+          item.problem = imaging::Problem::kCorrupt;
+          st = Status::Error(files[i].path + ": " + st.message());
+        }
+      }
+      if (!st) {
+        item.message = st.message();
+        continue;
+      }
+      item.conversions = image.conversions;
+      if (!image.note.empty()) item.message = image.note;
+    }
+  };
+  {
+    std::vector<std::thread> pool;
+    for (int k = 0; k < threads; ++k) pool.emplace_back(worker);
+    if (o.progress) {
+      while (done.load() < files.size()) {
+        o.progress(done.load(), files.size());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      o.progress(files.size(), files.size());
+    }
+    for (auto& t : pool) t.join();
+  }
+  const auto t2 = Clock::now();
+  result->decode_s = Seconds(t1, t2);
+
+  // Collect: skips, duplicates (first in sorted order wins), conversions; compact the pixels.
+  std::unordered_map<std::string, size_t> first_by_hash;
+  std::vector<size_t> used;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const Item& item = items[i];
+    if (item.problem != imaging::Problem::kNone) {
+      result->skipped.push_back({files[i].path, imaging::ProblemName(item.problem), item.message});
+      continue;
+    }
+    std::string key(item.hash.begin(), item.hash.end());
+    auto [it, inserted] = first_by_hash.emplace(key, i);
+    if (!inserted) {
+      result->duplicates.push_back({files[i].path, files[it->second].path});
+      continue;
+    }
+    for (const std::string& name : imaging::ConversionNames(item.conversions)) result->converted[name]++;
+    if (item.conversions) result->converted_files.push_back({files[i].path, imaging::ConversionNames(item.conversions)});
+    used.push_back(i);
+  }
+  std::stable_sort(result->skipped.begin(), result->skipped.end(),
+                   [](const Skipped& a, const Skipped& b) { return a.path < b.path; });
+
+  pack::Pack& p = result->pack;
+  p.size = o.size;
+  p.fit = o.fit == Fit::kCenterCrop ? "crop" : "stretch";
+  p.gray = "bt601";
+  p.seed = o.seed;
+  p.val_fraction = o.val_fraction;
+  p.test_fraction = o.test_fraction;
+  p.sources = o.image_dirs;
+  std::vector<int> splits(used.size());
+  p.labels.resize(used.size());
+  p.paths.resize(used.size());
+  for (size_t k = 0; k < used.size(); ++k) {
+    const SourceFile& f = files[used[k]];
+    p.labels[k] = f.label;
+    p.paths[k] = f.rel;
+    splits[k] = f.split;
+    if (used[k] != k) std::copy_n(pixels.data() + used[k] * img, img, pixels.data() + k * img);
+  }
+  pixels.resize(used.size() * img);
+  pixels.shrink_to_fit();
+  p.pixels = std::move(pixels);
+  AssignSplits(p.labels, &splits, o.val_fraction, o.test_fraction, o.seed);
+  p.splits.assign(splits.begin(), splits.end());
+
+  if (used.empty()) {
+    result->total_s = Seconds(t0, Clock::now());
+    return Status::Error("no usable image found in " + std::to_string(files.size()) + " files (see the skipped list)");
+  }
+  if (!o.out.empty()) {
+    pack::WriteOptions w = o.write;
+    if (w.threads <= 0) w.threads = threads;
+    s = pack::WritePack(o.out, p, w);
+    if (!s) {
+      result->write_failed = true;
+      return s;
+    }
+  } else {
+    p.content_hash = pack::ContentHash(p);
+  }
+  const auto t3 = Clock::now();
+  result->write_s = Seconds(t2, t3);
+  result->total_s = Seconds(t0, t3);
+  return Status::Ok();
+}
+
+json Report(const Options& o, const Result& r) {
+  const pack::Pack& p = r.pack;
+  json per_class = {{"cat", 0}, {"dog", 0}};
+  json per_split = json::object();
+  for (const char* sp : {"train", "val", "test"}) per_split[sp] = {{"cat", 0}, {"dog", 0}};
+  for (size_t i = 0; i < p.count(); ++i) {
+    const char* cls = p.labels[i] ? "dog" : "cat";
+    per_class[cls] = per_class[cls].get<size_t>() + 1;
+    json& sp = per_split[pack::SplitName(pack::Split(p.splits[i]))];
+    sp[cls] = sp[cls].get<size_t>() + 1;
+  }
+  json skipped = json::object();
+  for (int k = 1; k < imaging::kNumProblems; ++k) skipped[imaging::ProblemName(imaging::Problem(k))] = 0;
+  skipped[kOutsideClassFolder] = 0;
+  json skipped_files = json::array();
+  for (const Skipped& s : r.skipped) {
+    skipped[s.reason] = skipped.value(s.reason, 0) + 1;
+    skipped_files.push_back({{"path", s.path}, {"reason", s.reason}, {"detail", s.detail}});
+  }
+  json dups = json::array();
+  for (const Duplicate& d : r.duplicates) dups.push_back({{"path", d.path}, {"same_as", d.same_as}});
+  json converted = json::object();
+  for (int b = 0; b < imaging::kNumConversions; ++b) converted[imaging::ConversionName(b)] = 0;
+  for (const auto& [name, n] : r.converted) converted[name] = n;
+  json converted_files = json::array();
+  for (const auto& [path, names] : r.converted_files) converted_files.push_back({{"path", path}, {"conversions", names}});
+  json shards = json::array();
+  uint64_t pack_bytes = 0;
+  for (const auto& sh : p.shards) {
+    shards.push_back({{"file", sh.file}, {"records", sh.records}, {"bytes", sh.bytes}});
+    pack_bytes += sh.bytes;
+  }
+  return {
+      {"images_found", r.files_found},
+      {"images_used", p.count()},
+      {"per_class", per_class},
+      {"per_split", per_split},
+      {"skipped", skipped},
+      {"skipped_total", r.skipped.size()},
+      {"skipped_files", skipped_files},
+      {"duplicates", r.duplicates.size()},
+      {"duplicate_files", dups},
+      {"converted", converted},
+      {"converted_files", converted_files},
+      {"settings",
+       {{"images", o.image_dirs}, {"size", o.size}, {"fit", p.fit}, {"gray", p.gray}, {"seed", o.seed},
+        {"val_fraction", o.val_fraction}, {"test_fraction", o.test_fraction}, {"max_pixels", o.decode.max_pixels},
+        {"max_shard_bytes", o.write.max_shard_bytes}, {"zstd_level", o.write.zstd_level}, {"threads", r.threads}}},
+      {"pack", {{"dir", o.out}, {"content_hash", p.content_hash}, {"shards", shards}, {"bytes", pack_bytes}}},
+      {"timing_s",
+       {{"scan", r.scan_s}, {"decode", r.decode_s}, {"write", r.write_s}, {"total", r.total_s},
+        {"images_per_s", r.total_s > 0 ? double(r.files_found) / r.total_s : 0.0}}},
+  };
+}
+
+std::string SummaryLine(const Options& o, const Result& r) {
+  const pack::Pack& p = r.pack;
+  size_t cls[2] = {0, 0}, sp[3] = {0, 0, 0};
+  for (size_t i = 0; i < p.count(); ++i) {
+    cls[p.labels[i] ? 1 : 0]++;
+    sp[p.splits[i] <= 2 ? p.splits[i] : 0]++;
+  }
+  std::map<std::string, size_t> reasons;
+  for (const Skipped& s : r.skipped) reasons[s.reason]++;
+  std::string why;
+  for (const auto& [reason, n] : reasons) why += (why.empty() ? " (" : ", ") + reason + " " + std::to_string(n);
+  if (!why.empty()) why += ")";
+  uint64_t bytes = 0;
+  for (const auto& sh : p.shards) bytes += sh.bytes;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "prepare: %zu images used (cat %zu, dog %zu; train %zu, val %zu, test %zu), %zu skipped%s, %zu duplicates"
+                " -> %s (%zu shards, %.1f MB) in %.1f s (%.0f images/s, %d threads)",
+                p.count(), cls[0], cls[1], sp[0], sp[1], sp[2], r.skipped.size(), why.c_str(), r.duplicates.size(),
+                o.out.empty() ? "(not written)" : o.out.c_str(), p.shards.size(), double(bytes) / 1e6, r.total_s,
+                r.total_s > 0 ? double(r.files_found) / r.total_s : 0.0, r.threads);
+  return buf;
+}
+
+}  // namespace catdog::prepare
+
