@@ -1,7 +1,6 @@
 // Scalar reference kernels: plain loops, always built. They are the oracle every SIMD and
 // XNNPACK path is tested against, and the fallback for configurations the fast paths skip.
 #include <algorithm>
-#include <vector>
 
 #include "kernels.h"
 
@@ -10,66 +9,76 @@ namespace {
 
 inline float Clamp(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
 
-// One sample: conv + bias + clamp into `out` (out_h x out_w x out_c).
-void ConvOne(const ConvDesc& d, const float* in, const float* w, const float* bias, float* out) {
-  std::vector<float> acc(d.out_c);
-  for (int oh = 0; oh < d.out_h; ++oh) {
-    for (int ow = 0; ow < d.out_w; ++ow) {
-      for (int oc = 0; oc < d.out_c; ++oc) acc[oc] = bias ? bias[oc] : 0.0f;
-      for (int kh = 0; kh < d.kh; ++kh) {
-        const int ih = oh * d.stride_h - d.pad_top + kh * d.dil_h;
-        if (ih < 0 || ih >= d.in_h) continue;  // zero padding
-        for (int kw = 0; kw < d.kw; ++kw) {
-          const int iw = ow * d.stride_w - d.pad_left + kw * d.dil_w;
-          if (iw < 0 || iw >= d.in_w) continue;
-          const float* x = in + (static_cast<size_t>(ih) * d.in_w + iw) * d.in_c;
-          const float* wk = w + (static_cast<size_t>(kh) * d.kw + kw) * d.in_c * d.out_c;
-          for (int ic = 0; ic < d.in_c; ++ic) {
-            const float xv = x[ic];
-            const float* wr = wk + static_cast<size_t>(ic) * d.out_c;
-            for (int oc = 0; oc < d.out_c; ++oc) acc[oc] += xv * wr[oc];
-          }
-        }
+// Conv + bias + clamp of one output pixel, channels [oc0, oc1), into acc[0 .. oc1-oc0).
+void PixelConv(const ConvDesc& d, const float* in, const float* w, const float* bias, int oh, int ow, int oc0,
+               int oc1, float* acc) {
+  const int n = oc1 - oc0;
+  for (int j = 0; j < n; ++j) acc[j] = bias ? bias[oc0 + j] : 0.0f;
+  for (int kh = 0; kh < d.kh; ++kh) {
+    const int ih = oh * d.stride_h - d.pad_top + kh * d.dil_h;
+    if (ih < 0 || ih >= d.in_h) continue;  // zero padding
+    for (int kw = 0; kw < d.kw; ++kw) {
+      const int iw = ow * d.stride_w - d.pad_left + kw * d.dil_w;
+      if (iw < 0 || iw >= d.in_w) continue;
+      const float* x = in + (static_cast<size_t>(ih) * d.in_w + iw) * d.in_c;
+      const float* wk = w + (static_cast<size_t>(kh) * d.kw + kw) * d.in_c * d.out_c + oc0;
+      for (int ic = 0; ic < d.in_c; ++ic) {
+        const float xv = x[ic];
+        const float* wr = wk + static_cast<size_t>(ic) * d.out_c;
+        for (int j = 0; j < n; ++j) acc[j] += xv * wr[j];
       }
-      float* o = out + (static_cast<size_t>(oh) * d.out_w + ow) * d.out_c;
-      for (int oc = 0; oc < d.out_c; ++oc) o[oc] = Clamp(acc[oc], d.clamp_min, d.clamp_max);
     }
   }
+  for (int j = 0; j < n; ++j) acc[j] = Clamp(acc[j], d.clamp_min, d.clamp_max);
 }
 
 }  // namespace
 
+// Allocation-free (catdog.h: Run allocates nothing): the plain conv accumulates in the output
+// pixel itself; the fused pool keeps its running max in stack chunks of channels.
 void Conv2DRef(const ConvDesc& d, int batch, const float* in, const float* w_hwio,
                const float* bias, float* out) {
   const size_t in_size = static_cast<size_t>(d.in_h) * d.in_w * d.in_c;
-  const size_t conv_size = static_cast<size_t>(d.out_h) * d.out_w * d.out_c;
   const size_t out_size = static_cast<size_t>(d.final_h()) * d.final_w() * d.out_c;
-  std::vector<float> tmp(d.fuse_maxpool2 ? conv_size : 0);
+  constexpr int kChunk = 64;
   for (int b = 0; b < batch; ++b) {
     const float* x = in + b * in_size;
     float* y = out + b * out_size;
-    if (!d.fuse_maxpool2) {
-      ConvOne(d, x, w_hwio, bias, y);
-      continue;
+    for (int oh = 0; oh < d.final_h(); ++oh) {
+      for (int ow = 0; ow < d.final_w(); ++ow) {
+        float* o = y + (static_cast<size_t>(oh) * d.final_w() + ow) * d.out_c;
+        if (!d.fuse_maxpool2) {
+          PixelConv(d, x, w_hwio, bias, oh, ow, 0, d.out_c, o);
+          continue;
+        }
+        for (int oc0 = 0; oc0 < d.out_c; oc0 += kChunk) {
+          const int oc1 = std::min(d.out_c, oc0 + kChunk);
+          float best[kChunk], cur[kChunk];
+          for (int j = 0; j < oc1 - oc0; ++j) best[j] = -kInf;
+          for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 2; ++dx) {
+              PixelConv(d, x, w_hwio, bias, 2 * oh + dy, 2 * ow + dx, oc0, oc1, cur);
+              for (int j = 0; j < oc1 - oc0; ++j) best[j] = std::max(best[j], cur[j]);
+            }
+          std::copy(best, best + (oc1 - oc0), o + oc0);
+        }
+      }
     }
-    ConvOne(d, x, w_hwio, bias, tmp.data());
-    MaxPoolRef(1, d.out_h, d.out_w, d.out_c, 2, 2, 2, 2, 0, 0, d.final_h(), d.final_w(), tmp.data(), y);
   }
 }
 
 void DenseRef(const DenseDesc& d, int batch, const float* in, const float* w_io, const float* bias,
               float* out) {
-  std::vector<float> acc(d.out);
   for (int b = 0; b < batch; ++b) {
     const float* x = in + static_cast<size_t>(b) * d.in;
+    float* acc = out + static_cast<size_t>(b) * d.out;  // accumulate in place: no allocation
     for (int o = 0; o < d.out; ++o) acc[o] = bias ? bias[o] : 0.0f;
     for (int i = 0; i < d.in; ++i) {
       const float xv = x[i];
       const float* wr = w_io + static_cast<size_t>(i) * d.out;
       for (int o = 0; o < d.out; ++o) acc[o] += xv * wr[o];
     }
-    float* y = out + static_cast<size_t>(b) * d.out;
-    for (int o = 0; o < d.out; ++o) y[o] = Clamp(acc[o], d.clamp_min, d.clamp_max);
+    for (int o = 0; o < d.out; ++o) acc[o] = Clamp(acc[o], d.clamp_min, d.clamp_max);
   }
 }
 
