@@ -1,0 +1,505 @@
+// Model loading and running: formats, every error the loader must report (each with its own
+// message naming the file / layer / value), and the no-allocation-after-warm-up promise of Run.
+// Models are built here as JSON; the conformance suite checks numbers against real TF.js.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/catdog.h"
+#include "weights.h"
+
+// ---- allocation counter (for the "Run allocates nothing after warm-up" test) ----------------------
+static std::atomic<long> g_allocs{0};
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  std::abort();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using nlohmann::json;
+using catdog::Backend;
+using catdog::LoadOptions;
+using catdog::Model;
+using catdog::ShardBytes;
+using catdog::Status;
+
+std::vector<uint8_t> Bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * 4);
+  std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+json Layer(const std::string& cls, json config) {
+  return json{{"class_name", cls}, {"config", std::move(config)}};
+}
+
+// Sequential: Dense(2, relu) on 3 inputs, then Dense(1). Weights named like tfjs-layers.
+json DenseTopology() {
+  return json{{"class_name", "Sequential"},
+              {"config",
+               {{"name", "seq"},
+                {"layers",
+                 {Layer("Dense", {{"name", "d1"}, {"units", 2}, {"activation", "relu"}, {"batch_input_shape", {nullptr, 3}}}),
+                  Layer("Dense", {{"name", "d2"}, {"units", 1}, {"activation", "linear"}})}}}}};
+}
+
+json DenseManifest(const std::string& prefix = "") {
+  return json::array({{{"paths", {"group1-shard1of1.bin"}},
+                       {"weights",
+                        {{{"name", prefix + "d1/kernel"}, {"shape", {3, 2}}, {"dtype", "float32"}},
+                         {{"name", prefix + "d1/bias"}, {"shape", {2}}, {"dtype", "float32"}},
+                         {{"name", prefix + "d2/kernel"}, {"shape", {2, 1}}, {"dtype", "float32"}},
+                         {{"name", prefix + "d2/bias"}, {"shape", {1}}, {"dtype", "float32"}}}}}});
+}
+
+// kernel1 [3,2], bias1 [2], kernel2 [2,1], bias2 [1]
+const std::vector<float> kDenseWeights = {1, -1, 2, 0.5f, -1, 1, 0.1f, -0.2f, 2, -3, 0.25f};
+
+// Hand computation of the dense model.
+std::vector<float> DenseExpected(const std::vector<float>& x) {
+  const float* w = kDenseWeights.data();
+  float h[2];
+  for (int j = 0; j < 2; ++j) {
+    float a = w[6 + j];
+    for (int i = 0; i < 3; ++i) a += x[i] * w[i * 2 + j];
+    h[j] = std::max(a, 0.f);
+  }
+  return {h[0] * w[8] + h[1] * w[9] + w[10]};
+}
+
+json Doc(json topology, json manifest) {
+  return json{{"format", "layers-model"}, {"generatedBy", "test"}, {"convertedBy", nullptr},
+              {"modelTopology", std::move(topology)}, {"weightsManifest", std::move(manifest)}};
+}
+
+Status ParseOnly(const std::string& text, std::unique_ptr<Model>* m, LoadOptions opt = {}) {
+  opt.backend = Backend::kReference;
+  return Model::Parse(text, m, opt, "test/model.json");
+}
+
+Status Load(const std::string& text, const std::vector<std::vector<uint8_t>>& shards, std::unique_ptr<Model>* m,
+            LoadOptions opt = {}) {
+  Status s = ParseOnly(text, m, opt);
+  if (!s) return s;
+  std::vector<ShardBytes> sb;
+  for (const auto& b : shards) sb.push_back({b.data(), b.size()});
+  return (*m)->LoadWeights(sb);
+}
+
+void ExpectError(const Status& s, std::initializer_list<const char*> parts) {
+  ASSERT_FALSE(s.ok()) << "expected an error";
+  for (const char* p : parts) EXPECT_NE(s.message().find(p), std::string::npos) << "message lacks '" << p << "': " << s.message();
+}
+
+// ---- happy paths ---------------------------------------------------------------------------------
+
+TEST(Model, DenseRunsAndMatchesHandComputation) {
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(DenseTopology(), DenseManifest()).dump(), {Bytes(kDenseWeights)}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m->input_size(), 3u);
+  EXPECT_EQ(m->output_size(), 1u);
+  EXPECT_EQ(m->info().input_shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(m->info().output_shape, (std::vector<int64_t>{1}));
+  EXPECT_EQ(m->info().num_weights, kDenseWeights.size());
+  EXPECT_EQ(m->info().format, "layers-model");
+  ASSERT_EQ(m->info().layer_summary.size(), 3u);  // synthesized input + 2 dense
+  EXPECT_NE(m->info().layer_summary[1].find("d1 (Dense) -> [2]"), std::string::npos) << m->info().layer_summary[1];
+  std::vector<float> x = {0.5f, -2.f, 1.5f, 3.f, 1.f, -1.f};
+  std::vector<float> y(2);
+  ASSERT_TRUE(m->Run(x.data(), 2, y.data()).ok());
+  EXPECT_NEAR(y[0], DenseExpected({x[0], x[1], x[2]})[0], 1e-6);
+  EXPECT_NEAR(y[1], DenseExpected({x[3], x[4], x[5]})[0], 1e-6);
+}
+
+TEST(Model, Keras3DialectWithPrefixedWeightsAndDTypePolicy) {
+  json policy = {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}, {"registered_name", nullptr}};
+  json topo = {{"class_name", "Sequential"}, {"module", "keras"}, {"registered_name", nullptr},
+               {"config",
+                {{"name", "sequential"},
+                 {"dtype", policy},
+                 {"layers",
+                  {{{"module", "keras.layers"}, {"class_name", "InputLayer"}, {"registered_name", nullptr},
+                    {"config", {{"batch_shape", {nullptr, 3}}, {"dtype", "float32"}, {"sparse", false}, {"name", "input_layer"}}}},
+                   {{"module", "keras.layers"}, {"class_name", "Dense"}, {"registered_name", nullptr},
+                    {"build_config", {{"input_shape", {nullptr, 3}}}},
+                    {"config", {{"name", "d1"}, {"units", 2}, {"dtype", policy},
+                                {"activation", {{"module", "keras.activations"}, {"class_name", "function"}, {"config", "relu"}, {"registered_name", "function"}}}}}},
+                   {{"module", "keras.layers"}, {"class_name", "Dense"}, {"registered_name", nullptr},
+                    {"config", {{"name", "d2"}, {"units", 1}, {"dtype", policy}, {"activation", "linear"}}}}}}}},
+               {"build_config", {{"input_shape", {nullptr, 3}}}}};
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, DenseManifest("sequential/")).dump(), {Bytes(kDenseWeights)}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> x = {1.f, 2.f, -0.5f}, y(1);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  EXPECT_NEAR(y[0], DenseExpected(x)[0], 1e-6);
+}
+
+TEST(Model, OldFileWithModelConfigWrapperAndSplitShards) {
+  json topo = {{"keras_version", "2.1.6"}, {"backend", "tensorflow"}, {"model_config", DenseTopology()}};
+  json manifest = DenseManifest();
+  manifest[0]["paths"] = {"group1-shard1of2", "group1-shard2of2"};
+  json doc = {{"modelTopology", topo}, {"weightsManifest", manifest}};  // no format / generatedBy
+  std::vector<uint8_t> all = Bytes(kDenseWeights);
+  std::vector<uint8_t> a(all.begin(), all.begin() + 7), b(all.begin() + 7, all.end());  // a weight straddles
+  std::unique_ptr<Model> m;
+  Status s = Load(doc.dump(), {a, b}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m->shard_paths(), (std::vector<std::string>{"group1-shard1of2", "group1-shard2of2"}));
+  EXPECT_EQ(m->info().format, "");
+  std::vector<float> x = {1.f, 2.f, -0.5f}, y(1);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  EXPECT_NEAR(y[0], DenseExpected(x)[0], 1e-6);
+}
+
+TEST(Model, QuantizedWeightsAreDequantizedAtLoad) {
+  // d1/kernel uint8, d1/bias uint16 (newer form with original_dtype), d2/kernel float16, d2/bias f32.
+  json manifest = DenseManifest();
+  auto& w = manifest[0]["weights"];
+  w[0]["quantization"] = {{"dtype", "uint8"}, {"min", -1.0}, {"scale", 0.5}};
+  w[1]["quantization"] = {{"dtype", "uint16"}, {"min", 0.25}, {"scale", 0.001}, {"original_dtype", "float32"}};
+  w[2]["quantization"] = {{"dtype", "float16"}};
+  std::vector<uint8_t> bytes = {4, 0, 2, 3, 1, 6};      // kernel1 = -1 + 0.5 q = {1,-1,0,0.5,-0.5,2}
+  for (uint16_t q : {100, 1000}) bytes.insert(bytes.end(), {uint8_t(q & 255), uint8_t(q >> 8)});  // bias1 {0.35, 1.25}
+  for (uint16_t h : {0x4000, 0xB800}) bytes.insert(bytes.end(), {uint8_t(h & 255), uint8_t(h >> 8)});  // {2, -0.5}
+  float b2 = 0.125f;
+  bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&b2), reinterpret_cast<uint8_t*>(&b2) + 4);
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(DenseTopology(), manifest).dump(), {bytes}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> x = {1.f, 1.f, 1.f}, y(1);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  // h = relu([1-0.5+0.35... ]): column 0 = 1 + 0 - 0.5 + 0.35 = 0.85, column 1 = -1 + 0.5 + 2 + 1.25 = 2.75
+  EXPECT_NEAR(y[0], 0.85f * 2.f + 2.75f * -0.5f + 0.125f, 1e-5);
+}
+
+TEST(Weights, HalfToFloat) {
+  using catdog::detail::HalfToFloat;
+  EXPECT_EQ(HalfToFloat(0x3C00), 1.0f);
+  EXPECT_EQ(HalfToFloat(0xC000), -2.0f);
+  EXPECT_EQ(HalfToFloat(0x7BFF), 65504.0f);
+  EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(HalfToFloat(0x03FF), std::ldexp(1023.0f, -24));
+  EXPECT_TRUE(std::isinf(HalfToFloat(0x7C00)));
+  EXPECT_TRUE(std::isnan(HalfToFloat(0x7E00)));
+  EXPECT_TRUE(std::signbit(HalfToFloat(0x8000)));
+}
+
+TEST(Model, FunctionalGraphInAnyLayerOrder) {
+  // x -> a(Dense 2) ; x -> b(Dense 2) ; add(a, b) -> out. Layers listed out of order on purpose.
+  auto dense = [](const char* name, const char* from) {
+    return json{{"class_name", "Dense"}, {"name", name}, {"config", {{"name", name}, {"units", 2}}},
+                {"inbound_nodes", {{{from, 0, 0, json::object()}}}}};
+  };
+  json layers = {{{"class_name", "Add"}, {"name", "sum"}, {"config", {{"name", "sum"}}},
+                  {"inbound_nodes", {{{"a", 0, 0, json::object()}, {"b", 0, 0, json::object()}}}}},
+                 dense("a", "x"), dense("b", "x"),
+                 {{"class_name", "InputLayer"}, {"name", "x"}, {"config", {{"name", "x"}, {"batch_input_shape", {nullptr, 2}}}},
+                  {"inbound_nodes", json::array()}}};
+  json topo = {{"class_name", "Model"},
+               {"config", {{"name", "m"}, {"layers", layers}, {"input_layers", {{"x", 0, 0}}}, {"output_layers", {{"sum", 0, 0}}}}}};
+  json manifest = json::array({{{"paths", {"w.bin"}},
+                                {"weights",
+                                 {{{"name", "a/kernel"}, {"shape", {2, 2}}}, {{"name", "a/bias"}, {"shape", {2}}},
+                                  {{"name", "b/kernel"}, {"shape", {2, 2}}}, {{"name", "b/bias"}, {"shape", {2}}}}}}});
+  std::vector<float> w = {1, 0, 0, 1, 0.5f, 0.5f, 2, 0, 0, 2, -1, -1};
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, manifest).dump(), {Bytes(w)}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> x = {1.f, 3.f}, y(2);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  EXPECT_FLOAT_EQ(y[0], 1.5f + 1.f);  // (1 + 0.5) + (2 - 1)
+  EXPECT_FLOAT_EQ(y[1], 3.5f + 5.f);  // (3 + 0.5) + (6 - 1)
+}
+
+TEST(Model, RunAllocatesNothingAfterTheFirstCallWithABatchSize) {
+  for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    // A small CNN: conv(relu) + 2x2 pool (fusable), flatten, dense.
+    json topo = {{"class_name", "Sequential"},
+                 {"config",
+                  {{"name", "cnn"},
+                   {"layers",
+                    {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
+                                      {"batch_input_shape", {nullptr, 10, 10, 1}}}),
+                     Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
+                     Layer("Flatten", {{"name", "f"}}),
+                     Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
+    json manifest = json::array({{{"paths", {"w.bin"}},
+                                  {"weights",
+                                   {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}}, {{"name", "c/bias"}, {"shape", {4}}},
+                                    {{"name", "d/kernel"}, {"shape", {64, 1}}}, {{"name", "d/bias"}, {"shape", {1}}}}}}});
+    std::vector<float> w(36 + 4 + 64 + 1);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i)) * 0.3f;
+    LoadOptions opt;
+    opt.backend = b;
+    std::unique_ptr<Model> m;
+    Status s = Model::Parse(Doc(topo, manifest).dump(), &m, opt, "cnn.json");
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<uint8_t> bytes = Bytes(w);
+    ASSERT_TRUE(m->LoadWeights({{bytes.data(), bytes.size()}}).ok());
+    std::vector<float> x(300, 0.5f), y(3);
+    ASSERT_TRUE(m->Run(x.data(), 3, y.data()).ok());
+    long before = g_allocs.load();
+    Status s3 = m->Run(x.data(), 3, y.data());
+    Status s2 = m->Run(x.data(), 2, y.data());  // smaller batches reuse the buffers
+    long allocs = g_allocs.load() - before;
+    ASSERT_TRUE(s3.ok() && s2.ok());
+    EXPECT_EQ(allocs, 0) << catdog::BackendName(b) << " " << m->info().layer_summary[1];
+  }
+}
+
+TEST(Model, UserMetadataWithInvalidUtf8DoesNotCrash) {
+  json doc = Doc(DenseTopology(), DenseManifest());
+  std::string text = doc.dump();
+  text.insert(text.size() - 1, ",\"userDefinedMetadata\":{\"catdog\":\"\xff\xfe\"}");
+  std::unique_ptr<Model> m;
+  Status s = ParseOnly(text, &m);
+  // nlohmann rejects invalid UTF-8 while parsing: either way, a status and no crash.
+  if (s.ok()) EXPECT_FALSE(m->info().user_metadata_json.empty());
+  else EXPECT_NE(s.message().find("invalid JSON"), std::string::npos) << s.message();
+}
+
+// ---- errors: one test each -------------------------------------------------------------------------
+
+TEST(ModelErrors, InvalidJson) {
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly("{\n  \"modelTopology\": {,\n}", &m), {"test/model.json", "invalid JSON", "line 2"});
+  EXPECT_EQ(m, nullptr);
+}
+
+TEST(ModelErrors, NotALayersModel) {
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(R"({"format":"graph-model","modelTopology":{"node":[]},"weightsManifest":[]})", &m),
+              {"test/model.json", "graph-model", "not a layers model"});
+  ExpectError(ParseOnly(R"({"modelTopology":{"class_name":"Dense","config":{}},"weightsManifest":[]})", &m),
+              {"'Dense', not a layers model"});
+  ExpectError(ParseOnly("[1,2,3]", &m), {"not a TF.js model.json"});
+}
+
+TEST(ModelErrors, MissingTopologyOrManifest) {
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(json{{"weightsManifest", DenseManifest()}}.dump(), &m), {"test/model.json", "missing 'modelTopology'"});
+  ExpectError(ParseOnly(json{{"modelTopology", DenseTopology()}}.dump(), &m), {"test/model.json", "missing 'weightsManifest'"});
+}
+
+TEST(ModelErrors, MissingShard) {
+  std::unique_ptr<Model> m;
+  ExpectError(Load(Doc(DenseTopology(), DenseManifest()).dump(), {}, &m), {"group1-shard1of1.bin", "1 shard(s)", "0 were given"});
+}
+
+TEST(ModelErrors, ShortShard) {
+  std::vector<uint8_t> b = Bytes(kDenseWeights);
+  b.resize(b.size() - 3);
+  std::unique_ptr<Model> m;
+  ExpectError(Load(Doc(DenseTopology(), DenseManifest()).dump(), {b}, &m), {"short", "'group1-shard1of1.bin'", "d2/bias"});
+}
+
+TEST(ModelErrors, ExtraShardBytes) {
+  std::vector<uint8_t> b = Bytes(kDenseWeights);
+  b.push_back(0);
+  std::unique_ptr<Model> m;
+  ExpectError(Load(Doc(DenseTopology(), DenseManifest()).dump(), {b}, &m), {"'group1-shard1of1.bin'", "1 extra bytes"});
+}
+
+TEST(ModelErrors, WeightNameNotMatchingAnyLayer) {
+  json manifest = DenseManifest();
+  manifest[0]["weights"][0]["name"] = "other/kernel";
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(DenseTopology(), manifest).dump(), &m), {"layer 'd1' (Dense)", "'d1/kernel'", "not in the weightsManifest", "other/kernel"});
+}
+
+TEST(ModelErrors, WeightShapeNotMatchingTheLayer) {
+  json manifest = DenseManifest();
+  manifest[0]["weights"][0]["shape"] = {2, 3};
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(DenseTopology(), manifest).dump(), &m), {"layer 'd1' (Dense)", "shape [2,3]", "needs [3,2]"});
+}
+
+TEST(ModelErrors, ExtraWeightBelongingToNoLayer) {
+  json manifest = DenseManifest();
+  manifest[0]["weights"].push_back({{"name", "ghost/kernel"}, {"shape", {1}}});
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(DenseTopology(), manifest).dump(), &m), {"'ghost/kernel'", "belongs to no layer"});
+}
+
+TEST(ModelErrors, UnsupportedLayerClass) {
+  json topo = DenseTopology();
+  topo["config"]["layers"][1] = Layer("LSTM", {{"name", "rnn"}, {"units", 4}});
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"test/model.json", "'rnn'", "unsupported class 'LSTM'"});
+}
+
+TEST(ModelErrors, UnsupportedActivation) {
+  json topo = DenseTopology();
+  topo["config"]["layers"][1]["config"]["activation"] = "crelu";
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"layer 'd2' (Dense)", "unsupported activation 'crelu'"});
+}
+
+TEST(ModelErrors, UnsupportedLayerOptions) {
+  auto conv = [](json extra) {
+    json cfg = {{"name", "c"}, {"filters", 2}, {"kernel_size", 3}, {"batch_input_shape", {nullptr, 8, 8, 1}}};
+    cfg.update(extra);
+    return Doc(json{{"class_name", "Sequential"}, {"config", {{"name", "s"}, {"layers", {Layer("Conv2D", cfg)}}}}},
+               json::array())
+        .dump();
+  };
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(conv({{"data_format", "channels_first"}}), &m), {"layer 'c' (Conv2D)", "channels_first"});
+  ExpectError(ParseOnly(conv({{"dilation_rate", {2, 2}}}), &m), {"layer 'c' (Conv2D)", "dilation_rate 2x2"});
+  ExpectError(ParseOnly(conv({{"padding", "causal"}}), &m), {"layer 'c' (Conv2D)", "padding 'causal'"});
+  ExpectError(ParseOnly(conv({{"kernel_size", "3"}}), &m), {"layer 'c' (Conv2D)", "'kernel_size'", "\"3\""});
+  ExpectError(ParseOnly(conv({{"kernel_size", 9}}), &m), {"layer 'c' (Conv2D)", "window 9 is larger than the input"});
+  ExpectError(ParseOnly(conv({{"filters", -2}}), &m), {"layer 'c' (Conv2D)", "'filters' must be a positive integer"});
+}
+
+TEST(ModelErrors, ShapesThatOverflow) {
+  std::unique_ptr<Model> m;
+  json topo = DenseTopology();
+  topo["config"]["layers"][0]["config"]["batch_input_shape"] = {nullptr, 3037000500LL, 3037000500LL, 3};
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"out-of-range dimension 3037000500"});
+  json manifest = DenseManifest();
+  manifest[0]["weights"][0]["shape"] = {4294967296LL, 4294967296LL, 4};
+  ExpectError(ParseOnly(Doc(DenseTopology(), manifest).dump(), &m), {"weight 'd1/kernel'", "overflows"});
+  topo = DenseTopology();
+  topo["config"]["layers"][0]["config"]["batch_input_shape"] = {nullptr, 2000000000, 2000000000, 2000000000};
+  topo["config"]["layers"].insert(topo["config"]["layers"].begin() + 1, Layer("Flatten", {{"name", "f"}}));
+  topo["config"]["layers"][0] = Layer("Activation", {{"name", "a"}, {"activation", "relu"}, {"batch_input_shape", {nullptr, 2000000000, 2000000000, 2000000000}}});
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"overflows"});
+}
+
+TEST(ModelErrors, ActivationsOrWeightsOverTheByteLimit) {
+  std::unique_ptr<Model> m;
+  LoadOptions small;
+  small.max_total_bytes = 32;  // the dense model's 11 weights are 44 bytes
+  ExpectError(ParseOnly(Doc(DenseTopology(), DenseManifest()).dump(), &m, small), {"weights need more than the limit of 32 bytes"});
+  json topo = DenseTopology();
+  topo["config"]["layers"][0]["config"].erase("batch_input_shape");
+  auto& layers = topo["config"]["layers"];
+  layers.insert(layers.begin(), Layer("Activation", {{"name", "big"}, {"activation", "relu"}, {"batch_input_shape", {nullptr, 20000, 20000}}}));
+  json manifest = DenseManifest();
+  manifest[0]["weights"][0]["shape"] = {20000, 2};  // d1 on [20000, 20000]: 1.6 GB per sample out of 'big'
+  ExpectError(ParseOnly(Doc(topo, manifest).dump(), &m), {"activations need more than the limit of 1073741824 bytes", "'big'"});
+}
+
+TEST(ModelErrors, NaNOrInfWeights) {
+  std::vector<float> w = kDenseWeights;
+  w[3] = std::numeric_limits<float>::quiet_NaN();
+  std::unique_ptr<Model> m;
+  ExpectError(Load(Doc(DenseTopology(), DenseManifest()).dump(), {Bytes(w)}, &m), {"weight 'd1/kernel'", "NaN", "[1,1]"});
+  w = kDenseWeights;
+  w[10] = -std::numeric_limits<float>::infinity();
+  ExpectError(Load(Doc(DenseTopology(), DenseManifest()).dump(), {Bytes(w)}, &m), {"weight 'd2/bias'", "Inf"});
+}
+
+TEST(ModelErrors, WrongInputShapeAndBadRunArguments) {
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Load(Doc(DenseTopology(), DenseManifest()).dump(), {Bytes(kDenseWeights)}, &m).ok());
+  ExpectError(m->CheckInputShape({1, 4}), {"input shape [1,4]", "[N,3]"});
+  ExpectError(m->CheckInputShape({3}), {"input shape [3]"});
+  ExpectError(m->CheckInputShape({0, 3}), {"input shape [0,3]"});
+  EXPECT_TRUE(m->CheckInputShape({5, 3}).ok());
+  float x[3] = {0, 0, 0}, y[1];
+  ExpectError(m->Run(x, 0, y), {"batch must be >= 1"});
+  ExpectError(m->Run(nullptr, 1, y), {"null input"});
+  std::unique_ptr<Model> unloaded;
+  ASSERT_TRUE(ParseOnly(Doc(DenseTopology(), DenseManifest()).dump(), &unloaded).ok());
+  ExpectError(unloaded->Run(x, 1, y), {"before LoadWeights"});
+}
+
+json Functional(json layers, const char* in, const char* out) {
+  return json{{"class_name", "Functional"},
+              {"config", {{"name", "f"}, {"layers", layers}, {"input_layers", {{in, 0, 0}}}, {"output_layers", {{out, 0, 0}}}}}};
+}
+json InputEntry() {
+  return {{"class_name", "InputLayer"}, {"name", "x"}, {"config", {{"name", "x"}, {"batch_input_shape", {nullptr, 2}}}}, {"inbound_nodes", json::array()}};
+}
+json ReluFrom(const char* name, std::vector<const char*> from) {
+  json node = json::array();
+  for (const char* f : from) node.push_back({f, 0, 0, json::object()});
+  return {{"class_name", "ReLU"}, {"name", name}, {"config", {{"name", name}}}, {"inbound_nodes", {node}}};
+}
+
+TEST(ModelErrors, CyclicFunctionalGraph) {
+  json layers = {InputEntry(), ReluFrom("a", {"b"}), ReluFrom("b", {"a"})};
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(Functional(layers, "x", "b"), json::array()).dump(), &m), {"model 'f'", "'a', 'b'", "cycle"});
+}
+
+TEST(ModelErrors, DanglingFunctionalGraph) {
+  json layers = {InputEntry(), ReluFrom("a", {"ghost"})};
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(Functional(layers, "x", "a"), json::array()).dump(), &m),
+              {"layer 'a' takes input from 'ghost'", "not a layer of this model"});
+  ExpectError(ParseOnly(Doc(Functional({InputEntry(), ReluFrom("a", {"x"})}, "x", "zzz"), json::array()).dump(), &m),
+              {"output layer 'zzz'"});
+}
+
+TEST(ModelErrors, DuplicateLayerNames) {
+  std::unique_ptr<Model> m;
+  json layers = {InputEntry(), ReluFrom("a", {"x"}), ReluFrom("a", {"x"})};
+  ExpectError(ParseOnly(Doc(Functional(layers, "x", "a"), json::array()).dump(), &m), {"duplicate layer name 'a'"});
+  json topo = DenseTopology();
+  topo["config"]["layers"][1]["config"]["name"] = "d1";
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"duplicate layer name 'd1'"});
+}
+
+// Malformed files of every shape must give a status (never an exception or a crash).
+TEST(ModelErrors, MalformedDocumentsGiveStatusNotCrash) {
+  const char* docs[] = {
+      "", "null", "\"str\"", "{}", R"({"modelTopology":[],"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":"x"}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[1,2]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":null}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":"2","batch_input_shape":[null,2]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":2,"batch_input_shape":[null,"a"]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":2,"batch_input_shape":[null,null]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Model","config":{"layers":[{"class_name":"InputLayer","name":"x","config":{"batch_input_shape":[null,2]},"inbound_nodes":[]},{"class_name":"ReLU","name":"r","config":{},"inbound_nodes":[[[1,0,0]]]}],"input_layers":[["x",0,0]],"output_layers":[["r",0,0]]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Model","config":{"layers":[{"class_name":"InputLayer","name":"x","config":{"batch_input_shape":[null,2]},"inbound_nodes":[]},{"class_name":"ReLU","name":"r","config":{},"inbound_nodes":"bad"}],"input_layers":[["x",0,0]],"output_layers":[["r",0,0]]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Model","config":{"layers":[],"input_layers":7}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":1,"batch_input_shape":[null,2]}}]}},"weightsManifest":[{"paths":[3],"weights":[]}]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":1,"batch_input_shape":[null,2]}}]}},"weightsManifest":[{"paths":["a"],"weights":[{"name":"d/kernel","shape":[2,-1]}]}]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":1,"batch_input_shape":[null,2]}}]}},"weightsManifest":[{"paths":["a"],"weights":[{"name":"d/kernel","shape":[2,1],"dtype":"int32"}]}]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"name":"d","units":1,"batch_input_shape":[null,2]}}]}},"weightsManifest":[{"paths":["a"],"weights":[{"name":"d/kernel","shape":[2,1],"quantization":{"dtype":"uint8"}}]}]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Reshape","config":{"name":"r","target_shape":[-1,-1],"batch_input_shape":[null,4]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Reshape","config":{"name":"r","target_shape":[3],"batch_input_shape":[null,4]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"Concatenate","config":{"name":"c","batch_input_shape":[null,4]}}]}},"weightsManifest":[]})",
+      R"({"modelTopology":{"class_name":"Sequential","config":{"layers":[{"class_name":"MaxPooling2D","config":{"name":"p","batch_input_shape":[null,4]}}]}},"weightsManifest":[]})",
+  };
+  for (const char* d : docs) {
+    std::unique_ptr<Model> m;
+    Status s = ParseOnly(d, &m);
+    EXPECT_FALSE(s.ok()) << "accepted: " << d;
+    EXPECT_NE(s.message().find("test/model.json"), std::string::npos) << s.message();
+  }
+}
+
+TEST(ModelErrors, UnavailableBackendIsRefused) {
+  for (Backend b : {Backend::kSimd, Backend::kXnnpack}) {
+    if (catdog::BackendAvailable(b)) continue;
+    LoadOptions opt;
+    opt.backend = b;
+    std::unique_ptr<Model> m;
+    ExpectError(Model::Parse(Doc(DenseTopology(), DenseManifest()).dump(), &m, opt, "x.json"), {"not available in this build"});
+  }
+  EXPECT_STREQ(catdog::BackendName(Backend::kXnnpack), "xnnpack");
+  EXPECT_TRUE(catdog::BackendAvailable(Backend::kReference));
+}
+
+}  // namespace
