@@ -65,6 +65,12 @@ void AppendFloat(std::string* s, float v) {
   s->append(buf, end);
 }
 
+// Errors go to stderr: stdout carries only the JSON result (spdlog's default logger writes to stdout).
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return code;
+}
+
 int RunInfer(const InferOptions& o) {
   static const std::map<std::string, Backend> kBackends = {
       {"reference", Backend::kReference}, {"simd", Backend::kSimd}, {"xnnpack", Backend::kXnnpack}, {"auto", Backend::kAuto}};
@@ -74,52 +80,32 @@ int RunInfer(const InferOptions& o) {
 
   std::vector<int64_t> shape;
   Status s = ParseShape(o.shape, &shape);
-  if (!s) {
-    spdlog::error("{}", s.message());
-    return kExitBadInput;
-  }
+  if (!s) return Fail(kExitBadInput, s.message());
   uint64_t count = 1;
   for (int64_t d : shape) {
-    if (__builtin_mul_overflow(count, static_cast<uint64_t>(d), &count) || count > (uint64_t(1) << 32)) {
-      spdlog::error("--shape '{}': too many values", o.shape);
-      return kExitBadInput;
-    }
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(d), &count) || count > (uint64_t(1) << 32))
+      return Fail(kExitBadInput, fmt::format("--shape '{}': too many values", o.shape));
   }
-  if (shape[0] > std::numeric_limits<int>::max()) {
-    spdlog::error("--shape '{}': batch {} is too large", o.shape, shape[0]);
-    return kExitBadInput;
-  }
+  if (shape[0] > std::numeric_limits<int>::max())
+    return Fail(kExitBadInput, fmt::format("--shape '{}': batch {} is too large", o.shape, shape[0]));
 
   std::error_code ec;
   const uint64_t file_size = std::filesystem::is_regular_file(o.input, ec) ? std::filesystem::file_size(o.input, ec) : 0;
-  if (!ec && std::filesystem::is_regular_file(o.input, ec) && file_size != count * 4) {
-    spdlog::error("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input, file_size, o.shape,
-                  count, count * 4);
-    return kExitBadInput;
-  }
+  if (!ec && std::filesystem::is_regular_file(o.input, ec) && file_size != count * 4)
+    return Fail(kExitBadInput, fmt::format("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input,
+                                           file_size, o.shape, count, count * 4));
   std::vector<uint8_t> bytes;
   s = fs::ReadFile(o.input, &bytes, count * 4);
-  if (!s) {
-    spdlog::error("{}", s.message());
-    return kExitBadInput;
-  }
-  if (bytes.size() != count * 4) {  // e.g. a pipe, whose size was not known up front
-    spdlog::error("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input, bytes.size(), o.shape,
-                  count, count * 4);
-    return kExitBadInput;
-  }
+  if (!s) return Fail(kExitBadInput, s.message());
+  if (bytes.size() != count * 4)  // e.g. a pipe, whose size was not known up front
+    return Fail(kExitBadInput, fmt::format("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input,
+                                           bytes.size(), o.shape, count, count * 4));
 
   std::unique_ptr<Model> model;
   s = fs::LoadModelDir(o.model, lo, &model);
-  if (!s) {
-    spdlog::error("{}", s.message());
-    return kExitBadInput;
-  }
+  if (!s) return Fail(kExitBadInput, s.message());
   s = model->CheckInputShape(shape);
-  if (!s) {
-    spdlog::error("{}", s.message());
-    return kExitBadInput;
-  }
+  if (!s) return Fail(kExitBadInput, s.message());
   spdlog::debug("model {}: backend {}, {} weights", o.model, BackendName(model->backend()), model->info().num_weights);
   for (const std::string& line : model->info().layer_summary) spdlog::debug("  {}", line);
 
@@ -133,10 +119,7 @@ int RunInfer(const InferOptions& o) {
   const int batch = static_cast<int>(shape[0]);
   std::vector<float> output(model->output_size() * static_cast<size_t>(batch));
   s = model->Run(input.data(), batch, output.data());
-  if (!s) {
-    spdlog::error("{}", s.message());
-    return kExitFailure;
-  }
+  if (!s) return Fail(kExitFailure, s.message());
 
   std::string js = "{\"shape\":[" + std::to_string(batch);
   for (int64_t d : model->info().output_shape) js += "," + std::to_string(d);
