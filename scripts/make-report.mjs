@@ -4,6 +4,7 @@
 //
 //   node scripts/make-report.mjs \
 //     --run cnn-aug=runs/cnn-aug,eval=runs/cnn-aug/eval.json[,model=web/models/cnn-aug][,ms=2.3] \
+//     --run sepnet=runs/sepnet,eval=E.json,uncalibrated=U.json,model=web/models/sepnet,ms=1.6 \
 //     --run ... \
 //     --data-card packs/pets/report.json \
 //     [--chosen ID --why TEXT] [--title TEXT] [--no-targets] [--generated ISO-DATE] \
@@ -16,6 +17,10 @@
 //   eval=FILE          `catdog evaluate --json` output for the test split (default DIR/eval.json)
 //   model=PATH         the exported TF.js model (model.json or its folder): params and size_bytes
 //   ms=NUMBER          measured WASM milliseconds per frame (else the evaluation's, if any)
+//   uncalibrated=FILE  the evaluation of the same model before temperature scaling: its bins and
+//                      ECE become the "as trained" calibration, eval=FILE's bins the "after" ones
+//   T=NUMBER           the temperature (else the evaluation's "temperature", else the model's
+//                      userDefinedMetadata.catdog.temperature)
 // --data-card: either a data card object as in the report format, or the report that
 //   `catdog prepare` writes beside a pack (PACK/report.json), which is converted.
 // --chosen: default the model with the lowest validation loss (the reason then says so).
@@ -61,19 +66,20 @@ function need(obj, key, file, check = isNum, want = 'a number') {
 
 // ---- inputs ---------------------------------------------------------------------------------------
 
-// One --run value: "ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER]".
+const RUN_KEYS = 'eval=FILE, model=PATH, ms=NUMBER, uncalibrated=FILE, T=NUMBER';
+
+// One --run value: "ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER][,uncalibrated=FILE][,T=NUMBER]".
 export function parseRunSpec(spec) {
-  const m = /^([^=,]+)=([^,]+)((?:,[a-z]+=[^,]*)*)$/.exec(spec);
-  if (!m) throw new InputError(`--run '${spec}': expected ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER]`);
+  const m = /^([^=,]+)=([^,]+)((?:,[A-Za-z]+=[^,]*)*)$/.exec(spec);
+  if (!m) throw new InputError(`--run '${spec}': expected ID=DIR[,key=value...] with keys ${RUN_KEYS}`);
   const out = { id: m[1].trim(), dir: m[2] };
   for (const kv of m[3].split(',').filter(Boolean)) {
     const [k, v] = [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
-    if (k === 'eval') out.eval = v;
-    else if (k === 'model') out.model = v;
-    else if (k === 'ms') {
-      out.ms = Number(v);
-      if (!v || !Number.isFinite(out.ms) || out.ms <= 0) throw new InputError(`--run '${spec}': ms=${v} is not a positive number`);
-    } else throw new InputError(`--run '${spec}': unknown key '${k}' (use eval=, model=, ms=)`);
+    if (k === 'eval' || k === 'model' || k === 'uncalibrated') out[k] = v;
+    else if (k === 'ms' || k === 'T') {
+      out[k] = Number(v);
+      if (!v || !Number.isFinite(out[k]) || out[k] <= 0) throw new InputError(`--run '${spec}': ${k}=${v} is not a positive number`);
+    } else throw new InputError(`--run '${spec}': unknown key '${k}' (keys: ${RUN_KEYS})`);
   }
   if (!/^[A-Za-z0-9._-]+$/.test(out.id)) throw new InputError(`--run '${spec}': id '${out.id}' may only use letters, digits, '.', '_' and '-'`);
   return out;
@@ -112,6 +118,7 @@ export async function modelStats(p) {
     throw new InputError(`${p}: no such model file or folder`);
   }
   const mj = await readJson(file, 'the model');
+  const temperature = mj.userDefinedMetadata?.catdog?.temperature;
   const groups = mj.weightsManifest;
   if (!Array.isArray(groups)) throw new InputError(`${file}: field "weightsManifest" is missing (not a TF.js layers model?)`);
   let params = 0;
@@ -129,17 +136,23 @@ export async function modelStats(p) {
       }
     }
   }
-  return { params, size_bytes: bytes };
+  return { params, size_bytes: bytes, temperature: isNum(temperature) ? temperature : null };
 }
 
 // ---- the evaluation mapping (the one place that knows `catdog evaluate --json`) ---------------------
 //
-// Maps an evaluation JSON onto the report's "test" object. Accepts the report's own field names
-// and these variants: the metrics nested under "test" or "splits.test"; "roc_auc"; confusion as
+// Maps an evaluation JSON onto the report's "test" object. `catdog evaluate --json` writes the
+// report's field names (metrics.h ToJson: n, threshold, accuracy, precision, recall, confusion, auc,
+// ece, log_loss, calibration; plus model, source, backend, worst, skipped). Its "source" names the
+// pack split and content hash, which are checked (test split; the data card's pack). Also accepted: the metrics nested under "test" or "splits.test"; "roc_auc"; confusion as
 // {"tn","fp","fn","tp"} (dog = positive) or {"cat_as_cat",...}; worst-mistake labels as 0/1;
 // precision/recall/ECE computed from the confusion matrix / calibration bins when absent.
 export function mapEvaluation(ev, file) {
-  if (ev === null || typeof ev !== 'object') throw new InputError(`${file}: the evaluation is not a JSON object`);
+  if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new InputError(`${file}: the evaluation is not a JSON object`);
+  const src = typeof ev.source === 'string' ? /\bsplit (\w+)/.exec(ev.source) : null;
+  if (src && src[1] !== 'test') {
+    throw new InputError(`${file}: evaluates the '${src[1]}' split ("${ev.source}"); the report's test metrics need \`catdog evaluate --split test\``);
+  }
   let e = ev;
   if (ev.test && typeof ev.test === 'object') e = ev.test;
   else if (ev.splits?.test && typeof ev.splits.test === 'object') e = ev.splits.test;
@@ -158,6 +171,7 @@ export function mapEvaluation(ev, file) {
     calibration: mapBins(e.calibration ?? e.reliability, file, 'calibration'),
   };
   test.ece = e.ece ?? (test.calibration ? eceFromBins(test.calibration) : null);
+  for (const k of ['n', 'threshold', 'log_loss']) if (isNum(e[k])) test[k] = e[k];
   const after = mapBins(e.calibration_after, file, 'calibration_after');
   if (after) test.calibration_after = after;
   const temperature = e.temperature ?? ev.temperature;
@@ -252,6 +266,7 @@ export async function buildModel(spec) {
   const evalFile = spec.eval ?? path.join(spec.dir, 'eval.json');
   const ev = await readJson(evalFile, `the evaluation of '${spec.id}' (pass --run ${spec.id}=DIR,eval=FILE from \`catdog evaluate --json\`)`);
   const test = mapEvaluation(ev, evalFile);
+  const evalHash = typeof ev.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] : null;
   const arch = need(run, 'arch', runFile, (v) => typeof v === 'string' && v.length > 0, 'a string');
   const augment = need(run, 'augment', runFile, (v) => typeof v === 'boolean', 'true or false');
   const bestEpoch = Number.isInteger(run.best_epoch) && run.best_epoch > 0 ? run.best_epoch
@@ -259,8 +274,24 @@ export async function buildModel(spec) {
   const bestRow = history.find((h) => h.epoch === bestEpoch);
   const val = isNum(run.best?.val_loss) ? { loss: run.best.val_loss, accuracy: run.best.val_accuracy ?? bestRow?.val_accuracy ?? null }
     : bestRow ? { loss: bestRow.val_loss, accuracy: bestRow.val_accuracy } : { loss: null, accuracy: null };
-  let stats = { params: ev.params ?? null, size_bytes: ev.size_bytes ?? null };
+  let stats = { params: ev.params ?? null, size_bytes: ev.size_bytes ?? null, temperature: null };
   if (spec.model) stats = await modelStats(spec.model);
+  if (spec.uncalibrated) {
+    // eval= is the model as shipped (temperature-scaled), uncalibrated= the same model before
+    const unc = mapEvaluation(await readJson(spec.uncalibrated, `the uncalibrated evaluation of '${spec.id}'`), spec.uncalibrated);
+    if (!test.calibration || !unc.calibration) {
+      throw new InputError(`${test.calibration ? spec.uncalibrated : evalFile}: field "calibration" is missing (needed with uncalibrated=)`);
+    }
+    const n = (t) => t.confusion.flat().reduce((x, y) => x + y, 0);
+    if (n(unc) !== n(test)) {
+      throw new InputError(`${spec.uncalibrated}: ${n(unc)} images, but ${evalFile} has ${n(test)}: not the same evaluation set`);
+    }
+    test.calibration_after = test.calibration;
+    test.calibration = unc.calibration;
+    test.ece = unc.ece;
+  }
+  const temperature = spec.T ?? (isNum(ev.temperature) ? ev.temperature : null) ?? stats.temperature;
+  if (isNum(temperature)) test.temperature = temperature;
   return {
     id: spec.id,
     arch,
@@ -277,6 +308,8 @@ export async function buildModel(spec) {
     test,
     ms_per_frame_wasm: spec.ms ?? ev.ms_per_frame_wasm ?? null,
     pack_hash: run.pack?.content_hash ?? null,  // checked against the data card, then dropped
+    eval_hash: evalHash,
+    eval_file: evalFile,
   };
 }
 
@@ -297,7 +330,13 @@ export async function buildReport(opts) {
       throw new InputError(`${path.join(specs.find((s) => s.id === m.id).dir, 'run.json')}: pack.content_hash ${m.pack_hash} `
         + `is not the data card's pack ${dataCard.pack_hash} (${opts.dataCard}): '${m.id}' was trained on another dataset`);
     }
+    const packHash = dataCard?.pack_hash || m.pack_hash;
+    if (packHash && m.eval_hash && m.eval_hash !== packHash) {
+      throw new InputError(`${m.eval_file}: evaluated on pack ${m.eval_hash}, but '${m.id}' belongs to pack ${packHash}`);
+    }
     delete m.pack_hash;
+    delete m.eval_hash;
+    delete m.eval_file;
   }
   let chosen;
   if (opts.chosen) {

@@ -29,6 +29,7 @@
 //        "calibration": [{"lo": x, "hi": x, "count": n, "mean_p": x, "frac_dog": x}, ...],
 //        "calibration_after": [same as calibration] (optional, after temperature scaling),
 //        "temperature": x (optional),
+//        "threshold": x, "log_loss": x, "n": int (optional; as `catdog evaluate --json` writes them),
 //        "worst": [{"path": string, "label": "cat"|"dog", "p_dog": x,
 //                   "pixels_b64": base64 of 100*100 raw uint8 gray pixels, row-major}] (optional)},
 //     "ms_per_frame_wasm": x (optional)}]}
@@ -183,6 +184,9 @@ export function validateReport(r) {
     check(t, 'accuracy', tw, 'frac', true);
     for (const k of ['auc', 'ece']) check(t, k, tw, 'frac', false);
     check(t, 'temperature', tw, 'num', false);
+    check(t, 'threshold', tw, 'frac', false);
+    check(t, 'log_loss', tw, 'num', false);
+    check(t, 'n', tw, 'int', false);
     for (const k of ['precision', 'recall']) {
       if (t[k] === undefined || t[k] === null) continue;
       if (!isObj(t[k])) bad(`${tw}.${k}`, 'an object {"cat", "dog"}', t[k]);
@@ -625,7 +629,10 @@ function renderConfusion(r, root) {
       ? `${k}: precision ${fmtPct(t.precision[k])}, recall ${fmtPct(t.recall[k])}` : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
     grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
-      el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}` }),
+      el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}`
+        + (has(t.log_loss) ? `, log loss ${t.log_loss.toFixed(4)}` : '') }),
+      has(t.threshold) && t.threshold !== 0.5
+        ? el('p', { class: 'small threshold', text: `dog when P(dog) ≥ ${t.threshold} (the model's threshold)` }) : null,
       ['cat', 'dog'].map(pr).filter(Boolean).map((s) => el('p', { class: 'small muted', text: s }))));
   }
   root.append(grid);

@@ -425,7 +425,7 @@ describe('report format', () => {
 const makeReport = path.join(repo, 'scripts/make-report.mjs');
 
 // A fake training folder the way `catdog train` writes it, plus an evaluation and a model.json.
-async function fakeRun(root, id, { arch, augment, epochs, valLoss, acc, conf, worst = 0 }) {
+async function fakeRun(root, id, { arch, augment, epochs, valLoss, acc, conf, worst = 0, temperature = null, packHash = 'abc123' }) {
   const dir = path.join(root, id);
   await fs.mkdir(dir, { recursive: true });
   const hist = [];
@@ -442,18 +442,28 @@ async function fakeRun(root, id, { arch, augment, epochs, valLoss, acc, conf, wo
   }, null, 2));
   const n = conf[0][0] + conf[0][1] + conf[1][0] + conf[1][1];
   const px = Buffer.alloc(10000, 77);
-  await fs.writeFile(path.join(dir, 'eval.json'), JSON.stringify({
-    split: 'test', images: n, accuracy: acc, confusion: { tn: conf[0][0], fp: conf[0][1], fn: conf[1][0], tp: conf[1][1] },
-    roc_auc: 0.91,
-    calibration: [{ lo: 0, hi: 0.5, count: conf[0][0] + conf[1][0], mean_p: 0.2, frac_dog: conf[1][0] / (conf[0][0] + conf[1][0]) },
-      { lo: 0.5, hi: 1, count: conf[0][1] + conf[1][1], mean_p: 0.8, frac_dog: conf[1][1] / (conf[0][1] + conf[1][1]) }],
-    worst: Array.from({ length: worst }, (_, i) => ({ path: `Cat/${i}.jpg`, label: 0, p_dog: 0.99, pixels_b64: px.toString('base64') })),
-  }));
+  // what `catdog evaluate --json` prints (metrics.h ToJson + model, source, backend, worst, skipped)
+  const evaluation = (meanLo, meanHi) => {
+    const calibration = [{ lo: 0, hi: 0.5, count: conf[0][0] + conf[1][0], mean_p: meanLo, frac_dog: conf[1][0] / (conf[0][0] + conf[1][0]) },
+      { lo: 0.5, hi: 1, count: conf[0][1] + conf[1][1], mean_p: meanHi, frac_dog: conf[1][1] / (conf[0][1] + conf[1][1]) }];
+    return {
+      n, threshold: 0.5, accuracy: acc,
+      precision: { cat: conf[0][0] / (conf[0][0] + conf[1][0]), dog: conf[1][1] / (conf[1][1] + conf[0][1]) },
+      recall: { cat: conf[0][0] / (conf[0][0] + conf[0][1]), dog: conf[1][1] / (conf[1][0] + conf[1][1]) },
+      confusion: conf, auc: 0.91, ece: eceFromBins(calibration), log_loss: 0.35, calibration,
+      model: path.join(dir, 'tfjs'), source: `pack /packs/pets split test (content hash ${packHash})`, backend: 'simd',
+      worst: Array.from({ length: worst }, (_, i) => ({ path: `Cat/${i}.jpg`, label: 'cat', p_dog: 0.99, pixels_b64: px.toString('base64') })),
+      skipped: [],
+    };
+  };
+  await fs.writeFile(path.join(dir, 'eval.json'), JSON.stringify(evaluation(0.2, 0.8), null, 2));
+  if (temperature) await fs.writeFile(path.join(dir, 'eval-uncalibrated.json'), JSON.stringify(evaluation(0.05, 0.97), null, 2));
   const mdir = path.join(dir, 'tfjs');
   await fs.mkdir(mdir);
   await fs.writeFile(path.join(mdir, 'group1-shard1of1.bin'), Buffer.alloc(4 * (10 * 3 + 3)));
   await fs.writeFile(path.join(mdir, 'model.json'), JSON.stringify({ format: 'layers-model', weightsManifest: [{
-    paths: ['group1-shard1of1.bin'], weights: [{ name: 'd/kernel', shape: [10, 3], dtype: 'float32' }, { name: 'd/bias', shape: [3], dtype: 'float32' }] }] }));
+    paths: ['group1-shard1of1.bin'], weights: [{ name: 'd/kernel', shape: [10, 3], dtype: 'float32' }, { name: 'd/bias', shape: [3], dtype: 'float32' }] }],
+    userDefinedMetadata: { catdog: { threshold: 0.5, ...(temperature ? { temperature } : {}) } } }));
   return dir;
 }
 
@@ -482,6 +492,7 @@ describe('scripts/make-report.mjs', () => {
     root = tmp('catdog-make-report-');
     await fakeRun(root, 'cnn', { arch: 'cnn', augment: false, epochs: 6, valLoss: 0.45, acc: 0.8, conf: [[8, 2], [2, 8]] });
     await fakeRun(root, 'cnn-aug', { arch: 'cnn', augment: true, epochs: 5, valLoss: 0.3, acc: 0.85, conf: [[9, 1], [2, 8]], worst: 2 });
+    await fakeRun(root, 'sep', { arch: 'sepnet', augment: true, epochs: 4, valLoss: 0.2, acc: 0.9, conf: [[9, 1], [1, 9]], temperature: 1.7 });
     await prepareReport(path.join(root, 'prepare.json'));
   });
   after(async () => {
@@ -513,12 +524,13 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(b.ms_per_frame_wasm, null);
     assert.equal(a.train_seconds, 15);
     assert.equal(a.device, 'cpu');
-    // evaluation mapping: tn/fp/fn/tp -> matrix, roc_auc -> auc, derived precision/recall/ECE, labels 0/1 -> names
-    assert.deepEqual(b.test.confusion, [[9, 1], [2, 8]]);
-    assert.equal(b.test.auc, 0.91);
-    assert.ok(Math.abs(b.test.precision.cat - 9 / 11) < 1e-12 && Math.abs(b.test.recall.dog - 0.8) < 1e-12);
-    assert.ok(Math.abs(b.test.ece - eceFromBins(b.test.calibration)) < 1e-12);
-    assert.deepEqual(b.test.worst.map((w) => w.label), ['cat', 'cat']);
+    // the evaluation as `catdog evaluate --json` writes it
+    const ev = JSON.parse(await fs.readFile(path.join(root, 'cnn-aug/eval.json'), 'utf8'));
+    for (const k of ['accuracy', 'precision', 'recall', 'confusion', 'auc', 'ece', 'calibration', 'worst', 'n', 'threshold', 'log_loss']) {
+      assert.deepEqual(b.test[k], ev[k], k);
+    }
+    assert.equal(b.test.calibration_after, undefined);
+    assert.equal(b.test.temperature, undefined);
     // data card from the prepare report
     assert.deepEqual(rep.data_card.per_class, { cat: { train: 40, val: 10, test: 10 }, dog: { train: 41, val: 9, test: 10 } });
     assert.deepEqual(rep.data_card.skipped, { 'not-an-image': 2, empty: 1 });
@@ -527,6 +539,23 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(rep.data_card.duplicates, 7);
     // targets: the tutorial CNN with augmentation, and the chosen model
     assert.deepEqual(rep.targets.map((t) => [t.model, t.min]), [['cnn-aug', 0.88], ['cnn-aug', 0.94]]);
+  });
+
+  test('temperature scaling: uncalibrated= gives the "as trained" bins, eval= the "after" ones, T from the model', async () => {
+    const out = path.join(root, 'r3.json');
+    const r = await cli(['--run', `sep=${root}/sep,uncalibrated=${root}/sep/eval-uncalibrated.json,model=${root}/sep/tfjs`,
+      '--data-card', path.join(root, 'prepare.json'), '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const t = JSON.parse(await fs.readFile(out, 'utf8')).models[0].test;
+    const after = JSON.parse(await fs.readFile(path.join(root, 'sep/eval.json'), 'utf8'));
+    const before = JSON.parse(await fs.readFile(path.join(root, 'sep/eval-uncalibrated.json'), 'utf8'));
+    assert.deepEqual(t.calibration, before.calibration);
+    assert.deepEqual(t.calibration_after, after.calibration);
+    assert.equal(t.ece, before.ece);
+    assert.equal(t.temperature, 1.7);
+    const r2 = await cli(['--run', `sep=${root}/sep,uncalibrated=${root}/sep/eval-uncalibrated.json,T=1.25`, '--out', out]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(JSON.parse(await fs.readFile(out, 'utf8')).models[0].test.temperature, 1.25);
   });
 
   test('--chosen and --why override the choice; --no-targets leaves targets out', async () => {
@@ -580,6 +609,13 @@ describe('scripts/make-report.mjs', () => {
     ev.accuracy = 0.5;
     await fs.writeFile(path.join(broken, 'eval.json'), JSON.stringify(ev));
     await expectFail(['--run', `b=${broken}`], /broken\/eval\.json: accuracy 0\.5 does not match the confusion matrix \(16\/20 = 0\.8000\)/);
+    ev.accuracy = 0.8;
+    ev.source = 'pack /packs/other split test (content hash fff999)';
+    await fs.writeFile(path.join(broken, 'eval.json'), JSON.stringify(ev));
+    await expectFail(['--run', `b=${broken}`], /broken\/eval\.json: evaluated on pack fff999, but 'b' belongs to pack abc123/);
+    const small = { ...JSON.parse(await fs.readFile(path.join(root, 'sep/eval-uncalibrated.json'), 'utf8')), confusion: [[4, 1], [1, 4]], accuracy: 0.8 };
+    await fs.writeFile(path.join(root, 'small.json'), JSON.stringify(small));
+    await expectFail(['--run', `b=${root}/cnn,uncalibrated=${root}/small.json`], /small\.json: 10 images, but .*cnn\/eval\.json has 20: not the same evaluation set/);
     await fs.rm(path.join(broken, 'eval.json'));
     await expectFail(['--run', `b=${broken}`], /broken\/eval\.json: cannot read the evaluation of 'b'/);
 
@@ -593,6 +629,16 @@ describe('scripts/make-report.mjs', () => {
 
   test('mapping helpers accept the documented variants', () => {
     const base = { accuracy: 0.75, confusion: [[3, 1], [1, 3]] };
+    const v = mapEvaluation({ accuracy: 0.85, confusion: { tn: 9, fp: 1, fn: 2, tp: 8 }, roc_auc: 0.91,
+      calibration: [{ lo: 0, hi: 0.5, count: 11, mean_p: 0.2, frac_dog: 2 / 11 }, { lo: 0.5, hi: 1, count: 9, mean_p: 0.8, frac_dog: 8 / 9 }],
+      worst: [{ path: 'Dog/1.jpg', label: 1, p_dog: 0.1, pixels_b64: '' }] }, 'f');
+    assert.deepEqual(v.confusion, [[9, 1], [2, 8]]);
+    assert.equal(v.auc, 0.91);
+    assert.ok(Math.abs(v.precision.cat - 9 / 11) < 1e-12 && Math.abs(v.recall.dog - 0.8) < 1e-12);
+    assert.ok(Math.abs(v.ece - eceFromBins(v.calibration)) < 1e-12);
+    assert.equal(v.worst[0].label, 'dog');
+    assert.throws(() => mapEvaluation({ ...base, source: 'pack /p split val (content hash ab)' }, 'v.json'),
+      /v\.json: evaluates the 'val' split .*--split test/);
     assert.deepEqual(mapEvaluation({ test: base }, 'f').confusion, [[3, 1], [1, 3]]);
     assert.deepEqual(mapEvaluation({ splits: { test: { accuracy: 0.75, confusion: { cat_as_cat: 3, cat_as_dog: 1, dog_as_cat: 1, dog_as_dog: 3 } } } }, 'f').confusion,
       [[3, 1], [1, 3]]);
