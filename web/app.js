@@ -188,7 +188,8 @@ async function loadModel(entry) {
   clearMessage('model-error');
   $('engine').textContent = t('loading');
   try {
-    const c = await createClassifier({ modelUrl: new URL(entry.path, new URL('models/', location.href)).href });
+    const c = await createClassifier({ modelUrl: new URL(entry.path, new URL('models/', location.href)).href,
+      grab: params.get('grab') || 'auto', backend: params.get('backend') || 'auto' });
     if (debug.model !== entry.id) { c.dispose(); return; }  // the user picked another meanwhile
     classifier = c;
   } catch (e) {

@@ -145,22 +145,36 @@ export class CoreModel {
     if (!this.h) throw new CatdogError('the model was disposed', 'input');
   }
 
-  // Runs the core's preprocess on 8-bit pixels (Uint8Array / Uint8ClampedArray) into the input.
-  preprocess(pixels, width, height, { stride, format = 'rgba', fit = this.fit } = {}) {
+  // The module-owned staging buffer for an image of `bytes` bytes, as a view into wasm memory
+  // (valid until the next call into the module). Fill it, then call preprocessStaged().
+  imageBuffer(bytes) {
     this.check();
-    const m = this.core.mod;
+    const ptr = this.core.mod._catdog_image_buffer(this.h, bytes);
+    if (!ptr) throw new CatdogError(this.core.lastError(), 'input');
+    this.stagedPtr = ptr;
+    return new Uint8Array(this.core.u8.buffer, ptr, bytes);
+  }
+
+  // The core's preprocess of the image in the staging buffer into the model input.
+  preprocessStaged(width, height, { stride, format = 'rgba', fit = this.fit } = {}) {
+    this.check();
     const f = FORMAT[format];
     const ft = FIT[fit];
     if (!f) throw new CatdogError(`unknown pixel format '${format}' (gray, rgb, rgba)`, 'input');
     if (ft === undefined) throw new CatdogError(`unknown fit '${fit}' (stretch, crop)`, 'input');
+    if (!this.stagedPtr) throw new CatdogError('preprocess: no image staged', 'input');
     const s = stride ?? width * f;
-    if (!(pixels?.byteLength > 0)) throw new CatdogError('preprocess: no pixels', 'input');
-    const ptr = m._catdog_image_buffer(this.h, pixels.byteLength);
-    if (!ptr) throw new CatdogError(this.core.lastError(), 'input');
-    this.core.u8.set(pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), ptr);
-    if (m._catdog_preprocess(this.h, ptr, width, height, s, f, ft) !== 0) {
+    if (this.core.mod._catdog_preprocess(this.h, this.stagedPtr, width, height, s, f, ft) !== 0) {
       throw new CatdogError(this.core.lastError(), 'input');
     }
+  }
+
+  // Runs the core's preprocess on 8-bit pixels (Uint8Array / Uint8ClampedArray) into the input.
+  preprocess(pixels, width, height, opts = {}) {
+    if (!(pixels?.byteLength > 0)) throw new CatdogError('preprocess: no pixels', 'input');
+    const dst = this.imageBuffer(pixels.byteLength);
+    dst.set(pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
+    this.preprocessStaged(width, height, opts);
   }
 
   // A view of sample 0 of the input (what preprocess wrote). Valid until the next call.

@@ -60,10 +60,18 @@ export class Engine {
   // Classifies RGBA/RGB/gray pixels. Returns output, pDog, label, timings and (wantInput) the
   // model input as 8-bit gray for display.
   classifyPixels(pixels, width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0 } = {}) {
+    const t0 = now();
+    if (!(pixels?.byteLength > 0)) throw new CatdogError('classify: no pixels', 'input');
+    this.model.imageBuffer(pixels.byteLength).set(pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
+    return this.classifyStaged(width, height, { format, stride, fit, wantInput, readMs: readMs + (now() - t0) });
+  }
+
+  // Preprocess + run on the image already in the model's staging buffer.
+  classifyStaged(width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0 } = {}) {
     const m = this.model;
     if (!m.imageSize) throw new CatdogError('classify: this model does not take S x S x 1 images; use predictTensor', 'input');
     const t0 = now();
-    m.preprocess(pixels, width, height, { format, stride, fit: fit ?? m.fit });
+    m.preprocessStaged(width, height, { format, stride, fit: fit ?? m.fit });
     const t1 = now();
     const output = m.run(1);
     const t2 = now();
@@ -89,7 +97,28 @@ export class Engine {
   classifyBitmap(source, opts = {}) {
     const t0 = now();
     const { pixels, width, height } = this.readPixels(source);
-    return this.classifyPixels(pixels, width, height, { ...opts, format: 'rgba', readMs: now() - t0 });
+    return this.classifyPixels(pixels, width, height, { ...opts, format: 'rgba', stride: undefined, readMs: now() - t0 });
+  }
+
+  // A WebCodecs VideoFrame (a camera frame): converted to RGBA by the browser straight into
+  // wasm memory (VideoFrame.copyTo), falling back to a canvas read at the frame's own size.
+  async classifyVideoFrame(frame, opts = {}) {
+    const t0 = now();
+    const r = frame.visibleRect;
+    if (this.copyToWorks !== false && r) {
+      const w = r.width, h = r.height;
+      try {
+        const dst = this.model.imageBuffer(w * h * 4);
+        await frame.copyTo(dst, { rect: { x: r.x, y: r.y, width: w, height: h }, layout: [{ offset: 0, stride: w * 4 }],
+          format: 'RGBA', colorSpace: 'srgb' });
+        this.copyToWorks = true;
+        return this.classifyStaged(w, h, { ...opts, format: 'rgba', stride: w * 4, readMs: now() - t0 });
+      } catch (e) {
+        if (this.copyToWorks === true) throw e;  // it worked before: a real error
+        this.copyToWorks = false;                // no RGBA conversion here: use the canvas path
+      }
+    }
+    return this.classifyBitmap(frame, opts);
   }
 
   predictTensor(data, shape) {

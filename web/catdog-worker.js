@@ -1,6 +1,6 @@
 // catdog-worker.js — runs the wasm core off the main thread (module worker).
 // Messages in:  {type:'init', modelUrl, wasmUrl, backend, threads}
-//               {type:'classify', id, bitmap | pixels(ArrayBuffer)+width+height+format, fit, wantInput}
+//               {type:'classify', id, frame(VideoFrame) | bitmap | pixels(ArrayBuffer)+width+height+format, fit, wantInput}
 //               {type:'tensor', id, data(Float32Array), shape}
 //               {type:'dispose'}
 // Messages out: {type:'ready', info} | {type:'result', id, ...} | {type:'error', id, code, message}
@@ -9,13 +9,17 @@
 import { Engine } from './catdog-engine.js';
 
 let engine = null;
+let queue = Promise.resolve();  // one message at a time, even across awaits
 
 function fail(id, e) {
   self.postMessage({ type: 'error', id, code: e?.code || 'catdog', message: String(e?.message || e) });
 }
 
-self.onmessage = async (ev) => {
-  const msg = ev.data || {};
+self.onmessage = (ev) => {
+  queue = queue.then(() => handle(ev.data || {}));
+};
+
+async function handle(msg) {
   const { id } = msg;
   try {
     switch (msg.type) {
@@ -29,7 +33,13 @@ self.onmessage = async (ev) => {
       case 'classify': {
         if (!engine) throw new Error('the model is not loaded');
         let res;
-        if (msg.bitmap) {
+        if (msg.frame) {
+          try {
+            res = await engine.classifyVideoFrame(msg.frame, msg);
+          } finally {
+            msg.frame.close();
+          }
+        } else if (msg.bitmap) {
           try {
             res = engine.classifyBitmap(msg.bitmap, msg);
           } finally {
@@ -60,4 +70,4 @@ self.onmessage = async (ev) => {
   } catch (e) {
     fail(id, e);
   }
-};
+}

@@ -10,7 +10,8 @@
 //
 // Options: modelUrl (required; model.json, shards resolved relative to it), wasmUrl (default: the
 // catdog_wasm.wasm beside this file), worker (default true: the core runs in a Web Worker and the
-// pixels are transferred to it), backend ('auto' | 'simd' | 'reference'), threads.
+// pixels are transferred to it), backend ('auto' | 'simd' | 'reference'), threads, grab ('auto':
+// video frames travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
 import { CatdogError } from './catdog-core.js';
@@ -21,13 +22,24 @@ const isType = (v, name) => typeof globalThis[name] === 'function' && v instance
 
 // Turns any supported source into something the worker can take: an ImageBitmap (transferred) or
 // raw RGBA pixels. Copies, so the caller's object stays usable.
-async function toTransferable(source) {
+async function toTransferable(source, grabMode = 'auto') {
   if (isType(source, 'ImageData')) {
     const pixels = source.data.slice().buffer;
     return { msg: { pixels, width: source.width, height: source.height, format: 'rgba' }, transfer: [pixels] };
   }
   if (isType(source, 'HTMLVideoElement')) {
     if (source.readyState < 2 || !source.videoWidth) throw new CatdogError('classify: the video has no frame yet', 'input');
+    // The current camera frame without a copy on this thread; the worker converts it to RGBA.
+    if (grabMode !== 'bitmap' && typeof VideoFrame === 'function') {
+      try {
+        const frame = new VideoFrame(source);
+        return { msg: { frame }, transfer: [frame] };
+      } catch { /* fall back to an ImageBitmap */ }
+    }
+  }
+  if (isType(source, 'VideoFrame') && grabMode !== 'bitmap') {
+    const frame = source.clone();
+    return { msg: { frame }, transfer: [frame] };
   }
   if (isType(source, 'HTMLImageElement') && !(source.complete && source.naturalWidth)) {
     throw new CatdogError('classify: the image is not loaded', 'input');
@@ -42,8 +54,9 @@ async function toTransferable(source) {
 }
 
 class WorkerClassifier {
-  constructor(worker, info) {
+  constructor(worker, info, grab) {
     this.worker = worker;
+    this.grab = grab;
     this.metadata = info;
     this.pending = new Map();
     this.nextId = 1;
@@ -79,7 +92,7 @@ class WorkerClassifier {
 
   async classify(source, { fit, wantInput = false } = {}) {
     const t0 = performance.now();
-    const { msg, transfer } = await toTransferable(source);
+    const { msg, transfer } = await toTransferable(source, this.grab);
     const t1 = performance.now();
     const res = await this.call({ type: 'classify', fit, wantInput, ...msg }, transfer);
     delete res.type;
@@ -123,7 +136,7 @@ class DirectClassifier {
         return this.engine.classifyPixels(source.data, source.width, source.height, { fit, wantInput });
       }
       const t0 = performance.now();
-      const { msg } = await toTransferable(source);
+      const { msg } = await toTransferable(source, 'bitmap');
       this.check();
       try {
         const res = this.engine.classifyBitmap(msg.bitmap, { fit, wantInput });
@@ -146,7 +159,7 @@ class DirectClassifier {
   }
 }
 
-export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 1 } = {}) {
+export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 1, grab = 'auto' } = {}) {
   if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
   const base = globalThis.location?.href;
   const abs = (u) => (u ? new URL(u, base).href : undefined);
@@ -170,5 +183,5 @@ export async function createClassifier({ modelUrl, wasmUrl, worker = true, backe
     w.terminate();
     throw e;
   });
-  return new WorkerClassifier(w, info);
+  return new WorkerClassifier(w, info, grab);
 }

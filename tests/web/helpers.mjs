@@ -111,13 +111,14 @@ export async function launch({ fakeVideo, fakeUi = true, extraArgs = [] } = {}) 
 
 // Watches a page: console errors, page errors, requests that leave `origin`.
 export function watchPage(page, origin) {
-  const problems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [] };
+  const problems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [], requests: [] };
   page.on('console', (m) => { if (m.type() === 'error') problems.consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => problems.pageErrors.push(e.message));
   page.on('request', (r) => {
     const u = r.url();
     if (u.startsWith('data:') || u.startsWith('blob:')) return;
     if (new URL(u).origin !== origin) problems.foreignRequests.push(u);
+    else problems.requests.push(new URL(u).pathname);
   });
   page.on('requestfailed', (r) => problems.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
   return problems;

@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import {
   requireSite, requireCli, requireData, requireTool, siteDir, defaultModel, startServer, launch, watchPage,
   pickPhotos, makeY4m, extractFrame, nativePredict, nativeInfer, seededFloats, decodeRgba, tmpDir,
@@ -135,6 +136,14 @@ test('live camera: labels and P(dog) follow the native core on the same frames',
     console.log(`# ${samples.length} frames sampled, hits per photo ${hits}, ${confidentChecked} confident label checks,` +
       ` dropped ${dom.dropped}${untrained ? ' (untrained demo model: P(dog) compared, labels near 0.5)' : ''}`);
     assertClean(problems);
+
+    // Page weight (issue 7): the JS + WASM the live page loaded, gzip -9, <= 150 KB.
+    const code = [...new Set(problems.requests)].filter((p) => /\.(m?js|wasm)$/.test(p));
+    assert.ok(code.some((p) => p.endsWith('.wasm')) && code.some((p) => p.endsWith('catdog-worker.js')), `loaded ${code}`);
+    let gz = 0;
+    for (const p of code) gz += gzipSync(await fs.readFile(path.join(siteDir, decodeURIComponent(p))), { level: 9 }).length;
+    console.log(`# page weight: ${code.length} JS/WASM files, ${(gz / 1024).toFixed(1)} KB gzip (${code.join(' ')})`);
+    assert.ok(gz <= 150 * 1024, `JS + WASM of the live page is ${(gz / 1024).toFixed(1)} KB gzip (> 150 KB)`);
   } finally {
     await browser.close();
   }
