@@ -110,7 +110,8 @@ class MissingFixtures : public testing::Test {
 };
 
 std::vector<Fixture>* LoadFixtures(std::string* error) {
-  auto* list = new std::vector<Fixture>();  // lives for the whole run (tests point into it)
+  static std::vector<Fixture> fixtures;  // lives for the whole run (tests point into it)
+  std::vector<Fixture>* list = &fixtures;
   std::string text;
   const std::string path = FixtureDir() + "/fixtures.json";
   if (!ReadBytes(path, &text)) {
