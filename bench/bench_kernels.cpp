@@ -112,7 +112,8 @@ std::vector<Layer> BuildCnn(const Backend& be) {
       case Kind::kReference:
         break;
       case Kind::kSimd:
-        l.op = l.conv ? catdog::kernels::simd::MakeConvFor(be.isa, l.cd, l.w.data(), l.b.data(), g_threads)
+        l.op = l.conv ? catdog::kernels::simd::MakeConvFor(be.isa, l.cd, l.w.data(), l.b.data(), g_threads,
+                                                              catdog::kernels::simd::DefaultConvAlgo())
                       : catdog::kernels::simd::MakeDenseFor(be.isa, l.dd, l.w.data(), l.b.data(), g_threads);
         break;
       case Kind::kXnnpack:

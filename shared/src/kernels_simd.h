@@ -33,13 +33,22 @@ using TileFn = void (*)(const TileArgs&);
 // c channels at `out` (pixel pitch c).
 using Pool2Fn = void (*)(const float* r0, const float* r1, size_t ld, int out_w, int c, float* out);
 
+// Winograd F(2x2, 3x3) input / output transforms of one row of tiles (kernels_simd_impl.h).
+using WinoInFn = void (*)(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v,
+                          size_t xi_stride);
+using WinoOutFn = void (*)(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias,
+                           float lo, float hi, bool pool, int rows, int out_w, float* y0, float* y1);
+
 struct Isa {
   const char* name;               // "avx512", "avx2", "sse2", "wasm", "scalar"
   int width;                      // floats per vector
-  int max_nv;                     // widest channel block this ISA tiles
-  int mr[kMaxNv + 1];             // preferred tile height for nv = 1..max_nv
+  int conv_nv;                    // channel block (vectors) for convolutions
+  int dense_nv;                   // channel block (vectors) for dense layers
+  int mr[kMaxNv + 1];             // tile height (pixels / rows) for nv = 1..kMaxNv
   TileFn tile[kMaxNv + 1][kMaxMr + 1];  // [nv][mr], mr <= this->mr[nv]
   Pool2Fn pool2;
+  WinoInFn wino_in;
+  WinoOutFn wino_out;
 };
 
 // Each returns nullptr when that ISA was not compiled into this build.

@@ -20,18 +20,21 @@ using namespace catdog::vec::CATDOG_VEC_ISA;
 // weight vectors and one broadcast (32 zmm on AVX-512, 16 ymm/xmm elsewhere; without FMA the
 // product needs a temporary too).
 #if defined(__AVX512F__)
-constexpr int kMaxNvIsa = 4;
+constexpr int kConvNv = 4;  // widest channel block for convolutions (and Winograd's GEMMs)
 constexpr int kMr[kMaxNv + 1] = {0, 12, 12, 8, 6};
 #elif defined(__AVX2__)
-constexpr int kMaxNvIsa = 4;
+constexpr int kConvNv = 2;
 constexpr int kMr[kMaxNv + 1] = {0, 8, 6, 4, 3};
 #elif defined(__SSE2__) || defined(__wasm_simd128__)
-constexpr int kMaxNvIsa = 4;
-constexpr int kMr[kMaxNv + 1] = {0, 8, 6, 4, 3};
+constexpr int kConvNv = 2;
+constexpr int kMr[kMaxNv + 1] = {0, 8, 5, 4, 3};
 #else
-constexpr int kMaxNvIsa = 4;
+constexpr int kConvNv = 4;
 constexpr int kMr[kMaxNv + 1] = {0, 4, 4, 4, 4};
 #endif
+// Dense layers at small batch stream their weights once (GEMV): the widest block gives the
+// most independent accumulator chains per input element.
+constexpr int kDenseNv = 4;
 
 // MR output pixels x NV vectors of output channels; see TileArgs. The reduction walks the
 // packed weights linearly; the MR input pointers are re-based once per tap.
@@ -78,6 +81,109 @@ void Pool2(const float* r0, const float* r1, size_t ld, int out_w, int c, float*
   }
 }
 
+// ---- Winograd F(2x2, 3x3) transforms ----------------------------------------------------------------
+// Input tile d (4x4 pixels) -> B^T d B; output M (4x4) -> A^T M A (2x2), with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1].
+// Vectorized over channels (NHWC keeps them contiguous); xi = 4 * row + col indexes the 16
+// transformed positions, each its own plane of the V / M buffers.
+
+CATDOG_INLINE void WinoInTile(V d[4][4], float* v, size_t xi_stride) {
+  V t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = Sub(d[0][j], d[2][j]);
+    t[1][j] = Add(d[1][j], d[2][j]);
+    t[2][j] = Sub(d[2][j], d[1][j]);
+    t[3][j] = Sub(d[1][j], d[3][j]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    Store(v + (4 * i + 0) * xi_stride, Sub(t[i][0], t[i][2]));
+    Store(v + (4 * i + 1) * xi_stride, Add(t[i][1], t[i][2]));
+    Store(v + (4 * i + 2) * xi_stride, Sub(t[i][2], t[i][1]));
+    Store(v + (4 * i + 3) * xi_stride, Sub(t[i][1], t[i][3]));
+  }
+}
+
+// One row of ntiles input tiles: tile t covers rows 0..3 and columns 2t..2t+3 of x (pixel pitch
+// cin floats, row pitch row_stride floats). Writes v[xi * xi_stride + t * cin_pad + c]; lanes
+// in [cin, cin_pad) get zeros.
+void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v, size_t xi_stride) {
+  for (int t = 0; t < ntiles; ++t) {
+    const float* xt = x + static_cast<size_t>(2 * t) * cin;
+    float* vt = v + static_cast<size_t>(t) * cin_pad;
+    int c = 0;
+    V d[4][4];
+    for (; c + kWidth <= cin; c += kWidth) {
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) d[i][j] = Load(xt + i * row_stride + j * cin + c);
+      WinoInTile(d, vt + c, xi_stride);
+    }
+    if (c < cin) {  // channel tail: through a zero-padded copy
+      float tmp[4][4][kWidth];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          for (int l = 0; l < kWidth; ++l) tmp[i][j][l] = c + l < cin ? xt[i * row_stride + j * cin + c + l] : 0.0f;
+          d[i][j] = Load(tmp[i][j]);
+        }
+      WinoInTile(d, vt + c, xi_stride);
+      c += kWidth;
+    }
+    for (; c < cin_pad; c += kWidth)
+      for (int xi = 0; xi < 16; ++xi) Store(vt + xi * xi_stride + c, Zero());
+  }
+}
+
+// One row of ntiles output tiles from m[xi * xi_stride + t * oc_pad + c]: Y = A^T M A + bias,
+// clamped. pool: the tile's 2x2 outputs are exactly one 2x2 max-pool window, so pooled pixel t
+// = clamp(max(Y) + bias) goes to y0 + t * oc. Else Y[r][s] goes to (row r ? y1 : y0) + (2t + s) * oc
+// for rows < rows and columns < out_w.
+void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias, float lo_s,
+             float hi_s, bool pool, int rows, int out_w, float* y0, float* y1) {
+  const V lo = Set1(lo_s), hi = Set1(hi_s);
+  for (int t = 0; t < ntiles; ++t) {
+    const float* mt = m + static_cast<size_t>(t) * oc_pad;
+    for (int c = 0; c < oc; c += kWidth) {
+      V s[2][4];
+      for (int j = 0; j < 4; ++j) {
+        const V m0 = Load(mt + (0 + j) * xi_stride + c), m1 = Load(mt + (4 + j) * xi_stride + c);
+        const V m2 = Load(mt + (8 + j) * xi_stride + c), m3 = Load(mt + (12 + j) * xi_stride + c);
+        s[0][j] = Add(Add(m0, m1), m2);
+        s[1][j] = Sub(Sub(m1, m2), m3);
+      }
+      V y[2][2];
+      for (int i = 0; i < 2; ++i) {
+        y[i][0] = Add(Add(s[i][0], s[i][1]), s[i][2]);
+        y[i][1] = Sub(Sub(s[i][1], s[i][2]), s[i][3]);
+      }
+      const V b = Load(bias + c);
+      const bool full = c + kWidth <= oc;
+      if (pool) {
+        const V r = Min(Max(Add(Max(Max(y[0][0], y[0][1]), Max(y[1][0], y[1][1])), b), lo), hi);
+        float* o = y0 + static_cast<size_t>(t) * oc + c;
+        if (full) {
+          Store(o, r);
+        } else {
+          float tmp[kWidth];
+          Store(tmp, r);
+          for (int l = 0; c + l < oc; ++l) o[l] = tmp[l];
+        }
+        continue;
+      }
+      for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < 2 && 2 * t + j < out_w; ++j) {
+          const V r = Min(Max(Add(y[i][j], b), lo), hi);
+          float* o = (i ? y1 : y0) + static_cast<size_t>(2 * t + j) * oc + c;
+          if (full) {
+            Store(o, r);
+          } else {
+            float tmp[kWidth];
+            Store(tmp, r);
+            for (int l = 0; c + l < oc; ++l) o[l] = tmp[l];
+          }
+        }
+    }
+  }
+}
+
 template <int NV, int MR>
 struct FillTiles {
   static void Do(Isa* isa) {
@@ -94,13 +200,16 @@ Isa MakeIsa() {
   Isa isa{};
   isa.name = CATDOG_VEC_ISA_NAME;
   isa.width = kWidth;
-  isa.max_nv = kMaxNvIsa;
+  isa.conv_nv = kConvNv;
+  isa.dense_nv = kDenseNv;
   for (int nv = 0; nv <= kMaxNv; ++nv) isa.mr[nv] = kMr[nv];
   FillTiles<1, kMr[1]>::Do(&isa);
   FillTiles<2, kMr[2]>::Do(&isa);
   FillTiles<3, kMr[3]>::Do(&isa);
   FillTiles<4, kMr[4]>::Do(&isa);
   isa.pool2 = &Pool2;
+  isa.wino_in = &WinoIn;
+  isa.wino_out = &WinoOut;
   return isa;
 }
 

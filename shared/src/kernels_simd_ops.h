@@ -16,8 +16,14 @@ std::vector<const Isa*> AvailableIsas();
 // ("avx512", "avx2", "sse2", "wasm", "scalar") when that one is available. nullptr if none.
 const Isa* BestIsa();
 
+// How a convolution is computed. kAuto: Winograd F(2x2,3x3) for 3x3 stride-1 convs with at
+// least 8 input channels, direct otherwise. kWinograd on an unsupported shape: nullptr.
+enum class ConvAlgo { kAuto, kDirect, kWinograd };
+// kAuto, or what the environment variable CATDOG_CONV ("direct", "winograd") asks for.
+ConvAlgo DefaultConvAlgo();
+
 std::unique_ptr<Op> MakeConvFor(const Isa* isa, const ConvDesc& d, const float* w_hwio, const float* bias,
-                                int threads);
+                                int threads, ConvAlgo algo = ConvAlgo::kAuto);
 std::unique_ptr<Op> MakeDenseFor(const Isa* isa, const DenseDesc& d, const float* w_io, const float* bias,
                                  int threads);
 

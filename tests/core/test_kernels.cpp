@@ -108,6 +108,11 @@ const ConvCase kConvCases[] = {
     {4, 4, 40, 12, 4, 4, 1, 1, 1, false, 0, 6, false, 3},       // kernel == input: 1x1 output
     {3, 3, 2, 48, 3, 3, 1, 1, 1, true, -kInf, kInf, true, 1},   // 3x3 -> pool 1x1
     {20, 20, 9, 31, 3, 3, 1, 1, 1, false, 0, kInf, true, 1},
+    // Winograd edge cases: odd outputs without pool (partial last tiles), channel tails.
+    {10, 9, 10, 13, 3, 3, 1, 1, 1, false, -kInf, kInf, false, 3},  // out 8x7
+    {9, 12, 33, 7, 3, 3, 1, 1, 1, true, 0, 6, false, 1},           // same, out 9x12
+    {24, 25, 12, 20, 3, 3, 1, 1, 1, false, 0, kInf, true, 3},      // out 22x23 -> pool 11x11
+    {6, 6, 8, 130, 3, 3, 1, 1, 1, true, -kInf, kInf, true, 1},
 };
 
 struct DenseCase {
@@ -124,13 +129,21 @@ const DenseCase kDenseCases[] = {
 std::vector<std::unique_ptr<Op>> MakeConvPaths(const ConvDesc& d, const float* w, const float* b,
                                                std::vector<std::string>* labels) {
   std::vector<std::unique_ptr<Op>> ops;
+  using catdog::kernels::simd::ConvAlgo;
+  const bool wino_ok = d.kh == 3 && d.kw == 3 && d.stride_h == 1 && d.stride_w == 1 && d.dil_h == 1;
   for (const auto* isa : catdog::kernels::simd::AvailableIsas()) {
-    for (int threads : {1, 3}) {
-      auto op = catdog::kernels::simd::MakeConvFor(isa, d, w, b, threads);
-      EXPECT_NE(op, nullptr) << "simd " << isa->name << " refused " << Describe(d, 1);
-      if (!op) continue;
-      labels->push_back(op->name());
-      ops.push_back(std::move(op));
+    for (ConvAlgo algo : {ConvAlgo::kDirect, ConvAlgo::kWinograd}) {
+      for (int threads : {1, 3}) {
+        auto op = catdog::kernels::simd::MakeConvFor(isa, d, w, b, threads, algo);
+        if (algo == ConvAlgo::kWinograd && !wino_ok) {
+          EXPECT_EQ(op, nullptr) << "winograd accepted " << Describe(d, 1);
+          continue;
+        }
+        EXPECT_NE(op, nullptr) << "simd " << isa->name << " refused " << Describe(d, 1);
+        if (!op) continue;
+        labels->push_back(op->name());
+        ops.push_back(std::move(op));
+      }
     }
   }
   for (int threads : {1, 2}) {
@@ -182,11 +195,13 @@ TEST(Kernels, ConvPathsMatchReference) {
     // Without bias.
     catdog::kernels::Conv2DRef(d, c.batch, x.data(), w.data(), nullptr, want.data());
     for (const auto* isa : catdog::kernels::simd::AvailableIsas()) {
-      auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), nullptr, 1);
-      ASSERT_NE(op, nullptr);
-      std::vector<float> got(out_n);
-      op->Run(c.batch, x.data(), got.data());
-      ExpectClose(got, want, std::string(op->name()) + " no bias");
+      for (auto algo : {catdog::kernels::simd::ConvAlgo::kDirect, catdog::kernels::simd::ConvAlgo::kAuto}) {
+        auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), nullptr, 1, algo);
+        ASSERT_NE(op, nullptr);
+        std::vector<float> got(out_n);
+        op->Run(c.batch, x.data(), got.data());
+        ExpectClose(got, want, std::string(op->name()) + " no bias");
+      }
     }
   }
 }
@@ -264,6 +279,7 @@ TEST(Kernels, OpNamesCarryDtypeOpIsaAndTile) {
     auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), nullptr, 1);
     ASSERT_NE(op, nullptr);
     const std::string name = op->name();
+    EXPECT_EQ(name.find("winograd"), std::string::npos) << "1-channel input should be direct: " << name;
     EXPECT_EQ(name.rfind("f32_conv3x3_c1", 0), 0u) << name;
     EXPECT_NE(name.find(std::string("__") + isa->name), std::string::npos) << name;
     EXPECT_NE(name.find("pool2"), std::string::npos) << name;
