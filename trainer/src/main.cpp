@@ -1,5 +1,6 @@
 // catdog: the native command-line tool. Subcommands register themselves (commands.h).
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "catdog 0.1.0");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Debug logging");
+  // Log to stderr: stdout carries results (JSON from infer / predict --json / bench --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("catdog"));
   spdlog::set_pattern("%^%l%$: %v");
 
   RegisterInfer(app);

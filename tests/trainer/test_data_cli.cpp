@@ -1,0 +1,257 @@
+// The `catdog` binary: prepare / preview / predict — exit codes, outputs, messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "catdog/catdog.h"
+#include "fsutil.h"
+#include "imaging.h"
+#include "pack.h"
+#include "test_util.h"
+
+namespace stdfs = std::filesystem;
+using catdog::test::TempDir;
+using json = nlohmann::json;
+
+namespace {
+
+struct Ran {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `catdog ARGS` with CI=true (no progress bar), capturing stdout, stderr and the exit code.
+Ran Catdog(const TempDir& tmp, const std::string& args) {
+  const std::string err_file = tmp.path("stderr.txt");
+  const std::string cmd = std::string("CI=true '") + CATDOG_CLI + "' " + args + " 2>'" + err_file + "'";
+  Ran r;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) {
+    ADD_FAILURE() << "popen failed: " << cmd;
+    return r;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  int status = ::pclose(f);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  catdog::fs::ReadTextFile(err_file, &r.err);
+  return r;
+}
+
+std::string Q(const std::string& s) { return "'" + s + "'"; }
+
+bool CopySubset(const std::string& root, size_t n) {
+  std::string data = catdog::test::RealDataDir();
+  if (data.empty()) return false;
+  for (const char* cls : {"Cat", "Dog"}) {
+    std::vector<std::string> names;
+    for (const auto& e : stdfs::directory_iterator(data + "/PetImages/" + cls)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    stdfs::create_directories(root + "/" + cls);
+    for (size_t i = 0; i < n && i < names.size(); ++i)
+      stdfs::copy_file(data + "/PetImages/" + cls + "/" + names[i], root + "/" + cls + "/" + names[i]);
+  }
+  return true;
+}
+
+// A TF.js layers model written by hand: Flatten -> Dense(1, sigmoid) with every kernel weight
+// 1/10000 and bias -0.5, so P(dog) = sigmoid(mean pixel - 0.5) for a 100x100x1 input.
+void WriteMeanModel(const std::string& dir, double threshold) {
+  stdfs::create_directories(dir);
+  json layers = json::array({
+      {{"class_name", "InputLayer"},
+       {"config", {{"batch_input_shape", {nullptr, 100, 100, 1}}, {"dtype", "float32"}, {"sparse", false}, {"name", "input_1"}}}},
+      {{"class_name", "Flatten"}, {"config", {{"name", "flatten"}, {"trainable", true}, {"dtype", "float32"}, {"data_format", "channels_last"}}}},
+      {{"class_name", "Dense"},
+       {"config", {{"name", "dense"}, {"trainable", true}, {"dtype", "float32"}, {"units", 1}, {"activation", "sigmoid"}, {"use_bias", true}}}},
+  });
+  json model = {
+      {"format", "layers-model"},
+      {"generatedBy", "keras v2.15.0"},
+      {"convertedBy", "TensorFlow.js Converter v4.22.0"},
+      {"modelTopology", {{"class_name", "Sequential"}, {"config", {{"name", "sequential"}, {"layers", layers}}}, {"keras_version", "2.15.0"}, {"backend", "tensorflow"}}},
+      {"weightsManifest", json::array({{{"paths", {"group1-shard1of1.bin"}},
+                                        {"weights", json::array({{{"name", "dense/kernel"}, {"shape", {10000, 1}}, {"dtype", "float32"}},
+                                                                 {{"name", "dense/bias"}, {"shape", {1}}, {"dtype", "float32"}}})}}})},
+      {"userDefinedMetadata", {{"catdog", {{"threshold", threshold}, {"fit", "stretch"}, {"input_size", 100}}}}},
+  };
+  std::ofstream(dir + "/model.json") << model.dump();
+  std::vector<float> w(10001, 1.0f / 10000.0f);
+  w[10000] = -0.5f;
+  std::ofstream(dir + "/group1-shard1of1.bin", std::ios::binary).write(reinterpret_cast<const char*>(w.data()), w.size() * 4);
+}
+
+double ExpectedPDog(const std::string& path) {
+  catdog::imaging::Image img;
+  catdog::imaging::Problem p;
+  auto s = catdog::imaging::DecodeFile(path, {}, &img, &p);
+  EXPECT_TRUE(s) << s.message();
+  std::vector<float> x(10000);
+  EXPECT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
+  double mean = 0;
+  for (float v : x) mean += v;
+  mean /= 10000.0;
+  return 1.0 / (1.0 + std::exp(-(mean - 0.5)));
+}
+
+}  // namespace
+
+TEST(DataCli, PrepareWritesPackReportAndSummary) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 20));
+  std::ofstream(tmp.path("data/Cat/Thumbs.db")) << "junk";
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("pack")) + " --seed 3 --val-fraction 0.2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("prepare: 40 images used (cat 20, dog 20; train 32, val 8, test 0), 1 skipped (not-an-image 1)"),
+            std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("\r"), std::string::npos) << "no progress bar when CI=true";
+  std::string text;
+  ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("pack/report.json"), &text));
+  json rep = json::parse(text);
+  EXPECT_EQ(rep["images_used"], 40);
+  EXPECT_EQ(rep["per_class"]["dog"], 20);
+  EXPECT_EQ(rep["skipped"]["not-an-image"], 1);
+  EXPECT_EQ(rep["duplicates"], 0);
+  catdog::pack::Pack p;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("pack"), &p));
+  EXPECT_EQ(rep["pack"]["content_hash"], p.content_hash);
+  EXPECT_EQ(p.seed, 3u);
+  // An explicit --report path.
+  r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("pack2")) + " --report " + Q(tmp.path("r.json")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(stdfs::exists(tmp.path("r.json")));
+}
+
+TEST(DataCli, PrepareBadInputExitsTwo) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 2));
+  stdfs::create_directories(tmp.path("data/Hamsters"));
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("p")));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("Hamsters"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(tmp.path("p/pack.json")));
+  stdfs::remove(tmp.path("data/Hamsters"));
+  for (const char* bad : {"--max-shard-mb 61", "--val-fraction 1.5", "--fit squash", "--size 0", "--zstd-level 30"}) {
+    r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("p")) + " " + bad);
+    EXPECT_EQ(r.code, 2) << bad << "\n" << r.err;
+  }
+  // Nothing usable: exit 2, and the explicit report still lists why.
+  stdfs::create_directories(tmp.path("junk/Cat"));
+  stdfs::create_directories(tmp.path("junk/Dog"));
+  std::ofstream(tmp.path("junk/Dog/a.jpg")) << "not really a jpeg";
+  r = Catdog(tmp, "prepare --images " + Q(tmp.path("junk")) + " --out " + Q(tmp.path("pj")) + " --report " + Q(tmp.path("rj.json")));
+  EXPECT_EQ(r.code, 2);
+  std::string text;
+  ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("rj.json"), &text));
+  EXPECT_EQ(json::parse(text)["skipped"]["not-an-image"], 1);
+}
+
+TEST(DataCli, PreviewDrawsTheGrid) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 20));
+  ASSERT_EQ(Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("pack"))).code, 0);
+  Ran r = Catdog(tmp, "preview --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("grid.png")) + " --seed 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  cv::Mat grid = cv::imread(tmp.path("grid.png"));
+  ASSERT_FALSE(grid.empty());
+  EXPECT_EQ(grid.cols, 5 * (200 + 6) + 6);
+  EXPECT_GT(grid.rows, 5 * 200);
+  // The first tile shows a real sample, scaled 2x with nearest neighbour: 2x2 blocks are uniform.
+  cv::Vec3b a = grid.at<cv::Vec3b>(34 + 10, 6 + 10), b = grid.at<cv::Vec3b>(34 + 11, 6 + 11);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a[0], a[1]);  // gray
+  // Different seeds show different samples.
+  ASSERT_EQ(Catdog(tmp, "preview --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("grid2.png")) + " --seed 5").code, 0);
+  cv::Mat grid2 = cv::imread(tmp.path("grid2.png"));
+  EXPECT_GT(cv::norm(grid, grid2, cv::NORM_L1), 0.0);
+  // Errors: empty split, missing pack, bad extension.
+  r = Catdog(tmp, "preview --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("g.png")) + " --split test");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("test split holds no images"), std::string::npos) << r.err;
+  r = Catdog(tmp, "preview --pack " + Q(tmp.path("nope")) + " --out " + Q(tmp.path("g.png")));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("nope"), std::string::npos) << r.err;
+  r = Catdog(tmp, "preview --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("g.txt")));
+  EXPECT_EQ(r.code, 2);
+  // --augment: works where an augmenter is registered, else says what it needs.
+  r = Catdog(tmp, "preview --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("ga.png")) + " --augment");
+  if (r.code != 0) {
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("--augment needs the torch build"), std::string::npos) << r.err;
+  } else {
+    cv::Mat aug = cv::imread(tmp.path("ga.png"));
+    ASSERT_FALSE(aug.empty());
+    EXPECT_GT(cv::norm(grid, aug, cv::NORM_L1), 0.0) << "augmented grid identical to the plain one";
+  }
+}
+
+TEST(DataCli, PredictGivesTheModelsAnswerPerImage) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 3));
+  WriteMeanModel(tmp.path("model"), 0.5);
+  std::vector<std::string> imgs;
+  for (const char* cls : {"Cat", "Dog"})
+    for (const auto& e : stdfs::directory_iterator(tmp.path(std::string("data/") + cls))) imgs.push_back(e.path().string());
+  std::sort(imgs.begin(), imgs.end());
+  std::string args = "predict --json --model " + Q(tmp.path("model"));
+  for (const auto& p : imgs) args += " " + Q(p);
+  Ran r = Catdog(tmp, args);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  json doc = json::parse(r.out);
+  EXPECT_EQ(doc["threshold"], 0.5);
+  EXPECT_EQ(doc["fit"], "stretch");
+  ASSERT_EQ(doc["results"].size(), imgs.size());
+  EXPECT_TRUE(doc["errors"].empty());
+  for (size_t i = 0; i < imgs.size(); ++i) {
+    const json& res = doc["results"][i];
+    EXPECT_EQ(res["path"], imgs[i]);
+    double want = ExpectedPDog(imgs[i]);
+    EXPECT_NEAR(res["p_dog"].get<double>(), want, 1e-5) << imgs[i];
+    EXPECT_EQ(res["label"], want >= 0.5 ? "dog" : "cat");
+    EXPECT_GE(res["ms"].get<double>(), 0.0);
+  }
+  // The model's threshold decides the label: at 0.999 everything is a cat.
+  WriteMeanModel(tmp.path("strict"), 0.999);
+  r = Catdog(tmp, "predict --json --model " + Q(tmp.path("strict")) + " " + Q(imgs[0]));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["results"][0]["label"], "cat");
+  // Plain text: one line per image.
+  r = Catdog(tmp, "predict --model " + Q(tmp.path("model")) + " " + Q(imgs[0]));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("P(dog)="), std::string::npos) << r.out;
+}
+
+TEST(DataCli, PredictListsBadImagesAndExitsTwo) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 1));
+  WriteMeanModel(tmp.path("model"), 0.5);
+  std::ofstream(tmp.path("notes.txt")) << "hello";
+  std::ofstream(tmp.path("empty.jpg")).close();
+  std::string good;
+  for (const auto& e : stdfs::directory_iterator(tmp.path("data/Cat"))) good = e.path().string();
+  Ran r = Catdog(tmp, "predict --json --model " + Q(tmp.path("model")) + " " + Q(good) + " " + Q(tmp.path("notes.txt")) + " " +
+                          Q(tmp.path("empty.jpg")) + " " + Q(tmp.path("missing.png")));
+  EXPECT_EQ(r.code, 2);
+  json doc = json::parse(r.out);
+  EXPECT_EQ(doc["results"].size(), 1u);
+  ASSERT_EQ(doc["errors"].size(), 3u);
+  EXPECT_EQ(doc["errors"][0]["reason"], "not-an-image");
+  EXPECT_EQ(doc["errors"][1]["reason"], "zero-byte");
+  EXPECT_EQ(doc["errors"][2]["reason"], "unreadable");
+  // A broken model directory is bad input too, with the file named.
+  r = Catdog(tmp, "predict --model " + Q(tmp.path("nomodel")) + " " + Q(good));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("nomodel"), std::string::npos) << r.err;
+}
