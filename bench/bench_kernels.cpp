@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "catdog/catdog.h"
 #include "kernels.h"
 #include "kernels_simd_ops.h"
 
@@ -166,6 +167,22 @@ void BenchLayer(benchmark::State& state, Backend be, int layer, int batch) {
   state.SetLabel(l.op ? l.op->name() : "ref");
 }
 
+// DESIGN contract 1 on a camera frame: 640x480 RGBA -> center crop -> 100x100 gray.
+void BenchPreprocess(benchmark::State& state, catdog::PixelFormat format, catdog::Fit fit, int w, int h) {
+  const int bpp = static_cast<int>(format);
+  std::vector<uint8_t> px(static_cast<size_t>(w) * h * bpp);
+  std::mt19937 rng(5);
+  for (auto& p : px) p = static_cast<uint8_t>(rng());
+  const catdog::ImageView view{px.data(), w, h, w * bpp, format};
+  std::vector<float> out(100 * 100);
+  for (auto _ : state) {
+    catdog::Status s = catdog::preprocess(view, fit, 100, out.data());
+    if (!s.ok()) state.SkipWithError(s.message().c_str());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["Mpixel/s"] = benchmark::Counter(static_cast<double>(w) * h / 1e6, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,6 +221,12 @@ int main(int argc, char** argv) {
       b->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
       if (be.kind == Kind::kReference) b->Iterations(5)->Repetitions(3);
     }
+  benchmark::RegisterBenchmark("preprocess/640x480_rgba_crop_to_100", BenchPreprocess, catdog::PixelFormat::kRGBA8,
+                               catdog::Fit::kCenterCrop, 640, 480)
+      ->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
+  benchmark::RegisterBenchmark("preprocess/180x180_rgb_stretch_to_100", BenchPreprocess, catdog::PixelFormat::kRGB8,
+                               catdog::Fit::kStretch, 180, 180)
+      ->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
   std::printf("threads per op: %d\n", g_threads);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
