@@ -33,7 +33,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--resume", opt->resume, "Continue from OUT/last.pt");
   cmd->add_flag("--bf16", opt->bf16, "bf16 autocast (mixed precision)");
   cmd->add_flag("--channels-last", opt->channels_last, "Channels-last activations");
-  cmd->add_option("--limit", opt->limit, "Use only the first N training images (quick runs); 0 = all")->capture_default_str();
+  cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")->capture_default_str();
   cmd->add_option("--val-split", opt->val_split, "Split to validate on: val | test")->capture_default_str();
   cmd->add_option("--threads", opt->threads, "CPU threads for libtorch; 0 = its default")->capture_default_str();
   cmd->add_flag("--no-progress", *no_progress, "No progress bar even on a terminal");

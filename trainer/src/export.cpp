@@ -20,6 +20,20 @@ namespace stdfs = std::filesystem;
 constexpr const char* kKerasVersion = "2.12.0";
 constexpr const char* kConvertedBy = "catdog 0.1.0 export (tensorflowjs_converter keras layout)";
 
+// Non-throwing accessors for the checkpoint meta (our own, but read defensively).
+json Obj(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : json::object();
+}
+std::string Str(const json& j, const char* key, const std::string& def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+double Num(const json& j, const char* key, double def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : def;
+}
+
 json Initializer(const char* cls) { return {{"class_name", cls}, {"config", json::object()}}; }
 json Glorot() { return {{"class_name", "GlorotUniform"}, {"config", {{"seed", nullptr}}}}; }
 
@@ -419,7 +433,7 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
     for (const json& g : meta["golden_images"]) {
       if (!g.is_object() || !g.contains("u8_base64") || !g["u8_base64"].is_string()) continue;
       GoldenPair p;
-      p.desc = g.value("desc", "");
+      p.desc = Str(g, "desc", "");
       if (!Base64Decode(g["u8_base64"].get<std::string>(), &p.input_u8) || p.input_u8.size() != size_t(S) * S)
         continue;
       out->golden.push_back(std::move(p));
@@ -467,14 +481,14 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
         {"optimizer_config",
          {{"class_name", "Adam"},
           {"config",
-           {{"name", "Adam"}, {"learning_rate", meta.value("run_card", json::object()).value("lr", 0.001)},
+           {{"name", "Adam"}, {"learning_rate", Num(Obj(meta, "run_card"), "lr", 0.001)},
             {"beta_1", 0.9}, {"beta_2", 0.999}, {"epsilon", 1e-07}, {"amsgrad", false}}}}}}}};
-  const json pack = meta.value("pack", json::object());
+  const json pack = Obj(meta, "pack");
   json catdog = {
       {"input_size", S},
       {"channels", 1},
-      {"fit", pack.value("fit", "stretch")},
-      {"gray", pack.value("gray", "bt601")},
+      {"fit", Str(pack, "fit", "stretch")},
+      {"gray", Str(pack, "gray", "bt601")},
       {"input_scale", "u8 / 255"},
       {"labels", {"cat", "dog"}},
       {"output", "sigmoid P(dog)"},
@@ -482,7 +496,7 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
       {"arch", ck.arch.name},
       {"arch_description", ck.arch.description},
       {"quantization", opt.quantize.empty() ? "none" : opt.quantize},
-      {"run_card", meta.value("run_card", json::object())},
+      {"run_card", Obj(meta, "run_card")},
       {"golden", golden},
   };
   json model = {{"format", "layers-model"},

@@ -66,15 +66,19 @@ json StatsJson(const EpochStats& e) {
           {"val_accuracy", e.val_accuracy}, {"lr", e.lr}, {"seconds", e.seconds}, {"images_per_s", e.images_per_s}};
 }
 EpochStats StatsFromJson(const json& j) {
+  auto num = [&](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+  };
   EpochStats e;
-  e.epoch = j.value("epoch", 0);
-  e.loss = j.value("loss", 0.0);
-  e.accuracy = j.value("accuracy", 0.0);
-  e.val_loss = j.value("val_loss", 0.0);
-  e.val_accuracy = j.value("val_accuracy", 0.0);
-  e.lr = j.value("lr", 0.0);
-  e.seconds = j.value("seconds", 0.0);
-  e.images_per_s = j.value("images_per_s", 0.0);
+  e.epoch = int(num("epoch"));
+  e.loss = num("loss");
+  e.accuracy = num("accuracy");
+  e.val_loss = num("val_loss");
+  e.val_accuracy = num("val_accuracy");
+  e.lr = num("lr");
+  e.seconds = num("seconds");
+  e.images_per_s = num("images_per_s");
   return e;
 }
 
@@ -342,7 +346,18 @@ Status Trainer::Setup() {
   if (o_.threads > 0) torch::set_num_threads(o_.threads);
   log_dir_ = o_.log_dir.empty() ? (stdfs::path(o_.out_dir) / "logs").string() : o_.log_dir;
   std::vector<size_t> tr = pack_.Indices(pack::kTrain);
-  if (o_.limit > 0 && size_t(o_.limit) < tr.size()) tr.resize(size_t(o_.limit));
+  if (o_.limit > 0 && size_t(o_.limit) < tr.size()) {
+    // Packs are sorted by class folder: take the first images of each class in turn, so a quick
+    // run sees both classes.
+    std::vector<size_t> by_class[2];
+    for (size_t i : tr) by_class[pack_.labels[i] ? 1 : 0].push_back(i);
+    std::vector<size_t> picked;
+    for (size_t k = 0; picked.size() < size_t(o_.limit); ++k) {
+      for (int c = 0; c < 2 && picked.size() < size_t(o_.limit); ++c)
+        if (k < by_class[c].size()) picked.push_back(by_class[c][k]);
+    }
+    tr = std::move(picked);
+  }
   std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
   if (va.empty()) return BadInput("pack " + o_.pack_path + ": no images in the '" + o_.val_split + "' split to validate on");
@@ -382,17 +397,25 @@ Status Trainer::Resume() {
     return BadInput("--resume: " + path + " has input size " + std::to_string(ck.input_size) + ", the pack " +
                     std::to_string(pack_.size));
   if (adam.step < 0) return Status::Error("--resume: " + path + " has no optimizer state");
-  const std::string hash = meta.value("pack", json::object()).value("content_hash", "");
+  std::string hash;
+  if (meta.contains("pack") && meta["pack"].is_object() && meta["pack"].contains("content_hash") &&
+      meta["pack"]["content_hash"].is_string())
+    hash = meta["pack"]["content_hash"].get<std::string>();
   if (hash != pack_.content_hash)
     spdlog::warn("--resume: {} was trained on pack {}, this pack is {}", path, hash, pack_.content_hash);
   s = CopyIntoNet(ck, net_);
   if (!s) return Status::Error(path + ": " + s.message());
-  st_.epoch = meta.value("epoch", 0);
-  st_.best_val_loss = meta.value("best_val_loss", double(INFINITY));
-  st_.best_epoch = meta.value("best_epoch", 0);
-  st_.bad_epochs = meta.value("bad_epochs", 0);
+  auto num = [&](const char* key, double def) {
+    auto it = meta.find(key);
+    return it != meta.end() && it->is_number() ? it->get<double>() : def;
+  };
+  st_.epoch = int(num("epoch", 0));
+  st_.best_val_loss = num("best_val_loss", double(INFINITY));
+  st_.best_epoch = int(num("best_epoch", 0));
+  st_.bad_epochs = int(num("bad_epochs", 0));
   if (meta.contains("history") && meta["history"].is_array())
-    for (const json& e : meta["history"]) st_.history.push_back(StatsFromJson(e));
+    for (const json& e : meta["history"])
+      if (e.is_object()) st_.history.push_back(StatsFromJson(e));
   if (meta.contains("started_at") && meta["started_at"].is_string()) started_at_ = meta["started_at"];
   net_->to(device_);
   flat_.Init(net_);

@@ -44,7 +44,7 @@ struct TrainOptions {
   bool resume = false;           // continue from out_dir/last.pt
   bool bf16 = false;             // bf16 autocast (CUDA and CPU where the libtorch has it)
   bool channels_last = false;    // channels-last activations
-  int64_t limit = 0;             // use only the first N training images; 0 = all
+  int64_t limit = 0;             // use only N training images (the first of each class in turn); 0 = all
   std::string val_split = "val"; // which pack split validates: val | test
   std::string pack_path;         // for the run card
   int eval_batch = 256;          // validation batch size

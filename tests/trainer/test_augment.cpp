@@ -1,0 +1,95 @@
+// The batched affine augmentation (augment.h): Keras ImageDataGenerator semantics.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "augment.h"
+
+namespace {
+
+using catdog::train::AugmentBatch;
+using catdog::train::AugmentParams;
+using catdog::train::AugmentThetas;
+
+AugmentParams None() {
+  AugmentParams p;
+  p.rotation_deg = p.width_shift = p.height_shift = p.shear_deg = 0;
+  p.zoom_lo = p.zoom_hi = 1;
+  p.hflip_prob = p.vflip_prob = 0;
+  return p;
+}
+
+torch::Tensor Ramp(int n, int s) {
+  return torch::arange(n * s * s, torch::kFloat).div(float(n * s * s)).view({n, 1, s, s});
+}
+
+TEST(Augment, NoTransformIsIdentity) {
+  torch::Tensor x = Ramp(3, 10);
+  torch::Tensor y = AugmentBatch(x, None());
+  EXPECT_TRUE(torch::allclose(x, y, 1e-5, 1e-5));
+}
+
+TEST(Augment, FlipsAreExactMirrors) {
+  torch::Tensor x = Ramp(2, 7);
+  AugmentParams h = None();
+  h.hflip_prob = 1;
+  EXPECT_TRUE(torch::allclose(AugmentBatch(x, h), x.flip({3}), 1e-5, 1e-5));
+  AugmentParams v = None();
+  v.vflip_prob = 1;
+  EXPECT_TRUE(torch::allclose(AugmentBatch(x, v), x.flip({2}), 1e-5, 1e-5));
+}
+
+TEST(Augment, Rotation90AndNearestFill) {
+  // A rotation range of exactly +-90 cannot be drawn exactly; check the matrix algebra instead:
+  // zoom 0.5 (zx = zy) samples the central half, i.e. a 2x magnification about the centre.
+  AugmentParams z = None();
+  z.zoom_lo = z.zoom_hi = 0.5;
+  torch::manual_seed(1);
+  torch::Tensor th = AugmentThetas(1, 9, z, torch::kCPU);
+  EXPECT_NEAR(th[0][0][0].item<float>(), 0.5f, 1e-6);
+  EXPECT_NEAR(th[0][1][1].item<float>(), 0.5f, 1e-6);
+  EXPECT_NEAR(th[0][0][1].item<float>(), 0.f, 1e-6);
+  // A shift larger than the image replicates the border (fill_mode 'nearest').
+  AugmentParams s = None();
+  s.width_shift = 5;  // pixels shift uniformly in [-5w, 5w]: most draws leave the image
+  torch::Tensor x = Ramp(64, 8);
+  torch::Tensor y = AugmentBatch(x, s);
+  EXPECT_GE(y.min().item<float>(), x.min().item<float>() - 1e-6);
+  EXPECT_LE(y.max().item<float>(), x.max().item<float>() + 1e-6);
+}
+
+TEST(Augment, ShiftByWholePixelsMovesTheImage) {
+  // Height shift only, forced to +0.2 * 10 = 2 pixels: output row r samples input row r + 2
+  // (Keras: the matrix maps output to input coordinates).
+  AugmentParams p = None();
+  p.height_shift = 0.2;
+  torch::manual_seed(0);
+  torch::Tensor th = AugmentThetas(256, 10, p, torch::kCPU);
+  // All translations within +-2 px (normalized: 2 * 2/9), spread over the range.
+  torch::Tensor ty = th.select(1, 1).select(1, 2);
+  EXPECT_LE(ty.abs().max().item<float>(), 4.f / 9 + 1e-6);
+  EXPECT_GT(ty.abs().max().item<float>(), 0.8f * 4.f / 9);
+  EXPECT_NEAR(th.select(1, 0).select(1, 2).abs().max().item<float>(), 0.f, 1e-6);  // no column shift
+}
+
+TEST(Augment, ReproducibleFromTheSeed) {
+  torch::Tensor x = Ramp(8, 12);
+  torch::manual_seed(5);
+  torch::Tensor a = AugmentBatch(x, AugmentParams());
+  torch::manual_seed(5);
+  torch::Tensor b = AugmentBatch(x, AugmentParams());
+  torch::manual_seed(6);
+  torch::Tensor c = AugmentBatch(x, AugmentParams());
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::allclose(a, c));
+  // Keras' ranges: rotation +-30 deg, shear +-15, zoom 0.7..1.4 -> determinant within bounds.
+  torch::manual_seed(3);
+  torch::Tensor th = AugmentThetas(4096, 100, AugmentParams(), torch::kCPU);
+  torch::Tensor det = (th.select(2, 0).select(1, 0) * th.select(2, 1).select(1, 1) -
+                       th.select(2, 1).select(1, 0) * th.select(2, 0).select(1, 1)).abs();
+  // |det| = zx * zy * cos(shear)
+  EXPECT_GE(det.min().item<float>(), 0.7f * 0.7f * std::cos(15 * M_PI / 180) - 1e-4);
+  EXPECT_LE(det.max().item<float>(), 1.4f * 1.4f + 1e-4);
+}
+
+}  // namespace

@@ -1,0 +1,822 @@
+// Trainer, export and metrics tests. Real photos from ../shared/data (CATDOG_DATA overrides): a
+// few hundred are decoded once (cv::imread + the core's preprocess_u8) into an in-memory pack.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "catdog/catdog.h"
+#include "export.h"
+#include "fsutil.h"
+#include "metrics.h"
+#include "models.h"
+#include "pack.h"
+#include "tensorboard.h"
+#include "test_util.h"
+#include "train.h"
+
+namespace {
+
+using namespace catdog;
+using namespace catdog::train;
+using json = nlohmann::json;
+namespace stdfs = std::filesystem;
+using catdog::test::TempDir;
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+std::vector<float> RandomInputs(int n, int size, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  std::vector<float> v(size_t(n) * size * size);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// Glorot init plus random biases / BN statistics, so every tensor matters.
+Checkpoint RandomCheckpoint(const ArchSpec& arch, int size, uint64_t seed) {
+  Checkpoint ck;
+  Status s = InitCheckpoint(arch, size, seed, &ck);
+  EXPECT_TRUE(s) << s.message();
+  std::mt19937 rng(uint32_t(seed) + 7);
+  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
+  for (HostTensor& t : ck.tensors) {
+    const bool var = t.name.find("running_var") != std::string::npos;
+    if (t.name.find(".bias") != std::string::npos || t.name.find("running_mean") != std::string::npos || var)
+      for (float& x : t.data) x = var ? 0.5f + std::fabs(u(rng)) * 4 : u(rng);
+  }
+  return ck;
+}
+
+Status CoreRun(const TfjsModel& m, const std::vector<float>& in, int n, std::vector<float>* out,
+               Backend backend = Backend::kReference) {
+  std::unique_ptr<Model> model;
+  LoadOptions lo;
+  lo.backend = backend;
+  Status s = Model::Parse(m.model_json, &model, lo, "exported model.json");
+  if (!s) return s;
+  std::vector<ShardBytes> shards;
+  for (const auto& sh : m.shards) shards.push_back({sh.data(), sh.size()});
+  s = model->LoadWeights(shards);
+  if (!s) return s;
+  out->assign(size_t(n) * model->output_size(), 0.f);
+  return model->Run(in.data(), n, out->data());
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::fabs(double(a[i]) - b[i]));
+  return d;
+}
+
+std::vector<std::string> ListFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = stdfs::recursive_directory_iterator(dir, ec); !ec && it != stdfs::recursive_directory_iterator();
+       it.increment(ec))
+    out.push_back(it->path().lexically_relative(dir).string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool HasTempFiles(const std::string& dir) {
+  for (const std::string& f : ListFiles(dir))
+    if (f.find(".tmp") != std::string::npos) return true;
+  return false;
+}
+
+// ---- real photos -----------------------------------------------------------------------------------
+
+// 150 cats + 150 dogs (lowest numeric ids that decode), 240 train / 60 val, deterministic.
+const pack::Pack& RealPack() {
+  static pack::Pack pack;
+  static bool loaded = false;
+  if (loaded) return pack;
+  loaded = true;
+  const std::string dir = catdog::test::RealDataDir();
+  if (dir.empty()) return pack;
+  pack.size = 100;
+  pack.fit = "stretch";
+  pack.gray = "bt601";
+  pack.content_hash = "test-in-memory-300";
+  for (int label : {0, 1}) {
+    const std::string cls = dir + (label ? "/PetImages/Dog/" : "/PetImages/Cat/");
+    int taken = 0;
+    for (int id = 0; id < 2000 && taken < 150; ++id) {
+      const std::string path = cls + std::to_string(id) + ".jpg";
+      std::error_code ec;
+      if (!stdfs::exists(path, ec)) continue;
+      cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+      if (bgr.empty()) continue;
+      cv::Mat rgb;
+      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+      std::vector<uint8_t> px(100 * 100);
+      ImageView v{rgb.data, rgb.cols, rgb.rows, int(rgb.step), PixelFormat::kRGB8};
+      if (!preprocess_u8(v, Fit::kStretch, 100, px.data())) continue;
+      pack.pixels.insert(pack.pixels.end(), px.begin(), px.end());
+      pack.labels.push_back(uint8_t(label));
+      pack.splits.push_back(taken % 5 == 4 ? pack::kVal : pack::kTrain);
+      pack.paths.push_back(std::string(label ? "Dog/" : "Cat/") + std::to_string(id) + ".jpg");
+      ++taken;
+    }
+  }
+  EXPECT_EQ(pack.count(), 300u) << "could not decode 150 photos per class from " << dir;
+  return pack;
+}
+
+TrainOptions QuickOptions(const std::string& out, const std::string& arch = "dense") {
+  TrainOptions o;
+  o.arch = arch;
+  o.epochs = 3;
+  o.batch = 32;
+  o.seed = 42;
+  o.device = "cpu";
+  o.out_dir = out;
+  o.progress = 0;
+  o.pack_path = "in-memory";
+  return o;
+}
+
+// ---- TensorBoard events ----------------------------------------------------------------------------
+
+TEST(TensorBoard, Crc32cKnownValues) {
+  EXPECT_EQ(tb::Crc32c("123456789", 9), 0xE3069283u);  // the CRC-32C check value
+  EXPECT_EQ(tb::Crc32c("", 0), 0u);
+  const uint32_t c = tb::Crc32c("abc", 3);
+  EXPECT_EQ(tb::MaskedCrc32c("abc", 3), ((c >> 15) | (c << 17)) + 0xa282ead8u);
+}
+
+TEST(TensorBoard, WriteAndParseBack) {
+  TempDir t;
+  tb::EventWriter w;
+  ASSERT_TRUE(w.Open(t.path("logs/train")));
+  ASSERT_TRUE(w.AddScalar("epoch_loss", 0.6931f, 0, 1000.5));
+  ASSERT_TRUE(w.AddScalar("epoch_accuracy", 0.75f, 1, 1001.25));
+  const std::string path = w.path();
+  w.Close();
+  EXPECT_NE(stdfs::path(path).filename().string().find("events.out.tfevents."), std::string::npos);
+  std::vector<tb::Event> ev;
+  Status s = tb::ReadEventFile(path, &ev);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].file_version, "brain.Event:2");
+  ASSERT_EQ(ev[1].scalars.size(), 1u);
+  EXPECT_EQ(ev[1].scalars[0].first, "epoch_loss");
+  EXPECT_FLOAT_EQ(ev[1].scalars[0].second, 0.6931f);
+  EXPECT_EQ(ev[1].step, 0);
+  EXPECT_DOUBLE_EQ(ev[1].wall_time, 1000.5);
+  EXPECT_EQ(ev[2].scalars[0].first, "epoch_accuracy");
+  EXPECT_EQ(ev[2].step, 1);
+  // Flip one payload byte: the reader must notice.
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(fs::ReadFile(path, &bytes));
+  bytes[bytes.size() - 6] ^= 0x40;
+  ASSERT_TRUE(fs::WriteFileAtomic(path, bytes.data(), bytes.size()));
+  s = tb::ReadEventFile(path, &ev);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("CRC"), std::string::npos) << s.message();
+}
+
+TEST(TensorBoard, EventEncodingIsProtobuf) {
+  tb::Event e;
+  e.wall_time = 1.0;
+  e.step = 3;
+  e.scalars.push_back({"a", 1.0f});
+  const std::string b = tb::EncodeEvent(e);
+  // wall_time: tag 0x09 + 8 bytes; step: 0x10 0x03; summary: 0x2a len { 0x0a len { 0x0a 1 'a' 0x15 f32 } }
+  ASSERT_EQ(b.size(), 9u + 2u + 2u + 2u + 3u + 5u);
+  EXPECT_EQ(uint8_t(b[0]), 0x09);
+  EXPECT_EQ(uint8_t(b[9]), 0x10);
+  EXPECT_EQ(uint8_t(b[10]), 0x03);
+  EXPECT_EQ(uint8_t(b[11]), 0x2a);
+  EXPECT_EQ(uint8_t(b[12]), 10);
+  EXPECT_EQ(uint8_t(b[15]), 0x0a);
+  EXPECT_EQ(b[17], 'a');
+  EXPECT_EQ(uint8_t(b[18]), 0x15);
+}
+
+// ---- registry, base64, pieces of the export ---------------------------------------------------------
+
+TEST(Models, TutorialCnnShapesAndKerasNames) {
+  const ArchSpec* cnn = FindArch("cnn");
+  ASSERT_NE(cnn, nullptr);
+  std::vector<ResolvedLayer> l;
+  ASSERT_TRUE(ResolveArch(*cnn, 100, &l));
+  std::vector<std::string> names;
+  for (auto& r : l) names.push_back(r.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "conv2d_2",
+                                             "max_pooling2d_2", "flatten", "dense", "dense_1"}));
+  EXPECT_EQ(l[0].out_shape, (std::vector<int64_t>{98, 98, 32}));
+  EXPECT_EQ(l[5].out_shape, (std::vector<int64_t>{10, 10, 128}));
+  EXPECT_EQ(l[6].out_shape, (std::vector<int64_t>{12800}));
+  auto t = ModelTensors(l);
+  ASSERT_EQ(t.size(), 10u);
+  EXPECT_EQ(t[6].name, "dense.weight");
+  EXPECT_EQ(t[6].shape, (std::vector<int64_t>{100, 12800}));
+  EXPECT_NE(FindArch("dense"), nullptr);
+  EXPECT_NE(FindArch("cnn-dropout"), nullptr);
+  EXPECT_EQ(FindArch("nope"), nullptr);
+}
+
+TEST(Models, RejectsImpossibleArchitectures) {
+  std::vector<ResolvedLayer> l;
+  ArchSpec a{"bad", "", {Conv(8), Dense(1, Activation::kSigmoid)}};
+  Status s = ResolveArch(a, 100, &l);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("Flatten"), std::string::npos) << s.message();
+  ArchSpec b{"big", "", {Conv(8, 9), Flatten(), Dense(1, Activation::kSigmoid)}};
+  EXPECT_FALSE(ResolveArch(b, 5, &l));
+  ArchSpec c{"nosig", "", {Flatten(), Dense(1, Activation::kRelu)}};
+  EXPECT_FALSE(ResolveArch(c, 10, &l));
+}
+
+TEST(Models, ArchJsonRoundTrip) {
+  ArchSpec a{"x", "desc", {SepConv(16), BatchNorm(), MaxPool(2), Conv(8, 3, Activation::kRelu, true), GlobalAvgPool(),
+                           Dropout(0.25f), Dense(1, Activation::kSigmoid)}};
+  ArchSpec b;
+  ASSERT_TRUE(ArchFromJson(ArchToJson(a), &b));
+  EXPECT_EQ(ArchToJson(a), ArchToJson(b));
+  EXPECT_FALSE(ArchFromJson("{\"layers\":[{\"kind\":\"lstm\"}]}", &b));
+  EXPECT_FALSE(ArchFromJson("not json", &b));
+}
+
+TEST(Base64, RoundTripAndErrors) {
+  for (size_t n = 0; n < 10; ++n) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(i * 37 + 250);
+    std::vector<uint8_t> back;
+    ASSERT_TRUE(Base64Decode(Base64Encode(v.data(), v.size()), &back));
+    EXPECT_EQ(back, v);
+  }
+  const uint8_t m[] = {'M', 'a', 'n'};
+  EXPECT_EQ(Base64Encode(m, 3), "TWFu");
+  EXPECT_EQ(Base64Encode(m, 1), "TQ==");
+  std::vector<uint8_t> out;
+  EXPECT_FALSE(Base64Decode("abc", &out));
+  EXPECT_FALSE(Base64Decode("a*cd", &out));
+}
+
+TEST(Export, FlattenPermutationMapsNhwcToNchw) {
+  const int64_t H = 2, W = 3, C = 4;
+  auto perm = FlattenNhwcToNchw(H, W, C);
+  ASSERT_EQ(perm.size(), size_t(H * W * C));
+  std::vector<int64_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) EXPECT_EQ(sorted[i], int64_t(i));
+  // Keras index of (h=1, w=2, c=3) is (1*3+2)*4+3 = 23; torch's (c,h,w) index is (3*2+1)*3+2 = 23 too
+  // (the last element is last in both); (h=0, w=1, c=0): keras 4, torch 1.
+  EXPECT_EQ(perm[23], 23);
+  EXPECT_EQ(perm[4], 1);
+  EXPECT_EQ(perm[1], 6);  // keras (0,0,1) -> torch channel 1 plane start = 1*H*W
+}
+
+TEST(Export, HalfConversionRoundsToNearestEven) {
+  EXPECT_EQ(FloatToHalf(1.0f), 0x3C00);
+  EXPECT_EQ(FloatToHalf(-2.0f), 0xC000);
+  EXPECT_EQ(FloatToHalf(65504.f), 0x7BFF);
+  EXPECT_EQ(FloatToHalf(65520.f), 0x7C00);  // rounds up to infinity
+  EXPECT_EQ(FloatToHalf(0.1f), 0x2E66);
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.f, -25)), 0x0000);  // tie -> even (zero)
+  EXPECT_EQ(FloatToHalf(std::ldexp(3.f, -25)), 0x0002);  // 1.5 ulp -> 2 (even)
+  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.f, -11)), 0x3C00);  // tie -> even
+  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(3.f, -11)), 0x3C02);  // tie -> even (up)
+  for (uint32_t h = 0; h < 0x7C00; ++h) {
+    ASSERT_EQ(FloatToHalf(HalfToFloat(uint16_t(h))), h) << h;
+    ASSERT_EQ(FloatToHalf(HalfToFloat(uint16_t(h | 0x8000))), h | 0x8000) << h;
+  }
+}
+
+TEST(Export, AffineQuantizationKeepsZeroExact) {
+  Quantized q;
+  std::vector<float> v = {-1.f, 0.f, 0.25f, 1.f};
+  ASSERT_TRUE(QuantizeTensor(v, "uint8", &q));
+  ASSERT_EQ(q.bytes.size(), 4u);
+  EXPECT_NEAR(q.scale, 2.0 / 255, 1e-12);
+  EXPECT_EQ(q.bytes[1], 128);  // zero point round(127.5) = 128 (half to even)
+  EXPECT_EQ(q.dequantized[1], 0.f);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(q.dequantized[i], v[i], q.scale / 2 + 1e-6);
+  ASSERT_TRUE(QuantizeTensor(v, "uint16", &q));
+  ASSERT_EQ(q.bytes.size(), 8u);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(q.dequantized[i], v[i], 2.0 / 65535);
+  std::vector<float> zeros(5, 0.f);
+  ASSERT_TRUE(QuantizeTensor(zeros, "uint8", &q));
+  EXPECT_EQ(q.scale, 1.0);
+  for (float d : q.dequantized) EXPECT_EQ(d, 0.f);
+  std::vector<float> positive = {0.5f, 1.5f};  // 0 not in range: no nudging
+  ASSERT_TRUE(QuantizeTensor(positive, "uint8", &q));
+  EXPECT_DOUBLE_EQ(q.min, 0.5);
+  EXPECT_FALSE(QuantizeTensor(v, "int4", &q));
+}
+
+// ---- export -> the shared core -----------------------------------------------------------------------
+
+TEST(Export, TutorialModelsMatchLibtorchInTheCore) {
+  for (const ArchSpec& arch : Architectures()) {
+    SCOPED_TRACE(arch.name);
+    Checkpoint ck = RandomCheckpoint(arch, 100, 3);
+    TfjsModel m;
+    Status s = BuildTfjsModel(ck, {}, &m);
+    ASSERT_TRUE(s) << s.message();
+    auto in = RandomInputs(3, 100, 11);
+    std::vector<float> torch_out, core_out;
+    ASSERT_TRUE(TorchPredict(ck, in.data(), 3, &torch_out));
+    s = CoreRun(m, in, 3, &core_out);
+    ASSERT_TRUE(s) << s.message();
+    EXPECT_LE(MaxAbsDiff(torch_out, core_out), 1e-4);
+    // The outputs must differ between inputs, or the comparison proves little.
+    EXPECT_GT(std::fabs(torch_out[0] - torch_out[1]) + std::fabs(torch_out[1] - torch_out[2]), 1e-5);
+    // Keras topology and manifest as the converter writes them.
+    json j = json::parse(m.model_json);
+    EXPECT_EQ(j["format"], "layers-model");
+    EXPECT_EQ(j["modelTopology"]["model_config"]["class_name"], "Sequential");
+    auto& layers = j["modelTopology"]["model_config"]["config"]["layers"];
+    EXPECT_EQ(layers[0]["config"]["batch_input_shape"], json({nullptr, 100, 100, 1}));
+    const size_t nshards = j["weightsManifest"][0]["paths"].size();
+    EXPECT_EQ(nshards, m.shards.size());
+    EXPECT_EQ(j["weightsManifest"][0]["paths"][0], "group1-shard1of" + std::to_string(nshards) + ".bin");
+    EXPECT_EQ(j["userDefinedMetadata"]["catdog"]["labels"], json({"cat", "dog"}));
+    EXPECT_EQ(j["userDefinedMetadata"]["catdog"]["golden"].size(), 3u);
+  }
+}
+
+TEST(Export, ConvKernelIsHwioAndDenseIsInOut) {
+  Checkpoint ck = RandomCheckpoint(*FindArch("cnn"), 100, 5);
+  TfjsModel m;
+  ASSERT_TRUE(BuildTfjsModel(ck, {}, &m));
+  json j = json::parse(m.model_json);
+  auto& w = j["weightsManifest"][0]["weights"];
+  EXPECT_EQ(w[0]["name"], "conv2d/kernel");
+  EXPECT_EQ(w[0]["shape"], json({3, 3, 1, 32}));
+  EXPECT_EQ(w[2]["name"], "conv2d_1/kernel");
+  EXPECT_EQ(w[2]["shape"], json({3, 3, 32, 64}));
+  EXPECT_EQ(w[6]["name"], "dense/kernel");
+  EXPECT_EQ(w[6]["shape"], json({12800, 100}));
+  // conv2d_1/kernel[h=1][w=2][i=5][o=7] == torch weight[o=7][i=5][h=1][w=2]
+  const float* blob = reinterpret_cast<const float*>(m.shards[0].data());
+  size_t off = 3 * 3 * 1 * 32 + 32;
+  EXPECT_EQ(blob[off + ((1 * 3 + 2) * 32 + 5) * 64 + 7], ck.tensors[2].data[((7 * 32 + 5) * 3 + 1) * 3 + 2]);
+}
+
+TEST(Export, FlattenOrderIsKerasNhwcForAPositionDependentDense) {
+  // Conv (3 channels, linear) keeps spatial position; Dense after Flatten weighs every position
+  // and channel differently: only the right NCHW -> NHWC row order reproduces libtorch.
+  ArchSpec a{"positional", "", {Conv(3, 3, Activation::kLinear), Flatten(), Dense(1, Activation::kSigmoid)}};
+  Checkpoint ck = RandomCheckpoint(a, 8, 9);
+  for (HostTensor& t : ck.tensors)
+    if (t.name == "dense.weight")
+      for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = float(int(i * 7919 % 23) - 11) * 0.05f;
+  TfjsModel m;
+  ASSERT_TRUE(BuildTfjsModel(ck, {}, &m));
+  auto in = RandomInputs(4, 8, 2);
+  std::vector<float> torch_out, core_out;
+  ASSERT_TRUE(TorchPredict(ck, in.data(), 4, &torch_out));
+  ASSERT_TRUE(CoreRun(m, in, 4, &core_out));
+  EXPECT_LE(MaxAbsDiff(torch_out, core_out), 1e-5);
+  // Control: exporting the Dense rows in torch order gives different outputs.
+  Checkpoint wrong = ck;
+  for (HostTensor& t : wrong.tensors) {
+    if (t.name != "dense.weight") continue;
+    auto perm = FlattenNhwcToNchw(6, 6, 3);
+    std::vector<float> d(t.data.size());
+    for (size_t k = 0; k < perm.size(); ++k) d[size_t(perm[k])] = t.data[k];  // inverse: export will undo
+    t.data = d;
+  }
+  TfjsModel mw;
+  ASSERT_TRUE(BuildTfjsModel(wrong, {}, &mw));
+  std::vector<float> wrong_out;
+  ASSERT_TRUE(CoreRun(mw, in, 4, &wrong_out));
+  EXPECT_GT(MaxAbsDiff(torch_out, wrong_out), 1e-3);
+}
+
+TEST(Export, QuantizedModelsLoadAndStayClose) {
+  Checkpoint ck = RandomCheckpoint(*FindArch("cnn"), 100, 21);
+  auto in = RandomInputs(2, 100, 4);
+  std::vector<float> ref;
+  ASSERT_TRUE(TorchPredict(ck, in.data(), 2, &ref));
+  for (const char* q : {"float16", "uint16", "uint8"}) {
+    SCOPED_TRACE(q);
+    ExportOptions o;
+    o.quantize = q;
+    TfjsModel m;
+    Status s = BuildTfjsModel(ck, o, &m);
+    ASSERT_TRUE(s) << s.message();
+    json j = json::parse(m.model_json);
+    auto& w0 = j["weightsManifest"][0]["weights"][0];
+    EXPECT_EQ(w0["quantization"]["dtype"], q);
+    size_t bytes = 0;
+    for (auto& sh : m.shards) bytes += sh.size();
+    const size_t per = std::string(q) == "uint8" ? 1 : 2;
+    size_t floats = 0;
+    for (auto& t : ck.tensors) floats += t.data.size();
+    EXPECT_EQ(bytes, floats * per);
+    std::vector<float> out;
+    s = CoreRun(m, in, 2, &out);
+    ASSERT_TRUE(s) << s.message();
+    EXPECT_LE(MaxAbsDiff(ref, out), std::string(q) == "uint8" ? 0.05 : 0.002);
+    // Golden outputs are libtorch on the dequantized weights: the core must match them tightly.
+    auto& golden = j["userDefinedMetadata"]["catdog"]["golden"];
+    std::vector<float> gin, gexp, gout;
+    for (auto& g : golden) {
+      std::vector<uint8_t> u8;
+      ASSERT_TRUE(Base64Decode(g["input_u8_base64"], &u8));
+      for (uint8_t v : u8) gin.push_back(v / 255.f);
+      gexp.push_back(g["output"][0].get<float>());
+    }
+    ASSERT_TRUE(CoreRun(m, gin, int(golden.size()), &gout));
+    EXPECT_LE(MaxAbsDiff(gexp, gout), 1e-4);
+  }
+}
+
+TEST(Export, ShardsAreSplitLikeTheConverter) {
+  Checkpoint ck = RandomCheckpoint(*FindArch("cnn"), 100, 1);
+  TfjsModel m;
+  ASSERT_TRUE(BuildTfjsModel(ck, {}, &m));  // 5.2 MB of float32 -> 2 shards of <= 4 MiB
+  ASSERT_EQ(m.shards.size(), 2u);
+  EXPECT_EQ(m.shard_names[0], "group1-shard1of2.bin");
+  EXPECT_EQ(m.shard_names[1], "group1-shard2of2.bin");
+  EXPECT_EQ(m.shards[0].size(), 4u * 1024 * 1024);
+  ExportOptions o;
+  o.max_shard_bytes = 100000;
+  TfjsModel small;
+  ASSERT_TRUE(BuildTfjsModel(ck, o, &small));
+  EXPECT_EQ(small.shards.size(), (m.shards[0].size() + m.shards[1].size() + 99999) / 100000);
+  auto in = RandomInputs(1, 100, 8);
+  std::vector<float> a, b;
+  ASSERT_TRUE(CoreRun(m, in, 1, &a));
+  ASSERT_TRUE(CoreRun(small, in, 1, &b));
+  EXPECT_EQ(a, b);
+}
+
+TEST(Export, WritesAtomicallyAndRefusesForeignDirectories) {
+  TempDir t;
+  Checkpoint ck = RandomCheckpoint(*FindArch("dense"), 100, 2);
+  const std::string out = t.path("model");
+  ASSERT_TRUE(ExportTfjs(ck, {}, out));
+  EXPECT_EQ(ListFiles(out), (std::vector<std::string>{"group1-shard1of2.bin", "group1-shard2of2.bin", "model.json"}));
+  ExportOptions q;
+  q.quantize = "uint8";
+  ASSERT_TRUE(ExportTfjs(ck, q, out));  // replaces the previous export
+  EXPECT_EQ(ListFiles(out), (std::vector<std::string>{"group1-shard1of1.bin", "model.json"}));
+  EXPECT_EQ(ListFiles(t.root()).size(), 3u);  // model/ + its two files: no temp dirs left behind
+  std::unique_ptr<Model> model;
+  Status s = fs::LoadModelDir(out, {}, &model);
+  EXPECT_TRUE(s) << s.message();
+  ASSERT_TRUE(fs::WriteFileAtomic(t.path("notes/readme.txt"), std::string("mine")));
+  s = ExportTfjs(ck, {}, t.path("notes"));
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("refusing"), std::string::npos) << s.message();
+  EXPECT_TRUE(stdfs::exists(t.path("notes/readme.txt")));
+}
+
+TEST(Export, RejectsNonFiniteWeights) {
+  Checkpoint ck = RandomCheckpoint(*FindArch("dense"), 100, 2);
+  ck.tensors[1].data[3] = std::nanf("");
+  TfjsModel m;
+  Status s = BuildTfjsModel(ck, {}, &m);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find(ck.tensors[1].name), std::string::npos) << s.message();
+}
+
+TEST(Checkpoint, RoundTripAndBadFiles) {
+  TempDir t;
+  ArchSpec a{"custom", "sep+bn", {SepConv(4), BatchNorm(), MaxPool(2), GlobalAvgPool(), Dense(1, Activation::kSigmoid)}};
+  Checkpoint ck = RandomCheckpoint(a, 16, 4);
+  ck.meta_json = R"({"note": "hello"})";
+  ASSERT_TRUE(WriteCheckpoint(t.path("c.pt"), ck));
+  Checkpoint back;
+  Status s = ReadCheckpoint(t.path("c.pt"), &back);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(ArchToJson(back.arch), ArchToJson(a));
+  ASSERT_EQ(back.tensors.size(), ck.tensors.size());
+  for (size_t i = 0; i < ck.tensors.size(); ++i) EXPECT_EQ(back.tensors[i].data, ck.tensors[i].data) << ck.tensors[i].name;
+  EXPECT_EQ(json::parse(back.meta_json)["note"], "hello");
+  // Not a checkpoint / truncated: errors naming the file, no crash.
+  ASSERT_TRUE(fs::WriteFileAtomic(t.path("junk.pt"), std::string("definitely not a zip")));
+  s = ReadCheckpoint(t.path("junk.pt"), &back);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("junk.pt"), std::string::npos);
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(fs::ReadFile(t.path("c.pt"), &bytes));
+  bytes.resize(bytes.size() / 2);
+  ASSERT_TRUE(fs::WriteFileAtomic(t.path("half.pt"), bytes.data(), bytes.size()));
+  EXPECT_FALSE(ReadCheckpoint(t.path("half.pt"), &back));
+  EXPECT_FALSE(ReadCheckpoint(t.path("missing.pt"), &back));
+  // BatchNorm + separable conv export matches libtorch in the core as well.
+  TfjsModel m;
+  s = BuildTfjsModel(ck, {}, &m);
+  ASSERT_TRUE(s) << s.message();
+  auto in = RandomInputs(2, 16, 3);
+  std::vector<float> tout, cout;
+  ASSERT_TRUE(TorchPredict(ck, in.data(), 2, &tout));
+  s = CoreRun(m, in, 2, &cout);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_LE(MaxAbsDiff(tout, cout), 1e-4);
+}
+
+// ---- metrics ----------------------------------------------------------------------------------------
+
+TEST(Metrics, SmallHandComputedCase) {
+  // labels:  0    0    1    1    1
+  // p(dog): .1   .6   .4   .8   .9   -> predictions 0 1 0 1 1 (threshold .5)
+  std::vector<float> p = {0.1f, 0.6f, 0.4f, 0.8f, 0.9f};
+  std::vector<uint8_t> y = {0, 0, 1, 1, 1};
+  metrics::Report r;
+  ASSERT_TRUE(metrics::Compute(p, y, 0.5, 10, &r));
+  EXPECT_DOUBLE_EQ(r.accuracy, 0.6);
+  EXPECT_EQ(r.confusion[0][0], 1);
+  EXPECT_EQ(r.confusion[0][1], 1);
+  EXPECT_EQ(r.confusion[1][0], 1);
+  EXPECT_EQ(r.confusion[1][1], 2);
+  EXPECT_DOUBLE_EQ(r.precision[1], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(r.recall[1], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(r.precision[0], 0.5);
+  EXPECT_DOUBLE_EQ(r.recall[0], 0.5);
+  // AUC: positive/negative pairs ordered right: (.4>.1) (.8>.1,.6) (.9>.1,.6) = 5 of 6.
+  EXPECT_NEAR(r.auc, 5.0 / 6, 1e-12);
+  // ECE over bins [.1,.2) [.4,.5) [.6,.7) [.8,.9) [.9,1]: each 1 sample; |frac - mean| = .1 .6 .6 .2 .1
+  EXPECT_NEAR(r.ece, (0.1 + 0.6 + 0.6 + 0.2 + 0.1) / 5, 1e-6);
+  EXPECT_EQ(r.calibration.size(), 10u);
+  EXPECT_EQ(r.calibration[4].count, 1u);
+  EXPECT_NEAR(r.log_loss, -(std::log(0.9) + std::log(0.4) + std::log(0.4) + std::log(0.8) + std::log(0.9)) / 5, 1e-6);
+  auto worst = metrics::WorstMistakes(p, y, 0.5, 10);
+  EXPECT_EQ(worst, (std::vector<size_t>{1, 2}));  // |.6-0| = .6 == |.4-1| = .6: stable order
+  json j = metrics::ToJson(r);
+  EXPECT_EQ(j["confusion"], json({{1, 1}, {1, 2}}));
+}
+
+TEST(Metrics, TiesUndefinedValuesAndErrors) {
+  std::vector<float> p = {0.5f, 0.5f, 0.5f, 0.5f};
+  std::vector<uint8_t> y = {0, 1, 0, 1};
+  EXPECT_DOUBLE_EQ(metrics::RocAuc(p, y), 0.5);
+  metrics::Report r;
+  ASSERT_TRUE(metrics::Compute({0.2f, 0.3f}, {0, 0}, 0.5, 10, &r));
+  EXPECT_TRUE(std::isnan(r.auc));
+  EXPECT_TRUE(std::isnan(r.precision[1]));
+  EXPECT_TRUE(std::isnan(r.recall[1]));
+  EXPECT_TRUE(metrics::ToJson(r)["auc"].is_null());
+  Status s = metrics::Compute({0.2f, 1.5f}, {0, 1}, 0.5, 10, &r);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("score 1"), std::string::npos);
+  EXPECT_FALSE(metrics::Compute({0.2f}, {0, 1}, 0.5, 10, &r));
+  EXPECT_FALSE(metrics::Compute({}, {}, 0.5, 10, &r));
+  EXPECT_FALSE(metrics::Compute({0.2f}, {2}, 0.5, 10, &r));
+  EXPECT_EQ(metrics::RocAuc({0.1f, 0.9f}, {0, 1}), 1.0);
+  EXPECT_EQ(metrics::RocAuc({0.9f, 0.1f}, {0, 1}), 0.0);
+}
+
+// ---- training on real photos --------------------------------------------------------------------------
+
+TEST(Train, DenseOnRealPhotosLearnsAndWritesEverything) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  TrainOptions o = QuickOptions(t.path("run"));
+  o.epochs = 5;
+  TrainResult r;
+  Status s = Train(pack, o, &r);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(r.history.size(), 5u);
+  EXPECT_LT(r.history.back().loss, r.history.front().loss) << "training loss did not go down";
+  EXPECT_GT(r.history.back().accuracy, 0.5);
+  for (const auto& e : r.history) {
+    EXPECT_TRUE(std::isfinite(e.val_loss));
+    EXPECT_GT(e.images_per_s, 0);
+  }
+  EXPECT_EQ(r.stop_reason, "epochs");
+  const std::string run = t.path("run");
+  for (const char* f : {"best.pt", "last.pt", "history.jsonl", "run.json"}) EXPECT_TRUE(stdfs::exists(run + "/" + f)) << f;
+  EXPECT_FALSE(HasTempFiles(run));
+  std::ifstream hist(run + "/history.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(hist, line)) {
+    json e = json::parse(line);
+    EXPECT_EQ(e["epoch"], ++lines);
+    for (const char* k : {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"})
+      EXPECT_TRUE(e[k].is_number()) << k;
+  }
+  EXPECT_EQ(lines, 5);
+  std::string card_text;
+  ASSERT_TRUE(fs::ReadTextFile(run + "/run.json", &card_text));
+  json card = json::parse(card_text);
+  EXPECT_EQ(card["arch"], "dense");
+  EXPECT_EQ(card["status"], "finished");
+  EXPECT_EQ(card["pack"]["content_hash"], "test-in-memory-300");
+  EXPECT_EQ(card["pack"]["train_images"], 240);
+  EXPECT_EQ(card["best_epoch"], r.best_epoch);
+  // TensorBoard: Keras-style train/ and validation/ runs with epoch_loss at steps 0..4.
+  for (const char* sub : {"train", "validation"}) {
+    auto files = ListFiles(run + "/logs/" + sub);
+    ASSERT_EQ(files.size(), 1u) << sub;
+    std::vector<tb::Event> ev;
+    s = tb::ReadEventFile(run + "/logs/" + sub + "/" + files[0], &ev);
+    ASSERT_TRUE(s) << s.message();
+    std::vector<int64_t> steps;
+    for (auto& e : ev)
+      for (auto& [tag, v] : e.scalars)
+        if (tag == "epoch_loss") {
+          steps.push_back(e.step);
+          const double want = std::string(sub) == "train" ? r.history[size_t(e.step)].loss : r.history[size_t(e.step)].val_loss;
+          EXPECT_NEAR(v, want, 1e-5);
+        }
+    EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 3, 4})) << sub;
+  }
+  // best.pt is the epoch with the lowest val_loss.
+  Checkpoint best;
+  ASSERT_TRUE(ReadCheckpoint(run, &best));
+  EXPECT_EQ(json::parse(best.meta_json)["epoch"], r.best_epoch);
+  double min_vl = 1e9;
+  for (auto& e : r.history) min_vl = std::min(min_vl, e.val_loss);
+  EXPECT_DOUBLE_EQ(r.best_val_loss, min_vl);
+}
+
+TEST(Train, ResumeReproducesAnUninterruptedRun) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  TrainOptions a = QuickOptions(t.path("a"));
+  a.augment = true;
+  a.limit = 128;
+  TrainResult ra;
+  ASSERT_TRUE(Train(pack, a, &ra));
+  TrainOptions b = a;
+  b.out_dir = t.path("b");
+  b.epochs = 2;
+  TrainResult rb;
+  ASSERT_TRUE(Train(pack, b, &rb));
+  b.epochs = 3;
+  b.resume = true;
+  Status s = Train(pack, b, &rb);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(rb.history.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_DOUBLE_EQ(ra.history[i].loss, rb.history[i].loss) << "epoch " << i + 1;
+    EXPECT_DOUBLE_EQ(ra.history[i].val_loss, rb.history[i].val_loss) << "epoch " << i + 1;
+  }
+  Checkpoint ca, cb;
+  ASSERT_TRUE(ReadCheckpoint(t.path("a/last.pt"), &ca));
+  ASSERT_TRUE(ReadCheckpoint(t.path("b/last.pt"), &cb));
+  ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
+  for (size_t i = 0; i < ca.tensors.size(); ++i) EXPECT_EQ(ca.tensors[i].data, cb.tensors[i].data) << ca.tensors[i].name;
+  // Resuming a finished run trains nothing more.
+  TrainResult rc;
+  ASSERT_TRUE(Train(pack, b, &rc));
+  EXPECT_EQ(rc.history.size(), 3u);
+  // Resuming with another architecture is refused.
+  b.arch = "cnn";
+  s = Train(pack, b, &rc);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("dense"), std::string::npos) << s.message();
+}
+
+TEST(Train, DivergingLossStopsAndKeepsTheLastGoodCheckpoint) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  TrainOptions o = QuickOptions(t.path("run"));
+  o.epochs = 1;
+  o.limit = 64;
+  TrainResult r;
+  ASSERT_TRUE(Train(pack, o, &r));
+  std::vector<uint8_t> before;
+  ASSERT_TRUE(fs::ReadFile(t.path("run/last.pt"), &before));
+  o.epochs = 3;
+  o.resume = true;
+  o.lr = 1e30;
+  Status s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("loss is"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("epoch 1"), std::string::npos) << s.message();
+  std::vector<uint8_t> after;
+  ASSERT_TRUE(fs::ReadFile(t.path("run/last.pt"), &after));
+  EXPECT_EQ(before, after);
+  Checkpoint ck;
+  ASSERT_TRUE(ReadCheckpoint(t.path("run/last.pt"), &ck));
+  EXPECT_EQ(json::parse(ck.meta_json)["epoch"], 1);
+  EXPECT_FALSE(HasTempFiles(t.path("run")));
+  // From scratch: no checkpoint at all.
+  TrainOptions f = QuickOptions(t.path("fresh"));
+  f.lr = 1e30;
+  f.limit = 64;
+  s = Train(pack, f, &r);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("no checkpoint"), std::string::npos) << s.message();
+}
+
+TEST(Train, BadOptionsAreBadInput) {
+  const pack::Pack& pack = RealPack();
+  TempDir t;
+  TrainResult r;
+  TrainOptions o = QuickOptions(t.path("x"));
+  o.arch = "resnet";
+  Status s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.message().rfind("bad input: --arch 'resnet'", 0), 0u) << s.message();
+  o = QuickOptions(t.path("x"));
+  o.val_split = "test";  // the in-memory pack has no test split
+  s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("'test' split"), std::string::npos) << s.message();
+  o = QuickOptions(t.path("x"));
+  o.device = "tpu";
+  EXPECT_FALSE(Train(pack, o, &r));
+  o = QuickOptions(t.path("x"));
+  o.resume = true;
+  s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("last.pt"), std::string::npos) << s.message();
+}
+
+TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  TrainOptions o = QuickOptions(t.path("run"), "cnn-dropout");
+  o.epochs = 1;
+  o.limit = 64;
+  o.augment = true;
+  TrainResult r;
+  Status s = Train(pack, o, &r);
+  ASSERT_TRUE(s) << s.message();
+  Checkpoint ck;
+  ASSERT_TRUE(ReadCheckpoint(t.path("run"), &ck));
+  TfjsModel m;
+  s = ExportTfjs(ck, {}, t.path("model"), &m);
+  ASSERT_TRUE(s) << s.message();
+  // Golden pairs: constant image + first cat and dog of the validation split.
+  json j = json::parse(m.model_json);
+  auto& golden = j["userDefinedMetadata"]["catdog"]["golden"];
+  ASSERT_EQ(golden.size(), 3u);
+  EXPECT_NE(golden[1]["desc"].get<std::string>().find("Cat/"), std::string::npos);
+  EXPECT_NE(golden[2]["desc"].get<std::string>().find("Dog/"), std::string::npos);
+  EXPECT_EQ(j["userDefinedMetadata"]["catdog"]["run_card"]["pack"]["content_hash"], "test-in-memory-300");
+  std::unique_ptr<Model> model;
+  ASSERT_TRUE(fs::LoadModelDir(t.path("model"), {}, &model));
+  std::vector<float> in, want, got(golden.size());
+  for (auto& g : golden) {
+    std::vector<uint8_t> u8;
+    ASSERT_TRUE(Base64Decode(g["input_u8_base64"], &u8));
+    for (uint8_t v : u8) in.push_back(v / 255.f);
+    want.push_back(g["output"][0].get<float>());
+  }
+  ASSERT_TRUE(model->Run(in.data(), int(golden.size()), got.data()));
+  EXPECT_LE(MaxAbsDiff(want, got), 1e-4);
+}
+
+// ---- real TF.js in node -----------------------------------------------------------------------------
+
+TEST(TfjsNode, LoadLayersModelMatchesLibtorch) {
+  TempDir t;
+  struct Case {
+    std::string name;
+    const ArchSpec* arch;
+    std::string quantize;
+    double tol;
+  };
+  std::vector<Case> cases = {{"dense", FindArch("dense"), "", 1e-4},
+                             {"cnn", FindArch("cnn"), "", 1e-4},
+                             {"cnn-dropout", FindArch("cnn-dropout"), "", 1e-4},
+                             {"cnn-uint8", FindArch("cnn"), "uint8", 0.05},
+                             {"dense-float16", FindArch("dense"), "float16", 0.002}};
+  for (const Case& c : cases) {
+    Checkpoint ck = RandomCheckpoint(*c.arch, 100, 77);
+    ExportOptions o;
+    o.quantize = c.quantize;
+    ASSERT_TRUE(ExportTfjs(ck, o, t.path("cases/" + c.name)));
+    auto in = RandomInputs(2, 100, 5);
+    std::vector<float> out;
+    ASSERT_TRUE(TorchPredict(ck, in.data(), 2, &out));
+    json inputs = json::array();
+    for (int i = 0; i < 2; ++i) inputs.push_back(std::vector<float>(in.begin() + i * 10000, in.begin() + (i + 1) * 10000));
+    json e = {{"inputs", inputs}, {"outputs", out}, {"tolerance", c.tol}};
+    ASSERT_TRUE(fs::WriteFileAtomic(t.path("cases/" + c.name + "/expected.json"), e.dump()));
+  }
+  const std::string cmd = std::string(CATDOG_NODE) + " " + CATDOG_TFJS_SCRIPT + " " + t.path("cases") + " > " +
+                          t.path("tfjs.out") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::string output;
+  fs::ReadTextFile(t.path("tfjs.out"), &output);
+  EXPECT_EQ(rc, 0) << cmd << "\n" << output;
+  int ok_lines = 0;
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    json r = json::parse(line, nullptr, false);
+    if (!r.is_discarded() && r.is_object() && r.value("ok", false)) ++ok_lines;
+  }
+  EXPECT_EQ(ok_lines, int(cases.size())) << output;
+}
+
+}  // namespace

@@ -1,0 +1,204 @@
+// `catdog evaluate`: run a TF.js model through the shared core (what the browser computes) over a
+// pack split or an image folder, and report accuracy, per-class precision/recall, the confusion
+// matrix, ROC AUC, calibration (ECE, 10 bins) and the worst mistakes.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "catdog/catdog.h"
+#include "commands.h"
+#include "fsutil.h"
+#include "metrics.h"
+#include "models.h"
+#include "pack.h"
+#ifdef CATDOG_HAVE_OPENCV
+#include "imaging.h"
+#include "prepare.h"
+#endif
+
+namespace catdog::cli {
+
+namespace {
+
+struct EvalArgs {
+  std::string model_dir;
+  std::string images;
+  std::string pack;
+  std::string split = "test";
+  std::string backend = "auto";
+  bool json = false;
+  size_t worst = 10;
+  int batch = 32;
+  int threads = 1;
+};
+
+struct Sample {
+  std::string path;
+  uint8_t label = 0;
+  std::vector<uint8_t> u8;  // size*size
+};
+
+int Fail(int code, const std::string& msg) {
+  spdlog::error("{}", msg);
+  ExitCode() = code;
+  return code;
+}
+
+int Run(const EvalArgs& a) {
+  if (a.images.empty() == a.pack.empty()) return Fail(kExitBadInput, "evaluate: give exactly one of --images or --pack");
+  if (a.batch < 1) return Fail(kExitBadInput, "--batch " + std::to_string(a.batch) + ": must be >= 1");
+  LoadOptions lo;
+  if (a.backend == "reference") lo.backend = Backend::kReference;
+  else if (a.backend == "simd") lo.backend = Backend::kSimd;
+  else if (a.backend == "xnnpack") lo.backend = Backend::kXnnpack;
+  else if (a.backend == "auto") lo.backend = Backend::kAuto;
+  else return Fail(kExitBadInput, "--backend '" + a.backend + "': must be reference, simd, xnnpack or auto");
+  lo.threads = a.threads;
+  std::unique_ptr<Model> model;
+  Status s = fs::LoadModelDir(a.model_dir, lo, &model);
+  if (!s) return Fail(kExitBadInput, s.message());
+  const ModelInfo& info = model->info();
+  if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
+      model->output_size() != 1)
+    return Fail(kExitBadInput, a.model_dir + ": expected a [S,S,1] -> [1] cat/dog model");
+  const int S = int(info.input_shape[0]);
+  double threshold = 0.5;
+  Fit fit = Fit::kStretch;
+  nlohmann::json meta = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
+  if (!meta.is_discarded() && meta.is_object() && meta.contains("catdog") && meta["catdog"].is_object()) {
+    const auto& c = meta["catdog"];
+    if (c.contains("threshold") && c["threshold"].is_number()) threshold = c["threshold"].get<double>();
+    if (c.contains("fit") && c["fit"].is_string() && c["fit"].get<std::string>() == "crop") fit = Fit::kCenterCrop;
+  }
+
+  std::vector<Sample> samples;
+  nlohmann::json skipped = nlohmann::json::array();
+  std::string source;
+  if (!a.pack.empty()) {
+    pack::Pack p;
+    s = pack::ReadPack(a.pack, &p);
+    if (!s) return Fail(kExitBadInput, s.message());
+    if (p.size != S)
+      return Fail(kExitBadInput, a.pack + ": images are " + std::to_string(p.size) + "x" + std::to_string(p.size) +
+                                     ", the model takes " + std::to_string(S) + "x" + std::to_string(S));
+    pack::Split sp;
+    if (a.split == "train") sp = pack::kTrain;
+    else if (a.split == "val") sp = pack::kVal;
+    else if (a.split == "test") sp = pack::kTest;
+    else return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
+    for (size_t i : p.Indices(sp)) {
+      Sample smp;
+      smp.path = i < p.paths.size() ? p.paths[i] : "#" + std::to_string(i);
+      smp.label = p.labels[i];
+      smp.u8.assign(p.image(i), p.image(i) + size_t(S) * S);
+      samples.push_back(std::move(smp));
+    }
+    if (samples.empty()) return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split is empty");
+    source = "pack " + a.pack + " split " + a.split + " (content hash " + p.content_hash + ")";
+  } else {
+#ifdef CATDOG_HAVE_OPENCV
+    std::vector<prepare::SourceFile> files;
+    std::vector<prepare::Skipped> sk;
+    s = prepare::Scan({a.images}, &files, &sk);
+    if (!s) return Fail(kExitBadInput, s.message());
+    for (const auto& x : sk) skipped.push_back({{"path", x.path}, {"reason", x.reason}});
+    for (const prepare::SourceFile& f : files) {
+      imaging::Image img;
+      imaging::Problem problem = imaging::Problem::kNone;
+      Status d = imaging::DecodeFile(f.path, imaging::DecodeOptions{}, &img, &problem);
+      Sample smp;
+      smp.path = f.rel;
+      smp.label = f.label;
+      smp.u8.resize(size_t(S) * S);
+      if (d) d = preprocess_u8(img.view(), fit, S, smp.u8.data());
+      if (!d) {
+        skipped.push_back({{"path", f.path}, {"reason", imaging::ProblemName(problem)}, {"detail", d.message()}});
+        continue;
+      }
+      samples.push_back(std::move(smp));
+    }
+    if (samples.empty()) return Fail(kExitBadInput, a.images + ": no decodable cat/dog images");
+    source = "images " + a.images;
+#else
+    return Fail(kExitBadInput, "--images needs a build with OpenCV; use --pack");
+#endif
+  }
+
+  std::vector<float> scores(samples.size());
+  std::vector<uint8_t> labels(samples.size());
+  std::vector<float> in, out;
+  const size_t plane = size_t(S) * S;
+  for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
+    const size_t len = std::min(samples.size() - start, size_t(a.batch));
+    in.resize(len * plane);
+    out.resize(len);
+    for (size_t i = 0; i < len; ++i)
+      for (size_t k = 0; k < plane; ++k) in[i * plane + k] = float(samples[start + i].u8[k]) / 255.f;
+    s = model->Run(in.data(), int(len), out.data());
+    if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
+    for (size_t i = 0; i < len; ++i) {
+      scores[start + i] = out[i];
+      labels[start + i] = samples[start + i].label;
+    }
+  }
+  metrics::Report r;
+  s = metrics::Compute(scores, labels, threshold, 10, &r);
+  if (!s) return Fail(kExitFailure, a.model_dir + ": " + s.message());
+  std::vector<size_t> worst = metrics::WorstMistakes(scores, labels, threshold, a.worst);
+
+  if (a.json) {
+    nlohmann::json j = metrics::ToJson(r);
+    j["model"] = a.model_dir;
+    j["source"] = source;
+    j["backend"] = BackendName(model->backend());
+    nlohmann::json w = nlohmann::json::array();
+    for (size_t i : worst)
+      w.push_back({{"path", samples[i].path}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},
+                   {"pixels_b64", train::Base64Encode(samples[i].u8.data(), samples[i].u8.size())}});
+    j["worst"] = w;
+    j["skipped"] = skipped;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
+    std::printf("%s on %s: %zu images (%zu skipped), backend %s, threshold %.3f\n", a.model_dir.c_str(), source.c_str(),
+                r.n, skipped.size(), BackendName(model->backend()), threshold);
+    std::printf("accuracy  %s   log loss %.4f   ROC AUC %.4f   ECE %.4f\n", pct(r.accuracy).c_str(), r.log_loss, r.auc,
+                r.ece);
+    std::printf("cat       precision %s  recall %s\n", pct(r.precision[0]).c_str(), pct(r.recall[0]).c_str());
+    std::printf("dog       precision %s  recall %s\n", pct(r.precision[1]).c_str(), pct(r.recall[1]).c_str());
+    std::printf("confusion (rows true, cols predicted)   cat     dog\n");
+    std::printf("                                 cat %7lld %7lld\n", (long long)r.confusion[0][0],
+                (long long)r.confusion[0][1]);
+    std::printf("                                 dog %7lld %7lld\n", (long long)r.confusion[1][0],
+                (long long)r.confusion[1][1]);
+    if (!worst.empty()) std::printf("worst mistakes (P(dog), true label, path):\n");
+    for (size_t i : worst)
+      std::printf("  %.4f  %s  %s\n", scores[i], samples[i].label ? "dog" : "cat", samples[i].path.c_str());
+  }
+  ExitCode() = kExitOk;
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterEvaluate(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand("evaluate", "Evaluate a TF.js model through the shared core on a pack or images");
+  cmd->add_option("--model", a->model_dir, "Model directory (model.json + shards)")->required();
+  cmd->add_option("--images", a->images, "Image folder with cat/dog class folders (needs OpenCV)");
+  cmd->add_option("--pack", a->pack, "Dataset pack directory");
+  cmd->add_option("--split", a->split, "Pack split: test | val | train")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print the report as JSON (web/report.js 'test' schema + worst mistakes)");
+  cmd->add_option("--worst", a->worst, "How many worst mistakes to list")->capture_default_str();
+  cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Inference batch size")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Core threads")->capture_default_str();
+  cmd->callback([a] { Run(*a); });
+}
+
+}  // namespace catdog::cli
