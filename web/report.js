@@ -625,8 +625,9 @@ function renderConfusion(r, root) {
         }));
       })));
     const t = m.test;
-    const pr = (k) => (t.precision && t.recall && has(t.precision[k]) && has(t.recall[k])
-      ? `${k}: precision ${fmtPct(t.precision[k])}, recall ${fmtPct(t.recall[k])}` : null);
+    // precision is null when a class was never predicted, recall when it has no test images
+    const pr = (k) => (t.precision || t.recall
+      ? `${k}: precision ${show(t.precision?.[k], fmtPct)}, recall ${show(t.recall?.[k], fmtPct)}` : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
     grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
       el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}`

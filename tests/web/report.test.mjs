@@ -378,6 +378,72 @@ describe('report page in Chromium', () => {
     await page.close();
   });
 
+  // The real tools end to end on a few real photos: catdog prepare -> train (2 epochs, CPU) ->
+  // export -> evaluate --json -> make-report -> this page. Catches drift between the trainer's
+  // outputs and the report format. Needs the native CLI (with OpenCV and libtorch) and the photos.
+  test('real pipeline: prepare, train, export, evaluate, make-report, page', { timeout: 600000 }, async () => {
+    const catdog = path.resolve(process.env.CATDOG_CLI || path.join(repo, 'build/native/catdog'));
+    if (!existsSync(catdog)) {
+      throw new Error(`missing native CLI ${catdog}: build it with \`cmake --preset native && cmake --build build/native\` (or set CATDOG_CLI)`);
+    }
+    const photos = path.join(path.resolve(process.env.CATDOG_DATA || path.join(repo, '../shared/data')), 'PetImages');
+    if (!existsSync(path.join(photos, 'Cat')) || !existsSync(path.join(photos, 'Dog'))) {
+      throw new Error(`missing real photos at ${photos}/{Cat,Dog}: put the shared data beside the repo (../shared/data) or set CATDOG_DATA`);
+    }
+    const work = tmp('catdog-report-e2e-');
+    try {
+      for (const cls of ['Cat', 'Dog']) {  // the first 30 photos of each class, linked, not copied
+        await fs.mkdir(path.join(work, 'img', cls), { recursive: true });
+        const names = (await fs.readdir(path.join(photos, cls))).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, 30);
+        for (const f of names) await fs.symlink(path.join(photos, cls, f), path.join(work, 'img', cls, f));
+      }
+      const sh = async (args) => {
+        try {
+          return (await run(catdog, args, { cwd: work, timeout: 300000, maxBuffer: 64 << 20 })).stdout;
+        } catch (e) {
+          throw new Error(`catdog ${args.join(' ')} failed (${e.code}): ${e.stderr}`);
+        }
+      };
+      await sh(['prepare', '--images', 'img', '--out', 'pack', '--val-fraction', '0.25', '--test-fraction', '0.25', '--seed', '3', '--threads', '1']);
+      await sh(['train', '--pack', 'pack', '--arch', 'dense', '--epochs', '2', '--device', 'cpu', '--threads', '1', '--no-progress', '--out', 'runs/dense']);
+      await sh(['export', '--checkpoint', 'runs/dense', '--out', 'models/dense']);
+      const evalText = await sh(['evaluate', '--model', 'models/dense', '--pack', 'pack', '--split', 'test', '--json', '--worst', '4']);
+      await fs.writeFile(path.join(work, 'runs/dense/eval.json'), evalText);
+      const ev = JSON.parse(evalText);
+      const out = path.join(work, 'site/models/report.json');
+      const r = await cli(['--run', `dense=${work}/runs/dense,model=${work}/models/dense,ms=0.5`, '--data-card', `${work}/pack/report.json`,
+        '--why', 'the only one', '--out', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const rep = JSON.parse(await fs.readFile(out, 'utf8'));
+      assert.deepEqual(validateReport(rep), []);
+      const m = rep.models[0];
+      assert.equal(m.arch, 'dense');
+      assert.equal(m.augment, false);
+      assert.equal(m.params, 100 * 100 * 150 + 150 + 150 * 150 + 150 + 150 + 1);  // the tutorial's dense model
+      assert.deepEqual(m.history.map((h) => h.epoch), [1, 2]);
+      assert.equal(m.epochs, 2);
+      assert.deepEqual(m.test.confusion, ev.confusion);
+      assert.equal(m.test.accuracy, ev.accuracy);
+      const testImages = rep.data_card.per_class.cat.test + rep.data_card.per_class.dog.test;
+      assert.equal(ev.confusion.flat().reduce((a, b) => a + b, 0), testImages);
+      assert.equal(rep.data_card.per_class.cat.train + rep.data_card.per_class.cat.val + rep.data_card.per_class.cat.test, 30);
+      assert.match(rep.data_card.pack_hash, /^[0-9a-f]{64}$/);
+
+      await fs.copyFile(out, path.join(fixturesDir, 'e2e.json'));
+      const { page, problems } = await open('/__fixtures/e2e.json');
+      assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+      assert.deepEqual(await rowIds(page), ['dense']);
+      assert.equal(await page.$$eval('#curves svg.chart.loss polyline.series', (ps) => ps.map((p) => p.getAttribute('points').trim().split(/\s+/).length).join()), '2,2');
+      const drawn = await page.$$eval('#worst-grid canvas', (cs) => cs.map((c) => Array.from(c.getContext('2d').getImageData(0, 0, 100, 100).data.filter((_, i) => i % 4 === 0))));
+      assert.equal(drawn.length, ev.worst.length);
+      for (const [i, w] of ev.worst.entries()) assert.deepEqual(Uint8Array.from(drawn[i]), b64bytes(w.pixels_b64), `thumbnail ${i}`);
+      assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
+      await page.close();
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+
   test('text from the report is shown as text, never as markup', async () => {
     const { page, problems } = await open('/__fixtures/hostile.json');
     assert.equal(await page.getAttribute('body', 'data-state'), 'ready');
