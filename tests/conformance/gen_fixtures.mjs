@@ -165,9 +165,11 @@ models.nested = () => {
     tf.layers.conv2d({inputShape: [8, 8, 2], filters: 4, kernelSize: 3, activation: 'relu', ...W()}),
     tf.layers.maxPooling2d({poolSize: 2}),
   ]});
-  const head = tf.sequential({name: 'head', layers: [
-    tf.layers.dense({inputShape: [3, 3, 4], units: 5, activation: 'tanh', ...W()}),  // Dense on the last axis
-  ]});
+  // A functional block inside the Sequential: Dense on the last axis of a rank-3 input, two branches.
+  const hin = tf.input({shape: [3, 3, 4], name: 'head_in'});
+  const h1 = tf.layers.dense({units: 5, activation: 'tanh', name: 'head_tanh', ...W()}).apply(hin);
+  const h2 = tf.layers.dense({units: 5, name: 'head_lin', ...W()}).apply(hin);
+  const head = tf.model({name: 'head', inputs: hin, outputs: tf.layers.maximum({name: 'head_max'}).apply([h1, h2])});
   return tf.sequential({name: 'outer', layers: [
     inner, head,
     tf.layers.reshape({targetShape: [9, 5]}),

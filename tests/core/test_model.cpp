@@ -227,6 +227,42 @@ TEST(Model, FunctionalGraphInAnyLayerOrder) {
   EXPECT_FLOAT_EQ(y[1], 3.5f + 5.f);  // (3 + 0.5) + (6 - 1)
 }
 
+TEST(Model, KerasReLUWithNegativeSlopeThresholdAndMaxValue) {
+  // Keras: x >= max_value -> max_value; threshold <= x < max_value -> x; else slope * (x - threshold).
+  json topo = {{"class_name", "Sequential"},
+               {"config", {{"name", "s"}, {"layers", {Layer("ReLU", {{"name", "r"}, {"max_value", 2.0}, {"negative_slope", 0.5},
+                                                                      {"threshold", 1.0}, {"batch_input_shape", {nullptr, 5}}}),
+                                                      Layer("LeakyReLU", {{"name", "l"}, {"negative_slope", 0.1}})}}}}};
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, json::array()).dump(), {}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> x = {-3.f, 0.f, 1.f, 1.5f, 7.f}, y(5);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  // ReLU: {-2, -0.5, 1, 1.5, 2}; then LeakyReLU(0.1): {-0.2, -0.05, 1, 1.5, 2}
+  const std::vector<float> want = {-0.2f, -0.05f, 1.f, 1.5f, 2.f};
+  for (size_t i = 0; i < 5; ++i) EXPECT_FLOAT_EQ(y[i], want[i]) << i;
+}
+
+TEST(Model, Keras2FunctionalWithNestedSequentialCalledAtNodeOne) {
+  // Keras 2 numbers a nested model's call in the outer graph as node 1 (node 0 is its own build).
+  json inner = {{"class_name", "Sequential"}, {"name", "inner"},
+                {"config", {{"name", "inner"}, {"layers", {Layer("Dense", {{"name", "d1"}, {"units", 2}, {"activation", "relu"},
+                                                                         {"batch_input_shape", {nullptr, 3}}})}}}},
+                {"inbound_nodes", {{{"x", 0, 0, json::object()}}}}};
+  json d2 = {{"class_name", "Dense"}, {"name", "d2"}, {"config", {{"name", "d2"}, {"units", 1}}},
+             {"inbound_nodes", {{{"inner", 1, 0, json::object()}}}}};
+  json x = {{"class_name", "InputLayer"}, {"name", "x"}, {"config", {{"name", "x"}, {"batch_input_shape", {nullptr, 3}}}},
+            {"inbound_nodes", json::array()}};
+  json topo = {{"class_name", "Functional"},
+               {"config", {{"name", "outer"}, {"layers", {x, inner, d2}}, {"input_layers", {{"x", 0, 0}}}, {"output_layers", {{"d2", 0, 0}}}}}};
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, DenseManifest()).dump(), {Bytes(kDenseWeights)}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> in = {0.5f, 1.f, -1.f}, y(1);
+  ASSERT_TRUE(m->Run(in.data(), 1, y.data()).ok());
+  EXPECT_NEAR(y[0], DenseExpected(in)[0], 1e-6);
+}
+
 TEST(Model, RunAllocatesNothingAfterTheFirstCallWithABatchSize) {
   for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
     if (!catdog::BackendAvailable(b)) continue;
