@@ -93,6 +93,15 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   using Fn = void (*)(void* ctx, int task, int thread);
+  // Runs fn on all threads, or returns false at once when another caller is using the pool.
+  bool TryRun(int n, Fn fn, void* ctx) {
+    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    Run(n, fn, ctx);
+    return true;
+  }
+
+ private:
   void Run(int n, Fn fn, void* ctx) {
     if (workers_.empty() || n <= 1) {
       for (int i = 0; i < n; ++i) fn(ctx, i, 0);
@@ -113,7 +122,6 @@ class ThreadPool {
     done_cv_.wait(lock, [this] { return active_ == 0; });
   }
 
- private:
   void Drain(int thread) {
     for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < n_;) fn_(ctx_, i, thread);
   }
@@ -133,6 +141,7 @@ class ThreadPool {
   }
 
   std::vector<std::thread> workers_;
+  std::mutex run_mu_;  // one caller at a time
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   bool stop_ = false;
@@ -142,6 +151,39 @@ class ThreadPool {
   int n_ = 0;
   std::atomic<int> next_{0};
   int active_ = 0;
+};
+
+// What an op holds: a process-wide pool per thread count, shared by every op (so a model with
+// 2 threads has 1 worker thread, not one per layer). When another op, e.g. a second model on
+// another thread, is using the pool, Run() does the work on the calling thread instead of
+// waiting. Pools are never destroyed: workers sleep until the process exits.
+class Workers {
+ public:
+  explicit Workers(int threads) {
+#ifndef CATDOG_NO_THREADS
+    if (threads > 1) {
+      static std::mutex mu;
+      static std::vector<std::pair<int, ThreadPool*>> pools;
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& p : pools)
+        if (p.first == threads) pool_ = p.second;
+      if (!pool_) {
+        pool_ = new ThreadPool(threads);  // deliberately leaked, see above
+        pools.emplace_back(threads, pool_);
+      }
+    }
+#else
+    (void)threads;
+#endif
+  }
+  int size() const { return pool_ ? pool_->size() : 1; }
+  void Run(int n, ThreadPool::Fn fn, void* ctx) {
+    if (pool_ && pool_->TryRun(n, fn, ctx)) return;
+    for (int i = 0; i < n; ++i) fn(ctx, i, 0);
+  }
+
+ private:
+  ThreadPool* pool_ = nullptr;
 };
 
 namespace {
@@ -275,7 +317,7 @@ class ConvOp final : public Op {
 
   const Isa& isa_;
   ConvDesc d_;
-  ThreadPool pool_;
+  Workers pool_;
   PackedWeights packed_;
   std::vector<int> tap_off_;
   int hp_ = 0, wp_ = 0;
@@ -414,7 +456,7 @@ class WinogradOp final : public Op {
 
   const Isa& isa_;
   ConvDesc d_;
-  ThreadPool pool_;
+  Workers pool_;
   PackedWeights packed_[16];
   std::vector<float> bias_, zeros_;
   int cin_pad_ = 0, oc_pad_ = 0, th_ = 0, tw_ = 0, hb_ = 0, wb_ = 0;
@@ -486,7 +528,7 @@ class DenseOp final : public Op {
 
   const Isa& isa_;
   DenseDesc d_;
-  ThreadPool pool_;
+  Workers pool_;
   PackedWeights packed_;
   std::string name_;
   const int zero_ = 0;

@@ -10,6 +10,8 @@
 #include <xnnpack.h>
 
 #include <cmath>
+#include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -25,20 +27,27 @@ struct OpDeleter {
   void operator()(xnn_operator_t op) const { xnn_delete_operator(op); }
 };
 using XnnOpPtr = std::unique_ptr<xnn_operator, OpDeleter>;
-struct PoolDeleter {
-  void operator()(pthreadpool_t p) const { pthreadpool_destroy(p); }
-};
-using PoolPtr = std::unique_ptr<pthreadpool, PoolDeleter>;
-
-PoolPtr MakePool(int threads) { return PoolPtr(threads > 1 ? pthreadpool_create(threads) : nullptr); }
+// One pthreadpool per thread count, shared by all XNNPACK ops (pthreadpool serializes parallel
+// calls internally), so a model does not spin up a pool per layer. Never destroyed.
+pthreadpool_t SharedPool(int threads) {
+  if (threads <= 1) return nullptr;
+  static std::mutex mu;
+  static std::vector<std::pair<int, pthreadpool_t>> pools;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& p : pools)
+    if (p.first == threads) return p.second;
+  pthreadpool_t p = pthreadpool_create(threads);
+  if (p) pools.emplace_back(threads, p);
+  return p;
+}
 
 // XNNPACK rejects NaN bounds and wants min < max; infinities are fine.
 bool ClampOk(float lo, float hi) { return !std::isnan(lo) && !std::isnan(hi) && lo < hi; }
 
 class XnnConvOp final : public Op {
  public:
-  XnnConvOp(const ConvDesc& d, XnnOpPtr conv, XnnOpPtr pool, PoolPtr threads)
-      : d_(d), conv_(std::move(conv)), pool_(std::move(pool)), threads_(std::move(threads)) {
+  XnnConvOp(const ConvDesc& d, XnnOpPtr conv, XnnOpPtr pool, pthreadpool_t threads)
+      : d_(d), conv_(std::move(conv)), pool_(std::move(pool)), threads_(threads) {
     name_ = d.fuse_maxpool2 ? "f32_conv2d_nhwc+max_pooling2d__xnnpack" : "f32_conv2d_nhwc__xnnpack";
   }
   const char* name() const override { return name_.c_str(); }
@@ -52,22 +61,22 @@ class XnnConvOp final : public Op {
     }
     // Setup rebuilds XNNPACK's indirection buffer: only when the pointers or batch change.
     if (batch != batch_ || in != in_ || out != out_ || conv_out != conv_out_) {
-      xnn_setup_convolution2d_nhwc_f32(conv_.get(), batch, d_.in_h, d_.in_w, in, conv_out, threads_.get());
+      xnn_setup_convolution2d_nhwc_f32(conv_.get(), batch, d_.in_h, d_.in_w, in, conv_out, threads_);
       if (pool_)
-        xnn_setup_max_pooling2d_nhwc_f32(pool_.get(), batch, d_.out_h, d_.out_w, conv_out, out, threads_.get());
+        xnn_setup_max_pooling2d_nhwc_f32(pool_.get(), batch, d_.out_h, d_.out_w, conv_out, out, threads_);
       batch_ = batch;
       in_ = in;
       out_ = out;
       conv_out_ = conv_out;
     }
-    xnn_run_operator(conv_.get(), threads_.get());
-    if (pool_) xnn_run_operator(pool_.get(), threads_.get());
+    xnn_run_operator(conv_.get(), threads_);
+    if (pool_) xnn_run_operator(pool_.get(), threads_);
   }
 
  private:
   ConvDesc d_;
   XnnOpPtr conv_, pool_;
-  PoolPtr threads_;
+  pthreadpool_t threads_;
   std::vector<float> scratch_;
   std::string name_;
   int batch_ = -1;
@@ -78,21 +87,21 @@ class XnnConvOp final : public Op {
 
 class XnnDenseOp final : public Op {
  public:
-  XnnDenseOp(XnnOpPtr fc, PoolPtr threads) : fc_(std::move(fc)), threads_(std::move(threads)) {}
+  XnnDenseOp(XnnOpPtr fc, pthreadpool_t threads) : fc_(std::move(fc)), threads_(threads) {}
   const char* name() const override { return "f32_fully_connected_nc__xnnpack"; }
   void Run(int batch, const float* in, float* out) override {
     if (batch != batch_ || in != in_ || out != out_) {
-      xnn_setup_fully_connected_nc_f32(fc_.get(), batch, in, out, threads_.get());
+      xnn_setup_fully_connected_nc_f32(fc_.get(), batch, in, out, threads_);
       batch_ = batch;
       in_ = in;
       out_ = out;
     }
-    xnn_run_operator(fc_.get(), threads_.get());
+    xnn_run_operator(fc_.get(), threads_);
   }
 
  private:
   XnnOpPtr fc_;
-  PoolPtr threads_;
+  pthreadpool_t threads_;
   int batch_ = -1;
   const float* in_ = nullptr;
   float* out_ = nullptr;
@@ -126,7 +135,7 @@ std::unique_ptr<Op> MakeConvXnnpack(const ConvDesc& d, const float* w_hwio, cons
       return nullptr;
     pool_op.reset(pool);
   }
-  return std::make_unique<XnnConvOp>(d, std::move(conv_op), std::move(pool_op), MakePool(threads));
+  return std::make_unique<XnnConvOp>(d, std::move(conv_op), std::move(pool_op), SharedPool(threads));
 }
 
 std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, const float* bias, int threads) {
@@ -138,7 +147,7 @@ std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, cons
   if (xnn_create_fully_connected_nc_f32(d.in, d.out, d.in, d.out, oi.data(), bias, d.clamp_min, d.clamp_max, 0,
                                         &fc) != xnn_status_success)
     return nullptr;
-  return std::make_unique<XnnDenseOp>(XnnOpPtr(fc), MakePool(threads));
+  return std::make_unique<XnnDenseOp>(XnnOpPtr(fc), SharedPool(threads));
 }
 
 bool XnnpackAvailable() { return XnnInit(); }

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels.h"
@@ -256,6 +258,42 @@ TEST(Kernels, DensePathsMatchReference) {
     }
   }
 }
+
+#ifndef __EMSCRIPTEN__
+// Ops with threads > 1 share one worker pool per thread count; two models running at once on
+// different threads must both get right answers (one of them runs on its own thread).
+TEST(Kernels, OpsSharingTheWorkerPoolRunConcurrently) {
+  const ConvDesc d1 = MakeConv(30, 30, 8, 16, 3, 3, 1, 1, 1, true, 0, kInf, true);
+  const ConvDesc d2 = MakeConv(21, 17, 3, 24, 3, 3, 2, 2, 1, false, -kInf, kInf, false);
+  const auto w1 = Random(9 * 8 * 16, 1), w2 = Random(9 * 3 * 24, 2);
+  const auto x1 = Random(30 * 30 * 8 * 2, 3), x2 = Random(21 * 17 * 3 * 2, 4);
+  std::vector<float> want1(2 * static_cast<size_t>(d1.final_h()) * d1.final_w() * 16);
+  std::vector<float> want2(2 * static_cast<size_t>(d2.final_h()) * d2.final_w() * 24);
+  catdog::kernels::Conv2DRef(d1, 2, x1.data(), w1.data(), nullptr, want1.data());
+  catdog::kernels::Conv2DRef(d2, 2, x2.data(), w2.data(), nullptr, want2.data());
+  auto op1 = catdog::kernels::MakeConvSimd(d1, w1.data(), nullptr, 2);
+  auto op2 = catdog::kernels::MakeConvSimd(d2, w2.data(), nullptr, 2);
+  ASSERT_NE(op1, nullptr);
+  ASSERT_NE(op2, nullptr);
+  std::atomic<int> bad{0};
+  auto loop = [&](Op* op, const std::vector<float>& x, const std::vector<float>& want) {
+    std::vector<float> got(want.size());
+    for (int i = 0; i < 200; ++i) {
+      op->Run(2, x.data(), got.data());
+      for (size_t k = 0; k < got.size(); ++k)
+        if (std::fabs(got[k] - want[k]) > 1e-4f) {
+          ++bad;
+          break;
+        }
+    }
+  };
+  std::thread t1(loop, op1.get(), std::cref(x1), std::cref(want1));
+  std::thread t2(loop, op2.get(), std::cref(x2), std::cref(want2));
+  t1.join();
+  t2.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+#endif
 
 TEST(Kernels, SimdRefusesBadConfigs) {
   ConvDesc d = MakeConv(10, 10, 3, 4, 3, 3, 1, 1, 1, false, 0, kInf, false);
