@@ -43,18 +43,30 @@ export const THUMB_SIZE = 100;  // worst-mistake thumbnails are THUMB_SIZE x THU
 // The comparison table's columns. `get` reads the raw value (for sorting), `fmt` shows it,
 // `better` is the direction the first click sorts by (and which value gets the "best" mark).
 export const COLUMNS = [
-  { key: 'id', label: 'model', get: (m) => m.id, fmt: (v) => v, better: 'asc', text: true },
-  { key: 'arch', label: 'arch', get: (m) => m.arch, fmt: (v) => v, better: 'asc', text: true },
-  { key: 'augment', label: 'augment', get: (m) => (m.augment ? 1 : 0), fmt: (v) => (v ? 'yes' : 'no'), better: 'desc', nobest: true },
-  { key: 'params', label: 'params', get: (m) => m.params, fmt: fmtCount, better: 'asc' },
-  { key: 'size_bytes', label: 'size', get: (m) => m.size_bytes, fmt: fmtBytes, better: 'asc' },
-  { key: 'epochs', label: 'epochs', get: (m) => m.epochs, fmt: (v) => String(v), better: 'asc', nobest: true },
-  { key: 'val_loss', label: 'best val_loss', get: (m) => m.val?.loss, fmt: (v) => v.toFixed(4), better: 'asc' },
-  { key: 'val_accuracy', label: 'val_accuracy', get: (m) => m.val?.accuracy, fmt: fmtPct, better: 'desc' },
-  { key: 'test_accuracy', label: 'test_accuracy', get: (m) => m.test.accuracy, fmt: fmtPct, better: 'desc' },
-  { key: 'auc', label: 'AUC', get: (m) => m.test.auc, fmt: (v) => v.toFixed(4), better: 'desc' },
-  { key: 'ece', label: 'ECE', get: (m) => m.test.ece, fmt: (v) => v.toFixed(4), better: 'asc' },
-  { key: 'ms_per_frame_wasm', label: 'ms/frame (wasm)', get: (m) => m.ms_per_frame_wasm, fmt: (v) => v.toFixed(2), better: 'asc' },
+  { key: 'id', label: 'model', get: (m) => m.id, fmt: (v) => v, better: 'asc', text: true,
+    help: "the run's name" },
+  { key: 'arch', label: 'arch', get: (m) => m.arch, fmt: (v) => v, better: 'asc', text: true,
+    help: "architecture: dense | cnn | cnn-dropout (the tutorial's) or a new one" },
+  { key: 'augment', label: 'augment', get: (m) => (m.augment ? 1 : 0), fmt: (v) => (v ? 'yes' : 'no'), better: 'desc', nobest: true,
+    help: "trained with the tutorial's augmentation (rotation, shifts, shear, zoom, flips)" },
+  { key: 'params', label: 'params', get: (m) => m.params, fmt: fmtCount, better: 'asc',
+    help: 'number of weights in the exported model' },
+  { key: 'size_bytes', label: 'size', get: (m) => m.size_bytes, fmt: fmtBytes, better: 'asc',
+    help: 'model.json + weight files as shipped to the browser' },
+  { key: 'epochs', label: 'epochs', get: (m) => m.epochs, fmt: (v) => String(v), better: 'asc', nobest: true,
+    help: 'epochs run (early stopping may end a run before its limit); hover a cell for the training time' },
+  { key: 'val_loss', label: 'best val_loss', get: (m) => m.val?.loss, fmt: (v) => v.toFixed(4), better: 'asc',
+    help: 'binary cross-entropy on the validation split at the kept checkpoint (the lowest of the run); lower is better' },
+  { key: 'val_accuracy', label: 'val_accuracy', get: (m) => m.val?.accuracy, fmt: fmtPct, better: 'desc',
+    help: 'validation accuracy at the kept checkpoint' },
+  { key: 'test_accuracy', label: 'test_accuracy', get: (m) => m.test.accuracy, fmt: fmtPct, better: 'desc',
+    help: 'accuracy on the held-out test split, which training and model selection never saw' },
+  { key: 'auc', label: 'AUC', get: (m) => m.test.auc, fmt: (v) => v.toFixed(4), better: 'desc',
+    help: 'ROC AUC on the test split: the chance a random dog scores above a random cat' },
+  { key: 'ece', label: 'ECE', get: (m) => m.test.ece, fmt: (v) => v.toFixed(4), better: 'asc',
+    help: 'expected calibration error on the test split (10 bins, as trained); lower is better' },
+  { key: 'ms_per_frame_wasm', label: 'ms/frame (wasm)', get: (m) => m.ms_per_frame_wasm, fmt: (v) => v.toFixed(2), better: 'asc',
+    help: 'milliseconds per webcam frame in the WASM core (100x100 gray input)' },
 ];
 // Metrics a target may name (same keys as the columns).
 export const METRICS = Object.fromEntries(COLUMNS.filter((c) => !c.text).map((c) => [c.key, c]));
@@ -432,7 +444,7 @@ function renderTable(r, root) {
   const headRow = el('tr');
   const tbody = el('tbody');
   for (const c of COLUMNS) {
-    const btn = el('button', { type: 'button', text: c.label, title: `sort by ${c.label}` });
+    const btn = el('button', { type: 'button', text: c.label, title: `${c.help} (click to sort)` });
     const th = el('th', { scope: 'col', 'data-key': c.key, 'aria-sort': 'none', class: c.text ? 'text' : 'num' }, btn);
     btn.addEventListener('click', () => sortBy(c, th));
     headRow.append(th);
