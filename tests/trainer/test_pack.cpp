@@ -1,6 +1,7 @@
 // Pack format: SHA-256, write/read round trips, sharding, and every way a pack can be damaged.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -77,6 +78,28 @@ TEST(Sha256, KnownVectors) {
   for (size_t pos = 0, step = 1; pos < a.size(); pos += step, step = step * 3 % 997 + 1)
     h.Update(a.data() + pos, std::min(step, a.size() - pos));
   EXPECT_EQ(Sha256::ToHex(h.Final()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, AcceleratedAndScalarPathsAgree) {
+  using catdog::pack::Sha256;
+  const bool have = Sha256::SetAcceleration(true);
+  std::printf("SHA extensions on this CPU: %s\n", have ? "yes (both paths compared)" : "no (scalar only)");
+  std::mt19937 rng(1);
+  std::vector<uint8_t> data(5000);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  for (size_t len : {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 4999}) {
+    Sha256::SetAcceleration(true);
+    Sha256 a;
+    a.Update(data.data(), len / 3);
+    a.Update(data.data() + len / 3, len - len / 3);
+    const std::string fast = Sha256::ToHex(a.Final());
+    Sha256::SetAcceleration(false);
+    const std::string slow = Sha256::Hex(data.data(), len);
+    EXPECT_EQ(fast, slow) << "length " << len;
+  }
+  Sha256::SetAcceleration(false);
+  EXPECT_EQ(Sha256::Hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256::SetAcceleration(true);
 }
 
 TEST(Pack, RoundTripSingleShard) {

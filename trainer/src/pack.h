@@ -80,6 +80,9 @@ class Sha256 {
   std::array<uint8_t, 32> Final();  // call once
   static std::string Hex(const void* data, size_t size);
   static std::string ToHex(const std::array<uint8_t, 32>& digest);
+  // Uses the x86 SHA extensions when the CPU has them (default; env CATDOG_NO_SHA_NI=1 turns
+  // them off). Returns whether they exist. For tests comparing both paths.
+  static bool SetAcceleration(bool enabled);
  private:
   void Block(const uint8_t* p);
   uint32_t h_[8];

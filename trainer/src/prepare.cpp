@@ -332,8 +332,7 @@ Status Run(const Options& o, Result* result) {
     splits[k] = f.split;
     if (used[k] != k) std::copy_n(pixels.data() + used[k] * img, img, pixels.data() + k * img);
   }
-  pixels.resize(used.size() * img);
-  pixels.shrink_to_fit();
+  pixels.resize(used.size() * img);  // no shrink_to_fit: it would copy the whole buffer
   p.pixels = std::move(pixels);
   AssignSplits(p.labels, &splits, o.val_fraction, o.test_fraction, o.seed);
   p.splits.assign(splits.begin(), splits.end());
