@@ -303,6 +303,7 @@ export async function buildModel(spec) {
     images_per_s: run.timing?.images_per_s ?? null,
     device: typeof run.device === 'string' ? run.device : null,
     best_epoch: bestEpoch,
+    seed: Number.isInteger(run.seed) && run.seed >= 0 ? run.seed : null,
     history,
     val,
     test,

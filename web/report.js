@@ -21,6 +21,7 @@
 //     "params": int, "size_bytes": int, "epochs": int (epochs run),
 //     "train_seconds": number, "images_per_s": number, "device": string,
 //     "best_epoch": int (optional; default: the epoch with the lowest val_loss),
+//     "seed": int (optional; the training seed: initialisation, shuffling, augmentation),
 //     "history": [{"epoch": n, "loss": x, "accuracy": x, "val_loss": x, "val_accuracy": x}, ...],
 //     "val": {"loss": x, "accuracy": x}           (at the kept / best checkpoint),
 //     "test": {"accuracy": x, "precision": {"cat": x, "dog": x}, "recall": {"cat": x, "dog": x},
@@ -173,7 +174,7 @@ export function validateReport(r) {
     check(m, 'arch', w, 'str', true);
     check(m, 'augment', w, 'bool', true);
     check(m, 'epochs', w, 'int', true);
-    for (const k of ['params', 'size_bytes', 'best_epoch']) check(m, k, w, 'int', false);
+    for (const k of ['params', 'size_bytes', 'best_epoch', 'seed']) check(m, k, w, 'int', false);
     for (const k of ['train_seconds', 'images_per_s', 'ms_per_frame_wasm']) check(m, k, w, 'num', false);
     check(m, 'device', w, 'str', false);
     if (!Array.isArray(m.history) || m.history.length === 0) bad(`${w}.history`, 'a non-empty array', m.history);
@@ -595,7 +596,8 @@ function renderCurves(r, root) {
       const fmtAcc = (v, tip) => (tip ? fmtPct(v) : `${Math.round(v * 100)}%`);
       return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id),
         el('p', { class: 'muted small', text: `${m.history.length} epochs, kept epoch ${bestEpoch(m)}`
-          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` on ${m.device}` : '') }),
+          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` on ${m.device}` : '')
+          + (has(m.seed) ? `, seed ${m.seed}` : '') }),
         lineChart(m, { title: 'loss', kind: 'loss', yr: yl, fmtY: fmtLoss,
           series: [{ key: 'loss', label: 'train', cls: 'train' }, { key: 'val_loss', label: 'validation', cls: 'val' }] }),
         lineChart(m, { title: 'accuracy', kind: 'accuracy', yr: ya, fmtY: fmtAcc,

@@ -590,6 +590,7 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(b.ms_per_frame_wasm, null);
     assert.equal(a.train_seconds, 15);
     assert.equal(a.device, 'cpu');
+    assert.equal(a.seed, 1);
     // the evaluation as `catdog evaluate --json` writes it
     const ev = JSON.parse(await fs.readFile(path.join(root, 'cnn-aug/eval.json'), 'utf8'));
     for (const k of ['accuracy', 'precision', 'recall', 'confusion', 'auc', 'ece', 'calibration', 'worst', 'n', 'threshold', 'log_loss']) {
