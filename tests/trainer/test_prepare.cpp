@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -695,4 +696,61 @@ TEST(Prepare, UnreadableFilesAreCounted) {
   EXPECT_NE(r.skipped[0].path.find(cats[1]), std::string::npos);
   EXPECT_NE(r.skipped[0].detail.find("Permission denied"), std::string::npos) << r.skipped[0].detail;
   EXPECT_EQ(r.pack.count(), 5u);
+}
+
+// ---- robustness: damaged bytes never crash the decoder ---------------------------------------
+TEST(Imaging, MutatedFilesNeverCrashAndAlwaysGetAVerdict) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 1));
+  cv::Mat bgr = Picture(48, 40), bgra, gray;
+  cv::cvtColor(bgr, bgra, cv::COLOR_BGR2BGRA);
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  cv::Mat b16;
+  bgr.convertTo(b16, CV_16UC3, 257.0);
+  const std::vector<std::vector<uint8_t>> seeds = {RealJpeg(tmp), Encode(".png", bgra), Encode(".png", b16),
+                                                   Encode(".jpg", gray), CmykJpeg(bgr), Encode(".bmp", bgr),
+                                                   Encode(".webp", bgr)};
+  std::mt19937 rng(12345);
+  std::map<Problem, int> verdicts;
+  int ok = 0;
+  for (const auto& seed : seeds) {
+    ASSERT_FALSE(seed.empty());
+    for (int iter = 0; iter < 150; ++iter) {
+      std::vector<uint8_t> v = seed;
+      switch (iter % 4) {
+        case 0:  // flip a few bytes anywhere (headers included)
+          for (int k = 0; k < 1 + int(rng() % 4); ++k) v[rng() % v.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+          break;
+        case 1:  // cut anywhere
+          v.resize(rng() % v.size());
+          break;
+        case 2:  // overwrite a run with random bytes
+          for (size_t at = rng() % v.size(), k = 0; k < 32 && at + k < v.size(); ++k) v[at + k] = static_cast<uint8_t>(rng());
+          break;
+        case 3:  // duplicate a chunk in the middle
+          v.insert(v.begin() + rng() % v.size(), seed.begin(), seed.begin() + std::min<size_t>(seed.size(), 1 + rng() % 200));
+          break;
+      }
+      catdog::imaging::Image img;
+      Problem p = Problem::kNone;
+      auto s = catdog::imaging::DecodeImage(v.data(), v.size(), {}, &img, &p, "mutant");
+      ASSERT_EQ(bool(s), p == Problem::kNone) << s.message();
+      verdicts[p]++;
+      if (s) {
+        ++ok;
+        // A decoded image is complete and consistent, and the core accepts it.
+        ASSERT_GT(img.width, 0);
+        ASSERT_EQ(img.pixels.size(), size_t(img.width) * img.height * static_cast<int>(img.format));
+        std::vector<uint8_t> out(100 * 100);
+        ASSERT_TRUE(catdog::preprocess_u8(img.view(), catdog::Fit::kStretch, 100, out.data()));
+      } else {
+        EXPECT_NE(s.message().find("mutant"), std::string::npos) << s.message();
+        EXPECT_TRUE(img.pixels.empty()) << "a rejected image must not leave pixels behind";
+      }
+    }
+  }
+  // Both outcomes happen (the mutations are neither all harmless nor all fatal).
+  EXPECT_GT(ok, 50);
+  EXPECT_GT(verdicts[Problem::kTruncated], 20);
+  EXPECT_GT(verdicts[Problem::kCorrupt], 20);
 }

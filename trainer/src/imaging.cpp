@@ -4,6 +4,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <jpeglib.h>
 
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 namespace catdog::imaging {
@@ -331,6 +333,10 @@ Status DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options
 // ---- PNG / BMP / WebP (OpenCV) --------------------------------------------------------------------
 Status DecodeWithOpenCv(const uint8_t* data, size_t size, FileFormat format, Image* out, Problem* problem,
                         const std::string& name) {
+  // Failures are reported by the caller with the file's name; OpenCV's own stderr warnings
+  // ("imdecode_(''): can't read data ...") would only garble the progress bar.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR); });
   cv::Mat m;
   std::string why;
   try {
@@ -417,6 +423,16 @@ Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& option
                          (w <= 0 || h <= 0 ? std::string(" (empty image)")
                                            : " = " + std::to_string(uint64_t(w) * uint64_t(h)) +
                                                  " pixels, over the limit of " + std::to_string(options.max_pixels)));
+  }
+  if (format == FileFormat::kBmp && size >= 34 && Le32(data + 14) >= 40 && Le32(data + 30) == 0) {
+    // Uncompressed BMP: the pixel array's size is known, so a cut file is caught here (OpenCV
+    // would print to stderr and fail).
+    const uint64_t bpp = Le16(data + 28), row = (bpp * uint64_t(w) + 31) / 32 * 4;
+    if (Le32(data + 10) + row * uint64_t(h) > size) {
+      *problem = Problem::kTruncated;
+      return Status::Error(name + ": truncated BMP (" + std::to_string(size) + " bytes, the header needs " +
+                           std::to_string(Le32(data + 10) + row * uint64_t(h)) + ")");
+    }
   }
   s = DecodeWithOpenCv(data, size, format, out, problem, name);
   if (!s) {
