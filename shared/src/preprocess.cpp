@@ -13,6 +13,7 @@
 // which is the exact box filter with fractional pixel coverage, for up- and down-scaling.
 // Bounds: the sum is <= S_x S_y 255000 <= 2^28 * 2^18, so uint64 never overflows.
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -52,18 +53,66 @@ void MakeTaps(int64_t src, int64_t n, Taps* t) {
   }
 }
 
-// Luma x 1000 of one source row (`w` pixels starting at `px`).
-void LumaRow(const uint8_t* px, int w, PixelFormat f, uint32_t* out) {
-  switch (f) {
-    case PixelFormat::kGray8:
-      for (int i = 0; i < w; ++i) out[i] = 1000u * px[i];
-      break;
-    case PixelFormat::kRGB8:
-      for (int i = 0; i < w; ++i, px += 3) out[i] = 299u * px[0] + 587u * px[1] + 114u * px[2];
-      break;
-    case PixelFormat::kRGBA8:
-      for (int i = 0; i < w; ++i, px += 4) out[i] = 299u * px[0] + 587u * px[1] + 114u * px[2];
-      break;
+
+// Reused buffers (per thread): after the first frame of a given size, no allocation.
+struct Scratch {
+  Taps tx, ty;
+  std::vector<uint32_t> vsum32;
+  std::vector<uint64_t> vsum64;
+  std::vector<uint64_t> luma;
+};
+
+Scratch& ThreadScratch() {
+  static thread_local Scratch s;
+  return s;
+}
+
+inline uint8_t RoundDiv(uint64_t x, uint64_t d, double inv);
+
+// Separable, vertical pass first: for each output row, the coverage-weighted sum of the source
+// rows it covers, per byte (R, G, B, A or gray), in Acc; then BT.601 luma x 1000 of those sums,
+// then the horizontal taps. Every step is an exact integer, so the order does not matter.
+template <class Acc>
+void Resample(const ImageView& im, int64_t x0, int64_t y0, int64_t sx, int64_t sy, int64_t n, Scratch* sc,
+              std::vector<Acc>* vsum_buf, uint8_t* out) {
+  const int bpp = static_cast<int>(im.format);
+  const size_t row_len = static_cast<size_t>(sx) * bpp;
+  vsum_buf->resize(row_len);
+  sc->luma.resize(static_cast<size_t>(sx));
+  Acc* vsum = vsum_buf->data();
+  uint64_t* luma = sc->luma.data();
+  const Taps& tx = sc->tx;
+  const Taps& ty = sc->ty;
+  const uint64_t denom = static_cast<uint64_t>(sx) * static_cast<uint64_t>(sy) * 1000u;
+  const uint64_t half = denom / 2;
+  const double inv = 1.0 / static_cast<double>(denom);
+  for (int64_t oy = 0; oy < n; ++oy) {
+    for (size_t k = 0; k < row_len; ++k) vsum[k] = 0;
+    for (int32_t t = 0; t < ty.count[oy]; ++t) {
+      // Weights are <= n <= 4096: a 16 x 16 -> 32-bit widening multiply, which SSE2 and simd128
+      // vectorize well (a full 32-bit multiply is slow on SSE2).
+      const uint16_t wy = static_cast<uint16_t>(ty.weight[ty.start[oy] + t]);
+      const uint8_t* row = im.data + (y0 + ty.first[oy] + t) * static_cast<int64_t>(im.stride) + x0 * bpp;
+      for (size_t k = 0; k < row_len; ++k)
+        vsum[k] += static_cast<Acc>(static_cast<uint32_t>(wy) * static_cast<uint16_t>(row[k]));
+    }
+    if (bpp == 1) {
+      for (int64_t i = 0; i < sx; ++i) luma[i] = 1000u * static_cast<uint64_t>(vsum[i]);
+    } else {
+      for (int64_t i = 0; i < sx; ++i) {
+        const Acc* p = vsum + i * bpp;
+        luma[i] = 299u * static_cast<uint64_t>(p[0]) + 587u * static_cast<uint64_t>(p[1]) +
+                  114u * static_cast<uint64_t>(p[2]);
+      }
+    }
+    uint8_t* o = out + oy * n;
+    for (int64_t ox = 0; ox < n; ++ox) {
+      const uint64_t* l = luma + tx.first[ox];
+      const uint32_t* w = tx.weight.data() + tx.start[ox];
+      uint64_t sum = 0;
+      for (int32_t q = 0; q < tx.count[ox]; ++q) sum += static_cast<uint64_t>(w[q]) * l[q];
+      o[ox] = RoundDiv(sum + half, denom, inv);
+    }
   }
 }
 
@@ -125,40 +174,14 @@ Status preprocess_u8(const ImageView& im, Fit fit, int out_size, uint8_t* out) {
   const int64_t n = out_size;
   const int bpp = static_cast<int>(im.format);
 
-  Taps tx, ty;
-  MakeTaps(sx, n, &tx);
-  MakeTaps(sy, n, &ty);
-
-  std::vector<uint32_t> luma(static_cast<size_t>(sx));
-  std::vector<uint64_t> hrow(static_cast<size_t>(n));  // horizontal sums of row `cached`
-  std::vector<uint64_t> acc(static_cast<size_t>(n));
-  int64_t cached = -1;
-  const uint64_t denom = static_cast<uint64_t>(sx) * static_cast<uint64_t>(sy) * 1000u;
-  const uint64_t half = denom / 2;
-  const double inv = 1.0 / static_cast<double>(denom);
-
-  for (int64_t oy = 0; oy < n; ++oy) {
-    for (auto& a : acc) a = 0;
-    for (int32_t k = 0; k < ty.count[oy]; ++k) {
-      const int64_t j = ty.first[oy] + k;
-      const uint64_t wy = ty.weight[ty.start[oy] + k];
-      if (j != cached) {  // rows are visited in increasing order; a row is shared by neighbours
-        const uint8_t* row = im.data + (y0 + j) * static_cast<int64_t>(im.stride) + x0 * bpp;
-        LumaRow(row, static_cast<int>(sx), im.format, luma.data());
-        for (int64_t ox = 0; ox < n; ++ox) {
-          const uint32_t* l = luma.data() + tx.first[ox];
-          const uint32_t* w = tx.weight.data() + tx.start[ox];
-          uint64_t s = 0;
-          for (int32_t q = 0; q < tx.count[ox]; ++q) s += static_cast<uint64_t>(w[q]) * l[q];
-          hrow[ox] = s;
-        }
-        cached = j;
-      }
-      for (int64_t ox = 0; ox < n; ++ox) acc[ox] += wy * hrow[ox];
-    }
-    uint8_t* o = out + oy * n;
-    for (int64_t ox = 0; ox < n; ++ox) o[ox] = RoundDiv(acc[ox] + half, denom, inv);
-  }
+  Scratch& sc = ThreadScratch();
+  MakeTaps(sx, n, &sc.tx);
+  MakeTaps(sy, n, &sc.ty);
+  // The vertical sums of one channel are <= sy * 255: 32 bits unless the image is absurdly tall.
+  if (static_cast<uint64_t>(sy) * 255u <= 0xFFFFFFFFu)
+    Resample<uint32_t>(im, x0, y0, sx, sy, n, &sc, &sc.vsum32, out);
+  else
+    Resample<uint64_t>(im, x0, y0, sx, sy, n, &sc, &sc.vsum64, out);
   return Status::Ok();
 }
 
@@ -166,10 +189,15 @@ Status preprocess(const ImageView& im, Fit fit, int out_size, float* out) {
   Status st = Validate(im, out_size, out);
   if (!st) return st;
   // Compute the bytes, then divide: preprocess == preprocess_u8 / 255 exactly, by construction.
-  std::vector<uint8_t> u8(static_cast<size_t>(out_size) * out_size);
-  st = preprocess_u8(im, fit, out_size, u8.data());
+  // The bytes go into the first quarter of `out` itself and are widened back to front: float i
+  // (bytes 4i..4i+3) only overwrites bytes >= i, all of which have already been read.
+  uint8_t* bytes = reinterpret_cast<uint8_t*>(out);
+  st = preprocess_u8(im, fit, out_size, bytes);
   if (!st) return st;
-  for (size_t i = 0; i < u8.size(); ++i) out[i] = static_cast<float>(u8[i]) / 255.0f;
+  for (size_t i = static_cast<size_t>(out_size) * out_size; i-- > 0;) {
+    const float v = static_cast<float>(bytes[i]) / 255.0f;
+    std::memcpy(out + i, &v, sizeof v);
+  }
   return Status::Ok();
 }
 
