@@ -11,7 +11,11 @@ file(COPY "${SRC}/" DESTINATION "${TMP}"
      PATTERN "serve.mjs" EXCLUDE
      PATTERN "*.tmp" EXCLUDE
      PATTERN ".*" EXCLUDE)
-foreach(f IN ITEMS "${WASM_JS}" "${WASM_BIN}")
+set(files "${WASM_JS}" "${WASM_BIN}")
+if(WASM_MT)  # the threads variant: <base>.js, <base>.wasm, <base>.worker.js
+  list(APPEND files "${WASM_MT}.js" "${WASM_MT}.wasm" "${WASM_MT}.worker.js")
+endif()
+foreach(f IN LISTS files)
   if(NOT EXISTS "${f}")
     message(FATAL_ERROR "assemble_site.cmake: missing wasm output ${f}")
   endif()

@@ -26,6 +26,8 @@ namespace {
 
 struct Instance {
   std::unique_ptr<catdog::Model> model;
+  int threads = 1;        // kernel threads this model was parsed with
+  int reserved = 0;       // pthreads it may hold (see ReservePthreads)
   bool loaded = false;
   std::vector<std::vector<uint8_t>> shards;
   std::vector<float> input;
@@ -75,6 +77,33 @@ nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
   return a;
 }
 
+// In the pthreads build every SIMD operator may start threads-1 pthreads when the weights load,
+// and Emscripten can only start a pthread without returning to the event loop when a pre-spawned
+// worker is free (PTHREAD_POOL_SIZE, CATDOG_PTHREAD_POOL here). A model whose operators would need
+// more than the free pool gets fewer threads (down to 1) instead of blocking forever.
+#ifdef __EMSCRIPTEN_PTHREADS__
+#ifndef CATDOG_PTHREAD_POOL
+#define CATDOG_PTHREAD_POOL 8
+#endif
+int& PthreadsReserved() {
+  static int n = 0;
+  return n;
+}
+int AffordableThreads(int wanted, size_t layers) {
+  const int free_workers = CATDOG_PTHREAD_POOL - PthreadsReserved();
+  const int per_thread = static_cast<int>(layers > 0 ? layers : 1);
+  int t = wanted;
+  while (t > 1 && (t - 1) * per_thread > free_workers) --t;
+  return t;
+}
+#else
+int& PthreadsReserved() {
+  static int n = 0;
+  return n;
+}
+int AffordableThreads(int, size_t) { return 1; }  // the single-thread build never starts threads
+#endif
+
 }  // namespace
 
 extern "C" {
@@ -96,6 +125,17 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
   catdog::Status st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)),
                                            &inst->model, opt, "model.json");
   if (!st) return Fail(0, st.message());
+  const size_t layers = inst->model->info().layer_summary.size();
+  const int affordable = AffordableThreads(threads, layers);
+  if (affordable != threads) {
+    opt.threads = affordable;
+    st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)), &inst->model, opt,
+                              "model.json");
+    if (!st) return Fail(0, st.message());
+  }
+  inst->threads = affordable;
+  inst->reserved = static_cast<int>(layers) * (affordable - 1);
+  PthreadsReserved() += inst->reserved;
   inst->shards.resize(inst->model->shard_paths().size());
   auto& t = Table();
   for (size_t i = 0; i < t.size(); ++i) {
@@ -110,7 +150,10 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
 
 CATDOG_EXPORT void catdog_destroy(catdog_handle h) {
   auto& t = Table();
-  if (h > 0 && static_cast<size_t>(h) <= t.size()) t[h - 1].reset();
+  if (h > 0 && static_cast<size_t>(h) <= t.size() && t[h - 1]) {
+    PthreadsReserved() -= t[h - 1]->reserved;
+    t[h - 1].reset();
+  }
 }
 
 CATDOG_EXPORT int32_t catdog_shard_count(catdog_handle h) {
@@ -264,6 +307,7 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   j["generated_by"] = info.generated_by;
   j["converted_by"] = info.converted_by;
   j["num_weights"] = info.num_weights;
+  j["threads"] = in->threads;
   j["layers"] = info.layer_summary;
   nlohmann::json user = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
   j["user"] = user.is_discarded() ? nlohmann::json::object() : user;

@@ -189,7 +189,7 @@ async function loadModel(entry) {
   $('engine').textContent = t('loading');
   try {
     const c = await createClassifier({ modelUrl: new URL(entry.path, new URL('models/', location.href)).href,
-      grab: params.get('grab') || 'auto', backend: params.get('backend') || 'auto' });
+      grab: params.get('grab') || 'auto', backend: params.get('backend') || 'auto', threads: params.get('threads') || 'auto' });
     if (debug.model !== entry.id) { c.dispose(); return; }  // the user picked another meanwhile
     classifier = c;
   } catch (e) {
@@ -210,7 +210,8 @@ async function loadModel(entry) {
   debug.loadMs = md.loadMs;
   debug.ready = true;
   $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
-  $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.layers.length} layers`;
+  $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.build.threads} thread${md.build.threads > 1 ? 's' : ''} · ${md.layers.length} layers`;
+  debug.threads = md.build.threads;
   renderLabel();
   if (lastPhoto && !stream) classifyPhoto(lastPhoto);
 }

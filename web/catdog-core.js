@@ -1,7 +1,8 @@
 // catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_wasm.h).
 // Runs wherever the wasm runs: in the page's worker, on the main thread, or in node (tests).
 // Each export is wrapped once here and its result checked; only numbers cross the boundary.
-import createCatdogModule from './catdog_wasm.js';
+// Two builds of the module sit beside this file: catdog_wasm (one thread) and, when the site was
+// built with CATDOG_WASM_THREADS, catdog_wasm_mt (pthreads; needs crossOriginIsolated).
 
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
 const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
@@ -15,10 +16,36 @@ export class CatdogError extends Error {
   }
 }
 
-// Loads and instantiates the wasm module once per call. `wasmUrl` defaults to the file beside
-// this script; `wasmBinary` (bytes) skips fetching (node).
-export async function loadCore({ wasmUrl, wasmBinary, fetchFn = globalThis.fetch } = {}) {
-  const url = wasmUrl ? String(wasmUrl) : new URL('./catdog_wasm.wasm', import.meta.url).href;
+// How many threads a model may use: 'auto' = 2 when the page may share memory between threads
+// (crossOriginIsolated) and the machine has 2+ cores, else 1. The module may lower it per model
+// (metadata.threads says what a model got).
+export function resolveThreads(threads) {
+  const canShare = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+  if (threads === 'auto' || threads === undefined) {
+    return canShare ? Math.max(1, Math.min(2, globalThis.navigator?.hardwareConcurrency || 1)) : 1;
+  }
+  const n = Number(threads);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CatdogError(`threads must be 'auto' or 1..64, got '${threads}'`, 'input');
+  return canShare ? n : 1;
+}
+
+// Loads and instantiates the wasm module once per call: the pthreads build when threads > 1 (and
+// it exists), else the single-thread one. `wasmUrl` overrides the .wasm location; `wasmBinary`
+// (bytes) skips fetching (node).
+export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = globalThis.fetch } = {}) {
+  const nThreads = resolveThreads(threads);
+  let name = 'catdog_wasm';
+  let factory;
+  if (nThreads > 1 && !wasmBinary) {
+    try {
+      factory = (await import('./catdog_wasm_mt.js')).default;
+      name = 'catdog_wasm_mt';
+    } catch {
+      factory = undefined;  // no threads build on this site: one thread
+    }
+  }
+  factory ??= (await import('./catdog_wasm.js')).default;
+  const url = wasmUrl && name === 'catdog_wasm' ? String(wasmUrl) : new URL(`./${name}.wasm`, import.meta.url).href;
   const opts = {
     printErr: (t) => console.warn(`catdog wasm: ${t}`),
     print: (t) => console.log(`catdog wasm: ${t}`),
@@ -30,47 +57,55 @@ export async function loadCore({ wasmUrl, wasmBinary, fetchFn = globalThis.fetch
       (async () => {
         const res = await fetchFn(url, { credentials: 'same-origin' });
         if (!res.ok) throw new CatdogError(`could not load ${url}: HTTP ${res.status}`, 'wasm');
-        const { instance } = typeof WebAssembly.instantiateStreaming === 'function' &&
+        const { instance, module } = typeof WebAssembly.instantiateStreaming === 'function' &&
             (res.headers.get('Content-Type') || '').startsWith('application/wasm')
           ? await WebAssembly.instantiateStreaming(res, imports)
           : await WebAssembly.instantiate(await res.arrayBuffer(), imports);
-        receive(instance);
+        receive(instance, module);  // the module also goes to the pthread workers
       })().catch((e) => rejectInit(e));
       return {};
     };
   }
   let rejectInit;
   const failed = new Promise((_, reject) => { rejectInit = reject; });
-  const mod = await Promise.race([createCatdogModule(opts), failed]).catch((e) => {
+  const mod = await Promise.race([factory(opts), failed]).catch((e) => {
     throw e instanceof CatdogError ? e : new CatdogError(`could not start the wasm core: ${e.message || e}`, 'wasm');
   });
-  return new Core(mod);
+  return new Core(mod, name === 'catdog_wasm_mt' ? nThreads : 1);
 }
 
 class Core {
-  constructor(mod) {
+  constructor(mod, threads) {
     this.mod = mod;
+    this.threads = threads;
     this.decoder = new TextDecoder();
     this.encoder = new TextEncoder();
   }
-  get u8() { return this.mod.HEAPU8; }  // re-read every time: memory growth replaces the view
+  // Re-read every time: memory growth replaces the view (with threads, another thread may
+  // have grown the shared memory, so compare against the memory itself).
+  get u8() {
+    const mem = this.mod.wasmMemory;
+    if (mem && this.mod.HEAPU8.buffer !== mem.buffer) return new Uint8Array(mem.buffer);
+    return this.mod.HEAPU8;
+  }
+  get f32() { return new Float32Array(this.u8.buffer); }
   str(ptr) {
     if (!ptr) return '';
     const heap = this.u8;
     let end = ptr;
     while (heap[end]) end++;
-    return this.decoder.decode(heap.subarray(ptr, end));
+    return this.decoder.decode(heap.slice(ptr, end));  // a copy: TextDecoder refuses shared memory
   }
   lastError() { return this.str(this.mod._catdog_last_error()); }
   heapUsed() { return this.mod._catdog_heap_used(); }
-  memoryBytes() { return this.mod.HEAPU8.buffer.byteLength; }
+  memoryBytes() { return this.u8.buffer.byteLength; }
   buildFlags() {
     const f = this.mod._catdog_build_flags();
-    return { simd: !!(f & 1), threads: !!(f & 2) };
+    return { simd: !!(f & 1), pthreads: !!(f & 2), threads: this.threads };
   }
 
   // Parses model.json text and loads its shards through `getShard(path) -> Promise<Uint8Array>`.
-  async createModel(modelJsonText, getShard, { backend = 'auto', threads = 1, name = 'model.json' } = {}) {
+  async createModel(modelJsonText, getShard, { backend = 'auto', threads = this.threads, name = 'model.json' } = {}) {
     const m = this.mod;
     const b = BACKEND[backend];
     if (b === undefined) throw new CatdogError(`unknown backend '${backend}' (reference, simd, auto)`, 'input');
@@ -181,7 +216,7 @@ export class CoreModel {
   inputView() {
     this.check();
     const p = this.core.mod._catdog_input(this.h, 1);
-    return new Float32Array(this.core.mod.HEAPF32.buffer, p, this.inputSize);
+    return new Float32Array(this.core.u8.buffer, p, this.inputSize);
   }
 
   // Runs the model on what is in the input buffer; returns a copy of the output.
@@ -190,7 +225,7 @@ export class CoreModel {
     const m = this.core.mod;
     if (m._catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
     const p = m._catdog_output(this.h);
-    return new Float32Array(m.HEAPF32.buffer, p, batch * this.outputSize).slice();
+    return new Float32Array(this.core.u8.buffer, p, batch * this.outputSize).slice();
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.
@@ -209,7 +244,7 @@ export class CoreModel {
     const m = this.core.mod;
     const p = m._catdog_input(this.h, batch);
     if (!p) throw new CatdogError(this.core.lastError(), 'input');
-    new Float32Array(m.HEAPF32.buffer, p, data.length).set(data);
+    new Float32Array(this.core.u8.buffer, p, data.length).set(data);
     return this.run(batch);
   }
 

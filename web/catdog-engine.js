@@ -17,8 +17,8 @@ export class Engine {
   static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null }) {
     if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
     const t0 = now();
-    const c = core ?? await loadCore({ wasmUrl });
-    const model = await c.loadModelFromUrl(modelUrl, { backend, threads });
+    const c = core ?? await loadCore({ wasmUrl, threads });
+    const model = await c.loadModelFromUrl(modelUrl, { backend });
     return new Engine(c, model, now() - t0);
   }
 
@@ -32,7 +32,7 @@ export class Engine {
       fit: m.fit,
       imageSize: m.imageSize,
       loadMs: this.loadMs,
-      build: this.core.buildFlags(),
+      build: { ...this.core.buildFlags(), threads: m.metadata.threads ?? 1 },
     };
   }
 

@@ -10,7 +10,8 @@
 //
 // Options: modelUrl (required; model.json, shards resolved relative to it), wasmUrl (default: the
 // catdog_wasm.wasm beside this file), worker (default true: the core runs in a Web Worker and the
-// pixels are transferred to it), backend ('auto' | 'simd' | 'reference'), threads, grab ('auto':
+// pixels are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto':
+// 2 when the page is crossOriginIsolated and the site has the pthreads build), grab ('auto':
 // video frames travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
@@ -159,7 +160,7 @@ class DirectClassifier {
   }
 }
 
-export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 1, grab = 'auto' } = {}) {
+export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 'auto', grab = 'auto' } = {}) {
   if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
   const base = globalThis.location?.href;
   const abs = (u) => (u ? new URL(u, base).href : undefined);
