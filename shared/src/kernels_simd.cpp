@@ -234,7 +234,8 @@ class ConvOp final : public Op {
     wp_ = d.in_w + d.pad_left + d.pad_right;
     padded_ = d.pad_top || d.pad_left || d.pad_bottom || d.pad_right;
     for (int y = 0; y < d.kh; ++y)
-      for (int x = 0; x < d.kw; ++x) tap_off_.push_back((y * d.dil_h * wp_ + x * d.dil_w) * d.in_c);
+      for (int x = 0; x < d.kw; ++x)
+        tap_off_.push_back((static_cast<ptrdiff_t>(y) * d.dil_h * wp_ + static_cast<ptrdiff_t>(x) * d.dil_w) * d.in_c);
     rowbuf_.resize(pool_.size());
     for (auto& r : rowbuf_) r.resize(static_cast<size_t>(2) * d.out_w * packed_.oc_pad);
     name_ = "f32_conv" + std::to_string(d.kh) + "x" + std::to_string(d.kw);
@@ -319,7 +320,7 @@ class ConvOp final : public Op {
   ConvDesc d_;
   Workers pool_;
   PackedWeights packed_;
-  std::vector<int> tap_off_;
+  std::vector<ptrdiff_t> tap_off_;
   int hp_ = 0, wp_ = 0;
   bool padded_ = false;
   std::vector<float> padbuf_;
@@ -465,7 +466,7 @@ class WinogradOp final : public Op {
   std::vector<std::vector<float>> vbuf_, mbuf_;  // per thread: V and M planes of one tile row
   std::vector<float> padbuf_;
   std::string name_;
-  const int zero_ = 0;
+  const ptrdiff_t zero_ = 0;
   const float* src_ = nullptr;
   size_t row_stride_ = 0, src_batch_stride_ = 0;
   float* dst_ = nullptr;
@@ -531,7 +532,7 @@ class DenseOp final : public Op {
   Workers pool_;
   PackedWeights packed_;
   std::string name_;
-  const int zero_ = 0;
+  const ptrdiff_t zero_ = 0;
   const float* src_ = nullptr;
   float* dst_ = nullptr;
   int batch_ = 0, row_tiles_ = 0;

@@ -18,7 +18,7 @@ constexpr int kMaxNv = 4;   // vectors of output channels per tile, upper bound 
 // pixel p and tap_off[t] steps to tap t. Dense: ntaps = 1, a[p] = input row p.
 struct TileArgs {
   const float* const* a;  // mr pointers
-  const int* tap_off;     // ntaps offsets in floats
+  const ptrdiff_t* tap_off;  // ntaps offsets in floats
   int ntaps;
   int cin;                // contiguous reduction length per tap
   const float* w;         // packed block: [ntaps * cin][nv * W]

@@ -48,7 +48,7 @@ void Tile(const TileArgs& t) {
   const float* w = t.w;
   for (int k = 0; k < t.ntaps; ++k) {
     const float* ap[MR];
-    const int off = t.tap_off[k];
+    const ptrdiff_t off = t.tap_off[k];
     CATDOG_UNROLL for (int p = 0; p < MR; ++p) ap[p] = t.a[p] + off;
     for (int i = 0; i < t.cin; ++i) {
       V wv[NV];
