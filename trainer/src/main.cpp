@@ -7,6 +7,9 @@
 #include <cstdlib>
 
 #include "commands.h"
+#if defined(CATDOG_HAVE_OPENCV) && defined(CATDOG_HAVE_TORCH)
+#include "preview_torch.h"  // preview --augment uses the torch augmentation
+#endif
 
 namespace catdog::cli {
 int& ExitCode() {
@@ -34,6 +37,9 @@ int main(int argc, char** argv) {
   RegisterPredict(app);
   RegisterPrepare(app);
   RegisterPreview(app);
+#endif
+#if defined(CATDOG_HAVE_OPENCV) && defined(CATDOG_HAVE_TORCH)
+  catdog::preview::RegisterTorchAugmenter();
 #endif
 #ifdef CATDOG_HAVE_TORCH
   RegisterTrain(app);
