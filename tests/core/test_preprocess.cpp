@@ -114,6 +114,22 @@ TEST(Preprocess, MatchesSlowReferenceOverSizesStridesFormats) {
   }
 }
 
+// Column sums of a source taller than 16,843,009 rows may not fit 32 bits: the 64-bit path.
+TEST(Preprocess, VeryTallImageUses64BitSums) {
+  const int h = 20000000;
+  std::vector<uint8_t> px(static_cast<size_t>(h) * 2);
+  uint32_t s = 77;
+  for (auto& b : px) {
+    s = s * 1664525u + 1013904223u;
+    b = static_cast<uint8_t>(s >> 24) | 0xE0;  // 224..255: column sums pass 2^32
+  }
+  ImageView v{px.data(), 2, h, 2, PixelFormat::kGray8};
+  uint8_t got[4];
+  ASSERT_TRUE(catdog::preprocess_u8(v, Fit::kStretch, 2, got).ok());
+  const std::vector<uint8_t> want = SlowReference(v, Fit::kStretch, 2);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(got[i], want[i]) << i;
+}
+
 TEST(Preprocess, FloatIsBytesOver255Exactly) {
   const TestImage img = MakeImage(640, 480, PixelFormat::kRGBA8, 8, 42);
   std::vector<uint8_t> u8(100 * 100);
