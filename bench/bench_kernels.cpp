@@ -5,6 +5,9 @@
 // conv and dense, 154.6 MFLOP per image) and images/s. Medians over --benchmark_repetitions.
 //
 //   build/native/bench/catdog_bench_kernels [--threads=N] [--benchmark_filter=cnn/]
+// Environment: CATDOG_CONV=direct|winograd forces the SIMD convolution algorithm (default:
+// Winograd F(2x2,3x3) for 3x3 stride-1 convs with >= 8 input channels, direct otherwise).
+// On a shared machine compare the CPU column (the wall column includes waiting for a core).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
