@@ -27,7 +27,7 @@ namespace {
 struct Instance {
   std::unique_ptr<catdog::Model> model;
   int threads = 1;        // kernel threads this model was parsed with
-  int reserved = 0;       // pthreads it may hold (see ReservePthreads)
+  int reserved = 0;       // pthreads it may hold (see AffordableThreads)
   bool loaded = false;
   std::vector<std::vector<uint8_t>> shards;
   std::vector<float> input;
@@ -77,10 +77,12 @@ nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
   return a;
 }
 
-// In the pthreads build every SIMD operator may start threads-1 pthreads when the weights load,
-// and Emscripten can only start a pthread without returning to the event loop when a pre-spawned
-// worker is free (PTHREAD_POOL_SIZE, CATDOG_PTHREAD_POOL here). A model whose operators would need
-// more than the free pool gets fewer threads (down to 1) instead of blocking forever.
+// In the pthreads build a model with T threads makes the core start up to T-1 pthreads (one
+// worker pool per thread count, shared by the operators), and Emscripten can only start a pthread
+// without returning to the event loop when a pre-spawned worker is free (PTHREAD_POOL_SIZE,
+// CATDOG_PTHREAD_POOL here). Each live model reserves T-1 workers (an over-count when models share
+// a pool: safe); a model that would need more than the free pool gets fewer threads, down to 1,
+// instead of blocking forever.
 #ifdef __EMSCRIPTEN_PTHREADS__
 #ifndef CATDOG_PTHREAD_POOL
 #define CATDOG_PTHREAD_POOL 8
@@ -89,19 +91,16 @@ int& PthreadsReserved() {
   static int n = 0;
   return n;
 }
-int AffordableThreads(int wanted, size_t layers) {
+int AffordableThreads(int wanted) {
   const int free_workers = CATDOG_PTHREAD_POOL - PthreadsReserved();
-  const int per_thread = static_cast<int>(layers > 0 ? layers : 1);
-  int t = wanted;
-  while (t > 1 && (t - 1) * per_thread > free_workers) --t;
-  return t;
+  return wanted - 1 <= free_workers ? wanted : 1 + (free_workers > 0 ? free_workers : 0);
 }
 #else
 int& PthreadsReserved() {
   static int n = 0;
   return n;
 }
-int AffordableThreads(int, size_t) { return 1; }  // the single-thread build never starts threads
+int AffordableThreads(int) { return 1; }  // the single-thread build never starts threads
 #endif
 
 }  // namespace
@@ -125,8 +124,7 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
   catdog::Status st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)),
                                            &inst->model, opt, "model.json");
   if (!st) return Fail(0, st.message());
-  const size_t layers = inst->model->info().layer_summary.size();
-  const int affordable = AffordableThreads(threads, layers);
+  const int affordable = AffordableThreads(threads);
   if (affordable != threads) {
     opt.threads = affordable;
     st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)), &inst->model, opt,
@@ -134,7 +132,7 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
     if (!st) return Fail(0, st.message());
   }
   inst->threads = affordable;
-  inst->reserved = static_cast<int>(layers) * (affordable - 1);
+  inst->reserved = affordable - 1;
   PthreadsReserved() += inst->reserved;
   inst->shards.resize(inst->model->shard_paths().size());
   auto& t = Table();

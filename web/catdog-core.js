@@ -1,8 +1,10 @@
 // catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_wasm.h).
 // Runs wherever the wasm runs: in the page's worker, on the main thread, or in node (tests).
 // Each export is wrapped once here and its result checked; only numbers cross the boundary.
-// Two builds of the module sit beside this file: catdog_wasm (one thread) and, when the site was
-// built with CATDOG_WASM_THREADS, catdog_wasm_mt (pthreads; needs crossOriginIsolated).
+// Two builds of the module may sit beside this file: catdog_wasm (one thread) and, when the site
+// was built with CATDOG_WASM_THREADS, catdog_wasm_mt (pthreads; needs crossOriginIsolated). The
+// site assembly (wasm/assemble_site.cmake) sets this flag when it copies the threads build.
+const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
 const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
@@ -36,7 +38,7 @@ export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = glo
   const nThreads = resolveThreads(threads);
   let name = 'catdog_wasm';
   let factory;
-  if (nThreads > 1 && !wasmBinary) {
+  if (nThreads > 1 && !wasmBinary && SITE_HAS_THREADS_BUILD) {
     try {
       factory = (await import('./catdog_wasm_mt.js')).default;
       name = 'catdog_wasm_mt';

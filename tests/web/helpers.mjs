@@ -111,7 +111,7 @@ export async function launch({ fakeVideo, fakeUi = true, extraArgs = [] } = {}) 
 
 // Watches a page: console errors, page errors, requests that leave `origin`.
 export function watchPage(page, origin) {
-  const problems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [], requests: [] };
+  const problems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedRequests: [], httpErrors: [], requests: [] };
   page.on('console', (m) => { if (m.type() === 'error') problems.consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => problems.pageErrors.push(e.message));
   page.on('request', (r) => {
@@ -121,6 +121,7 @@ export function watchPage(page, origin) {
     else problems.requests.push(new URL(u).pathname);
   });
   page.on('requestfailed', (r) => problems.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.httpErrors.push(`${r.status()} ${r.url()}`); });
   return problems;
 }
 

@@ -71,8 +71,9 @@ async function openPage(browser, query = '') {
   return { page, problems };
 }
 
-function assertClean(problems, { allowConsole = [] } = {}) {
+function assertClean(problems, { allowConsole = [], allowHttp = [] } = {}) {
   assert.deepEqual(problems.foreignRequests, [], 'no request leaves the page origin');
+  assert.deepEqual(problems.httpErrors.filter((e) => !allowHttp.some((re) => re.test(e))), [], 'no HTTP errors');
   assert.deepEqual(problems.pageErrors, [], 'no uncaught page errors');
   const errs = problems.consoleErrors.filter((e) => !allowConsole.some((re) => re.test(e)));
   assert.deepEqual(errs, [], 'no console errors');
@@ -245,7 +246,7 @@ test('model load failures (404, corrupt) show a friendly message; the demo model
       const text = await msg.textContent();
       assert.match(text, re, `${id}: ${text}`);
       assert.match(text, /model/i);
-      assertClean(problems, { allowConsole: [/Failed to load resource.*404/] });
+      assertClean(problems, { allowConsole: [/Failed to load resource.*404/], allowHttp: [/^404 .*\/models\/missing\//] });
       await page.close();
     }
     // The shipped default: the demo badge shows exactly when the metadata says demo/untrained.
@@ -301,7 +302,7 @@ test('embeddable API: createClassifier in a page matches the native core (worker
       assert.match(r.badShape, /shape/);
     }
     assert.match(out.missing, /^model-fetch: .*404/);
-    assertClean(problems, { allowConsole: [/Failed to load resource.*404/] });
+    assertClean(problems, { allowConsole: [/Failed to load resource.*404/], allowHttp: [/^404 .*\/models\/nope\//] });
   } finally {
     await browser.close();
   }
