@@ -30,7 +30,7 @@ function writeRaw(file, values) {
 }
 
 // ---- outputs match TF.js -------------------------------------------------------------------------
-for (const name of ['tutorial_cnn', 'tutorial_dense', 'functional', 'tutorial_cnn_uint8', 'functional_keras3']) {
+for (const name of ['tutorial_cnn', 'tutorial_cnn_uint8', 'functional_keras3']) {
   const fx = fixtures.find((f) => f.name === name);
   if (!fx) { fail(`fixture ${name} missing`); continue; }
   for (const c of fx.cases) {
