@@ -285,7 +285,16 @@ async function startCamera({ deviceId } = {}) {
   $('photo').hidden = true;
   $('placeholder').hidden = true;
   $('camera-start').hidden = true;
-  const settings = stream.getVideoTracks()[0]?.getSettings() ?? {};
+  const track = stream.getVideoTracks()[0];
+  if (track) {
+    track.addEventListener('ended', () => {  // unplugged, or taken by another app
+      if (stream?.getVideoTracks()[0] !== track) return;
+      stopCamera();
+      showMessage('camera-error', 'cameraError', 'ended');
+      $('camera-start').hidden = false;
+    });
+  }
+  const settings = track?.getSettings() ?? {};
   if (settings.facingMode) facing = settings.facingMode;
   v.classList.toggle('mirror', facing === 'user');
   await v.play().catch(() => {});

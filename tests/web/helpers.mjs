@@ -89,11 +89,11 @@ export const BASE_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disa
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // A fresh Chromium profile. fakeVideo: a .y4m fed to the fake camera; fakeUi: auto-accept the
-// camera prompt (false: the prompt is denied).
-export async function launch({ fakeVideo, fakeUi = true, extraArgs = [] } = {}) {
+// camera prompt (false: the prompt is denied); fakeDevice false: no camera at all.
+export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extraArgs = [] } = {}) {
   requireTool(chromiumPath);
   const { chromium } = await import('playwright-core');
-  const args = [...BASE_ARGS, '--use-fake-device-for-media-stream', ...extraArgs];
+  const args = [...BASE_ARGS, ...(fakeDevice ? ['--use-fake-device-for-media-stream'] : []), ...extraArgs];
   if (fakeUi) args.push('--use-fake-ui-for-media-stream');
   if (fakeVideo) args.push(`--use-file-for-fake-video-capture=${fakeVideo}`);
   const profile = tmpDir('catdog-chromium-');

@@ -187,6 +187,21 @@ test('camera denied: a friendly message, and an uploaded photo is classified lik
   }
 });
 
+test('no camera: a friendly message and the upload button', async () => {
+  const browser = await launch({ fakeDevice: false });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=es');
+    const msg = page.locator('[data-testid=message][data-kind=no-camera]');
+    await msg.waitFor({ state: 'visible', timeout: 30000 });
+    assert.match(await msg.textContent(), /cámara/);
+    assert.ok(await page.isVisible('[data-testid=upload]') || await page.isVisible('label.file-button'), 'upload offered');
+    assert.equal(await page.isVisible('[data-testid=message][data-kind=camera-denied]'), false);
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('drag-and-drop of a photo is classified; the language toggle switches the label text', async () => {
   const browser = await launch({ fakeUi: false });
   try {
@@ -247,6 +262,12 @@ test('model load failures (404, corrupt) show a friendly message; the demo model
       assert.match(text, re, `${id}: ${text}`);
       assert.match(text, /model/i);
       assertClean(problems, { allowConsole: [/Failed to load resource.*404/], allowHttp: [/^404 .*\/models\/missing\//] });
+      if (id === 'short') {
+        // Picking a good model from the picker recovers: the message goes, frames are classified.
+        await page.selectOption('[data-testid=model-select]', model.id);
+        await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+        await msg.waitFor({ state: 'detached', timeout: 10000 });
+      }
       await page.close();
     }
     // The shipped default: the demo badge shows exactly when the metadata says demo/untrained.
