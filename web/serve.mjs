@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Tiny static server for the catdog site. No dependencies (node >= 18).
 //
-//   node web/serve.mjs [--root DIR] [--port N] [--host H]
+//   node web/serve.mjs [--root DIR] [--port N] [--host H] [--plain]
 //   PORT=8080 (default), HOST=127.0.0.1 (default)
+//   --plain: no COOP/COEP/CORP/CSP headers, like plain static hosting (the page then runs without
+//            crossOriginIsolated, i.e. single-threaded); for testing that fallback.
 //
 // Serves ONLY the files under the root folder (default: build/wasm/site when it exists, else the
 // folder this script lives in). Requests that would leave the root (.., encoded slashes, NUL,
@@ -46,7 +48,7 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export const SECURITY_HEADERS = {
+const SECURITY_HEADERS_ISOLATED = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
@@ -69,6 +71,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--port=')) out.port = a.slice(7);
     else if (a === '--host') out.host = take();
     else if (a.startsWith('--host=')) out.host = a.slice(7);
+    else if (a === '--plain') out.plain = true;
     else if (a === '-h' || a === '--help') out.help = true;
     else throw new Error(`unknown argument '${a}' (use --root DIR, --port N, --host H)`);
   }
@@ -105,8 +108,9 @@ export async function resolveFile(root, urlPath) {
   return { file, size: st.size, mtime: st.mtime };
 }
 
-export function createSiteServer(rootDir, { log = false } = {}) {
+export function createSiteServer(rootDir, { log = false, plain = false } = {}) {
   const root = path.resolve(rootDir);
+  const SECURITY_HEADERS = plain ? { 'X-Content-Type-Options': 'nosniff' } : SECURITY_HEADERS_ISOLATED;
   return createServer(async (req, res) => {
     const send = (code, body, type = 'text/plain; charset=utf-8') => {
       res.writeHead(code, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
@@ -149,7 +153,7 @@ async function main() {
     process.exit(2);
   }
   if (args.help) {
-    console.log('usage: node web/serve.mjs [--root DIR] [--port N] [--host H]   (env PORT, HOST)');
+    console.log('usage: node web/serve.mjs [--root DIR] [--port N] [--host H] [--plain]   (env PORT, HOST)');
     return;
   }
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -172,7 +176,7 @@ async function main() {
     process.exit(2);
   }
   const host = args.host ?? process.env.HOST ?? '127.0.0.1';
-  const server = createSiteServer(root, { log: !!process.env.CATDOG_SERVE_LOG });
+  const server = createSiteServer(root, { log: !!process.env.CATDOG_SERVE_LOG, plain: !!args.plain });
   server.on('error', (e) => {
     console.error(`serve.mjs: cannot listen on ${host}:${port}: ${e.message}`);
     process.exit(1);
@@ -180,7 +184,7 @@ async function main() {
   server.listen(port, host, () => {
     const addr = server.address();
     // Tests read this line to learn the port (PORT=0 picks a free one).
-    console.log(`catdog site ${root} at http://${host === '0.0.0.0' ? 'localhost' : host}:${addr.port}/`);
+    console.log(`catdog site ${root}${args.plain ? ' (plain: no isolation headers)' : ''} at http://${host === '0.0.0.0' ? 'localhost' : host}:${addr.port}/`);
   });
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGINT', stop);

@@ -59,8 +59,9 @@ export async function defaultModel(site = siteDir) {
 }
 
 // ---- server ------------------------------------------------------------------------------------
-export async function startServer(root = siteDir) {
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'web/serve.mjs'), '--root', root, '--port', '0'],
+export async function startServer(root = siteDir, { plain = false } = {}) {
+  const proc = spawn(process.execPath, [path.join(repoRoot, 'web/serve.mjs'), '--root', root, '--port', '0',
+    ...(plain ? ['--plain'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });

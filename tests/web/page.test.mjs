@@ -329,6 +329,26 @@ test('embeddable API: createClassifier in a page matches the native core (worker
   }
 });
 
+test('plain static hosting (no COOP/COEP): not isolated, still classifies camera frames', async () => {
+  const plain = await startServer(siteDir, { plain: true });
+  const browser = await launch({ fakeVideo: video });
+  try {
+    const page = await browser.context.newPage();
+    const problems = watchPage(page, plain.origin);
+    await page.goto(`${plain.url}?lang=en`);
+    await page.waitForFunction(() => window.__catdog?.ready && window.__catdog.frames >= 5, null, { timeout: 60000 });
+    const r = await page.evaluate(() => ({ coi: crossOriginIsolated, threads: window.__catdog.threads, p: window.__catdog.last.pDog }));
+    assert.equal(r.coi, false);
+    assert.equal(r.threads, 1, 'single-thread fallback');
+    const dists = stretches.map((st) => Math.abs(st.pNative - r.p));
+    assert.ok(Math.min(...dists) <= P_TOL, `P(dog) ${r.p} matches a native frame`);
+    assertClean(problems);
+  } finally {
+    await browser.close();
+    await plain.close();
+  }
+});
+
 test('the wasm heap does not grow over many camera frames', async () => {
   const frames = Number(process.env.CATDOG_WEB_STRESS_FRAMES || 5000);
   const browser = await launch({ fakeVideo: video });

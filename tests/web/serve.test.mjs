@@ -33,7 +33,10 @@ after(async () => {
 
 // Sends a raw request line so that '..' and odd escapes reach the server unnormalized.
 function rawGet(target) {
-  const { port, hostname } = new URL(server.url);
+  return rawGetFrom(server.url, target);
+}
+function rawGetFrom(url, target) {
+  const { port, hostname } = new URL(url);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(port), hostname, () => {
       sock.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
@@ -96,6 +99,19 @@ test('missing files are 404, other methods 405, HEAD has no body', async () => {
   assert.equal(head.status, 200);
   assert.equal(head.headers.get('content-length'), String('export {};'.length));
   assert.equal((await head.text()).length, 0);
+});
+
+test('--plain drops the isolation headers (plain static hosting)', async () => {
+  const plain = await startServer(root, { plain: true });
+  try {
+    const res = await fetch(plain.url);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cross-origin-embedder-policy'), null);
+    assert.equal(res.headers.get('content-security-policy'), null);
+    assert.equal((await rawGetFrom(plain.url, '/link-out.txt')).status, 404, 'still refuses links out of the root');
+  } finally {
+    await plain.close();
+  }
 });
 
 test('a bad --root or port is a clear error, not a crash', async () => {
