@@ -228,7 +228,7 @@ class ConvOp final : public Op {
  public:
   ConvOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads)
       : isa_(isa), d_(d), pool_(threads) {
-    const int nv = std::min(isa.conv_nv, CeilDiv(d.out_c, isa.width));
+    const int nv = std::min(d.in_c == 1 ? isa.c1_nv : isa.conv_nv, CeilDiv(d.out_c, isa.width));
     packed_ = Pack(isa, static_cast<size_t>(d.kh) * d.kw * d.in_c, d.out_c, w, bias, nv);
     hp_ = d.in_h + d.pad_top + d.pad_bottom;
     wp_ = d.in_w + d.pad_left + d.pad_right;

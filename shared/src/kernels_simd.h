@@ -43,6 +43,7 @@ struct Isa {
   const char* name;               // "avx512", "avx2", "sse2", "wasm", "scalar"
   int width;                      // floats per vector
   int conv_nv;                    // channel block (vectors) for convolutions
+  int c1_nv;                      // ... for convolutions of 1-channel inputs
   int dense_nv;                   // channel block (vectors) for dense layers
   int mr[kMaxNv + 1];             // tile height (pixels / rows) for nv = 1..kMaxNv
   TileFn tile[kMaxNv + 1][kMaxMr + 1];  // [nv][mr], mr <= this->mr[nv]

@@ -21,15 +21,19 @@ using namespace catdog::vec::CATDOG_VEC_ISA;
 // product needs a temporary too).
 #if defined(__AVX512F__)
 constexpr int kConvNv = 4;  // widest channel block for convolutions (and Winograd's GEMMs)
+constexpr int kC1Nv = 4;    // ... for 1-channel inputs (few taps: favour weight reuse)
 constexpr int kMr[kMaxNv + 1] = {0, 12, 12, 8, 6};
 #elif defined(__AVX2__)
 constexpr int kConvNv = 2;
+constexpr int kC1Nv = 2;
 constexpr int kMr[kMaxNv + 1] = {0, 8, 6, 4, 3};
 #elif defined(__SSE2__) || defined(__wasm_simd128__)
 constexpr int kConvNv = 2;
+constexpr int kC1Nv = 4;
 constexpr int kMr[kMaxNv + 1] = {0, 8, 5, 4, 3};
 #else
 constexpr int kConvNv = 4;
+constexpr int kC1Nv = 4;
 constexpr int kMr[kMaxNv + 1] = {0, 4, 4, 4, 4};
 #endif
 // Dense layers at small batch stream their weights once (GEMV): the widest block gives the
@@ -201,6 +205,7 @@ Isa MakeIsa() {
   isa.name = CATDOG_VEC_ISA_NAME;
   isa.width = kWidth;
   isa.conv_nv = kConvNv;
+  isa.c1_nv = kC1Nv;
   isa.dense_nv = kDenseNv;
   for (int nv = 0; nv <= kMaxNv; ++nv) isa.mr[nv] = kMr[nv];
   FillTiles<1, kMr[1]>::Do(&isa);
