@@ -233,6 +233,31 @@ TEST(Imaging, TruncatedAndCorruptJpegs) {
   EXPECT_EQ(DecodeProblem(trailing), Problem::kNone);
 }
 
+TEST(Imaging, TruncatedAndCorruptPngs) {
+  auto png = Encode(".png", Picture(40, 30));
+  ASSERT_EQ(DecodeProblem(png), Problem::kNone);
+  auto cut = png;
+  cut.resize(png.size() * 6 / 10);
+  EXPECT_EQ(DecodeProblem(cut), Problem::kTruncated) << "cut inside IDAT";
+  auto no_iend = png;
+  no_iend.resize(png.size() - 12);
+  EXPECT_EQ(DecodeProblem(no_iend), Problem::kTruncated) << "only the IEND chunk missing";
+  auto header_only = png;
+  header_only.resize(40);
+  EXPECT_EQ(DecodeProblem(header_only), Problem::kTruncated);
+  auto flipped = png;  // a bit flipped inside the compressed data: IDAT CRC error
+  flipped[png.size() / 2] ^= 0x10;
+  catdog::imaging::Image img;
+  Problem p;
+  auto s = catdog::imaging::DecodeImage(flipped.data(), flipped.size(), {}, &img, &p, "flipped.png");
+  EXPECT_EQ(p, Problem::kCorrupt);
+  EXPECT_NE(s.message().find("flipped.png"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("corrupt PNG"), std::string::npos) << s.message();
+  auto trailing = png;
+  trailing.insert(trailing.end(), 50, 0);
+  EXPECT_EQ(DecodeProblem(trailing), Problem::kNone) << "bytes after IEND are harmless";
+}
+
 TEST(Imaging, DecompressionBombsAreRefusedFromTheHeader) {
   TempDir tmp;
   ASSERT_TRUE(CopySubset(tmp.path("data"), 1));

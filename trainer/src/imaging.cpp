@@ -13,6 +13,7 @@
 // jpeglib.h needs <cstdio> first.
 #include <jerror.h>
 #include <jpeglib.h>
+#include <png.h>
 
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
@@ -36,7 +37,7 @@ const char* ProblemName(Problem p) {
 }
 
 const char* ConversionName(int bit) {
-  static const char* kNames[kNumConversions] = {"gray", "cmyk", "alpha-ignored", "16-bit", "jpeg-warning"};
+  static const char* kNames[kNumConversions] = {"gray", "cmyk", "alpha-ignored", "16-bit", "decoder-warning"};
   return bit >= 0 && bit < kNumConversions ? kNames[bit] : "?";
 }
 
@@ -300,7 +301,7 @@ Status DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options
     return Status::Error(name + ": corrupt JPEG data: " + err.corrupt_msg);
   }
   if (err.benign_msg[0]) {
-    out->conversions |= kConvJpegWarning;
+    out->conversions |= kConvWarning;
     out->note = err.benign_msg;
   }
   if (out_space == JCS_GRAYSCALE && components == 1) {
@@ -330,7 +331,122 @@ Status DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options
   return Status::Ok();
 }
 
-// ---- PNG / BMP / WebP (OpenCV) --------------------------------------------------------------------
+// ---- PNG (libpng directly) ------------------------------------------------------------------------
+struct PngSource {
+  const uint8_t* data;
+  size_t size;
+  size_t pos = 0;
+  bool eof = false;
+  char error[256] = {0};
+  char warning[256] = {0};
+};
+
+void PngRead(png_structp png, png_bytep out, size_t n) {
+  auto* src = static_cast<PngSource*>(png_get_io_ptr(png));
+  if (n > src->size - src->pos) {
+    src->eof = true;
+    png_error(png, "unexpected end of data");
+  }
+  std::memcpy(out, src->data + src->pos, n);
+  src->pos += n;
+}
+void PngError(png_structp png, png_const_charp msg) {
+  auto* src = static_cast<PngSource*>(png_get_error_ptr(png));
+  std::snprintf(src->error, sizeof src->error, "%s", msg);
+  png_longjmp(png, 1);
+}
+void PngWarning(png_structp png, png_const_charp msg) {
+  auto* src = static_cast<PngSource*>(png_get_error_ptr(png));
+  if (!src->warning[0]) std::snprintf(src->warning, sizeof src->warning, "%s", msg);
+}
+
+enum class PngStep { kOk, kError, kTooLarge };
+
+// As with JPEG: only PODs and caller-owned objects between setjmp and a possible longjmp.
+PngStep DecodePngInner(png_structp png, png_infop info, PngSource* src, uint64_t max_pixels, std::vector<uint8_t>* raw,
+                       std::vector<png_bytep>* rows, uint32_t* w, uint32_t* h, int* channels, int* depth) {
+  if (setjmp(png_jmpbuf(png))) return PngStep::kError;
+  png_set_read_fn(png, src, PngRead);
+  png_read_info(png, info);
+  *w = png_get_image_width(png, info);
+  *h = png_get_image_height(png, info);
+  if (uint64_t(*w) * *h > max_pixels) return PngStep::kTooLarge;
+  const int color = png_get_color_type(png, info), bits = png_get_bit_depth(png, info);
+  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (color == PNG_COLOR_TYPE_GRAY && bits < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  *channels = png_get_channels(png, info);
+  *depth = png_get_bit_depth(png, info);
+  const size_t row_bytes = png_get_rowbytes(png, info);
+  raw->resize(row_bytes * *h);
+  rows->resize(*h);
+  for (uint32_t y = 0; y < *h; ++y) (*rows)[y] = raw->data() + row_bytes * y;
+  png_read_image(png, rows->data());
+  png_read_end(png, nullptr);  // to IEND: a cut file shows up here
+  return PngStep::kOk;
+}
+
+Status DecodePng(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
+                 const std::string& name) {
+  PngSource src{data, size};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, PngError, PngWarning);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) {
+    if (png) png_destroy_read_struct(&png, nullptr, nullptr);
+    *problem = Problem::kCorrupt;
+    return Status::Error(name + ": libpng could not start (out of memory)");
+  }
+  std::vector<uint8_t> raw;
+  std::vector<png_bytep> rows;
+  uint32_t w = 0, h = 0;
+  int channels = 0, depth = 0;
+  PngStep step = DecodePngInner(png, info, &src, options.max_pixels, &raw, &rows, &w, &h, &channels, &depth);
+  png_destroy_read_struct(&png, &info, nullptr);
+  if (step == PngStep::kTooLarge) {
+    *problem = Problem::kTooLarge;
+    return Status::Error(name + ": PNG header says " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+                         std::to_string(uint64_t(w) * h) + " pixels, over the limit of " + std::to_string(options.max_pixels));
+  }
+  if (step == PngStep::kError) {
+    *problem = src.eof ? Problem::kTruncated : Problem::kCorrupt;
+    return Status::Error(name + (src.eof ? ": truncated PNG (the data ends before IEND)" : std::string(": corrupt PNG: ") + src.error));
+  }
+  if ((depth != 8 && depth != 16) || channels < 1 || channels > 4) {
+    *problem = Problem::kUnsupported;
+    return Status::Error(name + ": PNG with " + std::to_string(channels) + " channels of " + std::to_string(depth) + " bits");
+  }
+  // Output: 1 -> gray, 2 (gray+alpha) -> gray, 3 -> RGB, 4 -> RGBA; 16-bit rounded to 8.
+  const int out_ch = channels == 2 ? 1 : channels;
+  out->width = static_cast<int>(w);
+  out->height = static_cast<int>(h);
+  out->format = out_ch == 1 ? PixelFormat::kGray8 : out_ch == 3 ? PixelFormat::kRGB8 : PixelFormat::kRGBA8;
+  if (out_ch == 1) out->conversions |= kConvGray;
+  if (channels == 2 || channels == 4) out->conversions |= kConvAlphaIgnored;
+  if (depth == 16) out->conversions |= kConv16Bit;
+  if (src.warning[0]) {
+    out->conversions |= kConvWarning;
+    out->note = src.warning;
+  }
+  const size_t n = size_t(w) * h;
+  out->pixels.resize(n * out_ch);
+  uint8_t* dst = out->pixels.data();
+  const uint8_t* s = raw.data();
+  const int step_in = channels * (depth / 8);
+  for (size_t i = 0; i < n; ++i, s += step_in)
+    for (int c = 0; c < out_ch; ++c) {
+      if (depth == 8) {
+        *dst++ = s[c];
+      } else {
+        const uint32_t v = uint32_t(s[2 * c]) << 8 | s[2 * c + 1];  // PNG samples are big-endian
+        *dst++ = static_cast<uint8_t>((v * 255 + 32767) / 65535);
+      }
+    }
+  return Status::Ok();
+}
+
+// ---- BMP / WebP (OpenCV) -------------------------------------------------------------------------
 Status DecodeWithOpenCv(const uint8_t* data, size_t size, FileFormat format, Image* out, Problem* problem,
                         const std::string& name) {
   // Failures are reported by the caller with the file's name; OpenCV's own stderr warnings
@@ -348,11 +464,8 @@ Status DecodeWithOpenCv(const uint8_t* data, size_t size, FileFormat format, Ima
     why = e.what();
   }
   if (m.empty() || m.dims != 2) {
-    // A PNG that lost its tail has no IEND chunk: call that truncation, anything else corruption.
-    bool png_cut = format == FileFormat::kPng &&
-                   (size < 12 || std::memcmp(data + size - 8, "IEND", 4) != 0);
-    *problem = png_cut ? Problem::kTruncated : Problem::kCorrupt;
-    return Status::Error(name + ": " + (png_cut ? "truncated " : "corrupt ") + FormatName(format) +
+    *problem = Problem::kCorrupt;
+    return Status::Error(name + ": corrupt " + FormatName(format) +
                          (why.empty() ? std::string(" (OpenCV could not decode it)") : ": " + why));
   }
   const int ch = m.channels();
@@ -434,7 +547,8 @@ Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& option
                            std::to_string(Le32(data + 10) + row * uint64_t(h)) + ")");
     }
   }
-  s = DecodeWithOpenCv(data, size, format, out, problem, name);
+  s = format == FileFormat::kPng ? DecodePng(data, size, options, out, problem, name)
+                                 : DecodeWithOpenCv(data, size, format, out, problem, name);
   if (!s) {
     out->pixels.clear();
     return s;

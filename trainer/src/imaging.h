@@ -12,10 +12,14 @@
 //    including a missing end-of-image marker) is kTruncated; bad entropy data is kCorrupt; benign
 //    warnings (extraneous bytes before a marker, unknown JFIF revision) are tolerated and noted.
 //    Gray JPEGs stay gray; CMYK/YCCK JPEGs are converted to RGB (Adobe-inverted or plain CMYK).
-//  * PNG, BMP and WebP are decoded with OpenCV (cv::imdecode, IMREAD_UNCHANGED): 16-bit samples
-//    are rounded to 8 bits (v * 255 / 65535); BGR(A) is reordered to RGB(A); the alpha channel is
-//    kept in the buffer and IGNORED by the core's preprocessing, exactly as the web page's canvas
-//    RGBA is treated (no compositing). Gray+alpha keeps the gray channel.
+//  * PNG is decoded with libpng directly, for the same reasons: a stream that ends early
+//    (including a missing IEND) is kTruncated, CRC / zlib / filter errors are kCorrupt, and
+//    nothing is printed. Palette and low-bit-depth images are expanded, tRNS becomes alpha.
+//  * BMP and WebP are decoded with OpenCV (cv::imdecode, IMREAD_UNCHANGED), BGR(A) reordered to
+//    RGB(A); an uncompressed BMP shorter than its header says is kTruncated before OpenCV sees it.
+//  * For every format: 16-bit samples are rounded to 8 bits (round(v * 255 / 65535)); the alpha
+//    channel is kept in the buffer and IGNORED by the core's preprocessing, exactly as the web
+//    page's canvas RGBA is treated (no compositing); gray+alpha keeps the gray channel.
 //  * EXIF orientation is not applied (neither TF's decode_jpeg nor the webcam path applies it).
 // Colour-to-gray and resizing are NOT done here: that is the core's job (DESIGN contract 1).
 #pragma once
@@ -50,7 +54,7 @@ enum Conversion : uint32_t {
   kConvCmyk = 1u << 1,         // "cmyk": CMYK/YCCK JPEG converted to RGB
   kConvAlphaIgnored = 1u << 2, // "alpha-ignored": the source has an alpha channel
   kConv16Bit = 1u << 3,        // "16-bit": 16-bit samples rounded to 8 bits
-  kConvJpegWarning = 1u << 4,  // "jpeg-warning": libjpeg warned about something harmless
+  kConvWarning = 1u << 4,      // "decoder-warning": libjpeg / libpng warned about something harmless
 };
 constexpr int kNumConversions = 5;
 // Names of the set bits, in bit order ("gray", "cmyk", ...).
