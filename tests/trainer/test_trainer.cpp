@@ -53,7 +53,7 @@ Checkpoint RandomCheckpoint(const ArchSpec& arch, int size, uint64_t seed) {
   for (HostTensor& t : ck.tensors) {
     const bool var = t.name.find("running_var") != std::string::npos;
     if (t.name.find(".bias") != std::string::npos || t.name.find("running_mean") != std::string::npos || var)
-      for (float& x : t.data) x = var ? 0.5f + std::fabs(u(rng)) * 4 : u(rng);
+      for (float& x : t.data) x = var ? 0.02f + std::fabs(u(rng)) * 0.1f : u(rng);
   }
   return ck;
 }
@@ -329,14 +329,17 @@ TEST(Export, TutorialModelsMatchLibtorchInTheCore) {
     TfjsModel m;
     Status s = BuildTfjsModel(ck, {}, &m);
     ASSERT_TRUE(s) << s.message();
+    // Noise around three brightness levels: global pooling models see different inputs too.
     auto in = RandomInputs(3, 100, 11);
+    for (size_t i = 0; i < in.size(); ++i) in[i] = 0.1f + 0.4f * float(i / 10000) + 0.2f * (in[i] - 0.5f);
     std::vector<float> torch_out, core_out;
     ASSERT_TRUE(TorchPredict(ck, in.data(), 3, &torch_out));
     s = CoreRun(m, in, 3, &core_out);
     ASSERT_TRUE(s) << s.message();
     EXPECT_LE(MaxAbsDiff(torch_out, core_out), 1e-4);
     // The outputs must differ between inputs, or the comparison proves little.
-    EXPECT_GT(std::fabs(torch_out[0] - torch_out[1]) + std::fabs(torch_out[1] - torch_out[2]), 1e-5);
+    EXPECT_GT(std::fabs(torch_out[0] - torch_out[1]) + std::fabs(torch_out[1] - torch_out[2]), 1e-5)
+        << torch_out[0] << " " << torch_out[1] << " " << torch_out[2];
     // Keras topology and manifest as the converter writes them.
     json j = json::parse(m.model_json);
     EXPECT_EQ(j["format"], "layers-model");
@@ -745,7 +748,7 @@ TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   TempDir t;
   TrainOptions o = QuickOptions(t.path("run"), "cnn-dropout");
   o.epochs = 1;
-  o.limit = 64;
+  o.limit = 32;
   o.augment = true;
   TrainResult r;
   Status s = Train(pack, o, &r);
