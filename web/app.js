@@ -135,6 +135,7 @@ function record(res, source) {
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
   debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source };
+  if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
   debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
 }

@@ -164,9 +164,12 @@ export async function makeY4m(photos, out, { width = 640, height = 480, fps = 10
 }
 
 // Decodes frame `index` of a video to a PNG (what the camera shows, converted back to RGB).
+// accurate_rnd + full_chroma_int + bitexact make ffmpeg's YUV->RGB match Chromium's fake camera
+// to ~0.06 gray levels on the model input (the default flags differ by ~1.2).
 export async function extractFrame(video, index, outPng) {
-  await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', video, '-vf', `select=eq(n\\,${index})`, '-vsync', '0',
-    '-frames:v', '1', outPng]);
+  await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', video, '-vf',
+    `select=eq(n\\,${index}),scale=flags=accurate_rnd+full_chroma_int+bitexact`, '-vsync', '0',
+    '-frames:v', '1', '-pix_fmt', 'rgb24', outPng]);
   return outPng;
 }
 

@@ -14,13 +14,15 @@ import { gzipSync } from 'node:zlib';
 import {
   requireSite, requireCli, requireData, requireTool, siteDir, defaultModel, startServer, launch, watchPage,
   pickPhotos, makeY4m, extractFrame, nativePredict, nativeInfer, seededFloats, decodeRgba, tmpDir,
+  loadWasmCore, loadWasmModel,
 } from './helpers.mjs';
 
 const run = promisify(execFile);
 const FPS = 10;
 const FRAMES_EACH = 30;           // 3 s per photo
-const P_TOL = 0.02;               // camera YUV->RGB differs a little between Chromium and ffmpeg
+const P_TOL = 0.01;               // camera YUV->RGB: Chromium vs ffmpeg (accurate flags) ~0.06 gray levels
 const CONFIDENT = 0.2;            // |P - threshold| above which labels must agree
+const INPUT_TOL = 0.5;            // mean |gray difference| (0..255) of the page's model input vs native
 
 let work;
 let server;
@@ -54,6 +56,15 @@ before(async () => {
   for (const [i, s] of starts.entries()) pngs.push(await extractFrame(video, s + FRAMES_EACH / 2, path.join(work, `frame${i}.png`)));
   const pNative = await nativePredict(model.dir, pngs);
   stretches = chosen.map((c, i) => ({ photo: c.f, cls: c.cls, frame: starts[i], png: pngs[i], pNative: pNative[i] }));
+  // The model input of each frame (the core's preprocess, as 8-bit gray like the page shows it).
+  const core = await loadWasmCore();
+  const m = await loadWasmModel(core, model.file);
+  for (const st of stretches) {
+    const img = await decodeRgba(st.png);
+    m.preprocess(img.data, img.width, img.height, { format: 'rgba' });
+    st.input = Uint8Array.from(m.inputView(), (v) => Math.round(v * 255));
+  }
+  m.dispose();
   console.log('# camera stretches (native P(dog) of the y4m frames):',
     stretches.map((s) => `${s.cls} ${path.basename(s.photo)} ${s.pNative.toFixed(4)}`).join(', '));
   server = await startServer(siteDir);
@@ -99,6 +110,28 @@ test('live camera: labels and P(dog) follow the native core on the same frames',
       }
     }
     assert.ok(samples.length >= 10, `the page classified ${samples.length} frames`);
+
+    // What the model saw: each sampled frame's input matches one photo's input from the native
+    // pipeline (ffmpeg decode of the same y4m frame -> core preprocess) within half a gray level
+    // (Chromium and ffmpeg convert YUV to RGB nearly identically), and that photo's P(dog).
+    const inputChecks = [];
+    for (let i = 0; i < 12; i++) {
+      await page.waitForTimeout((loopMs / 12) | 0);
+      const got = await page.evaluate(() => ({ input: Array.from(window.__catdog.lastInput), p: window.__catdog.last.pDog }));
+      const mad = stretches.map((st) => st.input.reduce((a, v, k) => a + Math.abs(v - got.input[k]), 0) / st.input.length);
+      const best = mad.indexOf(Math.min(...mad));
+      const second = Math.min(...mad.filter((_, k) => k !== best));
+      assert.ok(mad[best] <= INPUT_TOL, `page model input differs from every native frame by >= ${mad[best].toFixed(2)} gray levels`);
+      assert.ok(second > 3 * mad[best], `the input identifies one photo (${mad.map((v) => v.toFixed(2))})`);
+      const st = stretches[best];
+      assert.ok(Math.abs(got.p - st.pNative) <= P_TOL, `P(dog) ${got.p} vs native ${st.pNative} for ${path.basename(st.photo)}`);
+      inputChecks.push({ photo: best, mad: mad[best], dp: Math.abs(got.p - st.pNative) });
+    }
+    const seenPhotos = new Set(inputChecks.map((c) => c.photo));
+    assert.ok(seenPhotos.size >= 3, `the camera loop showed ${seenPhotos.size} of ${stretches.length} photos to the model`);
+    const worst = inputChecks.reduce((a, c) => (c.mad > a.mad ? c : a));
+    console.log(`# model input vs native on ${inputChecks.length} frames: worst mean |gray diff| ${worst.mad.toFixed(3)},` +
+      ` max |dP| ${Math.max(...inputChecks.map((c) => c.dp)).toFixed(5)}, photos seen ${[...new Set(inputChecks.map((c) => c.photo))]}`);
     const dom = await page.evaluate(() => {
       const p = document.querySelector('[data-testid=prediction]');
       return { label: p.dataset.label, p: p.dataset.pDog, fps: document.querySelector('[data-testid=fps]').textContent,
