@@ -464,6 +464,9 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   stdfs::remove(manifest_path, ec);
   if (ec) return Status::Error(manifest_path.string() + ": cannot remove the old manifest: " + ec.message());
 
+  // The content hash (sequential over all records) runs beside the shard compression.
+  std::string content_hash;
+  std::thread hasher([&] { content_hash = ContentHash(pack); });
   s = ParallelFor(plan.size(), ResolveThreads(options.threads), [&](size_t k) -> Status {
     Pack::ShardInfo& info = plan[k];
     std::unique_ptr<uint8_t[]> comp;
@@ -475,9 +478,10 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
     info.sha256 = Sha256::Hex(comp.get(), comp_size);
     return fs::WriteFileAtomic((stdfs::path(dir) / info.file).string(), comp.get(), comp_size);
   });
+  hasher.join();
   if (!s) return s;
 
-  pack.content_hash = ContentHash(pack);
+  pack.content_hash = content_hash;
   pack.shards = plan;
   json counts = json::object();
   for (Split sp : {kTrain, kVal, kTest}) counts[SplitName(sp)] = {{"cat", 0}, {"dog", 0}};

@@ -430,9 +430,10 @@ std::string SummaryLine(const Options& o, const Result& r) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "prepare: %zu images used (cat %zu, dog %zu; train %zu, val %zu, test %zu), %zu skipped%s, %zu duplicates"
-                " -> %s (%zu shards, %.1f MB) in %.1f s (%.0f images/s, %d threads)",
+                " -> %s (%zu shard%s, %.1f MB) in %.1f s (%.0f images/s, %d threads)",
                 p.count(), cls[0], cls[1], sp[0], sp[1], sp[2], r.skipped.size(), why.c_str(), r.duplicates.size(),
-                o.out.empty() ? "(not written)" : o.out.c_str(), p.shards.size(), double(bytes) / 1e6, r.total_s,
+                o.out.empty() ? "(not written)" : o.out.c_str(), p.shards.size(), p.shards.size() == 1 ? "" : "s",
+                double(bytes) / 1e6, r.total_s,
                 r.total_s > 0 ? double(r.files_found) / r.total_s : 0.0, r.threads);
   return buf;
 }
