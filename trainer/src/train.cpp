@@ -386,6 +386,8 @@ Status Trainer::Setup() {
 
 Status Trainer::Resume() {
   const std::string path = (stdfs::path(o_.out_dir) / "last.pt").string();
+  std::error_code ec;
+  if (!stdfs::exists(path, ec)) return BadInput("--resume: " + path + " does not exist (nothing to resume)");
   Checkpoint ck;
   AdamState adam;
   Status s = LoadCheckpointFile(path, &ck, &adam);
