@@ -718,6 +718,42 @@ TEST(Train, DivergingLossStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_NE(s.message().find("no checkpoint"), std::string::npos) << s.message();
 }
 
+TEST(Train, UntilLossAndPatienceStopEarly) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  TrainOptions o = QuickOptions(t.path("until"));
+  o.limit = 64;
+  o.epochs = 10;
+  o.until_loss = 50;  // any finite first-epoch loss is below this
+  TrainResult r;
+  ASSERT_TRUE(Train(pack, o, &r));
+  EXPECT_EQ(r.stop_reason, "until-loss");
+  EXPECT_EQ(r.history.size(), 1u);
+  std::string card;
+  ASSERT_TRUE(fs::ReadTextFile(t.path("until/run.json"), &card));
+  EXPECT_EQ(json::parse(card)["stop_reason"], "until-loss");
+  // Patience 1: the run must stop at the first epoch whose val_loss is not a new minimum.
+  o = QuickOptions(t.path("patience"));
+  o.limit = 64;
+  o.epochs = 8;
+  o.patience = 1;
+  o.lr = 2e-2;  // a noisy run: val_loss gets worse early (here at epoch 2), which must stop it
+  ASSERT_TRUE(Train(pack, o, &r));
+  size_t expect_len = r.history.size();
+  double best = 1e300;
+  for (size_t i = 0; i < r.history.size(); ++i) {
+    if (r.history[i].val_loss < best) {
+      best = r.history[i].val_loss;
+    } else {
+      expect_len = i + 1;
+      break;
+    }
+  }
+  EXPECT_EQ(r.history.size(), expect_len);
+  EXPECT_EQ(r.stop_reason, r.history.size() < 8 ? "patience" : "epochs");
+}
+
 TEST(Train, BadOptionsAreBadInput) {
   const pack::Pack& pack = RealPack();
   TempDir t;
