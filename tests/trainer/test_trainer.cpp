@@ -709,6 +709,10 @@ TEST(Train, DivergingLossStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_TRUE(ReadCheckpoint(t.path("run/last.pt"), &ck));
   EXPECT_EQ(json::parse(ck.meta_json)["epoch"], 1);
   EXPECT_FALSE(HasTempFiles(t.path("run")));
+  std::string card;
+  ASSERT_TRUE(fs::ReadTextFile(t.path("run/run.json"), &card));
+  EXPECT_EQ(json::parse(card)["status"], "failed: non-finite training loss at epoch 2");
+  EXPECT_EQ(json::parse(card)["epochs_run"], 1);
   // From scratch: no checkpoint at all.
   TrainOptions f = QuickOptions(t.path("fresh"));
   f.lr = 1e30;

@@ -602,6 +602,9 @@ Status Trainer::Run(TrainResult* result) {
     e.loss = loss_sum.item<double>() / double(train_.n);  // the one sync of the epoch
     e.accuracy = double(correct.item<int64_t>()) / double(train_.n);
     if (!std::isfinite(e.loss)) {
+      stop_reason_ = "diverged";
+      fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
+                          RunCard("failed: non-finite training loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
       return Status::Error("epoch " + std::to_string(epoch) + ": training loss is " + std::to_string(e.loss) +
                            " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
                            (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
@@ -613,9 +616,13 @@ Status Trainer::Run(TrainResult* result) {
     e.lr = o_.lr;
     e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
     e.images_per_s = e.seconds > 0 ? double(train_.n) / e.seconds : 0;
-    if (!std::isfinite(e.val_loss))
+    if (!std::isfinite(e.val_loss)) {
+      stop_reason_ = "diverged";
+      fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
+                          RunCard("failed: non-finite validation loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
       return Status::Error("epoch " + std::to_string(epoch) + ": validation loss is " + std::to_string(e.val_loss) +
                            " (diverged). Stopped; checkpoints keep the last good epoch.");
+    }
     st_.history.push_back(e);
     st_.epoch = epoch;
     const bool improved = e.val_loss < st_.best_val_loss;
