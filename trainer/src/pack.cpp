@@ -158,13 +158,58 @@ Status CompressShard(const Pack& p, size_t first, size_t n, int level, std::uniq
   return Status::Ok();
 }
 
-// Parses one decompressed shard into records [first, first + n) of `out` (already sized).
-Status ParseShard(const std::string& name, const std::vector<uint8_t>& raw, const Pack::ShardInfo& info,
-                  Pack* out) {
+// Decompresses one zstd frame piece by piece into caller buffers, so a 50 MiB shard never needs
+// a 50 MiB scratch buffer (on the VMs we run on, first-touching memory costs more than zstd).
+class FrameReader {
+ public:
+  FrameReader(const uint8_t* data, size_t size) : dctx_(ZSTD_createDCtx(), ZSTD_freeDCtx), in_{data, size, 0} {}
+  // Fills exactly n bytes; false (with error()) when the frame ends early or is damaged.
+  bool Read(void* dst, size_t n) {
+    ZSTD_outBuffer out{dst, n, 0};
+    while (out.pos < out.size) {
+      if (!dctx_) return Fail("out of memory");
+      if (finished_) return Fail("the data ends early");
+      const size_t before_in = in_.pos, before_out = out.pos;
+      size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in_);
+      if (ZSTD_isError(r)) return Fail(ZSTD_getErrorName(r));
+      if (r == 0) finished_ = true;  // the frame is complete
+      else if (in_.pos == before_in && out.pos == before_out) return Fail("the compressed data ends early");
+    }
+    return true;
+  }
+  // True when the frame is complete and nothing follows it.
+  bool AtEnd() {
+    uint8_t extra;
+    ZSTD_outBuffer out{&extra, 1, 0};
+    if (!finished_) {
+      size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in_);
+      if (ZSTD_isError(r) || out.pos != 0) return false;
+      finished_ = r == 0;
+    }
+    return finished_ && in_.pos == in_.size;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(const std::string& why) {
+    error_ = why;
+    return false;
+  }
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx_;
+  ZSTD_inBuffer in_;
+  bool finished_ = false;
+  std::string error_;
+};
+
+// Reads one shard's records [first, first + n) into `out` (already sized), checking every
+// field against pack.json.
+Status ParseShard(const std::string& name, FrameReader& rd, const Pack::ShardInfo& info, Pack* out) {
   auto bad = [&](const std::string& why) { return Status::Error(name + ": " + why); };
-  if (raw.size() < kShardHeaderBytes || std::memcmp(raw.data(), kShardMagic, 8) != 0)
-    return bad("not a catdog pack shard (bad magic)");
-  uint32_t version = GetU32(&raw[8]), size = GetU32(&raw[12]), n = GetU32(&raw[16]), first = GetU32(&raw[20]);
+  auto short_data = [&] { return bad("decompression failed or data too short: " + rd.error()); };
+  uint8_t head[kShardHeaderBytes];
+  if (!rd.Read(head, sizeof head)) return short_data();
+  if (std::memcmp(head, kShardMagic, 8) != 0) return bad("not a catdog pack shard (bad magic)");
+  uint32_t version = GetU32(head + 8), size = GetU32(head + 12), n = GetU32(head + 16), first = GetU32(head + 20);
   if (version != static_cast<uint32_t>(kPackVersion))
     return bad("shard version " + std::to_string(version) + ", this reader knows " + std::to_string(kPackVersion));
   if (size != static_cast<uint32_t>(out->size))
@@ -172,26 +217,26 @@ Status ParseShard(const std::string& name, const std::vector<uint8_t>& raw, cons
   if (n != info.records || first != info.first)
     return bad("holds records [" + std::to_string(first) + ", +" + std::to_string(n) + ") but pack.json says [" +
                std::to_string(info.first) + ", +" + std::to_string(info.records) + ")");
-  size_t img = size_t(size) * size;
-  size_t pos = kShardHeaderBytes;
-  size_t fixed = size_t(n) * (2 + 4 + img);
-  if (raw.size() < pos + fixed) return bad("too short for " + std::to_string(n) + " records");
-  std::copy_n(raw.begin() + pos, n, out->labels.begin() + first);
-  pos += n;
-  std::copy_n(raw.begin() + pos, n, out->splits.begin() + first);
-  pos += n;
-  std::vector<uint32_t> lens(n);
+  const size_t img = size_t(size) * size;
+  if (!rd.Read(out->labels.data() + first, n) || !rd.Read(out->splits.data() + first, n)) return short_data();
+  std::vector<uint8_t> lens_le(size_t(n) * 4);
+  if (!rd.Read(lens_le.data(), lens_le.size())) return short_data();
   uint64_t path_total = 0;
-  for (uint32_t i = 0; i < n; ++i, pos += 4) path_total += lens[i] = GetU32(&raw[pos]);
-  if (raw.size() != pos + path_total + size_t(n) * img)
-    return bad("size " + std::to_string(raw.size()) + " does not match its " + std::to_string(n) +
-               " records (expected " + std::to_string(pos + path_total + size_t(n) * img) + ")");
+  for (uint32_t i = 0; i < n; ++i) path_total += GetU32(&lens_le[4 * size_t(i)]);
+  const uint64_t expect = kShardHeaderBytes + uint64_t(n) * (2 + 4 + img) + path_total;
+  if (expect != info.raw_bytes)
+    return bad("records add up to " + std::to_string(expect) + " bytes but pack.json says " + std::to_string(info.raw_bytes));
   for (uint32_t i = 0; i < n; ++i) {
-    out->paths[first + i].assign(reinterpret_cast<const char*>(&raw[pos]), lens[i]);
-    pos += lens[i];
+    std::string& path = out->paths[first + i];
+    path.resize(GetU32(&lens_le[4 * size_t(i)]));
+    if (!path.empty() && !rd.Read(&path[0], path.size())) return short_data();
   }
-  for (uint32_t i = 0; i < n; ++i)
-    MedUnfilter(raw.data() + pos + size_t(i) * img, out->size, out->pixels.data() + size_t(first + i) * img);
+  std::vector<uint8_t> residual(img);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!rd.Read(residual.data(), img)) return short_data();
+    MedUnfilter(residual.data(), out->size, out->pixels.data() + size_t(first + i) * img);
+  }
+  if (!rd.AtEnd()) return bad("extra data after the last record");
   for (uint32_t i = 0; i < n; ++i) {
     if (out->labels[first + i] > 1)
       return bad("record " + std::to_string(first + i) + " has label " + std::to_string(out->labels[first + i]) +
@@ -199,6 +244,26 @@ Status ParseShard(const std::string& name, const std::vector<uint8_t>& raw, cons
     if (out->splits[first + i] > kTest)
       return bad("record " + std::to_string(first + i) + " has split " + std::to_string(out->splits[first + i]));
   }
+  return Status::Ok();
+}
+
+// Reads a whole file of known maximum size into an uninitialised buffer (one read, no regrowth).
+Status ReadShardFile(const std::string& path, uint64_t max_bytes, std::unique_ptr<uint8_t[]>* buf, size_t* size) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  std::fseek(f, 0, SEEK_END);
+  long len = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  if (len < 0 || uint64_t(len) > max_bytes) {
+    std::fclose(f);
+    return Status::Error(path + ": size " + std::to_string(len) + " is not what pack.json says (" + std::to_string(max_bytes) +
+                         " bytes): truncated or replaced");
+  }
+  buf->reset(new uint8_t[len > 0 ? size_t(len) : 1]);
+  *size = std::fread(buf->get(), 1, size_t(len), f);
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err || *size != size_t(len)) return Status::Error(path + ": read error");
   return Status::Ok();
 }
 
@@ -585,24 +650,22 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
   s = ParallelFor(p.shards.size(), ResolveThreads(0), [&](size_t k) -> Status {
     const Pack::ShardInfo& info = p.shards[k];
     std::string sname = (dir / info.file).string();
-    std::vector<uint8_t> comp;
-    Status st = fs::ReadFile(sname, &comp, kMaxShardBytesLimit + 1);
+    std::unique_ptr<uint8_t[]> comp;
+    size_t comp_size = 0;
+    Status st = ReadShardFile(sname, info.bytes, &comp, &comp_size);
     if (!st) return Status::Error("pack shard " + st.message());
-    if (comp.size() != info.bytes)
-      return Status::Error(sname + ": " + std::to_string(comp.size()) + " bytes, pack.json says " + std::to_string(info.bytes) +
+    if (comp_size != info.bytes)
+      return Status::Error(sname + ": " + std::to_string(comp_size) + " bytes, pack.json says " + std::to_string(info.bytes) +
                            " (truncated or replaced)");
-    std::string sum = Sha256::Hex(comp.data(), comp.size());
+    std::string sum = Sha256::Hex(comp.get(), comp_size);
     if (sum != info.sha256)
       return Status::Error(sname + ": checksum mismatch (sha256 " + sum + ", pack.json says " + info.sha256 +
                            "): the shard is corrupt or from another pack");
-    unsigned long long content = ZSTD_getFrameContentSize(comp.data(), comp.size());
+    unsigned long long content = ZSTD_getFrameContentSize(comp.get(), comp_size);
     if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || content != info.raw_bytes)
       return Status::Error(sname + ": not a zstd frame of " + std::to_string(info.raw_bytes) + " bytes");
-    std::vector<uint8_t> raw(info.raw_bytes);
-    size_t got = ZSTD_decompress(raw.data(), raw.size(), comp.data(), comp.size());
-    if (ZSTD_isError(got) || got != raw.size())
-      return Status::Error(sname + ": zstd decompression failed: " + (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short output"));
-    return ParseShard(sname, raw, info, &p);
+    FrameReader reader(comp.get(), comp_size);
+    return ParseShard(sname, reader, info, &p);
   });
   if (!s) return s;
   std::string h = ContentHash(p);
