@@ -501,14 +501,19 @@ json Trainer::RunCard(const std::string& status) const {
   if (st_.best_epoch > 0 && size_t(st_.best_epoch) <= st_.history.size())
     c["best"] = StatsJson(st_.history[size_t(st_.best_epoch) - 1]);
   if (!st_.history.empty()) c["final"] = StatsJson(st_.history.back());
-  double secs = 0, imgs = 0;
+  // seconds: whole epochs (validation included); images_per_s: training phase only.
+  double secs = 0, train_secs = 0, imgs = 0;
   for (const EpochStats& e : st_.history) {
     secs += e.seconds;
-    imgs += e.images_per_s * e.seconds;
+    if (e.images_per_s > 0) {
+      train_secs += double(train_.n) / e.images_per_s;
+      imgs += double(train_.n);
+    }
   }
-  c["timing"] = {{"train_seconds", secs},
+  c["timing"] = {{"epochs_seconds", secs},
                  {"mean_epoch_seconds", st_.history.empty() ? 0.0 : secs / double(st_.history.size())},
-                 {"images_per_s", secs > 0 ? imgs / secs : 0.0}};
+                 {"train_phase_seconds", train_secs},
+                 {"images_per_s", train_secs > 0 ? imgs / train_secs : 0.0}};
   c["started_at"] = started_at_;
   c["updated_at"] = IsoNow();
   return c;
@@ -601,6 +606,8 @@ Status Trainer::Run(TrainResult* result) {
     e.epoch = epoch;
     e.loss = loss_sum.item<double>() / double(train_.n);  // the one sync of the epoch
     e.accuracy = double(correct.item<int64_t>()) / double(train_.n);
+    // Training throughput: the .item() above waited for the device, validation is not counted.
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - te).count();
     if (!std::isfinite(e.loss)) {
       stop_reason_ = "diverged";
       fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
@@ -615,7 +622,7 @@ Status Trainer::Run(TrainResult* result) {
     e.val_accuracy = va;
     e.lr = o_.lr;
     e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
-    e.images_per_s = e.seconds > 0 ? double(train_.n) / e.seconds : 0;
+    e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
     if (!std::isfinite(e.val_loss)) {
       stop_reason_ = "diverged";
       fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),

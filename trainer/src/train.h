@@ -8,7 +8,8 @@
 //   best.pt        checkpoint with the lowest val_loss so far
 //   last.pt        checkpoint after the last finished epoch (what --resume continues from)
 //   history.jsonl  one JSON object per epoch (epoch, loss, accuracy, val_loss, val_accuracy, lr,
-//                  seconds, images_per_s)
+//                  seconds = the whole epoch with validation, images_per_s = training images per
+//                  second of the training phase alone)
 //   run.json       the run card (arch, options, device, pack path + content hash, metrics, timing)
 //   logs/          TensorBoard event files: logs/train and logs/validation (as Keras' callback)
 // Every file is written atomically (temp file + rename): a crash never leaves a half-written one.
