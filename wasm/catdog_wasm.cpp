@@ -211,6 +211,13 @@ CATDOG_EXPORT int32_t catdog_output_size(catdog_handle h) {
   return in ? static_cast<int32_t>(in->model->output_size()) : -1;
 }
 
+// The model's temperature-scaling calibration (ModelInfo::temperature, 1.0 when uncalibrated):
+// the page shows sigmoid(logit(p) / T), the formula of catdog::ApplyCalibration. -1 on a bad handle.
+CATDOG_EXPORT double catdog_model_temperature(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_model_temperature");
+  return in ? in->model->info().temperature : -1.0;
+}
+
 CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_input");
   if (!in) return nullptr;
@@ -307,6 +314,7 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   j["num_weights"] = info.num_weights;
   j["threads"] = in->threads;
   j["layers"] = info.layer_summary;
+  j["temperature"] = info.temperature;
   nlohmann::json user = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
   j["user"] = user.is_discarded() ? nlohmann::json::object() : user;
   in->metadata = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -176,6 +176,9 @@ export class CoreModel {
     this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
     this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
     this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
+    // Temperature scaling (userDefinedMetadata.catdog.calibration, validated by the core's parse).
+    const t = m._catdog_model_temperature ? m._catdog_model_temperature(handle) : 1;
+    this.temperature = t > 0 && Number.isFinite(t) ? t : 1;
     this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
   }
   check() {

@@ -49,10 +49,13 @@ export class Engine {
     return { pixels: this.ctx.getImageData(0, 0, w, h).data, width: w, height: h };
   }
 
-  // Output floats -> P(dog) and label (labels[1] when P >= threshold).
+  // Output floats -> calibrated P(dog) and label (labels[1] when P >= threshold). Calibration is
+  // catdog::ApplyCalibration's formula: sigmoid(logit(clamp(p, 1e-7, 1-1e-7)) / temperature).
   interpret(output) {
     const m = this.model;
-    const pDog = output.length === 1 ? output[0] : output.length === 2 ? output[1] : NaN;
+    const raw = output.length === 1 ? output[0] : output.length === 2 ? output[1] : NaN;
+    const T = m.temperature ?? 1, p = Math.min(Math.max(raw, 1e-7), 1 - 1e-7);
+    const pDog = T === 1 || Number.isNaN(raw) ? raw : Math.fround(1 / (1 + Math.exp(-Math.log(p / (1 - p)) / T)));
     const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
     return { pDog, label };
   }

@@ -2,6 +2,7 @@
 // graph, and runs it. Parsing never throws (the wasm build has no exceptions): JSON is parsed with
 // allow_exceptions=false and read only through the type-checking helpers in json_util.h.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -145,6 +146,18 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
   if (const json* v = jsonu::FindNonNull(doc, "convertedBy")) jsonu::AsString(*v, &info_.converted_by);
   const json* meta = jsonu::FindNonNull(doc, "userDefinedMetadata");
   info_.user_metadata_json = meta ? jsonu::Dump(*meta, std::string::npos) : "{}";
+  if (meta) {
+    const json* c = jsonu::FindNonNull(*meta, "catdog");
+    const json* cal = c ? jsonu::FindNonNull(*c, "calibration") : nullptr;
+    const json* t = cal ? jsonu::FindNonNull(*cal, "temperature") : nullptr;
+    if (t) {
+      double v = 0;
+      if (!jsonu::AsDouble(*t, &v) || !std::isfinite(v) || !(v > 0))
+        return Status::Error(src_ + ": userDefinedMetadata.catdog.calibration.temperature " + jsonu::Dump(*t) +
+                             " is not a finite number > 0");
+      info_.temperature = v;
+    }
+  }
 
   Status s = detail::BuildGraph(*topo, src_, &g_);
   if (!s) return s;
@@ -308,6 +321,15 @@ Status Model::Parse(std::string_view model_json, std::unique_ptr<Model>* out, co
   *out = std::move(m);
   return Status::Ok();
 }
+
+float ApplyTemperature(double temperature, float p_dog) {
+  if (temperature == 1.0 || std::isnan(p_dog)) return p_dog;
+  const double p = std::min(std::max(static_cast<double>(p_dog), 1e-7), 1.0 - 1e-7);
+  const double z = std::log(p / (1.0 - p)) / temperature;
+  return static_cast<float>(1.0 / (1.0 + std::exp(-z)));
+}
+
+float ApplyCalibration(const ModelInfo& info, float p_dog) { return ApplyTemperature(info.temperature, p_dog); }
 
 const char* BackendName(Backend b) {
   switch (b) {

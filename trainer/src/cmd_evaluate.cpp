@@ -32,6 +32,7 @@ struct EvalArgs {
   std::string split = "test";
   std::string backend = "auto";
   bool json = false;
+  bool uncalibrated = false;  // report the raw model outputs, ignoring the stored temperature
   size_t worst = 10;
   int batch = 32;
   int threads = 1;
@@ -142,7 +143,7 @@ int Run(const EvalArgs& a) {
     s = model->Run(in.data(), int(len), out.data());
     if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
     for (size_t i = 0; i < len; ++i) {
-      scores[start + i] = out[i];
+      scores[start + i] = a.uncalibrated ? out[i] : ApplyCalibration(info, out[i]);
       labels[start + i] = samples[start + i].label;
     }
   }
@@ -156,6 +157,8 @@ int Run(const EvalArgs& a) {
     j["model"] = a.model_dir;
     j["source"] = source;
     j["backend"] = BackendName(model->backend());
+    j["temperature"] = info.temperature;
+    j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;
     nlohmann::json w = nlohmann::json::array();
     for (size_t i : worst)
       w.push_back({{"path", samples[i].path}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},
@@ -167,6 +170,8 @@ int Run(const EvalArgs& a) {
     auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
     std::printf("%s on %s: %zu images (%zu skipped), backend %s, threshold %.3f\n", a.model_dir.c_str(), source.c_str(),
                 r.n, skipped.size(), BackendName(model->backend()), threshold);
+    std::printf("P(dog)    %s (temperature %.4f)\n",
+                a.uncalibrated ? "raw model outputs (--uncalibrated)" : "calibrated", info.temperature);
     std::printf("accuracy  %s   log loss %.4f   ROC AUC %.4f   ECE %.4f\n", pct(r.accuracy).c_str(), r.log_loss, r.auc,
                 r.ece);
     std::printf("cat       precision %s  recall %s\n", pct(r.precision[0]).c_str(), pct(r.recall[0]).c_str());
@@ -194,6 +199,8 @@ void RegisterEvaluate(CLI::App& app) {
   cmd->add_option("--pack", a->pack, "Dataset pack directory");
   cmd->add_option("--split", a->split, "Pack split: test | val | train")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the report as JSON (web/report.js 'test' schema + worst mistakes)");
+  cmd->add_flag("--uncalibrated", a->uncalibrated,
+                "Report the raw model outputs (default: P(dog) calibrated by the model's stored temperature)");
   cmd->add_option("--worst", a->worst, "How many worst mistakes to list")->capture_default_str();
   cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Inference batch size")->capture_default_str();

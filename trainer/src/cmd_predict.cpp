@@ -134,7 +134,8 @@ void RegisterPredict(CLI::App& app) {
         if (!args->as_json) std::printf("%s: error (%s): %s\n", path.c_str(), reason, st.message().c_str());
         continue;
       }
-      const double p_dog = output.size() == 2 ? output[1] : output[0];
+      // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent).
+      const double p_dog = ApplyCalibration(model->info(), output.size() == 2 ? output[1] : output[0]);
       if (!std::isfinite(p_dog)) {
         errors.push_back({{"path", path}, {"reason", "model"}, {"message", path + ": the model returned a non-finite value"}});
         if (!args->as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
@@ -148,7 +149,8 @@ void RegisterPredict(CLI::App& app) {
     }
     if (args->as_json) {
       json doc = {{"model", args->model}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
-                  {"fit", fit_name},      {"input_size", facts.size},                {"results", results},
+                  {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
+                  {"results", results},
                   {"errors", errors}};
       std::printf("%s\n", doc.dump(1).c_str());
     }

@@ -15,6 +15,8 @@ void RegisterInfer(CLI::App& app);
 void RegisterBench(CLI::App& app);
 // Packs -> NumPy arrays (for Python tools): unpack.
 void RegisterUnpack(CLI::App& app);
+// Temperature scaling into model.json (core only): calibrate.
+void RegisterCalibrate(CLI::App& app);
 // Needs OpenCV (image decoding): predict, prepare, preview.
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   RegisterBench(app);
   RegisterUnpack(app);
   RegisterEvaluate(app);
+  RegisterCalibrate(app);
 #ifdef CATDOG_HAVE_OPENCV
   RegisterPredict(app);
   RegisterPrepare(app);

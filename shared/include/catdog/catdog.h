@@ -82,6 +82,9 @@ struct ModelInfo {
   std::string user_metadata_json;     // userDefinedMetadata serialized, "{}" if absent
   size_t num_weights = 0;             // float count after dequantization
   std::vector<std::string> layer_summary;  // one line per layer: "conv2d (Conv2D) -> [98,98,32]"
+  // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
+  // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
+  double temperature = 1.0;
 };
 
 class Model {
@@ -116,6 +119,14 @@ class Model {
   // Checks an explicit shape (with batch first) against the model's input, e.g. from a CLI flag.
   virtual Status CheckInputShape(const std::vector<int64_t>& shape_with_batch) const = 0;
 };
+
+// The calibrated P(dog) for a raw sigmoid output: sigmoid(logit(p) / info.temperature), with p
+// clamped to [1e-7, 1 - 1e-7] before the logit. Returns p_dog unchanged when temperature == 1 or
+// p_dog is NaN. Model::Run stays raw (what TF.js computes); every place that shows P(dog) calls
+// this (the CLI's predict/evaluate; the web page applies the same formula to the exported
+// temperature, see wasm/catdog_wasm.cpp catdog_model_temperature).
+float ApplyCalibration(const ModelInfo& info, float p_dog);
+float ApplyTemperature(double temperature, float p_dog);
 
 // Human-readable name of a backend ("reference", "simd", "xnnpack").
 const char* BackendName(Backend b);
