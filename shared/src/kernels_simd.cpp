@@ -48,11 +48,28 @@ ConvAlgo DefaultConvAlgo() {
   return algo;
 }
 
+const char* IsaProblem(const Isa& isa) {
+  if (!isa.name || isa.width <= 0) return "no name or vector width";
+  for (const int nv : {isa.conv_nv, isa.c1_nv, isa.dense_nv})
+    if (nv < 1 || nv > kMaxNv) return "channel block (conv_nv, c1_nv or dense_nv) out of 1..kMaxNv";
+  for (int nv = 1; nv <= kMaxNv; ++nv) {
+    if (isa.mr[nv] < 1 || isa.mr[nv] > kMaxMr) return "mr[nv] out of 1..kMaxMr";
+    if (nv > 1 && isa.mr[nv] > isa.mr[nv - 1]) return "mr[nv] grows with nv";
+    for (int m = 1; m <= isa.mr[nv]; ++m)
+      if (!isa.tile[nv][m]) return "tile[nv][m] missing for an m <= mr[nv]";
+  }
+  if (!isa.pool2 || !isa.wino_in || !isa.wino_out) return "pool2 or a Winograd transform missing";
+  return nullptr;
+}
+
 std::vector<const Isa*> AvailableIsas() {
   std::vector<const Isa*> out;
-  if (IsaAvx512() && CpuHas("avx512")) out.push_back(IsaAvx512());
-  if (IsaAvx2() && CpuHas("avx2")) out.push_back(IsaAvx2());
-  if (IsaBase()) out.push_back(IsaBase());
+  const auto add = [&out](const Isa* isa) {
+    if (isa && !IsaProblem(*isa)) out.push_back(isa);
+  };
+  if (IsaAvx512() && CpuHas("avx512")) add(IsaAvx512());
+  if (IsaAvx2() && CpuHas("avx2")) add(IsaAvx2());
+  add(IsaBase());
   return out;
 }
 

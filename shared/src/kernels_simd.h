@@ -52,9 +52,49 @@ struct Isa {
   WinoOutFn wino_out;
 };
 
-// Each returns nullptr when that ISA was not compiled into this build.
+// Fingerprint of the layout of Isa and TileArgs as the including translation unit sees it. The
+// per-ISA files fill tables that kernels_simd.cpp reads, so all of them must agree on these
+// structs; an object compiled against an older version of this header (e.g. one whose compile
+// raced an edit of this file, so the build tool thinks it is up to date) would read the tables
+// at the wrong offsets and call a null or wrong microkernel. The getters below are keyed by
+// this fingerprint (it is part of their mangled names), so such a mix fails to link
+// ("undefined reference to ...IsaAvx512<N>()") instead of crashing at run time: delete the
+// stale object files and rebuild.
+constexpr unsigned long long IsaAbiMix(unsigned long long h, unsigned long long v) {
+  return (h ^ v) * 1099511628211ull;  // FNV-1a step
+}
+constexpr unsigned long long kIsaAbi = [] {
+  unsigned long long h = 14695981039346656037ull;
+  const unsigned long long fields[] = {
+      sizeof(Isa), offsetof(Isa, name), offsetof(Isa, width), offsetof(Isa, conv_nv), offsetof(Isa, c1_nv),
+      offsetof(Isa, dense_nv), offsetof(Isa, mr), offsetof(Isa, tile), offsetof(Isa, pool2), offsetof(Isa, wino_in),
+      offsetof(Isa, wino_out), kMaxNv, kMaxMr, sizeof(TileArgs), offsetof(TileArgs, a), offsetof(TileArgs, tap_off),
+      offsetof(TileArgs, ntaps), offsetof(TileArgs, cin), offsetof(TileArgs, w), offsetof(TileArgs, bias),
+      offsetof(TileArgs, lo), offsetof(TileArgs, hi), offsetof(TileArgs, c), offsetof(TileArgs, ldc)};
+  for (unsigned long long f : fields) h = IsaAbiMix(h, f);
+  return h;
+}();
+
+// Each returns nullptr when that ISA was not compiled into this build. Call them without
+// template arguments (IsaAvx512()); each kernels_simd_<isa>.cpp defines the kIsaAbi
+// specialization only.
+template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaAvx512();
+template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaAvx2();
+template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaBase();  // the target's baseline: sse2 on x86-64, wasm simd128, else scalar
+template <>
+const Isa* IsaAvx512<kIsaAbi>();
+template <>
+const Isa* IsaAvx2<kIsaAbi>();
+template <>
+const Isa* IsaBase<kIsaAbi>();
+
+// Why `isa` cannot be used (nullptr when it can): a tile shape it advertises (nv in 1..kMaxNv,
+// mr = 1..this->mr[nv]) without a microkernel, mr out of range or growing with nv (DenseOp
+// relies on narrower blocks allowing at least as many rows), block widths out of range, or a
+// missing pool / Winograd function. AvailableIsas() leaves such tables out.
+const char* IsaProblem(const Isa& isa);
 
 }  // namespace catdog::kernels::simd

@@ -7,6 +7,9 @@
 #include "kernels_simd_impl.h"
 #else
 namespace catdog::kernels::simd {
-const Isa* IsaAvx2() { return nullptr; }
+template <>
+const Isa* IsaAvx2<kIsaAbi>() {
+  return nullptr;
+}
 }  // namespace catdog::kernels::simd
 #endif

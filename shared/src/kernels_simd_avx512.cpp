@@ -7,6 +7,9 @@
 #include "kernels_simd_impl.h"
 #else
 namespace catdog::kernels::simd {
-const Isa* IsaAvx512() { return nullptr; }
+template <>
+const Isa* IsaAvx512<kIsaAbi>() {
+  return nullptr;
+}
 }  // namespace catdog::kernels::simd
 #endif

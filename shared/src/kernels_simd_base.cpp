@@ -7,6 +7,9 @@
 #include "kernels_simd_impl.h"
 #else
 namespace catdog::kernels::simd {
-const Isa* IsaBase() { return nullptr; }
+template <>
+const Isa* IsaBase<kIsaAbi>() {
+  return nullptr;
+}
 }  // namespace catdog::kernels::simd
 #endif

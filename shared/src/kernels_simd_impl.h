@@ -222,7 +222,8 @@ Isa MakeIsa() {
 }  // namespace catdog::kernels::simd::CATDOG_VEC_ISA
 
 namespace catdog::kernels::simd {
-const Isa* CATDOG_ISA_GETTER() {
+template <>
+const Isa* CATDOG_ISA_GETTER<kIsaAbi>() {
   static const Isa isa = CATDOG_VEC_ISA::MakeIsa();
   return &isa;
 }

@@ -171,6 +171,83 @@ TEST(Kernels, BuildHasSimdPaths) {
   for (const auto* isa : catdog::kernels::simd::AvailableIsas()) std::printf("simd isa available: %s\n", isa->name);
 }
 
+// Every table this build compiled (whether or not this CPU can run it) is complete: each tile
+// shape it advertises has a microkernel. Also run against a stale object: the tables are read
+// through kernels_simd.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi) shows up
+// here as missing tiles or absurd mr values, not as a crash in a model.
+TEST(Kernels, CompiledIsaTablesAreComplete) {
+  namespace simd = catdog::kernels::simd;
+  int compiled = 0;
+  for (const simd::Isa* isa : {simd::IsaAvx512(), simd::IsaAvx2(), simd::IsaBase()}) {
+    if (!isa) continue;
+    ++compiled;
+    const char* problem = simd::IsaProblem(*isa);
+    EXPECT_EQ(problem, nullptr) << isa->name << ": " << problem;
+  }
+#if defined(CATDOG_SIMD) || defined(__x86_64__) || defined(__wasm_simd128__)
+  EXPECT_GE(compiled, 1);
+#endif
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const auto avail = simd::AvailableIsas();
+  const auto has = [&](const simd::Isa* isa) { return std::find(avail.begin(), avail.end(), isa) != avail.end(); };
+  if (simd::IsaAvx512() && avx512) EXPECT_TRUE(has(simd::IsaAvx512())) << "avx512 table compiled but not offered";
+  if (simd::IsaAvx2() && avx2) EXPECT_TRUE(has(simd::IsaAvx2())) << "avx2 table compiled but not offered";
+  if (simd::IsaBase()) EXPECT_TRUE(has(simd::IsaBase())) << "baseline table compiled but not offered";
+#endif
+}
+
+// Each microkernel each runnable table advertises (nv = 1..kMaxNv, m = 1..mr[nv]) against a
+// scalar loop, called directly through the table as the ops call it.
+TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
+  namespace simd = catdog::kernels::simd;
+  constexpr int kCin = 3, kTaps = 2, kPix = 8;  // input pixel pitch kPix floats, taps 1 pixel apart
+  for (const simd::Isa* isa : simd::AvailableIsas()) {
+    ASSERT_EQ(simd::IsaProblem(*isa), nullptr) << isa->name;
+    for (int nv = 1; nv <= simd::kMaxNv; ++nv) {
+      const int cols = nv * isa->width;
+      for (int m = 1; m <= isa->mr[nv]; ++m) {
+        SCOPED_TRACE(std::string(isa->name) + " nv=" + std::to_string(nv) + " m=" + std::to_string(m));
+        const uint32_t seed = 1000u + 100u * nv + m;
+        const std::vector<float> in = Random(static_cast<size_t>(m + kTaps) * kPix, seed);
+        const std::vector<float> w = Random(static_cast<size_t>(kTaps) * kCin * cols, seed + 1);
+        const std::vector<float> bias = Random(cols, seed + 2);
+        const ptrdiff_t tap_off[kTaps] = {0, kPix};
+        const float* a[simd::kMaxMr];
+        for (int p = 0; p < m; ++p) a[p] = in.data() + static_cast<size_t>(p) * kPix;
+        const size_t ldc = cols + 3;
+        std::vector<float> out(static_cast<size_t>(m) * ldc, 42.0f);
+        simd::TileArgs t;
+        t.a = a;
+        t.tap_off = tap_off;
+        t.ntaps = kTaps;
+        t.cin = kCin;
+        t.w = w.data();
+        t.bias = bias.data();
+        t.lo = -0.5f;
+        t.hi = 1.5f;
+        t.c = out.data();
+        t.ldc = ldc;
+        ASSERT_NE(isa->tile[nv][m], nullptr);
+        isa->tile[nv][m](t);
+        for (int p = 0; p < m; ++p) {
+          for (int j = 0; j < cols; ++j) {
+            double acc = bias[j];
+            for (int k = 0; k < kTaps; ++k)
+              for (int i = 0; i < kCin; ++i)
+                acc += static_cast<double>(a[p][tap_off[k] + i]) * w[(static_cast<size_t>(k) * kCin + i) * cols + j];
+            const double want = std::min(std::max(acc, -0.5), 1.5);
+            ASSERT_NEAR(out[p * ldc + j], want, 1e-5) << "pixel " << p << " channel " << j;
+          }
+          for (size_t j = cols; j < ldc; ++j) ASSERT_EQ(out[p * ldc + j], 42.0f) << "wrote past nv * W";
+        }
+      }
+    }
+  }
+}
+
 TEST(Kernels, ConvPathsMatchReference) {
   uint32_t seed = 10;
   for (const ConvCase& c : kConvCases) {
