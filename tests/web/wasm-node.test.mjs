@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
   requireSite, requireCli, defaultModel, loadWasmCore, loadWasmModel, nativeInfer, nativePredict,
-  pickPhotos, decodeRgba, seededFloats, tmpDir,
+  pickPhotos, decodeRgba, seededFloats, tmpDir, siteDir,
 } from './helpers.mjs';
 
 const run = promisify(execFile);
@@ -78,11 +78,17 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
     pngs.push(png);
   }
   const native = await nativePredict(info.dir, pngs);
+  // P(dog) as the page shows it: the raw output through Engine.interpret, which applies the
+  // model's temperature (userDefinedMetadata.catdog.calibration) like catdog::ApplyCalibration.
+  const { Engine } = await import(path.join(siteDir, 'catdog-engine.js'));
+  const engine = new Engine(core, model, 0);
+  const T = info.modelJson.userDefinedMetadata?.catdog?.calibration?.temperature ?? 1;
+  assert.equal(model.temperature, T, 'the core reports the stored temperature');
   const wasm = [];
   for (const png of pngs) {
     const img = await decodeRgba(png);
     model.preprocess(img.data, img.width, img.height, { format: 'rgba' });
-    wasm.push(model.run(1)[0]);
+    wasm.push(engine.interpret(model.run(1)).pDog);
   }
   assertClose(wasm, native, 'P(dog)');
   assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
@@ -114,7 +120,7 @@ test('errors come back as messages, not crashes', async () => {
   const noShard = async () => { throw new Error('no shard expected'); };
   await assert.rejects(core.createModel('{not json', noShard), (e) => e.code === 'model-format' && /model\.json/.test(e.message));
   const bad = JSON.parse(json);
-  bad.modelTopology.config.layers[0].class_name = 'FancyConv';
+  (bad.modelTopology.model_config ?? bad.modelTopology).config.layers[0].class_name = 'FancyConv';  // keras or tfjs layout
   await assert.rejects(core.createModel(JSON.stringify(bad), noShard), (e) => /FancyConv/.test(e.message));
   const dir = info.dir;
   // A shard one byte short: the message names the shard.
