@@ -20,7 +20,7 @@
 //   uncalibrated=FILE  the evaluation of the same model before temperature scaling: its bins and
 //                      ECE become the "as trained" calibration, eval=FILE's bins the "after" ones
 //   T=NUMBER           the temperature (else the evaluation's "temperature", else the model's
-//                      userDefinedMetadata.catdog.temperature)
+//                      userDefinedMetadata.catdog.calibration.temperature written by `catdog calibrate`)
 // --data-card: either a data card object as in the report format, or the report that
 //   `catdog prepare` writes beside a pack (PACK/report.json), which is converted.
 // --chosen: default the model with the lowest validation loss (the reason then says so).
@@ -118,7 +118,7 @@ export async function modelStats(p) {
     throw new InputError(`${p}: no such model file or folder`);
   }
   const mj = await readJson(file, 'the model');
-  const temperature = mj.userDefinedMetadata?.catdog?.temperature;
+  const temperature = mj.userDefinedMetadata?.catdog?.calibration?.temperature ?? mj.userDefinedMetadata?.catdog?.temperature;
   const groups = mj.weightsManifest;
   if (!Array.isArray(groups)) throw new InputError(`${file}: field "weightsManifest" is missing (not a TF.js layers model?)`);
   let params = 0;

@@ -144,20 +144,25 @@ test('live camera: labels and P(dog) follow the native core on the same frames',
     // Each frame's P(dog) is one of the photos' native P(dog); each photo was seen.
     const hits = new Array(stretches.length).fill(0);
     let confidentChecked = 0;
-    let run = { idx: -1, n: 0 };
+    let run = { label: null, n: 0 };
     for (const s of samples) {
       const dists = stretches.map((st) => Math.abs(st.pNative - s.pDog));
       const idx = dists.indexOf(Math.min(...dists));
       assert.ok(dists[idx] <= P_TOL,
         `page P(dog) ${s.pDog} is not within ${P_TOL} of any native frame (${stretches.map((x) => x.pNative.toFixed(4))})`);
       hits[idx]++;
-      run = run.idx === idx ? { idx, n: run.n + 1 } : { idx, n: 1 };
       const st = stretches[idx];
-      const ambiguous = stretches.some((o, j) => j !== idx && Math.abs(o.pNative - s.pDog) <= P_TOL);
-      if (!ambiguous && Math.abs(st.pNative - threshold) > CONFIDENT) {
-        assert.equal(s.rawLabel, nativeLabel(st.pNative), `frame label vs native for ${path.basename(st.photo)}`);
-        // After 8 frames on the same photo the smoothed label has settled on it.
-        if (run.n >= 8) assert.equal(s.label, nativeLabel(st.pNative), `smoothed label after ${run.n} frames`);
+      // A trained model gives photos of one class nearly the same P(dog) (0.0000 for two cats), so
+      // a frame may match several photos: its label is still checkable when every photo it could
+      // be has the same confident native label.
+      const cands = stretches.filter((o) => Math.abs(o.pNative - s.pDog) <= P_TOL);
+      const candLabels = new Set(cands.map((o) => nativeLabel(o.pNative)));
+      const want = nativeLabel(st.pNative);
+      run = run.label === want ? { label: want, n: run.n + 1 } : { label: want, n: 1 };
+      if (candLabels.size === 1 && cands.every((o) => Math.abs(o.pNative - threshold) > CONFIDENT)) {
+        assert.equal(s.rawLabel, want, `frame label vs native for ${path.basename(st.photo)}`);
+        // After 8 frames of the same class the smoothed label has settled on it.
+        if (run.n >= 8) assert.equal(s.label, want, `smoothed label after ${run.n} frames`);
         confidentChecked++;
       }
     }
