@@ -448,8 +448,12 @@ void DepthwiseRef(const DepthwiseGeom& g, int batch, const float* in, const floa
             if (x < 0 || x >= g.W) continue;
             const float* px = src + (static_cast<size_t>(y) * g.W + x) * g.C;
             const float* kk = k + (static_cast<size_t>(ky) * g.kw + kx) * OC;
-            for (int c = 0; c < g.C; ++c)
-              for (int m = 0; m < g.mult; ++m) o[c * g.mult + m] += px[c] * kk[c * g.mult + m];
+            if (g.mult == 1) {  // the common case (SeparableConv2D): one contiguous loop the compiler vectorizes
+              for (int c = 0; c < g.C; ++c) o[c] += px[c] * kk[c];
+            } else {
+              for (int c = 0; c < g.C; ++c)
+                for (int m = 0; m < g.mult; ++m) o[c * g.mult + m] += px[c] * kk[c * g.mult + m];
+            }
           }
         }
       }
