@@ -48,7 +48,7 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const SECURITY_HEADERS_ISOLATED = {
+export const SECURITY_HEADERS_ISOLATED = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
@@ -56,6 +56,9 @@ const SECURITY_HEADERS_ISOLATED = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
 };
+
+// The headers every isolated response carries (tests and embedders reuse them).
+export const SECURITY_HEADERS = SECURITY_HEADERS_ISOLATED;
 
 function parseArgs(argv) {
   const out = {};
