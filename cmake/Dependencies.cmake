@@ -38,8 +38,8 @@ if(CATDOG_WITH_XNNPACK)
 endif()
 
 if(CATDOG_BUILD_CLI)
-  # CLI11 and spdlog come from Debian. The GPU machine has neither: there, point
-  # CATDOG_VENDOR_INCLUDE at a copy of Debian's /usr/include/{CLI,spdlog,fmt} (scripts/gpu-pack).
+  # CLI11 and spdlog come from the system's packages. On a machine without them, point
+  # CATDOG_VENDOR_INCLUDE at a copy of Debian's /usr/include/{CLI,spdlog,fmt} (header-only use).
   set(CATDOG_VENDOR_INCLUDE "" CACHE PATH "Folder holding CLI/, spdlog/, fmt/ headers when the packages are absent")
   find_package(CLI11 QUIET)
   find_package(spdlog QUIET)
