@@ -2,11 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "commands.h"
 #include "models.h"
 #include "pack.h"
+#include "export.h"
+#include "finetune.h"
 #include "train.h"
 
 namespace catdog::cli {
@@ -17,7 +20,20 @@ void RegisterTrain(CLI::App& app) {
   auto no_progress = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("train", "Train a model on a dataset pack (libtorch; GPU when available)");
   cmd->add_option("--pack", *pack_path, "Dataset pack directory (or its pack.json), from `catdog prepare`")->required();
-  cmd->add_option("--arch", opt->arch, "Architecture: " + train::ArchNames())->required();
+  opt->arch.clear();  // required unless --finetune names a model that carries its architecture
+  cmd->add_option("--arch", opt->arch, "Architecture: " + train::ArchNames() + " (with --finetune: from the model)");
+  struct FinetuneArgs {
+    std::string model, quantize;
+    CLI::Option* epochs = nullptr;
+    CLI::Option* lr = nullptr;
+  };
+  auto ft = std::make_shared<FinetuneArgs>();
+  cmd->add_option("--finetune", ft->model,
+                  "Start from a shipped TF.js model (its folder or model.json) instead of random weights; its "
+                  "architecture and preprocessing are kept. Defaults become --lr 1e-4 --epochs 10");
+  cmd->add_option("--export", opt->export_dir, "After training, export best.pt here as a TF.js model (atomically)");
+  cmd->add_option("--quantize", ft->quantize, "With --export: float16 | uint16 | uint8")
+      ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
   cmd->add_flag("--augment", opt->augment,
                 "Augment like the tutorial's ImageDataGenerator (rotation 30, shifts 0.2, shear 15, zoom 0.7-1.4, flips)");
   cmd->add_option("--epochs", opt->epochs, "Total epochs (a resumed run counts those already done)")->capture_default_str();
@@ -37,9 +53,51 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--val-split", opt->val_split, "Split to validate on: val | test")->capture_default_str();
   cmd->add_option("--threads", opt->threads, "CPU threads for libtorch; 0 = its default")->capture_default_str();
   cmd->add_flag("--no-progress", *no_progress, "No progress bar even on a terminal");
-  cmd->callback([opt, pack_path, no_progress] {
+  cmd->add_option("--lr-schedule", opt->lr_schedule, "Learning rate per epoch: constant | cosine (decays to 0)")
+      ->capture_default_str();
+  cmd->add_option("--warmup-epochs", opt->warmup_epochs, "Linear learning-rate warm-up over the first N epochs")
+      ->capture_default_str();
+  auto no_graph = std::make_shared<bool>(false);
+  cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");
+  auto fast = std::make_shared<bool>(false);
+  CLI::Option* batch_opt = cmd->get_option("--batch");
+  cmd->add_flag("--fast", *fast,
+                "Fast mode for CUDA: bf16 autocast, channels-last, TF32, CUDA graphs and batch 512 unless --batch "
+                "is given");
+  ft->epochs = cmd->get_option("--epochs");
+  ft->lr = cmd->get_option("--lr");
+  cmd->callback([opt, pack_path, no_progress, ft, no_graph, fast, batch_opt] {
     if (*no_progress) opt->progress = 0;
+    if (*no_graph) opt->cuda_graph = false;
+    if (*fast) {
+      opt->bf16 = opt->channels_last = opt->tf32 = true;
+      if (batch_opt->count() == 0) opt->batch = 512;
+    }
     opt->pack_path = *pack_path;
+    if (!ft->model.empty()) {
+      train::TfjsCheckpoint src;
+      Status ls = train::CheckpointFromTfjs(ft->model, opt->arch, &src);
+      if (!ls) {
+        spdlog::error("--finetune: {}", ls.message());
+        ExitCode() = kExitBadInput;
+        return;
+      }
+      opt->arch = src.ckpt.arch.name;
+      opt->finetune_json = src.source_json;
+      opt->init = std::make_shared<const train::Checkpoint>(std::move(src.ckpt));
+      if (ft->lr->count() == 0) opt->lr = 1e-4;
+      if (ft->epochs->count() == 0) opt->epochs = 10;
+      spdlog::info("fine-tuning {} ({}) at lr {}", ft->model, opt->arch, opt->lr);
+    } else if (opt->arch.empty()) {
+      spdlog::error("--arch is required (one of {}), unless --finetune names a model", train::ArchNames());
+      ExitCode() = kExitBadInput;
+      return;
+    }
+    if (!ft->quantize.empty() && opt->export_dir.empty()) {
+      spdlog::error("--quantize {} needs --export DIR", ft->quantize);
+      ExitCode() = kExitBadInput;
+      return;
+    }
     pack::Pack pack;
     Status s = pack::ReadPack(*pack_path, &pack);
     if (!s) {
@@ -60,6 +118,21 @@ void RegisterTrain(CLI::App& app) {
       spdlog::info("done ({}): {} epochs, best val_loss {:.4f} at epoch {}, last val_accuracy {:.4f}; {:.1f} s on {}",
                    result.stop_reason, result.history.size(), result.best_val_loss, result.best_epoch,
                    last.val_accuracy, result.seconds, result.device);
+    }
+    if (!opt->export_dir.empty()) {
+      const std::string best = (std::filesystem::path(opt->out_dir) / "best.pt").string();
+      train::Checkpoint ck;
+      train::ExportOptions eo;
+      eo.quantize = ft->quantize;
+      train::TfjsModel m;
+      s = train::ReadCheckpoint(best, &ck);
+      if (s) s = train::ExportTfjs(ck, eo, opt->export_dir, &m);
+      if (!s) {
+        spdlog::error("--export: {}", s.message());
+        ExitCode() = kExitFailure;
+        return;
+      }
+      spdlog::info("exported {} to {}{}", best, opt->export_dir, ft->quantize.empty() ? "" : " (" + ft->quantize + ")");
     }
     ExitCode() = kExitOk;
   });

@@ -4,13 +4,23 @@
 // - augmentation is a handful of batched ops (augment.cpp);
 // - loss/accuracy accumulate in device tensors and are read once per epoch (no .item() per step);
 // - all trainable parameters are views into one flat buffer and their gradients views into
-//   another, so Adam is five elementwise ops over one tensor (Keras' formula, epsilon 1e-7).
+//   another, so Adam is five elementwise ops over one tensor (Keras' formula, epsilon 1e-7);
+//   its step count and learning rate live on the device, so the whole step is replayable;
+// - on CUDA the whole step (index_select, augmentation with its random draws, forward, backward,
+//   Adam) is captured once as a CUDA graph and replayed: at batch 32 the step is launch-bound
+//   (~200 small kernels), a replay is one launch. The last, partial batch of an epoch runs eagerly.
 #include "train.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
 #if defined(TORCH_VERSION_MAJOR)
 #include <ATen/autocast_mode.h>
+#endif
+
+#if CATDOG_TORCH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 #include <nlohmann/json.hpp>
@@ -23,6 +33,7 @@
 #include <tuple>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include <unistd.h>
@@ -30,6 +41,7 @@
 #include "augment.h"
 #include "fsutil.h"
 #include "models_torch.h"
+#include "recovery.h"
 #include "tensorboard.h"
 
 namespace catdog::train {
@@ -204,12 +216,16 @@ class FlatAdam {
  public:
   void Init(FlatParams* params, double lr) {
     p_ = params;
-    lr_ = lr;
     state_.m = torch::zeros_like(p_->flat());
     state_.v = torch::zeros_like(p_->flat());
     denom_ = torch::empty_like(p_->flat());
+    auto dopts = p_->flat().options().dtype(torch::kDouble);
+    step_t_ = torch::zeros({}, dopts);
+    lr_t_ = torch::full({}, lr, dopts);
     state_.step = 0;
   }
+  // Outside a captured step only (a fill on the device, read by the next replays).
+  void SetLr(double lr) { lr_t_.fill_(lr); }
   Status Load(const AdamState& s) {
     if (!s.m.defined() || s.m.numel() != p_->numel() || s.v.numel() != p_->numel())
       return Status::Error("optimizer state does not match the model (" +
@@ -219,27 +235,32 @@ class FlatAdam {
     state_.m.copy_(s.m);
     state_.v.copy_(s.v);
     state_.step = s.step;
+    step_t_.fill_(double(s.step));
     return Status::Ok();
   }
+  // Device-only: no host scalar changes from step to step, so a CUDA graph can replay it.
   void Step() {
     torch::NoGradGuard no_grad;
-    ++state_.step;
-    const double bc1 = 1.0 - std::pow(kBeta1, double(state_.step));
-    const double bc2 = 1.0 - std::pow(kBeta2, double(state_.step));
-    const double alpha = lr_ * std::sqrt(bc2) / bc1;
+    step_t_.add_(1.0);
+    torch::Tensor alpha =
+        lr_t_ * torch::sqrt(1.0 - torch::pow(kBeta2, step_t_)) / (1.0 - torch::pow(kBeta1, step_t_));
     torch::Tensor& g = p_->grad();
     state_.m.mul_(kBeta1).add_(g, 1.0 - kBeta1);
     state_.v.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
     torch::sqrt_out(denom_, state_.v).add_(kEpsilon);
-    p_->flat().addcdiv_(state_.m, denom_, -alpha);
+    denom_.reciprocal_().mul_(state_.m).mul_(alpha);
+    p_->flat().sub_(denom_);
   }
-  const AdamState& state() const { return state_; }
+  // Reads the step count back from the device (once per epoch, for the checkpoint).
+  const AdamState& state() {
+    state_.step = int64_t(std::llround(step_t_.item<double>()));
+    return state_;
+  }
 
  private:
   FlatParams* p_ = nullptr;
-  double lr_ = 1e-3;
   AdamState state_;
-  torch::Tensor denom_;
+  torch::Tensor denom_, step_t_, lr_t_;
 };
 
 struct DeviceData {
@@ -294,6 +315,7 @@ class Trainer {
   json RunCard(const std::string& status) const;
   Status SaveEpoch(bool improved);
   Status WriteHistory() const;
+  double LrAt(int epoch) const;
 
   const pack::Pack& pack_;
   TrainOptions o_;
@@ -310,10 +332,25 @@ class Trainer {
   std::string started_at_;
   Clock::time_point t0_;
   std::string stop_reason_;
+  fs::DirLock lock_;  // one trainer per output directory
+  bool graph_used_ = false;
 };
 
+double Trainer::LrAt(int epoch) const {
+  double lr = o_.lr;
+  if (o_.lr_schedule == "cosine" && o_.epochs > 1)
+    lr *= 0.5 * (1.0 + std::cos(M_PI * double(epoch - 1) / double(o_.epochs)));
+  if (o_.warmup_epochs > 0 && epoch <= o_.warmup_epochs) lr *= double(epoch) / double(o_.warmup_epochs);
+  return lr;
+}
+
 Status Trainer::Validate() {
-  arch_ = FindArch(o_.arch);
+  // A fine-tune builds the architecture its model file describes, not the registry's entry.
+  arch_ = o_.init ? &o_.init->arch : FindArch(o_.arch);
+  if (o_.init && o_.init->input_size != pack_.size)
+    return BadInput("--finetune: the model takes " + std::to_string(o_.init->input_size) + "x" +
+                    std::to_string(o_.init->input_size) + " images, pack " + o_.pack_path + " holds " +
+                    std::to_string(pack_.size) + "x" + std::to_string(pack_.size));
   if (!arch_) return BadInput("--arch '" + o_.arch + "': unknown architecture (choose " + ArchNames() + ")");
   if (o_.epochs < 1) return BadInput("--epochs " + std::to_string(o_.epochs) + ": must be >= 1");
   if (o_.batch < 1 || o_.batch > 1 << 20) return BadInput("--batch " + std::to_string(o_.batch) + ": must be in 1..1048576");
@@ -324,6 +361,11 @@ Status Trainer::Validate() {
   if (o_.eval_batch < 1) return BadInput("eval batch " + std::to_string(o_.eval_batch) + ": must be >= 1");
   if (o_.val_split != "val" && o_.val_split != "test")
     return BadInput("--val-split '" + o_.val_split + "': must be val or test");
+  if (o_.lr_schedule != "constant" && o_.lr_schedule != "cosine")
+    return BadInput("--lr-schedule '" + o_.lr_schedule + "': must be constant or cosine");
+  if (o_.warmup_epochs < 0 || o_.warmup_epochs > o_.epochs)
+    return BadInput("--warmup-epochs " + std::to_string(o_.warmup_epochs) + ": must be in 0.." +
+                    std::to_string(o_.epochs));
   if (o_.device == "auto") {
     device_ = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   } else if (o_.device == "cpu") {
@@ -344,6 +386,12 @@ Status Trainer::Validate() {
 
 Status Trainer::Setup() {
   if (o_.threads > 0) torch::set_num_threads(o_.threads);
+  if (device_.is_cuda()) {
+    // Fixed shapes all run long: let cuDNN time its algorithms once per shape.
+    at::globalContext().setBenchmarkCuDNN(true);
+    at::globalContext().setAllowTF32CuDNN(o_.tf32);
+    at::globalContext().setAllowTF32CuBLAS(o_.tf32);
+  }
   log_dir_ = o_.log_dir.empty() ? (stdfs::path(o_.out_dir) / "logs").string() : o_.log_dir;
   std::vector<size_t> tr = pack_.Indices(pack::kTrain);
   if (o_.limit > 0 && size_t(o_.limit) < tr.size()) {
@@ -360,7 +408,11 @@ Status Trainer::Setup() {
   }
   std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
-  if (va.empty()) return BadInput("pack " + o_.pack_path + ": no images in the '" + o_.val_split + "' split to validate on");
+  // A fine-tune pack of a handful of marked frames may have no validation split: then the
+  // training loss picks best.pt and nothing is validated (val_loss is null in history.jsonl).
+  if (va.empty())
+    spdlog::warn("pack {}: no images in the '{}' split: training without validation (best.pt follows the "
+                 "training loss)", o_.pack_path, o_.val_split);
   train_ = ToDevice(pack_, tr, device_);
   val_ = ToDevice(pack_, va, device_);
   // Golden inputs for the export: a constant image and the first validation image of each class.
@@ -368,9 +420,9 @@ Status Trainer::Setup() {
   std::vector<uint8_t> gray(size_t(S) * S, 128);
   golden_.push_back({{"desc", "constant 128"}, {"u8_base64", Base64Encode(gray.data(), gray.size())}});
   for (uint8_t label : {0, 1}) {
-    for (size_t i : va) {
+    for (size_t i : va.empty() ? tr : va) {
       if (pack_.labels[i] != label) continue;
-      std::string desc = std::string(label ? "dog" : "cat") + " validation image";
+      std::string desc = std::string(label ? "dog" : "cat") + (va.empty() ? " training image" : " validation image");
       if (i < pack_.paths.size()) desc += " " + pack_.paths[i];
       golden_.push_back({{"desc", desc}, {"u8_base64", Base64Encode(pack_.image(i), size_t(S) * S)}});
       break;
@@ -381,6 +433,12 @@ Status Trainer::Setup() {
   std::error_code ec;
   stdfs::create_directories(o_.out_dir, ec);
   if (ec) return Status::Error(o_.out_dir + ": cannot create the output directory: " + ec.message());
+  s = lock_.Lock(o_.out_dir, "another `catdog train` is writing to this directory");
+  if (!s) return BadInput(s.message());
+  size_t removed = 0;
+  s = RemoveRunTemps(o_.out_dir, log_dir_, o_.export_dir, &removed);
+  if (!s) return s;
+  if (removed) spdlog::info("{}: removed {} temporary file(s) an interrupted run left", o_.out_dir, removed);
   return Status::Ok();
 }
 
@@ -407,6 +465,18 @@ Status Trainer::Resume() {
     spdlog::warn("--resume: {} was trained on pack {}, this pack is {}", path, hash, pack_.content_hash);
   s = CopyIntoNet(ck, net_);
   if (!s) return Status::Error(path + ": " + s.message());
+  RecoveryReport rec;
+  s = RecoverRunDir(o_.out_dir, log_dir_, ck, &rec);
+  if (!s) return Status::Error("--resume: " + s.message());
+  if (rec.history_rewritten) spdlog::info("--resume: history.jsonl rewritten from last.pt");
+  if (rec.best_rewritten) spdlog::info("--resume: best.pt rewritten from last.pt (the run stopped between the two)");
+  if (rec.event_files_repaired)
+    spdlog::info("--resume: {} TensorBoard event file(s) cut back to the checkpoint", rec.event_files_repaired);
+  if (!rec.warning.empty()) spdlog::warn("--resume: {}", rec.warning);
+  // A resumed fine-tune keeps naming its source model even when --finetune is not repeated.
+  if (o_.finetune_json.empty() && meta.is_object() && meta.contains("run_card") && meta["run_card"].is_object() &&
+      meta["run_card"].contains("finetuned_from"))
+    o_.finetune_json = meta["run_card"]["finetuned_from"].dump();
   auto num = [&](const char* key, double def) {
     auto it = meta.find(key);
     return it != meta.end() && it->is_number() ? it->get<double>() : def;
@@ -432,6 +502,7 @@ Status Trainer::Resume() {
 }
 
 std::pair<double, double> Trainer::Evaluate(const DeviceData& d) {
+  if (d.n == 0) return {NAN, NAN};  // no validation split
   net_->eval();
   torch::NoGradGuard no_grad;
   auto opts = torch::TensorOptions().device(device_);
@@ -486,10 +557,15 @@ json Trainer::RunCard(const std::string& status) const {
   c["device"] = device_.str();
   c["bf16"] = o_.bf16;
   c["channels_last"] = o_.channels_last;
+  c["tf32"] = o_.tf32;
+  c["cuda_graph"] = graph_used_;
+  c["lr_schedule"] = o_.lr_schedule;
+  c["warmup_epochs"] = o_.warmup_epochs;
   c["patience"] = o_.patience;
   c["until_loss"] = o_.until_loss;
   c["limit"] = o_.limit;
   c["val_split"] = o_.val_split;
+  if (!o_.finetune_json.empty()) c["finetuned_from"] = json::parse(o_.finetune_json, nullptr, false);
   c["pack"] = {{"path", o_.pack_path}, {"content_hash", pack_.content_hash}, {"train_images", train_.n},
                {"val_images", val_.n}, {"size", pack_.size}, {"fit", pack_.fit}, {"gray", pack_.gray},
                {"seed", pack_.seed}};
@@ -528,13 +604,16 @@ Status Trainer::WriteHistory() const {
 Status Trainer::SaveEpoch(bool improved) {
   const std::string meta = Meta().dump();
   Status s;
+  // last.pt first: a kill between the two leaves best.pt one improvement behind, which --resume
+  // repairs from last.pt (recovery.h); the other order could leave a best.pt from an epoch that
+  // last.pt never reached.
+  s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "last.pt").string(), net_, *arch_, pack_.size, meta,
+                         &adam_.state());
+  if (!s) return s;
   if (improved) {
     s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "best.pt").string(), net_, *arch_, pack_.size, meta, nullptr);
     if (!s) return s;
   }
-  s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "last.pt").string(), net_, *arch_, pack_.size, meta,
-                         &adam_.state());
-  if (!s) return s;
   s = WriteHistory();
   if (!s) return s;
   return fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("running").dump(2) + "\n");
@@ -552,7 +631,12 @@ Status Trainer::Run(TrainResult* result) {
   } else {
     started_at_ = IsoNow();
     torch::manual_seed(o_.seed);
-    KerasInit(net_);
+    if (o_.init) {
+      s = CopyIntoNet(*o_.init, net_);  // --finetune: the shipped model's weights
+      if (!s) return Status::Error("--finetune: " + s.message());
+    } else {
+      KerasInit(net_);
+    }
     net_->to(device_);
     flat_.Init(net_);
     adam_.Init(&flat_, o_.lr);
@@ -571,34 +655,94 @@ Status Trainer::Run(TrainResult* result) {
                flat_.numel());
   stop_reason_ = "epochs";
   if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
+  // Accumulators live across epochs (zeroed each epoch): a captured graph adds into them.
+  torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
+  torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
+  // One training step on the images `idx` (len of them): everything on the device.
+  auto train_step = [&](const torch::Tensor& idx, int64_t len) {
+    torch::Tensor x = Batch(train_, idx);
+    if (o_.augment) x = AugmentBatch(x, aug);
+    if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor y = train_.y.index_select(0, idx);
+    torch::Tensor logits, loss;
+    {
+      AutocastScope ac(o_.bf16, device_);
+      logits = net_->forward(x).to(torch::kFloat);
+      loss = torch::binary_cross_entropy_with_logits(logits, y);
+    }
+    flat_.grad().zero_();
+    loss.backward();
+    flat_.Gather();
+    adam_.Step();
+    loss_sum.add_(loss.detach(), double(len));
+    correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+  };
+  // Full batches replay a CUDA graph of train_step after a few eager warm-up steps on a side
+  // stream (cuDNN benchmarking, cuBLAS workspaces and the allocator settle outside the capture).
+  // Returns false when the step must run eagerly.
+  std::function<bool(const torch::Tensor&, int64_t)> graph_step = [](const torch::Tensor&, int64_t) { return false; };
+#if CATDOG_TORCH_CUDA
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+  torch::Tensor graph_idx;
+  int warm_steps = 0;
+  bool graph_off = !(o_.cuda_graph && device_.is_cuda());
+  if (!graph_off && o_.bf16) at::autocast::set_autocast_cache_enabled(false);
+  graph_step = [&](const torch::Tensor& idx, int64_t len) {
+    if (graph_off || len != o_.batch) return false;
+    if (graph) {
+      graph_idx.copy_(idx);
+      graph->replay();
+      return true;
+    }
+    torch::cuda::synchronize();
+    c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+    if (warm_steps < 3) {
+      {
+        c10::cuda::CUDAStreamGuard guard(side);
+        train_step(idx, len);
+      }
+      torch::cuda::synchronize();
+      ++warm_steps;
+      return true;
+    }
+    graph_idx = idx.clone();
+    try {
+      graph = std::make_unique<at::cuda::CUDAGraph>();
+      {
+        c10::cuda::CUDAStreamGuard guard(side);
+        graph->capture_begin();
+        train_step(graph_idx, len);
+        graph->capture_end();
+      }
+      torch::cuda::synchronize();
+      graph->replay();  // capturing did not run the step
+      graph_used_ = true;
+      spdlog::info("CUDA graph captured: one replay per training step of {} images", len);
+    } catch (const c10::Error& e) {
+      spdlog::warn("CUDA graph capture failed, training eagerly: {}", e.what_without_backtrace());
+      graph.reset();
+      graph_off = true;
+      torch::cuda::synchronize();
+      return false;
+    }
+    return true;
+  };
+#endif
   while (st_.epoch < o_.epochs) {
     const int epoch = st_.epoch + 1;
     auto te = Clock::now();
     torch::manual_seed(EpochSeed(o_.seed, epoch));
     net_->train();
-    torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
-    torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
+    const double lr = LrAt(epoch);
+    adam_.SetLr(lr);
+    loss_sum.zero_();
+    correct.zero_();
     torch::Tensor perm = torch::randperm(train_.n, opts.dtype(torch::kLong));
     Progress bar(tty, epoch, o_.epochs, steps);
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t start = step * o_.batch, len = std::min<int64_t>(o_.batch, train_.n - start);
       torch::Tensor idx = perm.narrow(0, start, len);
-      torch::Tensor x = Batch(train_, idx);
-      if (o_.augment) x = AugmentBatch(x, aug);
-      if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      torch::Tensor y = train_.y.index_select(0, idx);
-      torch::Tensor logits, loss;
-      {
-        AutocastScope ac(o_.bf16, device_);
-        logits = net_->forward(x).to(torch::kFloat);
-        loss = torch::binary_cross_entropy_with_logits(logits, y);
-      }
-      flat_.grad().zero_();
-      loss.backward();
-      flat_.Gather();
-      adam_.Step();
-      loss_sum.add_(loss.detach(), double(len));
-      correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+      if (!graph_step(idx, len)) train_step(idx, len);
       bar.Update(step + 1, start + len);
     }
     bar.Done();
@@ -620,10 +764,10 @@ Status Trainer::Run(TrainResult* result) {
     auto [vl, va] = Evaluate(val_);
     e.val_loss = vl;
     e.val_accuracy = va;
-    e.lr = o_.lr;
+    e.lr = lr;
     e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
     e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
-    if (!std::isfinite(e.val_loss)) {
+    if (val_.n > 0 && !std::isfinite(e.val_loss)) {
       stop_reason_ = "diverged";
       fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
                           RunCard("failed: non-finite validation loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
@@ -632,9 +776,10 @@ Status Trainer::Run(TrainResult* result) {
     }
     st_.history.push_back(e);
     st_.epoch = epoch;
-    const bool improved = e.val_loss < st_.best_val_loss;
+    const double criterion = val_.n > 0 ? e.val_loss : e.loss;
+    const bool improved = criterion < st_.best_val_loss;
     if (improved) {
-      st_.best_val_loss = e.val_loss;
+      st_.best_val_loss = criterion;
       st_.best_epoch = epoch;
       st_.bad_epochs = 0;
     } else {
@@ -647,6 +792,7 @@ Status Trainer::Run(TrainResult* result) {
              {&tb_train_, "epoch_learning_rate", e.lr}, {&tb_train_, "epoch_images_per_second", e.images_per_s},
              {&tb_train_, "epoch_seconds", e.seconds}, {&tb_val_, "epoch_loss", e.val_loss},
              {&tb_val_, "epoch_accuracy", e.val_accuracy}}) {
+      if (w == &tb_val_ && val_.n == 0) continue;
       s = w->AddScalar(tag, float(v), epoch - 1);  // Keras logs epochs 0-based
       if (!s) return s;
     }

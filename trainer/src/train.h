@@ -12,7 +12,10 @@
 //                  second of the training phase alone)
 //   run.json       the run card (arch, options, device, pack path + content hash, metrics, timing)
 //   logs/          TensorBoard event files: logs/train and logs/validation (as Keras' callback)
-// Every file is written atomically (temp file + rename): a crash never leaves a half-written one.
+// Every file is written atomically (temp file + rename): a crash never leaves a half-written one;
+// --resume first removes the temporaries a killed run left and brings history.jsonl, best.pt and
+// the event files back in line with last.pt (recovery.h). One trainer per directory (flock).
+// Without a validation split (a tiny fine-tune pack) the training loss picks best.pt.
 //
 // Randomness: the generator is re-seeded at the start of every epoch from (seed, epoch), so the
 // RNG state of a checkpoint is fully described by its seed and epoch; --resume reproduces an
@@ -21,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +33,8 @@
 #include "pack.h"
 
 namespace catdog::train {
+
+struct Checkpoint;
 
 struct TrainOptions {
   std::string arch = "cnn";      // a name from Architectures()
@@ -51,6 +57,17 @@ struct TrainOptions {
   int eval_batch = 256;          // validation batch size
   int progress = -1;             // progress bar: 1 on, 0 off, -1 = when stderr is a TTY
   int threads = 0;               // CPU intra-op threads; 0 = libtorch's default
+  // Fine-tuning (`--finetune MODEL_DIR`, finetune.h): start from these weights instead of Keras'
+  // initialisation; their architecture replaces `arch`. A resumed run starts from last.pt instead.
+  std::shared_ptr<const Checkpoint> init;
+  std::string finetune_json;     // run card "finetuned_from": the source model (path, hash, arch)
+  std::string export_dir;        // where the CLI exports after training; its stale temps are cleaned
+  // GPU speed (issue 7). cuda_graph: capture one whole training step (batch, augmentation,
+  // forward, backward, Adam) as a CUDA graph and replay it; CUDA only, full batches only.
+  bool cuda_graph = true;
+  bool tf32 = false;             // TF32 convolutions/matmuls on CUDA (--fast turns it on)
+  std::string lr_schedule = "constant";  // constant | cosine (per epoch, to 0 at the last epoch)
+  int warmup_epochs = 0;         // linear lr warm-up over the first N epochs
 };
 
 struct EpochStats {
