@@ -8,6 +8,7 @@
 #include <random>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace catdog::fs {
@@ -73,11 +74,68 @@ Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
     ::unlink(tmp.c_str());
     return Status::Error(path + ": rename failed: " + why);
   }
+  // Make the rename itself durable (a power cut could otherwise undo it); failure to open the
+  // directory (odd filesystems) is not an error: the data is already safe from a process crash.
+  const std::string parent = p.has_parent_path() ? p.parent_path().string() : std::string(".");
+  int dfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return Status::Ok();
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& text) {
   return WriteFileAtomic(path, text.data(), text.size());
+}
+
+bool IsStaleTempName(const std::string& name) {
+  for (const char* marker : {".tmp-export-", ".old-export-", ".tmp"}) {
+    const size_t at = name.rfind(marker);
+    if (at == std::string::npos || at == 0) continue;
+    const size_t digits = at + std::strlen(marker);
+    if (digits == name.size()) continue;
+    bool all = true;
+    for (size_t i = digits; i < name.size(); ++i) all = all && name[i] >= '0' && name[i] <= '9';
+    if (all) return true;
+  }
+  return false;
+}
+
+Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& prefix) {
+  *removed = 0;
+  std::error_code ec;
+  if (!stdfs::is_directory(dir, ec)) return Status::Ok();
+  std::vector<stdfs::path> doomed;
+  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && IsStaleTempName(name) && !e.is_symlink(ec)) doomed.push_back(e.path());
+  }
+  if (ec) return Status::Error(dir + ": cannot list: " + ec.message());
+  for (const stdfs::path& p : doomed) {
+    stdfs::remove_all(p, ec);
+    if (ec) return Status::Error(p.string() + ": cannot remove a stale temporary: " + ec.message());
+    ++*removed;
+  }
+  return Status::Ok();
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+}
+
+Status DirLock::Lock(const std::string& dir, const std::string& what) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return Status::Error(dir + ": cannot open to lock: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) return Status::Error(dir + ": " + what);
+    return Status::Error(dir + ": cannot lock: " + std::strerror(err));
+  }
+  return Status::Ok();
 }
 
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,

@@ -18,6 +18,30 @@ Status ReadTextFile(const std::string& path, std::string* out, uint64_t max_byte
 Status WriteFileAtomic(const std::string& path, const void* data, size_t size);
 Status WriteFileAtomic(const std::string& path, const std::string& text);
 
+// True for the names WriteFileAtomic and the model export use for their temporaries
+// ("NAME.tmp<digits>", "NAME.tmp-export-<digits>", "NAME.old-export-<digits>"), which a process
+// killed mid-write leaves behind.
+bool IsStaleTempName(const std::string& name);
+// Removes such leftovers (files, or export directories) directly inside `dir`; with `prefix`, only
+// those whose name starts with it. Call only while no other process writes there (DirLock).
+// Returns how many were removed; a missing `dir` is not an error.
+Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& prefix = "");
+
+// An exclusive advisory lock (flock) on a directory, held until destruction; the kernel drops it
+// when the process dies, even by SIGKILL, so it never goes stale and leaves no file behind.
+class DirLock {
+ public:
+  DirLock() = default;
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  // Fails (naming `dir` and `what`) if another process holds it.
+  Status Lock(const std::string& dir, const std::string& what);
+
+ private:
+  int fd_ = -1;
+};
+
 // Loads a TF.js layers model from a directory holding model.json (or from a model.json path):
 // parses, reads each shard named by the manifest, loads weights. Messages name the file.
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,

@@ -227,31 +227,81 @@ Status EventWriter::AddScalar(const std::string& tag, float value, int64_t step,
   return WriteRecord(EncodeEvent(e));
 }
 
+namespace {
+// Parses records from the start of `bytes`; stops at the first bad one with its message in
+// `error` (empty when the whole buffer parsed). `good_end` is the offset after the last good one.
+void ParseRecords(const std::string& path, const std::vector<uint8_t>& bytes, std::vector<Event>* out,
+                  std::string* error, size_t* good_end);
+}  // namespace
+
 Status ReadEventFile(const std::string& path, std::vector<Event>* out) {
   std::vector<uint8_t> bytes;
   Status s = fs::ReadFile(path, &bytes);
   if (!s) return s;
+  std::string error;
+  size_t good_end = 0;
+  ParseRecords(path, bytes, out, &error, &good_end);
+  if (!error.empty()) return Status::Error(error);
+  return Status::Ok();
+}
+
+Status RepairEventFile(const std::string& path, int64_t keep_below_step, bool* changed) {
+  *changed = false;
+  std::vector<uint8_t> bytes;
+  Status s = fs::ReadFile(path, &bytes);
+  if (!s) return s;
+  std::vector<Event> events;
+  std::string error;
+  size_t good_end = 0;
+  ParseRecords(path, bytes, &events, &error, &good_end);
+  std::string kept;
+  bool dropped = !error.empty();
+  for (const Event& e : events) {
+    if (!e.scalars.empty() && e.step >= keep_below_step) {
+      dropped = true;
+      continue;
+    }
+    const std::string payload = EncodeEvent(e);
+    std::string rec;
+    PutFixed64(&rec, payload.size());
+    PutFixed32(&rec, MaskedCrc32c(rec.data(), 8));
+    rec += payload;
+    PutFixed32(&rec, MaskedCrc32c(payload.data(), payload.size()));
+    kept += rec;
+  }
+  if (!dropped) return Status::Ok();
+  *changed = true;
+  return fs::WriteFileAtomic(path, kept);
+}
+
+namespace {
+void ParseRecords(const std::string& path, const std::vector<uint8_t>& bytes, std::vector<Event>* out,
+                  std::string* error, size_t* good_end) {
   out->clear();
+  error->clear();
+  *good_end = 0;
   size_t off = 0;
+  auto fail = [&](const std::string& msg) { *error = msg; };
   while (off < bytes.size()) {
     const std::string where = path + ": record at offset " + std::to_string(off);
-    if (bytes.size() - off < 12) return Status::Error(where + ": truncated header");
+    if (bytes.size() - off < 12) return fail(where + ": truncated header");
     uint64_t len = 0;
     for (int i = 0; i < 8; ++i) len |= uint64_t(bytes[off + i]) << (8 * i);
     uint32_t len_crc = 0, data_crc = 0;
     for (int i = 0; i < 4; ++i) len_crc |= uint32_t(bytes[off + 8 + i]) << (8 * i);
-    if (MaskedCrc32c(&bytes[off], 8) != len_crc) return Status::Error(where + ": length CRC mismatch");
-    if (bytes.size() - off - 12 < len + 4) return Status::Error(where + ": truncated payload");
+    if (MaskedCrc32c(&bytes[off], 8) != len_crc) return fail(where + ": length CRC mismatch");
+    if (bytes.size() - off < 16 || len > bytes.size() - off - 16) return fail(where + ": truncated payload");
     const uint8_t* payload = &bytes[off + 12];
     for (int i = 0; i < 4; ++i) data_crc |= uint32_t(payload[len + i]) << (8 * i);
-    if (MaskedCrc32c(payload, len) != data_crc) return Status::Error(where + ": payload CRC mismatch");
+    if (MaskedCrc32c(payload, len) != data_crc) return fail(where + ": payload CRC mismatch");
     Event e;
     if (!DecodeEvent(std::string(reinterpret_cast<const char*>(payload), len), &e))
-      return Status::Error(where + ": malformed Event protobuf");
+      return fail(where + ": malformed Event protobuf");
     out->push_back(std::move(e));
     off += 12 + len + 4;
+    *good_end = off;
   }
-  return Status::Ok();
 }
+}  // namespace
 
 }  // namespace catdog::tb

@@ -50,6 +50,12 @@ struct Event {
 // Reads a whole event file, checking both CRCs of every record. Messages name the file and offset.
 Status ReadEventFile(const std::string& path, std::vector<Event>* out);
 
+// Crash repair for a resumed run: keeps the records of `path` that parse whole, drops a torn tail
+// (a writer killed mid-record) and every scalar event with step >= `keep_below_step` (epochs the
+// checkpoint being resumed does not have, so they are not logged twice), and rewrites the file
+// atomically when anything was dropped. `changed` says whether it did.
+Status RepairEventFile(const std::string& path, int64_t keep_below_step, bool* changed);
+
 // Protobuf encoding of one Event (exposed for tests).
 std::string EncodeEvent(const Event& e);
 

@@ -785,8 +785,8 @@ Status Trainer::Run(TrainResult* result) {
     } else {
       ++st_.bad_epochs;
     }
-    s = SaveEpoch(improved);
-    if (!s) return s;
+    // TensorBoard before the checkpoints: events of an epoch that a kill kept out of last.pt are
+    // cut by --resume; the other order could lose an epoch's events for good.
     for (auto& [w, tag, v] : std::vector<std::tuple<tb::EventWriter*, const char*, double>>{
              {&tb_train_, "epoch_loss", e.loss}, {&tb_train_, "epoch_accuracy", e.accuracy},
              {&tb_train_, "epoch_learning_rate", e.lr}, {&tb_train_, "epoch_images_per_second", e.images_per_s},
@@ -796,6 +796,8 @@ Status Trainer::Run(TrainResult* result) {
       s = w->AddScalar(tag, float(v), epoch - 1);  // Keras logs epochs 0-based
       if (!s) return s;
     }
+    s = SaveEpoch(improved);
+    if (!s) return s;
     spdlog::info("epoch {}/{}: loss {:.4f} acc {:.4f} val_loss {:.4f} val_acc {:.4f}  {:.1f} s, {:.0f} img/s{}", epoch,
                  o_.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_s,
                  improved ? "  (best)" : "");

@@ -1,0 +1,268 @@
+#include "finetune.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "export.h"
+#include "fsutil.h"
+#include "models.h"
+#include "pack.h"
+
+namespace catdog::train {
+
+namespace {
+using json = nlohmann::json;
+namespace stdfs = std::filesystem;
+
+struct Weight {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+std::string Str(const json& j, const char* key, const std::string& def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+std::string ShapeStr(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+// Reads every weight of the manifest, dequantized to float32, by name.
+Status ReadWeights(const stdfs::path& json_path, const json& model, std::map<std::string, Weight>* out) {
+  const std::string where = json_path.string();
+  auto manifest = model.find("weightsManifest");
+  if (manifest == model.end() || !manifest->is_array()) return Status::Error(where + ": no weightsManifest array");
+  for (const json& group : *manifest) {
+    if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() || !group.contains("weights") ||
+        !group["weights"].is_array())
+      return Status::Error(where + ": a weightsManifest group lacks its paths or weights arrays");
+    std::vector<uint8_t> bytes;
+    for (const json& p : group["paths"]) {
+      if (!p.is_string()) return Status::Error(where + ": a weightsManifest path is not a string");
+      std::vector<uint8_t> shard;
+      Status s = fs::ReadFile((json_path.parent_path() / p.get<std::string>()).string(), &shard, 1ull << 30);
+      if (!s) return Status::Error(where + ": weight file named in weightsManifest: " + s.message());
+      bytes.insert(bytes.end(), shard.begin(), shard.end());
+    }
+    size_t off = 0;
+    for (const json& w : group["weights"]) {
+      if (!w.is_object() || !w.contains("name") || !w["name"].is_string() || !w.contains("shape") ||
+          !w["shape"].is_array())
+        return Status::Error(where + ": a weightsManifest entry lacks name or shape");
+      const std::string name = w["name"].get<std::string>();
+      Weight out_w;
+      uint64_t count = 1;
+      for (const json& d : w["shape"]) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (1 << 28))
+          return Status::Error(where + ": weight " + name + ": bad shape " + w["shape"].dump());
+        out_w.shape.push_back(d.get<int64_t>());
+        count *= uint64_t(d.get<int64_t>());
+        if (count > (1ull << 28)) return Status::Error(where + ": weight " + name + ": too many values");
+      }
+      std::string dtype = Str(w, "dtype", "float32");
+      double mn = 0, scale = 1;
+      if (w.contains("quantization")) {
+        const json& q = w["quantization"];
+        if (!q.is_object() || !q.contains("dtype") || !q["dtype"].is_string())
+          return Status::Error(where + ": weight " + name + ": malformed quantization " + q.dump());
+        dtype = q["dtype"].get<std::string>();
+        if (dtype == "uint8" || dtype == "uint16") {
+          if (!q.contains("min") || !q["min"].is_number() || !q.contains("scale") || !q["scale"].is_number())
+            return Status::Error(where + ": weight " + name + ": " + dtype + " quantization needs min and scale");
+          mn = q["min"].get<double>();
+          scale = q["scale"].get<double>();
+        }
+      }
+      const size_t width = dtype == "float32" ? 4 : dtype == "uint8" ? 1 : (dtype == "uint16" || dtype == "float16") ? 2 : 0;
+      if (width == 0) return Status::Error(where + ": weight " + name + ": unsupported dtype '" + dtype + "'");
+      if (bytes.size() - off < count * width)
+        return Status::Error(where + ": weight " + name + " needs " + std::to_string(count * width) +
+                             " bytes at offset " + std::to_string(off) + ", the shards hold " +
+                             std::to_string(bytes.size()));
+      out_w.data.resize(size_t(count));
+      const uint8_t* p = bytes.data() + off;
+      for (size_t i = 0; i < count; ++i) {
+        float v = 0;
+        if (width == 4) {
+          std::memcpy(&v, p + 4 * i, 4);
+        } else if (dtype == "uint8") {
+          v = float(p[i]) * float(scale) + float(mn);
+        } else {
+          const uint16_t h = uint16_t(p[2 * i] | (p[2 * i + 1] << 8));
+          v = dtype == "float16" ? HalfToFloat(h) : float(h) * float(scale) + float(mn);
+        }
+        if (!std::isfinite(v)) return Status::Error(where + ": weight " + name + " holds NaN/Inf");
+        out_w.data[i] = v;
+      }
+      off += size_t(count) * width;
+      if (!out->emplace(name, std::move(out_w)).second)
+        return Status::Error(where + ": weight " + name + " appears twice in weightsManifest");
+    }
+    if (off != bytes.size())
+      return Status::Error(where + ": the shards hold " + std::to_string(bytes.size()) + " bytes, the manifest names " +
+                           std::to_string(off));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arch_override, TfjsCheckpoint* out) {
+  stdfs::path json_path(dir_or_json);
+  std::error_code ec;
+  if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
+  const std::string where = json_path.string();
+  std::string text;
+  Status s = fs::ReadTextFile(where, &text);
+  if (!s) return s;
+  json model = json::parse(text, nullptr, false);
+  if (model.is_discarded() || !model.is_object()) return Status::Error(where + ": not a JSON object");
+  json catdog = json::object();
+  if (model.contains("userDefinedMetadata") && model["userDefinedMetadata"].is_object() &&
+      model["userDefinedMetadata"].contains("catdog") && model["userDefinedMetadata"]["catdog"].is_object())
+    catdog = model["userDefinedMetadata"]["catdog"];
+  std::string arch_name = arch_override;
+  if (arch_name.empty() && catdog.contains("arch") && catdog["arch"].is_string()) arch_name = catdog["arch"];
+  if (arch_name.empty())
+    return Status::Error(where + ": userDefinedMetadata.catdog.arch is missing; name the architecture with --arch (" +
+                         ArchNames() + ")");
+  const ArchSpec* arch = FindArch(arch_name);
+  if (!arch) return Status::Error(where + ": architecture '" + arch_name + "' is not one of " + ArchNames());
+  int size = 100;
+  if (catdog.contains("input_size")) {
+    if (!catdog["input_size"].is_number_integer() || catdog["input_size"].get<int>() < 8 ||
+        catdog["input_size"].get<int>() > 4096)
+      return Status::Error(where + ": userDefinedMetadata.catdog.input_size " + catdog["input_size"].dump() +
+                           " is not a size in 8..4096");
+    size = catdog["input_size"].get<int>();
+  }
+  std::vector<ResolvedLayer> layers;
+  s = ResolveArch(*arch, size, &layers);
+  if (!s) return Status::Error(where + ": " + s.message());
+  std::map<std::string, Weight> weights;
+  s = ReadWeights(json_path, model, &weights);
+  if (!s) return s;
+
+  auto take = [&](const std::string& name, const std::vector<int64_t>& shape, const Weight** w) -> Status {
+    auto it = weights.find(name);
+    if (it == weights.end())
+      return Status::Error(where + ": no weight '" + name + "' (architecture '" + arch_name + "' needs it)");
+    if (it->second.shape != shape)
+      return Status::Error(where + ": weight " + name + " has shape " + ShapeStr(it->second.shape) + ", architecture '" +
+                           arch_name + "' needs " + ShapeStr(shape));
+    *w = &it->second;
+    return Status::Ok();
+  };
+  // Keras [kh,kw,I,O] -> torch [O,I,kh,kw]
+  auto hwio_to_oihw = [](const Weight& w, int64_t O, int64_t I, int64_t H, int64_t W) {
+    std::vector<float> t(w.data.size());
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < I; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t x = 0; x < W; ++x)
+            t[size_t(((o * I + i) * H + h) * W + x)] = w.data[size_t(((h * W + x) * I + i) * O + o)];
+    return t;
+  };
+
+  Checkpoint ck;
+  ck.arch = *arch;
+  ck.input_size = size;
+  std::vector<int64_t> flatten_from;
+  size_t used = 0;
+  for (const TensorSpec& spec : ModelTensors(layers)) {
+    const ResolvedLayer& r = layers[spec.layer];
+    const std::string& n = r.name;
+    const std::string suffix = spec.name.substr(n.size());  // ".weight", ".depthwise.weight", ...
+    const Weight* w = nullptr;
+    HostTensor t{spec.name, spec.shape, {}};
+    const auto& sh = spec.shape;
+    switch (r.spec.kind) {
+      case LayerKind::kConv2D:
+        if (suffix == ".weight") {
+          if (!(s = take(n + "/kernel", {sh[2], sh[3], sh[1], sh[0]}, &w))) return s;
+          t.data = hwio_to_oihw(*w, sh[0], sh[1], sh[2], sh[3]);
+        } else {
+          if (!(s = take(n + "/bias", sh, &w))) return s;
+          t.data = w->data;
+        }
+        break;
+      case LayerKind::kSeparableConv2D:
+        if (suffix == ".depthwise.weight") {
+          // Keras [kh,kw,C,1] holds the same bytes as [kh,kw,1,C] read as O=C, I=1.
+          if (!(s = take(n + "/depthwise_kernel", {sh[2], sh[3], sh[0], 1}, &w))) return s;
+          t.data = hwio_to_oihw(*w, sh[0], 1, sh[2], sh[3]);
+        } else if (suffix == ".pointwise.weight") {
+          if (!(s = take(n + "/pointwise_kernel", {1, 1, sh[1], sh[0]}, &w))) return s;
+          t.data = hwio_to_oihw(*w, sh[0], sh[1], 1, 1);
+        } else {
+          if (!(s = take(n + "/bias", sh, &w))) return s;
+          t.data = w->data;
+        }
+        break;
+      case LayerKind::kBatchNorm: {
+        const std::string keras = suffix == ".weight" ? "/gamma" : suffix == ".bias" ? "/beta"
+                                  : suffix == ".running_mean" ? "/moving_mean" : "/moving_variance";
+        if (!(s = take(n + keras, sh, &w))) return s;
+        t.data = w->data;
+        break;
+      }
+      case LayerKind::kDense:
+        if (suffix == ".weight") {
+          const int64_t O = sh[0], I = sh[1];
+          if (!(s = take(n + "/kernel", {I, O}, &w))) return s;
+          // The Flatten (possibly behind Dropouts) feeding this Dense, if any.
+          std::vector<int64_t> perm;
+          for (size_t k = spec.layer; k-- > 0;) {
+            if (layers[k].spec.kind == LayerKind::kDropout) continue;
+            if (layers[k].spec.kind == LayerKind::kFlatten && layers[k].in_shape.size() == 3)
+              perm = FlattenNhwcToNchw(layers[k].in_shape[0], layers[k].in_shape[1], layers[k].in_shape[2]);
+            break;
+          }
+          t.data.resize(size_t(O * I));
+          for (int64_t i = 0; i < I; ++i) {
+            const int64_t dst = perm.empty() ? i : perm[size_t(i)];
+            for (int64_t o = 0; o < O; ++o) t.data[size_t(o * I + dst)] = w->data[size_t(i * O + o)];
+          }
+        } else {
+          if (!(s = take(n + "/bias", sh, &w))) return s;
+          t.data = w->data;
+        }
+        break;
+      default:
+        return Status::Error(where + ": unexpected tensor " + spec.name);
+    }
+    ++used;
+    ck.tensors.push_back(std::move(t));
+  }
+  if (used != weights.size())
+    return Status::Error(where + ": the manifest has " + std::to_string(weights.size()) + " weights, architecture '" +
+                         arch_name + "' uses " + std::to_string(used));
+
+  // Meta that export reads back (preprocessing), so a fine-tune keeps the model's input contract.
+  json meta = {{"pack", {{"fit", Str(catdog, "fit", "stretch")},
+                         {"gray", Str(catdog, "gray", "bt601")}}}};
+  ck.meta_json = meta.dump();
+  std::string pack_hash;
+  if (catdog.contains("run_card") && catdog["run_card"].is_object() && catdog["run_card"].contains("pack") &&
+      catdog["run_card"]["pack"].is_object())
+    pack_hash = Str(catdog["run_card"]["pack"], "content_hash", "");
+  stdfs::path dir = json_path.parent_path();
+  json source = {{"model", where},
+                 {"id", dir.filename().string()},
+                 {"arch", arch_name},
+                 {"model_json_sha256", pack::Sha256::Hex(text.data(), text.size())},
+                 {"quantization", Str(catdog, "quantization", "none")},
+                 {"pack_content_hash", pack_hash}};
+  out->ckpt = std::move(ck);
+  out->source_json = source.dump();
+  return Status::Ok();
+}
+
+}  // namespace catdog::train

@@ -1,0 +1,29 @@
+// Fine-tuning starts from a shipped model: a TF.js layers model (model.json + shards, as
+// `catdog export` and the quantize tool write them) read back into a training checkpoint. This is
+// the inverse of export.h's layout mapping:
+//   Conv2D kernel   Keras [kh,kw,I,O] -> torch [O,I,kh,kw]
+//   depthwise       Keras [kh,kw,C,1] -> torch [C,1,kh,kw];  pointwise [1,1,I,O] -> [O,I,1,1]
+//   Dense kernel    Keras [I,O]       -> torch [O,I], rows of a Dense fed by Flatten put back from
+//                   Keras' NHWC order into torch's NCHW order
+//   BatchNorm       gamma/beta/moving_mean/moving_variance -> weight/bias/running_mean/running_var
+// Quantized weights (uint8/uint16 affine, float16) are dequantized as TF.js does (v * scale + min
+// in float32). The architecture comes from userDefinedMetadata.catdog.arch (or `arch_override`)
+// and every weight's name and shape must match it; messages name model.json and the weight.
+#pragma once
+
+#include <string>
+
+#include "catdog/catdog.h"
+#include "train.h"
+
+namespace catdog::train {
+
+struct TfjsCheckpoint {
+  Checkpoint ckpt;            // weights in torch layout; meta carries the model's fit/gray
+  std::string source_json;    // {"model": path, "id", "arch", "model_json_sha256", "quantization", "pack_content_hash"}
+};
+
+// `dir_or_json`: a model directory or its model.json.
+Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arch_override, TfjsCheckpoint* out);
+
+}  // namespace catdog::train
