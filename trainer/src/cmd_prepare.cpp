@@ -75,6 +75,15 @@ void RegisterPrepare(CLI::App& app) {
     if (o.write.max_shard_bytes > pack::kMaxShardBytesLimit) o.write.max_shard_bytes = pack::kMaxShardBytesLimit;
     const auto start = Clock::now();
     if (ShowProgress()) o.progress = [start](size_t done, size_t total) { DrawProgress(done, total, start); };
+    // A prepare killed while writing leaves shard temporaries (pack.json, written last, is then
+    // absent, so the folder is not a pack); clear them before writing again.
+    size_t stale = 0;
+    if (Status ts = fs::RemoveStaleTemps(o.out, &stale); !ts) {
+      spdlog::error("{}", ts.message());
+      ExitCode() = kExitFailure;
+      return;
+    }
+    if (stale) spdlog::info("{}: removed {} temporary file(s) an interrupted prepare left", o.out, stale);
     prepare::Result r;
     Status s = prepare::Run(o, &r);
     const bool scanned = r.files_found > 0 || !r.skipped.empty();

@@ -241,6 +241,11 @@ Status WriteDirAtomic(const std::string& out_dir, const TfjsModel& m) {
       return Status::Error(out.string() + ": exists, is not empty and holds no model.json; refusing to replace it");
   }
   if (out.has_parent_path()) stdfs::create_directories(out.parent_path(), ec);
+  // Leftovers of an export killed mid-way (OUT.tmp-export-N, OUT.old-export-N) go first.
+  size_t stale = 0;
+  Status cleaned = fs::RemoveStaleTemps(out.has_parent_path() ? out.parent_path().string() : ".", &stale,
+                                        out.filename().string() + ".");
+  if (!cleaned) return cleaned;
   std::random_device rd;
   const std::string tag = std::to_string(rd() % 1000000);
   stdfs::path tmp = out;
