@@ -1,4 +1,4 @@
-# cmake -DSRC=web -DDST=build/wasm/site -DWASM_JS=x.js -DWASM_BIN=x.wasm -P assemble_site.cmake
+# cmake -DSRC=web -DDST=build/wasm/site -DWASM_JS=x.js -DWASM_BIN=x.wasm [-DFFLATE=fflate/esm/browser.js] -P assemble_site.cmake
 # Copies the static site (not the node server) and the wasm module into DST, replacing what a
 # previous run left there, so files removed from web/ disappear from the site too.
 if(NOT SRC OR NOT DST)
@@ -21,6 +21,14 @@ foreach(f IN LISTS files)
   endif()
   file(COPY "${f}" DESTINATION "${TMP}")
 endforeach()
+# vendor/fflate.js: the zip library the page loads when it exports marked frames.
+if(FFLATE)
+  if(NOT EXISTS "${FFLATE}")
+    message(FATAL_ERROR "assemble_site.cmake: missing ${FFLATE} (the site ships the npm package fflate): run scripts/deps (or `npm ci`)")
+  endif()
+  file(MAKE_DIRECTORY "${TMP}/vendor")
+  file(COPY_FILE "${FFLATE}" "${TMP}/vendor/fflate.js")
+endif()
 # Tell catdog-core.js whether the threads build is there (so it never asks for a missing file).
 file(READ "${TMP}/catdog-core.js" core_js)
 set(marker "/* @CATDOG_SITE_THREADS@ */ false")

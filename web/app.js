@@ -1,7 +1,9 @@
 // app.js — the live page: webcam -> worker (catdog wasm core) -> big label.
 // Frames are offered at camera rate and DROPPED while the worker is busy (never queued).
 // Test hooks: [data-testid=prediction][data-label][data-p-dog], [data-testid=fps],
-// [data-testid=message][data-kind], window.__catdog (frames, heap, history).
+// [data-testid=message][data-kind], window.__catdog (frames, heap, history, stages).
+// The compare view (compare.js), marked frames (marks.js, export in marks-export.js) and the
+// diagnostics panel (diagnostics.js) are modules of their own, loaded when first used.
 import { createClassifier } from './catdog.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,7 +29,8 @@ const TEXT = {
     indexError: 'No se pudo leer la lista de modelos (models/index.json): {0}',
     imageError: 'No se pudo leer esa imagen: {0}',
     demoNote: 'Este modelo es de demostración y no está entrenado: sus respuestas son aleatorias.',
-    ms: 'ms',
+    ms: 'ms', compare: 'Comparar modelos', diagnostics: 'Diagnóstico', marksTitle: 'Corregir al modelo',
+    markCat: 'Es un gato (C)', markDog: 'Es un perro (D)', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
   },
   en: {
     title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
@@ -48,7 +51,8 @@ const TEXT = {
     indexError: 'The model list (models/index.json) could not be read: {0}',
     imageError: 'That image could not be read: {0}',
     demoNote: 'This is a demo model and it is not trained: its answers are random.',
-    ms: 'ms',
+    ms: 'ms', compare: 'Compare models', diagnostics: 'Diagnostics', marksTitle: 'Correct the model',
+    markCat: 'It is a cat (C)', markDog: 'It is a dog (D)', exportMarks: 'Export zip', clearMarks: 'Clear',
   },
 };
 const params = new URLSearchParams(location.search);
@@ -63,6 +67,7 @@ function renderLanguage() {
   renderLabel();
   for (const [kind, [key, args]] of messages) showMessage(kind, key, ...args);
   $('demo-note').textContent = t('demoNote');
+  for (const tool of Object.values(tools)) tool?.render?.();
 }
 
 // ---- messages: one visible line per kind (camera-denied, no-camera, model-error, ...) -------------
@@ -127,6 +132,7 @@ const debug = {
   last: null,
   ready: false,
   stress: null,              // set below
+  stages: [],                // last 120 camera frames {capture, preprocess, inference, draw} ms
 };
 window.__catdog = debug;
 
@@ -214,6 +220,7 @@ async function loadModel(entry) {
   $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.build.threads} thread${md.build.threads > 1 ? 's' : ''} · ${md.layers.length} layers`;
   debug.threads = md.build.threads;
   renderLabel();
+  tools.diag?.render();
   if (lastPhoto && !stream) classifyPhoto(lastPhoto);
 }
 
@@ -356,6 +363,10 @@ async function classifyFrame() {
     if (c !== classifier) return;
     res.timings.ui = showFrameResult(res, 'camera');
     res.timings.mainThread = res.timings.grab + res.timings.ui;
+    const tm = res.timings;
+    debug.stages.push({ capture: tm.grab + tm.read, preprocess: tm.preprocess, inference: tm.inference, draw: tm.ui });
+    if (debug.stages.length > 120) debug.stages.shift();
+    if (compareOn) await tools.compare.run(res);  // still busy: camera frames drop meanwhile
   } catch (e) {
     if (e.code !== 'disposed') {
       debug.errors++;
@@ -432,6 +443,7 @@ async function classifyPhoto(file) {
     record(res, 'photo');
     showTimings(res);
     drawModelInput(res);
+    if (compareOn) await tools.compare.run(res);
   } catch (e) {
     showMessage('image-error', 'imageError', e.message);
   } finally {
@@ -439,8 +451,37 @@ async function classifyPhoto(file) {
   }
 }
 
+// ---- tools: compare view, marked frames, diagnostics ---------------------------------------------
+// Each is a module loaded on first use; ctx is all they see of the page.
+const tools = { compare: null, marks: null, diag: null };
+let compareOn = false;
+const ctx = {
+  $, t, params, debug, createClassifier,
+  lang: () => lang,
+  models: () => models,
+  metadata: () => classifier?.metadata ?? null,
+  modelUrl: (entry) => new URL(entry.path, new URL('models/', location.href)).href,
+};
+
+async function toggleCompare() {
+  const btn = $('compare-toggle');
+  if (!tools.compare) tools.compare = (await import('./compare.js')).createCompare(ctx);
+  compareOn = !compareOn;
+  btn.setAttribute('aria-pressed', String(compareOn));
+  tools.compare.show(compareOn);
+}
+
+async function openDiagnostics() {
+  tools.diag ??= (await import('./diagnostics.js')).createDiagnostics(ctx);
+  tools.diag.show($('diagnostics').open);
+}
+
 // ---- wiring --------------------------------------------------------------------------------------
 function wire() {
+  $('compare-toggle').addEventListener('click', () => toggleCompare().catch((e) => console.warn(`catdog: compare: ${e.message}`)));
+  $('diagnostics').addEventListener('toggle', () => openDiagnostics().catch((e) => console.warn(`catdog: diagnostics: ${e.message}`)));
+  import('./marks.js').then((m) => { tools.marks = m.createMarks(ctx); })
+    .catch((e) => console.warn(`catdog: marked frames: ${e.message}`));
   $('lang-toggle').addEventListener('click', () => { lang = lang === 'es' ? 'en' : 'es'; renderLanguage(); });
   $('model-select').addEventListener('change', (ev) => {
     const entry = models.find((m) => m.id === ev.target.value);

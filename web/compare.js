@@ -1,0 +1,139 @@
+// compare.js — the compare view: every model of models/index.json on the same live frame.
+// The live model's result (camera frame -> core preprocess -> 100x100 gray) is shown as is; the
+// other models get exactly that 100x100 gray input (as ImageData, gray in R=G=B, so the core's
+// BT.601 luma and the 100->100 resize give back the same bytes), one after the other in their own
+// worker, so each latency is that model's alone. The page stays busy (drops camera frames) until
+// the round ends. Models load once, lazily, when the view is first shown.
+// Test hook: window.__catdog.compare = { round, input (100x100 gray), live, rows: [{id, pDog, label, ms, agree}] }.
+const TEXT = {
+  es: { model: 'Modelo', p: 'P(perro)', label: 'Etiqueta', ms: 'Inferencia (ms)', cat: 'gato', dog: 'perro',
+    loading: 'cargando…', failed: 'error: {0}', live: 'en vivo', waiting: 'Esperando un fotograma…',
+    agree: '{0} de {1} modelos coinciden con {2}', all: 'Los {0} modelos coinciden' },
+  en: { model: 'Model', p: 'P(dog)', label: 'Label', ms: 'Inference (ms)', cat: 'cat', dog: 'dog',
+    loading: 'loading…', failed: 'error: {0}', live: 'live', waiting: 'Waiting for a frame…',
+    agree: '{0} of {1} models agree with {2}', all: 'All {0} models agree' },
+};
+
+export function createCompare(ctx) {
+  const { $ } = ctx;
+  const tx = (key, ...a) => TEXT[ctx.lang()][key].replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+  const slots = new Map();  // id -> { entry, clf, loading, error, row, result }
+  let image = null;         // RGBA ImageData rebuilt from the gray input
+  let round = 0;
+  let last = null;
+
+  function slotFor(entry) {
+    let s = slots.get(entry.id);
+    if (!s) {
+      const row = document.createElement('tr');
+      row.dataset.model = entry.id;
+      row.dataset.testid = 'compare-row';
+      for (let i = 0; i < 4; i++) row.append(document.createElement(i ? 'td' : 'th'));
+      s = { entry, clf: null, loading: null, error: null, row, result: null };
+      slots.set(entry.id, s);
+    }
+    return s;
+  }
+
+  // Starts loading a model's classifier once; never throws (a failure shows in its row).
+  function load(s) {
+    s.loading ??= ctx.createClassifier({ modelUrl: ctx.modelUrl(s.entry), grab: 'bitmap', threads: 1 })
+      .then((c) => { s.clf = c; }, (e) => { s.error = e.message; });
+    return s.loading;
+  }
+
+  function show(on) {
+    $('compare').hidden = !on;
+    if (!on) return;
+    for (const entry of ctx.models()) {
+      const s = slotFor(entry);
+      if (entry.id !== ctx.debug.model) load(s);
+    }
+    render();
+  }
+
+  // One round: the live result plus every other loaded model on the same input.
+  async function run(res) {
+    if (!res.input) return;
+    const n = res.inputSize;
+    const input = new Uint8ClampedArray(res.input);  // res.input may be transferred later
+    if (!image || image.width !== n) image = new ImageData(n, n);
+    for (let i = 0; i < n * n; i++) {
+      const g = input[i];
+      image.data[4 * i] = g; image.data[4 * i + 1] = g; image.data[4 * i + 2] = g; image.data[4 * i + 3] = 255;
+    }
+    const liveId = ctx.debug.model;
+    const md = ctx.metadata();
+    for (const entry of ctx.models()) {
+      const s = slotFor(entry);
+      s.result = null;
+      if (entry.id === liveId) {
+        s.result = { pDog: res.pDog, label: res.label ?? (res.pDog >= (md?.threshold ?? 0.5) ? 'dog' : 'cat'),
+          ms: res.timings.inference };
+        continue;
+      }
+      load(s);
+      if (!s.clf) continue;
+      try {
+        const r = await s.clf.classify(image);
+        s.result = { pDog: r.pDog, label: r.label, ms: r.timings.inference };
+      } catch (e) {
+        s.error = e.message;
+      }
+    }
+    round++;
+    const ref = slots.get(liveId)?.result?.label;
+    const rows = ctx.models().map((entry) => {
+      const r = slots.get(entry.id).result;
+      return r ? { id: entry.id, ...r, agree: r.label === ref } : { id: entry.id, pDog: null, label: null, ms: null, agree: null };
+    });
+    last = { round, input: Array.from(input), live: liveId, rows };
+    ctx.debug.compare = last;
+    render();
+  }
+
+  function render() {
+    $('cmp-h-model').textContent = tx('model');
+    $('cmp-h-p').textContent = tx('p');
+    $('cmp-h-label').textContent = tx('label');
+    $('cmp-h-ms').textContent = tx('ms');
+    const liveId = ctx.debug.model;
+    const byId = new Map((last?.rows ?? []).map((r) => [r.id, r]));
+    const body = $('compare-rows');
+    const entries = ctx.models();
+    const labels = new Set();
+    for (const entry of entries) {
+      const s = slotFor(entry);
+      const r = byId.get(entry.id);
+      const [name, p, label, ms] = s.row.children;
+      name.textContent = `${entry.title || entry.id}${entry.id === liveId ? ` · ${tx('live')}` : ''}`;
+      s.row.classList.toggle('live', entry.id === liveId);
+      if (r?.label) {
+        labels.add(r.label);
+        p.textContent = r.pDog.toFixed(3);
+        label.textContent = r.label === 'cat' || r.label === 'dog' ? tx(r.label) : r.label;
+        ms.textContent = r.ms.toFixed(2);
+        s.row.dataset.label = r.label;
+        s.row.dataset.pDog = String(r.pDog);
+        s.row.dataset.ms = String(r.ms);
+        s.row.dataset.agree = String(r.agree);
+      } else {
+        p.textContent = '–';
+        label.textContent = s.error ? tx('failed', s.error) : s.loading && !s.clf ? tx('loading') : '–';
+        ms.textContent = '–';
+        for (const k of ['label', 'pDog', 'ms', 'agree']) delete s.row.dataset[k];
+      }
+      body.append(s.row);  // keeps index order; moves existing rows
+    }
+    const done = last?.rows.filter((r) => r.label) ?? [];
+    const agreeing = done.filter((r) => r.agree).length;
+    const view = $('compare');
+    view.dataset.disagree = String(labels.size > 1);
+    view.dataset.round = String(round);
+    const live = entries.find((e) => e.id === liveId);
+    $('compare-summary').textContent = !done.length ? tx('waiting')
+      : labels.size > 1 ? tx('agree', agreeing, done.length, live?.title || liveId) : tx('all', done.length);
+  }
+
+  return { show, run, render };
+}

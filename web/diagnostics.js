@@ -1,0 +1,217 @@
+// diagnostics.js — the diagnostics panel: is the page crossOriginIsolated, are SIMD and threads in
+// use (and if not, why), per-stage timing of the last camera frames as a small stacked-bar chart
+// (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
+// Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads]
+// [data-value] [data-reason], canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
+const STAGES = [['capture', '#8e6cd9'], ['preprocess', '#d9822b'], ['inference', '#2b6fd9'], ['draw', '#3aa55d']];
+const TEXT = {
+  es: {
+    coi: 'Aislado (crossOriginIsolated)', simd: 'SIMD', threads: 'Hilos', backend: 'Motor', yes: 'sí', no: 'no',
+    noHeaders: 'el servidor no envía las cabeceras COOP/COEP (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
+    noSab: 'este navegador no ofrece SharedArrayBuffer', oneCore: 'este equipo tiene un solo núcleo',
+    asked: 'se pidió ?threads=1', noMt: 'este sitio se construyó sin la variante con hilos (CATDOG_WASM_THREADS)',
+    modelOne: 'el modelo recibió un solo hilo (pool de hilos ocupado)',
+    noBrowserSimd: 'este navegador no tiene WebAssembly SIMD', noBuildSimd: 'el wasm se construyó sin -msimd128',
+    reference: 'se pidió el motor de referencia (?backend=reference)',
+    stages: 'Tiempo por etapa (ms, últimos fotogramas)', capture: 'Captura', preprocess: 'Preproceso',
+    inference: 'Inferencia', draw: 'Dibujo', noFrames: 'sin fotogramas de cámara todavía',
+    card: 'Ficha del modelo', data: 'Datos', seed: 'Semilla', split: 'División', metrics: 'Test', calibration: 'Calibración',
+    training: 'Entrenamiento', none: '—', noReport: 'no figura en report.json', reportError: 'report.json: {0}',
+    images: '{0} imágenes de entrenamiento, {1} de validación', perClass: 'gato {0} / perro {1} (train/val/test)',
+    temp: 'T = {0} (temperatura, ajustada en «{1}», n = {2}; NLL {3} → {4})', uncalibrated: 'sin calibrar',
+    epochs: '{0} épocas (mejor: {1}) en {2}',
+  },
+  en: {
+    coi: 'Isolated (crossOriginIsolated)', simd: 'SIMD', threads: 'Threads', backend: 'Backend', yes: 'yes', no: 'no',
+    noHeaders: 'the server sends no COOP/COEP headers (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
+    noSab: 'this browser has no SharedArrayBuffer', oneCore: 'this computer has one core',
+    asked: '?threads=1 was asked for', noMt: 'this site was built without the threads variant (CATDOG_WASM_THREADS)',
+    modelOne: 'the model got one thread (the thread pool is taken)',
+    noBrowserSimd: 'this browser has no WebAssembly SIMD', noBuildSimd: 'the wasm was built without -msimd128',
+    reference: 'the reference backend was asked for (?backend=reference)',
+    stages: 'Time per stage (ms, last frames)', capture: 'Capture', preprocess: 'Preprocess',
+    inference: 'Inference', draw: 'Draw', noFrames: 'no camera frames yet',
+    card: 'Run card', data: 'Data', seed: 'Seed', split: 'Split', metrics: 'Test', calibration: 'Calibration',
+    training: 'Training', none: '—', noReport: 'not in report.json', reportError: 'report.json: {0}',
+    images: '{0} training images, {1} validation', perClass: 'cat {0} / dog {1} (train/val/test)',
+    temp: 'T = {0} (temperature, fitted on "{1}", n = {2}; NLL {3} → {4})', uncalibrated: 'uncalibrated',
+    epochs: '{0} epochs (best: {1}) on {2}',
+  },
+};
+
+// A module whose one function returns a v128: validates only where the browser has wasm SIMD.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
+  253, 12, ...new Array(16).fill(0), 11]);
+
+const el = (tag, props = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'data') Object.assign(e.dataset, v);
+    else e[k] = v;
+  }
+  e.append(...kids);
+  return e;
+};
+const pct = (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '—');
+const num = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : '—');
+
+export function createDiagnostics(ctx) {
+  const { $ } = ctx;
+  const tx = (key, ...a) => (TEXT[ctx.lang()][key] ?? key).replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+  let report;        // undefined: not fetched; null: failed (reportError set)
+  let reportError = '';
+  let timer = 0;
+  let drawnFor = null;
+
+  const chart = el('canvas', { width: 360, height: 110, className: 'stage-chart', data: { testid: 'stage-chart', frames: '0' } });
+  const legend = el('dl', { className: 'stage-legend', data: { testid: 'stage-legend' } });
+  const status = el('dl', { className: 'diag-status' });
+  const card = el('dl', { className: 'run-card', data: { testid: 'run-card' } });
+  const chartTitle = el('h3');
+  const cardTitle = el('h3');
+  $('diag-body').replaceChildren(status, chartTitle, chart, legend, cardTitle, card);
+
+  function row(list, key, label, value, reason = '') {
+    const dd = el('dd', { data: { testid: `diag-${key}`, key, value: String(value) } }, String(value));
+    if (reason) {
+      dd.dataset.reason = reason;
+      dd.append(el('span', { className: 'why' }, ` — ${reason}`));
+    }
+    list.append(el('dt', {}, label), dd);
+  }
+
+  function whyNoThreads(md) {
+    const asked = ctx.params.get('threads');
+    if (!globalThis.crossOriginIsolated) return tx('noHeaders');
+    if (typeof SharedArrayBuffer !== 'function') return tx('noSab');
+    if ((navigator.hardwareConcurrency || 1) < 2) return tx('oneCore');
+    if (asked === '1') return tx('asked');
+    if (!md.build.pthreads) return tx('noMt');
+    return tx('modelOne');
+  }
+
+  function renderStatus() {
+    const md = ctx.metadata();
+    status.replaceChildren();
+    const coi = globalThis.crossOriginIsolated === true;
+    row(status, 'coi', tx('coi'), tx(coi ? 'yes' : 'no'), coi ? '' : tx('noHeaders'));
+    if (!md) return;
+    const simdUsed = md.build.simd && md.backend !== 'reference';
+    const simdWhy = simdUsed ? '' : md.backend === 'reference' ? tx('reference')
+      : !WebAssembly.validate(SIMD_PROBE) ? tx('noBrowserSimd') : tx('noBuildSimd');
+    row(status, 'simd', tx('simd'), tx(simdUsed ? 'yes' : 'no'), simdWhy);
+    const n = md.build.threads;
+    row(status, 'threads', tx('threads'), n, n > 1 ? '' : whyNoThreads(md));
+    row(status, 'backend', tx('backend'), `${md.backend} · ${md.build.pthreads ? 'catdog_wasm_mt' : 'catdog_wasm'}`);
+  }
+
+  function drawChart() {
+    const frames = ctx.debug.stages;
+    const last = frames[frames.length - 1] ?? null;
+    if (last === drawnFor) return;
+    drawnFor = last;
+    const g = chart.getContext('2d');
+    const W = chart.width, H = chart.height, top = 12;
+    g.clearRect(0, 0, W, H);
+    chart.dataset.frames = String(frames.length);
+    // The axis: the 90th percentile of the frame totals, rounded up to 1, 2, 4, 8 ... ms (stable,
+    // and one slow frame, e.g. while other models load, does not flatten the rest; it is clipped).
+    const totals = frames.map((f) => STAGES.reduce((a, [k]) => a + f[k], 0)).sort((a, b) => a - b);
+    const p90 = totals[Math.floor(0.9 * (totals.length - 1))] ?? 1;
+    const scale = 2 ** Math.ceil(Math.log2(Math.max(1, p90 * 1.1)));
+    const bw = W / 120;
+    frames.forEach((f, i) => {
+      let y = H;
+      for (const [k, color] of STAGES) {
+        const h = Math.min(y - top, (f[k] / scale) * (H - top));
+        g.fillStyle = color;
+        g.fillRect(i * bw, y - h, Math.max(1, bw - 0.5), h);
+        y -= h;
+      }
+    });
+    g.fillStyle = getComputedStyle(chart).color;
+    g.font = '10px system-ui, sans-serif';
+    g.fillText(`${scale} ms`, 2, 10);
+    legend.replaceChildren();
+    for (const [k, color] of STAGES) {
+      const mean = frames.length ? frames.reduce((a, f) => a + f[k], 0) / frames.length : NaN;
+      const swatch = el('span', { className: 'swatch' });
+      swatch.style.background = color;  // CSSOM, allowed by the CSP (no inline style attribute)
+      legend.append(el('dt', {}, swatch, tx(k)),
+        el('dd', { data: { stage: k, mean: String(mean), last: String(last?.[k] ?? NaN) } },
+          frames.length ? `${num(last[k], 2)} (x̄ ${num(mean, 2)})` : tx('noFrames')));
+    }
+  }
+
+  function renderCard() {
+    const md = ctx.metadata();
+    card.replaceChildren();
+    if (!md) return;
+    const c = md.catdog ?? {};
+    const rc = typeof c.run_card === 'object' && c.run_card ? c.run_card : {};
+    const entry = ctx.models().find((m) => m.id === ctx.debug.model) ?? {};
+    const rep = report?.models?.find((m) => m.id === ctx.debug.model);
+    const dc = report?.data_card;
+    const item = (key, label, value) => card.append(el('dt', {}, label), el('dd', { data: { key } }, value));
+    const pack = rc.pack ?? {};
+    const dataParts = [];
+    if (pack.content_hash || dc?.pack_hash) dataParts.push(`pack ${(pack.content_hash ?? dc.pack_hash).slice(0, 12)}`);
+    if (dc?.source) dataParts.push(dc.source);
+    if (Number.isFinite(pack.train_images)) dataParts.push(tx('images', pack.train_images, pack.val_images ?? '—'));
+    if (dc?.per_class) {
+      const pc = dc.per_class;
+      const s = (k) => ['train', 'val', 'test'].map((sp) => pc[k]?.[sp] ?? '—').join('/');
+      dataParts.push(tx('perClass', s('cat'), s('dog')));
+    }
+    item('data', tx('data'), dataParts.join(' · ') || tx('none'));
+    const seeds = [];
+    if (Number.isFinite(rc.seed ?? rep?.seed)) seeds.push(`train ${rc.seed ?? rep.seed}`);
+    if (Number.isFinite(pack.seed ?? dc?.seed)) seeds.push(`split ${pack.seed ?? dc.seed}`);
+    item('seed', tx('seed'), seeds.join(' · ') || tx('none'));
+    if (rc.epochs || rep?.epochs) {
+      item('training', tx('training'), tx('epochs', rc.epochs_run ?? rep?.epochs ?? rc.epochs, rc.best_epoch ?? rep?.best_epoch ?? '—',
+        [rc.device ?? rep?.device, rc.libtorch && `libtorch ${rc.libtorch}`].filter(Boolean).join(', ') || '—'));
+    }
+    const test = rep?.test ?? {};
+    const acc = test.accuracy ?? entry.test_accuracy, auc = test.auc ?? entry.auc, ece = test.ece ?? entry.ece;
+    item('metrics', tx('metrics'), `accuracy ${pct(acc)} · AUC ${num(auc, 4)} · ECE ${num(ece, 4)}` +
+      (report === null ? ` (${tx('reportError', reportError)})` : report && !rep ? ` (${tx('noReport')})` : ''));
+    const cal = c.calibration;
+    item('calibration', tx('calibration'), cal?.temperature ? tx('temp', num(cal.temperature, 4), cal.split ?? '—', cal.n ?? '—',
+      num(cal.nll_before, 4), num(cal.nll_after, 4)) : tx('uncalibrated'));
+  }
+
+  async function loadReport() {
+    if (report !== undefined) return;
+    report = false;  // in flight
+    try {
+      const res = await fetch('models/report.json');
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      report = await res.json();
+    } catch (e) {
+      report = null;
+      reportError = e.message;
+    }
+    renderCard();
+  }
+
+  function render() {
+    chartTitle.textContent = tx('stages');
+    cardTitle.textContent = tx('card');
+    renderStatus();
+    renderCard();
+    drawnFor = undefined;
+    drawChart();
+  }
+
+  function show(open) {
+    clearInterval(timer);
+    timer = 0;
+    if (!open) return;
+    render();
+    loadReport();
+    timer = setInterval(drawChart, 250);
+  }
+
+  return { show, render };
+}
