@@ -21,6 +21,7 @@ export function createCompare(ctx) {
   let image = null;         // RGBA ImageData rebuilt from the gray input
   let round = 0;
   let last = null;
+  let shown = false;
 
   function slotFor(entry) {
     let s = slots.get(entry.id);
@@ -44,6 +45,7 @@ export function createCompare(ctx) {
 
   function show(on) {
     $('compare').hidden = !on;
+    shown = on;
     if (!on) return;
     for (const entry of ctx.models()) {
       const s = slotFor(entry);
@@ -52,9 +54,10 @@ export function createCompare(ctx) {
     render();
   }
 
-  // One round: the live result plus every other loaded model on the same input.
+  // One round: the live result plus every other loaded model on the same input. A round cut short
+  // by hiding the view is dropped.
   async function run(res) {
-    if (!res.input) return;
+    if (!res.input || !shown) return;
     const n = res.inputSize;
     const input = new Uint8ClampedArray(res.input);  // res.input may be transferred later
     if (!image || image.width !== n) image = new ImageData(n, n);
@@ -80,6 +83,7 @@ export function createCompare(ctx) {
       } catch (e) {
         s.error = e.message;
       }
+      if (!shown) return;
     }
     round++;
     const ref = slots.get(liveId)?.result?.label;
