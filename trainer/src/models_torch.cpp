@@ -67,6 +67,17 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
   for (size_t i = 0; i < entries_.size(); ++i) {
     Entry& e = entries_[i];
     const bool last = i + 1 == entries_.size();
+    // conv + ReLU + 2x2 max-pool: pooling first is the same function (max and ReLU commute) and
+    // runs the ReLU, forward and backward, on a quarter of the activations.
+    const bool relu_then_pool = e.act == Activation::kRelu && !last && entries_[i + 1].kind == LayerKind::kMaxPool2D &&
+                                (e.kind == LayerKind::kConv2D || e.kind == LayerKind::kSeparableConv2D);
+    if (relu_then_pool) {
+      x = e.kind == LayerKind::kConv2D ? e.conv->forward(x) : e.pw->forward(e.dw->forward(x));
+      const int64_t k = entries_[++i].pool;
+      x = torch::max_pool2d(x, {k, k}, {k, k});
+      x = torch::relu_(x);
+      continue;
+    }
     switch (e.kind) {
       case LayerKind::kConv2D: x = Act(e.conv->forward(x), e.act); break;
       case LayerKind::kSeparableConv2D: x = Act(e.pw->forward(e.dw->forward(x)), e.act); break;
