@@ -94,11 +94,13 @@ async function writeGrayPng(bytes, file) {
 }
 
 test('compare view: every model on the same frame, numbers like the native CLI, disagreement marked', async () => {
+  const tOpen = Date.now();
   const { page, problems } = await openLive();
+  const openMs = Date.now() - tOpen;
   try {
     const tStart = Date.now();
     await page.click('[data-testid=compare-toggle]');
-    assert.equal(await page.getAttribute('[data-testid=compare-toggle]', 'aria-pressed'), 'true');
+    await page.waitForSelector('[data-testid=compare-toggle][aria-pressed=true]', { timeout: 10000 });  // compare.js loaded
     // All models load (lazily, once) and give a result on one round.
     await page.waitForFunction((n) => window.__catdog.compare?.rows.length === n &&
       window.__catdog.compare.rows.every((r) => r.label), index.models.length, { timeout: 90000 });
@@ -153,16 +155,18 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
     const { best, mad } = nearestFrame(last.input);
     assert.ok(mad[best] <= INPUT_TOL, `the compared input is a camera frame's model input (${mad.map((v) => v.toFixed(2))})`);
     const png = await writeGrayPng(last.input, path.join(work, 'compare-input.png'));
+    const tNative = Date.now();
     for (const row of last.rows) {
       const entry = index.models.find((m) => m.id === row.id);
       const [pNative] = await nativePredict(path.dirname(path.join(siteDir, 'models', entry.path)), [png]);
       assert.ok(Math.abs(row.pDog - pNative) <= P_TOL, `${row.id}: page ${row.pDog} vs native ${pNative}`);
     }
-    console.log(`# compare: all models loaded in ${loadedMs} ms; ${distinct.length} rounds in 5 s, ${disagreeing} with disagreement, ${dropped} frames dropped; ` +
+    console.log(`# compare: page ready in ${openMs} ms, all models loaded in ${loadedMs} ms, native checks ${Date.now() - tNative} ms; ${distinct.length} rounds in 5 s, ${disagreeing} with disagreement, ${dropped} frames dropped; ` +
       `ms: ${last.rows.map((r) => `${r.id} ${r.ms.toFixed(2)}`).join(', ')}`);
 
     // Off again: hidden, and the page goes back to the live model alone.
     await page.click('[data-testid=compare-toggle]');
+    await page.waitForSelector('[data-testid=compare-toggle][aria-pressed=false]');
     assert.equal(await page.isVisible('[data-testid=compare]'), false);
     const r0 = await page.evaluate(() => window.__catdog.compare.round);
     const f0 = await page.evaluate(() => window.__catdog.frames);
@@ -228,6 +232,9 @@ test('marked frames: c/d keys and buttons, kept over a reload, exported as Cat/D
     }
 
     // Export: a zip with Cat/ and Dog/ folders of 8-bit gray PNGs whose pixels are the stored bytes.
+    // The zip library is loaded for the export only (not part of the live page's weight).
+    const lazy = ['/vendor/fflate.js', '/marks-export.js'];
+    assert.deepEqual(problems.requests.filter((r) => lazy.includes(r)), [], 'zip code not loaded before the export');
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('[data-testid=export-marks]')]);
     assert.match(download.suggestedFilename(), /^catdog-marks-.*\.zip$/);
     const zipFile = path.join(work, 'marks.zip');
@@ -235,6 +242,7 @@ test('marked frames: c/d keys and buttons, kept over a reload, exported as Cat/D
     const files = unzipSync(new Uint8Array(await fs.readFile(zipFile)));
     const names = Object.keys(files).sort();
     assert.equal(names.length, 4, `zip entries ${names}`);
+    assert.deepEqual(lazy.filter((r) => !problems.requests.includes(r)), [], 'the export loaded the zip code');
     const dir = path.join(work, 'marks');
     const pngs = [];
     for (const name of names) {
