@@ -95,7 +95,10 @@ export function createDiagnostics(ctx) {
     status.replaceChildren();
     const coi = globalThis.crossOriginIsolated === true;
     row(status, 'coi', tx('coi'), tx(coi ? 'yes' : 'no'), coi ? '' : tx('noHeaders'));
-    if (!md) return;
+    if (!md) {  // no model loaded (e.g. the wasm did not start): what the browser offers
+      if (!WebAssembly.validate(SIMD_PROBE)) row(status, 'simd', tx('simd'), tx('no'), tx('noBrowserSimd'));
+      return;
+    }
     const simdUsed = md.build.simd && md.backend !== 'reference';
     const simdWhy = simdUsed ? '' : md.backend === 'reference' ? tx('reference')
       : !WebAssembly.validate(SIMD_PROBE) ? tx('noBrowserSimd') : tx('noBuildSimd');
