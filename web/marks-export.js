@@ -45,7 +45,7 @@ export function grayPng(gray, width, height) {
 }
 
 // records: [{id, cls: 'cat'|'dog', size, input: Uint8Array}] -> Blob (application/zip).
-export async function marksZip(records) {
+export function marksZip(records) {
   const files = {};
   for (const r of records) {
     const folder = { cat: 'Cat', dog: 'Dog' }[r.cls];
@@ -54,4 +54,15 @@ export async function marksZip(records) {
     files[`${folder}/mark-${String(r.id).padStart(6, '0')}.png`] = [grayPng(input, r.size, r.size), { level: 0 }];
   }
   return new Blob([zipSync(files)], { type: 'application/zip' });
+}
+
+// Saves the zip of `records` as catdog-marks-<date>-<time>.zip (a download).
+export function downloadZip(records) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(marksZip(records));
+  a.download = `catdog-marks-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.zip`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }

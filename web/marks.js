@@ -68,16 +68,7 @@ export function createMarks(ctx) {
 
   async function exportZip() {
     const recs = await all();
-    if (!recs.length) return;
-    const { marksZip } = await import('./marks-export.js');
-    const blob = await marksZip(recs);
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = `catdog-marks-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.zip`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    if (recs.length) (await import('./marks-export.js')).downloadZip(recs);
   }
 
   async function clear() {
