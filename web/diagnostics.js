@@ -8,6 +8,7 @@ const TEXT = {
   es: {
     coi: 'Aislado (crossOriginIsolated)', simd: 'SIMD', threads: 'Hilos', backend: 'Motor', yes: 'sí', no: 'no',
     noHeaders: 'el servidor no envía las cabeceras COOP/COEP (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
+    notIsolated: 'hacen falta las cabeceras COOP/COEP (la página no está aislada)',
     noSab: 'este navegador no ofrece SharedArrayBuffer', oneCore: 'este equipo tiene un solo núcleo',
     asked: 'se pidió ?threads=1', noMt: 'este sitio se construyó sin la variante con hilos (CATDOG_WASM_THREADS)',
     modelOne: 'el modelo recibió un solo hilo (pool de hilos ocupado)',
@@ -24,6 +25,7 @@ const TEXT = {
   en: {
     coi: 'Isolated (crossOriginIsolated)', simd: 'SIMD', threads: 'Threads', backend: 'Backend', yes: 'yes', no: 'no',
     noHeaders: 'the server sends no COOP/COEP headers (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
+    notIsolated: 'they need the COOP/COEP headers (the page is not isolated)',
     noSab: 'this browser has no SharedArrayBuffer', oneCore: 'this computer has one core',
     asked: '?threads=1 was asked for', noMt: 'this site was built without the threads variant (CATDOG_WASM_THREADS)',
     modelOne: 'the model got one thread (the thread pool is taken)',
@@ -82,7 +84,7 @@ export function createDiagnostics(ctx) {
 
   function whyNoThreads(md) {
     const asked = ctx.params.get('threads');
-    if (!globalThis.crossOriginIsolated) return tx('noHeaders');
+    if (!globalThis.crossOriginIsolated) return tx('notIsolated');
     if (typeof SharedArrayBuffer !== 'function') return tx('noSab');
     if ((navigator.hardwareConcurrency || 1) < 2) return tx('oneCore');
     if (asked === '1') return tx('asked');
