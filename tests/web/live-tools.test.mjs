@@ -156,11 +156,12 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
     assert.ok(mad[best] <= INPUT_TOL, `the compared input is a camera frame's model input (${mad.map((v) => v.toFixed(2))})`);
     const png = await writeGrayPng(last.input, path.join(work, 'compare-input.png'));
     const tNative = Date.now();
-    for (const row of last.rows) {
+    const native = await Promise.all(last.rows.map((row) => {
       const entry = index.models.find((m) => m.id === row.id);
-      const [pNative] = await nativePredict(path.dirname(path.join(siteDir, 'models', entry.path)), [png]);
-      assert.ok(Math.abs(row.pDog - pNative) <= P_TOL, `${row.id}: page ${row.pDog} vs native ${pNative}`);
-    }
+      return nativePredict(path.dirname(path.join(siteDir, 'models', entry.path)), [png]);
+    }));
+    last.rows.forEach((row, i) => assert.ok(Math.abs(row.pDog - native[i][0]) <= P_TOL,
+      `${row.id}: page ${row.pDog} vs native ${native[i][0]}`));
     console.log(`# compare: page ready in ${openMs} ms, all models loaded in ${loadedMs} ms, native checks ${Date.now() - tNative} ms; ${distinct.length} rounds in 5 s, ${disagreeing} with disagreement, ${dropped} frames dropped; ` +
       `ms: ${last.rows.map((r) => `${r.id} ${r.ms.toFixed(2)}`).join(', ')}`);
 
