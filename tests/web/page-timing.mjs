@@ -4,7 +4,7 @@
 // preprocess, inference, roundTrip = frame grabbed -> label back on the page, mainThread = page
 // thread time per frame). Prints a table; --json FILE also writes the numbers. Not a test.
 //
-//   node tests/web/page-timing.mjs [--frames 300] [--loads 3] [--threads 1|2|auto] [--json out.json]
+//   node tests/web/page-timing.mjs [--frames 300] [--loads 3] [--threads 1|2|auto] [--models id,id] [--json out.json]
 //
 // Needs build/wasm/site (cmake --preset wasm && ninja -C build/wasm site), ../shared/data, ffmpeg,
 // chromium.
@@ -23,6 +23,7 @@ const frames = Number(arg('--frames', 300));
 const loads = Number(arg('--loads', 3));
 const threads = arg('--threads', '1');
 const jsonOut = arg('--json', null);
+const onlyModels = arg('--models', null)?.split(',').filter(Boolean);
 
 requireSite();
 requireData();
@@ -30,6 +31,11 @@ const work = tmpDir('catdog-timing-');
 const video = path.join(work, 'camera.y4m');
 await makeY4m([...await pickPhotos('Cat', 2, 5), ...await pickPhotos('Dog', 2, 6)], video, { framesEach: 20 });
 const index = JSON.parse(await fs.readFile(path.join(siteDir, 'models/index.json'), 'utf8'));
+if (onlyModels) {
+  const unknown = onlyModels.filter((id) => !index.models.some((m) => m.id === id));
+  if (unknown.length) throw new Error(`--models: ${unknown.join(', ')} not in ${path.join(siteDir, 'models/index.json')}`);
+  index.models = index.models.filter((m) => onlyModels.includes(m.id));
+}
 const server = await startServer(siteDir);
 const browser = await launch({ fakeVideo: video });
 const rows = [];
