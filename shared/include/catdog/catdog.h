@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace catdog {
@@ -127,6 +128,65 @@ class Model {
 // temperature, see wasm/catdog_wasm.cpp catdog_model_temperature).
 float ApplyCalibration(const ModelInfo& info, float p_dog);
 float ApplyTemperature(double temperature, float p_dog);
+
+// ---- self-check (userDefinedMetadata.catdog.selfcheck, DESIGN contract 3) ---------------------------
+// A model carries, in its metadata, the preprocessing it was trained with (contract 1: name and
+// version below), a few golden images with the outputs a correct runtime must give for them, and
+// the SHA-256 of every weight shard. Right after loading, RunSelfCheck preprocesses each golden
+// image with preprocess() and runs it through the model (on the backend in use), and hashes the
+// shard bytes it was loaded from, so a runtime, a backend or a file that drifted is named.
+constexpr const char* kPreprocessName = "catdog-gray";  // area-average resize + BT.601 luma, / 255
+constexpr int kPreprocessVersion = 1;
+
+struct SelfCheckGolden {
+  std::string name;                       // e.g. "val Cat/123.jpg", "rgba 23x17 pattern"
+  PixelFormat format = PixelFormat::kGray8;
+  int width = 0, height = 0;              // pixels; tightly packed rows
+  Fit fit = Fit::kStretch;
+  std::vector<uint8_t> pixels;            // width * height * bytes per pixel
+  std::vector<float> expected;            // model output for the preprocessed image (output_size())
+};
+
+struct SelfCheckReport {
+  bool present = false;        // the model carries a selfcheck block
+  std::string source;          // who computed the expected outputs: "libtorch" or "catdog-core"
+  int total = 0;               // checks: preprocessing contract + each golden + each shard hash
+  int passed = 0;
+  std::string first_mismatch;  // empty when passed == total; names the check and both values
+  bool verified() const { return present && total > 0 && passed == total; }
+  // "model verified (5/5)", "model self-check FAILED (4/5): <first mismatch>", or
+  // "model has no self-check block".
+  std::string Summary() const;
+};
+
+// Runs the model's self-check. `shards` are the bytes LoadWeights was given (same order as
+// shard_paths()). A malformed block is a failed check naming the field, not an error; the
+// Status fails only when the model has no weights loaded or `shards` has the wrong count.
+Status RunSelfCheck(Model& model, const std::vector<ShardBytes>& shards, SelfCheckReport* report);
+
+// The golden images export and `catdog seal` record: the given gray photos (each
+// input_size x input_size, at most `max_photos` of them), then deterministic patterns (a ramp with
+// rings, xorshift noise) while there are fewer than three gray images, then one small RGBA image
+// with center-crop, so preprocessing is covered.
+std::vector<SelfCheckGolden> DefaultSelfCheckGoldens(
+    int input_size, const std::vector<std::pair<std::string, std::vector<uint8_t>>>& gray_photos,
+    size_t max_photos = 2);
+
+// The model input (input_size * input_size floats) for a golden image: preprocess() with its fit.
+Status PreprocessGolden(const SelfCheckGolden& golden, int input_size, std::vector<float>* out);
+
+// The selfcheck block as JSON text: preprocessing description, goldens (pixels base64) with
+// their `expected` outputs and `tolerance` (absolute), and each shard's size and SHA-256.
+// `source` says who computed the outputs ("libtorch" at export, "catdog-core" when sealed).
+std::string MakeSelfCheckBlock(int input_size, const std::vector<SelfCheckGolden>& goldens,
+                               const std::vector<std::string>& shard_paths,
+                               const std::vector<ShardBytes>& shards, const std::string& source,
+                               double tolerance = 1e-4);
+
+// Computes every golden's expected output with `model` (the core itself; for models that have
+// no training checkpoint any more), then MakeSelfCheckBlock with source "catdog-core".
+Status SealSelfCheck(Model& model, const std::vector<ShardBytes>& shards,
+                     std::vector<SelfCheckGolden> goldens, std::string* block_json);
 
 // Human-readable name of a backend ("reference", "simd", "xnnpack").
 const char* BackendName(Backend b);
