@@ -35,6 +35,8 @@ struct Instance {
   int output_batch = 0;
   std::vector<uint8_t> image;
   std::string metadata;
+  catdog::SelfCheckReport check;  // run by catdog_finish while the shard bytes are still here
+  std::string check_summary;
 };
 
 std::string& LastError() {
@@ -193,6 +195,9 @@ CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
   views.reserve(in->shards.size());
   for (auto& s : in->shards) views.push_back({s.data(), s.size()});
   catdog::Status st = in->model->LoadWeights(views);
+  // The self-check hashes the raw shard bytes, so it runs now, before they are freed.
+  if (st) st = catdog::RunSelfCheck(*in->model, views, &in->check);
+  if (st) in->check_summary = in->check.Summary();
   // The core copied what it needs; the raw shard bytes are no longer useful either way.
   std::vector<std::vector<uint8_t>>(in->shards.size()).swap(in->shards);
   if (!st) return Fail(-1, st.message());
@@ -317,8 +322,29 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   j["temperature"] = info.temperature;
   nlohmann::json user = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
   j["user"] = user.is_discarded() ? nlohmann::json::object() : user;
+  const catdog::SelfCheckReport& c = in->check;
+  j["selfcheck"] = {{"present", c.present}, {"verified", c.verified()}, {"passed", c.passed}, {"total", c.total},
+                    {"source", c.source},   {"first_mismatch", c.first_mismatch}, {"summary", in->check_summary}};
   in->metadata = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return in->metadata.c_str();
+}
+
+CATDOG_EXPORT int32_t catdog_selfcheck_passed(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_selfcheck_passed");
+  if (!in) return -1;
+  return in->check.present ? in->check.passed : -1;
+}
+
+CATDOG_EXPORT int32_t catdog_selfcheck_total(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_selfcheck_total");
+  if (!in) return -1;
+  return in->check.present ? in->check.total : -1;
+}
+
+CATDOG_EXPORT const char* catdog_selfcheck_summary(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_selfcheck_summary");
+  if (!in) return nullptr;
+  return in->check_summary.c_str();
 }
 
 CATDOG_EXPORT int32_t catdog_heap_used(void) {

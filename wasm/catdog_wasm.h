@@ -60,8 +60,17 @@ int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width,
                           int32_t stride, int32_t format, int32_t fit);
 
 // JSON describing the loaded model: {"input_shape","output_shape","backend","format",
-// "generated_by","converted_by","num_weights","layers":[...],"user":{userDefinedMetadata}}.
+// "generated_by","converted_by","num_weights","layers":[...],"user":{userDefinedMetadata},
+// "selfcheck":{"present","verified","passed","total","source","first_mismatch","summary"}}.
 const char* catdog_metadata(catdog_handle h);
+
+// The model's self-check (catdog.h RunSelfCheck: golden images through preprocess + run, shard
+// SHA-256), run by catdog_finish. passed / total: -1 when the model has no selfcheck block (or the
+// handle is bad). summary: "model verified (n/n)", "model self-check FAILED (k/n): <first
+// mismatch>" or "model has no self-check block". Also in catdog_metadata's "selfcheck".
+int32_t catdog_selfcheck_passed(catdog_handle h);
+int32_t catdog_selfcheck_total(catdog_handle h);
+const char* catdog_selfcheck_summary(catdog_handle h);
 
 // Bytes of the wasm heap currently allocated by malloc (leak checks in tests), and the size of
 // wasm linear memory.

@@ -31,6 +31,8 @@ const TEXT = {
     demoNote: 'Este modelo es de demostración y no está entrenado: sus respuestas son aleatorias.',
     ms: 'ms', compare: 'Comparar modelos', diagnostics: 'Diagnóstico', marksTitle: 'Corregir al modelo',
     markCat: 'Es un gato (C)', markDog: 'Es un perro (D)', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
+    verified: 'modelo verificado ({0}/{1})', noSelfCheck: 'modelo sin autocomprobación',
+    checkFailed: 'La autocomprobación del modelo falló ({0}/{1}): {2}. Sus respuestas pueden no ser las del modelo entrenado.',
   },
   en: {
     title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
@@ -53,6 +55,8 @@ const TEXT = {
     demoNote: 'This is a demo model and it is not trained: its answers are random.',
     ms: 'ms', compare: 'Compare models', diagnostics: 'Diagnostics', marksTitle: 'Correct the model',
     markCat: 'It is a cat (C)', markDog: 'It is a dog (D)', exportMarks: 'Export zip', clearMarks: 'Clear',
+    verified: 'model verified ({0}/{1})', noSelfCheck: 'model has no self-check',
+    checkFailed: 'The model self-check failed ({0}/{1}): {2}. Its answers may not be the trained model\'s.',
   },
 };
 const params = new URLSearchParams(location.search);
@@ -67,6 +71,7 @@ function renderLanguage() {
   renderLabel();
   for (const [kind, [key, args]] of messages) showMessage(kind, key, ...args);
   $('demo-note').textContent = t('demoNote');
+  if (classifier) renderSelfCheck();
   for (const tool of Object.values(tools)) tool?.render?.();
 }
 
@@ -193,6 +198,8 @@ async function loadModel(entry) {
   debug.ready = false;
   debug.model = entry.id;
   clearMessage('model-error');
+  clearMessage('model-check');
+  $('selfcheck').hidden = true;
   $('engine').textContent = t('loading');
   try {
     const c = await createClassifier({ modelUrl: new URL(entry.path, new URL('models/', location.href)).href,
@@ -219,9 +226,24 @@ async function loadModel(entry) {
   $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
   $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.build.threads} thread${md.build.threads > 1 ? 's' : ''} · ${md.layers.length} layers`;
   debug.threads = md.build.threads;
+  renderSelfCheck();
   renderLabel();
   tools.diag?.render();
   if (lastPhoto && !stream) classifyPhoto(lastPhoto);
+}
+
+// The core's self-check of the loaded model (golden images + weight-file SHA-256, run right after
+// loading): a quiet "model verified (n/n)" line, or a visible warning naming the first mismatch.
+function renderSelfCheck() {
+  const sc = classifier?.selfCheck;
+  const el = $('selfcheck');
+  debug.selfCheck = sc ?? null;
+  if (!sc) { el.hidden = true; return; }
+  el.hidden = false;
+  el.dataset.state = !sc.present ? 'absent' : sc.verified ? 'verified' : 'failed';
+  el.textContent = !sc.present ? t('noSelfCheck') : t(sc.verified ? 'verified' : 'checkFailed', sc.passed, sc.total, sc.mismatch);
+  if (sc.present && !sc.verified) showMessage('model-check', 'checkFailed', sc.passed, sc.total, sc.mismatch);
+  else clearMessage('model-check');
 }
 
 async function loadIndex() {

@@ -180,6 +180,13 @@ export class CoreModel {
     const t = m._catdog_model_temperature ? m._catdog_model_temperature(handle) : 1;
     this.temperature = t > 0 && Number.isFinite(t) ? t : 1;
     this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
+    // The core's self-check, run right after loading (catdog_finish): golden images through
+    // preprocess + run, and the SHA-256 of every weight file, against userDefinedMetadata.catdog.selfcheck.
+    const sc = this.metadata.selfcheck ?? {};
+    this.selfCheck = {
+      present: sc.present === true, verified: sc.verified === true, passed: sc.passed ?? 0, total: sc.total ?? 0,
+      source: sc.source ?? '', mismatch: sc.first_mismatch ?? '', summary: sc.summary ?? 'model has no self-check block',
+    };
   }
   check() {
     if (!this.h) throw new CatdogError('the model was disposed', 'input');

@@ -27,6 +27,7 @@ export class Engine {
     return {
       ...m.metadata,
       catdog: m.catdog,
+      selfCheck: m.selfCheck,
       labels: m.labels,
       threshold: m.threshold,
       fit: m.fit,

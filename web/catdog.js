@@ -6,6 +6,8 @@
 //   r.label   // 'cat' | 'dog' (the model's labels), r.pDog in [0,1], r.timings {read, preprocess, inference, total} ms
 //   const out = await clf.predictTensor(new Float32Array(100 * 100), [1, 100, 100, 1]);
 //   clf.metadata  // input/output shapes, userDefinedMetadata.catdog, labels, threshold, load time
+//   clf.selfCheck // { present, verified, passed, total, source, mismatch, summary }: the model's
+//                 //   golden images and weight-file SHA-256 checked by the core right after loading
 //   clf.dispose();
 //
 // Options: modelUrl (required; model.json, shards resolved relative to it), wasmUrl (default: the
@@ -59,6 +61,7 @@ class WorkerClassifier {
     this.worker = worker;
     this.grab = grab;
     this.metadata = info;
+    this.selfCheck = info.selfCheck;
     this.pending = new Map();
     this.nextId = 1;
     this.busy = false;
@@ -124,6 +127,7 @@ class DirectClassifier {
   constructor(engine) {
     this.engine = engine;
     this.metadata = engine.describe();
+    this.selfCheck = this.metadata.selfCheck;
     this.busy = false;
   }
   check() {
