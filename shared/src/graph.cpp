@@ -141,7 +141,7 @@ class Builder {
   Status MakeLayer(const json& lj, const std::vector<int>& inputs, const std::vector<std::string>& path, int* index) {
     std::string cls = ClassOf(lj), name = NameOf(lj);
     if (cls.empty()) return Status::Error(src_ + ": a layer has no class_name: " + jsonu::Dump(lj, 120));
-    if (name.empty()) return Status::Error(src_ + ": a " + cls + " layer has no name");
+    if (name.empty()) return Status::Error(src_ + ": a " + cls + " layer has no name: " + jsonu::Dump(lj, 120));
     std::unique_ptr<Layer> l = CreateLayer(cls);
     if (!l) return Status::Error(src_ + ": layer '" + name + "' has unsupported class '" + cls + "'");
     l->ref = {src_, name, cls};
@@ -370,16 +370,43 @@ Status BuildGraph(const json& topology, const std::string& source, Graph* graph)
   return Status::Ok();
 }
 
-void FuseConvPool(Graph* g) {
-  std::vector<int> consumers(g->layers.size(), 0);
-  for (const auto& l : g->layers)
+namespace {
+
+std::vector<int> CountConsumers(const Graph& g) {
+  std::vector<int> consumers(g.layers.size(), 0);
+  for (const auto& l : g.layers)
     for (int i : l->inputs) ++consumers[static_cast<size_t>(i)];
+  return consumers;
+}
+
+}  // namespace
+
+void FuseConvPool(Graph* g) {
+  const std::vector<int> consumers = CountConsumers(*g);
+  const auto single_use = [&](int i) { return i != g->output && consumers[static_cast<size_t>(i)] == 1; };
   for (auto& l : g->layers) {
     if (l->ref.class_name != "MaxPooling2D" || l->inputs.size() != 1) continue;
     int c = l->inputs[0];
+    if (!single_use(c)) continue;
+    // Through a BatchNormalization folded into the conv (FuseBatchNorm): conv -> BN -> pool.
+    Layer* prev = g->layers[static_cast<size_t>(c)].get();
+    if (prev->ref.class_name == "BatchNormalization" && prev->IsAlias() && prev->inputs.size() == 1) {
+      c = prev->inputs[0];
+      if (!single_use(c)) continue;
+    }
     Layer* conv = g->layers[static_cast<size_t>(c)].get();
-    if (c == g->output || consumers[static_cast<size_t>(c)] != 1 || conv->ref.class_name != "Conv2D") continue;
     if (CanFuseMaxPool(*conv, *l)) FuseMaxPool(conv, l.get());
+  }
+}
+
+void FuseBatchNorm(Graph* g) {
+  const std::vector<int> consumers = CountConsumers(*g);
+  for (auto& l : g->layers) {
+    if (l->ref.class_name != "BatchNormalization" || l->inputs.size() != 1) continue;
+    const int p = l->inputs[0];
+    if (p == g->output || consumers[static_cast<size_t>(p)] != 1) continue;
+    Layer* producer = g->layers[static_cast<size_t>(p)].get();
+    if (CanFuseBatchNorm(*producer, *l)) FuseBatchNorm(producer, l.get());
   }
 }
 

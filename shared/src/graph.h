@@ -26,8 +26,14 @@ struct Graph {
 // dangling or cyclic references, duplicate names, several inputs/outputs, shapes out of range.
 Status BuildGraph(const jsonu::json& topology, const std::string& source, Graph* graph);
 
-// Fuses Conv2D (relu/relu6/linear) + MaxPooling2D 2x2/2 'valid' where the conv's output feeds only
-// that pool. Call before binding weights.
+// Fuses Conv2D / SeparableConv2D (relu/relu6/linear) + MaxPooling2D 2x2/2 'valid' where the conv's
+// output feeds only that pool (also through a BatchNormalization folded by FuseBatchNorm). Call
+// before binding weights, after FuseBatchNorm.
 void FuseConvPool(Graph* graph);
+
+// Folds each BatchNormalization into the Conv2D / DepthwiseConv2D / SeparableConv2D that feeds it
+// (relu/relu6/linear activation) where the BN is that layer's only consumer: the BN layer becomes
+// an alias, bound before its producer (layers.h FuseBatchNorm). Call before binding weights.
+void FuseBatchNorm(Graph* graph);
 
 }  // namespace catdog::detail

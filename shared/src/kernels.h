@@ -34,11 +34,39 @@ struct DenseDesc {
   float clamp_min = -kInf, clamp_max = kInf;
 };
 
+// A depthwise 2-D convolution (Keras DepthwiseConv2D, and the first half of SeparableConv2D):
+// out[y][x][c * mult + m] = clamp(bias + sum_{ky,kx} in[y*sh - pad_top + ky][x*sw - pad_left + kx][c]
+// * w[ky][kx][c][m]), zero padding. Weights [kh][kw][channels][mult] (Keras order).
+struct DepthwiseDesc {
+  int in_h = 0, in_w = 0, channels = 0, mult = 1;
+  int kh = 0, kw = 0;
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int out_h = 0, out_w = 0;
+  float clamp_min = -kInf, clamp_max = kInf;
+  int out_c() const { return channels * mult; }
+};
+
+// A per-output-channel affine applied after the clamp: y = (y - sub[c]) * mul[c] + add[c]. It is an
+// inference BatchNormalization that follows a ReLU'd conv, folded into that conv's epilogue at
+// load (with a fused 2x2 max-pool it comes before the max, so negative scales stay exact). All
+// three arrays hold out_c floats, or all three are null (no affine). Ops copy them at creation.
+struct ChannelAffine {
+  const float* sub = nullptr;
+  const float* mul = nullptr;
+  const float* add = nullptr;
+  bool active() const { return mul != nullptr; }
+};
+
 // ---- scalar references: always built, the oracle for every other path ----------------------
 void Conv2DRef(const ConvDesc& d, int batch, const float* in, const float* w_hwio,
                const float* bias /*nullable*/, float* out);
 void DenseRef(const DenseDesc& d, int batch, const float* in, const float* w_io,
               const float* bias /*nullable*/, float* out);
+void DepthwiseRef(const DepthwiseDesc& d, int batch, const float* in, const float* w,
+                  const float* bias /*nullable*/, float* out);
+// In place over rows x channels values (NHWC: rows = pixels): v = (v - sub[c]) * mul[c] + add[c].
+void ChannelAffineRef(const ChannelAffine& a, size_t rows, int channels, float* data);
 // Max pool, NHWC, window (ph,pw), stride (sh,sw), explicit padding (padded cells never win).
 void MaxPoolRef(int batch, int in_h, int in_w, int c, int ph, int pw, int sh, int sw, int pad_top,
                 int pad_left, int out_h, int out_w, const float* in, float* out);
@@ -54,9 +82,14 @@ class Op {
 };
 
 // Return nullptr when the shape/config is not supported by that backend: the caller falls
-// back to the reference. `threads` >= 1.
-std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads);
+// back to the reference. `threads` >= 1. `post` (optional) is applied after the clamp and before
+// the fused pool.
+std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads,
+                                 const ChannelAffine& post = {});
 std::unique_ptr<Op> MakeDenseSimd(const DenseDesc& d, const float* w_io, const float* bias, int threads);
+// depth_multiplier 1 only (nullptr otherwise).
+std::unique_ptr<Op> MakeDepthwiseSimd(const DepthwiseDesc& d, const float* w, const float* bias, int threads,
+                                      const ChannelAffine& post = {});
 // Only in builds with CATDOG_WITH_XNNPACK (else they return nullptr).
 std::unique_ptr<Op> MakeConvXnnpack(const ConvDesc& d, const float* w_hwio, const float* bias, int threads);
 std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, const float* bias, int threads);

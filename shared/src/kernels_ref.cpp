@@ -82,6 +82,48 @@ void DenseRef(const DenseDesc& d, int batch, const float* in, const float* w_io,
   }
 }
 
+// out[b,oy,ox,c*mult+m] = clamp(bias + sum_{ky,kx} in[b, oy*sh-pt+ky, ox*sw-pl+kx, c] * w[ky,kx,c,m]).
+// Accumulates in the output pixel (allocation-free).
+void DepthwiseRef(const DepthwiseDesc& d, int batch, const float* in, const float* w, const float* bias,
+                  float* out) {
+  const int oc = d.out_c();
+  for (int b = 0; b < batch; ++b) {
+    const float* src = in + static_cast<size_t>(b) * d.in_h * d.in_w * d.channels;
+    float* dst = out + static_cast<size_t>(b) * d.out_h * d.out_w * oc;
+    for (int oy = 0; oy < d.out_h; ++oy)
+      for (int ox = 0; ox < d.out_w; ++ox) {
+        float* o = dst + (static_cast<size_t>(oy) * d.out_w + ox) * oc;
+        for (int j = 0; j < oc; ++j) o[j] = bias ? bias[j] : 0.f;
+        for (int ky = 0; ky < d.kh; ++ky) {
+          const int y = oy * d.stride_h - d.pad_top + ky;
+          if (y < 0 || y >= d.in_h) continue;  // zero padding
+          for (int kx = 0; kx < d.kw; ++kx) {
+            const int x = ox * d.stride_w - d.pad_left + kx;
+            if (x < 0 || x >= d.in_w) continue;
+            const float* px = src + (static_cast<size_t>(y) * d.in_w + x) * d.channels;
+            const float* wk = w + (static_cast<size_t>(ky) * d.kw + kx) * oc;
+            if (d.mult == 1) {  // SeparableConv2D's case: one contiguous loop the compiler vectorizes
+              for (int c = 0; c < d.channels; ++c) o[c] += px[c] * wk[c];
+            } else {
+              for (int c = 0; c < d.channels; ++c)
+                for (int m = 0; m < d.mult; ++m) o[c * d.mult + m] += px[c] * wk[c * d.mult + m];
+            }
+          }
+        }
+        if (d.clamp_min != -kInf || d.clamp_max != kInf)
+          for (int j = 0; j < oc; ++j) o[j] = Clamp(o[j], d.clamp_min, d.clamp_max);
+      }
+  }
+}
+
+void ChannelAffineRef(const ChannelAffine& a, size_t rows, int channels, float* data) {
+  if (!a.active()) return;
+  for (size_t r = 0; r < rows; ++r) {
+    float* v = data + r * channels;
+    for (int c = 0; c < channels; ++c) v[c] = (v[c] - a.sub[c]) * a.mul[c] + a.add[c];
+  }
+}
+
 void MaxPoolRef(int batch, int in_h, int in_w, int c, int ph, int pw, int sh, int sw, int pad_top,
                 int pad_left, int out_h, int out_w, const float* in, float* out) {
   for (int b = 0; b < batch; ++b) {

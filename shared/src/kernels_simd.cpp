@@ -59,6 +59,7 @@ const char* IsaProblem(const Isa& isa) {
       if (!isa.tile[nv][m]) return "tile[nv][m] missing for an m <= mr[nv]";
   }
   if (!isa.pool2 || !isa.wino_in || !isa.wino_out) return "pool2 or a Winograd transform missing";
+  if (!isa.dw3x3 || !isa.dw) return "a depthwise row kernel missing";
   return nullptr;
 }
 
@@ -240,13 +241,32 @@ PackedWeights Pack(const Isa& isa, size_t k, int out_c, const float* w, const fl
   return p;
 }
 
+// A ChannelAffine copied into arrays of `pad` floats (lanes past `n` get 0 * 0 + 0).
+struct PackedAffine {
+  std::vector<float> sub, mul, add;
+  void Set(const ChannelAffine& a, int n, int pad) {
+    if (!a.active()) return;
+    sub.assign(pad, 0.0f);
+    mul.assign(pad, 0.0f);
+    add.assign(pad, 0.0f);
+    std::copy(a.sub, a.sub + n, sub.begin());
+    std::copy(a.mul, a.mul + n, mul.begin());
+    std::copy(a.add, a.add + n, add.begin());
+  }
+  bool active() const { return !mul.empty(); }
+  const float* sub_at(int i) const { return active() ? sub.data() + i : nullptr; }
+  const float* mul_at(int i) const { return active() ? mul.data() + i : nullptr; }
+  const float* add_at(int i) const { return active() ? add.data() + i : nullptr; }
+};
+
 // ---- Conv2D ----------------------------------------------------------------------------------------
 class ConvOp final : public Op {
  public:
-  ConvOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads)
+  ConvOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads, const ChannelAffine& post)
       : isa_(isa), d_(d), pool_(threads) {
     const int nv = std::min(d.in_c == 1 ? isa.c1_nv : isa.conv_nv, CeilDiv(d.out_c, isa.width));
     packed_ = Pack(isa, static_cast<size_t>(d.kh) * d.kw * d.in_c, d.out_c, w, bias, nv);
+    post_.Set(post, d.out_c, packed_.oc_pad);
     hp_ = d.in_h + d.pad_top + d.pad_bottom;
     wp_ = d.in_w + d.pad_left + d.pad_right;
     padded_ = d.pad_top || d.pad_left || d.pad_bottom || d.pad_right;
@@ -260,6 +280,7 @@ class ConvOp final : public Op {
     if (d.dil_h != 1 || d.dil_w != 1) name_ += "_d" + std::to_string(d.dil_h) + "x" + std::to_string(d.dil_w);
     name_ += d.in_c == 1 ? "_c1_direct" : "_igemm";
     name_ += std::string("__") + isa.name + "_" + std::to_string(isa.mr[nv]) + "x" + std::to_string(nv * isa.width);
+    if (post.active()) name_ += "_affine";
     if (d.fuse_maxpool2) name_ += "_pool2";
     if (pool_.size() > 1) name_ += "_t" + std::to_string(pool_.size());
   }
@@ -303,7 +324,7 @@ class ConvOp final : public Op {
       const float* xrow = x + static_cast<size_t>(oh) * d_.stride_h * wp_ * d_.in_c;
       for (const auto& blk : packed_.blocks) {
         const int mr = isa_.mr[blk.nv];
-        simd::TileArgs t;
+        simd::TileArgs t{};
         const float* a[kMaxMr];
         t.a = a;
         t.tap_off = tap_off_.data();
@@ -314,6 +335,9 @@ class ConvOp final : public Op {
         t.lo = d_.clamp_min;
         t.hi = d_.clamp_max;
         t.ldc = ldc;
+        t.post_sub = post_.sub_at(blk.oc0);
+        t.post_mul = post_.mul_at(blk.oc0);
+        t.post_add = post_.add_at(blk.oc0);
         for (int ow0 = 0; ow0 < d_.out_w; ow0 += mr) {
           const int m = std::min(mr, d_.out_w - ow0);
           for (int p = 0; p < m; ++p) a[p] = xrow + static_cast<size_t>(ow0 + p) * d_.stride_w * d_.in_c;
@@ -337,6 +361,7 @@ class ConvOp final : public Op {
   ConvDesc d_;
   Workers pool_;
   PackedWeights packed_;
+  PackedAffine post_;
   std::vector<ptrdiff_t> tap_off_;
   int hp_ = 0, wp_ = 0;
   bool padded_ = false;
@@ -355,7 +380,8 @@ class ConvOp final : public Op {
 // bias, clamp and the 2x2 max-pool (a tile's outputs are exactly one pool window).
 class WinogradOp final : public Op {
  public:
-  WinogradOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads)
+  WinogradOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads,
+             const ChannelAffine& post)
       : isa_(isa), d_(d), pool_(threads) {
     const int W = isa.width;
     cin_pad_ = CeilDiv(d.in_c, W) * W;
@@ -382,6 +408,7 @@ class WinogradOp final : public Op {
     bias_.assign(oc_pad_, 0.0f);
     if (bias) std::copy(bias, bias + d.out_c, bias_.begin());
     zeros_.assign(oc_pad_, 0.0f);
+    post_.Set(post, d.out_c, oc_pad_);
     const bool pool = d.fuse_maxpool2;
     th_ = pool ? d.out_h / 2 : CeilDiv(d.out_h, 2);
     tw_ = pool ? d.out_w / 2 : CeilDiv(d.out_w, 2);
@@ -398,6 +425,7 @@ class WinogradOp final : public Op {
     for (auto& m : mbuf_) m.resize(16 * ms_);
     name_ = std::string("f32_conv3x3_winograd2x2__") + isa.name + "_" + std::to_string(isa.mr[nv]) + "x" +
             std::to_string(nv * W);
+    if (post.active()) name_ += "_affine";
     if (pool) name_ += "_pool2";
     if (pool_.size() > 1) name_ += "_t" + std::to_string(pool_.size());
   }
@@ -437,7 +465,7 @@ class WinogradOp final : public Op {
     float* m = mbuf_[thread].data();
     isa_.wino_in(src_ + b * src_batch_stride_ + 2 * r * row_stride_, row_stride_, d_.in_c, cin_pad_, tw_, v, vs_);
     const float* a[kMaxMr];
-    simd::TileArgs t;
+    simd::TileArgs t{};
     t.a = a;
     t.tap_off = &zero_;
     t.ntaps = 1;
@@ -462,12 +490,14 @@ class WinogradOp final : public Op {
     const int fh = d_.final_h(), fw = d_.final_w();
     float* y = dst_ + static_cast<size_t>(b) * fh * fw * d_.out_c;
     if (d_.fuse_maxpool2) {
-      isa_.wino_out(m, ms_, d_.out_c, oc_pad_, tw_, bias_.data(), d_.clamp_min, d_.clamp_max, true, 1, fw,
+      isa_.wino_out(m, ms_, d_.out_c, oc_pad_, tw_, bias_.data(), d_.clamp_min, d_.clamp_max, post_.sub_at(0),
+                    post_.mul_at(0), post_.add_at(0), true, 1, fw,
                     y + static_cast<size_t>(r) * fw * d_.out_c, nullptr);
     } else {
       const int rows = std::min(2, d_.out_h - 2 * r);
       float* y0 = y + static_cast<size_t>(2 * r) * d_.out_w * d_.out_c;
-      isa_.wino_out(m, ms_, d_.out_c, oc_pad_, tw_, bias_.data(), d_.clamp_min, d_.clamp_max, false, rows, d_.out_w,
+      isa_.wino_out(m, ms_, d_.out_c, oc_pad_, tw_, bias_.data(), d_.clamp_min, d_.clamp_max, post_.sub_at(0),
+                    post_.mul_at(0), post_.add_at(0), false, rows, d_.out_w,
                     y0, y0 + static_cast<size_t>(d_.out_w) * d_.out_c);
     }
   }
@@ -476,6 +506,7 @@ class WinogradOp final : public Op {
   ConvDesc d_;
   Workers pool_;
   PackedWeights packed_[16];
+  PackedAffine post_;
   std::vector<float> bias_, zeros_;
   int cin_pad_ = 0, oc_pad_ = 0, th_ = 0, tw_ = 0, hb_ = 0, wb_ = 0;
   bool copy_ = false;
@@ -526,7 +557,7 @@ class DenseOp final : public Op {
     const float* a[kMaxMr];
     for (int p = 0; p < m; ++p) a[p] = src_ + static_cast<size_t>(b0 + p) * d_.in;
     float tmp[kMaxMr * kMaxNv * 16];
-    simd::TileArgs t;
+    simd::TileArgs t{};
     t.a = a;
     t.tap_off = &zero_;
     t.ntaps = 1;
@@ -555,6 +586,96 @@ class DenseOp final : public Op {
   int batch_ = 0, row_tiles_ = 0;
 };
 
+// ---- depthwise convolution (depth_multiplier 1) ---------------------------------------------------
+// Weights repacked to [kh * kw][ch_pad] so every tap's channel vector is aligned to the table's
+// width; one task per output row; padding handled by the row kernel (no copy of the input).
+class DepthwiseOp final : public Op {
+ public:
+  DepthwiseOp(const Isa& isa, const DepthwiseDesc& d, const float* w, const float* bias, int threads,
+              const ChannelAffine& post)
+      : isa_(isa), d_(d), pool_(threads) {
+    ch_pad_ = static_cast<size_t>(CeilDiv(d.channels, isa.width)) * isa.width;
+    const size_t taps = static_cast<size_t>(d.kh) * d.kw;
+    w_.assign(taps * ch_pad_, 0.0f);
+    for (size_t t = 0; t < taps; ++t) std::copy(w + t * d.channels, w + (t + 1) * d.channels, w_.begin() + t * ch_pad_);
+    bias_.assign(ch_pad_, 0.0f);
+    if (bias) std::copy(bias, bias + d.channels, bias_.begin());
+    post_.Set(post, d.channels, static_cast<int>(ch_pad_));
+    k3_ = d.kh == 3 && d.kw == 3;
+    name_ = "f32_dwconv" + std::to_string(d.kh) + "x" + std::to_string(d.kw);
+    if (d.stride_h != 1 || d.stride_w != 1) name_ += "_s" + std::to_string(d.stride_h) + "x" + std::to_string(d.stride_w);
+    name_ += std::string("__") + isa.name + "_" + std::to_string(isa.width);
+    if (post.active()) name_ += "_affine";
+    if (pool_.size() > 1) name_ += "_t" + std::to_string(pool_.size());
+  }
+
+  const char* name() const override { return name_.c_str(); }
+
+  void Run(int batch, const float* in, float* out) override {
+    src_ = in;
+    dst_ = out;
+    pool_.Run(batch * d_.out_h, &DepthwiseOp::RowTask, this);
+  }
+
+ private:
+  static void RowTask(void* self, int task, int) { static_cast<DepthwiseOp*>(self)->Row(task); }
+
+  void Row(int task) {
+    const int b = task / d_.out_h, oy = task % d_.out_h;
+    const size_t row = static_cast<size_t>(d_.in_w) * d_.channels;
+    const float* x = src_ + static_cast<size_t>(b) * d_.in_h * row;
+    const float* rows[kMaxTaps];
+    for (int ky = 0; ky < d_.kh; ++ky) {
+      const int iy = oy * d_.stride_h - d_.pad_top + ky;
+      rows[ky] = iy >= 0 && iy < d_.in_h ? x + static_cast<size_t>(iy) * row : nullptr;
+    }
+    simd::DwArgs a{};
+    a.rows = rows;
+    a.kh = d_.kh;
+    a.kw = d_.kw;
+    a.sw = d_.stride_w;
+    a.pad_left = d_.pad_left;
+    a.in_w = d_.in_w;
+    a.out_w = d_.out_w;
+    a.ch = d_.channels;
+    a.ch_pad = ch_pad_;
+    a.w = w_.data();
+    a.bias = bias_.data();
+    a.lo = d_.clamp_min;
+    a.hi = d_.clamp_max;
+    a.post_sub = post_.sub_at(0);
+    a.post_mul = post_.mul_at(0);
+    a.post_add = post_.add_at(0);
+    a.out = dst_ + (static_cast<size_t>(b) * d_.out_h + oy) * d_.out_w * d_.channels;
+    (k3_ ? isa_.dw3x3 : isa_.dw)(a);
+  }
+
+ public:
+  static constexpr int kMaxTaps = 64;  // kh limit of the row-pointer array
+
+ private:
+  const Isa& isa_;
+  DepthwiseDesc d_;
+  Workers pool_;
+  size_t ch_pad_ = 0;
+  std::vector<float> w_, bias_;
+  PackedAffine post_;
+  bool k3_ = false;
+  std::string name_;
+  const float* src_ = nullptr;
+  float* dst_ = nullptr;
+};
+
+bool DepthwiseSupported(const DepthwiseDesc& d) {
+  if (d.in_h <= 0 || d.in_w <= 0 || d.channels <= 0 || d.mult != 1 || d.kh <= 0 || d.kw <= 0) return false;
+  if (d.kh > DepthwiseOp::kMaxTaps || d.stride_h <= 0 || d.stride_w <= 0) return false;
+  if (d.pad_top < 0 || d.pad_left < 0 || d.pad_bottom < 0 || d.pad_right < 0) return false;
+  const int eh = d.in_h + d.pad_top + d.pad_bottom - (d.kh - 1);
+  const int ew = d.in_w + d.pad_left + d.pad_right - (d.kw - 1);
+  if (eh <= 0 || ew <= 0) return false;
+  return d.out_h == (eh - 1) / d.stride_h + 1 && d.out_w == (ew - 1) / d.stride_w + 1;
+}
+
 bool ConvSupported(const ConvDesc& d) {
   if (d.in_h <= 0 || d.in_w <= 0 || d.in_c <= 0 || d.out_c <= 0 || d.kh <= 0 || d.kw <= 0) return false;
   if (d.stride_h <= 0 || d.stride_w <= 0 || d.dil_h <= 0 || d.dil_w <= 0) return false;
@@ -578,11 +699,20 @@ bool WinogradWanted(const Isa& isa, const ConvDesc& d, ConvAlgo algo) {
 }
 
 std::unique_ptr<Op> MakeConvFor(const Isa* isa, const ConvDesc& d, const float* w_hwio, const float* bias,
-                                int threads, ConvAlgo algo) {
+                                int threads, ConvAlgo algo, const ChannelAffine& post) {
   if (!isa || !w_hwio || !ConvSupported(d)) return nullptr;
+  if (post.active() && (!post.sub || !post.add)) return nullptr;
   if (algo == ConvAlgo::kWinograd && !WinogradOp::Supports(d)) return nullptr;
-  if (WinogradWanted(*isa, d, algo)) return std::make_unique<WinogradOp>(*isa, d, w_hwio, bias, std::max(1, threads));
-  return std::make_unique<ConvOp>(*isa, d, w_hwio, bias, std::max(1, threads));
+  if (WinogradWanted(*isa, d, algo))
+    return std::make_unique<WinogradOp>(*isa, d, w_hwio, bias, std::max(1, threads), post);
+  return std::make_unique<ConvOp>(*isa, d, w_hwio, bias, std::max(1, threads), post);
+}
+
+std::unique_ptr<Op> MakeDepthwiseFor(const Isa* isa, const DepthwiseDesc& d, const float* w, const float* bias,
+                                     int threads, const ChannelAffine& post) {
+  if (!isa || !w || !DepthwiseSupported(d)) return nullptr;
+  if (post.active() && (!post.sub || !post.add)) return nullptr;
+  return std::make_unique<DepthwiseOp>(*isa, d, w, bias, std::max(1, threads), post);
 }
 
 std::unique_ptr<Op> MakeDenseFor(const Isa* isa, const DenseDesc& d, const float* w_io, const float* bias,
@@ -593,8 +723,14 @@ std::unique_ptr<Op> MakeDenseFor(const Isa* isa, const DenseDesc& d, const float
 
 }  // namespace simd
 
-std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads) {
-  return simd::MakeConvFor(simd::BestIsa(), d, w_hwio, bias, threads, simd::DefaultConvAlgo());
+std::unique_ptr<Op> MakeConvSimd(const ConvDesc& d, const float* w_hwio, const float* bias, int threads,
+                                 const ChannelAffine& post) {
+  return simd::MakeConvFor(simd::BestIsa(), d, w_hwio, bias, threads, simd::DefaultConvAlgo(), post);
+}
+
+std::unique_ptr<Op> MakeDepthwiseSimd(const DepthwiseDesc& d, const float* w, const float* bias, int threads,
+                                      const ChannelAffine& post) {
+  return simd::MakeDepthwiseFor(simd::BestIsa(), d, w, bias, threads, post);
 }
 
 std::unique_ptr<Op> MakeDenseSimd(const DenseDesc& d, const float* w_io, const float* bias, int threads) {

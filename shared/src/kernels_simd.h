@@ -26,8 +26,33 @@ struct TileArgs {
   float lo, hi;           // clamp
   float* c;               // output pixel p at c + p * ldc (nv * W floats written)
   size_t ldc;
+  // Optional affine after the clamp (kernels.h ChannelAffine): nv * W floats each, or all null.
+  const float* post_sub;
+  const float* post_mul;
+  const float* post_add;
 };
 using TileFn = void (*)(const TileArgs&);
+
+// One output row of a depthwise convolution with depth_multiplier 1:
+//   out[x][c] = post(clamp(bias[c] + sum_{ky<kh, kx<kw} rows[ky][(x * sw - pad_left + kx) * ch + c]
+//                                     * w[(ky * kw + kx) * ch_pad + c]))
+// for x < out_w, c < ch; columns outside [0, in_w) and null rows (outside the input) are zero
+// padding. Input and output pixels are ch floats apart.
+struct DwArgs {
+  const float* const* rows;  // kh row pointers (pixel 0 of each input row), nullptr = padding
+  int kh, kw;
+  int sw, pad_left, in_w, out_w;
+  int ch;
+  size_t ch_pad;             // ch rounded up to whole vectors: the pitch of w, bias and post
+  const float* w;            // [kh * kw][ch_pad]
+  const float* bias;         // ch_pad floats (zeros when the layer has none)
+  float lo, hi;              // clamp
+  const float* post_sub;     // ch_pad floats each, or all null (kernels.h ChannelAffine)
+  const float* post_mul;
+  const float* post_add;
+  float* out;
+};
+using DwRowFn = void (*)(const DwArgs&);
 
 // 2x2 stride-2 max-pool of two conv rows r0, r1 (pixel pitch `ld` floats) into out_w pixels of
 // c channels at `out` (pixel pitch c).
@@ -36,8 +61,10 @@ using Pool2Fn = void (*)(const float* r0, const float* r1, size_t ld, int out_w,
 // Winograd F(2x2, 3x3) input / output transforms of one row of tiles (kernels_simd_impl.h).
 using WinoInFn = void (*)(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v,
                           size_t xi_stride);
+// post_*: the optional affine after the clamp (oc_pad floats each, or all null).
 using WinoOutFn = void (*)(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias,
-                           float lo, float hi, bool pool, int rows, int out_w, float* y0, float* y1);
+                           float lo, float hi, const float* post_sub, const float* post_mul,
+                           const float* post_add, bool pool, int rows, int out_w, float* y0, float* y1);
 
 struct Isa {
   const char* name;               // "avx512", "avx2", "sse2", "wasm", "scalar"
@@ -50,6 +77,8 @@ struct Isa {
   Pool2Fn pool2;
   WinoInFn wino_in;
   WinoOutFn wino_out;
+  DwRowFn dw3x3;                  // depthwise row, kh = kw = 3 (weights held in registers)
+  DwRowFn dw;                     // depthwise row, any kh x kw
 };
 
 // Fingerprint of the layout of Isa and TileArgs as the including translation unit sees it. The
@@ -68,9 +97,15 @@ constexpr unsigned long long kIsaAbi = [] {
   const unsigned long long fields[] = {
       sizeof(Isa), offsetof(Isa, name), offsetof(Isa, width), offsetof(Isa, conv_nv), offsetof(Isa, c1_nv),
       offsetof(Isa, dense_nv), offsetof(Isa, mr), offsetof(Isa, tile), offsetof(Isa, pool2), offsetof(Isa, wino_in),
-      offsetof(Isa, wino_out), kMaxNv, kMaxMr, sizeof(TileArgs), offsetof(TileArgs, a), offsetof(TileArgs, tap_off),
-      offsetof(TileArgs, ntaps), offsetof(TileArgs, cin), offsetof(TileArgs, w), offsetof(TileArgs, bias),
-      offsetof(TileArgs, lo), offsetof(TileArgs, hi), offsetof(TileArgs, c), offsetof(TileArgs, ldc)};
+      offsetof(Isa, wino_out), offsetof(Isa, dw3x3), offsetof(Isa, dw), kMaxNv, kMaxMr, sizeof(TileArgs),
+      offsetof(TileArgs, a), offsetof(TileArgs, tap_off), offsetof(TileArgs, ntaps), offsetof(TileArgs, cin),
+      offsetof(TileArgs, w), offsetof(TileArgs, bias), offsetof(TileArgs, lo), offsetof(TileArgs, hi),
+      offsetof(TileArgs, c), offsetof(TileArgs, ldc), offsetof(TileArgs, post_sub), offsetof(TileArgs, post_mul),
+      offsetof(TileArgs, post_add), sizeof(DwArgs), offsetof(DwArgs, rows), offsetof(DwArgs, kh),
+      offsetof(DwArgs, kw), offsetof(DwArgs, sw), offsetof(DwArgs, pad_left), offsetof(DwArgs, in_w),
+      offsetof(DwArgs, out_w), offsetof(DwArgs, ch), offsetof(DwArgs, ch_pad), offsetof(DwArgs, w),
+      offsetof(DwArgs, bias), offsetof(DwArgs, lo), offsetof(DwArgs, hi), offsetof(DwArgs, post_sub),
+      offsetof(DwArgs, post_mul), offsetof(DwArgs, post_add), offsetof(DwArgs, out)};
   for (unsigned long long f : fields) h = IsaAbiMix(h, f);
   return h;
 }();
@@ -94,7 +129,7 @@ const Isa* IsaBase<kIsaAbi>();
 // Why `isa` cannot be used (nullptr when it can): a tile shape it advertises (nv in 1..kMaxNv,
 // mr = 1..this->mr[nv]) without a microkernel, mr out of range or growing with nv (DenseOp
 // relies on narrower blocks allowing at least as many rows), block widths out of range, or a
-// missing pool / Winograd function. AvailableIsas() leaves such tables out.
+// missing pool / Winograd / depthwise function. AvailableIsas() leaves such tables out.
 const char* IsaProblem(const Isa& isa);
 
 }  // namespace catdog::kernels::simd

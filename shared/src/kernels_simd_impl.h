@@ -65,10 +65,132 @@ void Tile(const TileArgs& t) {
     }
   }
   const V lo = Set1(t.lo), hi = Set1(t.hi);
+  if (t.post_mul) {  // a folded BatchNormalization: (y - sub) * mul + add after the clamp
+    CATDOG_UNROLL for (int v = 0; v < NV; ++v) {
+      const V sub = Load(t.post_sub + v * kWidth), mul = Load(t.post_mul + v * kWidth);
+      const V add = Load(t.post_add + v * kWidth);
+      CATDOG_UNROLL for (int p = 0; p < MR; ++p)
+        Store(t.c + p * t.ldc + v * kWidth, Add(Mul(Sub(Min(Max(acc[p][v], lo), hi), sub), mul), add));
+    }
+    return;
+  }
   CATDOG_UNROLL for (int p = 0; p < MR; ++p) {
     float* c = t.c + p * t.ldc;
     CATDOG_UNROLL for (int v = 0; v < NV; ++v) Store(c + v * kWidth, Min(Max(acc[p][v], lo), hi));
   }
+}
+
+// ---- depthwise convolution (depth_multiplier 1), one output row: see DwArgs -------------------------
+// Vectorized over channels; the outer loop walks channel vectors so the block's kh * kw weight
+// vectors stay in registers (K = 3) while the row is swept. Interior pixels (every tap inside the
+// input) take the unchecked path; the few border pixels check each column.
+
+struct DwEpilogue {
+  V lo, hi, sub, mul, add;
+  bool post;
+  CATDOG_INLINE V operator()(V acc) const {
+    const V y = Min(Max(acc, lo), hi);
+    return post ? Add(Mul(Sub(y, sub), mul), add) : y;
+  }
+};
+
+CATDOG_INLINE float DwPostScalar(const DwArgs& a, int c, float acc) {
+  const float y = MinS(MaxS(acc, a.lo), a.hi);
+  return a.post_mul ? (y - a.post_sub[c]) * a.post_mul[c] + a.post_add[c] : y;
+}
+
+template <int K>  // K = 3: 3x3 unrolled; K = 0: a.kh x a.kw
+void DwRow(const DwArgs& a) {
+  const int kh = K ? K : a.kh, kw = K ? K : a.kw;
+  const int ch = a.ch, sw = a.sw, pl = a.pad_left;
+  // Interior: x * sw - pl >= 0 and x * sw - pl + kw <= in_w.
+  int x_lo = (pl + sw - 1) / sw;
+  int x_hi = a.in_w - kw + pl >= 0 ? (a.in_w - kw + pl) / sw + 1 : 0;
+  if (x_hi > a.out_w) x_hi = a.out_w;
+  if (x_lo > x_hi) x_lo = x_hi;
+  int c = 0;
+  for (; c + kWidth <= ch; c += kWidth) {
+    DwEpilogue ep;
+    ep.lo = Set1(a.lo);
+    ep.hi = Set1(a.hi);
+    ep.post = a.post_mul != nullptr;
+    ep.sub = ep.post ? Load(a.post_sub + c) : Zero();
+    ep.mul = ep.post ? Load(a.post_mul + c) : Zero();
+    ep.add = ep.post ? Load(a.post_add + c) : Zero();
+    const V b = Load(a.bias + c);
+    const float* wc = a.w + c;
+    // Border pixels: every column checked.
+    const auto border = [&](int x) {
+      V acc = b;
+      const int ix = x * sw - pl;
+      for (int ky = 0; ky < kh; ++ky) {
+        const float* r = a.rows[ky];
+        if (!r) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+          const int xx = ix + kx;
+          if (xx < 0 || xx >= a.in_w) continue;
+          acc = MulAdd(Load(r + static_cast<size_t>(xx) * ch + c), Load(wc + (ky * kw + kx) * a.ch_pad), acc);
+        }
+      }
+      Store(a.out + static_cast<size_t>(x) * ch + c, ep(acc));
+    };
+    for (int x = 0; x < x_lo; ++x) border(x);
+    if constexpr (K == 3) {
+      V w[9];
+      CATDOG_UNROLL for (int t = 0; t < 9; ++t) w[t] = Load(wc + t * a.ch_pad);
+      const float* r0 = a.rows[0];
+      const float* r1 = a.rows[1];
+      const float* r2 = a.rows[2];
+      for (int x = x_lo; x < x_hi; ++x) {
+        const size_t off = static_cast<size_t>(x * sw - pl) * ch + c;
+        V acc = b;
+        if (r0) {
+          acc = MulAdd(Load(r0 + off), w[0], acc);
+          acc = MulAdd(Load(r0 + off + ch), w[1], acc);
+          acc = MulAdd(Load(r0 + off + 2 * ch), w[2], acc);
+        }
+        if (r1) {
+          acc = MulAdd(Load(r1 + off), w[3], acc);
+          acc = MulAdd(Load(r1 + off + ch), w[4], acc);
+          acc = MulAdd(Load(r1 + off + 2 * ch), w[5], acc);
+        }
+        if (r2) {
+          acc = MulAdd(Load(r2 + off), w[6], acc);
+          acc = MulAdd(Load(r2 + off + ch), w[7], acc);
+          acc = MulAdd(Load(r2 + off + 2 * ch), w[8], acc);
+        }
+        Store(a.out + static_cast<size_t>(x) * ch + c, ep(acc));
+      }
+    } else {
+      for (int x = x_lo; x < x_hi; ++x) {
+        const size_t off = static_cast<size_t>(x * sw - pl) * ch + c;
+        V acc = b;
+        for (int ky = 0; ky < kh; ++ky) {
+          const float* r = a.rows[ky];
+          if (!r) continue;
+          for (int kx = 0; kx < kw; ++kx)
+            acc = MulAdd(Load(r + off + static_cast<size_t>(kx) * ch), Load(wc + (ky * kw + kx) * a.ch_pad), acc);
+        }
+        Store(a.out + static_cast<size_t>(x) * ch + c, ep(acc));
+      }
+    }
+    for (int x = x_hi; x < a.out_w; ++x) border(x);
+  }
+  // Channel tail (ch not a multiple of the width): scalar, so no load reads past a pixel.
+  for (; c < ch; ++c)
+    for (int x = 0; x < a.out_w; ++x) {
+      float acc = a.bias[c];
+      const int ix = x * sw - pl;
+      for (int ky = 0; ky < kh; ++ky) {
+        const float* r = a.rows[ky];
+        if (!r) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+          const int xx = ix + kx;
+          if (xx >= 0 && xx < a.in_w) acc += r[static_cast<size_t>(xx) * ch + c] * a.w[(ky * kw + kx) * a.ch_pad + c];
+        }
+      }
+      a.out[static_cast<size_t>(x) * ch + c] = DwPostScalar(a, c, acc);
+    }
 }
 
 void Pool2(const float* r0, const float* r1, size_t ld, int out_w, int c, float* out) {
@@ -140,8 +262,11 @@ void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles,
 // clamped. pool: the tile's 2x2 outputs are exactly one 2x2 max-pool window, so pooled pixel t
 // = clamp(max(Y) + bias) goes to y0 + t * oc. Else Y[r][s] goes to (row r ? y1 : y0) + (2t + s) * oc
 // for rows < rows and columns < out_w.
+// post_*: the optional affine after the clamp; with a pool it is applied to each of the 4 outputs
+// before their max (a negative scale flips which one wins).
 void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias, float lo_s,
-             float hi_s, bool pool, int rows, int out_w, float* y0, float* y1) {
+             float hi_s, const float* post_sub, const float* post_mul, const float* post_add, bool pool, int rows,
+             int out_w, float* y0, float* y1) {
   const V lo = Set1(lo_s), hi = Set1(hi_s);
   for (int t = 0; t < ntiles; ++t) {
     const float* mt = m + static_cast<size_t>(t) * oc_pad;
@@ -160,8 +285,14 @@ void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, c
       }
       const V b = Load(bias + c);
       const bool full = c + kWidth <= oc;
+      if (post_mul) {
+        const V sub = Load(post_sub + c), mul = Load(post_mul + c), add = Load(post_add + c);
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j) y[i][j] = Add(Mul(Sub(Min(Max(Add(y[i][j], b), lo), hi), sub), mul), add);
+      }
       if (pool) {
-        const V r = Min(Max(Add(Max(Max(y[0][0], y[0][1]), Max(y[1][0], y[1][1])), b), lo), hi);
+        const V r = post_mul ? Max(Max(y[0][0], y[0][1]), Max(y[1][0], y[1][1]))
+                             : Min(Max(Add(Max(Max(y[0][0], y[0][1]), Max(y[1][0], y[1][1])), b), lo), hi);
         float* o = y0 + static_cast<size_t>(t) * oc + c;
         if (full) {
           Store(o, r);
@@ -174,7 +305,7 @@ void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, c
       }
       for (int i = 0; i < rows; ++i)
         for (int j = 0; j < 2 && 2 * t + j < out_w; ++j) {
-          const V r = Min(Max(Add(y[i][j], b), lo), hi);
+          const V r = post_mul ? y[i][j] : Min(Max(Add(y[i][j], b), lo), hi);
           float* o = (i ? y1 : y0) + static_cast<size_t>(2 * t + j) * oc + c;
           if (full) {
             Store(o, r);
@@ -215,6 +346,8 @@ Isa MakeIsa() {
   isa.pool2 = &Pool2;
   isa.wino_in = &WinoIn;
   isa.wino_out = &WinoOut;
+  isa.dw3x3 = &DwRow<3>;
+  isa.dw = &DwRow<0>;
   return isa;
 }
 

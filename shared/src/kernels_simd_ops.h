@@ -23,7 +23,9 @@ enum class ConvAlgo { kAuto, kDirect, kWinograd };
 ConvAlgo DefaultConvAlgo();
 
 std::unique_ptr<Op> MakeConvFor(const Isa* isa, const ConvDesc& d, const float* w_hwio, const float* bias,
-                                int threads, ConvAlgo algo = ConvAlgo::kAuto);
+                                int threads, ConvAlgo algo = ConvAlgo::kAuto, const ChannelAffine& post = {});
+std::unique_ptr<Op> MakeDepthwiseFor(const Isa* isa, const DepthwiseDesc& d, const float* w, const float* bias,
+                                     int threads, const ChannelAffine& post = {});
 std::unique_ptr<Op> MakeDenseFor(const Isa* isa, const DenseDesc& d, const float* w_io, const float* bias,
                                  int threads);
 

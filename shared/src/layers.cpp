@@ -262,17 +262,96 @@ class AliasLayer : public Layer {
 
 // ---- Conv2D ------------------------------------------------------------------------------------
 
-std::unique_ptr<kernels::Op> MakeConvOp(Backend b, const kernels::ConvDesc& d, const float* w, const float* bias, int threads) {
-  if (b == Backend::kSimd) return kernels::MakeConvSimd(d, w, bias, threads);
-  if (b == Backend::kXnnpack) return kernels::MakeConvXnnpack(d, w, bias, threads);
-  return nullptr;
-}
-
 std::unique_ptr<kernels::Op> MakeDenseOp(Backend b, const kernels::DenseDesc& d, const float* w, const float* bias, int threads) {
   if (b == Backend::kSimd) return kernels::MakeDenseSimd(d, w, bias, threads);
   if (b == Backend::kXnnpack) return kernels::MakeDenseXnnpack(d, w, bias, threads);
   return nullptr;
 }
+
+// An inference BatchNormalization, y = (x - mean) * mul + beta with mul = gamma / sqrt(var + eps)
+// (as TF.js computes it). When the graph folds it into the layer that feeds it (FuseBatchNorm
+// below), the BN layer becomes an alias and that layer applies it: through its weights and bias
+// when its activation is linear (exact algebra, done once at load), otherwise after its clamp
+// (kernels::ChannelAffine: in the fast op's epilogue, or a pass of its own where the backend has
+// no such epilogue). BatchNormLayer binds before its producer (model.cpp binds aliases first).
+struct BnFold {
+  std::vector<float> mean, mul, beta;
+  kernels::ChannelAffine Affine() const { return {mean.data(), mul.data(), beta.data()}; }
+};
+
+// Folds y = (x - mean) * mul + beta into the kernel (output channel fastest, `oc` channels) and
+// bias of a linear conv: w' = w * mul, b' = (b - mean) * mul + beta.
+void FoldIntoWeights(const BnFold& bn, int oc, std::vector<float>* kernel, std::vector<float>* bias) {
+  for (size_t i = 0; i < kernel->size(); ++i) (*kernel)[i] = static_cast<float>(double((*kernel)[i]) * bn.mul[i % oc]);
+  bias->resize(static_cast<size_t>(oc), 0.0f);
+  for (int c = 0; c < oc; ++c)
+    (*bias)[c] = static_cast<float>((double((*bias)[c]) - bn.mean[c]) * bn.mul[c] + bn.beta[c]);
+}
+
+// The convolution both Conv2D and SeparableConv2D's pointwise half run: a fast op when the backend
+// has one, with the fused 2x2 max-pool and the folded BatchNorm's affine where the op can take
+// them, and the reference plus separate passes (activation, affine, pool) for the rest.
+class ConvStage {
+ public:
+  kernels::ConvDesc d;     // without the pool
+  bool fuse_pool = false;  // a following MaxPooling2D 2x2/2 valid was fused (graph.cpp)
+  Act act = Act::kLinear;
+
+  // `w` and `bias` (nullable) must outlive the stage (the reference reads them at run time).
+  void Bind(const BindOptions& opt, const float* w, const float* bias, const BnFold* bn) {
+    w_ = w;
+    bias_ = bias;
+    bool is_clamp;
+    ClampFor(act, &d.clamp_min, &d.clamp_max, &is_clamp);
+    post_act_ = !is_clamp;
+    affine_ = bn ? bn->Affine() : kernels::ChannelAffine{};
+    op_.reset();
+    op_fused_ = op_post_ = false;
+    const bool simd = opt.backend == Backend::kSimd, xnn = opt.backend == Backend::kXnnpack;
+    if (fuse_pool && (simd || (xnn && !affine_.active()))) {  // XNNPACK would pool before the affine
+      kernels::ConvDesc fd = d;
+      fd.fuse_maxpool2 = true;
+      op_ = simd ? kernels::MakeConvSimd(fd, w, bias, opt.threads, affine_) : kernels::MakeConvXnnpack(fd, w, bias, opt.threads);
+      op_fused_ = op_ != nullptr;
+    }
+    if (!op_) op_ = simd ? kernels::MakeConvSimd(d, w, bias, opt.threads, affine_)
+                    : xnn ? kernels::MakeConvXnnpack(d, w, bias, opt.threads) : nullptr;
+    op_post_ = op_ && simd;
+  }
+  void Reserve(int batch) {
+    if (fuse_pool && !op_fused_) scratch_.resize(static_cast<size_t>(batch) * d.out_h * d.out_w * d.out_c);
+  }
+  void Run(int batch, const float* in, float* out) {
+    if (op_ && op_fused_) {
+      op_->Run(batch, in, out);
+      return;
+    }
+    float* conv_out = fuse_pool ? scratch_.data() : out;
+    if (op_) {
+      op_->Run(batch, in, conv_out);
+    } else {
+      kernels::Conv2DRef(d, batch, in, w_, bias_, conv_out);
+    }
+    const size_t rows = static_cast<size_t>(batch) * d.out_h * d.out_w;
+    if (post_act_) ApplyActivation(act, conv_out, static_cast<int64_t>(rows), d.out_c);
+    if (!op_post_) kernels::ChannelAffineRef(affine_, rows, d.out_c, conv_out);
+    if (fuse_pool) Pool2D(true, batch, d.out_h, d.out_w, d.out_c, 2, 2, 2, 2, 0, 0, d.out_h / 2, d.out_w / 2, conv_out, out);
+  }
+  std::string Name(const char* ref_name) const {
+    std::string k = op_ ? op_->name() : ref_name;
+    if (affine_.active() && !op_post_) k += " + batchnorm_ref";
+    if (fuse_pool) k += op_fused_ ? " (+maxpool fused)" : " + maxpool_ref";
+    return k;
+  }
+
+ private:
+  const float* w_ = nullptr;
+  const float* bias_ = nullptr;
+  bool post_act_ = false, op_fused_ = false, op_post_ = false;
+  kernels::ChannelAffine affine_;
+  std::unique_ptr<kernels::Op> op_;
+  std::vector<float> scratch_;
+};
 
 class Conv2DLayer : public Layer {
  public:
@@ -287,7 +366,7 @@ class Conv2DLayer : public Layer {
     int64_t groups;
     if (!(s = ReadInt(cfg, "groups", ref, 1, &groups))) return s;
     if (groups != 1) return Status::Error(ref.str() + ": groups=" + std::to_string(groups) + " is not supported (only 1)");
-    if (!(s = ReadActivation(cfg, ref, &act_))) return s;
+    if (!(s = ReadActivation(cfg, ref, &conv_.act))) return s;
     return ReadBool(cfg, "use_bias", ref, true, &use_bias_);
   }
   Status InferShape() override {
@@ -295,75 +374,52 @@ class Conv2DLayer : public Layer {
     if (!s) return s;
     const Shape& in = in_shapes[0];
     if (!(s = CheckDims(ref, in))) return s;
-    d_.in_h = static_cast<int>(in[0]);
-    d_.in_w = static_cast<int>(in[1]);
-    d_.in_c = static_cast<int>(in[2]);
-    d_.out_c = filters_;
-    d_.kh = kh_;
-    d_.kw = kw_;
-    d_.stride_h = sh_;
-    d_.stride_w = sw_;
-    if (!(s = WindowOut(ref, "height", in[0], kh_, sh_, same_, &d_.out_h, &d_.pad_top, &d_.pad_bottom))) return s;
-    if (!(s = WindowOut(ref, "width", in[1], kw_, sw_, same_, &d_.out_w, &d_.pad_left, &d_.pad_right))) return s;
-    out_shape = {d_.out_h, d_.out_w, filters_};
+    kernels::ConvDesc& d = conv_.d;
+    d.in_h = static_cast<int>(in[0]);
+    d.in_w = static_cast<int>(in[1]);
+    d.in_c = static_cast<int>(in[2]);
+    d.out_c = filters_;
+    d.kh = kh_;
+    d.kw = kw_;
+    d.stride_h = sh_;
+    d.stride_w = sw_;
+    if (!(s = WindowOut(ref, "height", in[0], kh_, sh_, same_, &d.out_h, &d.pad_top, &d.pad_bottom))) return s;
+    if (!(s = WindowOut(ref, "width", in[1], kw_, sw_, same_, &d.out_w, &d.pad_left, &d.pad_right))) return s;
+    out_shape = {d.out_h, d.out_w, filters_};
     return Status::Ok();
   }
   std::vector<WeightSpec> Weights() const override {
-    std::vector<WeightSpec> w{{"kernel", {kh_, kw_, d_.in_c, filters_}}};
+    std::vector<WeightSpec> w{{"kernel", {kh_, kw_, conv_.d.in_c, filters_}}};
     if (use_bias_) w.push_back({"bias", {filters_}});
     return w;
   }
   Status Bind(std::vector<std::vector<float>> w, const BindOptions& opt) override {
     kernel_ = std::move(w[0]);
+    bias_.clear();
     if (use_bias_) bias_ = std::move(w[1]);
-    bool is_clamp;
-    ClampFor(act_, &d_.clamp_min, &d_.clamp_max, &is_clamp);
-    post_act_ = !is_clamp;
-    const float* b = use_bias_ ? bias_.data() : nullptr;
-    op_fused_ = false;
-    op_.reset();
-    if (fuse_pool_) {
-      kernels::ConvDesc fd = d_;
-      fd.fuse_maxpool2 = true;
-      op_ = MakeConvOp(opt.backend, fd, kernel_.data(), b, opt.threads);
-      op_fused_ = op_ != nullptr;
+    const BnFold* post = bn_;
+    if (bn_ && conv_.act == Act::kLinear) {
+      FoldIntoWeights(*bn_, filters_, &kernel_, &bias_);
+      post = nullptr;
     }
-    if (!op_) op_ = MakeConvOp(opt.backend, d_, kernel_.data(), b, opt.threads);
+    conv_.Bind(opt, kernel_.data(), bias_.empty() ? nullptr : bias_.data(), post);
     return Status::Ok();
   }
-  void Reserve(int batch) override {
-    if (fuse_pool_ && !op_fused_) scratch_.resize(static_cast<size_t>(batch) * d_.out_h * d_.out_w * d_.out_c);
-  }
-  void Run(int batch, const std::vector<const float*>& ins, float* out) override {
-    if (op_ && op_fused_) {
-      op_->Run(batch, ins[0], out);
-      return;
-    }
-    float* conv_out = fuse_pool_ ? scratch_.data() : out;
-    if (op_) {
-      op_->Run(batch, ins[0], conv_out);
-    } else {
-      kernels::Conv2DRef(d_, batch, ins[0], kernel_.data(), use_bias_ ? bias_.data() : nullptr, conv_out);
-    }
-    if (post_act_) ApplyActivation(act_, conv_out, static_cast<int64_t>(batch) * d_.out_h * d_.out_w, d_.out_c);
-    if (fuse_pool_)
-      Pool2D(true, batch, d_.out_h, d_.out_w, d_.out_c, 2, 2, 2, 2, 0, 0, d_.out_h / 2, d_.out_w / 2, conv_out, out);
-  }
+  void Reserve(int batch) override { conv_.Reserve(batch); }
+  void Run(int batch, const std::vector<const float*>& ins, float* out) override { conv_.Run(batch, ins[0], out); }
   std::string KernelName() const override {
-    std::string k = op_ ? op_->name() : "conv2d_ref";
-    if (fuse_pool_) k += op_fused_ ? " (+maxpool fused)" : " + maxpool_ref";
+    std::string k = conv_.Name("conv2d_ref");
+    if (bn_) k += " (+batchnorm folded)";
     return k;
   }
 
-  bool fuse_pool_ = false;
-  Act act_ = Act::kLinear;
-  kernels::ConvDesc d_;
+  ConvStage conv_;
+  const BnFold* bn_ = nullptr;  // a following BatchNormalization folded in (FuseBatchNorm)
 
  private:
   int filters_ = 0, kh_ = 0, kw_ = 0, sh_ = 1, sw_ = 1;
-  bool same_ = false, use_bias_ = true, post_act_ = false, op_fused_ = false;
-  std::vector<float> kernel_, bias_, scratch_;
-  std::unique_ptr<kernels::Op> op_;
+  bool same_ = false, use_bias_ = true;
+  std::vector<float> kernel_, bias_;
 };
 
 // ---- Dense (on the last axis of any rank) ------------------------------------------------------
@@ -424,57 +480,26 @@ class DenseLayer : public Layer {
   std::unique_ptr<kernels::Op> op_;
 };
 
-// ---- depthwise / separable / transposed convolutions (reference code) ---------------------------
+// ---- depthwise / separable / transposed convolutions ----------------------------------------------
 
-struct DepthwiseGeom {
-  int H = 0, W = 0, C = 0, mult = 1, kh = 0, kw = 0, sh = 1, sw = 1, pt = 0, pl = 0, OH = 0, OW = 0;
-};
-
-// out[b,oy,ox,c*mult+m] = sum_{ky,kx} in[b, oy*sh-pt+ky, ox*sw-pl+kx, c] * k[ky,kx,c,m] (+ bias)
-void DepthwiseRef(const DepthwiseGeom& g, int batch, const float* in, const float* k, const float* bias, float* out) {
-  const int OC = g.C * g.mult;
-  for (int b = 0; b < batch; ++b) {
-    const float* src = in + static_cast<size_t>(b) * g.H * g.W * g.C;
-    float* dst = out + static_cast<size_t>(b) * g.OH * g.OW * OC;
-    for (int oy = 0; oy < g.OH; ++oy)
-      for (int ox = 0; ox < g.OW; ++ox) {
-        float* o = dst + (static_cast<size_t>(oy) * g.OW + ox) * OC;
-        for (int oc = 0; oc < OC; ++oc) o[oc] = bias ? bias[oc] : 0.f;
-        for (int ky = 0; ky < g.kh; ++ky) {
-          int y = oy * g.sh - g.pt + ky;
-          if (y < 0 || y >= g.H) continue;
-          for (int kx = 0; kx < g.kw; ++kx) {
-            int x = ox * g.sw - g.pl + kx;
-            if (x < 0 || x >= g.W) continue;
-            const float* px = src + (static_cast<size_t>(y) * g.W + x) * g.C;
-            const float* kk = k + (static_cast<size_t>(ky) * g.kw + kx) * OC;
-            if (g.mult == 1) {  // the common case (SeparableConv2D): one contiguous loop the compiler vectorizes
-              for (int c = 0; c < g.C; ++c) o[c] += px[c] * kk[c];
-            } else {
-              for (int c = 0; c < g.C; ++c)
-                for (int m = 0; m < g.mult; ++m) o[c * g.mult + m] += px[c] * kk[c * g.mult + m];
-            }
-          }
-        }
-      }
-  }
-}
-
+// DepthwiseConv2D, and SeparableConv2D = depthwise (no bias, linear) then a 1x1 conv with the
+// layer's bias and activation (ConvStage, so the pointwise half takes the fused pool and the
+// folded BatchNorm like a Conv2D).
 class DepthwiseLayer : public Layer {
  public:
   explicit DepthwiseLayer(bool separable) : separable_(separable) {}
   Status Configure(const json& cfg) override {
     Status s;
     if (separable_ && !(s = ReadPositiveInt(cfg, "filters", ref, &filters_))) return s;
-    if (!(s = ReadPair(cfg, "kernel_size", ref, 0, 0, &g_.kh, &g_.kw))) return s;
-    if (!(s = ReadPair(cfg, "strides", ref, 1, 1, &g_.sh, &g_.sw))) return s;
+    if (!(s = ReadPair(cfg, "kernel_size", ref, 0, 0, &dd_.kh, &dd_.kw))) return s;
+    if (!(s = ReadPair(cfg, "strides", ref, 1, 1, &dd_.stride_h, &dd_.stride_w))) return s;
     if (!(s = ReadPadding(cfg, ref, &same_))) return s;
     if (!(s = CheckChannelsLast(cfg, ref))) return s;
     if (!(s = CheckNoDilation(cfg, ref))) return s;
     int64_t mult;
     if (!(s = ReadInt(cfg, "depth_multiplier", ref, 1, &mult))) return s;
     if (mult < 1 || mult > 65536) return Status::Error(ref.str() + ": bad depth_multiplier " + std::to_string(mult));
-    g_.mult = static_cast<int>(mult);
+    dd_.mult = static_cast<int>(mult);
     if (!(s = ReadActivation(cfg, ref, &act_))) return s;
     return ReadBool(cfg, "use_bias", ref, true, &use_bias_);
   }
@@ -483,73 +508,102 @@ class DepthwiseLayer : public Layer {
     if (!s) return s;
     const Shape& in = in_shapes[0];
     if (!(s = CheckDims(ref, in))) return s;
-    g_.H = static_cast<int>(in[0]);
-    g_.W = static_cast<int>(in[1]);
-    g_.C = static_cast<int>(in[2]);
-    int pb, pr;
-    if (!(s = WindowOut(ref, "height", in[0], g_.kh, g_.sh, same_, &g_.OH, &g_.pt, &pb))) return s;
-    if (!(s = WindowOut(ref, "width", in[1], g_.kw, g_.sw, same_, &g_.OW, &g_.pl, &pr))) return s;
-    int64_t dc = static_cast<int64_t>(g_.C) * g_.mult;
+    dd_.in_h = static_cast<int>(in[0]);
+    dd_.in_w = static_cast<int>(in[1]);
+    dd_.channels = static_cast<int>(in[2]);
+    if (!(s = WindowOut(ref, "height", in[0], dd_.kh, dd_.stride_h, same_, &dd_.out_h, &dd_.pad_top, &dd_.pad_bottom))) return s;
+    if (!(s = WindowOut(ref, "width", in[1], dd_.kw, dd_.stride_w, same_, &dd_.out_w, &dd_.pad_left, &dd_.pad_right))) return s;
+    int64_t dc = static_cast<int64_t>(dd_.channels) * dd_.mult;
     if (dc > kMaxDim) return Status::Error(ref.str() + ": channels x depth_multiplier overflows");
-    out_shape = {g_.OH, g_.OW, separable_ ? filters_ : dc};
+    out_shape = {dd_.out_h, dd_.out_w, separable_ ? filters_ : dc};
+    if (separable_) {
+      kernels::ConvDesc& p = pw_.d;
+      p.in_h = p.out_h = dd_.out_h;
+      p.in_w = p.out_w = dd_.out_w;
+      p.in_c = static_cast<int>(dc);
+      p.out_c = filters_;
+      p.kh = p.kw = 1;
+      pw_.act = act_;
+    }
     return Status::Ok();
   }
   std::vector<WeightSpec> Weights() const override {
-    std::vector<WeightSpec> w{{"depthwise_kernel", {g_.kh, g_.kw, g_.C, g_.mult}}};
-    if (separable_) w.push_back({"pointwise_kernel", {1, 1, static_cast<int64_t>(g_.C) * g_.mult, filters_}});
-    if (use_bias_) w.push_back({"bias", {separable_ ? filters_ : static_cast<int64_t>(g_.C) * g_.mult}});
+    std::vector<WeightSpec> w{{"depthwise_kernel", {dd_.kh, dd_.kw, dd_.channels, dd_.mult}}};
+    if (separable_) w.push_back({"pointwise_kernel", {1, 1, static_cast<int64_t>(dd_.channels) * dd_.mult, filters_}});
+    if (use_bias_) w.push_back({"bias", {separable_ ? filters_ : static_cast<int64_t>(dd_.channels) * dd_.mult}});
     return w;
   }
   Status Bind(std::vector<std::vector<float>> w, const BindOptions& opt) override {
     dw_ = std::move(w[0]);
     size_t i = 1;
-    if (separable_) pw_ = std::move(w[i++]);
+    if (separable_) pw_w_ = std::move(w[i++]);
+    bias_.clear();
     if (use_bias_) bias_ = std::move(w[i]);
-    bool is_clamp;
+    const BnFold* post = bn_;
+    const bool fold = bn_ && act_ == Act::kLinear;
+    if (fold) post = nullptr;
+    const bool simd = opt.backend == Backend::kSimd;
+    dw_op_.reset();
     if (separable_) {
-      pd_.in = g_.C * g_.mult;
-      pd_.out = filters_;
-      ClampFor(act_, &pd_.clamp_min, &pd_.clamp_max, &is_clamp);
-      post_act_ = !is_clamp;
-      op_ = MakeDenseOp(opt.backend, pd_, pw_.data(), use_bias_ ? bias_.data() : nullptr, opt.threads);
-    } else {
-      post_act_ = act_ != Act::kLinear;
+      if (fold) FoldIntoWeights(*bn_, filters_, &pw_w_, &bias_);
+      kernels::DepthwiseDesc d = dd_;  // no bias, linear: the layer's bias and activation follow the 1x1
+      if (simd) dw_op_ = kernels::MakeDepthwiseSimd(d, dw_.data(), nullptr, opt.threads);
+      pw_.Bind(opt, pw_w_.data(), bias_.empty() ? nullptr : bias_.data(), post);
+      return Status::Ok();
     }
+    if (fold) FoldIntoWeights(*bn_, dd_.out_c(), &dw_, &bias_);
+    bool is_clamp;
+    ClampFor(act_, &dd_.clamp_min, &dd_.clamp_max, &is_clamp);
+    post_act_ = !is_clamp;
+    affine_ = post ? post->Affine() : kernels::ChannelAffine{};
+    if (simd) dw_op_ = kernels::MakeDepthwiseSimd(dd_, dw_.data(), bias_.empty() ? nullptr : bias_.data(), opt.threads, affine_);
     return Status::Ok();
   }
   void Reserve(int batch) override {
-    if (separable_) scratch_.resize(static_cast<size_t>(batch) * g_.OH * g_.OW * g_.C * g_.mult);
+    if (separable_) {
+      dw_out_.resize(static_cast<size_t>(batch) * dd_.out_h * dd_.out_w * dd_.out_c());
+      pw_.Reserve(batch);
+    }
   }
   void Run(int batch, const std::vector<const float*>& ins, float* out) override {
-    const int64_t rows = static_cast<int64_t>(batch) * g_.OH * g_.OW;
-    if (!separable_) {
-      DepthwiseRef(g_, batch, ins[0], dw_.data(), use_bias_ ? bias_.data() : nullptr, out);
-      if (post_act_) ApplyActivation(act_, out, rows, static_cast<int64_t>(g_.C) * g_.mult);
+    if (separable_) {
+      RunDepthwise(batch, ins[0], nullptr, dw_out_.data());
+      pw_.Run(batch, dw_out_.data(), out);
       return;
     }
-    // Separable = depthwise (no bias) then a 1x1 conv, i.e. a Dense over every pixel.
-    DepthwiseRef(g_, batch, ins[0], dw_.data(), nullptr, scratch_.data());
-    if (op_) {
-      op_->Run(static_cast<int>(rows), scratch_.data(), out);
-    } else {
-      kernels::DenseRef(pd_, static_cast<int>(rows), scratch_.data(), pw_.data(), use_bias_ ? bias_.data() : nullptr, out);
-    }
-    if (post_act_) ApplyActivation(act_, out, rows, filters_);
+    RunDepthwise(batch, ins[0], bias_.empty() ? nullptr : bias_.data(), out);
+    const size_t rows = static_cast<size_t>(batch) * dd_.out_h * dd_.out_w;
+    if (post_act_) ApplyActivation(act_, out, static_cast<int64_t>(rows), dd_.out_c());  // clamp-only fuses
+    if (!dw_op_) kernels::ChannelAffineRef(affine_, rows, dd_.out_c(), out);  // the op applied it
   }
   std::string KernelName() const override {
-    if (!separable_) return "depthwise_ref";
-    return std::string("depthwise_ref + ") + (op_ ? op_->name() : "dense_ref");
+    std::string k = dw_op_ ? dw_op_->name() : "depthwise_ref";
+    if (separable_) k += " + " + pw_.Name("conv1x1_ref");
+    if (!separable_ && !dw_op_ && affine_.active()) k += " + batchnorm_ref";
+    if (bn_) k += " (+batchnorm folded)";
+    return k;
   }
 
- private:
   bool separable_;
+  ConvStage pw_;                // the pointwise half (separable only)
+  const BnFold* bn_ = nullptr;  // a following BatchNormalization folded in (FuseBatchNorm)
+  Act act_ = Act::kLinear;
+
+ private:
+  void RunDepthwise(int batch, const float* in, const float* bias, float* out) {
+    if (dw_op_) {
+      dw_op_->Run(batch, in, out);
+    } else {
+      kernels::DepthwiseRef(dd_, batch, in, dw_.data(), bias, out);
+    }
+  }
+
   int filters_ = 0;
   bool same_ = false, use_bias_ = true, post_act_ = false;
-  Act act_ = Act::kLinear;
-  DepthwiseGeom g_;
-  kernels::DenseDesc pd_;
-  std::vector<float> dw_, pw_, bias_, scratch_;
-  std::unique_ptr<kernels::Op> op_;
+  kernels::DepthwiseDesc dd_;
+  kernels::ChannelAffine affine_;  // non-separable: the folded BatchNorm after a clamp activation
+  std::vector<float> dw_, pw_w_, bias_, dw_out_;
+  std::unique_ptr<kernels::Op> dw_op_;
 };
 
 class Conv2DTransposeLayer : public Layer {
@@ -813,28 +867,31 @@ class BatchNormLayer : public Layer {
     std::vector<float> beta = center_ ? std::move(w[i++]) : std::vector<float>(static_cast<size_t>(C_), 0.f);
     const std::vector<float>& mean = w[i];
     const std::vector<float>& var = w[i + 1];
-    mul_.resize(static_cast<size_t>(C_));
-    add_.resize(static_cast<size_t>(C_));
-    for (size_t c = 0; c < mul_.size(); ++c) {
+    f_.mul.resize(static_cast<size_t>(C_));
+    f_.mean.assign(mean.begin(), mean.end());
+    f_.beta = std::move(beta);
+    for (size_t c = 0; c < f_.mul.size(); ++c) {
       if (var[c] + eps_ <= 0) return Status::Error(ref.str() + ": moving_variance[" + std::to_string(c) + "] + epsilon is not positive");
       // As TF.js batchNorm: (x - mean) * (gamma / sqrt(var + eps)) + beta.
-      mul_[c] = static_cast<float>(gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps_));
-      add_[c] = mean[c];
-      beta_.push_back(beta[c]);
+      f_.mul[c] = static_cast<float>(gamma[c] / std::sqrt(static_cast<double>(var[c]) + eps_));
     }
     return Status::Ok();
   }
+  bool IsAlias() const override { return fused_; }
   void Run(int batch, const std::vector<const float*>& ins, float* out) override {
     const int64_t total = n_ * batch;
     for (int64_t i = 0; i < total; i += C_)
-      for (int64_t c = 0; c < C_; ++c) out[i + c] = (ins[0][i + c] - add_[c]) * mul_[c] + beta_[c];
+      for (int64_t c = 0; c < C_; ++c) out[i + c] = (ins[0][i + c] - f_.mean[c]) * f_.mul[c] + f_.beta[c];
   }
+  std::string KernelName() const override { return fused_ ? "folded into the layer before" : ""; }
+
+  BnFold f_;
+  bool fused_ = false;  // folded into the layer before (FuseBatchNorm): no buffer, no work
 
  private:
   int64_t axis_ = -1, C_ = 0, n_ = 0;
   double eps_ = 1e-3;
   bool center_ = true, scale_ = true;
-  std::vector<float> mul_, add_, beta_;
 };
 
 // Activation, ReLU, LeakyReLU, ELU, Softmax layers: one element-wise function.
@@ -1172,21 +1229,50 @@ std::unique_ptr<Layer> CreateLayer(const std::string& cls) {
   return it->second();
 }
 
+namespace {
+
+bool IsClampAct(Act a) { return a == Act::kLinear || a == Act::kRelu || a == Act::kRelu6; }
+
+// The ConvStage of a Conv2D or of a SeparableConv2D's pointwise half; nullptr for other layers.
+ConvStage* StageOf(Layer* l) {
+  if (auto* c = dynamic_cast<Conv2DLayer*>(l)) return &c->conv_;
+  if (auto* d = dynamic_cast<DepthwiseLayer*>(l)) return d->separable_ ? &d->pw_ : nullptr;
+  return nullptr;
+}
+
+}  // namespace
+
 bool CanFuseMaxPool(const Layer& conv, const Layer& pool) {
-  const auto* c = dynamic_cast<const Conv2DLayer*>(&conv);
+  const ConvStage* c = StageOf(const_cast<Layer*>(&conv));
   const auto* p = dynamic_cast<const PoolLayer*>(&pool);
-  if (!c || !p || !p->is_max_ || p->same_) return false;
+  if (!c || !p || !p->is_max_ || p->same_ || c->fuse_pool) return false;
   if (p->ph_ != 2 || p->pw_ != 2 || p->sh_ != 2 || p->sw_ != 2) return false;
-  if (c->act_ != Act::kLinear && c->act_ != Act::kRelu && c->act_ != Act::kRelu6) return false;
-  return c->d_.out_h >= 2 && c->d_.out_w >= 2;
+  if (!IsClampAct(c->act)) return false;
+  return c->d.out_h >= 2 && c->d.out_w >= 2;
 }
 
 void FuseMaxPool(Layer* conv, Layer* pool) {
-  auto* c = static_cast<Conv2DLayer*>(conv);
   auto* p = static_cast<PoolLayer*>(pool);
-  c->fuse_pool_ = true;
-  c->out_shape = p->out_shape;
+  StageOf(conv)->fuse_pool = true;
+  conv->out_shape = p->out_shape;
   p->fused_ = true;
+}
+
+bool CanFuseBatchNorm(const Layer& producer, const Layer& bn) {
+  const auto* b = dynamic_cast<const BatchNormLayer*>(&bn);
+  if (!b || b->fused_ || bn.in_shapes.size() != 1 || bn.in_shapes[0].size() != 3) return false;
+  if (const auto* c = dynamic_cast<const Conv2DLayer*>(&producer))
+    return !c->bn_ && !c->conv_.fuse_pool && IsClampAct(c->conv_.act);
+  if (const auto* d = dynamic_cast<const DepthwiseLayer*>(&producer))
+    return !d->bn_ && !d->pw_.fuse_pool && IsClampAct(d->act_);
+  return false;
+}
+
+void FuseBatchNorm(Layer* producer, Layer* bn) {
+  auto* b = static_cast<BatchNormLayer*>(bn);
+  b->fused_ = true;
+  if (auto* c = dynamic_cast<Conv2DLayer*>(producer)) c->bn_ = &b->f_;
+  if (auto* d = dynamic_cast<DepthwiseLayer*>(producer)) d->bn_ = &b->f_;
 }
 
 }  // namespace catdog::detail

@@ -85,9 +85,15 @@ class Layer {
 // Creates the layer for a Keras class name, or nullptr when the class is not supported.
 std::unique_ptr<Layer> CreateLayer(const std::string& class_name);
 
-// Conv2D-specific hook used by the graph's fusion pass: whether this Conv2D can absorb a
+// Hooks used by the graph's fusion passes. Whether a Conv2D or SeparableConv2D can absorb a
 // following 2x2/2 'valid' MaxPooling2D, and doing it (its output shape becomes the pooled one).
 bool CanFuseMaxPool(const Layer& conv, const Layer& pool);
 void FuseMaxPool(Layer* conv, Layer* pool);
+// Whether a Conv2D, DepthwiseConv2D or SeparableConv2D with a linear/relu/relu6 activation can
+// absorb the BatchNormalization that follows it, and doing it: the BN becomes an alias (IsAlias)
+// whose statistics the producer applies, so the BN must be bound before the producer. Fuse BNs
+// before pools (a pool is then fused through the folded BN).
+bool CanFuseBatchNorm(const Layer& producer, const Layer& bn);
+void FuseBatchNorm(Layer* producer, Layer* bn);
 
 }  // namespace catdog::detail

@@ -161,7 +161,10 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
 
   Status s = detail::BuildGraph(*topo, src_, &g_);
   if (!s) return s;
-  if (backend_ != Backend::kReference) detail::FuseConvPool(&g_);
+  if (backend_ != Backend::kReference) {
+    detail::FuseBatchNorm(&g_);
+    detail::FuseConvPool(&g_);
+  }
   if (!(s = detail::ParseManifest(*wm, src_, opt_.max_total_bytes, &manifest_))) return s;
   if (!(s = MatchWeights())) return s;
 
@@ -246,11 +249,15 @@ Status ModelImpl::LoadWeights(const std::vector<ShardBytes>& shards) {
   detail::BindOptions bo;
   bo.backend = backend_;
   bo.threads = opt_.threads;
-  for (size_t li = 0; li < g_.layers.size(); ++li) {
-    std::vector<std::vector<float>> w;
-    for (int idx : layer_weights_[li]) w.push_back(std::move(values[static_cast<size_t>(idx)]));
-    if (!(s = g_.layers[li]->Bind(std::move(w), bo))) return s;
-  }
+  // Aliases first: a BatchNormalization folded into the layer before it (FuseBatchNorm) is an
+  // alias whose statistics that layer reads in its own Bind.
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t li = 0; li < g_.layers.size(); ++li) {
+      if (g_.layers[li]->IsAlias() != (pass == 0)) continue;
+      std::vector<std::vector<float>> w;
+      for (int idx : layer_weights_[li]) w.push_back(std::move(values[static_cast<size_t>(idx)]));
+      if (!(s = g_.layers[li]->Bind(std::move(w), bo))) return s;
+    }
   capacity_ = 0;  // kernels may have changed: size everything again on the next Run
   loaded_ = true;
   Summarize();

@@ -16,8 +16,10 @@
 
 namespace {
 
+using catdog::kernels::ChannelAffine;
 using catdog::kernels::ConvDesc;
 using catdog::kernels::DenseDesc;
+using catdog::kernels::DepthwiseDesc;
 using catdog::kernels::kInf;
 using catdog::kernels::Op;
 
@@ -219,7 +221,7 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         for (int p = 0; p < m; ++p) a[p] = in.data() + static_cast<size_t>(p) * kPix;
         const size_t ldc = cols + 3;
         std::vector<float> out(static_cast<size_t>(m) * ldc, 42.0f);
-        simd::TileArgs t;
+        simd::TileArgs t{};
         t.a = a;
         t.tap_off = tap_off;
         t.ntaps = kTaps;
@@ -243,6 +245,18 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
           }
           for (size_t j = cols; j < ldc; ++j) ASSERT_EQ(out[p * ldc + j], 42.0f) << "wrote past nv * W";
         }
+        // The same tile with the folded-BatchNorm epilogue: (clamp(acc) - sub) * mul + add.
+        const std::vector<float> sub = Random(cols, seed + 3), mul = Random(cols, seed + 4), add = Random(cols, seed + 5);
+        std::vector<float> plain = out;
+        t.post_sub = sub.data();
+        t.post_mul = mul.data();
+        t.post_add = add.data();
+        isa->tile[nv][m](t);
+        for (int p = 0; p < m; ++p)
+          for (int j = 0; j < cols; ++j) {
+            const float want = (plain[p * ldc + j] - sub[j]) * mul[j] + add[j];
+            ASSERT_NEAR(out[p * ldc + j], want, 1e-5) << "affine: pixel " << p << " channel " << j;
+          }
       }
     }
   }
@@ -336,6 +350,159 @@ TEST(Kernels, DensePathsMatchReference) {
   }
 }
 
+// ---- depthwise convolution and the folded-BatchNorm epilogue --------------------------------------
+
+DepthwiseDesc MakeDw(int h, int w, int c, int kh, int kw, int sh, int sw, bool same, float lo, float hi) {
+  const ConvDesc cd = MakeConv(h, w, c, c, kh, kw, sh, sw, 1, same, lo, hi, false);
+  DepthwiseDesc d;
+  d.in_h = h;
+  d.in_w = w;
+  d.channels = c;
+  d.kh = kh;
+  d.kw = kw;
+  d.stride_h = sh;
+  d.stride_w = sw;
+  d.pad_top = cd.pad_top;
+  d.pad_left = cd.pad_left;
+  d.pad_bottom = cd.pad_bottom;
+  d.pad_right = cd.pad_right;
+  d.out_h = cd.out_h;
+  d.out_w = cd.out_w;
+  d.clamp_min = lo;
+  d.clamp_max = hi;
+  return d;
+}
+
+std::string Describe(const DepthwiseDesc& d, int batch, bool affine) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "dw %dx%dx%d k%dx%d s%dx%d pad t%d l%d b%d r%d -> %dx%d clamp[%g,%g]%s batch %d", d.in_h,
+                d.in_w, d.channels, d.kh, d.kw, d.stride_h, d.stride_w, d.pad_top, d.pad_left, d.pad_bottom, d.pad_right,
+                d.out_h, d.out_w, d.clamp_min, d.clamp_max, affine ? " affine" : "", batch);
+  return buf;
+}
+
+// A BatchNorm-like affine with some negative scales (they flip which pixel a max-pool keeps).
+struct Affine {
+  std::vector<float> sub, mul, add;
+  Affine(int n, uint32_t seed) : sub(Random(n, seed)), mul(Random(n, seed + 1)), add(Random(n, seed + 2)) {
+    for (auto& m : mul) m *= 2.0f;
+  }
+  ChannelAffine view() const { return {sub.data(), mul.data(), add.data()}; }
+};
+
+struct DwCase {
+  int h, w, c, kh, kw, sh, sw;
+  bool same;
+  float lo, hi;
+  bool affine;
+  int batch;
+};
+
+const DwCase kDwCases[] = {
+    // catnet-aug's five depthwise layers (3x3 same, stride 1).
+    {50, 50, 32, 3, 3, 1, 1, true, -kInf, kInf, false, 1},
+    {25, 25, 64, 3, 3, 1, 1, true, -kInf, kInf, false, 1},
+    {25, 25, 128, 3, 3, 1, 1, true, -kInf, kInf, false, 1},
+    {12, 12, 128, 3, 3, 1, 1, true, -kInf, kInf, false, 2},
+    {12, 12, 256, 3, 3, 1, 1, true, 0, kInf, true, 1},
+    // Stride 2 same / valid, odd sizes, channel tails around every vector width, clamps.
+    {11, 13, 24, 3, 3, 2, 2, true, 0, 6, true, 3},
+    {11, 13, 24, 3, 3, 2, 2, false, -kInf, kInf, false, 1},
+    {10, 10, 16, 3, 3, 2, 2, true, -kInf, kInf, true, 1},
+    {7, 9, 3, 3, 3, 1, 1, true, 0, kInf, true, 3},
+    {9, 7, 17, 3, 3, 1, 1, false, -0.5f, 0.5f, true, 2},
+    {6, 6, 33, 3, 3, 1, 2, true, -kInf, kInf, false, 1},
+    {5, 8, 1, 3, 3, 1, 1, true, -kInf, kInf, true, 3},
+    {3, 3, 20, 3, 3, 1, 1, false, 0, kInf, false, 2},   // kernel == input: 1x1 output
+    {2, 2, 8, 3, 3, 1, 1, true, -kInf, kInf, true, 1},  // every pixel a border pixel
+    // Other kernel sizes (generic row kernel).
+    {12, 11, 20, 5, 3, 1, 1, true, 0, kInf, true, 1},
+    {8, 9, 12, 1, 1, 1, 1, false, -kInf, kInf, true, 2},
+    {10, 7, 7, 2, 4, 2, 1, true, -kInf, kInf, false, 3},
+};
+
+TEST(Kernels, DepthwisePathsMatchReference) {
+  uint32_t seed = 700;
+  for (const DwCase& c : kDwCases) {
+    const DepthwiseDesc d = MakeDw(c.h, c.w, c.c, c.kh, c.kw, c.sh, c.sw, c.same, c.lo, c.hi);
+    SCOPED_TRACE(Describe(d, c.batch, c.affine));
+    const auto x = Random(static_cast<size_t>(c.batch) * c.h * c.w * c.c, seed++);
+    const auto w = Random(static_cast<size_t>(c.kh) * c.kw * c.c, seed++);
+    const auto b = Random(c.c, seed++);
+    const Affine post(c.c, seed);
+    seed += 3;
+    const ChannelAffine pv = c.affine ? post.view() : ChannelAffine{};
+    const size_t out_n = static_cast<size_t>(c.batch) * d.out_h * d.out_w * c.c;
+    for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+      std::vector<float> want(out_n);
+      catdog::kernels::DepthwiseRef(d, c.batch, x.data(), w.data(), bias, want.data());
+      catdog::kernels::ChannelAffineRef(pv, static_cast<size_t>(c.batch) * d.out_h * d.out_w, c.c, want.data());
+      for (const auto* isa : catdog::kernels::simd::AvailableIsas())
+        for (int threads : {1, 3}) {
+          auto op = catdog::kernels::simd::MakeDepthwiseFor(isa, d, w.data(), bias, threads, pv);
+          ASSERT_NE(op, nullptr) << isa->name;
+          std::vector<float> got(out_n, std::nanf(""));
+          op->Run(c.batch, x.data(), got.data());
+          const std::string label = std::string(op->name()) + (bias ? "" : " no bias");
+          ExpectClose(got, want, label);
+          std::vector<float> again(out_n, std::nanf(""));
+          op->Run(c.batch, x.data(), again.data());
+          ASSERT_EQ(again, got) << label << " second run differs";
+        }
+    }
+  }
+}
+
+// Conv (direct, Winograd, 1x1 pointwise) with the affine epilogue, with and without the fused
+// pool, against reference conv -> affine -> max-pool.
+TEST(Kernels, ConvWithAffineMatchesReference) {
+  const ConvCase cases[] = {
+      {100, 100, 1, 32, 3, 3, 1, 1, 1, true, 0, kInf, true, 1},   // catnet-aug's first conv
+      {50, 50, 32, 64, 1, 1, 1, 1, 1, false, 0, kInf, true, 1},   // its pointwise convs
+      {25, 25, 128, 128, 1, 1, 1, 1, 1, false, 0, kInf, true, 1},
+      {12, 12, 128, 256, 1, 1, 1, 1, 1, false, 0, kInf, false, 2},
+      {9, 11, 17, 13, 1, 1, 1, 1, 1, false, -kInf, kInf, true, 3},
+      {12, 12, 16, 24, 3, 3, 1, 1, 1, true, 0, 6, true, 3},       // Winograd with pool
+      {10, 9, 10, 13, 3, 3, 1, 1, 1, false, 0, kInf, false, 1},   // Winograd, partial tiles
+      {15, 15, 16, 24, 3, 3, 2, 2, 1, false, 0, kInf, true, 1},
+  };
+  uint32_t seed = 900;
+  for (const ConvCase& c : cases) {
+    const ConvDesc d = MakeConv(c.h, c.w, c.cin, c.cout, c.kh, c.kw, c.sh, c.sw, c.dil, c.same, c.lo, c.hi, c.pool);
+    SCOPED_TRACE(Describe(d, c.batch) + " affine");
+    const auto x = Random(static_cast<size_t>(c.batch) * c.h * c.w * c.cin, seed++);
+    const auto w = Random(static_cast<size_t>(c.kh) * c.kw * c.cin * c.cout, seed++);
+    const auto b = Random(c.cout, seed++);
+    const Affine post(c.cout, seed);
+    seed += 3;
+    ConvDesc plain = d;
+    plain.fuse_maxpool2 = false;
+    const size_t pix = static_cast<size_t>(c.batch) * d.out_h * d.out_w;
+    std::vector<float> conv(pix * c.cout);
+    catdog::kernels::Conv2DRef(plain, c.batch, x.data(), w.data(), b.data(), conv.data());
+    catdog::kernels::ChannelAffineRef(post.view(), pix, c.cout, conv.data());
+    std::vector<float> want = conv;
+    if (c.pool) {
+      want.resize(static_cast<size_t>(c.batch) * d.final_h() * d.final_w() * c.cout);
+      catdog::kernels::MaxPoolRef(c.batch, d.out_h, d.out_w, c.cout, 2, 2, 2, 2, 0, 0, d.final_h(), d.final_w(),
+                                  conv.data(), want.data());
+    }
+    using catdog::kernels::simd::ConvAlgo;
+    const bool wino_ok = c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1;
+    for (const auto* isa : catdog::kernels::simd::AvailableIsas())
+      for (ConvAlgo algo : {ConvAlgo::kDirect, ConvAlgo::kWinograd})
+        for (int threads : {1, 3}) {
+          if (algo == ConvAlgo::kWinograd && !wino_ok) continue;
+          auto op = catdog::kernels::simd::MakeConvFor(isa, d, w.data(), b.data(), threads, algo, post.view());
+          ASSERT_NE(op, nullptr) << isa->name;
+          EXPECT_NE(std::string(op->name()).find("_affine"), std::string::npos) << op->name();
+          std::vector<float> got(want.size(), std::nanf(""));
+          op->Run(c.batch, x.data(), got.data());
+          ExpectClose(got, want, op->name());
+        }
+  }
+}
+
 #ifndef __EMSCRIPTEN__
 // Ops with threads > 1 share one worker pool per thread count; two models running at once on
 // different threads must both get right answers (one of them runs on its own thread).
@@ -385,6 +552,17 @@ TEST(Kernels, SimdRefusesBadConfigs) {
   dd.out = 3;
   EXPECT_EQ(catdog::kernels::MakeDenseSimd(dd, w.data(), nullptr, 1), nullptr);
   EXPECT_EQ(catdog::kernels::MakeDenseXnnpack(dd, w.data(), nullptr, 1), nullptr);
+  DepthwiseDesc dw = MakeDw(10, 10, 3, 3, 3, 1, 1, true, -kInf, kInf);
+  ASSERT_NE(catdog::kernels::MakeDepthwiseSimd(dw, w.data(), nullptr, 1), nullptr);
+  dw.out_w = 9;  // inconsistent with 'same' (10)
+  EXPECT_EQ(catdog::kernels::MakeDepthwiseSimd(dw, w.data(), nullptr, 1), nullptr);
+  dw = MakeDw(10, 10, 3, 3, 3, 1, 1, true, -kInf, kInf);
+  dw.mult = 2;  // depth_multiplier > 1: reference only
+  EXPECT_EQ(catdog::kernels::MakeDepthwiseSimd(dw, w.data(), nullptr, 1), nullptr);
+  // An affine with only some of its arrays is refused, not half applied.
+  const float mul[4] = {1, 1, 1, 1};
+  d = MakeConv(10, 10, 3, 4, 3, 3, 1, 1, 1, false, 0, kInf, false);
+  EXPECT_EQ(catdog::kernels::MakeConvSimd(d, w.data(), nullptr, 1, ChannelAffine{nullptr, mul, nullptr}), nullptr);
 }
 
 TEST(Kernels, OpNamesCarryDtypeOpIsaAndTile) {
@@ -431,6 +609,42 @@ TEST(KernelsRef, Conv2DRefHandExample) {
   float y3[1];
   catdog::kernels::Conv2DRef(d, 1, x, w, b, y3);
   EXPECT_EQ(y3[0], 29);
+}
+
+TEST(KernelsRef, DepthwiseRefAndAffineHandExample) {
+  // 3x3 input, 2 channels: ch0 = 1..9, ch1 = -(1..9). 3x3 'same' kernel: ch0 all ones (window
+  // sums), ch1 only the centre tap = 2. Bias {0, 1}, clamp [0, 20].
+  float x[18];
+  for (int i = 0; i < 9; ++i) {
+    x[2 * i] = static_cast<float>(i + 1);
+    x[2 * i + 1] = -static_cast<float>(i + 1);
+  }
+  float w[18] = {};
+  for (int t = 0; t < 9; ++t) w[2 * t] = 1;
+  w[2 * 4 + 1] = 2;
+  const float b[2] = {0, 1};
+  DepthwiseDesc d = MakeDw(3, 3, 2, 3, 3, 1, 1, true, 0, 20);
+  float y[18];
+  catdog::kernels::DepthwiseRef(d, 1, x, w, b, y);
+  const float sums[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};  // 3x3 window sums of 1..9, zero padded
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(y[2 * i], std::min(sums[i], 20.0f)) << i;
+    EXPECT_EQ(y[2 * i + 1], 0.0f) << i;  // 1 - 2 * (i + 1) < 0 -> clamped
+  }
+  // Stride 2 valid: one output pixel, the centre window.
+  d = MakeDw(3, 3, 2, 3, 3, 2, 2, false, -kInf, kInf);
+  float y1[2];
+  catdog::kernels::DepthwiseRef(d, 1, x, w, nullptr, y1);
+  EXPECT_EQ(y1[0], 45);
+  EXPECT_EQ(y1[1], -10);
+  // Affine: (v - sub) * mul + add per channel.
+  const float sub[2] = {1, -1}, mul[2] = {2, -0.5f}, add[2] = {0.5f, 0};
+  float v[4] = {3, 3, -1, 1};
+  catdog::kernels::ChannelAffineRef(ChannelAffine{sub, mul, add}, 2, 2, v);
+  EXPECT_EQ(v[0], 4.5f);   // (3 - 1) * 2 + 0.5
+  EXPECT_EQ(v[1], -2.0f);  // (3 + 1) * -0.5
+  EXPECT_EQ(v[2], -3.5f);  // (-1 - 1) * 2 + 0.5
+  EXPECT_EQ(v[3], -1.0f);  // (1 + 1) * -0.5
 }
 
 TEST(KernelsRef, DenseRefHandExample) {

@@ -300,6 +300,122 @@ TEST(Model, RunAllocatesNothingAfterTheFirstCallWithABatchSize) {
   }
 }
 
+// BatchNormalization folded into the conv before it (fast backends): into the weights after a
+// linear conv, as an affine after the clamp of a relu conv (before a fused pool, with negative
+// scales), with depth_multiplier 2 and without bias; not after a sigmoid nor after a Dense. Every
+// backend gives the reference's outputs, and Run still allocates nothing after warm-up.
+TEST(Model, BatchNormFoldedIntoConvsMatchesReference) {
+  json layers = json::array();
+  json weights = json::array();
+  std::vector<float> w;
+  int seed = 0;
+  auto add_weight = [&](const std::string& name, std::vector<int> shape, float lo, float hi) {
+    weights.push_back({{"name", name}, {"shape", shape}, {"dtype", "float32"}});
+    size_t n = 1;
+    for (int d : shape) n *= static_cast<size_t>(d);
+    for (size_t i = 0; i < n; ++i, ++seed) w.push_back(lo + (hi - lo) * 0.5f * (1.0f + std::sin(1.7f * seed + 0.3f)));
+  };
+  auto bn = [&](const std::string& name, int c) {
+    layers.push_back(Layer("BatchNormalization", {{"name", name}, {"axis", -1}, {"epsilon", 1e-3}}));
+    add_weight(name + "/gamma", {c}, -1.5f, 2.0f);  // some negative: max-pool order matters
+    add_weight(name + "/beta", {c}, -0.5f, 0.5f);
+    add_weight(name + "/moving_mean", {c}, -0.3f, 0.6f);
+    add_weight(name + "/moving_variance", {c}, 0.2f, 1.5f);
+  };
+  layers.push_back(Layer("Conv2D", {{"name", "c1"}, {"filters", 8}, {"kernel_size", {3, 3}}, {"padding", "same"},
+                                    {"activation", "relu"}, {"batch_input_shape", {nullptr, 20, 18, 1}}}));
+  add_weight("c1/kernel", {3, 3, 1, 8}, -0.5f, 0.5f);
+  add_weight("c1/bias", {8}, -0.1f, 0.1f);
+  bn("bn1", 8);
+  layers.push_back(Layer("MaxPooling2D", {{"name", "p1"}, {"pool_size", {2, 2}}}));
+  layers.push_back(Layer("SeparableConv2D", {{"name", "s1"}, {"filters", 12}, {"kernel_size", {3, 3}}, {"padding", "same"},
+                                             {"activation", "relu"}}));
+  add_weight("s1/depthwise_kernel", {3, 3, 8, 1}, -0.5f, 0.5f);
+  add_weight("s1/pointwise_kernel", {1, 1, 8, 12}, -0.5f, 0.5f);
+  add_weight("s1/bias", {12}, -0.1f, 0.1f);
+  bn("bn2", 12);
+  layers.push_back(Layer("MaxPooling2D", {{"name", "p2"}, {"pool_size", {2, 2}}}));
+  layers.push_back(Layer("SeparableConv2D", {{"name", "s2"}, {"filters", 16}, {"kernel_size", {3, 3}}, {"padding", "same"},
+                                             {"activation", "linear"}}));
+  add_weight("s2/depthwise_kernel", {3, 3, 12, 1}, -0.5f, 0.5f);
+  add_weight("s2/pointwise_kernel", {1, 1, 12, 16}, -0.5f, 0.5f);
+  add_weight("s2/bias", {16}, -0.1f, 0.1f);
+  bn("bn3", 16);
+  layers.push_back(Layer("DepthwiseConv2D", {{"name", "d1"}, {"kernel_size", {3, 3}}, {"padding", "same"}, {"activation", "relu"}}));
+  add_weight("d1/depthwise_kernel", {3, 3, 16, 1}, -0.5f, 0.5f);
+  add_weight("d1/bias", {16}, -0.1f, 0.1f);
+  bn("bn4", 16);
+  layers.push_back(Layer("DepthwiseConv2D", {{"name", "d2"}, {"kernel_size", {3, 3}}, {"depth_multiplier", 2}}));
+  add_weight("d2/depthwise_kernel", {3, 3, 16, 2}, -0.5f, 0.5f);
+  add_weight("d2/bias", {32}, -0.1f, 0.1f);
+  bn("bn5", 32);
+  layers.push_back(Layer("Conv2D", {{"name", "c2"}, {"filters", 6}, {"kernel_size", {1, 1}}, {"use_bias", false}}));
+  add_weight("c2/kernel", {1, 1, 32, 6}, -0.5f, 0.5f);
+  bn("bn6", 6);
+  layers.push_back(Layer("Conv2D", {{"name", "c3"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"padding", "same"},
+                                    {"activation", "sigmoid"}}));
+  add_weight("c3/kernel", {3, 3, 6, 4}, -0.5f, 0.5f);
+  add_weight("c3/bias", {4}, -0.1f, 0.1f);
+  bn("bn7", 4);
+  layers.push_back(Layer("GlobalAveragePooling2D", {{"name", "g"}}));
+  layers.push_back(Layer("Dense", {{"name", "fc"}, {"units", 3}}));
+  add_weight("fc/kernel", {4, 3}, -1.0f, 1.0f);
+  add_weight("fc/bias", {3}, -0.1f, 0.1f);
+  bn("bn8", 3);  // the model's output, after a Dense: never folded
+  json topo = {{"class_name", "Sequential"}, {"config", {{"name", "bnnet"}, {"layers", layers}}}};
+  json manifest = json::array({{{"paths", {"w.bin"}}, {"weights", weights}}});
+  const std::string text = Doc(topo, manifest).dump();
+  const std::vector<uint8_t> bytes = Bytes(w);
+  constexpr int kBatch = 2;
+  std::vector<float> x(kBatch * 20 * 18);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f + 0.5f * std::sin(0.37f * static_cast<float>(i));
+  auto run = [&](Backend b, std::vector<std::string>* summary) {
+    LoadOptions opt;
+    opt.backend = b;
+    std::unique_ptr<Model> m;
+    Status s = Model::Parse(text, &m, opt, "bnnet.json");
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (!s.ok()) return std::vector<float>();
+    s = m->LoadWeights({{bytes.data(), bytes.size()}});
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (!s.ok()) return std::vector<float>();
+    std::vector<float> y(kBatch * 3);
+    EXPECT_TRUE(m->Run(x.data(), kBatch, y.data()).ok());
+    const long before = g_allocs.load();
+    EXPECT_TRUE(m->Run(x.data(), kBatch, y.data()).ok());
+    EXPECT_EQ(g_allocs.load() - before, 0) << catdog::BackendName(b);
+    *summary = m->info().layer_summary;
+    return y;
+  };
+  std::vector<std::string> ref_summary;
+  const std::vector<float> want = run(Backend::kReference, &ref_summary);
+  ASSERT_EQ(want.size(), static_cast<size_t>(kBatch * 3));
+  for (const std::string& line : ref_summary) EXPECT_EQ(line.find("folded"), std::string::npos) << line;
+  for (Backend b : {Backend::kSimd, Backend::kXnnpack}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    std::vector<std::string> summary;
+    const std::vector<float> got = run(b, &summary);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-4 * std::max(1.0f, std::fabs(want[i]))) << catdog::BackendName(b) << " output " << i;
+    auto line = [&](const std::string& name) {
+      for (const std::string& l : summary)
+        if (l.rfind(name + " (", 0) == 0) return l;
+      return std::string();
+    };
+    for (const char* folded : {"bn1", "bn2", "bn3", "bn4", "bn5", "bn6"})
+      EXPECT_NE(line(folded).find("folded into the layer before"), std::string::npos) << line(folded);
+    for (const char* kept : {"bn7", "bn8"}) EXPECT_EQ(line(kept).find("folded"), std::string::npos) << line(kept);
+    for (const char* pool : {"p1", "p2"}) EXPECT_NE(line(pool).find("fused into the conv before"), std::string::npos) << line(pool);
+    if (b == Backend::kSimd) {
+      EXPECT_NE(line("c1").find("_affine_pool2"), std::string::npos) << line("c1");
+      EXPECT_NE(line("s1").find("f32_dwconv3x3"), std::string::npos) << line("s1");
+      EXPECT_NE(line("s1").find("_affine_pool2"), std::string::npos) << line("s1");
+      EXPECT_NE(line("d1").find("_affine"), std::string::npos) << line("d1");
+    }
+  }
+}
+
 TEST(Model, UserMetadataWithInvalidUtf8DoesNotCrash) {
   json doc = Doc(DenseTopology(), DenseManifest());
   std::string text = doc.dump();
