@@ -1,9 +1,12 @@
 // Pack format: SHA-256, write/read round trips, sharding, and every way a pack can be damaged.
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -301,4 +304,142 @@ TEST(Pack, IncompressibleImagesStillRespectTheShardLimit) {
   Pack q;
   ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
   ExpectSameRecords(p, q);
+}
+
+// ---- the in-memory reader (ParsePack, behind ReadPack and fuzz_pack) and hostile manifests --------
+namespace {
+// A pack written to disk and then held in memory: pack.json text + shard bytes by file name.
+struct MemPack {
+  std::string manifest;
+  std::map<std::string, std::vector<uint8_t>> files;
+  std::map<std::string, catdog::pack::ByteSpan> Spans() const {
+    std::map<std::string, catdog::pack::ByteSpan> m;
+    for (const auto& [name, bytes] : files) m[name] = {bytes.data(), bytes.size()};
+    return m;
+  }
+};
+MemPack ToMemory(const std::string& dir, const Pack& p) {
+  MemPack m;
+  EXPECT_TRUE(catdog::fs::ReadTextFile(dir + "/pack.json", &m.manifest));
+  for (const auto& sh : p.shards) m.files[sh.file] = ReadAll(dir + "/" + sh.file);
+  return m;
+}
+}  // namespace
+
+TEST(Pack, ParsePackFromMemoryEqualsReadPack) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(30, 40, 21);
+  catdog::pack::WriteOptions w;
+  w.max_shard_bytes = 20000;  // several shards
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p, w));
+  ASSERT_GT(p.shards.size(), 1u);
+  MemPack m = ToMemory(tmp.path("p"), p);
+  Pack q;
+  auto s = catdog::pack::ParsePack(m.manifest, m.Spans(), &q, "mem/pack.json");
+  ASSERT_TRUE(s) << s.message();
+  ExpectSameRecords(p, q);
+  // A shard pack.json lists but the caller does not give: named as missing.
+  m.files.erase(p.shards[1].file);
+  s = catdog::pack::ParsePack(m.manifest, m.Spans(), &q, "mem/pack.json");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find(p.shards[1].file + ": missing"), std::string::npos) << s.message();
+  // The pixel-memory cap (the fuzzer's) is checked before anything is allocated.
+  catdog::pack::ParseOptions o;
+  o.max_pixel_bytes = 1000;
+  s = catdog::pack::ParsePack(m.manifest, m.Spans(), &q, "mem/pack.json", o);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("30 images of 40x40 need more than the limit of 1000 bytes"), std::string::npos) << s.message();
+}
+
+// Numbers of the wrong kind in pack.json: refused with a message, no float-to-int undefined
+// behaviour and no negative values wrapping to huge sizes (checked under UBSan in the asan build).
+TEST(Pack, ManifestNumbersOfTheWrongKindAreRefused) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(3, 8, 22);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  MemPack m = ToMemory(tmp.path("p"), p);
+  auto expect_error = [&](const std::function<void(nlohmann::json&)>& f, const std::string& needle) {
+    nlohmann::json j = nlohmann::json::parse(m.manifest);
+    f(j);
+    Pack q;
+    auto s = catdog::pack::ParsePack(j.dump(), m.Spans(), &q, "mem/pack.json");
+    ASSERT_FALSE(s) << "accepted: " << j.dump().substr(0, 200);
+    EXPECT_NE(s.message().find("mem/pack.json"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
+  };
+  expect_error([](auto& j) { j["image"]["size"] = 1e20; }, "\"image\" needs size");
+  expect_error([](auto& j) { j["image"]["size"] = 8.5; }, "\"image\" needs size");
+  expect_error([](auto& j) { j["image"]["size"] = 4294967304LL; }, "\"image\" needs size");  // 2^32 + 8
+  expect_error([](auto& j) { j["version"] = 1.0e300; }, "missing \"version\"");
+  expect_error([](auto& j) { j["count"] = -1; }, "needs seed, val_fraction, test_fraction, count");
+  expect_error([](auto& j) { j["seed"] = -5; }, "needs seed");
+  expect_error([](auto& j) { j["val_fraction"] = "0.2"; }, "needs seed, val_fraction");
+  expect_error([](auto& j) { j["shards"][0]["records"] = -3; }, "shard entry 0 needs");
+  expect_error([](auto& j) { j["shards"][0]["bytes"] = 1e30; }, "shard entry 0 needs");
+  // Settings the writer refuses are refused by the reader too (fuzz_pack: val_fraction 5.25 was read).
+  expect_error([](auto& j) { j["val_fraction"] = 5.25; }, "val_fraction 5.25");
+  expect_error([](auto& j) { j["test_fraction"] = -0.5; }, "test_fraction -0.5");
+  expect_error([](auto& j) { j["image"]["fit"] = "zoom"; }, "image fit 'zoom'");
+  expect_error([](auto& j) { j["image"]["gray"] = ""; }, "gray formula is empty");
+}
+
+// pack.json declaring billions of records (or records that cannot fit the declared raw size) is
+// refused before the pixel buffers are allocated: no std::bad_alloc, no ASan allocation failure.
+TEST(Pack, ManifestDeclaringHugeCountsIsRefusedBeforeAllocating) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(3, 8, 23);
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  MemPack m = ToMemory(tmp.path("p"), p);
+  nlohmann::json j = nlohmann::json::parse(m.manifest);
+  j["count"] = 4000000000LL;
+  j["image"]["size"] = 4096;
+  j["shards"][0]["records"] = 4000000000LL;
+  Pack q;
+  auto s = catdog::pack::ParsePack(j.dump(), m.Spans(), &q, "mem/pack.json");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("4000000000 records of 4096x4096 do not fit its raw size"), std::string::npos) << s.message();
+  // Many shards, each individually plausible, adding up to more than memory: refused by the
+  // shard/count check (records beyond count) rather than by an allocation.
+  j = nlohmann::json::parse(m.manifest);
+  j["shards"][0]["records"] = 18446744073709551615ull;  // would wrap the running total
+  j["shards"].push_back(j["shards"][0]);
+  s = catdog::pack::ParsePack(j.dump(), m.Spans(), &q, "mem/pack.json");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("exceed count 3"), std::string::npos) << s.message();
+  // Through the file reader too.
+  ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("p/pack.json"), j.dump()));
+  s = catdog::pack::ReadPack(tmp.path("p"), &q);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("pack.json"), std::string::npos) << s.message();
+}
+
+// A record path longer than PATH_MAX is refused (by the writer, and by the reader before it
+// allocates the path), so a tiny zstd frame cannot make the reader allocate gigabytes.
+TEST(Pack, OverlongRecordPathsAreRefused) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(2, 4, 24);
+  p.paths[1] = std::string(5000, 'x');
+  auto s = catdog::pack::WritePack(tmp.path("w"), p);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("record 1 has a path of 5000 bytes"), std::string::npos) << s.message();
+  // Reader: a valid pack whose shard is rebuilt with a 4 GB path length (checksums fixed up).
+  p.paths[1] = "Dog/1.jpg";
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("r"), p));
+  MemPack m = ToMemory(tmp.path("r"), p);
+  std::vector<uint8_t>& comp = m.files.begin()->second;
+  std::vector<uint8_t> raw(p.shards[0].raw_bytes);
+  ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), comp.data(), comp.size()), raw.size());
+  const size_t len_at = 24 + 2 * 2 + 4;  // header, labels, splits, then record 1's path length
+  raw[len_at] = raw[len_at + 1] = raw[len_at + 2] = raw[len_at + 3] = 0xFF;
+  std::vector<uint8_t> again(ZSTD_compressBound(raw.size()));
+  again.resize(ZSTD_compress(again.data(), again.size(), raw.data(), raw.size(), 1));
+  comp = again;
+  nlohmann::json j = nlohmann::json::parse(m.manifest);
+  j["shards"][0]["bytes"] = comp.size();
+  j["shards"][0]["sha256"] = catdog::pack::Sha256::Hex(comp.data(), comp.size());
+  Pack q;
+  s = catdog::pack::ParsePack(j.dump(), m.Spans(), &q, "mem/pack.json");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("record 1 has a path of 4294967295 bytes (at most 4096)"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(p.shards[0].file), std::string::npos) << s.message();
 }

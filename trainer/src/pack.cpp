@@ -17,10 +17,14 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <map>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <type_traits>
 
 #include "fsutil.h"
 
@@ -33,6 +37,7 @@ namespace {
 constexpr char kShardMagic[8] = {'C', 'D', 'P', 'K', 'S', 'H', 'R', 'D'};
 constexpr size_t kShardHeaderBytes = 8 + 4 * 4;  // magic, version, size, count, first
 constexpr char kManifestName[] = "pack.json";
+constexpr uint32_t kMaxPathBytes = 4096;  // per record path (Linux PATH_MAX)
 constexpr char kFormatName[] = "catdog-pack";
 
 void PutU32(std::vector<uint8_t>* out, uint32_t v) {
@@ -222,7 +227,15 @@ Status ParseShard(const std::string& name, FrameReader& rd, const Pack::ShardInf
   std::vector<uint8_t> lens_le(size_t(n) * 4);
   if (!rd.Read(lens_le.data(), lens_le.size())) return short_data();
   uint64_t path_total = 0;
-  for (uint32_t i = 0; i < n; ++i) path_total += GetU32(&lens_le[4 * size_t(i)]);
+  for (uint32_t i = 0; i < n; ++i) {
+    // Paths are relative file names (under PATH_MAX); a longer one would be allocated before its
+    // bytes are known to exist (a 4 GB length in a tiny frame; seen while writing fuzz_pack).
+    const uint32_t len = GetU32(&lens_le[4 * size_t(i)]);
+    if (len > kMaxPathBytes)
+      return bad("record " + std::to_string(first + i) + " has a path of " + std::to_string(len) + " bytes (at most " +
+                 std::to_string(kMaxPathBytes) + ")");
+    path_total += len;
+  }
   const uint64_t expect = kShardHeaderBytes + uint64_t(n) * (2 + 4 + img) + path_total;
   if (expect != info.raw_bytes)
     return bad("records add up to " + std::to_string(expect) + " bytes but pack.json says " + std::to_string(info.raw_bytes));
@@ -267,16 +280,41 @@ Status ReadShardFile(const std::string& path, uint64_t max_bytes, std::unique_pt
   return Status::Ok();
 }
 
+// Reads j[key] into *out; false when missing, of another type or (integers) out of T's range.
+// Integer fields accept only JSON integers: nlohmann would convert 1e30 or -1 with a cast that is
+// undefined (float) or wraps (negative to unsigned); seen while writing fuzz_pack.
 template <typename T>
 bool GetField(const json& j, const char* key, T* out) {
   auto it = j.find(key);
   if (it == j.end()) return false;
-  try {
-    *out = it->get<T>();
-  } catch (const json::exception&) {
+  if constexpr (std::is_integral_v<T>) {
+    if (it->is_number_unsigned()) {
+      const uint64_t v = it->template get<uint64_t>();
+      if (v > uint64_t(std::numeric_limits<T>::max())) return false;
+      *out = static_cast<T>(v);
+      return true;
+    }
+    if (it->is_number_integer()) {
+      const int64_t v = it->template get<int64_t>();
+      if (v < 0 ? (std::is_unsigned_v<T> || v < int64_t(std::numeric_limits<T>::min()))
+                : uint64_t(v) > uint64_t(std::numeric_limits<T>::max()))
+        return false;
+      *out = static_cast<T>(v);
+      return true;
+    }
     return false;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!it->is_number()) return false;
+    *out = it->template get<T>();
+    return true;
+  } else {
+    try {
+      *out = it->template get<T>();
+    } catch (const json::exception&) {
+      return false;
+    }
+    return true;
   }
-  return true;
 }
 
 }  // namespace
@@ -484,6 +522,9 @@ Status ValidatePack(const Pack& p) {
   for (size_t i = 0; i < n; ++i) {
     if (p.labels[i] > 1) return Status::Error("pack: record " + std::to_string(i) + " has label " + std::to_string(p.labels[i]));
     if (p.splits[i] > kTest) return Status::Error("pack: record " + std::to_string(i) + " has split " + std::to_string(p.splits[i]));
+    if (!p.paths.empty() && p.paths[i].size() > kMaxPathBytes)
+      return Status::Error("pack: record " + std::to_string(i) + " has a path of " + std::to_string(p.paths[i].size()) +
+                           " bytes (at most " + std::to_string(kMaxPathBytes) + ")");
   }
   return Status::Ok();
 }
@@ -584,22 +625,15 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   return fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
 }
 
-Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
-  stdfs::path manifest_path(dir_or_manifest);
-  std::error_code ec;
-  if (stdfs::is_directory(manifest_path, ec)) manifest_path /= kManifestName;
-  const std::string mname = manifest_path.string();
-  stdfs::path dir = manifest_path.parent_path();
-  std::string text;
-  Status s = fs::ReadTextFile(mname, &text, 64ull << 20);
-  if (!s) return Status::Error(s.message() + " (not a pack directory? `catdog prepare` writes pack.json last)");
-  json m = json::parse(text, nullptr, false);
+Status ParsePack(std::string_view manifest_json, const std::map<std::string, ByteSpan>& shards, Pack* out,
+                 const std::string& mname, const ParseOptions& options) {
+  json m = json::parse(manifest_json.begin(), manifest_json.end(), nullptr, false);
   if (m.is_discarded() || !m.is_object()) return Status::Error(mname + ": not valid JSON");
   auto bad = [&](const std::string& why) { return Status::Error(mname + ": " + why); };
   std::string format;
   if (!GetField(m, "format", &format) || format != kFormatName) return bad("\"format\" is not \"catdog-pack\"");
   int version = 0;
-  if (!GetField(m, "version", &version)) return bad("missing \"version\"");
+  if (!GetField(m, "version", &version)) return bad("missing \"version\" (an integer)");
   if (version != kPackVersion)
     return bad("pack version " + std::to_string(version) + ", this reader knows version " + std::to_string(kPackVersion));
   Pack p;
@@ -607,7 +641,7 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
   int channels = 0;
   if (!image || !GetField(*image, "size", &p.size) || !GetField(*image, "fit", &p.fit) ||
       !GetField(*image, "gray", &p.gray) || !GetField(*image, "channels", &channels))
-    return bad("\"image\" needs size, channels, fit and gray");
+    return bad("\"image\" needs size, channels (integers), fit and gray");
   if (channels != 1) return bad("image channels " + std::to_string(channels) + " (this reader knows 1)");
   if (p.size < 1 || p.size > 4096) return bad("image size " + std::to_string(p.size) + " is out of range");
   size_t count = 0;
@@ -616,6 +650,13 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
       !GetField(m, "content_hash", &p.content_hash))
     return bad("needs seed, val_fraction, test_fraction, count and content_hash");
   if (count > 0xFFFFFFFFull) return bad("count " + std::to_string(count) + " is too large");
+  // The settings WritePack would refuse (ValidatePack) are refused here too (fuzz_pack found a
+  // pack.json with val_fraction 5.25 that read back fine).
+  if (p.fit != "stretch" && p.fit != "crop") return bad("image fit '" + p.fit + "' is not stretch or crop");
+  if (p.gray.empty()) return bad("image gray formula is empty");
+  if (!(p.val_fraction >= 0 && p.test_fraction >= 0 && p.val_fraction + p.test_fraction < 1))
+    return bad("val_fraction " + std::to_string(p.val_fraction) + " and test_fraction " + std::to_string(p.test_fraction) +
+               " must be >= 0 and sum to < 1");
   GetField(m, "sources", &p.sources);
   const json* comp = m.contains("compression") && m["compression"].is_object() ? &m["compression"] : nullptr;
   std::string codec, filter;
@@ -624,6 +665,7 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
   if (codec != "zstd" || filter != "med")
     return bad("compression " + codec + " / pixel filter " + filter + " unknown (this reader knows zstd / med)");
   if (!m.contains("shards") || !m["shards"].is_array()) return bad("missing \"shards\" list");
+  const uint64_t img = uint64_t(p.size) * uint64_t(p.size);
   size_t expect_first = 0;
   for (const json& js : m["shards"]) {
     Pack::ShardInfo info;
@@ -637,42 +679,100 @@ Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
     if (info.first != expect_first) return bad(info.file + ": first record " + std::to_string(info.first) + ", expected " + std::to_string(expect_first));
     if (info.bytes > kMaxShardBytesLimit || info.raw_bytes > (1ull << 32))
       return bad(info.file + ": declared size " + std::to_string(info.bytes) + " / raw " + std::to_string(info.raw_bytes) + " is too large");
+    // Before anything is allocated for them: the records must fit the declared raw size (which is
+    // at most 4 GiB), so a pack.json declaring billions of records is refused with a message
+    // instead of a failed allocation (seen while writing fuzz_pack).
+    if (info.records > count - std::min(count, expect_first) ||
+        kShardHeaderBytes + uint64_t(info.records) * (2 + 4 + img) > info.raw_bytes)
+      return bad(info.file + ": " + std::to_string(info.records) + " records of " + std::to_string(p.size) + "x" +
+                 std::to_string(p.size) + " do not fit its raw size of " + std::to_string(info.raw_bytes) +
+                 " bytes (or exceed count " + std::to_string(count) + ")");
     expect_first += info.records;
     p.shards.push_back(info);
   }
   if (expect_first != count) return bad("shards hold " + std::to_string(expect_first) + " records but count is " + std::to_string(count));
-  size_t img = size_t(p.size) * p.size;
-  p.labels.assign(count, 0);
-  p.splits.assign(count, 0);
-  p.paths.assign(count, std::string());
-  p.pixels.assign(count * img, 0);
+  if (options.max_pixel_bytes > 0 && uint64_t(count) * img > options.max_pixel_bytes)
+    return bad(std::to_string(count) + " images of " + std::to_string(p.size) + "x" + std::to_string(p.size) +
+               " need more than the limit of " + std::to_string(options.max_pixel_bytes) + " bytes");
+  try {
+    p.labels.assign(count, 0);
+    p.splits.assign(count, 0);
+    p.paths.assign(count, std::string());
+    p.pixels.assign(count * img, 0);
+  } catch (const std::bad_alloc&) {
+    return bad("cannot allocate " + std::to_string(count * img) + " bytes for " + std::to_string(count) + " images of " +
+               std::to_string(p.size) + "x" + std::to_string(p.size));
+  }
 
-  s = ParallelFor(p.shards.size(), ResolveThreads(0), [&](size_t k) -> Status {
+  Status s = ParallelFor(p.shards.size(), ResolveThreads(options.threads), [&](size_t k) -> Status {
     const Pack::ShardInfo& info = p.shards[k];
-    std::string sname = (dir / info.file).string();
-    std::unique_ptr<uint8_t[]> comp;
-    size_t comp_size = 0;
-    Status st = ReadShardFile(sname, info.bytes, &comp, &comp_size);
-    if (!st) return Status::Error("pack shard " + st.message());
-    if (comp_size != info.bytes)
-      return Status::Error(sname + ": " + std::to_string(comp_size) + " bytes, pack.json says " + std::to_string(info.bytes) +
+    const std::string sname = options.shard_prefix + info.file;
+    auto it = shards.find(info.file);
+    if (it == shards.end()) return Status::Error("pack shard " + sname + ": missing (pack.json lists it)");
+    const uint8_t* data = it->second.data;
+    const size_t size = it->second.size;
+    if (size != info.bytes)
+      return Status::Error(sname + ": " + std::to_string(size) + " bytes, pack.json says " + std::to_string(info.bytes) +
                            " (truncated or replaced)");
-    std::string sum = Sha256::Hex(comp.get(), comp_size);
+    std::string sum = Sha256::Hex(data, size);
     if (sum != info.sha256)
       return Status::Error(sname + ": checksum mismatch (sha256 " + sum + ", pack.json says " + info.sha256 +
                            "): the shard is corrupt or from another pack");
-    unsigned long long content = ZSTD_getFrameContentSize(comp.get(), comp_size);
+    unsigned long long content = ZSTD_getFrameContentSize(data, size);
     if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || content != info.raw_bytes)
       return Status::Error(sname + ": not a zstd frame of " + std::to_string(info.raw_bytes) + " bytes");
-    FrameReader reader(comp.get(), comp_size);
+    FrameReader reader(data, size);
     return ParseShard(sname, reader, info, &p);
   });
   if (!s) return s;
   std::string h = ContentHash(p);
   if (h != p.content_hash)
     return bad("content hash " + h + " does not match the recorded " + p.content_hash + " (shards from different packs?)");
+  if (Status v = ValidatePack(p); !v) return bad(v.message());  // what is read back could be written again
   *out = std::move(p);
   return Status::Ok();
+}
+
+Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
+  stdfs::path manifest_path(dir_or_manifest);
+  std::error_code ec;
+  if (stdfs::is_directory(manifest_path, ec)) manifest_path /= kManifestName;
+  const std::string mname = manifest_path.string();
+  stdfs::path dir = manifest_path.parent_path();
+  std::string text;
+  Status s = fs::ReadTextFile(mname, &text, 64ull << 20);
+  if (!s) return Status::Error(s.message() + " (not a pack directory? `catdog prepare` writes pack.json last)");
+  // Shard files are read here (each at most the size pack.json gives it, so a replaced file is not
+  // read whole), then ParsePack checks everything on the bytes. Names it cannot find in pack.json
+  // are simply not loaded; a shard that cannot be read is reported by its path.
+  json m = json::parse(text, nullptr, false);
+  std::vector<std::unique_ptr<uint8_t[]>> buffers;
+  std::map<std::string, ByteSpan> shards;
+  if (!m.is_discarded() && m.is_object() && m.contains("shards") && m["shards"].is_array()) {
+    std::vector<std::pair<std::string, uint64_t>> files;
+    for (const json& js : m["shards"]) {
+      std::string file;
+      uint64_t bytes = 0;
+      if (!js.is_object() || !GetField(js, "file", &file) || !GetField(js, "bytes", &bytes)) continue;
+      if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
+          file == "." || file == ".." || bytes > kMaxShardBytesLimit || shards.count(file))
+        continue;  // ParsePack reports these
+      shards[file] = ByteSpan{};
+      files.emplace_back(file, bytes);
+    }
+    buffers.resize(files.size());
+    std::vector<size_t> sizes(files.size(), 0);
+    s = ParallelFor(files.size(), ResolveThreads(0), [&](size_t k) -> Status {
+      Status st = ReadShardFile((dir / files[k].first).string(), files[k].second, &buffers[k], &sizes[k]);
+      return st ? st : Status::Error("pack shard " + st.message());
+    });
+    if (!s) return s;
+    for (size_t k = 0; k < files.size(); ++k) shards[files[k].first] = ByteSpan{buffers[k].get(), sizes[k]};
+  }
+  ParseOptions o;
+  o.threads = 0;
+  o.shard_prefix = dir.empty() ? std::string() : (dir / "").string();
+  return ParsePack(text, shards, out, mname, o);
 }
 
 }  // namespace catdog::pack

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "catdog/catdog.h"
@@ -47,7 +48,24 @@ struct Pack {
 };
 
 // Reads and verifies (version, checksums, sizes) a pack directory or its pack.json.
+// Built on ParsePack: reads pack.json and the shard files, then runs the same checks.
 Status ReadPack(const std::string& dir_or_manifest, Pack* out);
+
+// ---- in-memory reader (same checks as ReadPack; used by ReadPack and the fuzzer) ----------------
+struct ByteSpan {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+struct ParseOptions {
+  int threads = 1;                 // shards verified in parallel; 0 = all cores
+  uint64_t max_pixel_bytes = 0;    // refuse packs whose records need more pixel memory (0 = no cap)
+  std::string shard_prefix;        // put before each shard file name in messages (ReadPack: "DIR/")
+};
+// Parses and verifies a pack held in memory: `manifest_json` is pack.json's text (named
+// `manifest_name` in messages), `shards` maps each shard file name to its bytes. A shard that
+// pack.json lists but `shards` lacks is reported as missing. Never throws.
+Status ParsePack(std::string_view manifest_json, const std::map<std::string, ByteSpan>& shards, Pack* out,
+                 const std::string& manifest_name = "pack.json", const ParseOptions& options = {});
 // Writes `pack` into `dir` (created): shards first, each atomically, pack.json last and atomically,
 // so a pack with a manifest is always complete. Fills pack.content_hash.
 Status WritePack(const std::string& dir, Pack& pack, uint64_t max_shard_bytes = 50ull << 20);
