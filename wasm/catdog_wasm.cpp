@@ -4,6 +4,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -27,7 +28,6 @@ namespace {
 struct Instance {
   std::unique_ptr<catdog::Model> model;
   int threads = 1;        // kernel threads this model was parsed with
-  int reserved = 0;       // pthreads it may hold (see AffordableThreads)
   bool loaded = false;
   std::vector<std::vector<uint8_t>> shards;
   std::vector<float> input;
@@ -79,29 +79,31 @@ nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
   return a;
 }
 
-// In the pthreads build a model with T threads makes the core start up to T-1 pthreads (one
-// worker pool per thread count, shared by the operators), and Emscripten can only start a pthread
-// without returning to the event loop when a pre-spawned worker is free (PTHREAD_POOL_SIZE,
-// CATDOG_PTHREAD_POOL here). Each live model reserves T-1 workers (an over-count when models share
-// a pool: safe); a model that would need more than the free pool gets fewer threads, down to 1,
-// instead of blocking forever.
+// In the pthreads build a model with T threads makes the core start T-1 pthreads, in one worker pool
+// per thread count shared by every operator and model and kept until the page closes
+// (kernels_simd.cpp, Workers). Emscripten can only start a pthread without returning to the event
+// loop when a pre-spawned worker is free (PTHREAD_POOL_SIZE, CATDOG_PTHREAD_POOL here), so the thread
+// counts in use are recorded here and their pools together never take more than that: a model whose
+// pool would not fit gets a smaller thread count that does (an existing pool, or one that fits), down
+// to 1, instead of blocking forever. Any number of models with the same thread count fit.
 #ifdef __EMSCRIPTEN_PTHREADS__
 #ifndef CATDOG_PTHREAD_POOL
-#define CATDOG_PTHREAD_POOL 8
+#define CATDOG_PTHREAD_POOL 3
 #endif
-int& PthreadsReserved() {
-  static int n = 0;
-  return n;
-}
 int AffordableThreads(int wanted) {
-  const int free_workers = CATDOG_PTHREAD_POOL - PthreadsReserved();
-  return wanted - 1 <= free_workers ? wanted : 1 + (free_workers > 0 ? free_workers : 0);
+  static std::vector<int> pools;  // thread counts whose pools exist (or will, for a model in loading)
+  int taken = 0;
+  for (int t : pools) taken += t - 1;
+  for (int t = wanted; t > 1; --t) {
+    if (std::find(pools.begin(), pools.end(), t) != pools.end()) return t;
+    if (t - 1 <= CATDOG_PTHREAD_POOL - taken) {
+      pools.push_back(t);
+      return t;
+    }
+  }
+  return 1;
 }
 #else
-int& PthreadsReserved() {
-  static int n = 0;
-  return n;
-}
 int AffordableThreads(int) { return 1; }  // the single-thread build never starts threads
 #endif
 
@@ -134,8 +136,6 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
     if (!st) return Fail(0, st.message());
   }
   inst->threads = affordable;
-  inst->reserved = affordable - 1;
-  PthreadsReserved() += inst->reserved;
   inst->shards.resize(inst->model->shard_paths().size());
   auto& t = Table();
   for (size_t i = 0; i < t.size(); ++i) {
@@ -151,7 +151,6 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
 CATDOG_EXPORT void catdog_destroy(catdog_handle h) {
   auto& t = Table();
   if (h > 0 && static_cast<size_t>(h) <= t.size() && t[h - 1]) {
-    PthreadsReserved() -= t[h - 1]->reserved;
     t[h - 1].reset();
   }
 }
