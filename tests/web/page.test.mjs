@@ -380,6 +380,40 @@ test('embeddable API: createClassifier in a page matches the native core (worker
   }
 });
 
+test('threads build: every shipped model gets 2 threads at once and computes what the single-thread build does', async () => {
+  const index = JSON.parse(await fs.readFile(path.join(siteDir, 'models/index.json'), 'utf8'));
+  const browser = await launch({ fakeDevice: false });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=en');
+    await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+    const r = await page.evaluate(async (urls) => {
+      const { loadCore } = await import('/catdog-core.js');
+      const mt = await loadCore({ threads: 2 });
+      const st = await loadCore({ threads: 1 });
+      const out = [];
+      for (const url of urls) {  // all models stay loaded: the pools must fit the pre-spawned workers
+        const a = await mt.loadModelFromUrl(url, { threads: 2 });
+        const b = await st.loadModelFromUrl(url);
+        const x = new Float32Array(a.inputSize);
+        for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 1000) / 1000;
+        const shape = [1, ...a.inputShape];
+        const pa = a.predictTensor(x, shape), pb = b.predictTensor(x, shape);
+        out.push({ url, threads: a.metadata.threads, diff: Math.max(...Array.from(pa, (v, i) => Math.abs(v - pb[i]))) });
+      }
+      return { mt: mt.buildFlags(), st: st.buildFlags(), out };
+    }, index.models.map((m) => `/models/${m.path}`));
+    assert.deepEqual([r.mt.pthreads, r.st.pthreads], [true, false], 'threads 2 loads the pthreads build, threads 1 the other');
+    for (const o of r.out) {
+      assert.equal(o.threads, 2, `${o.url} runs with 2 threads`);
+      assert.ok(o.diff <= 1e-5, `${o.url}: threads build differs from the single-thread build by ${o.diff}`);
+    }
+    console.log(`# threads build: ${r.out.length} models at 2 threads, max |diff| vs 1 thread ${Math.max(...r.out.map((o) => o.diff))}`);
+    assertClean(problems, { allowConsole: [/camera/i] });
+  } finally {
+    await browser.close();
+  }
+});
+
 test('plain static hosting (no COOP/COEP): not isolated, still classifies camera frames', async () => {
   const plain = await startServer(siteDir, { plain: true });
   const browser = await launch({ fakeVideo: video });
