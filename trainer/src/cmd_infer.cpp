@@ -1,7 +1,9 @@
 // catdog infer --model DIR --input FILE --shape 1,H,W,C [--backend ...] [--threads N]
 // Runs a TF.js layers model on raw little-endian float32 input and prints
 // {"shape":[...],"output":[...]} on stdout. Exit 2 on bad input (file size vs shape, shape vs
-// model, unreadable or invalid model), 1 when running fails.
+// model, unreadable or invalid model), 1 when running fails. The model's self-check runs after
+// loading (--selfcheck fail|warn|off): summary on stderr, "selfcheck" in the JSON when the model has
+// the block, exit 3 after printing the output when it fails and the mode is "fail".
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -19,6 +21,9 @@
 #include "catdog/catdog.h"
 #include "commands.h"
 #include "fsutil.h"
+#include "seal.h"
+
+#include <nlohmann/json.hpp>
 
 namespace catdog::cli {
 namespace {
@@ -28,6 +33,7 @@ struct InferOptions {
   std::string input;
   std::string shape;
   std::string backend = "auto";
+  std::string selfcheck = "fail";
   int threads = 1;
 };
 
@@ -102,8 +108,14 @@ int RunInfer(const InferOptions& o) {
                                            bytes.size(), o.shape, count, count * 4));
 
   std::unique_ptr<Model> model;
-  s = fs::LoadModelDir(o.model, lo, &model);
+  SelfCheckReport check;
+  s = o.selfcheck == "off" ? fs::LoadModelDir(o.model, lo, &model) : LoadModelDirChecked(o.model, lo, &model, &check);
   if (!s) return Fail(kExitBadInput, s.message());
+  const bool check_failed = check.present && !check.verified();
+  if (o.selfcheck != "off") {
+    if (check_failed) spdlog::warn("{}: {}", o.model, check.Summary());
+    else spdlog::info("{}: {}", o.model, check.Summary());
+  }
   s = model->CheckInputShape(shape);
   if (!s) return Fail(kExitBadInput, s.message());
   spdlog::debug("model {}: backend {}, {} weights", o.model, BackendName(model->backend()), model->info().num_weights);
@@ -128,10 +140,15 @@ int RunInfer(const InferOptions& o) {
     if (i) js += ',';
     AppendFloat(&js, output[i]);
   }
-  js += "]}\n";
+  js += "]";
+  if (o.selfcheck != "off" && check.present)
+    js += ",\"selfcheck\":" + nlohmann::json({{"verified", check.verified()}, {"passed", check.passed},
+                                                {"total", check.total}, {"summary", check.Summary()}})
+                                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  js += "}\n";
   std::fwrite(js.data(), 1, js.size(), stdout);
   std::fflush(stdout);
-  return kExitOk;
+  return check_failed && o.selfcheck == "fail" ? kExitSelfCheck : kExitOk;
 }
 
 }  // namespace
@@ -146,6 +163,10 @@ void RegisterInfer(CLI::App& app) {
       ->check(CLI::IsMember({"reference", "simd", "xnnpack", "auto"}))
       ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "Worker threads for the kernels")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--selfcheck", opts->selfcheck,
+                  "The model's self-check after loading: fail (mismatch -> exit 3 after the output), warn or off")
+      ->check(CLI::IsMember({"fail", "warn", "off"}))
+      ->capture_default_str();
   cmd->callback([opts] { ExitCode() = RunInfer(*opts); });
 }
 

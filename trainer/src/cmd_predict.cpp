@@ -1,5 +1,7 @@
 // `catdog predict --model DIR [--fit stretch|crop] [--json] [--backend B] IMAGE...`:
 // decode (imaging.cpp) -> the core's preprocess -> Model::Run -> label, P(dog), milliseconds.
+// The model's self-check runs after loading (--selfcheck fail|warn|off); its summary goes to stderr
+// and, with --json, into the document.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -15,6 +17,7 @@
 #include "commands.h"
 #include "fsutil.h"
 #include "imaging.h"
+#include "seal.h"
 
 namespace catdog::cli {
 namespace {
@@ -68,7 +71,7 @@ Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
 
 void RegisterPredict(CLI::App& app) {
   struct Args {
-    std::string model, fit, backend = "auto";
+    std::string model, fit, backend = "auto", selfcheck = "fail";
     bool as_json = false;
     int threads = 1;
     uint64_t max_pixels = imaging::DecodeOptions().max_pixels;
@@ -84,6 +87,10 @@ void RegisterPredict(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "simd", "xnnpack"}))->capture_default_str();
   cmd->add_option("--threads", args->threads, "Kernel threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_option("--max-pixels", args->max_pixels, "Refuse images whose header claims more pixels")->capture_default_str();
+  cmd->add_option("--selfcheck", args->selfcheck,
+                  "The model's self-check after loading: fail (a mismatch is reported and the exit code is 3, "
+                  "results are still printed), warn (reported only) or off")
+      ->check(CLI::IsMember({"fail", "warn", "off"}))->capture_default_str();
   cmd->add_option("images", args->images, "Image files (JPEG, PNG, BMP, WebP)")->required();
   cmd->callback([args] {
     LoadOptions lo;
@@ -98,13 +105,20 @@ void RegisterPredict(CLI::App& app) {
       return;
     }
     std::unique_ptr<Model> model;
-    Status s = fs::LoadModelDir(args->model, lo, &model);
+    SelfCheckReport check;
+    Status s = args->selfcheck == "off" ? fs::LoadModelDir(args->model, lo, &model)
+                                        : LoadModelDirChecked(args->model, lo, &model, &check);
     ModelFacts facts;
     if (s) s = ReadFacts(*model, args->model, &facts);
     if (!s) {
       spdlog::error("predict: {}", s.message());
       ExitCode() = kExitBadInput;
       return;
+    }
+    const bool check_failed = args->selfcheck != "off" && check.present && !check.verified();
+    if (args->selfcheck != "off") {
+      if (check_failed) spdlog::warn("{}: {}", args->model, check.Summary());
+      else spdlog::info("{}: {}{}", args->model, check.Summary(), check.present ? " [" + check.source + " goldens]" : "");
     }
     const std::string fit_name = !args->fit.empty() ? args->fit : !facts.fit.empty() ? facts.fit : "stretch";
     const Fit fit = fit_name == "crop" ? Fit::kCenterCrop : Fit::kStretch;
@@ -152,10 +166,14 @@ void RegisterPredict(CLI::App& app) {
                   {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
                   {"results", results},
                   {"errors", errors}};
+      if (args->selfcheck != "off")
+        doc["selfcheck"] = {{"present", check.present}, {"verified", check.verified()}, {"passed", check.passed},
+                            {"total", check.total},     {"source", check.source},       {"summary", check.Summary()},
+                            {"first_mismatch", check.first_mismatch}};
       std::printf("%s\n", doc.dump(1).c_str());
     }
     if (!errors.empty()) spdlog::error("predict: {} of {} images failed", errors.size(), args->images.size());
-    ExitCode() = errors.empty() ? kExitOk : kExitBadInput;
+    ExitCode() = !errors.empty() ? kExitBadInput : check_failed && args->selfcheck == "fail" ? kExitSelfCheck : kExitOk;
   });
 }
 

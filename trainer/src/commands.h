@@ -17,6 +17,8 @@ void RegisterBench(CLI::App& app);
 void RegisterUnpack(CLI::App& app);
 // Temperature scaling into model.json (core only): calibrate.
 void RegisterCalibrate(CLI::App& app);
+// Self-check block for models exported before it existed (core only): seal.
+void RegisterSeal(CLI::App& app);
 // Needs OpenCV (image decoding): predict, prepare, preview.
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);

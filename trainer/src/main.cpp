@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   RegisterUnpack(app);
   RegisterEvaluate(app);
   RegisterCalibrate(app);
+  RegisterSeal(app);
 #ifdef CATDOG_HAVE_OPENCV
   RegisterPredict(app);
   RegisterPrepare(app);
