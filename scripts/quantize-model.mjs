@@ -77,6 +77,12 @@ const meta = model.userDefinedMetadata?.catdog;
 if (meta) {
   meta.quantization = opt.dtype;
   meta.golden_tolerance = opt.dtype === 'uint8' ? 0.05 : opt.dtype === 'uint16' ? 1e-3 : 1e-2;
+  // The self-check block holds the old shards' SHA-256 and float32 outputs: it no longer applies.
+  // `catdog seal --model OUT` computes a new one on the quantized weights.
+  if (meta.selfcheck) {
+    delete meta.selfcheck;
+    console.log(`${opt.out}: selfcheck block dropped (it described the float32 weights); run: catdog seal --model ${opt.out}`);
+  }
 }
 const tmp = join(dirname(opt.out), `.${basename(opt.out)}.tmp${process.pid}`);
 rmSync(tmp, { recursive: true, force: true });
