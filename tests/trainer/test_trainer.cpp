@@ -16,11 +16,13 @@
 #include <sstream>
 
 #include "catdog/catdog.h"
+#include "catdog/sha256.h"
 #include "export.h"
 #include "fsutil.h"
 #include "metrics.h"
 #include "models.h"
 #include "pack.h"
+#include "seal.h"
 #include "tensorboard.h"
 #include "test_util.h"
 #include "train.h"
@@ -442,6 +444,65 @@ TEST(Export, QuantizedModelsLoadAndStayClose) {
   }
 }
 
+// The selfcheck block export writes: goldens through the core's preprocess, outputs from libtorch
+// (on the dequantized weights), shard SHA-256; the core verifies it on the exported files.
+TEST(Export, SelfCheckBlockHoldsLibtorchOutputsTheCoreVerifies) {
+  for (const char* arch : {"dense", "cnn", "catnet"}) {
+    for (const char* q : {"", "uint8"}) {
+      SCOPED_TRACE(std::string(arch) + " " + q);
+      Checkpoint ck = RandomCheckpoint(*FindArch(arch), 100, 5);
+      ExportOptions o;
+      o.quantize = q;
+      TfjsModel m;
+      Status s = BuildTfjsModel(ck, o, &m);
+      ASSERT_TRUE(s) << s.message();
+      json j = json::parse(m.model_json);
+      const json& block = j["userDefinedMetadata"]["catdog"]["selfcheck"];
+      ASSERT_TRUE(block.is_object());
+      EXPECT_EQ(block["source"], "libtorch");
+      EXPECT_EQ(block["preprocess"]["name"], kPreprocessName);
+      EXPECT_EQ(block["preprocess"]["size"], 100);
+      ASSERT_EQ(block["shards"].size(), m.shards.size());
+      EXPECT_EQ(block["shards"][0]["sha256"], Sha256::Hex(m.shards[0].data(), m.shards[0].size()));
+      // Expected outputs are libtorch's on the preprocessed goldens (the RGBA one included).
+      std::vector<SelfCheckGolden> goldens = DefaultSelfCheckGoldens(100, {});
+      ASSERT_EQ(block["goldens"].size(), goldens.size());
+      EXPECT_EQ(block["goldens"].back()["format"], "rgba8");
+      Checkpoint deq = ck;
+      if (*q) {
+        for (auto& t : deq.tensors) {
+          Quantized qt;
+          ASSERT_TRUE(QuantizeTensor(t.data, q, &qt));
+          t.data = qt.dequantized;
+        }
+      }
+      std::vector<float> in, one, torch_out;
+      for (const auto& g : goldens) {
+        ASSERT_TRUE(PreprocessGolden(g, 100, &one));
+        in.insert(in.end(), one.begin(), one.end());
+      }
+      ASSERT_TRUE(TorchPredict(deq, in.data(), int(goldens.size()), &torch_out));
+      for (size_t i = 0; i < goldens.size(); ++i)
+        EXPECT_EQ(block["goldens"][i]["expected"][0].get<float>(), torch_out[i]) << i;
+      // The core, on every backend, reproduces them within the block's tolerance.
+      for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
+        if (!BackendAvailable(b)) continue;
+        LoadOptions lo;
+        lo.backend = b;
+        std::unique_ptr<Model> model;
+        ASSERT_TRUE(Model::Parse(m.model_json, &model, lo));
+        std::vector<ShardBytes> shards;
+        for (const auto& sh : m.shards) shards.push_back({sh.data(), sh.size()});
+        ASSERT_TRUE(model->LoadWeights(shards));
+        SelfCheckReport rep;
+        ASSERT_TRUE(RunSelfCheck(*model, shards, &rep));
+        EXPECT_TRUE(rep.verified()) << BackendName(b) << ": " << rep.Summary();
+        EXPECT_EQ(rep.total, int(1 + goldens.size() + m.shards.size()));
+      }
+    }
+  }
+}
+
 TEST(Export, ShardsAreSplitLikeTheConverter) {
   Checkpoint ck = RandomCheckpoint(*FindArch("cnn"), 100, 1);
   TfjsModel m;
@@ -816,6 +877,17 @@ TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   }
   ASSERT_TRUE(model->Run(in.data(), int(golden.size()), got.data()));
   EXPECT_LE(MaxAbsDiff(want, got), 1e-4);
+  // The self-check block starts with the same two real photos, and verifies after loading.
+  const json& sc = j["userDefinedMetadata"]["catdog"]["selfcheck"];
+  ASSERT_EQ(sc["goldens"].size(), 4u);
+  EXPECT_EQ(sc["goldens"][0]["name"], golden[1]["desc"]);
+  EXPECT_EQ(sc["goldens"][1]["name"], golden[2]["desc"]);
+  std::unique_ptr<Model> checked;
+  SelfCheckReport rep;
+  ASSERT_TRUE(cli::LoadModelDirChecked(t.path("model"), {}, &checked, &rep));
+  const std::string n = std::to_string(1 + 4 + m.shards.size());  // preprocessing + goldens + shards
+  EXPECT_EQ(rep.Summary(), "model verified (" + n + "/" + n + ")");
+  EXPECT_EQ(rep.source, "libtorch");
 }
 
 // ---- real TF.js in node -----------------------------------------------------------------------------

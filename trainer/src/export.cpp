@@ -504,6 +504,31 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
       {"run_card", Obj(meta, "run_card")},
       {"golden", golden},
   };
+  // The self-check block (catdog.h): the golden photos above plus patterns and an RGBA image that
+  // goes through preprocess(), with libtorch's outputs on the dequantized weights, and every
+  // shard's SHA-256; runtimes check it right after loading.
+  if (opt.compute_golden) {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> photos;
+    for (const GoldenPair& g : out->golden)
+      if (g.desc.find('/') != std::string::npos) photos.emplace_back(g.desc, g.input_u8);
+    std::vector<SelfCheckGolden> checks = DefaultSelfCheckGoldens(S, photos);
+    std::vector<float> inputs, one;
+    for (const SelfCheckGolden& g : checks) {
+      s = PreprocessGolden(g, S, &one);
+      if (!s) return s;
+      inputs.insert(inputs.end(), one.begin(), one.end());
+    }
+    std::vector<float> outputs;
+    s = TorchPredict(deq, inputs.data(), int(checks.size()), &outputs);
+    if (!s) return s;
+    if (outputs.size() != checks.size())
+      return Status::Error("self-check goldens: libtorch gave " + std::to_string(outputs.size()) + " outputs for " +
+                           std::to_string(checks.size()) + " images");
+    for (size_t i = 0; i < checks.size(); ++i) checks[i].expected = {outputs[i]};
+    std::vector<ShardBytes> views;
+    for (const auto& sh : out->shards) views.push_back({sh.data(), sh.size()});
+    catdog["selfcheck"] = json::parse(MakeSelfCheckBlock(S, checks, out->shard_names, views, "libtorch"));
+  }
   json model = {{"format", "layers-model"},
                 {"generatedBy", std::string("keras v") + kKerasVersion},
                 {"convertedBy", kConvertedBy},

@@ -12,7 +12,8 @@
 // affine per weight tensor with {dtype, min, scale} (range nudged so 0 is exact).
 // userDefinedMetadata.catdog carries preprocessing, labels, threshold, the run card and golden
 // input -> output pairs computed by libtorch (on the dequantized weights, so they are what a
-// correct runtime must reproduce).
+// correct runtime must reproduce), and the `selfcheck` block (catdog.h: goldens through preprocess(),
+// libtorch outputs, shard SHA-256) that runtimes verify right after loading.
 #pragma once
 
 #include <cstdint>
