@@ -215,7 +215,7 @@ TEST(CrashSafe, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
     // random moment of what is left of the training once it has started (epochs, checkpoint and
     // history writes, TensorBoard appends, the export).
     const bool in_training = attempt % 3 != 2;
-    const double left_s = in_training ? train_s * (0.05 + 0.6 * double(kEpochs - done) / kEpochs) : startup_s;
+    const double left_s = in_training ? train_s * (0.05 + 0.35 * double(kEpochs - done) / kEpochs) : startup_s;
     const double delay = std::uniform_real_distribution<double>(0.0, left_s)(rng);
     std::error_code ec;
     const uint64_t log_at = stdfs::exists(log, ec) ? stdfs::file_size(log, ec) : 0;
