@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <system_error>
 
 #include "calibrate.h"
@@ -112,18 +113,33 @@ int Run(const CalArgs& a) {
     return Fail(kExitFailure, s.message());
 
   // Write model.json (a copy of the folder first with --out).
-  stdfs::path dst_json = src_json;
+  // With --out elsewhere the copy is built in a temporary sibling (OUT.tmp-export-N) and renamed
+  // into place at the end, so a kill never leaves a half-copied model folder.
+  stdfs::path dst_json = src_json, dst_dir, staged;
   if (!a.out.empty()) {
-    const stdfs::path dst_dir = a.out;
+    dst_dir = a.out;
+    if (dst_dir.filename().empty()) dst_dir = dst_dir.parent_path();
     if (stdfs::exists(dst_dir, ec) && stdfs::equivalent(dst_dir, src_dir, ec)) {
-      // same folder: in place
+      dst_json = dst_dir / src_json.filename();  // same folder: in place
     } else {
-      stdfs::create_directories(dst_dir, ec);
-      if (ec) return Fail(kExitBadInput, "--out " + a.out + ": " + ec.message());
-      stdfs::copy(src_dir, dst_dir, stdfs::copy_options::recursive | stdfs::copy_options::overwrite_existing, ec);
-      if (ec) return Fail(kExitFailure, "copying " + src_dir.string() + " to " + a.out + ": " + ec.message());
+      if (stdfs::exists(dst_dir, ec) && !stdfs::exists(dst_dir / src_json.filename(), ec) && !stdfs::is_empty(dst_dir, ec))
+        return Fail(kExitBadInput, "--out " + a.out + ": exists, is not empty and holds no " +
+                                       src_json.filename().string() + "; refusing to replace it");
+      const stdfs::path parent = dst_dir.has_parent_path() ? dst_dir.parent_path() : stdfs::path(".");
+      stdfs::create_directories(parent, ec);
+      size_t stale = 0;
+      if (!(s = fs::RemoveStaleTemps(parent.string(), &stale, dst_dir.filename().string() + ".")))
+        return Fail(kExitFailure, s.message());
+      staged = dst_dir;
+      staged += ".tmp-export-" + std::to_string(std::random_device()() % 1000000);
+      stdfs::copy(src_dir, staged, stdfs::copy_options::recursive, ec);
+      if (ec) {
+        std::error_code e2;
+        stdfs::remove_all(staged, e2);
+        return Fail(kExitFailure, "copying " + src_dir.string() + " to " + staged.string() + ": " + ec.message());
+      }
+      dst_json = staged / src_json.filename();
     }
-    dst_json = dst_dir / src_json.filename();
   }
   std::string text;
   if (!(s = fs::ReadTextFile(src_json.string(), &text))) return Fail(kExitBadInput, s.message());
@@ -146,7 +162,28 @@ int Run(const CalArgs& a) {
   std::unique_ptr<Model> check;
   if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string())))
     return Fail(kExitFailure, "the calibrated model.json does not parse: " + s.message());
-  if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) return Fail(kExitFailure, s.message());
+  if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) {
+    if (!staged.empty()) stdfs::remove_all(staged, ec);
+    return Fail(kExitFailure, s.message());
+  }
+  if (!staged.empty()) {
+    stdfs::path old;
+    if (stdfs::exists(dst_dir, ec)) {
+      old = dst_dir;
+      old += ".old-export-" + std::to_string(std::random_device()() % 1000000);
+      stdfs::rename(dst_dir, old, ec);
+      if (ec) return Fail(kExitFailure, a.out + ": cannot move the previous folder aside: " + ec.message());
+    }
+    stdfs::rename(staged, dst_dir, ec);
+    if (ec) {
+      std::error_code e2;
+      if (!old.empty()) stdfs::rename(old, dst_dir, e2);
+      stdfs::remove_all(staged, e2);
+      return Fail(kExitFailure, a.out + ": cannot rename the calibrated copy into place: " + ec.message());
+    }
+    if (!old.empty()) stdfs::remove_all(old, ec);
+    dst_json = dst_dir / src_json.filename();
+  }
 
   if (a.json) {
     nlohmann::ordered_json j = calj;
