@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "catdog/sha256.h"
 
 namespace catdog::pack {
 
@@ -89,24 +90,7 @@ Status ValidatePack(const Pack& pack);
 // label, split and pixels, in pack order. Paths and settings are not part of it.
 std::string ContentHash(const Pack& pack);
 
-// SHA-256 (FIPS 180-4), self-contained so the pack reader needs only zstd. Also used by
-// `prepare` to find duplicate files.
-class Sha256 {
- public:
-  Sha256();
-  void Update(const void* data, size_t size);
-  std::array<uint8_t, 32> Final();  // call once
-  static std::string Hex(const void* data, size_t size);
-  static std::string ToHex(const std::array<uint8_t, 32>& digest);
-  // Uses the x86 SHA extensions when the CPU has them (default; env CATDOG_NO_SHA_NI=1 turns
-  // them off). Returns whether they exist. For tests comparing both paths.
-  static bool SetAcceleration(bool enabled);
- private:
-  void Block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
-};
+// SHA-256 (FIPS 180-4): the core's (catdog/sha256.h). Also used by `prepare` to find duplicate files.
+using Sha256 = catdog::Sha256;
 
 }  // namespace catdog::pack
