@@ -4,16 +4,22 @@
 // thread unless --threads. Also each layer on its own. Counters: GFLOPS (2 x multiply-adds of
 // conv and dense, 154.6 MFLOP per image) and images/s. Medians over --benchmark_repetitions.
 //
+// Also the shipped default model web/models/catnet-aug (separable CNN with BatchNorm) through the
+// public API per backend (catnet/), and its five depthwise 3x3 layers alone (dwconv/).
+//
 //   build/native/bench/catdog_bench_kernels [--threads=N] [--benchmark_filter=cnn/]
 // Environment: CATDOG_CONV=direct|winograd forces the SIMD convolution algorithm (default:
-// Winograd F(2x2,3x3) for 3x3 stride-1 convs with >= 8 input channels, direct otherwise).
+// Winograd F(2x2,3x3) for 3x3 stride-1 convs with >= 8 input channels, direct otherwise);
+// CATDOG_ISA=avx2|sse2 makes catnet/simd use that table instead of the best one.
 // On a shared machine compare the CPU column (the wall column includes waiting for a core).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -170,6 +176,68 @@ void BenchLayer(benchmark::State& state, Backend be, int layer, int batch) {
   state.SetLabel(l.op ? l.op->name() : "ref");
 }
 
+// The shipped catnet-aug model, as the page and the CLI run it (Model::Run, batch 1).
+void BenchCatnet(benchmark::State& state, catdog::Backend backend) {
+  const std::string dir = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug/";
+  auto read = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  catdog::LoadOptions opt;
+  opt.backend = backend;
+  opt.threads = g_threads;
+  std::unique_ptr<catdog::Model> m;
+  catdog::Status s = catdog::Model::Parse(read(dir + "model.json"), &m, opt, dir + "model.json");
+  std::vector<std::string> shards;
+  std::vector<catdog::ShardBytes> views;
+  if (s.ok()) {
+    for (const std::string& p : m->shard_paths()) shards.push_back(read(dir + p));
+    for (const std::string& b : shards) views.push_back({reinterpret_cast<const uint8_t*>(b.data()), b.size()});
+    s = m->LoadWeights(views);
+  }
+  if (!s.ok()) {
+    state.SkipWithError(s.message().c_str());
+    return;
+  }
+  const auto in = Random(m->input_size(), 11, 1.0f);
+  std::vector<float> out(m->output_size());
+  for (auto _ : state) {
+    m->Run(in.data(), 1, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["images/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// One of catnet-aug's depthwise layers (3x3 'same', stride 1, c channels on an n x n input).
+void BenchDepthwise(benchmark::State& state, Backend be, int n, int c) {
+  catdog::kernels::DepthwiseDesc d;
+  d.in_h = d.in_w = d.out_h = d.out_w = n;
+  d.channels = c;
+  d.kh = d.kw = 3;
+  d.pad_top = d.pad_left = d.pad_bottom = d.pad_right = 1;
+  const auto w = Random(9 * static_cast<size_t>(c), 3, 0.5f);
+  const auto in = Random(static_cast<size_t>(n) * n * c, 4, 1.0f);
+  std::vector<float> out(in.size());
+  std::unique_ptr<Op> op;
+  if (be.kind == Kind::kSimd) op = catdog::kernels::simd::MakeDepthwiseFor(be.isa, d, w.data(), nullptr, g_threads);
+  if (be.kind != Kind::kReference && !op) {
+    state.SkipWithError("backend has no depthwise kernel");
+    return;
+  }
+  for (auto _ : state) {
+    if (op) {
+      op->Run(1, in.data(), out.data());
+    } else {
+      catdog::kernels::DepthwiseRef(d, 1, in.data(), w.data(), nullptr, out.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * 9 * n * n * c / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(op ? op->name() : "ref");
+}
+
 // DESIGN contract 1 on a camera frame: 640x480 RGBA -> center crop -> 100x100 gray.
 void BenchPreprocess(benchmark::State& state, catdog::PixelFormat format, catdog::Fit fit, int w, int h) {
   const int bpp = static_cast<int>(format);
@@ -223,6 +291,20 @@ int main(int argc, char** argv) {
           ("layer/" + std::string(layer_names[layer]) + "/" + be.name + "/batch:1").c_str(), BenchLayer, be, layer, 1);
       b->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
       if (be.kind == Kind::kReference) b->Iterations(5)->Repetitions(3);
+    }
+  for (catdog::Backend b : {catdog::Backend::kReference, catdog::Backend::kSimd, catdog::Backend::kXnnpack}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    benchmark::RegisterBenchmark((std::string("catnet/") + catdog::BackendName(b) + "/batch:1").c_str(), BenchCatnet, b)
+        ->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
+  }
+  const int dw_shapes[5][2] = {{50, 32}, {25, 64}, {25, 128}, {12, 128}, {12, 256}};
+  for (const auto& sh : dw_shapes)
+    for (const Backend& be : backends) {
+      if (be.kind == Kind::kXnnpack) continue;
+      const std::string name = "dwconv/" + std::to_string(sh[0]) + "x" + std::to_string(sh[0]) + "x" +
+                               std::to_string(sh[1]) + "/" + be.name;
+      benchmark::RegisterBenchmark(name.c_str(), BenchDepthwise, be, sh[0], sh[1])
+          ->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
     }
   benchmark::RegisterBenchmark("preprocess/640x480_rgba_crop_to_100", BenchPreprocess, catdog::PixelFormat::kRGBA8,
                                catdog::Fit::kCenterCrop, 640, 480)
