@@ -410,6 +410,8 @@ Status Trainer::Setup() {
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
   // A fine-tune pack of a handful of marked frames may have no validation split: then the
   // training loss picks best.pt and nothing is validated (val_loss is null in history.jsonl).
+  if (va.empty() && o_.val_split == "test")
+    return BadInput("pack " + o_.pack_path + ": no images in the 'test' split to validate on (--val-split test)");
   if (va.empty())
     spdlog::warn("pack {}: no images in the '{}' split: training without validation (best.pt follows the "
                  "training loss)", o_.pack_path, o_.val_split);
