@@ -9,16 +9,9 @@ import argparse
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def tutorial_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(128 * 10 * 10, 100), nn.ReLU(), nn.Linear(100, 1))
+from train_reference import tutorial_cnn  # the same model as the reference trainer (bench/)
 
 
 def main():
