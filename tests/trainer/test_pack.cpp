@@ -83,6 +83,16 @@ TEST(Sha256, KnownVectors) {
   EXPECT_EQ(Sha256::ToHex(h.Final()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+// fuzz_pack (UBSan): an empty shard hashed as Update(nullptr, 0) reached memcpy with a null source.
+TEST(Sha256, EmptyUpdateWithNullData) {
+  using catdog::pack::Sha256;
+  Sha256 h;
+  h.Update(nullptr, 0);
+  h.Update("abc", 3);
+  h.Update(nullptr, 0);
+  EXPECT_EQ(Sha256::ToHex(h.Final()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 TEST(Sha256, AcceleratedAndScalarPathsAgree) {
   using catdog::pack::Sha256;
   const bool have = Sha256::SetAcceleration(true);
