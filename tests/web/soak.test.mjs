@@ -2,7 +2,8 @@
 // the same grab -> worker -> wasm -> display path as live frames, as fast as the worker allows).
 // Checked per window of 1,000 frames: wasm heap (malloc in use, linear memory) and JS heap (page and
 // worker, after a forced GC) grow by <= 1 MB from the end of the first window to the end of the last;
-// the frame rate stays steady (no window below half the median window); no errors anywhere.
+// the frame rate stays steady (the best late window within 30% of the best early one, so a busy
+// machine's passing slowdowns don't count); no errors anywhere.
 //   CATDOG_SOAK_FRAMES=N  overrides the 10,000 (a multiple of 1,000 is best)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -82,9 +83,14 @@ test(`soak: ${TOTAL} camera frames, flat wasm and JS heaps, steady frame rate, n
     assert.ok(last.jsPage - first.jsPage <= MB, `page JS heap grew ${last.jsPage - first.jsPage} B (> 1 MB)`);
     assert.ok(first.jsTotal !== null, 'performance.measureUserAgentSpecificMemory is available (page isolated)');
     assert.ok(last.jsTotal - first.jsTotal <= MB, `page + worker JS memory grew ${last.jsTotal - first.jsTotal} B (> 1 MB)`);
-    const fps = windows.map((w) => w.fps).sort((a, b) => a - b);
-    const median = fps[Math.floor(fps.length / 2)];
-    assert.ok(fps[0] >= median / 2, `frame rate not steady: slowest window ${fps[0].toFixed(1)} fps, median ${median.toFixed(1)} fps`);
+    // Steady: the best window of the second half is within 30% of the best of the first half. A
+    // busy machine only ever slows windows down, so the best ones show the page's own rate; a page
+    // that degrades (work or garbage growing per frame) loses its best rate too.
+    const half = Math.ceil(windows.length / 2);
+    const best = (ws) => Math.max(...ws.map((w) => w.fps));
+    const early = best(windows.slice(0, half));
+    const late = best(windows.slice(half));
+    assert.ok(late >= 0.7 * early, `frame rate not steady: best ${late.toFixed(1)} fps late vs ${early.toFixed(1)} fps early`);
     const errors = await page.evaluate(() => window.__catdog.errors ?? 0);
     assert.equal(errors - errorsBefore, 0, 'no frame errors');
     assert.deepEqual(problems.foreignRequests, [], 'no request leaves the page origin');
