@@ -124,7 +124,12 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
     const dropped = (await page.evaluate(() => window.__catdog.dropped)) - dropped0;
     const distinct = [...new Map(rounds.map((r) => [r.hook.round, r])).values()];
     assert.ok(distinct.length >= 3, `the compare view kept up: ${distinct.length} rounds in 5 s`);
-    assert.ok(dropped > 0, 'camera frames are dropped (not queued) while a round runs');
+    // Frames are dropped, not queued, while a round runs: when a round (the models one after the
+    // other) lasts longer than a camera frame, frames must have been dropped. On a fast machine a
+    // round can end before the next frame arrives, and then nothing is there to drop.
+    const roundMs = distinct.map((r) => r.rows.reduce((a, x) => a + x.ms, 0)).sort((a, b) => a - b)[Math.floor(distinct.length / 2)];
+    console.log(`# compare: ${distinct.length} rounds, median round ${roundMs.toFixed(1)} ms, ${dropped} frames dropped`);
+    if (roundMs > 1000 / FPS) assert.ok(dropped > 0, `camera frames are dropped (not queued) while a round runs (${roundMs.toFixed(1)} ms rounds)`);
     let disagreeing = 0;
     for (const r of distinct) {
       assert.equal(r.hidden, false);
