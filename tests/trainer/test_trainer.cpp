@@ -680,6 +680,10 @@ TEST(Train, DenseOnRealPhotosLearnsAndWritesEverything) {
   EXPECT_EQ(card["pack"]["content_hash"], "test-in-memory-300");
   EXPECT_EQ(card["pack"]["train_images"], 240);
   EXPECT_EQ(card["best_epoch"], r.best_epoch);
+  // The GPU-only paths are reported as not used on the CPU (they are checked on the GPU machine by
+  // fused_cuda_check and scripts/gpu/job-speed).
+  EXPECT_EQ(card["cuda_graph"], false);
+  EXPECT_EQ(card["fused_kernels"], false);
   // TensorBoard: Keras-style train/ and validation/ runs with epoch_loss at steps 0..4.
   for (const char* sub : {"train", "validation"}) {
     auto files = ListFiles(run + "/logs/" + sub);

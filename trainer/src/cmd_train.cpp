@@ -59,6 +59,9 @@ void RegisterTrain(CLI::App& app) {
       ->capture_default_str();
   auto no_graph = std::make_shared<bool>(false);
   cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");
+  auto no_fused = std::make_shared<bool>(false);
+  cmd->add_flag("--no-fused-kernels", *no_fused,
+                "CUDA: use the plain torch ops instead of catdog's fused augmentation and pool+ReLU kernels");
   auto fast = std::make_shared<bool>(false);
   CLI::Option* batch_opt = cmd->get_option("--batch");
   cmd->add_flag("--fast", *fast,
@@ -66,9 +69,10 @@ void RegisterTrain(CLI::App& app) {
                 "is given");
   ft->epochs = cmd->get_option("--epochs");
   ft->lr = cmd->get_option("--lr");
-  cmd->callback([opt, pack_path, no_progress, ft, no_graph, fast, batch_opt] {
+  cmd->callback([opt, pack_path, no_progress, ft, no_graph, no_fused, fast, batch_opt] {
     if (*no_progress) opt->progress = 0;
     if (*no_graph) opt->cuda_graph = false;
+    if (*no_fused) opt->fused_kernels = false;
     if (*fast) {
       opt->bf16 = opt->channels_last = opt->tf32 = true;
       if (batch_opt->count() == 0) opt->batch = 512;

@@ -1,5 +1,9 @@
 #include "models_torch.h"
 
+#if CATDOG_FUSED_CUDA
+#include "fused_ops.h"
+#endif
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -74,6 +78,12 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
     if (relu_then_pool) {
       x = e.kind == LayerKind::kConv2D ? e.conv->forward(x) : e.pw->forward(e.dw->forward(x));
       const int64_t k = entries_[++i].pool;
+#if CATDOG_FUSED_CUDA
+      if (fused_ && k == 2 && x.is_cuda()) {
+        x = PoolRelu2x2(x);
+        continue;
+      }
+#endif
       x = torch::max_pool2d(x, {k, k}, {k, k});
       x = torch::relu_(x);
       continue;

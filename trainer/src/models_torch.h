@@ -23,6 +23,9 @@ class NetImpl : public torch::nn::Module {
   // Params and buffers in ModelTensors() order (the live tensors, not copies).
   std::vector<torch::Tensor> ordered_tensors();
   const std::vector<ResolvedLayer>& layers() const { return layers_; }
+  // CUDA builds with the trainer's own kernels (CATDOG_FUSED_CUDA): conv + 2x2 max-pool + ReLU
+  // pools and rectifies in one kernel each way on CUDA tensors. Elsewhere a no-op.
+  void set_fused_kernels(bool on) { fused_ = on; }
 
  private:
   struct Entry {
@@ -38,6 +41,7 @@ class NetImpl : public torch::nn::Module {
   };
   std::vector<ResolvedLayer> layers_;
   std::vector<Entry> entries_;
+  bool fused_ = true;
 };
 TORCH_MODULE(Net);
 

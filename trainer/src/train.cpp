@@ -39,6 +39,9 @@
 #include <unistd.h>
 
 #include "augment.h"
+#if CATDOG_FUSED_CUDA
+#include "fused_ops.h"
+#endif
 #include "fsutil.h"
 #include "models_torch.h"
 #include "recovery.h"
@@ -334,6 +337,7 @@ class Trainer {
   std::string stop_reason_;
   fs::DirLock lock_;  // one trainer per output directory
   bool graph_used_ = false;
+  bool fused_ = false;  // the fused CUDA kernels run (fused_ops.h)
 };
 
 double Trainer::LrAt(int epoch) const {
@@ -432,6 +436,10 @@ Status Trainer::Setup() {
   }
   Status s = BuildNet(*arch_, S, &net_);
   if (!s) return s;
+#if CATDOG_FUSED_CUDA
+  fused_ = o_.fused_kernels && device_.is_cuda();
+#endif
+  net_->set_fused_kernels(fused_);
   std::error_code ec;
   stdfs::create_directories(o_.out_dir, ec);
   if (ec) return Status::Error(o_.out_dir + ": cannot create the output directory: " + ec.message());
@@ -561,6 +569,7 @@ json Trainer::RunCard(const std::string& status) const {
   c["channels_last"] = o_.channels_last;
   c["tf32"] = o_.tf32;
   c["cuda_graph"] = graph_used_;
+  c["fused_kernels"] = fused_;
   c["lr_schedule"] = o_.lr_schedule;
   c["warmup_epochs"] = o_.warmup_epochs;
   c["patience"] = o_.patience;
@@ -662,8 +671,16 @@ Status Trainer::Run(TrainResult* result) {
   torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
   // One training step on the images `idx` (len of them): everything on the device.
   auto train_step = [&](const torch::Tensor& idx, int64_t len) {
-    torch::Tensor x = Batch(train_, idx);
-    if (o_.augment) x = AugmentBatch(x, aug);
+    torch::Tensor x;
+#if CATDOG_FUSED_CUDA
+    if (fused_ && o_.augment) {
+      x = GatherAugment(train_.x, idx, aug);
+    } else
+#endif
+    {
+      x = Batch(train_, idx);
+      if (o_.augment) x = AugmentBatch(x, aug);
+    }
     if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor y = train_.y.index_select(0, idx);
     torch::Tensor logits, loss;

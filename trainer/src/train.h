@@ -65,6 +65,9 @@ struct TrainOptions {
   // GPU speed (issue 7). cuda_graph: capture one whole training step (batch, augmentation,
   // forward, backward, Adam) as a CUDA graph and replay it; CUDA only, full batches only.
   bool cuda_graph = true;
+  // The trainer's own CUDA kernels (builds with nvcc, fused_ops.h): batch gather + augmentation in
+  // one kernel, 2x2 max-pool + ReLU in one kernel each way. Off = the plain torch ops.
+  bool fused_kernels = true;
   bool tf32 = false;             // TF32 convolutions/matmuls on CUDA (--fast turns it on)
   std::string lr_schedule = "constant";  // constant | cosine (per epoch, to 0 at the last epoch)
   int warmup_epochs = 0;         // linear lr warm-up over the first N epochs
