@@ -468,8 +468,8 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   return fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
 }
 
-Status ParsePack(std::string_view manifest_json, const std::map<std::string, ByteSpan>& shards, Pack* out,
-                 const std::string& mname, const ParseOptions& options) {
+Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out, const std::string& mname,
+                 const ParseOptions& options) {
   json m = json::parse(manifest_json.begin(), manifest_json.end(), nullptr, false);
   if (m.is_discarded() || !m.is_object()) return Status::Error(mname + ": not valid JSON");
   auto bad = [&](const std::string& why) { return Status::Error(mname + ": " + why); };
@@ -550,10 +550,11 @@ Status ParsePack(std::string_view manifest_json, const std::map<std::string, Byt
   Status s = ParallelFor(p.shards.size(), ResolveThreads(options.threads), [&](size_t k) -> Status {
     const Pack::ShardInfo& info = p.shards[k];
     const std::string sname = options.shard_prefix + info.file;
-    auto it = shards.find(info.file);
-    if (it == shards.end()) return Status::Error("pack shard " + sname + ": missing (pack.json lists it)");
-    const uint8_t* data = it->second.data;
-    const size_t size = it->second.size;
+    ByteSpan bytes;
+    std::unique_ptr<uint8_t[]> keep;  // one shard's bytes per thread at a time
+    if (Status st = source(info, &bytes, &keep); !st) return st;
+    const uint8_t* data = bytes.data;
+    const size_t size = bytes.size;
     if (size != info.bytes)
       return Status::Error(sname + ": " + std::to_string(size) + " bytes, pack.json says " + std::to_string(info.bytes) +
                            " (truncated or replaced)");
@@ -576,46 +577,40 @@ Status ParsePack(std::string_view manifest_json, const std::map<std::string, Byt
   return Status::Ok();
 }
 
+Status ParsePack(std::string_view manifest_json, const std::map<std::string, ByteSpan>& shards, Pack* out,
+                 const std::string& mname, const ParseOptions& options) {
+  auto source = [&](const Pack::ShardInfo& info, ByteSpan* bytes, std::unique_ptr<uint8_t[]>*) -> Status {
+    auto it = shards.find(info.file);
+    if (it == shards.end())
+      return Status::Error("pack shard " + options.shard_prefix + info.file + ": missing (pack.json lists it)");
+    *bytes = it->second;
+    return Status::Ok();
+  };
+  return ParsePack(manifest_json, source, out, mname, options);
+}
+
 Status ReadPack(const std::string& dir_or_manifest, Pack* out) {
   stdfs::path manifest_path(dir_or_manifest);
   std::error_code ec;
   if (stdfs::is_directory(manifest_path, ec)) manifest_path /= kManifestName;
   const std::string mname = manifest_path.string();
-  stdfs::path dir = manifest_path.parent_path();
+  const stdfs::path dir = manifest_path.parent_path();
   std::string text;
   Status s = fs::ReadTextFile(mname, &text, 64ull << 20);
   if (!s) return Status::Error(s.message() + " (not a pack directory? `catdog prepare` writes pack.json last)");
-  // Shard files are read here (each at most the size pack.json gives it, so a replaced file is not
-  // read whole), then ParsePack checks everything on the bytes. Names it cannot find in pack.json
-  // are simply not loaded; a shard that cannot be read is reported by its path.
-  json m = json::parse(text, nullptr, false);
-  std::vector<std::unique_ptr<uint8_t[]>> buffers;
-  std::map<std::string, ByteSpan> shards;
-  if (!m.is_discarded() && m.is_object() && m.contains("shards") && m["shards"].is_array()) {
-    std::vector<std::pair<std::string, uint64_t>> files;
-    for (const json& js : m["shards"]) {
-      std::string file;
-      uint64_t bytes = 0;
-      if (!js.is_object() || !GetField(js, "file", &file) || !GetField(js, "bytes", &bytes)) continue;
-      if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
-          file == "." || file == ".." || bytes > kMaxShardBytesLimit || shards.count(file))
-        continue;  // ParsePack reports these
-      shards[file] = ByteSpan{};
-      files.emplace_back(file, bytes);
-    }
-    buffers.resize(files.size());
-    std::vector<size_t> sizes(files.size(), 0);
-    s = ParallelFor(files.size(), ResolveThreads(0), [&](size_t k) -> Status {
-      Status st = ReadShardFile((dir / files[k].first).string(), files[k].second, &buffers[k], &sizes[k]);
-      return st ? st : Status::Error("pack shard " + st.message());
-    });
-    if (!s) return s;
-    for (size_t k = 0; k < files.size(); ++k) shards[files[k].first] = ByteSpan{buffers[k].get(), sizes[k]};
-  }
+  // Each shard file is read by the thread that verifies it, once pack.json has been checked, and
+  // at most the size pack.json gives it (a replaced file is not read whole).
+  auto source = [&](const Pack::ShardInfo& info, ByteSpan* bytes, std::unique_ptr<uint8_t[]>* keep) -> Status {
+    size_t size = 0;
+    Status st = ReadShardFile((dir / info.file).string(), info.bytes, keep, &size);
+    if (!st) return Status::Error("pack shard " + st.message());
+    *bytes = ByteSpan{keep->get(), size};
+    return Status::Ok();
+  };
   ParseOptions o;
   o.threads = 0;
   o.shard_prefix = dir.empty() ? std::string() : (dir / "").string();
-  return ParsePack(text, shards, out, mname, o);
+  return ParsePack(text, source, out, mname, o);
 }
 
 }  // namespace catdog::pack

@@ -7,7 +7,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,9 +64,18 @@ struct ParseOptions {
   uint64_t max_pixel_bytes = 0;    // refuse packs whose records need more pixel memory (0 = no cap)
   std::string shard_prefix;        // put before each shard file name in messages (ReadPack: "DIR/")
 };
-// Parses and verifies a pack held in memory: `manifest_json` is pack.json's text (named
-// `manifest_name` in messages), `shards` maps each shard file name to its bytes. A shard that
-// pack.json lists but `shards` lacks is reported as missing. Never throws.
+// Gives the compressed bytes of the shard pack.json describes as `info` (called once per shard,
+// on the verifying thread, after the manifest has been checked): sets *bytes, which must stay
+// valid while *keep lives, or returns an error naming the shard.
+using ShardSource =
+    std::function<Status(const Pack::ShardInfo& info, ByteSpan* bytes, std::unique_ptr<uint8_t[]>* keep)>;
+// Parses and verifies a pack: `manifest_json` is pack.json's text (named `manifest_name` in
+// messages), `source` gives each shard's bytes, which are dropped once that shard is decoded.
+// Never throws.
+Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out,
+                 const std::string& manifest_name, const ParseOptions& options);
+// The same for a pack held in memory: `shards` maps each shard file name to its bytes. A shard that
+// pack.json lists but `shards` lacks is reported as missing.
 Status ParsePack(std::string_view manifest_json, const std::map<std::string, ByteSpan>& shards, Pack* out,
                  const std::string& manifest_name = "pack.json", const ParseOptions& options = {});
 // Writes `pack` into `dir` (created): shards first, each atomically, pack.json last and atomically,
