@@ -112,6 +112,25 @@ int Run(const CalArgs& a) {
   if (!(s = metrics::Compute(raw, labels, 0.5, 10, &before)) || !(s = metrics::Compute(cal, labels, 0.5, 10, &after)))
     return Fail(kExitFailure, s.message());
 
+  // The calibrated model.json, made before anything is copied or written (bad input leaves nothing).
+  std::string text;
+  if (!(s = fs::ReadTextFile(src_json.string(), &text))) return Fail(kExitBadInput, s.message());
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return Fail(kExitBadInput, src_json.string() + ": not a JSON object");
+  auto& meta = doc["userDefinedMetadata"];
+  if (meta.is_null()) meta = nlohmann::ordered_json::object();
+  if (!meta.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata " + meta.dump() + " is not an object");
+  auto& c = meta["catdog"];
+  if (c.is_null()) c = nlohmann::ordered_json::object();
+  if (!c.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata.catdog " + c.dump().substr(0, 80) + " is not an object");
+  nlohmann::ordered_json calj = {{"method", "temperature"},      {"temperature", T},
+                                 {"split", a.split},             {"pack_hash", p.content_hash},
+                                 {"n", idx.size()},              {"nll_before", before.log_loss},
+                                 {"nll_after", after.log_loss},  {"ece_before", before.ece},
+                                 {"ece_after", after.ece}};
+  c["calibration"] = calj;
+  const std::string new_text = doc.dump();
+
   // Write model.json (a copy of the folder first with --out).
   // With --out elsewhere the copy is built in a temporary sibling (OUT.tmp-export-N) and renamed
   // into place at the end, so a kill never leaves a half-copied model folder.
@@ -141,27 +160,12 @@ int Run(const CalArgs& a) {
       dst_json = staged / src_json.filename();
     }
   }
-  std::string text;
-  if (!(s = fs::ReadTextFile(src_json.string(), &text))) return Fail(kExitBadInput, s.message());
-  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return Fail(kExitBadInput, src_json.string() + ": not a JSON object");
-  auto& meta = doc["userDefinedMetadata"];
-  if (meta.is_null()) meta = nlohmann::ordered_json::object();
-  if (!meta.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata " + meta.dump() + " is not an object");
-  auto& c = meta["catdog"];
-  if (c.is_null()) c = nlohmann::ordered_json::object();
-  if (!c.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata.catdog " + c.dump().substr(0, 80) + " is not an object");
-  nlohmann::ordered_json calj = {{"method", "temperature"},      {"temperature", T},
-                                 {"split", a.split},             {"pack_hash", p.content_hash},
-                                 {"n", idx.size()},              {"nll_before", before.log_loss},
-                                 {"nll_after", after.log_loss},  {"ece_before", before.ece},
-                                 {"ece_after", after.ece}};
-  c["calibration"] = calj;
-  const std::string new_text = doc.dump();
   // What the runtimes will load must parse (and carry the temperature) before it replaces the file.
   std::unique_ptr<Model> check;
-  if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string())))
+  if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string()))) {
+    if (!staged.empty()) stdfs::remove_all(staged, ec);
     return Fail(kExitFailure, "the calibrated model.json does not parse: " + s.message());
+  }
   if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) {
     if (!staged.empty()) stdfs::remove_all(staged, ec);
     return Fail(kExitFailure, s.message());
@@ -172,7 +176,11 @@ int Run(const CalArgs& a) {
       old = dst_dir;
       old += ".old-export-" + std::to_string(std::random_device()() % 1000000);
       stdfs::rename(dst_dir, old, ec);
-      if (ec) return Fail(kExitFailure, a.out + ": cannot move the previous folder aside: " + ec.message());
+      if (ec) {
+        std::error_code e2;
+        stdfs::remove_all(staged, e2);
+        return Fail(kExitFailure, a.out + ": cannot move the previous folder aside: " + ec.message());
+      }
     }
     stdfs::rename(staged, dst_dir, ec);
     if (ec) {
