@@ -16,21 +16,25 @@
 #include <string>
 #include <vector>
 
+#include "fsutil.h"
 #include "pack.h"
 
 namespace stdfs = std::filesystem;
 
 namespace {
 
+// The project's file helpers; a file that cannot be read stops the seeding with its message.
 std::vector<uint8_t> ReadAll(const stdfs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes;
+  if (catdog::Status s = catdog::fs::ReadFile(p.string(), &bytes); !s) {
+    std::fprintf(stderr, "fuzz_seeds: %s\n", s.message().c_str());
+    std::exit(1);
+  }
+  return bytes;
 }
 
 bool WriteAll(const stdfs::path& p, const std::vector<uint8_t>& bytes) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  return bool(f);
+  return bool(catdog::fs::WriteFileAtomic(p.string(), bytes.data(), bytes.size()));
 }
 
 uint32_t Next(uint32_t* state) {  // xorshift32: deterministic pixels
