@@ -227,6 +227,18 @@ TEST(CalibrateCli, WritesMetadataAndEvaluateHonoursIt) {
   r = Catdog(tmp, "calibrate --model " + Q(tmp.path("cal")) + " --pack " + Q(tmp.path("pack")) + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["temperature"], cal["temperature"]);
+
+  // A model.json the core loads but calibrate cannot extend: exit 2 naming the value, and nothing
+  // left beside --out (no staged OUT.tmp-export-N copy).
+  stdfs::copy(tmp.path("cal"), tmp.path("odd"), stdfs::copy_options::recursive);
+  doc["userDefinedMetadata"]["catdog"] = 5;
+  ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("odd/model.json"), doc.dump()));
+  stdfs::create_directories(tmp.path("outs"));
+  r = Catdog(tmp, "calibrate --model " + Q(tmp.path("odd")) + " --pack " + Q(tmp.path("pack")) + " --out " +
+                      Q(tmp.path("outs/odd-cal")));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("userDefinedMetadata.catdog 5"), std::string::npos) << r.err;
+  EXPECT_TRUE(stdfs::is_empty(tmp.path("outs"))) << "a failed calibrate left files beside --out";
 }
 
 TEST(CalibrateCli, BadInputExitsTwoNamingTheValue) {
