@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
+#include <string>
 
 namespace catdog::kernels {
 
@@ -97,5 +98,7 @@ std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, cons
 // Whether the SIMD kernels were compiled in (CATDOG_SIMD and a supported ISA).
 bool SimdAvailable();
 bool XnnpackAvailable();
+// Which SIMD table runs and why (kernels_simd_ops.h DescribeIsa).
+std::string DescribeSimd(bool* override_ignored = nullptr);
 
 }  // namespace catdog::kernels

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -24,19 +25,56 @@ namespace catdog::kernels {
 namespace simd {
 
 // ---- ISA selection ------------------------------------------------------------------------------
-namespace {
+// This file is compiled with the target's baseline flags. The per-ISA files are compiled with
+// higher ones, so their code (the getters included: building a table zeroes a struct with
+// AVX-512 stores) may run only after the CPU check; the list below is plain data.
 
-bool CpuHas(const char* what) {
+bool CpuSupports(CpuNeed need) {
+  switch (need) {
+    case CpuNeed::kBaseline:
+      return true;
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (std::strcmp(what, "avx512") == 0) return __builtin_cpu_supports("avx512f");
-  if (std::strcmp(what, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuNeed::kAvx2Fma:
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuNeed::kAvx512f:
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx512f");
 #endif
-  (void)what;
-  return false;
+    default:
+      return false;
+  }
 }
 
+namespace {
+// CATDOG_ISA_<X> is defined by shared/CMakeLists.txt exactly when kernels_simd_<x>.cpp is built.
+constexpr IsaEntry kCompiled[] = {
+#if defined(CATDOG_SIMD) && defined(CATDOG_ISA_AVX512)
+    IsaEntry{"avx512", "avx512f", CpuNeed::kAvx512f, &IsaAvx512<kIsaAbi>},
+#endif
+#if defined(CATDOG_SIMD) && defined(CATDOG_ISA_AVX2)
+    IsaEntry{"avx2", "avx2 fma", CpuNeed::kAvx2Fma, &IsaAvx2<kIsaAbi>},
+#endif
+#if defined(CATDOG_SIMD)
+#if defined(__x86_64__) || defined(__i386__)
+    IsaEntry{"sse2", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+    IsaEntry{"neon", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
+#elif defined(__wasm_simd128__)
+    IsaEntry{"wasm", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
+#else
+    IsaEntry{"scalar", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
+#endif
+#endif
+    IsaEntry{nullptr, nullptr, CpuNeed::kBaseline, nullptr},  // keeps the array non-empty
+};
+constexpr int kNumCompiled = static_cast<int>(sizeof(kCompiled) / sizeof(kCompiled[0])) - 1;
 }  // namespace
+
+const IsaEntry* CompiledIsas(int* count) {
+  *count = kNumCompiled;
+  return kCompiled;
+}
 
 ConvAlgo DefaultConvAlgo() {
   static const ConvAlgo algo = [] {
@@ -65,27 +103,82 @@ const char* IsaProblem(const Isa& isa) {
 
 std::vector<const Isa*> AvailableIsas() {
   std::vector<const Isa*> out;
-  const auto add = [&out](const Isa* isa) {
+  int n = 0;
+  const IsaEntry* entries = CompiledIsas(&n);
+  for (int i = 0; i < n; ++i) {
+    if (!CpuSupports(entries[i].need)) continue;  // before get(): get() runs that ISA's code
+    const Isa* isa = entries[i].get();
     if (isa && !IsaProblem(*isa)) out.push_back(isa);
-  };
-  if (IsaAvx512() && CpuHas("avx512")) add(IsaAvx512());
-  if (IsaAvx2() && CpuHas("avx2")) add(IsaAvx2());
-  add(IsaBase());
+  }
   return out;
 }
 
-const Isa* BestIsa() {
-  static const Isa* best = [] {
+namespace {
+struct Selection {
+  const Isa* isa = nullptr;
+  std::string why;
+  bool override_ignored = false;
+};
+const Selection& Selected() {
+  static const Selection sel = [] {
+    Selection s;
     const std::vector<const Isa*> all = AvailableIsas();
-    if (all.empty()) return static_cast<const Isa*>(nullptr);
-    // CATDOG_ISA=avx2|sse2|... picks a slower table (benchmarks, debugging); unknown: ignored.
-    if (const char* want = std::getenv("CATDOG_ISA")) {
-      for (const Isa* isa : all)
-        if (std::strcmp(isa->name, want) == 0) return isa;
+    if (all.empty()) {
+      s.why = "no SIMD kernels in this build (CATDOG_SIMD off)";
+      return s;
     }
-    return all.front();
+    s.isa = all.front();
+    s.why = "best the CPU supports";
+    // CATDOG_ISA=avx2|sse2|... picks another runnable table (benchmarks, debugging).
+    if (const char* want = std::getenv("CATDOG_ISA"); want && *want) {
+      const Isa* hit = nullptr;
+      for (const Isa* isa : all)
+        if (std::strcmp(isa->name, want) == 0) hit = isa;
+      if (hit) {
+        s.isa = hit;
+        s.why = std::string("CATDOG_ISA=") + want;
+      } else {
+        int n = 0;
+        const IsaEntry* entries = CompiledIsas(&n);
+        const IsaEntry* entry = nullptr;
+        for (int i = 0; i < n; ++i)
+          if (std::strcmp(entries[i].name, want) == 0) entry = &entries[i];
+        s.override_ignored = true;
+        s.why = std::string("CATDOG_ISA=") + want + " ignored (" +
+                (entry ? std::string("this CPU lacks ") + entry->cpu_flags : std::string("not compiled into this build")) +
+                "); best the CPU supports";
+      }
+    }
+    return s;
   }();
-  return best;
+  return sel;
+}
+}  // namespace
+
+const Isa* BestIsa() { return Selected().isa; }
+
+std::string DescribeIsa(bool* override_ignored) {
+  const Selection& sel = Selected();
+  if (override_ignored) *override_ignored = sel.override_ignored;
+  std::string out = std::string("simd kernels: ") + (sel.isa ? sel.isa->name : "none") + " (" + sel.why + ")";
+  int n = 0;
+  const IsaEntry* entries = CompiledIsas(&n);
+  out += "; compiled:";
+  for (int i = 0; i < n; ++i) {
+    out += std::string(" ") + entries[i].name;
+    if (*entries[i].cpu_flags) out += CpuSupports(entries[i].need) ? "" : std::string(" (CPU lacks ") + entries[i].cpu_flags + ")";
+  }
+  if (n == 0) out += " none";
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  out += "; CPU reports:";
+  const std::pair<const char*, bool> flags[] = {
+      {"sse4.2", __builtin_cpu_supports("sse4.2")}, {"avx", __builtin_cpu_supports("avx")},
+      {"avx2", __builtin_cpu_supports("avx2")},     {"fma", __builtin_cpu_supports("fma")},
+      {"avx512f", __builtin_cpu_supports("avx512f")}};
+  for (const auto& f : flags) out += std::string(" ") + (f.second ? "" : "-") + f.first;
+#endif
+  return out;
 }
 
 // ---- thread pool ----------------------------------------------------------------------------------
@@ -738,5 +831,6 @@ std::unique_ptr<Op> MakeDenseSimd(const DenseDesc& d, const float* w_io, const f
 }
 
 bool SimdAvailable() { return simd::BestIsa() != nullptr; }
+std::string DescribeSimd(bool* override_ignored) { return simd::DescribeIsa(override_ignored); }
 
 }  // namespace catdog::kernels

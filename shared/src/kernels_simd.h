@@ -110,21 +110,39 @@ constexpr unsigned long long kIsaAbi = [] {
   return h;
 }();
 
-// Each returns nullptr when that ISA was not compiled into this build. Call them without
-// template arguments (IsaAvx512()); each kernels_simd_<isa>.cpp defines the kIsaAbi
-// specialization only.
+// The table getters, one per kernels_simd_<isa>.cpp, each compiled with that ISA's flags. Calling
+// one runs code of that ISA (the table is built on first use), so nothing may call a getter
+// before the CPU is known to have the ISA: only kernels_simd.cpp calls them, through
+// CompiledIsas() and CpuSupports() below. Each file defines the kIsaAbi specialization only.
 template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaAvx512();
 template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaAvx2();
 template <unsigned long long Abi = kIsaAbi>
-const Isa* IsaBase();  // the target's baseline: sse2 on x86-64, wasm simd128, else scalar
+const Isa* IsaBase();  // the target's baseline: sse2 on x86-64, neon on arm64, wasm simd128, else scalar
 template <>
 const Isa* IsaAvx512<kIsaAbi>();
 template <>
 const Isa* IsaAvx2<kIsaAbi>();
 template <>
 const Isa* IsaBase<kIsaAbi>();
+
+// What a table needs from the CPU beyond the build's baseline.
+enum class CpuNeed { kBaseline, kAvx2Fma, kAvx512f };
+
+// One ISA table this build compiled. Plain constant data: reading an entry runs no code of its
+// ISA. `get` builds and returns the table; call it only when CpuSupports(need) is true.
+struct IsaEntry {
+  const char* name;       // as Isa::name: "avx512", "avx2", "sse2", "neon", "wasm", "scalar"
+  const char* cpu_flags;  // what the CPU must report, for messages ("avx512f", "avx2 fma", "")
+  CpuNeed need;
+  const Isa* (*get)();
+};
+
+// Every table compiled into this build, best first (empty without CATDOG_SIMD).
+const IsaEntry* CompiledIsas(int* count);
+// Whether this CPU (and OS: __builtin_cpu_supports checks XSAVE state) can run code needing `need`.
+bool CpuSupports(CpuNeed need);
 
 // Why `isa` cannot be used (nullptr when it can): a tile shape it advertises (nv in 1..kMaxNv,
 // mr = 1..this->mr[nv]) without a microkernel, mr out of range or growing with nv (DenseOp

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernels.h"
@@ -11,10 +12,14 @@
 namespace catdog::kernels::simd {
 
 // The ISA tables this build has and this CPU can run, best first (empty without CATDOG_SIMD).
+// Only tables whose CPU check passed are built (see CompiledIsas in kernels_simd.h).
 std::vector<const Isa*> AvailableIsas();
 // The first of AvailableIsas(), or the one named by the environment variable CATDOG_ISA
-// ("avx512", "avx2", "sse2", "wasm", "scalar") when that one is available. nullptr if none.
+// ("avx512", "avx2", "sse2", "neon", "wasm", "scalar") when that one is available. nullptr if none.
 const Isa* BestIsa();
+// One line: the table in use and why (best runnable, CATDOG_ISA, or CATDOG_ISA ignored and
+// why; *override_ignored says which), the tables compiled in with what the CPU lacks for each, and the CPU flags seen.
+std::string DescribeIsa(bool* override_ignored = nullptr);
 
 // How a convolution is computed. kAuto: Winograd F(2x2,3x3) for 3x3 stride-1 convs with at
 // least 8 input channels, direct otherwise. kWinograd on an unsupported shape: nullptr.

@@ -358,4 +358,8 @@ bool BackendAvailable(Backend b) {
   return false;
 }
 
+std::string DescribeKernels(bool* override_ignored) {
+  return kernels::DescribeSimd(override_ignored) + "; xnnpack: " + (kernels::XnnpackAvailable() ? "built in" : "not built in");
+}
+
 }  // namespace catdog

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "catdog/catdog.h"
 #include "kernels.h"
 #include "kernels_simd_ops.h"
 
@@ -173,31 +176,83 @@ TEST(Kernels, BuildHasSimdPaths) {
   for (const auto* isa : catdog::kernels::simd::AvailableIsas()) std::printf("simd isa available: %s\n", isa->name);
 }
 
-// Every table this build compiled (whether or not this CPU can run it) is complete: each tile
-// shape it advertises has a microkernel. Also run against a stale object: the tables are read
-// through kernels_simd.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi) shows up
-// here as missing tiles or absurd mr values, not as a crash in a model.
+// Every table this build compiled and this CPU can run is complete: each tile shape it advertises
+// has a microkernel. A table the CPU cannot run is never built here (building it runs that ISA's
+// code), so it is checked by the emulated runs of this suite (scripts/test-isa: -cpu Haswell for
+// avx2, -cpu Nehalem for sse2, the host for avx512). Also run against a stale object: the tables
+// are read through kernels_simd.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi)
+// shows up here as missing tiles or absurd mr values, not as a crash in a model.
 TEST(Kernels, CompiledIsaTablesAreComplete) {
   namespace simd = catdog::kernels::simd;
-  int compiled = 0;
-  for (const simd::Isa* isa : {simd::IsaAvx512(), simd::IsaAvx2(), simd::IsaBase()}) {
-    if (!isa) continue;
-    ++compiled;
+  int n = 0;
+  const simd::IsaEntry* entries = simd::CompiledIsas(&n);
+#if defined(CATDOG_SIMD) || defined(__x86_64__) || defined(__wasm_simd128__) || defined(__aarch64__)
+  EXPECT_GE(n, 1);
+#endif
+  const auto avail = simd::AvailableIsas();
+  for (int i = 0; i < n; ++i) {
+    const simd::IsaEntry& e = entries[i];
+    if (!simd::CpuSupports(e.need)) {
+      std::printf("isa %s compiled; not built on this CPU (lacks %s)\n", e.name, e.cpu_flags);
+      continue;
+    }
+    const simd::Isa* isa = e.get();
+    ASSERT_NE(isa, nullptr) << e.name;
+    EXPECT_STREQ(isa->name, e.name);
     const char* problem = simd::IsaProblem(*isa);
     EXPECT_EQ(problem, nullptr) << isa->name << ": " << problem;
+    EXPECT_NE(std::find(avail.begin(), avail.end(), isa), avail.end()) << e.name << " runnable but not offered";
+    std::printf("isa %s compiled and checked on this CPU\n", e.name);
   }
-#if defined(CATDOG_SIMD) || defined(__x86_64__) || defined(__wasm_simd128__)
-  EXPECT_GE(compiled, 1);
-#endif
+  EXPECT_EQ(static_cast<int>(avail.size()) <= n, true);
+}
+
+// The dispatcher picks the first compiled table the CPU supports (no CATDOG_ISA in the test
+// environment), and that choice agrees with what the CPU reports. Under the emulated runs
+// scripts/test-isa sets CATDOG_EXPECT_ISA (the table that must be chosen) and CATDOG_EXPECT_CPU
+// ("avx2,fma,-avx512f": flags __builtin_cpu_supports must report, '-' = must not), so a run that
+// silently used the host CPU instead of the emulated one fails here.
+TEST(Kernels, DispatchFollowsTheCpu) {
+  namespace simd = catdog::kernels::simd;
+  int n = 0;
+  const simd::IsaEntry* entries = simd::CompiledIsas(&n);
+  const simd::IsaEntry* first = nullptr;
+  for (int i = 0; i < n && !first; ++i)
+    if (simd::CpuSupports(entries[i].need)) first = &entries[i];
+  const simd::Isa* best = simd::BestIsa();
+  const char* override_isa = std::getenv("CATDOG_ISA");
+  if (first && !(override_isa && *override_isa)) {
+    ASSERT_NE(best, nullptr);
+    EXPECT_STREQ(best->name, first->name);
+  }
+  std::printf("%s\n", catdog::DescribeKernels().c_str());
+  if (const char* want = std::getenv("CATDOG_EXPECT_ISA")) {
+    ASSERT_NE(best, nullptr);
+    EXPECT_STREQ(best->name, want) << catdog::DescribeKernels();
+  }
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const auto avail = simd::AvailableIsas();
-  const auto has = [&](const simd::Isa* isa) { return std::find(avail.begin(), avail.end(), isa) != avail.end(); };
-  if (simd::IsaAvx512() && avx512) EXPECT_TRUE(has(simd::IsaAvx512())) << "avx512 table compiled but not offered";
-  if (simd::IsaAvx2() && avx2) EXPECT_TRUE(has(simd::IsaAvx2())) << "avx2 table compiled but not offered";
-  if (simd::IsaBase()) EXPECT_TRUE(has(simd::IsaBase())) << "baseline table compiled but not offered";
+  if (const char* flags = std::getenv("CATDOG_EXPECT_CPU")) {
+    __builtin_cpu_init();
+    std::string list = flags;
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      size_t end = list.find(',', pos);
+      if (end == std::string::npos) end = list.size();
+      std::string f = list.substr(pos, end - pos);
+      pos = end + 1;
+      if (f.empty()) continue;
+      const bool want = f[0] != '-';
+      if (!want) f = f.substr(1);
+      bool has = false;
+      if (f == "sse4.2") has = __builtin_cpu_supports("sse4.2");
+      else if (f == "avx") has = __builtin_cpu_supports("avx");
+      else if (f == "avx2") has = __builtin_cpu_supports("avx2");
+      else if (f == "fma") has = __builtin_cpu_supports("fma");
+      else if (f == "avx512f") has = __builtin_cpu_supports("avx512f");
+      else FAIL() << "CATDOG_EXPECT_CPU: unknown flag " << f;
+      EXPECT_EQ(has, want) << "CPU flag " << f << (want ? " expected" : " not expected");
+    }
+  }
 #endif
 }
 

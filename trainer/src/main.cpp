@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <string>
+
+#include "catdog/catdog.h"
 #include "commands.h"
 #if defined(CATDOG_HAVE_OPENCV) && defined(CATDOG_HAVE_TORCH)
 #include "preview_torch.h"  // preview --augment uses the torch augmentation
@@ -22,7 +25,9 @@ int main(int argc, char** argv) {
   using namespace catdog::cli;
   CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "catdog 0.1.0");
+  // --version also says which SIMD kernels run on this CPU and why (issue 14: bug reports from
+  // machines without AVX-512 need it).
+  app.set_version_flag("--version", [] { return std::string("catdog 0.1.0\n") + catdog::DescribeKernels(); });
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   // Log to stderr: stdout carries results (JSON from infer / predict --json / bench --json).
@@ -47,7 +52,13 @@ int main(int argc, char** argv) {
   RegisterTrain(app);
   RegisterExport(app);
 #endif
-  app.parse_complete_callback([&] { spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info); });
+  app.parse_complete_callback([&] {
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+    bool ignored = false;
+    const std::string kernels = catdog::DescribeKernels(&ignored);
+    if (ignored) spdlog::warn("{}", kernels);  // CATDOG_ISA named a table this CPU/build cannot run
+    spdlog::debug("{}", kernels);
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -192,5 +192,10 @@ Status SealSelfCheck(Model& model, const std::vector<ShardBytes>& shards,
 const char* BackendName(Backend b);
 // Whether this build has the backend.
 bool BackendAvailable(Backend b);
+// One line for --version and bug reports: the SIMD kernel table in use on this CPU and why (best
+// the CPU supports, or the CATDOG_ISA override, or why that override was ignored), every table
+// compiled in and what the CPU lacks for each, the CPU flags seen, and whether XNNPACK is built in.
+// *override_ignored (when given) says whether CATDOG_ISA asked for a table that cannot run here.
+std::string DescribeKernels(bool* override_ignored = nullptr);
 
 }  // namespace catdog

@@ -1,0 +1,38 @@
+# cmake -DOBJECTS="a.o;b.o" -DNM=nm -DOBJDUMP=objdump -P check_isa_objects.cmake
+# Fails when an object file compiled with higher-ISA flags (-mavx2/-mavx512f) could run code before
+# the dispatcher has checked the CPU:
+#  - a static initialiser (.init_array / .ctors section) runs at program start on every CPU;
+#  - a weak definition (inline function, template instance, vtable: nm types W, V, u) may be the
+#    copy the linker keeps for every caller in the program, including baseline code.
+if(NOT OBJECTS)
+  message(FATAL_ERROR "no OBJECTS given")
+endif()
+set(problems "")
+foreach(obj IN LISTS OBJECTS)
+  if(NOT EXISTS "${obj}")
+    message(FATAL_ERROR "${obj}: missing (build the core first)")
+  endif()
+  execute_process(COMMAND ${OBJDUMP} -h "${obj}" OUTPUT_VARIABLE sections RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${OBJDUMP} -h ${obj} failed")
+  endif()
+  if(sections MATCHES "\\.(init_array|ctors)")
+    string(APPEND problems "${obj}: has a static initialiser section (${CMAKE_MATCH_0})\n")
+  endif()
+  execute_process(COMMAND ${NM} -C --defined-only "${obj}" OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${NM} ${obj} failed")
+  endif()
+  string(REPLACE "\n" ";" lines "${syms}")
+  set(n 0)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[0-9a-f]* [WVu] (.*)$")
+      string(APPEND problems "${obj}: weak definition ${CMAKE_MATCH_1}\n")
+    endif()
+    math(EXPR n "${n} + 1")
+  endforeach()
+  message(STATUS "${obj}: ${n} symbols, no initialiser section or weak definition found so far")
+endforeach()
+if(problems)
+  message(FATAL_ERROR "ISA object files may run code before the CPU check:\n${problems}")
+endif()
