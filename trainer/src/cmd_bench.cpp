@@ -174,11 +174,13 @@ int RunBench(const BenchOptions& o) {
                         {"images_per_s", 1000.0 * o.batch / med},
                         {"mflop_per_image", flops / 1e6},
                         {"gflops", gflops},
+                        {"kernels", DescribeKernels()},
                         {"layers", model->info().layer_summary}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model %s: backend %s, batch %d, threads %d, %d runs (+%d warm-up)\n", o.model.c_str(),
                 BackendName(model->backend()), o.batch, o.threads, o.runs, o.warmup);
+    std::printf("  %s\n", DescribeKernels().c_str());
     for (const std::string& line : model->info().layer_summary) std::printf("  %s\n", line.c_str());
     std::printf("median %.3f ms  p90 %.3f ms  min %.3f ms  (process CPU median %.3f ms)  %.1f images/s\n", med, p90,
                 mn, cpu_med, 1000.0 * o.batch / med);
