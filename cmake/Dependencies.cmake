@@ -1,7 +1,8 @@
 # Finds every third-party dependency once, so subdirectories only link targets.
-# nlohmann_json: Debian's package natively; under Emscripten a folder that holds only the
-# nlohmann headers (never /usr/include itself: glibc headers would leak into the wasm build).
-if(EMSCRIPTEN)
+# nlohmann_json: Debian's package natively; under Emscripten and in cross builds (preset arm64) a
+# folder that holds only the nlohmann headers (never /usr/include itself: the host's glibc headers
+# would leak into the wasm / arm64 build).
+if(EMSCRIPTEN OR CMAKE_CROSSCOMPILING)
   set(CATDOG_NLOHMANN_DIR "${CMAKE_BINARY_DIR}/third_party_include")
   if(NOT EXISTS "${CATDOG_NLOHMANN_DIR}/nlohmann")
     file(MAKE_DIRECTORY "${CATDOG_NLOHMANN_DIR}")
@@ -10,6 +11,9 @@ if(EMSCRIPTEN)
   add_library(catdog_nlohmann INTERFACE)
   target_include_directories(catdog_nlohmann SYSTEM INTERFACE "${CATDOG_NLOHMANN_DIR}")
   add_library(nlohmann_json::nlohmann_json ALIAS catdog_nlohmann)
+  if(NOT EMSCRIPTEN)
+    find_package(Threads REQUIRED)
+  endif()
 else()
   find_package(nlohmann_json 3.9 QUIET)
   if(NOT TARGET nlohmann_json::nlohmann_json)
@@ -91,6 +95,6 @@ if(CATDOG_BUILD_CLI)
   endif()
 endif()
 
-if(CATDOG_BUILD_TESTS AND NOT EMSCRIPTEN)
+if(CATDOG_BUILD_TESTS AND NOT CMAKE_CROSSCOMPILING)  # cross builds compile it (tests/CMakeLists.txt)
   find_package(GTest REQUIRED)
 endif()

@@ -226,6 +226,7 @@ async function loadModel(entry) {
   $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
   $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.build.threads} thread${md.build.threads > 1 ? 's' : ''} · ${md.layers.length} layers`;
   debug.threads = md.build.threads;
+  debug.core = md.build.core;  // which build of the wasm core runs (catdog_wasm_scalar without wasm SIMD)
   renderSelfCheck();
   renderLabel();
   tools.diag?.render();

@@ -1,10 +1,13 @@
 // catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_wasm.h).
 // Runs wherever the wasm runs: in the page's worker, on the main thread, or in node (tests).
 // Each export is wrapped once here and its result checked; only numbers cross the boundary.
-// Two builds of the module may sit beside this file: catdog_wasm (one thread) and, when the site
-// was built with CATDOG_WASM_THREADS, catdog_wasm_mt (pthreads; needs crossOriginIsolated). The
-// site assembly (wasm/assemble_site.cmake) sets this flag when it copies the threads build.
+// Up to three builds of the module sit beside this file: catdog_wasm (one thread, wasm SIMD);
+// catdog_wasm_mt (pthreads + SIMD; needs crossOriginIsolated) when the site was built with
+// CATDOG_WASM_THREADS; catdog_wasm_scalar (one thread, no SIMD: for browsers without wasm SIMD)
+// with CATDOG_WASM_SCALAR. The site assembly (wasm/assemble_site.cmake) sets these flags when it
+// copies the builds.
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
+const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
 const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
@@ -16,6 +19,14 @@ export class CatdogError extends Error {
     this.name = 'CatdogError';
     this.code = code;  // 'model-fetch' | 'model-format' | 'wasm' | 'input' | 'catdog'
   }
+}
+
+// A module whose one function returns a v128 constant: it validates only where the browser has
+// WebAssembly SIMD (the catdog_wasm / catdog_wasm_mt modules need it even to compile).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
+  253, 12, ...new Array(16).fill(0), 11]);
+export function browserHasWasmSimd() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
 // How many threads a model may use: 'auto' = 2 when the page may share memory between threads
@@ -31,14 +42,25 @@ export function resolveThreads(threads) {
   return canShare ? n : 1;
 }
 
-// Loads and instantiates the wasm module once per call: the pthreads build when threads > 1 (and
-// it exists), else the single-thread one. `wasmUrl` overrides the .wasm location; `wasmBinary`
-// (bytes) skips fetching (node).
-export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = globalThis.fetch } = {}) {
-  const nThreads = resolveThreads(threads);
-  let name = 'catdog_wasm';
+// Loads and instantiates the wasm module once per call. Browsers without wasm SIMD get the
+// scalar build (or a clear 'wasm' error when the site has none); else the pthreads build when
+// threads > 1 (and it exists), else the single-thread one. `wasmUrl` overrides the location of
+// catdog_wasm.wasm (the other builds sit beside this file); `wasmBinary` (bytes of the build
+// chosen) skips fetching (node). `simd`: 'auto' (what the
+// browser has), or false to load the scalar build anyway (tests).
+export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = globalThis.fetch, simd = 'auto' } = {}) {
+  const hasSimd = browserHasWasmSimd();
+  const useScalar = simd === false || !hasSimd;
+  if (useScalar && !SITE_HAS_SCALAR_BUILD && !wasmBinary) {
+    throw new CatdogError('this browser has no WebAssembly SIMD, and this site was built without the core that runs ' +
+      'without it (CATDOG_WASM_SCALAR): use a browser with WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+)', 'wasm');
+  }
+  const nThreads = useScalar ? 1 : resolveThreads(threads);
+  let name = useScalar ? 'catdog_wasm_scalar' : 'catdog_wasm';
   let factory;
-  if (nThreads > 1 && !wasmBinary && SITE_HAS_THREADS_BUILD) {
+  if (useScalar) {
+    factory = (await import('./catdog_wasm_scalar.js')).default;
+  } else if (nThreads > 1 && !wasmBinary && SITE_HAS_THREADS_BUILD) {
     try {
       factory = (await import('./catdog_wasm_mt.js')).default;
       name = 'catdog_wasm_mt';
@@ -73,13 +95,17 @@ export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = glo
   const mod = await Promise.race([factory(opts), failed]).catch((e) => {
     throw e instanceof CatdogError ? e : new CatdogError(`could not start the wasm core: ${e.message || e}`, 'wasm');
   });
-  return new Core(mod, name === 'catdog_wasm_mt' ? nThreads : 1);
+  // Which build runs and why (diagnostics panel): the kernel table is "wasm" (simd128) in the SIMD
+  // builds and "scalar" (1 float per vector) in catdog_wasm_scalar.
+  const why = !useScalar ? 'browser-simd' : hasSimd ? 'asked' : 'no-browser-simd';
+  return new Core(mod, name === 'catdog_wasm_mt' ? nThreads : 1, { name, why, browserSimd: hasSimd });
 }
 
 class Core {
-  constructor(mod, threads) {
+  constructor(mod, threads, build = { name: 'catdog_wasm', why: 'browser-simd', browserSimd: true }) {
     this.mod = mod;
     this.threads = threads;
+    this.build = build;
     this.decoder = new TextDecoder();
     this.encoder = new TextEncoder();
   }
@@ -103,7 +129,8 @@ class Core {
   memoryBytes() { return this.u8.buffer.byteLength; }
   buildFlags() {
     const f = this.mod._catdog_build_flags();
-    return { simd: !!(f & 1), pthreads: !!(f & 2), threads: this.threads };
+    return { simd: !!(f & 1), pthreads: !!(f & 2), threads: this.threads, core: this.build.name,
+      kernels: f & 1 ? 'wasm simd128' : 'scalar', why: this.build.why, browserSimd: this.build.browserSimd };
   }
 
   // Parses model.json text and loads its shards through `getShard(path) -> Promise<Uint8Array>`.

@@ -11,10 +11,11 @@
 //   clf.dispose();
 //
 // Options: modelUrl (required; model.json, shards resolved relative to it), wasmUrl (default: the
-// catdog_wasm.wasm beside this file), worker (default true: the core runs in a Web Worker and the
-// pixels are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto':
-// 2 when the page is crossOriginIsolated and the site has the pthreads build), grab ('auto':
-// video frames travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
+// catdog_wasm.wasm beside this file; browsers without wasm SIMD load catdog_wasm_scalar.wasm from
+// beside this file instead), worker (default true: the core runs in a Web Worker and the pixels
+// are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto': 2 when
+// the page is crossOriginIsolated and the site has the pthreads build), grab ('auto': video frames
+// travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
 import { CatdogError } from './catdog-core.js';

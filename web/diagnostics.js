@@ -1,7 +1,7 @@
 // diagnostics.js — the diagnostics panel: is the page crossOriginIsolated, are SIMD and threads in
 // use (and if not, why), per-stage timing of the last camera frames as a small stacked-bar chart
 // (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
-// Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads]
+// Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend]
 // [data-value] [data-reason], canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
 const STAGES = [['capture', '#8e6cd9'], ['preprocess', '#d9822b'], ['inference', '#2b6fd9'], ['draw', '#3aa55d']];
 const TEXT = {
@@ -13,6 +13,7 @@ const TEXT = {
     asked: 'se pidió ?threads=1', noMt: 'este sitio se construyó sin la variante con hilos (CATDOG_WASM_THREADS)',
     modelOne: 'el modelo recibió un solo hilo (pool de hilos ocupado)',
     noBrowserSimd: 'este navegador no tiene WebAssembly SIMD', noBuildSimd: 'el wasm se construyó sin -msimd128',
+    isa: 'Núcleos de cálculo', browserSimd: 'este navegador tiene WebAssembly SIMD',
     reference: 'se pidió el motor de referencia (?backend=reference)',
     stages: 'Tiempo por etapa (ms, últimos fotogramas)', capture: 'Captura', preprocess: 'Preproceso',
     inference: 'Inferencia', draw: 'Dibujo', noFrames: 'sin fotogramas de cámara todavía',
@@ -30,6 +31,7 @@ const TEXT = {
     asked: '?threads=1 was asked for', noMt: 'this site was built without the threads variant (CATDOG_WASM_THREADS)',
     modelOne: 'the model got one thread (the thread pool is taken)',
     noBrowserSimd: 'this browser has no WebAssembly SIMD', noBuildSimd: 'the wasm was built without -msimd128',
+    isa: 'Kernels', browserSimd: 'this browser has WebAssembly SIMD',
     reference: 'the reference backend was asked for (?backend=reference)',
     stages: 'Time per stage (ms, last frames)', capture: 'Capture', preprocess: 'Preprocess',
     inference: 'Inference', draw: 'Draw', noFrames: 'no camera frames yet',
@@ -107,7 +109,10 @@ export function createDiagnostics(ctx) {
     row(status, 'simd', tx('simd'), tx(simdUsed ? 'yes' : 'no'), simdWhy);
     const n = md.build.threads;
     row(status, 'threads', tx('threads'), n, n > 1 ? '' : whyNoThreads(md));
-    row(status, 'backend', tx('backend'), `${md.backend} · ${md.build.pthreads ? 'catdog_wasm_mt' : 'catdog_wasm'}`);
+    // Which build of the core runs and why (catdog-core.js loadCore): catdog_wasm_scalar when the
+    // browser cannot compile wasm SIMD.
+    row(status, 'isa', tx('isa'), md.build.kernels, md.build.browserSimd ? (md.build.simd ? tx('browserSimd') : '') : tx('noBrowserSimd'));
+    row(status, 'backend', tx('backend'), `${md.backend} · ${md.build.core}`);
   }
 
   function drawChart() {

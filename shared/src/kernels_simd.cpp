@@ -58,7 +58,7 @@ constexpr IsaEntry kCompiled[] = {
 #if defined(CATDOG_SIMD)
 #if defined(__x86_64__) || defined(__i386__)
     IsaEntry{"sse2", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
-#elif defined(__aarch64__) || defined(__ARM_NEON)
+#elif defined(__aarch64__) && defined(__ARM_NEON)  // as vec.h: arm64's baseline NEON
     IsaEntry{"neon", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},
 #elif defined(__wasm_simd128__)
     IsaEntry{"wasm", "", CpuNeed::kBaseline, &IsaBase<kIsaAbi>},

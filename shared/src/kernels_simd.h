@@ -67,7 +67,7 @@ using WinoOutFn = void (*)(const float* m, size_t xi_stride, int oc, int oc_pad,
                            const float* post_add, bool pool, int rows, int out_w, float* y0, float* y1);
 
 struct Isa {
-  const char* name;               // "avx512", "avx2", "sse2", "wasm", "scalar"
+  const char* name;               // "avx512", "avx2", "sse2", "neon", "wasm", "scalar"
   int width;                      // floats per vector
   int conv_nv;                    // channel block (vectors) for convolutions
   int c1_nv;                      // ... for convolutions of 1-channel inputs

@@ -1,5 +1,6 @@
-// Baseline microkernels, compiled with the target's default flags: SSE2 on x86-64, simd128
-// under Emscripten (-msimd128), plain scalar elsewhere. Always usable on the build's target.
+// Baseline microkernels, compiled with the target's default flags: SSE2 on x86-64, NEON on
+// arm64 (aarch64: NEON is part of the base ISA), simd128 under Emscripten (-msimd128), plain
+// scalar elsewhere. Always usable on the build's target.
 #include "kernels_simd.h"
 
 #if defined(CATDOG_SIMD)

@@ -1,5 +1,6 @@
 // SIMD microkernels, written once against vec.h. Included by exactly one .cpp per ISA
-// (kernels_simd_avx512.cpp, kernels_simd_avx2.cpp, kernels_simd_base.cpp), each compiled with
+// (kernels_simd_avx512.cpp, kernels_simd_avx2.cpp, kernels_simd_base.cpp: sse2 / neon / wasm /
+// scalar, whichever the target's baseline is), each compiled with
 // that ISA's flags; CATDOG_ISA_GETTER names the function that returns its table.
 // No std templates here (see vec.h on the ODR hazard): only intrinsics and plain loops.
 #include "kernels_simd.h"
@@ -17,8 +18,8 @@ namespace {  // internal linkage: nothing here can be merged with another ISA's 
 using namespace catdog::vec::CATDOG_VEC_ISA;
 
 // Tile shapes per ISA: accumulators mr * nv must fit the register file with room for the nv
-// weight vectors and one broadcast (32 zmm on AVX-512, 16 ymm/xmm elsewhere; without FMA the
-// product needs a temporary too).
+// weight vectors and one broadcast (32 zmm on AVX-512, 32 q registers on arm64 NEON, 16 ymm/xmm
+// elsewhere; without FMA the product needs a temporary too).
 #if defined(__AVX512F__)
 constexpr int kConvNv = 4;  // widest channel block for convolutions (and Winograd's GEMMs)
 constexpr int kC1Nv = 4;    // ... for 1-channel inputs (few taps: favour weight reuse)
@@ -27,6 +28,13 @@ constexpr int kMr[kMaxNv + 1] = {0, 12, 12, 8, 6};
 constexpr int kConvNv = 2;
 constexpr int kC1Nv = 2;
 constexpr int kMr[kMaxNv + 1] = {0, 8, 6, 4, 3};
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+// 32 q registers with FMA, like AVX-512's 32 zmm but 4 floats wide: mr * nv + nv + 1 <= 29
+// (nv = 4: 24 accumulators, 4 weight vectors, 1 broadcast). The widest block (16 channels)
+// loads the fewest vectors per FMA (nv + mr per nv * mr), so convolutions use it.
+constexpr int kConvNv = 4;
+constexpr int kC1Nv = 4;
+constexpr int kMr[kMaxNv + 1] = {0, 12, 12, 8, 6};
 #elif defined(__SSE2__) || defined(__wasm_simd128__)
 constexpr int kConvNv = 2;
 constexpr int kC1Nv = 4;

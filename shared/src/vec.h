@@ -3,6 +3,7 @@
 //   __AVX512F__                 -> avx512  (16 floats, FMA)
 //   __AVX2__ && __FMA__         -> avx2    (8 floats, FMA)
 //   __SSE2__                    -> sse2    (4 floats, mul + add)
+//   __aarch64__ && __ARM_NEON   -> neon    (4 floats, FMA: NEON is baseline on arm64)
 //   __wasm_simd128__            -> wasm    (4 floats, mul + add: simd128 has no FMA)
 //   otherwise                   -> scalar  (1 float)
 // Everything lives in a namespace named after the ISA (catdog::vec::avx512, ...), so several
@@ -21,6 +22,9 @@
 #elif defined(__SSE2__)
 #include <emmintrin.h>
 #define CATDOG_VEC_ISA sse2
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define CATDOG_VEC_ISA neon
 #elif defined(__wasm_simd128__)
 #include <wasm_simd128.h>
 #define CATDOG_VEC_ISA wasm
@@ -78,6 +82,22 @@ CATDOG_INLINE V Mul(V a, V b) { return _mm_mul_ps(a, b); }
 CATDOG_INLINE V MulAdd(V a, V b, V c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
 CATDOG_INLINE V Max(V a, V b) { return _mm_max_ps(a, b); }
 CATDOG_INLINE V Min(V a, V b) { return _mm_min_ps(a, b); }
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+using V = float32x4_t;
+constexpr int kWidth = 4;
+constexpr bool kHasFma = true;
+CATDOG_INLINE V Zero() { return vdupq_n_f32(0.0f); }
+CATDOG_INLINE V Set1(float x) { return vdupq_n_f32(x); }
+CATDOG_INLINE V Load(const float* p) { return vld1q_f32(p); }
+CATDOG_INLINE void Store(float* p, V v) { vst1q_f32(p, v); }
+CATDOG_INLINE V Add(V a, V b) { return vaddq_f32(a, b); }
+CATDOG_INLINE V Sub(V a, V b) { return vsubq_f32(a, b); }
+CATDOG_INLINE V Mul(V a, V b) { return vmulq_f32(a, b); }
+CATDOG_INLINE V MulAdd(V a, V b, V c) { return vfmaq_f32(c, a, b); }  // c + a*b, one rounding
+// fmax/fmin: a NaN operand gives NaN (SSE's maxps gives the second operand); clamps of finite
+// activations never see one.
+CATDOG_INLINE V Max(V a, V b) { return vmaxq_f32(a, b); }
+CATDOG_INLINE V Min(V a, V b) { return vminq_f32(a, b); }
 #elif defined(__wasm_simd128__)
 using V = v128_t;
 constexpr int kWidth = 4;

@@ -168,10 +168,22 @@ std::vector<std::unique_ptr<Op>> MakeConvPaths(const ConvDesc& d, const float* w
 }
 
 TEST(Kernels, BuildHasSimdPaths) {
-#if defined(__x86_64__) || defined(__wasm_simd128__)
-  // The project builds with CATDOG_SIMD on by default; this guards against it silently dropping.
+#if defined(__x86_64__) || defined(__wasm_simd128__) || (defined(__aarch64__) && defined(__ARM_NEON))
+  // The project builds with CATDOG_SIMD on by default; this guards against it silently dropping,
+  // and against the target's baseline table being the 1-float scalar fallback (vec.h has no
+  // mapping for the target's vectors) instead of its SIMD: 4 floats on each of these.
   EXPECT_TRUE(catdog::kernels::SimdAvailable());
-  EXPECT_FALSE(catdog::kernels::simd::AvailableIsas().empty());
+  const auto avail = catdog::kernels::simd::AvailableIsas();
+  ASSERT_FALSE(avail.empty());
+#if defined(__x86_64__)
+  const char* base = "sse2";
+#elif defined(__aarch64__)
+  const char* base = "neon";
+#else
+  const char* base = "wasm";
+#endif
+  EXPECT_STREQ(avail.back()->name, base);  // the last offered table is the baseline one
+  EXPECT_EQ(avail.back()->width, 4) << avail.back()->name;
 #endif
   for (const auto* isa : catdog::kernels::simd::AvailableIsas()) std::printf("simd isa available: %s\n", isa->name);
 }

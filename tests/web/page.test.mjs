@@ -92,11 +92,12 @@ function assertClean(problems, { allowConsole = [], allowHttp = [] } = {}) {
 
 // Page weight (issue 7): the JS + WASM the live page loaded, gzip -9, <= 150 KB. Exactly one build
 // of the core is loaded: `variant` (catdog_wasm, or catdog_wasm_mt whose pthread workers load
-// catdog_wasm_mt.worker.js from inside the page's worker, so it is counted even if unseen here).
+// catdog_wasm_mt.worker.js from inside the page's worker, so it is counted even if unseen here);
+// never catdog_wasm_scalar, the build for browsers without wasm SIMD (tests/web/nosimd.test.mjs).
 async function assertPageWeight(problems, variant) {
   const code = new Set([...problems.requests].filter((p) => /\.(m?js|wasm)$/.test(p)));
   assert.ok(code.has('/catdog-worker.js'), `loaded ${[...code]}`);
-  const builds = ['catdog_wasm', 'catdog_wasm_mt'].filter((b) => code.has(`/${b}.wasm`));
+  const builds = ['catdog_wasm', 'catdog_wasm_mt', 'catdog_wasm_scalar'].filter((b) => code.has(`/${b}.wasm`));
   assert.deepEqual(builds, [variant], `the page loads one build of the core (${[...code]})`);
   if (variant === 'catdog_wasm_mt') code.add('/catdog_wasm_mt.worker.js');
   let gz = 0;
