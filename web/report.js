@@ -39,6 +39,8 @@
 // and never null: title, chosen, models[].id/arch/augment/epochs/history, test.accuracy,
 // test.confusion.
 
+import { beatsChance } from './chance.js';
+
 export const THUMB_SIZE = 100;  // worst-mistake thumbnails are THUMB_SIZE x THUMB_SIZE gray bytes
 
 // The comparison table's columns. `get` reads the raw value (for sorting), `fmt` shows it,
@@ -355,7 +357,7 @@ function renderSummary(r, root) {
     ['params', show(m.params, fmtCount)],
   ];
   root.append(
-    el('p', { class: 'chosen-line' }, 'Chosen model: ', el('strong', { id: 'chosen-id', text: m.id }),
+    el('p', { class: 'chosen-line' }, tr_('chosen'), el('strong', { id: 'chosen-id', text: m.id }),
       ` (${m.arch}${m.augment ? ', augmented' : ''})`),
     el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || '(no reason given)' }),
     el('dl', { class: 'facts' }, facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v })))));
@@ -432,13 +434,17 @@ function renderDataCard(r, root) {
 
 // ---- comparison table ---------------------------------------------------------------------------
 
+// A model that does not beat chance (chance.js: the live page's rule too).
+const atChance = (m) => !beatsChance({ accuracy: m.test.accuracy, auc: m.test.auc, n: m.test.n });
+
 function renderTable(r, root) {
   const models = r.models;
-  // the best value of each numeric column gets a mark
+  // the best value of each numeric column gets a mark; a model at chance is never "best" (a
+  // constant P(dog) = 0.5 is well calibrated and fast for free)
   const best = {};
   for (const c of COLUMNS) {
     if (c.text || c.nobest) continue;
-    const vals = models.map(c.get).filter(has);
+    const vals = models.filter((m) => !atChance(m)).map(c.get).filter(has);
     if (vals.length > 1) best[c.key] = c.better === 'asc' ? Math.min(...vals) : Math.max(...vals);
   }
   const table = el('table', { class: 'compare', id: 'compare' });
@@ -452,12 +458,16 @@ function renderTable(r, root) {
   }
   table.append(el('thead', {}, headRow), tbody);
   const rows = models.map((m) => {
-    const tr = el('tr', { 'data-id': m.id, class: m.id === r.chosen.id ? 'chosen' : null });
+    const chance = atChance(m);
+    const tr = el('tr', { 'data-id': m.id, 'data-chance': String(chance), class: m.id === r.chosen.id ? 'chosen' : chance ? 'chance' : null });
     for (const c of COLUMNS) {
       const v = c.get(m);
       const td = el(c.key === 'id' ? 'th' : 'td', { class: c.text ? 'text' : 'num', 'data-key': c.key, text: show(v, c.fmt) });
-      if (c.key === 'id') td.setAttribute('scope', 'row');
-      if (has(v) && best[c.key] === v) td.classList.add('best');
+      if (c.key === 'id') {
+        td.setAttribute('scope', 'row');
+        if (chance) td.append(' ', el('span', { class: 'tag chance', text: tr_('atChance') }));
+      }
+      if (has(v) && !chance && best[c.key] === v) td.classList.add('best');
       if (c.key === 'epochs' && has(m.train_seconds)) td.title = `${fmtSeconds(m.train_seconds)} on ${m.device || 'unknown device'}`;
       tr.append(td);
     }
@@ -480,9 +490,14 @@ function renderTable(r, root) {
     for (const h of headRow.children) h.setAttribute('aria-sort', 'none');
     th.setAttribute('aria-sort', dir === 'asc' ? 'ascending' : 'descending');
   }
-  root.append(el('div', { class: 'table-wrap' }, table),
-    el('p', { class: 'muted small', text: 'Click a header to sort (best first, click again to reverse). '
-      + 'Marked cells are the best value of their column. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' }));
+  // A phone shows part of the table: it scrolls in its own box (focusable, so arrow keys scroll it),
+  // and a hint says so while there is more to the side.
+  const wrap = el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': tr_('tableRegion') }, table);
+  const hint = el('p', { class: 'scroll-hint small', text: tr_('scrollHint'), hidden: true });
+  const updateHint = () => { hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1; };
+  new ResizeObserver(updateHint).observe(wrap);
+  root.append(hint, wrap,
+    el('p', { class: 'muted small', text: tr_('tableNote') }));
 }
 
 // ---- line charts --------------------------------------------------------------------------------
@@ -634,7 +649,6 @@ function renderConfusion(r, root) {
             el('span', { class: 'pct', text: n ? fmtPct(frac) : '—' }));
           // shade by the row percentage (CSSOM property, allowed by style-src 'self')
           td.style.setProperty('--shade', frac.toFixed(3));
-          if (frac > 0.55) td.classList.add('dark');
           return td;
         }));
       })));
@@ -802,13 +816,75 @@ function showError(err, url) {
   document.body.dataset.state = 'error';
 }
 
+// ---- language: ?lang=, else the live page's choice (localStorage), else the browser's ------------
+// The page's headings, navigation and notes; the numbers, model names and chart texts stay as
+// the report file gives them.
+const TEXT = {
+  en: { atChance: 'at chance', scrollHint: 'The table is wider than the screen: scroll it sideways →',
+    tableRegion: 'comparison table', generated: 'generated {0}', chosen: 'Chosen model: ',
+    tableNote: 'Click a header to sort (best first, click again to reverse). Marked cells are the best value of their column; '
+      + 'models "at chance" (they do not beat a coin flip) never are. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' },
+  es: { atChance: 'al azar', scrollHint: 'La tabla es más ancha que la pantalla: desplázala de lado →',
+    tableRegion: 'tabla comparativa', generated: 'generado el {0}', chosen: 'Modelo elegido: ',
+    tableNote: 'Pulsa una cabecera para ordenar (el mejor primero; otra vez para invertir). Las celdas marcadas son el mejor valor '
+      + 'de su columna; los modelos «al azar» (no superan a una moneda) nunca lo son. val_* en el punto guardado (menor val_loss); test_* en la partición de prueba.' },
+};
+// The static page (report.html), by selector: Spanish texts (English is the HTML's own).
+const PAGE_ES = {
+  '.sub a': '← volver a la página en vivo', '#status': 'Cargando el informe…',
+  'nav a[href="#summary"]': 'resumen', 'nav a[href="#data-card"]': 'datos', 'nav a[href="#comparison"]': 'comparación',
+  'nav a[href="#curves"]': 'curvas', 'nav a[href="#confusion"]': 'confusión', 'nav a[href="#calibration"]': 'calibración',
+  'nav a[href="#worst"]': 'errores',
+  '#summary h2': 'Qué modelo, y por qué', '#data-card h2': 'Ficha de los datos', '#comparison h2': 'Comparación',
+  '#curves h2': 'Curvas de entrenamiento', '#confusion h2': 'Matrices de confusión (partición de prueba)',
+  '#calibration h2': 'Calibración (partición de prueba)', '#worst h2': 'Los peores errores',
+  '#curves .lead': 'Pérdida y acierto por época, en las imágenes de entrenamiento (con aumento de datos si lo hubo) y en la '
+    + 'partición de validación. La línea vertical discontinua marca el punto guardado. Pasa el ratón o usa las flechas para ver los valores.',
+  '#confusion .lead': 'Filas: la clase real; columnas: la predicción (perro cuando P(perro) ≥ 0,5, salvo que la ficha dé el umbral '
+    + 'del modelo). Los porcentajes son de la fila.',
+  'footer p': 'Todo lo de esta página viene de models/report.json; nada se descarga de otro sitio.',
+};
+let lang = 'en';
+const tr_ = (key, ...a) => (TEXT[lang][key] ?? TEXT.en[key]).replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+function chooseLanguage(params) {
+  let stored = null;
+  try { stored = localStorage.getItem('catdog-lang'); } catch { /* private mode */ }
+  lang = (params.get('lang') || stored || navigator.language || 'en').toLowerCase().startsWith('es') ? 'es' : 'en';
+  document.documentElement.lang = lang;
+  if (lang !== 'es') return;
+  for (const [sel, text] of Object.entries(PAGE_ES)) {
+    const e = document.querySelector(sel);
+    if (e) e.textContent = text;
+  }
+  document.title = 'catdog — informe de los modelos';
+}
+
+// Confusion cells are shaded by their share; their text is black or white, whichever reads better
+// on the shade as drawn (the translucent colour over the card, light or dark theme): one of the
+// two always reaches 4.5:1.
+function inkConfusionCells() {
+  const lum = ([r, g, b]) => {
+    const f = (v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const rgba = (css) => (css.match(/[\d.]+/g) ?? []).map(Number);
+  for (const td of document.querySelectorAll('table.cm td')) {
+    const [r, g, b, a = 1] = rgba(getComputedStyle(td).backgroundColor);
+    const under = rgba(getComputedStyle(td.closest('.card, article, section') ?? document.body).backgroundColor);
+    const base = under.length >= 3 && (under[3] ?? 1) > 0 ? under : rgba(getComputedStyle(document.body).backgroundColor);
+    const mix = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
+    td.classList.toggle('dark', lum(mix) <= 0.18);
+  }
+}
+
 function render(r) {
-  document.title = `${r.title} — catdog report`;
+  // The tab says what the heading says.
+  document.title = r.title;
   document.getElementById('title').textContent = r.title;
   const gen = document.getElementById('generated');
   if (r.generated) {
     const d = new Date(r.generated);
-    gen.textContent = `generated ${Number.isNaN(d.getTime()) ? r.generated : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`;
+    gen.textContent = tr_('generated', Number.isNaN(d.getTime()) ? r.generated : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
   }
   const sections = [
     ['summary', renderSummary], ['data-card', renderDataCard], ['comparison', renderTable], ['curves', renderCurves],
@@ -819,12 +895,14 @@ function render(r) {
     fn(r, sec.querySelector('.body'));
     sec.hidden = false;
   }
+  inkConfusionCells();
   document.getElementById('status').hidden = true;
   document.body.dataset.state = 'ready';
 }
 
 async function main() {
   const params = new URLSearchParams(location.search);
+  chooseLanguage(params);
   const url = params.get('report') || 'models/report.json';
   try {
     render(await loadReport(url));
