@@ -52,7 +52,8 @@ self.addEventListener('fetch', (ev) => {
   if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.endsWith('/sw.js')) return;
   ev.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    const key = req.mode === 'navigate' ? new URL('./', self.registration.scope).href : url.href.split('#')[0];
+    // A page is kept under its path (?lang=, ?model= ... do not make new entries).
+    const key = req.mode === 'navigate' ? url.origin + url.pathname : url.href.split('#')[0];
     const keep = (res) => { if (res.ok && res.status === 200) cache.put(key, res.clone()); return res; };
     if (NETWORK_FIRST.test(url.pathname)) {
       try { return keep(await fetch(req)); } catch (e) { return (await cache.match(key)) ?? Promise.reject(e); }

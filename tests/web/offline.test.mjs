@@ -85,6 +85,10 @@ test('offline: after one visit the page opens, stays isolated and classifies the
     const other = (await JSON.parse(await fs.readFile(path.join(site, 'models/index.json'), 'utf8'))).models.find((m) => m.id !== model.id);
     assert.ok(!c.urls.includes(`/models/${other.path}`), 'other models are not precached (first use only)');
 
+    // The report, once visited, is kept too (report.json on first use, like the other models).
+    await page.goto(`${server.url}report.html`);
+    await page.waitForSelector('body[data-state=ready]', { timeout: 30000 });
+    await page.goto(`${server.url}?lang=en`);
     await browser.context.setOffline(true);
     await page.reload();
     await page.waitForFunction(() => window.__catdog?.ready && window.__catdog.frames >= 3, null, { timeout: 60000 });
@@ -97,6 +101,10 @@ test('offline: after one visit the page opens, stays isolated and classifies the
     await page.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
     const p = Number(await page.getAttribute('[data-testid=prediction]', 'data-p-dog'));
     assert.ok(p >= 0 && p <= 1, `offline photo P(dog) ${p}`);
+    // Offline, report.html is the report (its own cached page, not the live page).
+    await page.goto(`${server.url}report.html`);
+    await page.waitForSelector('body[data-state=ready]', { timeout: 30000 });
+    assert.ok(await page.isVisible('#comparison'), 'report.html offline');
     assert.deepEqual(problems.pageErrors, []);
   } finally {
     await browser.close();
