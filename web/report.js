@@ -339,8 +339,8 @@ function modelTitle(m, chosenId) {
   return el('h3', {},
     el('span', { class: 'model-id', text: m.id }),
     el('span', { class: 'tag', text: m.arch }),
-    m.augment ? el('span', { class: 'tag aug', text: 'augmented' }) : null,
-    m.id === chosenId ? el('span', { class: 'tag chosen', text: 'chosen' }) : null);
+    m.augment ? el('span', { class: 'tag aug', text: tr_('augmented') }) : null,
+    m.id === chosenId ? el('span', { class: 'tag chosen', text: tr_('chosenTag') }) : null);
 }
 
 // ---- summary and data card ----------------------------------------------------------------------
@@ -409,7 +409,7 @@ function renderDataCard(r, root) {
     const tot = (c) => splits.reduce((a, s) => a + (dc.per_class[c][s] ?? 0), 0);
     const colTot = (s) => classes.reduce((a, c) => a + (dc.per_class[c][s] ?? 0), 0);
     const t = el('table', { class: 'counts', id: 'per-class' },
-      el('caption', { text: 'Images per class and split' }),
+      el('caption', { text: tr_('perClassCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: 'class' }), splits.map((s) => el('th', { text: s })), el('th', { text: 'total' }))),
       el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c }),
         splits.map((s) => el('td', { text: show(dc.per_class[c][s], (v) => v.toLocaleString('en-US')) })),
@@ -422,7 +422,7 @@ function renderDataCard(r, root) {
     const entries = Object.entries(dc.skipped);
     const total = entries.reduce((a, [, n]) => a + n, 0);
     grid.append(el('table', { class: 'counts', id: 'skipped' },
-      el('caption', { text: 'Files skipped, by reason' }),
+      el('caption', { text: tr_('skippedCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: 'reason' }), el('th', { text: 'files' }))),
       el('tbody', {}, entries.length ? entries.map(([k, n]) => el('tr', {}, el('th', { text: k }), el('td', { text: n })))
         : el('tr', {}, el('td', { colspan: 2, text: 'none' }))),
@@ -610,9 +610,9 @@ function renderCurves(r, root) {
       const fmtLoss = (v, tip) => (tip ? v.toFixed(4) : String(+v.toFixed(2)));
       const fmtAcc = (v, tip) => (tip ? fmtPct(v) : `${Math.round(v * 100)}%`);
       return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id),
-        el('p', { class: 'muted small', text: `${m.history.length} epochs, kept epoch ${bestEpoch(m)}`
-          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` on ${m.device}` : '')
-          + (has(m.seed) ? `, seed ${m.seed}` : '') }),
+        el('p', { class: 'muted small', text: tr_('epochsLine', m.history.length, bestEpoch(m))
+          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` ${tr_('on')} ${m.device}` : '')
+          + (has(m.seed) ? `, ${tr_('seed')} ${m.seed}` : '') }),
         lineChart(m, { title: 'loss', kind: 'loss', yr: yl, fmtY: fmtLoss,
           series: [{ key: 'loss', label: 'train', cls: 'train' }, { key: 'val_loss', label: 'validation', cls: 'val' }] }),
         lineChart(m, { title: 'accuracy', kind: 'accuracy', yr: ya, fmtY: fmtAcc,
@@ -658,7 +658,7 @@ function renderConfusion(r, root) {
       ? `${k}: precision ${show(t.precision?.[k], fmtPct)}, recall ${show(t.recall?.[k], fmtPct)}` : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
     grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
-      el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}`
+      el('p', { class: 'small', text: tr_('testImages', total.toLocaleString('en-US'), fmtPct(t.accuracy))
         + (has(t.log_loss) ? `, log loss ${t.log_loss.toFixed(4)}` : '') }),
       has(t.threshold) && t.threshold !== 0.5
         ? el('p', { class: 'small threshold', text: `dog when P(dog) ≥ ${t.threshold} (the model's threshold)` }) : null,
@@ -727,10 +727,7 @@ function renderCalibration(r, root) {
   }
   if (!any) root.append(el('p', { class: 'muted', text: 'No model in this report has calibration bins.' }));
   root.append(grid);
-  root.append(el('p', { class: 'muted small', text: 'Each dot is a bin of test images by predicted P(dog): '
-    + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
-    + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
-    + 'Bars: images per bin (square-root scale; hover for counts).' }));
+  root.append(el('p', { class: 'muted small', text: tr_('calibrationNote') }));
 }
 
 // ---- worst mistakes -----------------------------------------------------------------------------
@@ -773,8 +770,7 @@ function renderWorst(r, root) {
   select.addEventListener('change', draw);
   draw();
   root.append(el('label', { class: 'toggle' }, 'model ', select), grid,
-    el('p', { class: 'muted small', text: 'The test images the model got wrong with the most confidence, '
-      + 'as the model sees them (100x100 gray).' }));
+    el('p', { class: 'muted small', text: tr_('worstNote') }));
 }
 
 // ---- loading ------------------------------------------------------------------------------------
@@ -820,11 +816,27 @@ function showError(err, url) {
 // The page's headings, navigation and notes; the numbers, model names and chart texts stay as
 // the report file gives them.
 const TEXT = {
-  en: { atChance: 'at chance', scrollHint: 'The table is wider than the screen: scroll it sideways →',
+  en: { augmented: 'augmented', chosenTag: 'chosen', perClassCaption: 'Images per class and split',
+    skippedCaption: 'Files skipped, by reason', epochsLine: '{0} epochs, kept epoch {1}', on: 'on', seed: 'seed',
+    testImages: '{0} test images, accuracy {1}',
+    calibrationNote: 'Each dot is a bin of test images by predicted P(dog): '
+      + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
+      + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
+      + 'Bars: images per bin (square-root scale; hover for counts).',
+    worstNote: 'The test images the model got wrong with the most confidence, as the model sees them (100x100 gray).',
+    atChance: 'at chance', scrollHint: 'The table is wider than the screen: scroll it sideways →',
     tableRegion: 'comparison table', generated: 'generated {0}', chosen: 'Chosen model: ',
     tableNote: 'Click a header to sort (best first, click again to reverse). Marked cells are the best value of their column; '
       + 'models "at chance" (they do not beat a coin flip) never are. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' },
-  es: { atChance: 'al azar', scrollHint: 'La tabla es más ancha que la pantalla: desplázala de lado →',
+  es: { augmented: 'con aumento', chosenTag: 'elegido', perClassCaption: 'Imágenes por clase y partición',
+    skippedCaption: 'Archivos descartados, por motivo', epochsLine: '{0} épocas, se guardó la época {1}', on: 'en', seed: 'semilla',
+    testImages: '{0} imágenes de prueba, acierto {1}',
+    calibrationNote: 'Cada punto es un grupo de imágenes de prueba según su P(perro) predicha: sobre la diagonal discontinua '
+      + 'las probabilidades dicen lo que significan; por debajo el modelo da una P(perro) demasiado alta (menos perros de los que '
+      + 'afirma), por encima demasiado baja. Puntos junto a 0 y 1 pero lejos de la diagonal son exceso de confianza. '
+      + 'Barras: imágenes por grupo (escala de raíz cuadrada; pasa el ratón para ver los números).',
+    worstNote: 'Las imágenes de prueba en las que el modelo se equivocó con más confianza, tal como las ve el modelo (100x100, gris).',
+    atChance: 'al azar', scrollHint: 'La tabla es más ancha que la pantalla: desplázala de lado →',
     tableRegion: 'tabla comparativa', generated: 'generado el {0}', chosen: 'Modelo elegido: ',
     tableNote: 'Pulsa una cabecera para ordenar (el mejor primero; otra vez para invertir). Las celdas marcadas son el mejor valor '
       + 'de su columna; los modelos «al azar» (no superan a una moneda) nunca lo son. val_* en el punto guardado (menor val_loss); test_* en la partición de prueba.' },

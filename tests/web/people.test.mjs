@@ -315,6 +315,9 @@ test('11. Spanish is Spanish everywhere, and the language choice survives a relo
       headings: [...document.querySelectorAll('h1, h2, nav a')].map((e) => e.textContent).join(' | ') }));
     assert.equal(r.lang, 'es');
     assert.match(r.headings, /Comparación/);
+    const notes = await page.evaluate(() => [...document.querySelectorAll('#curves .card p.muted, #calibration .muted, #worst .muted, .tag')].map((e) => e.textContent).join(' | '));
+    assert.match(notes, /épocas, se guardó la época/);
+    assert.doesNotMatch(notes, /epochs, kept epoch|augmented|Each dot is a bin|got wrong/, notes);
     assert.doesNotMatch(r.headings, /Which model|Training curves|Worst mistakes|Data card/, r.headings);
     clean(problems);
   } finally {
