@@ -141,7 +141,7 @@ export function createCompare(ctx) {
     view.dataset.disagree = String(labels.size > 1);
     view.dataset.round = String(round);
     const live = entries.find((e) => e.id === liveId);
-    const chance = entries.some((e) => e.atChance) ? ` ${tx('chanceNote')}` : '';
+    const chance = entries.some((e) => e.atChance) ? `\n${tx('chanceNote')}` : '';
     $('compare-summary').textContent = (!done.length ? tx('waiting')
       : labels.size > 1 ? tx('agree', agreeing, done.length, live ? ctx.modelName(live) : liveId) : tx('all', done.length)) + chance;
   }
