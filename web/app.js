@@ -21,7 +21,7 @@ const TEXT = {
     compareTitle: 'Todos los modelos con la misma imagen', tech: 'Detalles técnicos', capture: 'Captura',
     pHelp: '(este fotograma; media de los últimos)', reportLink: 'Informe de los modelos',
     marksHelp: 'El modelo no aprende aquí: los fotogramas que marques se guardan en este navegador para exportarlos (zip) y reentrenar con catdog.',
-    undoMark: 'Deshacer', modelReady: 'Modelo listo: {0}', atChance: 'al azar', chanceNote: 'no supera el azar',
+    undoMark: 'Deshacer', modelReady: 'Modelo listo: {0}', atChance: 'al azar',
     engine: 'motor catdog wasm · {0} · {1} · {2} capas', oneThread: '1 hilo', nThreads: '{0} hilos',
     backendSimd: 'SIMD', backendReference: 'referencia (sin SIMD)',
     arch: { catnet: 'CatNet (CNN separable)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Densa' }, augmented: ' + aumento de datos',
@@ -53,7 +53,7 @@ const TEXT = {
     compareTitle: 'Every model on the same picture', tech: 'Technical details', capture: 'Capture',
     pHelp: '(this frame; average of the last ones)', reportLink: 'Model report',
     marksHelp: 'The model does not learn here: the frames you mark are kept in this browser, to export (zip) and retrain with catdog.',
-    undoMark: 'Undo', modelReady: 'Model ready: {0}', atChance: 'at chance', chanceNote: 'does not beat chance',
+    undoMark: 'Undo', modelReady: 'Model ready: {0}', atChance: 'at chance',
     engine: 'catdog wasm engine · {0} · {1} · {2} layers', oneThread: '1 thread', nThreads: '{0} threads',
     backendSimd: 'SIMD', backendReference: 'reference (no SIMD)',
     arch: { catnet: 'CatNet (separable CNN)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Dense' }, augmented: ' + augmentation',
@@ -301,7 +301,9 @@ function renderEngine() {
   const md = classifier?.metadata;
   if (!md) return;
   const n = md.build.threads;
-  $('engine').textContent = t('engine', md.backend === 'reference' ? t('backendReference') : t('backendSimd'),
+  // The backend in words (a build without SIMD names its own backend).
+  const backend = md.backend === 'reference' ? t('backendReference') : md.build.simd ? t('backendSimd') : md.backend;
+  $('engine').textContent = t('engine', backend,
     n > 1 ? t('nThreads', n) : t('oneThread'), md.layers.length);
 }
 
