@@ -5,6 +5,7 @@
 // The compare view (compare.js), marked frames (marks.js, export in marks-export.js) and the
 // diagnostics panel (diagnostics.js) are modules of their own, loaded when first used.
 import { createClassifier } from './catdog.js';
+import { beatsChance } from './chance.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,7 +16,15 @@ const TEXT = {
     placeholder: 'Esperando la cámara…', dropHint: 'Suelta la foto aquí', cat: 'Gato', dog: 'Perro',
     unsure: 'No sé', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
     inference: 'Inferencia', total: 'Total', dropped: 'Descartados', loadTime: 'Carga del modelo', camera: 'Cámara',
-    flip: 'Frontal / trasera', startCamera: 'Usar la cámara', upload: 'Subir una foto',
+    flip: 'Frontal / trasera', startCamera: 'Usar la cámara', stopCamera: 'Parar la cámara', upload: 'Subir una foto',
+    noCameraPlaceholder: 'Sin cámara: sube una foto o arrástrala aquí.', cameraStopped: 'Cámara parada.',
+    compareTitle: 'Todos los modelos con la misma imagen', tech: 'Detalles técnicos', capture: 'Captura',
+    pHelp: '(este fotograma; media de los últimos)', reportLink: 'Informe de los modelos',
+    marksHelp: 'El modelo no aprende aquí: los fotogramas que marques se guardan en este navegador para exportarlos (zip) y reentrenar con catdog.',
+    undoMark: 'Deshacer', modelReady: 'Modelo listo: {0}', atChance: 'al azar',
+    engine: 'motor catdog wasm · {0} · {1} · {2} capas', oneThread: '1 hilo', nThreads: '{0} hilos',
+    backendSimd: 'SIMD', backendReference: 'referencia (sin SIMD)',
+    arch: { catnet: 'CatNet (CNN separable)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Densa' }, augmented: ' + aumento de datos',
     uploadHint: 'o arrastra una imagen a la página',
     footer: 'Todo se ejecuta en tu navegador: ninguna imagen sale de este equipo.',
     loading: 'Cargando el modelo…',
@@ -29,8 +38,8 @@ const TEXT = {
     indexError: 'No se pudo leer la lista de modelos (models/index.json): {0}',
     imageError: 'No se pudo leer esa imagen: {0}',
     demoNote: 'Este modelo es de demostración y no está entrenado: sus respuestas son aleatorias.',
-    ms: 'ms', compare: 'Comparar modelos', diagnostics: 'Diagnóstico', marksTitle: 'Corregir al modelo',
-    markCat: 'Es un gato (C)', markDog: 'Es un perro (D)', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
+    ms: 'ms', compare: 'Comparar modelos', diagnostics: 'Diagnóstico', marksTitle: 'Guardar ejemplos para reentrenar',
+    markCat: 'Es un gato', markDog: 'Es un perro', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
     verified: 'modelo verificado ({0}/{1})', noSelfCheck: 'modelo sin autocomprobación',
     checkFailed: 'La autocomprobación del modelo falló ({0}/{1}): {2}. Sus respuestas pueden no ser las del modelo entrenado.',
   },
@@ -39,7 +48,15 @@ const TEXT = {
     placeholder: 'Waiting for the camera…', dropHint: 'Drop the photo here', cat: 'Cat', dog: 'Dog',
     unsure: 'Not sure', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
     inference: 'Inference', total: 'Total', dropped: 'Dropped', loadTime: 'Model load', camera: 'Camera',
-    flip: 'Front / back', startCamera: 'Use the camera', upload: 'Upload a photo',
+    flip: 'Front / back', startCamera: 'Use the camera', stopCamera: 'Stop the camera', upload: 'Upload a photo',
+    noCameraPlaceholder: 'No camera: upload a photo or drop one here.', cameraStopped: 'Camera stopped.',
+    compareTitle: 'Every model on the same picture', tech: 'Technical details', capture: 'Capture',
+    pHelp: '(this frame; average of the last ones)', reportLink: 'Model report',
+    marksHelp: 'The model does not learn here: the frames you mark are kept in this browser, to export (zip) and retrain with catdog.',
+    undoMark: 'Undo', modelReady: 'Model ready: {0}', atChance: 'at chance',
+    engine: 'catdog wasm engine · {0} · {1} · {2} layers', oneThread: '1 thread', nThreads: '{0} threads',
+    backendSimd: 'SIMD', backendReference: 'reference (no SIMD)',
+    arch: { catnet: 'CatNet (separable CNN)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Dense' }, augmented: ' + augmentation',
     uploadHint: 'or drag an image onto the page',
     footer: 'Everything runs in your browser: no image leaves this computer.',
     loading: 'Loading the model…',
@@ -53,14 +70,23 @@ const TEXT = {
     indexError: 'The model list (models/index.json) could not be read: {0}',
     imageError: 'That image could not be read: {0}',
     demoNote: 'This is a demo model and it is not trained: its answers are random.',
-    ms: 'ms', compare: 'Compare models', diagnostics: 'Diagnostics', marksTitle: 'Correct the model',
-    markCat: 'It is a cat (C)', markDog: 'It is a dog (D)', exportMarks: 'Export zip', clearMarks: 'Clear',
+    ms: 'ms', compare: 'Compare models', diagnostics: 'Diagnostics', marksTitle: 'Keep examples for retraining',
+    markCat: 'It is a cat', markDog: 'It is a dog', exportMarks: 'Export zip', clearMarks: 'Clear',
     verified: 'model verified ({0}/{1})', noSelfCheck: 'model has no self-check',
     checkFailed: 'The model self-check failed ({0}/{1}): {2}. Its answers may not be the trained model\'s.',
   },
 };
 const params = new URLSearchParams(location.search);
-let lang = (params.get('lang') || navigator.language || 'es').toLowerCase().startsWith('es') ? 'es' : 'en';
+// The language: ?lang=, else the reader's last choice (kept in localStorage, shared with the report
+// page), else the browser's.
+const LANG_KEY = 'catdog-lang';
+const storedLang = () => { try { return localStorage.getItem(LANG_KEY); } catch { return null; } };
+let lang = (params.get('lang') || storedLang() || navigator.language || 'es').toLowerCase().startsWith('es') ? 'es' : 'en';
+function chooseLanguage(l) {
+  lang = l;
+  try { localStorage.setItem(LANG_KEY, l); } catch { /* private mode: this page only */ }
+  renderLanguage();
+}
 const t = (key, ...args) => (TEXT[lang][key] ?? key).replace(/\{(\d)\}/g, (_, i) => args[i] ?? '');
 
 function renderLanguage() {
@@ -71,7 +97,9 @@ function renderLanguage() {
   renderLabel();
   for (const [kind, [key, args]] of messages) showMessage(kind, key, ...args);
   $('demo-note').textContent = t('demoNote');
-  if (classifier) renderSelfCheck();
+  renderPlaceholder();
+  renderModelOptions();
+  if (classifier) { renderSelfCheck(); renderEngine(); }
   for (const tool of Object.values(tools)) tool?.render?.();
 }
 
@@ -113,8 +141,10 @@ function updatePrediction(pDog, { smooth }) {
   state.raw = pDog;
   state.rawLabel = pDog >= state.threshold ? 'dog' : 'cat';
   state.ema = smooth && state.ema !== null ? state.ema + SMOOTH * (pDog - state.ema) : pDog;
+  const before = state.label;
   state.label = labelOf(state.ema, smooth ? state.label : 'unsure');
   renderLabel();
+  if (!smooth || (state.label !== before && state.label !== 'unsure')) announce(t(state.label));
 }
 
 function renderLabel() {
@@ -123,11 +153,25 @@ function renderLabel() {
   el.dataset.pDog = state.raw === null ? '' : String(state.raw);
   el.dataset.pDogSmoothed = state.ema === null ? '' : String(state.ema);
   el.dataset.rawLabel = state.rawLabel ?? '';
-  $('label-text').textContent = state.raw === null ? '…' : t(state.label === 'unsure' ? 'unsure' : state.label);
+  el.hidden = state.raw === null;  // no result yet: no label at all (not a "…")
+  $('label-text').textContent = state.raw === null ? '' : t(state.label === 'unsure' ? 'unsure' : state.label);
   const p = state.ema ?? 0.5;
-  $('pbar-fill').style.left = `${(p * 100).toFixed(1)}%`;
-  $('pbar-thr').style.left = `${(state.threshold * 100).toFixed(1)}%`;
-  $('p-value').textContent = state.raw === null ? '–' : `${state.raw.toFixed(3)} (${p.toFixed(3)})`;
+  for (const [cls, v] of [['cat', 1 - p], ['dog', p]]) {
+    const pct = state.raw === null ? null : Math.round(v * 100);
+    const bar = $(`bar-${cls}`);
+    bar.setAttribute('aria-valuenow', String(pct ?? 0));
+    bar.firstElementChild.style.width = `${pct ?? 0}%`;  // CSSOM, allowed by the CSP
+    $(`pct-${cls}`).textContent = pct === null ? '–' : `${pct}%`;
+  }
+  $('p-value').textContent = state.raw === null ? '–' : `${state.raw.toFixed(3)}; ${p.toFixed(3)}`;
+}
+
+// Screen readers hear a result once: when the label changes, and for every photo (never per frame).
+function announce(text) {
+  const el = $('announce');
+  el.textContent = '';
+  requestAnimationFrame(() => { el.textContent = text; });
+  debug.announced.push(text);
 }
 
 // ---- debug / test hook -----------------------------------------------------------------------------
@@ -138,6 +182,7 @@ const debug = {
   ready: false,
   stress: null,              // set below
   stages: [],                // last 120 camera frames {capture, preprocess, inference, draw} ms
+  announced: [],             // what the live region said, in order
 };
 window.__catdog = debug;
 
@@ -153,16 +198,28 @@ function record(res, source) {
 
 // ---- timing display ------------------------------------------------------------------------------
 const fpsWindow = [];
-function showTimings(res) {
+// One definition of each stage, shared with Diagnostics (diagnostics.js reads debug.stages):
+// capture = grab + read (frame -> RGBA pixels), preprocess = the core's resize + gray, inference.
+const stageTimes = (tm) => ({ capture: (tm.grab ?? 0) + tm.read, preprocess: tm.preprocess, inference: tm.inference });
+function showTimings(res, source) {
   const now = performance.now();
-  fpsWindow.push(now);
-  while (fpsWindow.length && now - fpsWindow[0] > 2000) fpsWindow.shift();
-  const fps = fpsWindow.length > 1 ? ((fpsWindow.length - 1) * 1000) / (now - fpsWindow[0]) : 0;
-  $('fps').textContent = fps.toFixed(1);
-  $('fps').dataset.value = fps.toFixed(2);
-  const ms = (v) => `${v.toFixed(1)} ${t('ms')}`;
-  $('t-pre').textContent = ms(res.timings.read + res.timings.preprocess);
-  $('t-inf').textContent = ms(res.timings.inference);
+  const ms = (v) => `${v.toFixed(2)} ${t('ms')}`;
+  if (source === 'photo') {  // a photo has no frame rate
+    fpsWindow.length = 0;
+    $('fps').textContent = '–';
+    $('fps').dataset.value = '';
+  } else {
+    fpsWindow.push(now);
+    while (fpsWindow.length && now - fpsWindow[0] > 2000) fpsWindow.shift();
+    const fps = fpsWindow.length > 1 ? ((fpsWindow.length - 1) * 1000) / (now - fpsWindow[0]) : 0;
+    $('fps').textContent = fps.toFixed(1);
+    $('fps').dataset.value = fps.toFixed(2);
+  }
+  const st = stageTimes(res.timings);
+  for (const [id, k] of [['t-cap', 'capture'], ['t-pre', 'preprocess'], ['t-inf', 'inference']]) {
+    $(id).textContent = ms(st[k]);
+    $(id).dataset.value = String(st[k]);
+  }
   $('t-total').textContent = ms(res.timings.roundTrip ?? res.timings.total);
   $('dropped').textContent = String(debug.dropped);
 }
@@ -171,6 +228,8 @@ function drawModelInput(res) {
   if (!res.input) return;
   const n = res.inputSize;
   const canvas = $('model-input');
+  // Shown the way the preview is: mirrored for the front camera (the model's input itself is not).
+  canvas.classList.toggle('mirror', res.source === 'camera' && $('video').classList.contains('mirror'));
   if (canvas.width !== n) { canvas.width = n; canvas.height = n; }
   const ctx = canvas.getContext('2d');
   const img = ctx.createImageData(n, n);
@@ -184,6 +243,7 @@ function drawModelInput(res) {
 // ---- model ---------------------------------------------------------------------------------------
 let classifier = null;
 let models = [];
+let focusAfterLoad = false;
 
 function modelErrorMessage(e) {
   if (e.code === 'model-fetch') return ['model-error', 'modelMissing', e.message];
@@ -224,13 +284,28 @@ async function loadModel(entry) {
   debug.loadMs = md.loadMs;
   debug.ready = true;
   $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
-  $('engine').textContent = `catdog wasm · ${md.backend}${md.build.simd ? ' · SIMD' : ''} · ${md.build.threads} thread${md.build.threads > 1 ? 's' : ''} · ${md.layers.length} layers`;
+  renderEngine();
   debug.threads = md.build.threads;
   debug.core = md.build.core;  // which build of the wasm core runs (catdog_wasm_scalar without wasm SIMD)
+  if (focusAfterLoad) {  // chosen from the picker: give the keys back to the page (C / D mark frames)
+    focusAfterLoad = false;
+    $('stage').focus({ preventScroll: true });
+    announce(t('modelReady', modelName(entry)));
+  }
   renderSelfCheck();
   renderLabel();
   tools.diag?.render();
   if (lastPhoto && !stream) classifyPhoto(lastPhoto);
+}
+
+function renderEngine() {
+  const md = classifier?.metadata;
+  if (!md) return;
+  const n = md.build.threads;
+  // The backend in words (a build without SIMD names its own backend).
+  const backend = md.backend === 'reference' ? t('backendReference') : md.build.simd ? t('backendSimd') : md.backend;
+  $('engine').textContent = t('engine', backend,
+    n > 1 ? t('nThreads', n) : t('oneThread'), md.layers.length);
 }
 
 // The core's self-check of the loaded model (golden images + weight-file SHA-256, run right after
@@ -247,6 +322,28 @@ function renderSelfCheck() {
   else clearMessage('model-check');
 }
 
+// A model's name in the reader's language: built from its architecture when the page knows it
+// (index.json titles are English), else the title or id.
+function modelName(m) {
+  const arch = TEXT[lang].arch[m.arch];
+  return arch ? `${arch}${m.augment ? t('augmented') : ''}` : (m.title || m.id);
+}
+// Short option texts (a long one made the picker, and so the page, wider than a phone).
+function renderModelOptions() {
+  const sel = $('model-select');
+  if (!models.length) return;
+  const value = sel.value;
+  sel.replaceChildren(...models.map((m) => {
+    const o = document.createElement('option');
+    o.value = m.id;
+    o.dataset.chance = String(!!m.atChance);
+    const acc = Number.isFinite(m.test_accuracy) ? ` · ${(m.test_accuracy * 100).toFixed(0)}%` : '';
+    o.textContent = `${modelName(m)}${acc}${m.atChance ? ` (${t('atChance')})` : ''}`;
+    return o;
+  }));
+  if (value) sel.value = value;
+}
+
 async function loadIndex() {
   let index;
   try {
@@ -259,22 +356,34 @@ async function loadIndex() {
     return;
   }
   models = index.models.filter((m) => m && typeof m.id === 'string' && typeof m.path === 'string');
-  const sel = $('model-select');
-  sel.replaceChildren(...models.map((m) => {
-    const o = document.createElement('option');
-    o.value = m.id;
-    const acc = Number.isFinite(m.test_accuracy) ? ` · ${(m.test_accuracy * 100).toFixed(1)}%` : '';
-    o.textContent = `${m.title || m.id}${m.arch ? ` (${m.arch}${m.augment ? '+aug' : ''})` : ''}${acc}`;
-    return o;
-  }));
+  for (const m of models) m.atChance = !beatsChance({ accuracy: m.test_accuracy, auc: m.auc, n: m.test_n });
   const wanted = params.get('model') || index.default;
   const entry = models.find((m) => m.id === wanted) || models[0];
+  renderModelOptions();
+  const sel = $('model-select');
   sel.value = entry.id;
   sel.disabled = false;
   await loadModel(entry);
 }
 
 // ---- camera --------------------------------------------------------------------------------------
+// What the empty stage says: waiting, no camera (denied / none / failed), or stopped.
+let cameraState = 'waiting';
+function renderPlaceholder() {
+  $('placeholder').textContent = t({ waiting: 'placeholder', none: 'noCameraPlaceholder', stopped: 'cameraStopped' }[cameraState]);
+}
+function showEmptyStage(st) {
+  cameraState = st;
+  renderPlaceholder();
+  $('video').hidden = true;
+  $('photo').hidden = true;
+  $('placeholder').hidden = false;
+  state.raw = null;
+  state.ema = null;
+  state.label = 'unsure';
+  renderLabel();
+}
+
 let stream = null;
 let facing = 'user';
 let busy = false;
@@ -285,11 +394,14 @@ function stopCamera() {
   frameHandle = 0;
   stream?.getTracks().forEach((tr) => tr.stop());
   stream = null;
+  $('camera-stop').hidden = true;
+  $('flip').disabled = true;
 }
 
 async function startCamera({ deviceId } = {}) {
   if (!navigator.mediaDevices?.getUserMedia) {
     showMessage('no-camera', window.isSecureContext ? 'noCamera' : 'insecure');
+    showEmptyStage('none');
     return;
   }
   stopCamera();
@@ -304,6 +416,7 @@ async function startCamera({ deviceId } = {}) {
     else if (e.name === 'NotFoundError' || e.name === 'OverconstrainedError' || e.name === 'DevicesNotFoundError') showMessage('no-camera', 'noCamera');
     else showMessage('camera-error', 'cameraError', e.message || e.name);
     $('camera-start').hidden = false;
+    if (!lastPhoto) showEmptyStage('none');
     return;
   }
   clearMessage('camera-denied');
@@ -316,6 +429,7 @@ async function startCamera({ deviceId } = {}) {
   $('photo').hidden = true;
   $('placeholder').hidden = true;
   $('camera-start').hidden = true;
+  $('camera-stop').hidden = false;
   const track = stream.getVideoTracks()[0];
   if (track) {
     track.addEventListener('ended', () => {  // unplugged, or taken by another app
@@ -347,7 +461,7 @@ async function listCameras(currentId) {
   }));
   if (currentId) sel.value = currentId;
   sel.disabled = cams.length < 2;
-  $('flip').disabled = !stream;
+  $('flip').disabled = !stream || cams.length < 2;  // front / back needs two cameras
 }
 
 function scheduleFrame() {
@@ -373,8 +487,8 @@ function showFrameResult(res, source) {
   const t0 = performance.now();
   updatePrediction(res.pDog, { smooth: true });
   record(res, source);
-  showTimings(res);
-  drawModelInput(res);
+  showTimings(res, source);
+  drawModelInput({ ...res, source: 'camera' });
   return performance.now() - t0;
 }
 
@@ -387,7 +501,7 @@ async function classifyFrame() {
     res.timings.ui = showFrameResult(res, 'camera');
     res.timings.mainThread = res.timings.grab + res.timings.ui;
     const tm = res.timings;
-    debug.stages.push({ capture: tm.grab + tm.read, preprocess: tm.preprocess, inference: tm.inference, draw: tm.ui });
+    debug.stages.push({ ...stageTimes(tm), draw: tm.ui });
     if (debug.stages.length > 120) debug.stages.shift();
     if (compareOn) await tools.compare.run(res);  // still busy: camera frames drop meanwhile
   } catch (e) {
@@ -412,14 +526,17 @@ debug.stress = async (n) => {
   const c = classifier;
   const before = { heapUsed: debug.heapUsed, memoryBytes: debug.memoryBytes };
   const t0 = performance.now();
-  const keys = ['read', 'preprocess', 'inference', 'roundTrip', 'mainThread'];
+  // frameToLabel: the frame grabbed -> its label on screen (round trip to the worker + drawing).
+  const keys = ['read', 'preprocess', 'inference', 'roundTrip', 'mainThread', 'frameToLabel'];
   const series = Object.fromEntries(keys.map((k) => [k, []]));
   let first = null;
   try {
     for (let i = 0; i < n; i++) {
       const res = await c.classify($('video'), { wantInput: true });
       if (i === 0) first = { heapUsed: res.heapUsed, memoryBytes: res.memoryBytes };
-      res.timings.mainThread = res.timings.grab + showFrameResult(res, 'stress');
+      const ui = showFrameResult(res, 'stress');
+      res.timings.mainThread = res.timings.grab + ui;
+      res.timings.frameToLabel = res.timings.roundTrip + ui;
       for (const k of keys) series[k].push(res.timings[k]);
     }
   } finally {
@@ -450,6 +567,8 @@ async function classifyPhoto(file) {
     return;
   }
   clearMessage('image-error');
+  // A photo is a way past a missing camera: the camera's complaint has been answered.
+  for (const k of ['camera-denied', 'no-camera', 'camera-error']) clearMessage(k);
   stopCamera();
   $('video').hidden = true;
   $('placeholder').hidden = true;
@@ -464,8 +583,8 @@ async function classifyPhoto(file) {
     const res = await classifier.classify(bitmap, { wantInput: true });
     updatePrediction(res.pDog, { smooth: false });
     record(res, 'photo');
-    showTimings(res);
-    drawModelInput(res);
+    showTimings(res, 'photo');
+    drawModelInput({ ...res, source: 'photo' });
     if (compareOn) await tools.compare.run(res);
   } catch (e) {
     showMessage('image-error', 'imageError', e.message);
@@ -482,6 +601,7 @@ const ctx = {
   $, t, params, debug, createClassifier,
   lang: () => lang,
   models: () => models,
+  modelName: (m) => modelName(m),
   metadata: () => classifier?.metadata ?? null,
   modelUrl: (entry) => new URL(entry.path, new URL('models/', location.href)).href,
 };
@@ -492,6 +612,11 @@ async function toggleCompare() {
   compareOn = !compareOn;
   btn.setAttribute('aria-pressed', String(compareOn));
   tools.compare.show(compareOn);
+  if (compareOn) {  // it opens where it can be seen, and a keyboard / screen reader user lands on it
+    const view = $('compare');
+    view.scrollIntoView({ block: 'start', behavior: 'instant' });
+    view.focus({ preventScroll: true });
+  }
 }
 
 async function openDiagnostics() {
@@ -505,14 +630,23 @@ function wire() {
   $('diagnostics').addEventListener('toggle', () => openDiagnostics().catch((e) => console.warn(`catdog: diagnostics: ${e.message}`)));
   import('./marks.js').then((m) => { tools.marks = m.createMarks(ctx); })
     .catch((e) => console.warn(`catdog: marked frames: ${e.message}`));
-  $('lang-toggle').addEventListener('click', () => { lang = lang === 'es' ? 'en' : 'es'; renderLanguage(); });
+  $('lang-toggle').addEventListener('click', () => chooseLanguage(lang === 'es' ? 'en' : 'es'));
   $('model-select').addEventListener('change', (ev) => {
     const entry = models.find((m) => m.id === ev.target.value);
+    // Focus leaves the picker once the model is in: typing C / D then marks a frame instead of
+    // picking another model by its first letter.
+    focusAfterLoad = document.activeElement === ev.target;
     if (entry) loadModel(entry);
   });
   $('camera-select').addEventListener('change', (ev) => startCamera({ deviceId: ev.target.value }));
   $('flip').addEventListener('click', () => { facing = facing === 'user' ? 'environment' : 'user'; startCamera(); });
   $('camera-start').addEventListener('click', () => startCamera());
+  $('camera-stop').addEventListener('click', () => {
+    stopCamera();
+    showEmptyStage('stopped');
+    $('camera-start').hidden = false;
+    $('camera-start').focus();
+  });
   $('file').addEventListener('change', (ev) => {
     const f = ev.target.files?.[0];
     if (f) classifyPhoto(f);
@@ -535,7 +669,19 @@ function wire() {
   });
 }
 
+// ---- offline: the service worker (sw.js) keeps the page, the core and the default model ----------
+// A new deploy installs a new versioned cache; the page then reloads once so that JS and wasm
+// always come from the same version.
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator) || params.get('sw') === 'off') return;
+  const hadController = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.addEventListener('controllerchange', () => { if (hadController) location.reload(); });
+  navigator.serviceWorker.register('sw.js').catch((e) => console.warn(`catdog: offline mode unavailable: ${e.message}`));
+}
+
 wire();
 renderLanguage();
 loadIndex();
 if (params.get('camera') !== 'off') startCamera();
+else showEmptyStage('stopped');
+registerServiceWorker();

@@ -8,10 +8,12 @@
 const TEXT = {
   es: { model: 'Modelo', p: 'P(perro)', label: 'Etiqueta', ms: 'Inferencia (ms)', cat: 'gato', dog: 'perro',
     loading: 'cargando…', failed: 'error: {0}', live: 'en vivo', waiting: 'Esperando un fotograma…',
-    agree: '{0} de {1} modelos coinciden con {2}', all: 'Los {0} modelos coinciden' },
+    agree: '{0} de {1} modelos coinciden con {2}', all: 'Los {0} modelos coinciden', chance: 'al azar',
+    chanceNote: 'Los modelos marcados «al azar» no superan el azar y no cuentan.' },
   en: { model: 'Model', p: 'P(dog)', label: 'Label', ms: 'Inference (ms)', cat: 'cat', dog: 'dog',
     loading: 'loading…', failed: 'error: {0}', live: 'live', waiting: 'Waiting for a frame…',
-    agree: '{0} of {1} models agree with {2}', all: 'All {0} models agree' },
+    agree: '{0} of {1} models agree with {2}', all: 'All {0} models agree', chance: 'at chance',
+    chanceNote: 'Models marked "at chance" do not beat chance and are not counted.' },
 };
 
 export function createCompare(ctx) {
@@ -89,6 +91,8 @@ export function createCompare(ctx) {
     const ref = slots.get(liveId)?.result?.label;
     const rows = ctx.models().map((entry) => {
       const r = slots.get(entry.id).result;
+      // A model that does not beat chance neither agrees nor disagrees: it is left out of the count.
+      if (r && entry.atChance) return { id: entry.id, ...r, agree: null, chance: true };
       return r ? { id: entry.id, ...r, agree: r.label === ref } : { id: entry.id, pDog: null, label: null, ms: null, agree: null };
     });
     last = { round, input: Array.from(input), live: liveId, rows };
@@ -110,17 +114,18 @@ export function createCompare(ctx) {
       const s = slotFor(entry);
       const r = byId.get(entry.id);
       const [name, p, label, ms] = s.row.children;
-      name.textContent = `${entry.title || entry.id}${entry.id === liveId ? ` · ${tx('live')}` : ''}`;
+      name.textContent = `${ctx.modelName(entry)}${entry.atChance ? ` (${tx('chance')})` : ''}${entry.id === liveId ? ` · ${tx('live')}` : ''}`;
       s.row.classList.toggle('live', entry.id === liveId);
+      s.row.dataset.chance = String(!!entry.atChance);
       if (r?.label) {
-        labels.add(r.label);
         p.textContent = r.pDog.toFixed(3);
         label.textContent = r.label === 'cat' || r.label === 'dog' ? tx(r.label) : r.label;
         ms.textContent = r.ms.toFixed(2);
         s.row.dataset.label = r.label;
         s.row.dataset.pDog = String(r.pDog);
         s.row.dataset.ms = String(r.ms);
-        s.row.dataset.agree = String(r.agree);
+        if (r.agree === null) delete s.row.dataset.agree;
+        else s.row.dataset.agree = String(r.agree);
       } else {
         p.textContent = '–';
         label.textContent = s.error ? tx('failed', s.error) : s.loading && !s.clf ? tx('loading') : '–';
@@ -129,14 +134,16 @@ export function createCompare(ctx) {
       }
       body.append(s.row);  // keeps index order; moves existing rows
     }
-    const done = last?.rows.filter((r) => r.label) ?? [];
+    const done = last?.rows.filter((r) => r.label && !r.chance) ?? [];
     const agreeing = done.filter((r) => r.agree).length;
+    for (const r of done) labels.add(r.label);
     const view = $('compare');
     view.dataset.disagree = String(labels.size > 1);
     view.dataset.round = String(round);
     const live = entries.find((e) => e.id === liveId);
-    $('compare-summary').textContent = !done.length ? tx('waiting')
-      : labels.size > 1 ? tx('agree', agreeing, done.length, live?.title || liveId) : tx('all', done.length);
+    const chance = entries.some((e) => e.atChance) ? `\n${tx('chanceNote')}` : '';
+    $('compare-summary').textContent = (!done.length ? tx('waiting')
+      : labels.size > 1 ? tx('agree', agreeing, done.length, live ? ctx.modelName(live) : liveId) : tx('all', done.length)) + chance;
   }
 
   return { show, run, render };

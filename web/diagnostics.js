@@ -21,7 +21,7 @@ const TEXT = {
     training: 'Entrenamiento', none: '—', noReport: 'no figura en report.json', reportError: 'report.json: {0}',
     images: '{0} imágenes de entrenamiento, {1} de validación', perClass: 'gato {0} / perro {1} (train/val/test)',
     temp: 'T = {0} (temperatura, ajustada en «{1}», n = {2}; NLL {3} → {4})', uncalibrated: 'sin calibrar',
-    epochs: '{0} épocas (mejor: {1}) en {2}',
+    epochs: '{0} épocas, se guardó la época {1}; en {2}', accuracy: 'acierto', train: 'entrenamiento', splitSeed: 'división',
   },
   en: {
     coi: 'Isolated (crossOriginIsolated)', simd: 'SIMD', threads: 'Threads', backend: 'Backend', yes: 'yes', no: 'no',
@@ -39,7 +39,7 @@ const TEXT = {
     training: 'Training', none: '—', noReport: 'not in report.json', reportError: 'report.json: {0}',
     images: '{0} training images, {1} validation', perClass: 'cat {0} / dog {1} (train/val/test)',
     temp: 'T = {0} (temperature, fitted on "{1}", n = {2}; NLL {3} → {4})', uncalibrated: 'uncalibrated',
-    epochs: '{0} epochs (best: {1}) on {2}',
+    epochs: '{0} epochs, kept epoch {1}; on {2}', accuracy: 'accuracy', train: 'train', splitSeed: 'split',
   },
 };
 
@@ -56,6 +56,12 @@ const el = (tag, props = {}, ...kids) => {
   e.append(...kids);
   return e;
 };
+// The report's kept epoch (report.js bestEpoch): best_epoch, else the lowest val_loss.
+function keptEpoch(m) {
+  if (Number.isFinite(m.best_epoch)) return m.best_epoch;
+  const h = Array.isArray(m.history) ? m.history : [];
+  return h.reduce((b, x) => (b === null || x.val_loss < b.val_loss ? x : b), null)?.epoch ?? '—';
+}
 const pct = (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '—');
 const num = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : '—');
 
@@ -175,16 +181,20 @@ export function createDiagnostics(ctx) {
     }
     item('data', tx('data'), dataParts.join(' · ') || tx('none'));
     const seeds = [];
-    if (Number.isFinite(rc.seed ?? rep?.seed)) seeds.push(`train ${rc.seed ?? rep.seed}`);
-    if (Number.isFinite(pack.seed ?? dc?.seed)) seeds.push(`split ${pack.seed ?? dc.seed}`);
+    if (Number.isFinite(rc.seed ?? rep?.seed)) seeds.push(`${tx('train')} ${rc.seed ?? rep.seed}`);
+    if (Number.isFinite(pack.seed ?? dc?.seed)) seeds.push(`${tx('splitSeed')} ${pack.seed ?? dc.seed}`);
     item('seed', tx('seed'), seeds.join(' · ') || tx('none'));
+    // One definition, the report's: epochs = the epochs in the training history, kept = the
+    // checkpoint the model was exported from (best_epoch, else the lowest val_loss).
     if (rc.epochs || rep?.epochs) {
-      item('training', tx('training'), tx('epochs', rc.epochs_run ?? rep?.epochs ?? rc.epochs, rc.best_epoch ?? rep?.best_epoch ?? '—',
+      const epochs = rep?.history?.length || rep?.epochs || rc.epochs;
+      const kept = rep ? keptEpoch(rep) : rc.best_epoch ?? '—';
+      item('training', tx('training'), tx('epochs', epochs, kept,
         [rc.device ?? rep?.device, rc.libtorch && `libtorch ${rc.libtorch}`].filter(Boolean).join(', ') || '—'));
     }
     const test = rep?.test ?? {};
     const acc = test.accuracy ?? entry.test_accuracy, auc = test.auc ?? entry.auc, ece = test.ece ?? entry.ece;
-    item('metrics', tx('metrics'), `accuracy ${pct(acc)} · AUC ${num(auc, 4)} · ECE ${num(ece, 4)}` +
+    item('metrics', tx('metrics'), `${tx('accuracy')} ${pct(acc)} · AUC ${num(auc, 4)} · ECE ${num(ece, 4)}` +
       (report === null ? ` (${tx('reportError', reportError)})` : report && !rep ? ` (${tx('noReport')})` : ''));
     const cal = c.calibration;
     item('calibration', tx('calibration'), cal?.temperature ? tx('temp', num(cal.temperature, 4), cal.split ?? '—', cal.n ?? '—',

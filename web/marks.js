@@ -7,10 +7,12 @@
 const DB = 'catdog-marks';
 const STORE = 'frames';
 const TEXT = {
-  es: { count: 'Marcados — gatos: {0}, perros: {1}', none: 'Marca un fotograma con C (gato) o D (perro).',
+  es: { count: 'Guardados — gatos: {0}, perros: {1}', none: 'Marca un fotograma con C (gato) o D (perro).',
+    noneTouch: 'Marca un fotograma con los botones de arriba.', last: 'Último: {0}', cat: 'gato', dog: 'perro',
     noFrame: 'Todavía no hay ningún fotograma que marcar.', confirm: '¿Borrar los {0} fotogramas marcados?',
     error: 'No se pudieron guardar las marcas: {0}' },
-  en: { count: 'Marked — cats: {0}, dogs: {1}', none: 'Mark a frame with C (cat) or D (dog).',
+  en: { count: 'Kept — cats: {0}, dogs: {1}', none: 'Mark a frame with C (cat) or D (dog).',
+    noneTouch: 'Mark a frame with the buttons above.', last: 'Last: {0}', cat: 'cat', dog: 'dog',
     noFrame: 'There is no frame to mark yet.', confirm: 'Delete the {0} marked frames?',
     error: 'The marks could not be stored: {0}' },
 };
@@ -31,6 +33,8 @@ export function createMarks(ctx) {
   const tx = (key, ...a) => TEXT[ctx.lang()][key].replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
   const counts = { cat: 0, dog: 0 };
   let note = null;  // a one-off line instead of the count (no frame yet, storage error)
+  let lastMark = null;  // the newest mark of this visit: shown as a thumbnail, with Undo
+  const touch = matchMedia('(hover: none) and (pointer: coarse)').matches;  // no keyboard hints on phones
   const dbp = openDb();
   const store = async (mode) => (await dbp).transaction(STORE, mode).objectStore(STORE);
 
@@ -62,8 +66,26 @@ export function createMarks(ctx) {
     }
     note = null;
     counts[cls]++;
+    lastMark = rec;
     render();
     return rec.id;
+  }
+
+  // Removes the newest mark of this visit (the one the thumbnail shows).
+  async function undo() {
+    if (!lastMark) return;
+    const rec = lastMark;
+    lastMark = null;
+    await req((await store('readwrite')).delete(rec.id));
+    await recount();
+  }
+
+  function drawThumb(rec) {
+    const c = $('mark-thumb');
+    if (c.width !== rec.size) { c.width = rec.size; c.height = rec.size; }
+    const img = new ImageData(rec.size, rec.size);
+    rec.input.forEach((g, i) => { img.data[4 * i] = g; img.data[4 * i + 1] = g; img.data[4 * i + 2] = g; img.data[4 * i + 3] = 255; });
+    c.getContext('2d').putImageData(img, 0, 0);
   }
 
   async function exportZip() {
@@ -75,6 +97,7 @@ export function createMarks(ctx) {
     const n = counts.cat + counts.dog;
     if (!n || !confirm(tx('confirm', n))) return;
     await req((await store('readwrite')).clear());
+    lastMark = null;
     await recount();
   }
 
@@ -83,9 +106,14 @@ export function createMarks(ctx) {
     const n = counts.cat + counts.dog;
     el.dataset.cat = String(counts.cat);
     el.dataset.dog = String(counts.dog);
-    el.textContent = note ?? (n ? tx('count', counts.cat, counts.dog) : tx('none'));
+    el.textContent = note ?? (n ? tx('count', counts.cat, counts.dog) : tx(touch ? 'noneTouch' : 'none'));
     $('export-marks').disabled = !n;
     $('clear-marks').disabled = !n;
+    $('mark-last').hidden = !lastMark;
+    if (lastMark) {
+      $('mark-last-text').textContent = tx('last', tx(lastMark.cls));
+      drawThumb(lastMark);
+    }
   }
 
   const warn = (what) => (e) => console.warn(`catdog: marked frames: ${what}: ${e.message || e}`);
@@ -93,8 +121,12 @@ export function createMarks(ctx) {
   $('mark-dog').addEventListener('click', () => mark('dog').catch(warn('mark')));
   $('export-marks').addEventListener('click', () => exportZip().catch(warn('export')));
   $('clear-marks').addEventListener('click', () => clear().catch(warn('clear')));
+  $('undo-mark').addEventListener('click', () => undo().catch(warn('undo')));
+  // C / D never fire into a form control (a picker's type-to-select, a text field) and never
+  // take a key from one; app.js moves focus off the model picker once a model is chosen.
   document.addEventListener('keydown', (ev) => {
-    if (ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.closest?.('input, select, textarea')) return;
+    if (ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented ||
+        ev.target.closest?.('input, select, textarea, [contenteditable]')) return;
     const cls = { c: 'cat', d: 'dog' }[ev.key.toLowerCase()];
     if (cls) mark(cls).catch(warn('mark'));
   });
@@ -110,5 +142,5 @@ export function createMarks(ctx) {
     all: async () => (await all()).map((r) => ({ ...r, input: Array.from(r.input) })),
     count: () => ({ ...counts }),
   };
-  return { mark, render };
+  return { mark, undo, render };
 }

@@ -39,6 +39,8 @@
 // and never null: title, chosen, models[].id/arch/augment/epochs/history, test.accuracy,
 // test.confusion.
 
+import { beatsChance } from './chance.js';
+
 export const THUMB_SIZE = 100;  // worst-mistake thumbnails are THUMB_SIZE x THUMB_SIZE gray bytes
 
 // The comparison table's columns. `get` reads the raw value (for sorting), `fmt` shows it,
@@ -337,8 +339,8 @@ function modelTitle(m, chosenId) {
   return el('h3', {},
     el('span', { class: 'model-id', text: m.id }),
     el('span', { class: 'tag', text: m.arch }),
-    m.augment ? el('span', { class: 'tag aug', text: 'augmented' }) : null,
-    m.id === chosenId ? el('span', { class: 'tag chosen', text: 'chosen' }) : null);
+    m.augment ? el('span', { class: 'tag aug', text: tr_('augmented') }) : null,
+    m.id === chosenId ? el('span', { class: 'tag chosen', text: tr_('chosenTag') }) : null);
 }
 
 // ---- summary and data card ----------------------------------------------------------------------
@@ -355,7 +357,7 @@ function renderSummary(r, root) {
     ['params', show(m.params, fmtCount)],
   ];
   root.append(
-    el('p', { class: 'chosen-line' }, 'Chosen model: ', el('strong', { id: 'chosen-id', text: m.id }),
+    el('p', { class: 'chosen-line' }, tr_('chosen'), el('strong', { id: 'chosen-id', text: m.id }),
       ` (${m.arch}${m.augment ? ', augmented' : ''})`),
     el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || '(no reason given)' }),
     el('dl', { class: 'facts' }, facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v })))));
@@ -407,7 +409,7 @@ function renderDataCard(r, root) {
     const tot = (c) => splits.reduce((a, s) => a + (dc.per_class[c][s] ?? 0), 0);
     const colTot = (s) => classes.reduce((a, c) => a + (dc.per_class[c][s] ?? 0), 0);
     const t = el('table', { class: 'counts', id: 'per-class' },
-      el('caption', { text: 'Images per class and split' }),
+      el('caption', { text: tr_('perClassCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: 'class' }), splits.map((s) => el('th', { text: s })), el('th', { text: 'total' }))),
       el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c }),
         splits.map((s) => el('td', { text: show(dc.per_class[c][s], (v) => v.toLocaleString('en-US')) })),
@@ -420,7 +422,7 @@ function renderDataCard(r, root) {
     const entries = Object.entries(dc.skipped);
     const total = entries.reduce((a, [, n]) => a + n, 0);
     grid.append(el('table', { class: 'counts', id: 'skipped' },
-      el('caption', { text: 'Files skipped, by reason' }),
+      el('caption', { text: tr_('skippedCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: 'reason' }), el('th', { text: 'files' }))),
       el('tbody', {}, entries.length ? entries.map(([k, n]) => el('tr', {}, el('th', { text: k }), el('td', { text: n })))
         : el('tr', {}, el('td', { colspan: 2, text: 'none' }))),
@@ -432,13 +434,17 @@ function renderDataCard(r, root) {
 
 // ---- comparison table ---------------------------------------------------------------------------
 
+// A model that does not beat chance (chance.js: the live page's rule too).
+const atChance = (m) => !beatsChance({ accuracy: m.test.accuracy, auc: m.test.auc, n: m.test.n });
+
 function renderTable(r, root) {
   const models = r.models;
-  // the best value of each numeric column gets a mark
+  // the best value of each numeric column gets a mark; a model at chance is never "best" (a
+  // constant P(dog) = 0.5 is well calibrated and fast for free)
   const best = {};
   for (const c of COLUMNS) {
     if (c.text || c.nobest) continue;
-    const vals = models.map(c.get).filter(has);
+    const vals = models.filter((m) => !atChance(m)).map(c.get).filter(has);
     if (vals.length > 1) best[c.key] = c.better === 'asc' ? Math.min(...vals) : Math.max(...vals);
   }
   const table = el('table', { class: 'compare', id: 'compare' });
@@ -452,12 +458,16 @@ function renderTable(r, root) {
   }
   table.append(el('thead', {}, headRow), tbody);
   const rows = models.map((m) => {
-    const tr = el('tr', { 'data-id': m.id, class: m.id === r.chosen.id ? 'chosen' : null });
+    const chance = atChance(m);
+    const tr = el('tr', { 'data-id': m.id, 'data-chance': String(chance), class: m.id === r.chosen.id ? 'chosen' : chance ? 'chance' : null });
     for (const c of COLUMNS) {
       const v = c.get(m);
       const td = el(c.key === 'id' ? 'th' : 'td', { class: c.text ? 'text' : 'num', 'data-key': c.key, text: show(v, c.fmt) });
-      if (c.key === 'id') td.setAttribute('scope', 'row');
-      if (has(v) && best[c.key] === v) td.classList.add('best');
+      if (c.key === 'id') {
+        td.setAttribute('scope', 'row');
+        if (chance) td.append(' ', el('span', { class: 'tag chance', text: tr_('atChance') }));
+      }
+      if (has(v) && !chance && best[c.key] === v) td.classList.add('best');
       if (c.key === 'epochs' && has(m.train_seconds)) td.title = `${fmtSeconds(m.train_seconds)} on ${m.device || 'unknown device'}`;
       tr.append(td);
     }
@@ -480,9 +490,14 @@ function renderTable(r, root) {
     for (const h of headRow.children) h.setAttribute('aria-sort', 'none');
     th.setAttribute('aria-sort', dir === 'asc' ? 'ascending' : 'descending');
   }
-  root.append(el('div', { class: 'table-wrap' }, table),
-    el('p', { class: 'muted small', text: 'Click a header to sort (best first, click again to reverse). '
-      + 'Marked cells are the best value of their column. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' }));
+  // A phone shows part of the table: it scrolls in its own box (focusable, so arrow keys scroll it),
+  // and a hint says so while there is more to the side.
+  const wrap = el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': tr_('tableRegion') }, table);
+  const hint = el('p', { class: 'scroll-hint small', text: tr_('scrollHint'), hidden: true });
+  const updateHint = () => { hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1; };
+  new ResizeObserver(updateHint).observe(wrap);
+  root.append(hint, wrap,
+    el('p', { class: 'muted small', text: tr_('tableNote') }));
 }
 
 // ---- line charts --------------------------------------------------------------------------------
@@ -595,9 +610,9 @@ function renderCurves(r, root) {
       const fmtLoss = (v, tip) => (tip ? v.toFixed(4) : String(+v.toFixed(2)));
       const fmtAcc = (v, tip) => (tip ? fmtPct(v) : `${Math.round(v * 100)}%`);
       return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id),
-        el('p', { class: 'muted small', text: `${m.history.length} epochs, kept epoch ${bestEpoch(m)}`
-          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` on ${m.device}` : '')
-          + (has(m.seed) ? `, seed ${m.seed}` : '') }),
+        el('p', { class: 'muted small', text: tr_('epochsLine', m.history.length, bestEpoch(m))
+          + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` ${tr_('on')} ${m.device}` : '')
+          + (has(m.seed) ? `, ${tr_('seed')} ${m.seed}` : '') }),
         lineChart(m, { title: 'loss', kind: 'loss', yr: yl, fmtY: fmtLoss,
           series: [{ key: 'loss', label: 'train', cls: 'train' }, { key: 'val_loss', label: 'validation', cls: 'val' }] }),
         lineChart(m, { title: 'accuracy', kind: 'accuracy', yr: ya, fmtY: fmtAcc,
@@ -634,7 +649,6 @@ function renderConfusion(r, root) {
             el('span', { class: 'pct', text: n ? fmtPct(frac) : '—' }));
           // shade by the row percentage (CSSOM property, allowed by style-src 'self')
           td.style.setProperty('--shade', frac.toFixed(3));
-          if (frac > 0.55) td.classList.add('dark');
           return td;
         }));
       })));
@@ -644,7 +658,7 @@ function renderConfusion(r, root) {
       ? `${k}: precision ${show(t.precision?.[k], fmtPct)}, recall ${show(t.recall?.[k], fmtPct)}` : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
     grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
-      el('p', { class: 'small', text: `${total.toLocaleString('en-US')} test images, accuracy ${fmtPct(t.accuracy)}`
+      el('p', { class: 'small', text: tr_('testImages', total.toLocaleString('en-US'), fmtPct(t.accuracy))
         + (has(t.log_loss) ? `, log loss ${t.log_loss.toFixed(4)}` : '') }),
       has(t.threshold) && t.threshold !== 0.5
         ? el('p', { class: 'small threshold', text: `dog when P(dog) ≥ ${t.threshold} (the model's threshold)` }) : null,
@@ -713,10 +727,7 @@ function renderCalibration(r, root) {
   }
   if (!any) root.append(el('p', { class: 'muted', text: 'No model in this report has calibration bins.' }));
   root.append(grid);
-  root.append(el('p', { class: 'muted small', text: 'Each dot is a bin of test images by predicted P(dog): '
-    + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
-    + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
-    + 'Bars: images per bin (square-root scale; hover for counts).' }));
+  root.append(el('p', { class: 'muted small', text: tr_('calibrationNote') }));
 }
 
 // ---- worst mistakes -----------------------------------------------------------------------------
@@ -759,8 +770,7 @@ function renderWorst(r, root) {
   select.addEventListener('change', draw);
   draw();
   root.append(el('label', { class: 'toggle' }, 'model ', select), grid,
-    el('p', { class: 'muted small', text: 'The test images the model got wrong with the most confidence, '
-      + 'as the model sees them (100x100 gray).' }));
+    el('p', { class: 'muted small', text: tr_('worstNote') }));
 }
 
 // ---- loading ------------------------------------------------------------------------------------
@@ -802,13 +812,91 @@ function showError(err, url) {
   document.body.dataset.state = 'error';
 }
 
+// ---- language: ?lang=, else the live page's choice (localStorage), else the browser's ------------
+// The page's headings, navigation and notes; the numbers, model names and chart texts stay as
+// the report file gives them.
+const TEXT = {
+  en: { augmented: 'augmented', chosenTag: 'chosen', perClassCaption: 'Images per class and split',
+    skippedCaption: 'Files skipped, by reason', epochsLine: '{0} epochs, kept epoch {1}', on: 'on', seed: 'seed',
+    testImages: '{0} test images, accuracy {1}',
+    calibrationNote: 'Each dot is a bin of test images by predicted P(dog): '
+      + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
+      + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
+      + 'Bars: images per bin (square-root scale; hover for counts).',
+    worstNote: 'The test images the model got wrong with the most confidence, as the model sees them (100x100 gray).',
+    atChance: 'at chance', scrollHint: 'The table is wider than the screen: scroll it sideways →',
+    tableRegion: 'comparison table', generated: 'generated {0}', chosen: 'Chosen model: ',
+    tableNote: 'Click a header to sort (best first, click again to reverse). Marked cells are the best value of their column; '
+      + 'models "at chance" (they do not beat a coin flip) never are. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' },
+  es: { augmented: 'con aumento', chosenTag: 'elegido', perClassCaption: 'Imágenes por clase y partición',
+    skippedCaption: 'Archivos descartados, por motivo', epochsLine: '{0} épocas, se guardó la época {1}', on: 'en', seed: 'semilla',
+    testImages: '{0} imágenes de prueba, acierto {1}',
+    calibrationNote: 'Cada punto es un grupo de imágenes de prueba según su P(perro) predicha: sobre la diagonal discontinua '
+      + 'las probabilidades dicen lo que significan; por debajo el modelo da una P(perro) demasiado alta (menos perros de los que '
+      + 'afirma), por encima demasiado baja. Puntos junto a 0 y 1 pero lejos de la diagonal son exceso de confianza. '
+      + 'Barras: imágenes por grupo (escala de raíz cuadrada; pasa el ratón para ver los números).',
+    worstNote: 'Las imágenes de prueba en las que el modelo se equivocó con más confianza, tal como las ve el modelo (100x100, gris).',
+    atChance: 'al azar', scrollHint: 'La tabla es más ancha que la pantalla: desplázala de lado →',
+    tableRegion: 'tabla comparativa', generated: 'generado el {0}', chosen: 'Modelo elegido: ',
+    tableNote: 'Pulsa una cabecera para ordenar (el mejor primero; otra vez para invertir). Las celdas marcadas son el mejor valor '
+      + 'de su columna; los modelos «al azar» (no superan a una moneda) nunca lo son. val_* en el punto guardado (menor val_loss); test_* en la partición de prueba.' },
+};
+// The static page (report.html), by selector: Spanish texts (English is the HTML's own).
+const PAGE_ES = {
+  '.sub a': '← volver a la página en vivo', '#status': 'Cargando el informe…',
+  'nav a[href="#summary"]': 'resumen', 'nav a[href="#data-card"]': 'datos', 'nav a[href="#comparison"]': 'comparación',
+  'nav a[href="#curves"]': 'curvas', 'nav a[href="#confusion"]': 'confusión', 'nav a[href="#calibration"]': 'calibración',
+  'nav a[href="#worst"]': 'errores',
+  '#summary h2': 'Qué modelo, y por qué', '#data-card h2': 'Ficha de los datos', '#comparison h2': 'Comparación',
+  '#curves h2': 'Curvas de entrenamiento', '#confusion h2': 'Matrices de confusión (partición de prueba)',
+  '#calibration h2': 'Calibración (partición de prueba)', '#worst h2': 'Los peores errores',
+  '#curves .lead': 'Pérdida y acierto por época, en las imágenes de entrenamiento (con aumento de datos si lo hubo) y en la '
+    + 'partición de validación. La línea vertical discontinua marca el punto guardado. Pasa el ratón o usa las flechas para ver los valores.',
+  '#confusion .lead': 'Filas: la clase real; columnas: la predicción (perro cuando P(perro) ≥ 0,5, salvo que la ficha dé el umbral '
+    + 'del modelo). Los porcentajes son de la fila.',
+  'footer p': 'Todo lo de esta página viene de models/report.json; nada se descarga de otro sitio.',
+};
+let lang = 'en';
+const tr_ = (key, ...a) => (TEXT[lang][key] ?? TEXT.en[key]).replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+function chooseLanguage(params) {
+  let stored = null;
+  try { stored = localStorage.getItem('catdog-lang'); } catch { /* private mode */ }
+  lang = (params.get('lang') || stored || navigator.language || 'en').toLowerCase().startsWith('es') ? 'es' : 'en';
+  document.documentElement.lang = lang;
+  if (lang !== 'es') return;
+  for (const [sel, text] of Object.entries(PAGE_ES)) {
+    const e = document.querySelector(sel);
+    if (e) e.textContent = text;
+  }
+  document.title = 'catdog — informe de los modelos';
+}
+
+// Confusion cells are shaded by their share; their text is black or white, whichever reads better
+// on the shade as drawn (the translucent colour over the card, light or dark theme): one of the
+// two always reaches 4.5:1.
+function inkConfusionCells() {
+  const lum = ([r, g, b]) => {
+    const f = (v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const rgba = (css) => (css.match(/[\d.]+/g) ?? []).map(Number);
+  for (const td of document.querySelectorAll('table.cm td')) {
+    const [r, g, b, a = 1] = rgba(getComputedStyle(td).backgroundColor);
+    const under = rgba(getComputedStyle(td.closest('.card, article, section') ?? document.body).backgroundColor);
+    const base = under.length >= 3 && (under[3] ?? 1) > 0 ? under : rgba(getComputedStyle(document.body).backgroundColor);
+    const mix = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
+    td.classList.toggle('dark', lum(mix) <= 0.18);
+  }
+}
+
 function render(r) {
-  document.title = `${r.title} — catdog report`;
+  // The tab says what the heading says.
+  document.title = r.title;
   document.getElementById('title').textContent = r.title;
   const gen = document.getElementById('generated');
   if (r.generated) {
     const d = new Date(r.generated);
-    gen.textContent = `generated ${Number.isNaN(d.getTime()) ? r.generated : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`;
+    gen.textContent = tr_('generated', Number.isNaN(d.getTime()) ? r.generated : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
   }
   const sections = [
     ['summary', renderSummary], ['data-card', renderDataCard], ['comparison', renderTable], ['curves', renderCurves],
@@ -819,12 +907,14 @@ function render(r) {
     fn(r, sec.querySelector('.body'));
     sec.hidden = false;
   }
+  inkConfusionCells();
   document.getElementById('status').hidden = true;
   document.body.dataset.state = 'ready';
 }
 
 async function main() {
   const params = new URLSearchParams(location.search);
+  chooseLanguage(params);
   const url = params.get('report') || 'models/report.json';
   try {
     render(await loadReport(url));

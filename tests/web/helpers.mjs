@@ -90,8 +90,9 @@ export const BASE_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disa
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // A fresh Chromium profile. fakeVideo: a .y4m fed to the fake camera; fakeUi: auto-accept the
-// camera prompt (false: the prompt is denied); fakeDevice false: no camera at all.
-export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extraArgs = [] } = {}) {
+// camera prompt (false: the prompt is denied); fakeDevice false: no camera at all. contextOptions:
+// Playwright context options (PHONE below: 390x844, touch, mobile; colorScheme).
+export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extraArgs = [], contextOptions = {} } = {}) {
   requireTool(chromiumPath);
   const { chromium } = await import('playwright-core');
   const args = [...BASE_ARGS, ...(fakeDevice ? ['--use-fake-device-for-media-stream'] : []), ...extraArgs];
@@ -99,7 +100,7 @@ export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extr
   if (fakeVideo) args.push(`--use-file-for-fake-video-capture=${fakeVideo}`);
   const profile = tmpDir('catdog-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath, headless: true, args, viewport: { width: 1280, height: 800 },
+    executablePath: chromiumPath, headless: true, args, viewport: { width: 1280, height: 800 }, ...contextOptions,
   });
   return {
     context,
@@ -109,6 +110,9 @@ export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extr
     },
   };
 }
+
+// A phone-class screen: 390x844 CSS pixels, touch, mobile viewport (the issue 18 phone).
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
 // Watches a page: console errors, page errors, requests that leave `origin`.
 export function watchPage(page, origin) {

@@ -115,7 +115,7 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
         const view = document.querySelector('[data-testid=compare]');
         const rows = [...view.querySelectorAll('[data-testid=compare-row]')].map((tr) => ({
           id: tr.dataset.model, label: tr.dataset.label, pDog: Number(tr.dataset.pDog), ms: Number(tr.dataset.ms),
-          agree: tr.dataset.agree, cells: [...tr.children].map((c) => c.textContent),
+          agree: tr.dataset.agree, chance: tr.dataset.chance === 'true', cells: [...tr.children].map((c) => c.textContent),
         }));
         return { hook: window.__catdog.compare, rows, disagree: view.dataset.disagree, round: Number(view.dataset.round),
           summary: document.querySelector('[data-testid=compare-summary]').textContent, hidden: view.hidden };
@@ -141,14 +141,16 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
         assert.ok(x.pDog >= 0 && x.pDog <= 1, `${x.id}: P(dog) ${x.pDog}`);
         assert.equal(x.cells[1], x.pDog.toFixed(3), `${x.id}: P(dog) shown`);
         assert.ok(Number.isFinite(x.ms) && x.ms > 0 && x.cells[3] === x.ms.toFixed(2), `${x.id}: latency ${x.cells[3]}`);
-        assert.equal(x.agree, String(x.label === live.label), `${x.id}: agreement mark`);
+        // A model at chance (issue 18) is neither agreeing nor disagreeing.
+        assert.equal(x.agree, x.chance ? undefined : String(x.label === live.label), `${x.id}: agreement mark`);
       }
-      const split = new Set(r.rows.map((x) => x.label)).size > 1;
+      const counted = r.rows.filter((x) => !x.chance);
+      const split = new Set(counted.map((x) => x.label)).size > 1;
       assert.equal(r.disagree, String(split), 'the view is marked when the models disagree');
       if (split) {
         disagreeing++;
-        const n = r.rows.filter((x) => x.agree === 'true').length;
-        assert.match(r.summary, new RegExp(`^${n} of ${r.rows.length} models agree`), r.summary);
+        const n = counted.filter((x) => x.agree === 'true').length;
+        assert.match(r.summary, new RegExp(`^${n} of ${counted.length} models agree`), r.summary);
       } else {
         assert.match(r.summary, /^All \d+ models agree/);
       }
