@@ -8,6 +8,7 @@
 //     --run ... \
 //     --data-card packs/pets/report.json \
 //     [--chosen ID --why TEXT] [--title TEXT] [--no-targets] [--generated ISO-DATE] \
+//     [--keep web/models/report.json] [--protocol TEXT] [--corruptions ID=FILE ...] \
 //     --out web/models/report.json
 //
 // Per --run ID=DIR[,key=value...]:
@@ -24,6 +25,12 @@
 // --data-card: either a data card object as in the report format, or the report that
 //   `catdog prepare` writes beside a pack (PACK/report.json), which is converted.
 // --chosen: default the model with the lowest validation loss (the reason then says so).
+// --keep FILE: the models of an earlier report whose ids are not among the --run ids are kept
+//   unchanged after the new ones (their run folders need not exist any more).
+// --protocol: the selection protocol stated on the page (default: DEVELOPERS.md's, issue 16).
+// An evaluation made with `catdog evaluate --corruptions` carries its "corruptions" block into the
+//   model's entry (accuracy per corruption and severity on the test split, and the means);
+//   --corruptions ID=FILE takes that block from FILE for model ID (e.g. a kept one).
 // Targets (the issue's): the tutorial CNN with augmentation >= 88% test accuracy, the chosen
 //   model >= 94%; --no-targets leaves them out.
 //
@@ -38,7 +45,12 @@ import { validateReport, eceFromBins } from '../web/report.js';
 
 export class InputError extends Error {}
 
+const DEFAULT_PROTOCOL = 'Every choice (architecture, recipe, epochs, seed, kept checkpoint, temperature, threshold, '
+  + 'which model ships) was made on the validation split; the test split was evaluated once per shipped model, after '
+  + 'the choice. Models shipped before 2026-12-04 were partly compared on the test split (see BENCHMARKS.md).';
+
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const has = (v) => v !== undefined && v !== null;
 
 async function readText(file, what) {
@@ -259,6 +271,11 @@ export function mapDataCard(j, file) {
 
 // ---- assembly -------------------------------------------------------------------------------------
 
+function corruptionsBlock(c) {
+  return { seed: c.seed, images: c.images, clean_accuracy: c.clean_accuracy, mean_by_severity: c.mean_by_severity,
+    results: c.results };
+}
+
 export async function buildModel(spec) {
   const runFile = path.join(spec.dir, 'run.json');
   const run = await readJson(runFile, 'the run card');
@@ -308,6 +325,7 @@ export async function buildModel(spec) {
     val,
     test,
     ms_per_frame_wasm: spec.ms ?? ev.ms_per_frame_wasm ?? null,
+    ...(isObj(ev.corruptions) ? { corruptions: corruptionsBlock(ev.corruptions) } : {}),
     pack_hash: run.pack?.content_hash ?? null,  // checked against the data card, then dropped
     eval_hash: evalHash,
     eval_file: evalFile,
@@ -349,9 +367,23 @@ export async function buildReport(opts) {
     const best = withVal.reduce((b, m) => (m.val.loss < b.val.loss ? m : b));
     chosen = { id: best.id, why: opts.why ?? `Lowest validation loss of the ${models.length} models (${best.val.loss.toFixed(4)} at epoch ${best.best_epoch}).` };
   }
+  if (opts.keep) {
+    const old = await readJson(opts.keep, 'the report to keep models from');
+    for (const m of Array.isArray(old.models) ? old.models : []) if (!seen.has(m.id)) models.push(m);
+  }
+  for (const spec of opts.corruptions ?? []) {
+    const eq = spec.indexOf('=');
+    const id = spec.slice(0, eq), file = spec.slice(eq + 1);
+    const m = models.find((x) => x.id === id);
+    if (eq < 1 || !m) throw new InputError(`--corruptions '${spec}': expected ID=FILE with ID one of the models`);
+    const ev = await readJson(file, `the --corruptions evaluation of '${id}'`);
+    if (!isObj(ev.corruptions)) throw new InputError(`${file}: no "corruptions" block (run catdog evaluate --corruptions --json)`);
+    m.corruptions = corruptionsBlock(ev.corruptions);
+  }
   const report = {
     generated: opts.generated ?? new Date().toISOString(),
     title: opts.title ?? 'catdog model comparison',
+    protocol: opts.protocol ?? DEFAULT_PROTOCOL,
     chosen,
     data_card: dataCard,
     models,
@@ -362,7 +394,7 @@ export async function buildReport(opts) {
     if (tutorial) {
       targets.push({ label: 'Tutorial CNN with augmentation (the tutorial reached about 86% on validation)', model: tutorial.id, metric: 'test_accuracy', min: 0.88 });
     }
-    targets.push({ label: 'Best model', model: chosen.id, metric: 'test_accuracy', min: 0.94 });
+    targets.push({ label: 'Best model (issue 16: 96%)', model: chosen.id, metric: 'test_accuracy', min: 0.96 });
     report.targets = targets;
   }
   const problems = validateReport(report);
@@ -394,6 +426,7 @@ export async function main(argv) {
       options: {
         run: { type: 'string', multiple: true }, 'data-card': { type: 'string' }, chosen: { type: 'string' },
         why: { type: 'string' }, title: { type: 'string' }, 'no-targets': { type: 'boolean' },
+        keep: { type: 'string' }, protocol: { type: 'string' }, corruptions: { type: 'string', multiple: true },
         generated: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -412,7 +445,7 @@ export async function main(argv) {
   if (!a['data-card']) console.error('make-report: warning: no --data-card; the report will have no data card');
   try {
     const report = await buildReport({
-      runs: a.run, dataCard: a['data-card'], chosen: a.chosen, why: a.why, title: a.title,
+      runs: a.run, dataCard: a['data-card'], chosen: a.chosen, why: a.why, title: a.title, keep: a.keep, protocol: a.protocol, corruptions: a.corruptions,
       noTargets: a['no-targets'], generated: a.generated,
     });
     await writeAtomic(a.out, JSON.stringify(report) + '\n');

@@ -242,6 +242,20 @@ export function validateReport(r) {
   if (isObj(r.chosen) && typeof r.chosen.id === 'string' && !ids.has(r.chosen.id)) {
     problems.push(`chosen.id: "${r.chosen.id}" is not one of the models (${[...ids].join(', ')})`);
   }
+  check(r, 'protocol', '', 'str', false);
+  // Optional per model: `catdog evaluate --corruptions` on the test split (issue 16).
+  (Array.isArray(r.models) ? r.models : []).forEach((m, i) => {
+    const c = m?.corruptions;
+    if (c === undefined || c === null) return;
+    const cw = `models[${i}].corruptions`;
+    if (!isObj(c) || !Array.isArray(c.results)) return bad(cw, 'an object {"results": [...]}', c);
+    check(c, 'clean_accuracy', cw, 'frac', true);
+    c.results.forEach((x, j) => {
+      if (!isObj(x) || typeof x.corruption !== 'string') return bad(`${cw}.results[${j}]`, 'an object {"corruption", "severity", "accuracy"}', x);
+      check(x, 'severity', `${cw}.results[${j}]`, 'int', true);
+      check(x, 'accuracy', `${cw}.results[${j}]`, 'frac', true);
+    });
+  });
   if (r.targets !== undefined && r.targets !== null) {
     if (!Array.isArray(r.targets)) bad('targets', 'an array', r.targets);
     else r.targets.forEach((g, j) => {
@@ -348,6 +362,7 @@ function modelTitle(m, chosenId) {
 function renderSummary(r, root) {
   const m = r.models.find((x) => x.id === r.chosen.id);
   const facts = [
+    ['val accuracy', show(m.val?.accuracy, fmtPct)],
     ['test accuracy', fmtPct(m.test.accuracy)],
     ['AUC', show(m.test.auc, (v) => v.toFixed(4))],
     ['ECE', show(m.test.ece, (v) => v.toFixed(4))],
@@ -360,6 +375,7 @@ function renderSummary(r, root) {
     el('p', { class: 'chosen-line' }, tr_('chosen'), el('strong', { id: 'chosen-id', text: m.id }),
       ` (${m.arch}${m.augment ? ', augmented' : ''})`),
     el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || '(no reason given)' }),
+    r.protocol ? el('p', { class: 'protocol', id: 'protocol' }, el('strong', { text: 'Protocol: ' }), r.protocol) : null,
     el('dl', { class: 'facts' }, facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v })))));
   if (Array.isArray(r.targets) && r.targets.length) {
     const list = el('ul', { class: 'targets', id: 'targets' });
@@ -889,6 +905,44 @@ function inkConfusionCells() {
   }
 }
 
+// Accuracy on corrupted copies of the test split, one bar chart per model that has them: a group of
+// bars per corruption (severity 1-3), the clean accuracy as a dashed line.
+function renderRobustness(r, root) {
+  const withC = r.models.filter((m) => isObj(m.corruptions));
+  if (!withC.length) {
+    root.append(el('p', { text: 'No model in this report was evaluated with catdog evaluate --corruptions.' }));
+    return;
+  }
+  for (const m of withC) {
+    const c = m.corruptions;
+    const kinds = [...new Set(c.results.map((x) => x.corruption))];
+    const sevs = [...new Set(c.results.map((x) => x.severity))].sort((a, b) => a - b);
+    const W = 640, H = 220, L = 40, B = 60, T = 10, gw = (W - L - 10) / kinds.length, bw = (gw - 8) / sevs.length;
+    const y = (v) => T + (1 - v) * (H - T - B) / 0.5;  // 50%..100%
+    const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'robustness', role: 'img',
+      'aria-label': `${m.id}: accuracy per corruption and severity on the test split` });
+    for (const t of [0.5, 0.6, 0.7, 0.8, 0.9, 1]) {
+      g.append(svg('line', { x1: L, x2: W - 10, y1: y(t), y2: y(t), class: 'grid' }),
+        svg('text', { x: L - 4, y: y(t) + 4, 'text-anchor': 'end', class: 'tick', text: `${Math.round(t * 100)}%` }));
+    }
+    kinds.forEach((k, i) => {
+      sevs.forEach((sv, j) => {
+        const row = c.results.find((x) => x.corruption === k && x.severity === sv);
+        const v = Math.max(0.5, row.accuracy);
+        g.append(svg('rect', { x: L + i * gw + 4 + j * bw, y: y(v), width: bw - 2, height: y(0.5) - y(v), class: `sev sev${sv}` },
+          svg('title', { text: `${k}, severity ${sv}: ${fmtPct(row.accuracy)}` })));
+      });
+      g.append(svg('text', { x: L + i * gw + gw / 2, y: H - B + 14, 'text-anchor': 'middle', class: 'tick', text: k.replace('_', ' ') }));
+    });
+    g.append(svg('line', { x1: L, x2: W - 10, y1: y(c.clean_accuracy), y2: y(c.clean_accuracy), class: 'clean' }));
+    const means = sevs.map((sv) => `severity ${sv}: ${fmtPct(c.mean_by_severity?.[String(sv)])}`).join(', ');
+    root.append(el('h3', { text: m.id }),
+      el('p', { text: `clean ${fmtPct(c.clean_accuracy)} (dashed line); mean over the ${kinds.length} corruptions — ${means}. `
+        + `Bars: severity ${sevs.join(' / ')} (lighter to darker); seed ${c.seed}, ${c.images} test images.` }),
+      g);
+  }
+}
+
 function render(r) {
   // The tab says what the heading says.
   document.title = r.title;
@@ -900,7 +954,8 @@ function render(r) {
   }
   const sections = [
     ['summary', renderSummary], ['data-card', renderDataCard], ['comparison', renderTable], ['curves', renderCurves],
-    ['confusion', renderConfusion], ['calibration', renderCalibration], ['worst', renderWorst],
+    ['confusion', renderConfusion], ['calibration', renderCalibration], ['robustness', renderRobustness],
+    ['worst', renderWorst],
   ];
   for (const [id, fn] of sections) {
     const sec = document.getElementById(id);

@@ -93,3 +93,39 @@ TEST(Augment, ReproducibleFromTheSeed) {
 }
 
 }  // namespace
+
+// Random erasing (issue 16): p = 0 leaves the batch alone; p = 1 blanks one rectangle of 2-25% of
+// every image with a single gray value; the same seed gives the same batch.
+TEST(Augment, RandomEraseBlanksOneRectanglePerImage) {
+  torch::Tensor x = Ramp(64, 20);
+  EXPECT_TRUE(torch::equal(catdog::train::RandomErase(x, 0.0), x));
+  torch::manual_seed(5);
+  torch::Tensor y = catdog::train::RandomErase(x, 1.0);
+  torch::manual_seed(5);
+  EXPECT_TRUE(torch::equal(catdog::train::RandomErase(x, 1.0), y));
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    torch::Tensor changed = y[i].ne(x[i]);
+    const int64_t n = changed.sum().item<int64_t>();
+    // Sides are >= 1.5 px, so at least one pixel centre is covered; a rectangle of area <= 100
+    // covers at most (h + 1)(w + 1) <= 100 + 2 * 20 + 1 pixel centres.
+    EXPECT_GE(n, 1) << "image " << i;
+    EXPECT_LE(n, 141) << "image " << i;
+    if (n > 1) {
+      torch::Tensor vals = y[i].masked_select(changed);
+      EXPECT_TRUE(torch::allclose(vals, vals[0].expand_as(vals))) << "one fill value per image " << i;
+    }
+  }
+}
+
+// Photometric jitter keeps the range [0, 1], changes pixels, and is reproducible under the seed.
+TEST(Augment, PhotometricJitterStaysInRangeAndIsSeeded) {
+  torch::Tensor x = Ramp(32, 16);
+  torch::manual_seed(9);
+  torch::Tensor y = catdog::train::PhotometricJitter(x);
+  torch::manual_seed(9);
+  EXPECT_TRUE(torch::equal(catdog::train::PhotometricJitter(x), y));
+  EXPECT_GE(y.min().item<float>(), 0.f);
+  EXPECT_LE(y.max().item<float>(), 1.f);
+  EXPECT_GT((y - x).abs().mean().item<float>(), 0.01f);
+  EXPECT_EQ(y.sizes(), x.sizes());
+}

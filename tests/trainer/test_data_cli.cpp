@@ -255,3 +255,57 @@ TEST(DataCli, PredictListsBadImagesAndExitsTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("nomodel"), std::string::npos) << r.err;
 }
+
+// `evaluate --corruptions` (issue 16) on a tiny real-photo pack and the mean-pixel model: severity
+// 0 gives plain evaluate's accuracy for every kind, the same seed gives the same numbers, and a
+// corruption reaches the model (low light at severity 3 makes every image dark, so the mean-pixel
+// model calls all of them cats: accuracy = the share of cats).
+TEST(DataCli, EvaluateCorruptionsIsSeededAndSeverityZeroIsPlainEvaluate) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 12));
+  WriteMeanModel(tmp.path("model"), 0.5);
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("pack")) +
+                          " --seed 1 --val-fraction 0 --test-fraction 0.5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string base = "evaluate --json --model " + Q(tmp.path("model")) + " --pack " + Q(tmp.path("pack"));
+  r = Catdog(tmp, base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json plain = json::parse(r.out);
+  EXPECT_FALSE(plain.contains("corruptions"));
+  const std::string corr = base + " --corruptions --severities 0,1,2,3 --corruption-seed 3";
+  r = Catdog(tmp, corr);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json a = json::parse(r.out);
+  ASSERT_TRUE(a.contains("corruptions")) << r.out;
+  const json& c = a["corruptions"];
+  EXPECT_EQ(c["seed"], 3);
+  EXPECT_EQ(c["results"].size(), 8u * 4u);
+  const size_t n = c["images"].get<size_t>();
+  size_t cats = 0;
+  for (const json& row : plain["confusion"][0]) cats += row.get<size_t>();
+  ASSERT_GT(n, 0u);
+  for (const json& row : c["results"]) {
+    if (row["severity"] == 0) {
+      EXPECT_EQ(row["accuracy"].get<double>(), plain["accuracy"].get<double>()) << row.dump();
+    }
+    if (row["corruption"] == "low_light" && row["severity"] == 3) {
+      EXPECT_DOUBLE_EQ(row["accuracy"].get<double>(), double(cats) / double(n)) << row.dump();
+    }
+  }
+  EXPECT_NEAR(c["mean_by_severity"]["0"].get<double>(), plain["accuracy"].get<double>(), 1e-12);  // a mean of 8 equal values
+  // Same seed, same numbers.
+  r = Catdog(tmp, corr);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["corruptions"], c);
+  // The text report has the table; bad severities and --images are refused with exit 2.
+  r = Catdog(tmp, "evaluate --model " + Q(tmp.path("model")) + " --pack " + Q(tmp.path("pack")) + " --corruptions");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("gaussian_blur"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mean"), std::string::npos) << r.out;
+  r = Catdog(tmp, base + " --corruptions --severities 4");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--severities: 4"), std::string::npos) << r.err;
+  r = Catdog(tmp, "evaluate --model " + Q(tmp.path("model")) + " --images " + Q(tmp.path("data")) + " --corruptions");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--corruptions needs --pack"), std::string::npos) << r.err;
+}

@@ -605,7 +605,33 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(rep.data_card.seed, 7);
     assert.equal(rep.data_card.duplicates, 7);
     // targets: the tutorial CNN with augmentation, and the chosen model
-    assert.deepEqual(rep.targets.map((t) => [t.model, t.min]), [['cnn-aug', 0.88], ['cnn-aug', 0.94]]);
+    assert.deepEqual(rep.targets.map((t) => [t.model, t.min]), [['cnn-aug', 0.88], ['cnn-aug', 0.96]]);
+    // the selection protocol is stated (issue 16)
+    assert.match(rep.protocol, /validation split.*test split was evaluated once/);
+  });
+
+  test('--keep keeps the other models of an earlier report; --corruptions attaches an evaluate --corruptions block', async () => {
+    const first = path.join(root, 'keep1.json');
+    let r = await cli(['--run', `cnn=${root}/cnn`, '--run', `cnn-aug=${root}/cnn-aug`, '--no-targets', '--out', first]);
+    assert.equal(r.code, 0, r.stderr);
+    const corr = path.join(root, 'corr.json');
+    const block = { seed: 0, images: 20, clean_accuracy: 0.85, mean_by_severity: { 1: 0.8, 2: 0.7, 3: 0.6 },
+      results: [{ corruption: 'jpeg', severity: 1, accuracy: 0.8 }, { corruption: 'jpeg', severity: 2, accuracy: 0.7 }] };
+    await fs.writeFile(corr, JSON.stringify({ accuracy: 0.85, corruptions: block }));
+    const out = path.join(root, 'keep2.json');
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug`, '--keep', first, '--corruptions', `cnn=${corr}`, '--chosen', 'cnn-aug',
+      '--no-targets', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(await fs.readFile(out, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.deepEqual(rep.models.map((m) => m.id), ['cnn-aug', 'cnn']);
+    const kept = JSON.parse(await fs.readFile(first, 'utf8')).models[0];
+    assert.deepEqual({ ...rep.models[1], corruptions: undefined }, { ...kept, corruptions: undefined });
+    assert.deepEqual(rep.models[1].corruptions, JSON.parse(JSON.stringify(block)));
+    assert.equal(rep.models[0].corruptions, undefined);
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug`, '--corruptions', `nope=${corr}`, '--out', path.join(root, 'never2.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--corruptions 'nope=.*': expected ID=FILE with ID one of the models/);
   });
 
   test('temperature scaling: uncalibrated= gives the "as trained" bins, eval= the "after" ones, T from the model', async () => {

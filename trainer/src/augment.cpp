@@ -44,4 +44,36 @@ torch::Tensor AugmentBatch(const torch::Tensor& x, const AugmentParams& p) {
                         F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(true));
 }
 
+torch::Tensor RandomErase(const torch::Tensor& x, double prob) {
+  TORCH_CHECK(x.dim() == 4 && x.size(2) == x.size(3), "RandomErase: expected [N,C,S,S], got ", x.sizes());
+  const int64_t n = x.size(0), S = x.size(2);
+  auto opts = x.options();
+  torch::Tensor u = torch::rand({6, n, 1, 1, 1}, opts);
+  const double log_lo = std::log(0.3), log_hi = std::log(1.0 / 0.3);
+  torch::Tensor area = u[0].mul(0.23).add_(0.02).mul_(double(S * S));
+  torch::Tensor ratio = u[1].mul(log_hi - log_lo).add_(log_lo).exp_();
+  torch::Tensor h = (area * ratio).sqrt_().clamp_max_(double(S));
+  torch::Tensor w = (area / ratio).sqrt_().clamp_max_(double(S));
+  torch::Tensor top = u[2] * (double(S) - h), left = u[3] * (double(S) - w);
+  torch::Tensor pos = torch::arange(S, opts).add_(0.5);  // pixel centres
+  torch::Tensor rows = pos.view({1, 1, S, 1}), cols = pos.view({1, 1, 1, S});
+  torch::Tensor mask = rows.ge(top) & rows.lt(top + h) & cols.ge(left) & cols.lt(left + w) & u[4].lt(prob);
+  return torch::where(mask, u[5].expand_as(x), x);
+}
+
+torch::Tensor PhotometricJitter(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4, "PhotometricJitter: expected [N,C,H,W], got ", x.sizes());
+  const int64_t n = x.size(0);
+  torch::Tensor u = torch::rand({6, n, 1, 1, 1}, x.options());
+  torch::Tensor gamma = u[0].sub(0.5).exp_();
+  torch::Tensor y = x.clamp_min(1e-6).pow(gamma);
+  torch::Tensor mean = y.mean({1, 2, 3}, /*keepdim=*/true);
+  y = (y - mean) * u[1].mul(0.6).add_(0.7) + mean + u[2].mul(0.3).sub_(0.15);
+  torch::Tensor blurred = F::avg_pool2d(y, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  torch::Tensor blur_w = u[3] * u[4].lt(0.5).to(x.scalar_type());
+  y = y + blur_w * (blurred - y);
+  y = y + torch::randn_like(y) * u[5].mul(0.04);
+  return y.clamp_(0.0, 1.0);
+}
+
 }  // namespace catdog::train

@@ -29,3 +29,17 @@ torch::Tensor AugmentThetas(int64_t n, int64_t size, const AugmentParams& p, con
 torch::Tensor AugmentBatch(const torch::Tensor& x, const AugmentParams& p);
 
 }  // namespace catdog::train
+
+namespace catdog::train {
+
+// Random erasing / cutout (Zhong et al. 2017), per sample with probability `prob`: a rectangle of
+// 2-25% of the image, aspect ratio 0.3-3.3, at a uniform position, filled with one uniform gray
+// value. Pure tensor ops on the batch's device (a CUDA graph can capture it). x: [N,C,S,S] float in [0,1].
+torch::Tensor RandomErase(const torch::Tensor& x, double prob);
+
+// Webcam-like photometric jitter, per sample: gamma exp(U(-0.5, 0.5)), contrast U(0.7, 1.3) about
+// the image mean, brightness U(-0.15, 0.15), a 3x3 box blur mixed in with weight U(0, 1) for half
+// the samples, Gaussian noise with sigma U(0, 0.04); clamped to [0, 1]. x: [N,C,S,S] float in [0,1].
+torch::Tensor PhotometricJitter(const torch::Tensor& x);
+
+}  // namespace catdog::train

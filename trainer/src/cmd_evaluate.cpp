@@ -1,6 +1,7 @@
 // `catdog evaluate`: run a TF.js model through the shared core (what the browser computes) over a
 // pack split or an image folder, and report accuracy, per-class precision/recall, the confusion
-// matrix, ROC AUC, calibration (ECE, 10 bins) and the worst mistakes.
+// matrix, ROC AUC, calibration (ECE, 10 bins) and the worst mistakes. With --corruptions (pack
+// only, needs OpenCV), also the accuracy on seeded corrupted copies of the split (corruptions.h).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
@@ -8,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "catdog/catdog.h"
@@ -17,6 +19,7 @@
 #include "models.h"
 #include "pack.h"
 #ifdef CATDOG_HAVE_OPENCV
+#include "corruptions.h"
 #include "imaging.h"
 #include "prepare.h"
 #endif
@@ -36,6 +39,9 @@ struct EvalArgs {
   size_t worst = 10;
   int batch = 32;
   int threads = 1;
+  bool corruptions = false;
+  uint64_t corruption_seed = 0;
+  std::vector<int> severities = {1, 2, 3};
 };
 
 struct Sample {
@@ -53,6 +59,16 @@ int Fail(int code, const std::string& msg) {
 int Run(const EvalArgs& a) {
   if (a.images.empty() == a.pack.empty()) return Fail(kExitBadInput, "evaluate: give exactly one of --images or --pack");
   if (a.batch < 1) return Fail(kExitBadInput, "--batch " + std::to_string(a.batch) + ": must be >= 1");
+#ifdef CATDOG_HAVE_OPENCV
+  if (a.corruptions && a.pack.empty())
+    return Fail(kExitBadInput, "--corruptions needs --pack (the corrupted copies are made from a pack split)");
+  for (int sev : a.severities)
+    if (sev < 0 || sev > corrupt::kMaxSeverity)
+      return Fail(kExitBadInput, "--severities: " + std::to_string(sev) + " is not in 0.." +
+                                     std::to_string(corrupt::kMaxSeverity));
+#else
+  if (a.corruptions) return Fail(kExitBadInput, "--corruptions needs a build with OpenCV");
+#endif
   LoadOptions lo;
   if (a.backend == "reference") lo.backend = Backend::kReference;
   else if (a.backend == "simd") lo.backend = Backend::kSimd;
@@ -134,23 +150,63 @@ int Run(const EvalArgs& a) {
   std::vector<uint8_t> labels(samples.size());
   std::vector<float> in, out;
   const size_t plane = size_t(S) * S;
-  for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
-    const size_t len = std::min(samples.size() - start, size_t(a.batch));
-    in.resize(len * plane);
-    out.resize(len);
-    for (size_t i = 0; i < len; ++i)
-      for (size_t k = 0; k < plane; ++k) in[i * plane + k] = float(samples[start + i].u8[k]) / 255.f;
-    s = model->Run(in.data(), int(len), out.data());
-    if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
-    for (size_t i = 0; i < len; ++i) {
-      scores[start + i] = a.uncalibrated ? out[i] : ApplyCalibration(info, out[i]);
-      labels[start + i] = samples[start + i].label;
+  // P(dog) of every sample, its pixels given by `pixels(i)`.
+  auto score_all = [&](const std::function<const uint8_t*(size_t)>& pixels, std::vector<float>* sc) -> Status {
+    sc->resize(samples.size());
+    for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
+      const size_t len = std::min(samples.size() - start, size_t(a.batch));
+      in.resize(len * plane);
+      out.resize(len);
+      for (size_t i = 0; i < len; ++i) {
+        const uint8_t* px = pixels(start + i);
+        for (size_t k = 0; k < plane; ++k) in[i * plane + k] = float(px[k]) / 255.f;
+      }
+      Status rs = model->Run(in.data(), int(len), out.data());
+      if (!rs) return rs;
+      for (size_t i = 0; i < len; ++i) (*sc)[start + i] = a.uncalibrated ? out[i] : ApplyCalibration(info, out[i]);
     }
-  }
+    return Status::Ok();
+  };
+  s = score_all([&](size_t i) { return samples[i].u8.data(); }, &scores);
+  if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
+  for (size_t i = 0; i < samples.size(); ++i) labels[i] = samples[i].label;
   metrics::Report r;
   s = metrics::Compute(scores, labels, threshold, 10, &r);
   if (!s) return Fail(kExitFailure, a.model_dir + ": " + s.message());
   std::vector<size_t> worst = metrics::WorstMistakes(scores, labels, threshold, a.worst);
+
+  // Corrupted copies: accuracy per (kind, severity), and the mean over kinds per severity.
+  nlohmann::json cj;
+#ifdef CATDOG_HAVE_OPENCV
+  if (a.corruptions) {
+    cj = {{"seed", a.corruption_seed}, {"images", samples.size()}, {"clean_accuracy", r.accuracy},
+          {"threshold", threshold}};
+    nlohmann::json rows = nlohmann::json::array(), means = nlohmann::json::object(), kinds = nlohmann::json::object();
+    std::vector<std::vector<uint8_t>> corrupted(samples.size());
+    std::vector<float> sc;
+    for (int sev : a.severities) {
+      double sum = 0;
+      for (corrupt::Kind k : corrupt::AllKinds()) {
+        for (size_t i = 0; i < samples.size(); ++i) {
+          s = corrupt::Apply(k, sev, a.corruption_seed, i, samples[i].u8.data(), S, &corrupted[i]);
+          if (!s) return Fail(kExitFailure, s.message());
+        }
+        s = score_all([&](size_t i) { return corrupted[i].data(); }, &sc);
+        if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
+        size_t right = 0;
+        for (size_t i = 0; i < sc.size(); ++i) right += (sc[i] >= threshold ? 1 : 0) == labels[i];
+        const double acc = double(right) / double(sc.size());
+        sum += acc;
+        rows.push_back({{"corruption", corrupt::KindName(k)}, {"severity", sev}, {"accuracy", acc}});
+        kinds[corrupt::KindName(k)] = corrupt::KindDescription(k);
+      }
+      means[std::to_string(sev)] = sum / double(corrupt::AllKinds().size());
+    }
+    cj["results"] = rows;
+    cj["mean_by_severity"] = means;
+    cj["kinds"] = kinds;
+  }
+#endif
 
   if (a.json) {
     nlohmann::json j = metrics::ToJson(r);
@@ -165,6 +221,7 @@ int Run(const EvalArgs& a) {
                    {"pixels_b64", train::Base64Encode(samples[i].u8.data(), samples[i].u8.size())}});
     j["worst"] = w;
     j["skipped"] = skipped;
+    if (!cj.is_null()) j["corruptions"] = cj;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
@@ -184,6 +241,25 @@ int Run(const EvalArgs& a) {
     if (!worst.empty()) std::printf("worst mistakes (P(dog), true label, path):\n");
     for (size_t i : worst)
       std::printf("  %.4f  %s  %s\n", scores[i], samples[i].label ? "dog" : "cat", samples[i].path.c_str());
+    if (!cj.is_null()) {
+      std::printf("corruptions (seed %llu, accuracy; clean %s):\n", (unsigned long long)a.corruption_seed,
+                  pct(r.accuracy).c_str());
+      std::printf("  %-16s", "corruption");
+      for (int sev : a.severities) std::printf("  severity %d", sev);
+      std::printf("\n");
+      const auto& rows = cj["results"];
+      const size_t nk = rows.size() / a.severities.size();
+      for (size_t k = 0; k < nk; ++k) {
+        std::printf("  %-16s", rows[k]["corruption"].get<std::string>().c_str());
+        for (size_t v = 0; v < a.severities.size(); ++v)
+          std::printf("  %10s", pct(rows[v * nk + k]["accuracy"].get<double>()).c_str());
+        std::printf("\n");
+      }
+      std::printf("  %-16s", "mean");
+      for (int sev : a.severities)
+        std::printf("  %10s", pct(cj["mean_by_severity"][std::to_string(sev)].get<double>()).c_str());
+      std::printf("\n");
+    }
   }
   ExitCode() = kExitOk;
   return kExitOk;
@@ -205,6 +281,14 @@ void RegisterEvaluate(CLI::App& app) {
   cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Inference batch size")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->capture_default_str();
+  cmd->add_flag("--corruptions", a->corruptions,
+                "Also evaluate seeded corrupted copies of the split (blur, noise, low light, over-exposure, JPEG, "
+                "motion blur, crop+zoom, rotation) at each severity (needs --pack and OpenCV)");
+  cmd->add_option("--corruption-seed", a->corruption_seed, "Seed of the corruptions' random choices")
+      ->capture_default_str();
+  cmd->add_option("--severities", a->severities, "Severities to run, 0 (unchanged) to 3")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->callback([a] { Run(*a); });
 }
 

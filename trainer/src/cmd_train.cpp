@@ -57,6 +57,18 @@ void RegisterTrain(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--warmup-epochs", opt->warmup_epochs, "Linear learning-rate warm-up over the first N epochs")
       ->capture_default_str();
+  cmd->add_option("--label-smoothing", opt->label_smoothing,
+                  "Label smoothing e: training targets y(1 - e) + e/2 (validation keeps 0/1)")
+      ->capture_default_str();
+  cmd->add_option("--random-erase", opt->random_erase,
+                  "Random erasing: probability of blanking one rectangle (2-25% of the image) per training image")
+      ->capture_default_str();
+  cmd->add_flag("--photometric", opt->photometric,
+                "Webcam-like jitter of each training image: gamma, contrast, brightness, blur, noise");
+  cmd->add_option("--ema", opt->ema,
+                  "Exponential moving average of the weights with this decay per step (e.g. 0.999); validation, "
+                  "best.pt and --export use the average; 0 = off")
+      ->capture_default_str();
   auto no_graph = std::make_shared<bool>(false);
   cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");
   auto no_fused = std::make_shared<bool>(false);

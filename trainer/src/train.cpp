@@ -338,6 +338,15 @@ class Trainer {
   fs::DirLock lock_;  // one trainer per output directory
   bool graph_used_ = false;
   bool fused_ = false;  // the fused CUDA kernels run (fused_ops.h)
+  // --ema: the averaged weights (same layout as flat_) and a scratch buffer to swap them in.
+  torch::Tensor ema_, ema_swap_;
+  void SwapEma() {
+    if (!ema_.defined()) return;
+    torch::NoGradGuard no_grad;
+    ema_swap_.copy_(flat_.flat());
+    flat_.flat().copy_(ema_);
+    ema_.copy_(ema_swap_);
+  }
 };
 
 double Trainer::LrAt(int epoch) const {
@@ -367,6 +376,12 @@ Status Trainer::Validate() {
     return BadInput("--val-split '" + o_.val_split + "': must be val or test");
   if (o_.lr_schedule != "constant" && o_.lr_schedule != "cosine")
     return BadInput("--lr-schedule '" + o_.lr_schedule + "': must be constant or cosine");
+  if (!(o_.label_smoothing >= 0 && o_.label_smoothing < 0.5))
+    return BadInput("--label-smoothing " + std::to_string(o_.label_smoothing) + ": must be in [0, 0.5)");
+  if (!(o_.random_erase >= 0 && o_.random_erase <= 1))
+    return BadInput("--random-erase " + std::to_string(o_.random_erase) + ": must be a probability in [0, 1]");
+  if (!(o_.ema >= 0 && o_.ema < 1))
+    return BadInput("--ema " + std::to_string(o_.ema) + ": must be a decay in [0, 1) (0 = off)");
   if (o_.warmup_epochs < 0 || o_.warmup_epochs > o_.epochs)
     return BadInput("--warmup-epochs " + std::to_string(o_.warmup_epochs) + ": must be in 0.." +
                     std::to_string(o_.epochs));
@@ -572,6 +587,10 @@ json Trainer::RunCard(const std::string& status) const {
   c["fused_kernels"] = fused_;
   c["lr_schedule"] = o_.lr_schedule;
   c["warmup_epochs"] = o_.warmup_epochs;
+  c["label_smoothing"] = o_.label_smoothing;
+  c["random_erase"] = o_.random_erase;
+  c["photometric"] = o_.photometric;
+  c["ema"] = o_.ema;
   c["patience"] = o_.patience;
   c["until_loss"] = o_.until_loss;
   c["limit"] = o_.limit;
@@ -622,7 +641,9 @@ Status Trainer::SaveEpoch(bool improved) {
                          &adam_.state());
   if (!s) return s;
   if (improved) {
+    SwapEma();  // best.pt holds the weights that were validated
     s = SaveCheckpointFile((stdfs::path(o_.out_dir) / "best.pt").string(), net_, *arch_, pack_.size, meta, nullptr);
+    SwapEma();
     if (!s) return s;
   }
   s = WriteHistory();
@@ -651,6 +672,12 @@ Status Trainer::Run(TrainResult* result) {
     net_->to(device_);
     flat_.Init(net_);
     adam_.Init(&flat_, o_.lr);
+  }
+  if (o_.ema > 0) {
+    // A resumed run restarts the average from the resumed weights (last.pt holds no average).
+    if (o_.resume) spdlog::warn("--ema with --resume: the weight average restarts from last.pt's weights");
+    ema_ = flat_.flat().detach().clone();
+    ema_swap_ = torch::empty_like(ema_);
   }
   s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
   if (!s) return s;
@@ -681,8 +708,11 @@ Status Trainer::Run(TrainResult* result) {
       x = Batch(train_, idx);
       if (o_.augment) x = AugmentBatch(x, aug);
     }
+    if (o_.photometric) x = PhotometricJitter(x);
+    if (o_.random_erase > 0) x = RandomErase(x, o_.random_erase);
     if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor y = train_.y.index_select(0, idx);
+    if (o_.label_smoothing > 0) y = y.mul(1.0 - o_.label_smoothing).add_(0.5 * o_.label_smoothing);
     torch::Tensor logits, loss;
     {
       AutocastScope ac(o_.bf16, device_);
@@ -693,6 +723,10 @@ Status Trainer::Run(TrainResult* result) {
     loss.backward();
     flat_.Gather();
     adam_.Step();
+    if (ema_.defined()) {
+      torch::NoGradGuard no_grad;
+      ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
+    }
     loss_sum.add_(loss.detach(), double(len));
     correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
   };
@@ -780,7 +814,9 @@ Status Trainer::Run(TrainResult* result) {
                            (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
                                           : std::string("no checkpoint was written")) + ".");
     }
+    SwapEma();  // validate the averaged weights
     auto [vl, va] = Evaluate(val_);
+    SwapEma();
     e.val_loss = vl;
     e.val_accuracy = va;
     e.lr = lr;

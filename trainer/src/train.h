@@ -71,6 +71,13 @@ struct TrainOptions {
   bool tf32 = false;             // TF32 convolutions/matmuls on CUDA (--fast turns it on)
   std::string lr_schedule = "constant";  // constant | cosine (per epoch, to 0 at the last epoch)
   int warmup_epochs = 0;         // linear lr warm-up over the first N epochs
+  // Regularisation (issue 16), all off by default (the tutorial's recipe):
+  double label_smoothing = 0;    // targets y(1 - e) + e/2 in the training loss (validation keeps 0/1)
+  double random_erase = 0;       // probability of erasing one rectangle per training image (augment.h)
+  bool photometric = false;      // webcam-like gamma/contrast/brightness/blur/noise jitter (augment.h)
+  // EMA of the weights, decay per step; 0 = off. Validation, best.pt and the export use the EMA
+  // weights (BatchNorm statistics stay the live model's); last.pt keeps the live weights.
+  double ema = 0;
 };
 
 struct EpochStats {
