@@ -4,6 +4,8 @@
 // Two builds of the module may sit beside this file: catdog_wasm (one thread) and, when the site
 // was built with CATDOG_WASM_THREADS, catdog_wasm_mt (pthreads; needs crossOriginIsolated). The
 // site assembly (wasm/assemble_site.cmake) sets this flag when it copies the threads build.
+import { shardUrlInside } from './catdog-json.js';
+
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
@@ -152,10 +154,8 @@ class Core {
     const text = await (await get(url, 'model')).text();
     const name = url.pathname.split('/').pop() || 'model.json';
     return this.createModel(text, async (path) => {
-      const shardUrl = new URL(path, url);
-      if (shardUrl.origin !== url.origin) {
-        throw new CatdogError(`${name}: weight path '${path}' leaves the model's origin`, 'model-format');
-      }
+      const shardUrl = shardUrlInside(url.href, path);
+      if (shardUrl instanceof Error) throw new CatdogError(`${name}: ${shardUrl.message}`, 'model-format');
       return new Uint8Array(await (await get(shardUrl, 'weights')).arrayBuffer());
     }, { name, ...opts });
   }
