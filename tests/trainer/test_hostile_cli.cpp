@@ -29,6 +29,7 @@
 
 #include "commands.h"
 #include "fsutil.h"
+#include "pack.h"
 #include "test_util.h"
 
 // The subcommands report their exit code here (main.cpp's definition is not linked into tests).
@@ -42,6 +43,7 @@ int& ExitCode() {
 namespace stdfs = std::filesystem;
 using catdog::test::TempDir;
 using json = nlohmann::json;
+using catdog::Status;
 
 namespace {
 
@@ -289,6 +291,14 @@ TEST(HostileModelDir, OddAndLongNames) {
     EXPECT_NE(l.err.find("bytes long (the limit is 1024)"), std::string::npos) << l.err.substr(0, 500);
     EXPECT_LT(l.err.size(), 4000u);
   }
+}
+
+TEST(HostilePackJson, DeepNestingIsRefusedWithTheDepth) {
+  catdog::pack::Pack p;
+  const std::string deep = "{\"format\":\"catdog-pack\",\"x\":" + Deep(100000) + "}";
+  Status s = catdog::pack::ParsePack(deep, std::map<std::string, catdog::pack::ByteSpan>{}, &p, "p/pack.json");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "p/pack.json: not valid JSON (JSON nested deeper than 128 levels (arrays/objects inside each other))");
 }
 
 // ---- numeric flags ------------------------------------------------------------------------------

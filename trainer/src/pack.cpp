@@ -473,7 +473,8 @@ Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack
                  const ParseOptions& options) {
   json m;
   std::string why;
-  if (!jsonb::Parse(manifest_json, &m, &why, mname)) return Status::Error(why);
+  if (!jsonb::Parse(manifest_json, &m, &why, mname))  // why: "<mname>: invalid JSON at ..." or "... nested deeper ..."
+    return Status::Error(mname + ": not valid JSON (" + why.substr(std::min(why.size(), mname.size() + 2)) + ")");
   if (!m.is_object()) return Status::Error(mname + ": not valid JSON (not an object)");
   auto bad = [&](const std::string& why) { return Status::Error(mname + ": " + why); };
   std::string format;
