@@ -121,14 +121,11 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   std::error_code ec;
   if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
   const std::string where = json_path.string();
-  // The core's parse checks the manifest (and the JSON's depth); the shared reader applies the
-  // rule on which files a model folder may make us read.
-  LoadOptions lo;
-  lo.backend = Backend::kReference;
-  fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(dir_or_json, lo, &files);
+  // model.json and the shards through the shared reader (regular files inside the folder, each
+  // once, bounded bytes); the shards only after the architecture checks below.
+  std::string text, json_path_read;
+  Status s = fs::ReadModelJson(dir_or_json, &json_path_read, &text);
   if (!s) return s;
-  const std::string& text = files.text;
   json model;
   std::string why;
   if (!jsonb::Parse(text, &model, &why, where)) return Status::Error(why);
@@ -155,8 +152,15 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   std::vector<ResolvedLayer> layers;
   s = ResolveArch(*arch, size, &layers);
   if (!s) return Status::Error(where + ": " + s.message());
+  // The core's parse checks the manifest and its shard paths; then the shards are read.
+  LoadOptions lo;
+  lo.backend = Backend::kReference;
+  std::unique_ptr<Model> parsed;
+  if (!(s = Model::Parse(text, &parsed, lo, where))) return s;
+  std::vector<std::vector<uint8_t>> blobs;
+  if (!(s = fs::ReadModelShards(where, parsed->shard_paths(), parsed->info().weight_bytes, &blobs))) return s;
   std::map<std::string, Weight> weights;
-  s = ReadWeights(json_path, model, files.blobs, &weights);
+  s = ReadWeights(json_path, model, blobs, &weights);
   if (!s) return s;
 
   auto take = [&](const std::string& name, const std::vector<int64_t>& shape, const Weight** w) -> Status {

@@ -141,23 +141,29 @@ Status ReadModelShards(const std::string& json_path, const std::vector<std::stri
   return Status::Ok();
 }
 
-Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options, ModelFiles* out) {
+Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std::string* text) {
   stdfs::path p(dir_or_json);
   std::error_code ec;
   if (stdfs::is_directory(p, ec)) p /= "model.json";
-  out->json_path = p.string();
+  *json_path = p.string();
   int fd = -1;
   struct stat st {};
-  Status s = OpenRegular(out->json_path, &fd, &st);
+  Status s = OpenRegular(*json_path, &fd, &st);
   if (!s) return s;
   if (static_cast<uint64_t>(st.st_size) > kMaxModelJsonBytes) {
     ::close(fd);
-    return Status::Error(out->json_path + ": " + std::to_string(st.st_size) + " bytes, larger than the limit of " +
+    return Status::Error(*json_path + ": " + std::to_string(st.st_size) + " bytes, larger than the limit of " +
                          std::to_string(kMaxModelJsonBytes) + " for a model.json");
   }
   std::vector<uint8_t> bytes;
-  if (!(s = ReadExactly(fd, out->json_path, static_cast<uint64_t>(st.st_size), &bytes))) return s;
-  out->text.assign(bytes.begin(), bytes.end());
+  if (!(s = ReadExactly(fd, *json_path, static_cast<uint64_t>(st.st_size), &bytes))) return s;
+  text->assign(bytes.begin(), bytes.end());
+  return Status::Ok();
+}
+
+Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options, ModelFiles* out) {
+  Status s = ReadModelJson(dir_or_json, &out->json_path, &out->text);
+  if (!s) return s;
   if (!(s = Model::Parse(out->text, &out->model, options, out->json_path))) return s;
   return ReadModelShards(out->json_path, out->model->shard_paths(), out->model->info().weight_bytes, &out->blobs);
 }

@@ -31,6 +31,10 @@ struct ModelFiles {
 // exceed the bytes the weights need. Messages name model.json and the shard path.
 Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options, ModelFiles* out);
 
+// model.json alone, under the same rule (a regular file of at most kMaxModelJsonBytes); sets
+// *json_path to dir_or_json + "/model.json" when dir_or_json is a folder.
+Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std::string* text);
+
 // The shard rule alone, for a caller that parsed the manifest itself: reads `rel_paths` relative
 // to `json_path`'s folder, at most `max_total_bytes` together.
 Status ReadModelShards(const std::string& json_path, const std::vector<std::string>& rel_paths,
