@@ -6,6 +6,7 @@
 // diagnostics panel (diagnostics.js) are modules of their own, loaded when first used.
 import { createClassifier } from './catdog.js';
 import { beatsChance } from './chance.js';
+import { parseJsonBounded } from './catdog-json.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -349,7 +350,7 @@ async function loadIndex() {
   try {
     const res = await fetch('models/index.json', { cache: 'no-cache' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    index = await res.json();
+    index = parseJsonBounded(await res.text(), 'models/index.json');
     if (!Array.isArray(index.models) || index.models.length === 0) throw new Error('no models listed');
   } catch (e) {
     showMessage('model-error', 'indexError', e.message);

@@ -6,6 +6,8 @@
 // CATDOG_WASM_THREADS; catdog_wasm_scalar (one thread, no SIMD: for browsers without wasm SIMD)
 // with CATDOG_WASM_SCALAR. The site assembly (wasm/assemble_site.cmake) sets these flags when it
 // copies the builds.
+import { shardUrlInside } from './catdog-json.js';
+
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
@@ -179,10 +181,8 @@ class Core {
     const text = await (await get(url, 'model')).text();
     const name = url.pathname.split('/').pop() || 'model.json';
     return this.createModel(text, async (path) => {
-      const shardUrl = new URL(path, url);
-      if (shardUrl.origin !== url.origin) {
-        throw new CatdogError(`${name}: weight path '${path}' leaves the model's origin`, 'model-format');
-      }
+      const shardUrl = shardUrlInside(url.href, path);
+      if (shardUrl instanceof Error) throw new CatdogError(`${name}: ${shardUrl.message}`, 'model-format');
       return new Uint8Array(await (await get(shardUrl, 'weights')).arrayBuffer());
     }, { name, ...opts });
   }

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "catdog/catdog.h"
+#include "catdog/json_bounded.h"
 #include "graph.h"
 #include "json_util.h"
 #include "kernels.h"
@@ -18,30 +19,6 @@ namespace {
 
 using jsonu::json;
 using detail::Layer;
-
-// Records where nlohmann's parser gave up, for the "invalid JSON" message.
-class ErrorSax : public nlohmann::json_sax<json> {
- public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception&) override {
-    pos = position;
-    token = last_token;
-    return false;
-  }
-  size_t pos = 0;
-  std::string token;
-};
 
 Backend Resolve(Backend b) {
   if (b == Backend::kAuto) return kernels::SimdAvailable() ? Backend::kSimd : Backend::kReference;
@@ -112,22 +89,9 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
     return Status::Error(src_ + ": backend '" + BackendName(opt_.backend) + "' is not available in this build");
   backend_ = Resolve(opt_.backend);
 
-  json doc = json::parse(text.begin(), text.end(), nullptr, false);
-  if (doc.is_discarded()) {
-    ErrorSax sax;
-    json::sax_parse(text.begin(), text.end(), &sax);
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < sax.pos && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    return Status::Error(src_ + ": invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
-                         " (byte " + std::to_string(sax.pos) + ") near '" + sax.token.substr(0, 40) + "'");
-  }
+  json doc;
+  std::string why;
+  if (!jsonb::Parse(text, &doc, &why, src_)) return Status::Error(why);
   if (!doc.is_object()) return Status::Error(src_ + ": not a TF.js model.json (the top level is not a JSON object)");
 
   std::string format;
@@ -184,6 +148,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
   detail::NumElements(info_.input_shape, &in_numel_);
   detail::NumElements(info_.output_shape, &out_numel_);
   info_.num_weights = static_cast<size_t>(manifest_.total_floats);
+  info_.weight_bytes = manifest_.total_bytes;
   Summarize();
   return Status::Ok();
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 
 namespace catdog::detail {
 namespace {
@@ -23,6 +24,41 @@ std::string JoinPaths(const Manifest& m, int group) {
     s += "'" + m.paths[i] + "'";
   }
   return s;
+}
+
+// A shard path names a file inside the model's folder, the same one natively and as a URL
+// relative to model.json: relative, '/'-separated, no '..' that climbs above the folder, and none
+// of the characters that a URL or a shell would read differently (scheme, query, fragment,
+// percent-escapes, backslashes, control characters). Sets *normal to the path with '.' and
+// 'x/..' resolved, so two spellings of one file are seen as duplicates.
+Status CheckShardPath(const std::string& path, const std::string& where, std::string* normal) {
+  const std::string shown = jsonu::Dump(json(path), 120);  // quoted and escaped
+  auto bad = [&](const std::string& why) { return Status::Error(where + ": shard path " + shown + " " + why); };
+  if (path.size() > kMaxShardPathBytes)
+    return bad("is " + std::to_string(path.size()) + " bytes long (the limit is " + std::to_string(kMaxShardPathBytes) + ")");
+  if (path[0] == '/') return bad("is absolute: weight files must be inside the model's folder");
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f || c == '\\' || c == ':' || c == '?' || c == '#' || c == '%')
+      return bad("holds a character that is not allowed in a weight file name (control characters, '\\', ':', '?', '#', '%')");
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string part = path.substr(start, slash - start);
+    if (part == "..") {
+      if (parts.empty()) return bad("leaves the model's folder ('..'): weight files must be inside it");
+      parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = slash + 1;
+  }
+  if (parts.empty()) return bad("names the model's folder itself, not a file");
+  normal->clear();
+  for (const std::string& part : parts) *normal += (normal->empty() ? "" : "/") + part;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -57,6 +93,7 @@ float HalfToFloat(uint16_t h) {
 Status ParseManifest(const json& manifest, const std::string& src, uint64_t max_bytes,
                      Manifest* out) {
   *out = Manifest();
+  std::set<std::string> seen;  // normalized shard paths
   if (!manifest.is_array())
     return Status::Error(src + ": weightsManifest must be a list of groups, got " + jsonu::Dump(manifest, 80));
   for (size_t g = 0; g < manifest.size(); ++g) {
@@ -69,9 +106,15 @@ Status ParseManifest(const json& manifest, const std::string& src, uint64_t max_
     if (!weights || !weights->is_array())
       return Status::Error(gname + ": missing 'weights' (the list of weight entries)");
     for (const json& p : *paths) {
-      std::string path;
+      std::string path, normal;
       if (!jsonu::AsString(p, &path) || path.empty())
         return Status::Error(gname + ": a shard path is not a non-empty string: " + jsonu::Dump(p, 80));
+      if (out->paths.size() >= kMaxShards)
+        return Status::Error(src + ": weightsManifest names more than " + std::to_string(kMaxShards) + " shard files");
+      Status s = CheckShardPath(path, gname, &normal);
+      if (!s) return s;
+      if (!seen.insert(normal).second)
+        return Status::Error(gname + ": shard path '" + path + "' names a file listed before (each weight file may be listed once)");
       out->paths.push_back(path);
       out->path_group.push_back(static_cast<int>(g));
     }
@@ -145,6 +188,7 @@ Status ParseManifest(const json& manifest, const std::string& src, uint64_t max_
       out->weights.push_back(std::move(entry));
     }
     out->group_bytes.push_back(offset);
+    out->total_bytes += offset;
   }
   return Status::Ok();
 }

@@ -30,9 +30,16 @@ struct Manifest {
   std::vector<uint64_t> group_bytes;   // bytes the weights of each group need
   std::vector<WeightEntry> weights;    // manifest order
   uint64_t total_floats = 0;
+  uint64_t total_bytes = 0;            // sum of group_bytes: what all shards together must hold
 };
 
-// Parses `weightsManifest`. Fails on a malformed entry, an unsupported dtype or quantization,
+// Limits on the shard list (a 1 GiB model in the converter's 4 MB shards has 256).
+constexpr size_t kMaxShards = 4096;
+constexpr size_t kMaxShardPathBytes = 1024;
+
+// Parses `weightsManifest`. Fails on a shard path that is not a plain relative path inside the
+// model's folder (absolute, '..' above it, URL/shell metacharacters, over kMaxShardPathBytes),
+// a file listed twice (after resolving '.' and '..'), more than kMaxShards paths, a malformed entry, an unsupported dtype or quantization,
 // shapes that overflow, or dequantized weights over `max_bytes`. `src` names the file in messages.
 Status ParseManifest(const jsonu::json& manifest, const std::string& src, uint64_t max_bytes,
                      Manifest* out);

@@ -112,6 +112,46 @@ int ModelSeeds(const stdfs::path& out, const stdfs::path& dir) {
   return WriteAll(out / "model" / (dir.parent_path().filename().string() + "-" + dir.filename().string()), in) ? 1 : 0;
 }
 
+// Hand-made hostile model.json shapes (issue 19) that mutation from the real models never
+// reaches: nesting far past the core's 128-level limit in the fields the loader reads, shard
+// paths that leave the folder or repeat, long names. A Dense(1) on 3 inputs, 16 bytes of weights.
+int HostileModelSeeds(const stdfs::path& out) {
+  const std::string deep_small = std::string(200, '[') + std::string(200, ']');
+  const std::string deep_big = std::string(100000, '[') + std::string(100000, ']');
+  auto doc = [](const std::string& paths, const std::string& shape, const std::string& meta) {
+    return std::string(R"({"format":"layers-model","modelTopology":{"class_name":"Sequential","config":{"name":"s","layers":[)") +
+           R"({"class_name":"Dense","config":{"name":"d","units":1,"activation":"linear","batch_input_shape":[null,3]}}]}},)" +
+           R"("userDefinedMetadata":)" + meta + R"(,"weightsManifest":[{"paths":)" + paths +
+           R"(,"weights":[{"name":"d/kernel","shape":)" + shape + R"(,"dtype":"float32"},{"name":"d/bias","shape":[1],"dtype":"float32"}]}]})";
+  };
+  const std::string ok_paths = R"(["w.bin"])", ok_shape = "[3,1]", ok_meta = R"({"catdog":{"calibration":{"temperature":1.5}}})";
+  const std::vector<std::pair<std::string, std::string>> seeds = {
+      {"valid", doc(ok_paths, ok_shape, ok_meta)},
+      {"deep-meta", doc(ok_paths, ok_shape, R"({"x":)" + deep_small + "}")},
+      {"deep-meta-100k", doc(ok_paths, ok_shape, R"({"x":)" + deep_big + "}")},
+      {"deep-temperature", doc(ok_paths, ok_shape, R"({"catdog":{"calibration":{"temperature":)" + deep_small + "}}}")},
+      {"deep-path", doc("[" + deep_small + "]", ok_shape, ok_meta)},
+      {"deep-shape", doc(ok_paths, deep_small, ok_meta)},
+      {"deep-shape-100k", doc(ok_paths, deep_big, ok_meta)},
+      {"traversal", doc(R"(["../../../../etc/passwd"])", ok_shape, ok_meta)},
+      {"absolute", doc(R"(["/etc/passwd"])", ok_shape, ok_meta)},
+      {"encoded", doc(R"(["%2e%2e/w.bin","..\\w.bin"])", ok_shape, ok_meta)},
+      {"duplicate", doc(R"(["w.bin","./w.bin","sub/../w.bin"])", ok_shape, ok_meta)},
+      {"long-name", doc("[\"" + std::string(2000, 'n') + "\"]", ok_shape, ok_meta)},
+  };
+  int n = 0;
+  for (const auto& [name, json] : seeds) {
+    std::vector<uint8_t> in(4);
+    const uint32_t len = uint32_t(json.size());
+    for (int i = 0; i < 4; ++i) in[i] = uint8_t(len >> (8 * i));
+    in.insert(in.end(), json.begin(), json.end());
+    in.resize(in.size() + 16, 0);  // the weights: zeros
+    if (!WriteAll(out / "model" / ("hostile-" + name), in)) return -1;
+    ++n;
+  }
+  return n;
+}
+
 bool PreprocessSeeds(const stdfs::path& out) {
   struct G { uint16_t w, h, pad; uint8_t format, fit, out; };
   const G geometries[] = {{1, 1, 0, 0, 0, 1}, {4, 3, 0, 1, 0, 2}, {7, 5, 3, 2, 1, 4}, {16, 9, 1, 1, 1, 8},
@@ -139,7 +179,8 @@ int main(int argc, char** argv) {
   for (const char* sub : {"pack", "model", "preprocess"}) stdfs::create_directories(out / sub);
   bool ok = PackSeeds(out, "p4x3", 4, 3, 7) && PackSeeds(out, "p1x1", 1, 1, 9) && PackSeeds(out, "p8x6", 8, 6, 11) &&
             PackSeeds(out, "empty", 2, 0, 13) && PreprocessSeeds(out);
-  int models = 0;
+  int models = HostileModelSeeds(out);
+  ok = ok && models >= 0;
   for (int i = 2; i < argc; ++i) {
     if (!stdfs::is_directory(argv[i])) {
       std::cerr << "fuzz_seeds: " << argv[i] << ": not a directory\n";

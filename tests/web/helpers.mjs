@@ -59,9 +59,9 @@ export async function defaultModel(site = siteDir) {
 }
 
 // ---- server ------------------------------------------------------------------------------------
-export async function startServer(root = siteDir, { plain = false } = {}) {
+export async function startServer(root = siteDir, { plain = false, extraArgs = [] } = {}) {
   const proc = spawn(process.execPath, [path.join(repoRoot, 'web/serve.mjs'), '--root', root, '--port', '0',
-    ...(plain ? ['--plain'] : [])],
+    ...(plain ? ['--plain'] : []), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
@@ -77,6 +77,7 @@ export async function startServer(root = siteDir, { plain = false } = {}) {
   return {
     url,
     origin: new URL(url).origin,
+    proc,
     close: () => new Promise((resolve) => {
       if (proc.exitCode !== null) return resolve();
       proc.once('exit', resolve);

@@ -6,6 +6,7 @@
 // computed from the kernel shapes in the weightsManifest and the layers' output shapes.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -68,8 +69,8 @@ double ModelFlops(const std::string& model_path) {
   if (json_path.size() < 5 || json_path.compare(json_path.size() - 5, 5, ".json") != 0) json_path += "/model.json";
   std::string text;
   if (!fs::ReadTextFile(json_path, &text)) return 0;
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("weightsManifest") || !j["weightsManifest"].is_array()) return 0;
+  nlohmann::json j;
+  if (!jsonb::Parse(text, &j, nullptr, json_path) || !j.contains("weightsManifest") || !j["weightsManifest"].is_array()) return 0;
   LoadOptions ref;
   ref.backend = Backend::kReference;
   std::unique_ptr<Model> parsed;

@@ -6,6 +6,7 @@
 // it through catdog::ApplyCalibration (ModelInfo::temperature); Model::Run stays raw.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -115,8 +116,10 @@ int Run(const CalArgs& a) {
   // The calibrated model.json, made before anything is copied or written (bad input leaves nothing).
   std::string text;
   if (!(s = fs::ReadTextFile(src_json.string(), &text))) return Fail(kExitBadInput, s.message());
-  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return Fail(kExitBadInput, src_json.string() + ": not a JSON object");
+  nlohmann::ordered_json doc;
+  std::string why;
+  if (!jsonb::Parse(text, &doc, &why, src_json.string())) return Fail(kExitBadInput, why);
+  if (!doc.is_object()) return Fail(kExitBadInput, src_json.string() + ": not a JSON object");
   auto& meta = doc["userDefinedMetadata"];
   if (meta.is_null()) meta = nlohmann::ordered_json::object();
   if (!meta.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata " + meta.dump() + " is not an object");
@@ -219,7 +222,7 @@ void RegisterCalibrate(CLI::App& app) {
   cmd->add_option("--split", a->split, "Pack split to fit on: val | train | test")->capture_default_str();
   cmd->add_option("--out", a->out, "Copy the model folder here and write the calibrated model.json there (default: in place)");
   cmd->add_flag("--json", a->json, "Print the calibration as JSON");
-  cmd->add_option("--batch", a->batch, "Inference batch size")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->callback([a] { Run(*a); });
 }

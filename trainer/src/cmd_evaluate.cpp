@@ -14,6 +14,7 @@
 
 #include "catdog/catdog.h"
 #include "commands.h"
+#include "flag_checks.h"
 #include "fsutil.h"
 #include "metrics.h"
 #include "models.h"
@@ -277,17 +278,19 @@ void RegisterEvaluate(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the report as JSON (web/report.js 'test' schema + worst mistakes)");
   cmd->add_flag("--uncalibrated", a->uncalibrated,
                 "Report the raw model outputs (default: P(dog) calibrated by the model's stored temperature)");
-  cmd->add_option("--worst", a->worst, "How many worst mistakes to list")->capture_default_str();
+  cmd->add_option("--worst", a->worst, "How many worst mistakes to list")->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "Inference batch size")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Core threads")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_flag("--corruptions", a->corruptions,
                 "Also evaluate seeded corrupted copies of the split (blur, noise, low light, over-exposure, JPEG, "
                 "motion blur, crop+zoom, rotation) at each severity (needs --pack and OpenCV)");
   cmd->add_option("--corruption-seed", a->corruption_seed, "Seed of the corruptions' random choices")
+      ->check(Uint64Text)
       ->capture_default_str();
   cmd->add_option("--severities", a->severities, "Severities to run, 0 (unchanged) to 3")
       ->delimiter(',')
+      ->check(CLI::Range(0, 3))
       ->capture_default_str();
   cmd->callback([a] { Run(*a); });
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "fsutil.h"
 #include "prepare.h"
 
@@ -50,17 +51,20 @@ void RegisterPrepare(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("prepare", "Image folders (Cat/Dog, cats_and_dogs_filtered, ...) -> a dataset pack");
   cmd->add_option("--images", args->o.image_dirs, "Folder holding cat/dog class folders (repeatable)")->required();
   cmd->add_option("--out", args->o.out, "Pack directory to write")->required();
-  cmd->add_option("--val-fraction", args->o.val_fraction, "Fraction of each class for validation")->capture_default_str();
-  cmd->add_option("--test-fraction", args->o.test_fraction, "Fraction of each class for test")->capture_default_str();
-  cmd->add_option("--seed", args->o.seed, "Seed of the split")->capture_default_str();
+  cmd->add_option("--val-fraction", args->o.val_fraction, "Fraction of each class for validation")
+      ->check(CLI::Range(0.0, 1.0) & Finite)->capture_default_str();
+  cmd->add_option("--test-fraction", args->o.test_fraction, "Fraction of each class for test")
+      ->check(CLI::Range(0.0, 1.0) & Finite)->capture_default_str();
+  cmd->add_option("--seed", args->o.seed, "Seed of the split")->check(Uint64Text)->capture_default_str();
   cmd->add_option("--fit", args->fit, "stretch (whole image) or crop (center square)")
       ->check(CLI::IsMember({"stretch", "crop"}))->capture_default_str();
-  cmd->add_option("--size", args->o.size, "Output side in pixels")->capture_default_str();
+  cmd->add_option("--size", args->o.size, "Output side in pixels")->check(CLI::Range(8, 1024))->capture_default_str();
   cmd->add_option("--report", args->report, "JSON report path (default PACK/report.json)");
-  cmd->add_option("--max-shard-mb", args->max_shard_mb, "Largest shard file in MiB (<= 60)")->capture_default_str();
-  cmd->add_option("--threads", args->o.threads, "Decode threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--max-shard-mb", args->max_shard_mb, "Largest shard file in MiB (<= 60)")
+      ->check(CLI::Range(0.0, 60.0) & Finite)->capture_default_str();
+  cmd->add_option("--threads", args->o.threads, "Decode threads (0 = all cores)")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->add_option("--max-pixels", args->o.decode.max_pixels, "Refuse images whose header claims more pixels")
-      ->capture_default_str();
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32))->capture_default_str();
   cmd->add_option("--zstd-level", args->o.write.zstd_level, "zstd level of the shards (1..19)")
       ->check(CLI::Range(1, 19))->capture_default_str();
   cmd->callback([args] {

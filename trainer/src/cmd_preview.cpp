@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "fsutil.h"
 #include "preview.h"
 
@@ -118,8 +119,8 @@ void RegisterPreview(CLI::App& app) {
   cmd->add_option("--pack", args->pack, "Pack directory (or its pack.json)")->required();
   cmd->add_option("--out", args->out, "Image to write (.png, .jpg)")->required();
   cmd->add_option("--split", args->split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
-  cmd->add_option("--seed", args->grid.seed, "Which samples (and augmentations)")->capture_default_str();
-  cmd->add_option("--scale", args->grid.scale, "Pixel scale of each sample")->capture_default_str();
+  cmd->add_option("--seed", args->grid.seed, "Which samples (and augmentations)")->check(Uint64Text)->capture_default_str();
+  cmd->add_option("--scale", args->grid.scale, "Pixel scale of each sample")->check(CLI::Range(1, 16))->capture_default_str();
   cmd->add_flag("--augment", args->grid.augment, "Show augmented versions (needs the torch build)");
   cmd->callback([args] {
     args->grid.split = args->split == "val" ? pack::kVal : args->split == "test" ? pack::kTest : pack::kTrain;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "models.h"
 #include "pack.h"
 #include "export.h"
@@ -36,38 +37,45 @@ void RegisterTrain(CLI::App& app) {
       ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
   cmd->add_flag("--augment", opt->augment,
                 "Augment like the tutorial's ImageDataGenerator (rotation 30, shifts 0.2, shear 15, zoom 0.7-1.4, flips)");
-  cmd->add_option("--epochs", opt->epochs, "Total epochs (a resumed run counts those already done)")->capture_default_str();
-  cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", opt->lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--seed", opt->seed, "Seed of initialisation, shuffling, augmentation, dropout")->capture_default_str();
+  cmd->add_option("--epochs", opt->epochs, "Total epochs (a resumed run counts those already done)")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "Batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "Adam learning rate")->check(CLI::Range(1e-12, 10.0) & Finite)->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "Seed of initialisation, shuffling, augmentation, dropout")
+      ->check(Uint64Text)->capture_default_str();
   cmd->add_option("--device", opt->device, "auto | cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--out", opt->out_dir, "Output directory: best.pt, last.pt, history.jsonl, run.json, logs/")->required();
   cmd->add_option("--logdir", opt->log_dir, "TensorBoard log directory (default OUT/logs)");
   cmd->add_option("--patience", opt->patience, "Early stopping: epochs without a val_loss improvement; 0 = off")
-      ->capture_default_str();
-  cmd->add_option("--until-loss", opt->until_loss, "Stop once the training loss is <= this (the tutorial's 0.02)");
+      ->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--until-loss", opt->until_loss, "Stop once the training loss is <= this (the tutorial's 0.02)")
+      ->check(CLI::Range(0.0, 100.0) & Finite);
   cmd->add_flag("--resume", opt->resume, "Continue from OUT/last.pt");
   cmd->add_flag("--bf16", opt->bf16, "bf16 autocast (mixed precision)");
   cmd->add_flag("--channels-last", opt->channels_last, "Channels-last activations");
-  cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")->capture_default_str();
+  cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
   cmd->add_option("--val-split", opt->val_split, "Split to validate on: val | test")->capture_default_str();
-  cmd->add_option("--threads", opt->threads, "CPU threads for libtorch; 0 = its default")->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "CPU threads for libtorch; 0 = its default")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->add_flag("--no-progress", *no_progress, "No progress bar even on a terminal");
   cmd->add_option("--lr-schedule", opt->lr_schedule, "Learning rate per epoch: constant | cosine (decays to 0)")
       ->capture_default_str();
   cmd->add_option("--warmup-epochs", opt->warmup_epochs, "Linear learning-rate warm-up over the first N epochs")
-      ->capture_default_str();
+      ->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--label-smoothing", opt->label_smoothing,
                   "Label smoothing e: training targets y(1 - e) + e/2 (validation keeps 0/1)")
+      ->check(CLI::Range(0.0, 0.5) & Finite)
       ->capture_default_str();
   cmd->add_option("--random-erase", opt->random_erase,
                   "Random erasing: probability of blanking one rectangle (2-25% of the image) per training image")
+      ->check(CLI::Range(0.0, 1.0) & Finite)
       ->capture_default_str();
   cmd->add_flag("--photometric", opt->photometric,
                 "Webcam-like jitter of each training image: gamma, contrast, brightness, blur, noise");
   cmd->add_option("--ema", opt->ema,
                   "Exponential moving average of the weights with this decay per step (e.g. 0.999); validation, "
                   "best.pt and --export use the average; 0 = off")
+      ->check(CLI::Range(0.0, 1.0) & Finite)
       ->capture_default_str();
   auto no_graph = std::make_shared<bool>(false);
   cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");

@@ -8,7 +8,9 @@
 #include <map>
 
 #include "export.h"
+#include "catdog/json_bounded.h"
 #include "fsutil.h"
+#include "model_files.h"
 #include "models.h"
 #include "pack.h"
 
@@ -35,21 +37,21 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
 }
 
 // Reads every weight of the manifest, dequantized to float32, by name.
-Status ReadWeights(const stdfs::path& json_path, const json& model, std::map<std::string, Weight>* out) {
+// `blobs` holds every shard's bytes in manifest order (fs::ReadModelFiles).
+Status ReadWeights(const stdfs::path& json_path, const json& model, const std::vector<std::vector<uint8_t>>& blobs,
+                   std::map<std::string, Weight>* out) {
   const std::string where = json_path.string();
   auto manifest = model.find("weightsManifest");
   if (manifest == model.end() || !manifest->is_array()) return Status::Error(where + ": no weightsManifest array");
+  size_t next_blob = 0;
   for (const json& group : *manifest) {
     if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() || !group.contains("weights") ||
         !group["weights"].is_array())
       return Status::Error(where + ": a weightsManifest group lacks its paths or weights arrays");
     std::vector<uint8_t> bytes;
-    for (const json& p : group["paths"]) {
-      if (!p.is_string()) return Status::Error(where + ": a weightsManifest path is not a string");
-      std::vector<uint8_t> shard;
-      Status s = fs::ReadFile((json_path.parent_path() / p.get<std::string>()).string(), &shard, 1ull << 30);
-      if (!s) return Status::Error(where + ": weight file named in weightsManifest: " + s.message());
-      bytes.insert(bytes.end(), shard.begin(), shard.end());
+    for (size_t k = 0; k < group["paths"].size(); ++k, ++next_blob) {
+      if (next_blob >= blobs.size()) return Status::Error(where + ": more weightsManifest paths than shards read");
+      bytes.insert(bytes.end(), blobs[next_blob].begin(), blobs[next_blob].end());
     }
     size_t off = 0;
     for (const json& w : group["weights"]) {
@@ -119,11 +121,15 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   std::error_code ec;
   if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
   const std::string where = json_path.string();
-  std::string text;
-  Status s = fs::ReadTextFile(where, &text);
+  // model.json and the shards through the shared reader (regular files inside the folder, each
+  // once, bounded bytes); the shards only after the architecture checks below.
+  std::string text, json_path_read;
+  Status s = fs::ReadModelJson(dir_or_json, &json_path_read, &text);
   if (!s) return s;
-  json model = json::parse(text, nullptr, false);
-  if (model.is_discarded() || !model.is_object()) return Status::Error(where + ": not a JSON object");
+  json model;
+  std::string why;
+  if (!jsonb::Parse(text, &model, &why, where)) return Status::Error(why);
+  if (!model.is_object()) return Status::Error(where + ": not a JSON object");
   json catdog = json::object();
   if (model.contains("userDefinedMetadata") && model["userDefinedMetadata"].is_object() &&
       model["userDefinedMetadata"].contains("catdog") && model["userDefinedMetadata"]["catdog"].is_object())
@@ -146,8 +152,15 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   std::vector<ResolvedLayer> layers;
   s = ResolveArch(*arch, size, &layers);
   if (!s) return Status::Error(where + ": " + s.message());
+  // The core's parse checks the manifest and its shard paths; then the shards are read.
+  LoadOptions lo;
+  lo.backend = Backend::kReference;
+  std::unique_ptr<Model> parsed;
+  if (!(s = Model::Parse(text, &parsed, lo, where))) return s;
+  std::vector<std::vector<uint8_t>> blobs;
+  if (!(s = fs::ReadModelShards(where, parsed->shard_paths(), parsed->info().weight_bytes, &blobs))) return s;
   std::map<std::string, Weight> weights;
-  s = ReadWeights(json_path, model, &weights);
+  s = ReadWeights(json_path, model, blobs, &weights);
   if (!s) return s;
 
   auto take = [&](const std::string& name, const std::vector<int64_t>& shape, const Weight** w) -> Status {

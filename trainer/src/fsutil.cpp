@@ -1,4 +1,5 @@
 #include "fsutil.h"
+#include "model_files.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -140,28 +141,11 @@ Status DirLock::Lock(const std::string& dir, const std::string& what) {
 
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,
                     std::unique_ptr<Model>* out) {
-  stdfs::path json_path(dir_or_json);
-  std::error_code ec;
-  if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
-  std::string text;
-  Status s = ReadTextFile(json_path.string(), &text);
+  ModelFiles files;
+  Status s = ReadModelFiles(dir_or_json, options, &files);
   if (!s) return s;
-  std::unique_ptr<Model> model;
-  s = Model::Parse(text, &model, options, json_path.string());
-  if (!s) return s;
-  std::vector<std::vector<uint8_t>> blobs;
-  std::vector<ShardBytes> shards;
-  blobs.reserve(model->shard_paths().size());
-  for (const std::string& rel : model->shard_paths()) {
-    stdfs::path shard = json_path.parent_path() / rel;
-    blobs.emplace_back();
-    s = ReadFile(shard.string(), &blobs.back());
-    if (!s) return Status::Error(json_path.string() + ": weight file named in weightsManifest: " + s.message());
-    shards.push_back({blobs.back().data(), blobs.back().size()});
-  }
-  s = model->LoadWeights(shards);
-  if (!s) return s;
-  *out = std::move(model);
+  if (!(s = files.model->LoadWeights(files.Views()))) return s;
+  *out = std::move(files.model);
   return Status::Ok();
 }
 

@@ -43,7 +43,8 @@ class DirLock {
 };
 
 // Loads a TF.js layers model from a directory holding model.json (or from a model.json path):
-// parses, reads each shard named by the manifest, loads weights. Messages name the file.
+// parses, reads each shard named by the manifest under the rules of ReadModelFiles
+// (model_files.h: regular files inside the folder, each once, bounded bytes), loads weights.
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,
                     std::unique_ptr<Model>* out);
 

@@ -3,6 +3,7 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 
 namespace catdog::train {
 
@@ -285,8 +286,8 @@ std::string ArchToJson(const ArchSpec& arch) {
 }
 
 Status ArchFromJson(const std::string& text, ArchSpec* out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::Error("architecture: invalid JSON");
+  nlohmann::json j;
+  if (!jsonb::Parse(text, &j, nullptr, "architecture") || !j.is_object()) return Status::Error("architecture: invalid JSON");
   ArchSpec a;
   auto str = [](const nlohmann::json& o, const char* k) {
     auto it = o.find(k);

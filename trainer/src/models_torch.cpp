@@ -5,6 +5,7 @@
 #endif
 
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 
 #include <cmath>
 #include <filesystem>
@@ -233,8 +234,11 @@ Status LoadCheckpointFile(const std::string& path_in, Checkpoint* ckpt, AdamStat
       return Status::Error(path + ": not a catdog checkpoint (no catdog_meta)");
     Checkpoint c;
     c.meta_json = meta_v.toStringRef();
-    nlohmann::json meta = nlohmann::json::parse(c.meta_json, nullptr, false);
-    if (meta.is_discarded() || !meta.is_object() || meta.value("format", "") != "catdog-checkpoint")
+    // Bounded depth here, where checkpoint metadata enters: later parses of c.meta_json see this text.
+    nlohmann::json meta;
+    std::string why;
+    if (!jsonb::Parse(c.meta_json, &meta, &why, path + ": catdog_meta")) return Status::Error(why);
+    if (!meta.is_object() || meta.value("format", "") != "catdog-checkpoint")
       return Status::Error(path + ": checkpoint meta is not a catdog-checkpoint JSON object");
     if (!meta.contains("arch") || !meta["arch"].is_object())
       return Status::Error(path + ": checkpoint meta has no architecture");

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 #include <thread>
 #include <type_traits>
 
@@ -470,8 +471,11 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
 
 Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out, const std::string& mname,
                  const ParseOptions& options) {
-  json m = json::parse(manifest_json.begin(), manifest_json.end(), nullptr, false);
-  if (m.is_discarded() || !m.is_object()) return Status::Error(mname + ": not valid JSON");
+  json m;
+  std::string why;
+  if (!jsonb::Parse(manifest_json, &m, &why, mname))  // why: "<mname>: invalid JSON at ..." or "... nested deeper ..."
+    return Status::Error(mname + ": not valid JSON (" + why.substr(std::min(why.size(), mname.size() + 2)) + ")");
+  if (!m.is_object()) return Status::Error(mname + ": not valid JSON (not an object)");
   auto bad = [&](const std::string& why) { return Status::Error(mname + ": " + why); };
   std::string format;
   if (!GetField(m, "format", &format) || format != kFormatName) return bad("\"format\" is not \"catdog-pack\"");

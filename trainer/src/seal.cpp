@@ -5,49 +5,23 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include "catdog/json_bounded.h"
 
 #include "fsutil.h"
+#include "model_files.h"
 #include "models.h"
 
 namespace catdog::cli {
 namespace stdfs = std::filesystem;
 
-namespace {
-// model.json path and the raw bytes of its shards, in manifest order.
-Status ReadModelFiles(const std::string& dir_or_json, std::string* json_path, std::string* text,
-                      std::unique_ptr<Model>* model, const LoadOptions& lo, std::vector<std::vector<uint8_t>>* blobs) {
-  stdfs::path p(dir_or_json);
-  std::error_code ec;
-  if (stdfs::is_directory(p, ec)) p /= "model.json";
-  *json_path = p.string();
-  Status s = fs::ReadTextFile(*json_path, text);
-  if (!s) return s;
-  s = Model::Parse(*text, model, lo, *json_path);
-  if (!s) return s;
-  blobs->clear();
-  for (const std::string& rel : (*model)->shard_paths()) {
-    blobs->emplace_back();
-    s = fs::ReadFile((p.parent_path() / rel).string(), &blobs->back());
-    if (!s) return Status::Error(*json_path + ": weight file named in weightsManifest: " + s.message());
-  }
-  return Status::Ok();
-}
-
-std::vector<ShardBytes> Views(const std::vector<std::vector<uint8_t>>& blobs) {
-  std::vector<ShardBytes> v;
-  for (const auto& b : blobs) v.push_back({b.data(), b.size()});
-  return v;
-}
-}  // namespace
-
 Status LoadModelDirChecked(const std::string& dir_or_json, const LoadOptions& options, std::unique_ptr<Model>* out,
                            SelfCheckReport* report) {
-  std::string json_path, text;
-  std::vector<std::vector<uint8_t>> blobs;
-  std::unique_ptr<Model> model;
-  Status s = ReadModelFiles(dir_or_json, &json_path, &text, &model, options, &blobs);
+  fs::ModelFiles files;
+  Status s = fs::ReadModelFiles(dir_or_json, options, &files);
   if (!s) return s;
-  const std::vector<ShardBytes> shards = Views(blobs);
+  const std::string& json_path = files.json_path;
+  std::unique_ptr<Model>& model = files.model;
+  const std::vector<ShardBytes> shards = files.Views();
   s = model->LoadWeights(shards);
   if (!s) return s;
   s = RunSelfCheck(*model, shards, report);
@@ -60,17 +34,20 @@ Status SealModelDir(const std::string& dir_or_json, bool force, std::string* sum
   using ojson = nlohmann::ordered_json;
   LoadOptions lo;
   lo.backend = Backend::kReference;  // the oracle every other backend is tested against
-  std::string json_path, text;
-  std::vector<std::vector<uint8_t>> blobs;
-  std::unique_ptr<Model> model;
-  Status s = ReadModelFiles(dir_or_json, &json_path, &text, &model, lo, &blobs);
+  fs::ModelFiles files;
+  Status s = fs::ReadModelFiles(dir_or_json, lo, &files);
   if (!s) return s;
-  const std::vector<ShardBytes> shards = Views(blobs);
+  const std::string& json_path = files.json_path;
+  const std::string& text = files.text;
+  std::unique_ptr<Model>& model = files.model;
+  const std::vector<ShardBytes> shards = files.Views();
   s = model->LoadWeights(shards);
   if (!s) return s;
 
-  ojson doc = ojson::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return Status::Error(json_path + ": not a JSON object");
+  ojson doc;
+  std::string why;
+  if (!jsonb::Parse(text, &doc, &why, json_path)) return Status::Error(why);
+  if (!doc.is_object()) return Status::Error(json_path + ": not a JSON object");
   ojson& meta = doc["userDefinedMetadata"];
   if (meta.is_null()) meta = ojson::object();
   if (!meta.is_object()) return Status::Error(json_path + ": userDefinedMetadata is not an object");

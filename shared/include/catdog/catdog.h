@@ -82,6 +82,9 @@ struct ModelInfo {
   std::string converted_by;
   std::string user_metadata_json;     // userDefinedMetadata serialized, "{}" if absent
   size_t num_weights = 0;             // float count after dequantization
+  // Bytes the shards must hold together (every weight's encoded size, all groups): a reader can
+  // refuse a shard list whose files add up to more before reading any of them.
+  uint64_t weight_bytes = 0;
   std::vector<std::string> layer_summary;  // one line per layer: "conv2d (Conv2D) -> [98,98,32]"
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
@@ -98,6 +101,9 @@ class Model {
                       const LoadOptions& options = {}, std::string_view source_name = "model.json");
 
   // Weight files named by the manifest, in manifest order (paths as written, relative to model.json).
+  // Parse has checked that each is a plain relative path inside model.json's folder (no absolute
+  // path, no '..' above it, no scheme, query, '%', '\\' or control characters) and that no file is
+  // listed twice; a reader must still refuse symlinks that leave the folder and special files.
   virtual const std::vector<std::string>& shard_paths() const = 0;
 
   // Phase 2: the bytes of each shard, same order and count as shard_paths(). Checks sizes
