@@ -49,6 +49,11 @@ struct TrainOptions {
   int patience = 0;              // early stopping on val_loss; 0 = off
   double until_loss = -1;        // stop when the training loss <= this; < 0 = off
   bool resume = false;           // continue from out_dir/last.pt
+  // A fresh run into a folder that holds a previous run's checkpoints is refused unless `force`:
+  // then that run's files (best.pt, last.pt, history.jsonl, run.json, its TensorBoard events) are
+  // deleted first, so nothing of the two runs is mixed.
+  bool force = false;
+  bool allow_one_class = false;  // else a training split holding only one class is refused
   bool bf16 = false;             // bf16 autocast (CUDA and CPU where the libtorch has it)
   bool channels_last = false;    // channels-last activations
   int64_t limit = 0;             // use only N training images (the first of each class in turn); 0 = all
