@@ -350,3 +350,23 @@ TEST(DataCli, PrepareRefusesOneClassUnlessAllowed) {
   r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("p")) + " --allow-one-class");
   EXPECT_EQ(r.code, 0) << r.err;
 }
+
+// evaluate --images read `ln -s .. Cat/up` as cats (every dog scored as a cat, the real Dog/
+// skipped). It shares prepare's scan: the link is skipped and named, the labels stay right.
+TEST(DataCli, EvaluateImagesRefusesASymlinkOutOfTheClassFolder) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 3));
+  ASSERT_EQ(::symlink("..", tmp.path("data/Cat/up").c_str()), 0);
+  WriteMeanModel(tmp.path("mean"), 0.5);
+  Ran r = Catdog(tmp, "evaluate --model " + Q(tmp.path("mean")) + " --images " + Q(tmp.path("data")) + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& c = j["confusion"];  // rows: true cat, true dog
+  EXPECT_EQ(c[0][0].get<int>() + c[0][1].get<int>(), 3) << r.out;
+  EXPECT_EQ(c[1][0].get<int>() + c[1][1].get<int>(), 3) << r.out;
+  bool named = false;
+  for (const json& s : j["skipped"])
+    named = named || (s["path"].get<std::string>().find("Cat/up") != std::string::npos &&
+                      s["reason"] == "symlink-outside-class-folder");
+  EXPECT_TRUE(named) << j["skipped"].dump();
+}
