@@ -229,7 +229,7 @@ TEST(CalibrateCli, WritesMetadataAndEvaluateHonoursIt) {
   EXPECT_EQ(json::parse(r.out)["temperature"], cal["temperature"]);
 
   // A model.json the core loads but calibrate cannot extend: exit 2 naming the value, and nothing
-  // left beside --out (no staged OUT.tmp-export-N copy).
+  // left beside --out (no staging folder with a half-made copy).
   stdfs::copy(tmp.path("cal"), tmp.path("odd"), stdfs::copy_options::recursive);
   doc["userDefinedMetadata"]["catdog"] = 5;
   ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("odd/model.json"), doc.dump()));

@@ -12,8 +12,8 @@
 //                  second of the training phase alone)
 //   run.json       the run card (arch, options, device, pack path + content hash, metrics, timing)
 //   logs/          TensorBoard event files: logs/train and logs/validation (as Keras' callback)
-// Every file is written atomically (temp file + rename): a crash never leaves a half-written one;
-// --resume first removes the temporaries a killed run left and brings history.jsonl, best.pt and
+// Every file is written atomically (staged in a marked folder + rename, fsutil.h): a crash never
+// leaves a half-written one; a run first removes the staging folders a killed run left and brings history.jsonl, best.pt and
 // the event files back in line with last.pt (recovery.h). One trainer per directory (flock).
 // Without a validation split (a tiny fine-tune pack) the training loss picks best.pt.
 //
