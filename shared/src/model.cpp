@@ -247,6 +247,15 @@ Status ModelImpl::Run(const float* input, int batch, float* output) {
   if (static_cast<uint64_t>(batch) * act_bytes_per_sample_ > opt_.max_total_bytes)
     return Status::Error(src_ + ": batch " + std::to_string(batch) + " needs " + std::to_string(batch * act_bytes_per_sample_) +
                          " bytes of activations, over the limit of " + std::to_string(opt_.max_total_bytes) + "; run smaller batches");
+  // A NaN or infinite input has no defined answer, and the backends would each give a different
+  // one (the reference's max/ReLU keep a NaN, the SIMD and XNNPACK ones drop it): refused on every
+  // backend, naming the first bad value. One pass over the input, small next to any layer.
+  const size_t in_total = static_cast<size_t>(batch) * static_cast<size_t>(in_numel_);
+  for (size_t k = 0; k < in_total; ++k)
+    if (!std::isfinite(input[k]))
+      return Status::Error(src_ + ": input value " + std::to_string(k % static_cast<size_t>(in_numel_)) + " of sample " +
+                           std::to_string(k / static_cast<size_t>(in_numel_)) + " is " +
+                           (std::isnan(input[k]) ? "NaN" : "infinite") + "; inputs must be finite");
   const size_t n = g_.layers.size();
   if (batch > capacity_) {
     buffers_.resize(n);

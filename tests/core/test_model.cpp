@@ -263,6 +263,49 @@ TEST(Model, Keras2FunctionalWithNestedSequentialCalledAtNodeOne) {
   EXPECT_NEAR(y[0], DenseExpected(in)[0], 1e-6);
 }
 
+// issue 20: a NaN input gave NaN on the reference backend and 0.157 on simd/xnnpack. Now every
+// backend refuses a non-finite input with the same message, and finite inputs still run.
+TEST(Model, NonFiniteInputIsRefusedAlikeOnEveryBackend) {
+  json topo = {{"class_name", "Sequential"},
+               {"config",
+                {{"name", "cnn"},
+                 {"layers",
+                  {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
+                                    {"batch_input_shape", {nullptr, 10, 10, 1}}}),
+                   Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
+                   Layer("Flatten", {{"name", "f"}}),
+                   Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
+  json manifest = json::array({{{"paths", {"w.bin"}},
+                                {"weights",
+                                 {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}}, {{"name", "c/bias"}, {"shape", {4}}},
+                                  {{"name", "d/kernel"}, {"shape", {64, 1}}}, {{"name", "d/bias"}, {"shape", {1}}}}}}});
+  std::vector<float> w(36 + 4 + 64 + 1);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i)) * 0.3f;
+  std::vector<uint8_t> bytes = Bytes(w);
+  int tried = 0;
+  for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    ++tried;
+    LoadOptions opt;
+    opt.backend = b;
+    std::unique_ptr<Model> m;
+    ASSERT_TRUE(Model::Parse(Doc(topo, manifest).dump(), &m, opt, "cnn.json").ok());
+    ASSERT_TRUE(m->LoadWeights({{bytes.data(), bytes.size()}}).ok());
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                      -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> x(200, 0.5f), y(2, 0.25f);
+      x[100 + 37] = bad;  // sample 1, value 37
+      Status s = m->Run(x.data(), 2, y.data());
+      SCOPED_TRACE(std::string(catdog::BackendName(b)) + " input " + std::to_string(bad));
+      ExpectError(s, {"cnn.json", "input value 37 of sample 1", std::isnan(bad) ? "NaN" : "infinite"});
+    }
+    std::vector<float> x(100, 0.5f), y(1, -1.f);
+    ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok()) << catdog::BackendName(b);
+    EXPECT_TRUE(y[0] > 0.f && y[0] < 1.f) << catdog::BackendName(b);
+  }
+  EXPECT_GE(tried, 2) << "at least the reference and the SIMD backend run natively";
+}
+
 TEST(Model, RunAllocatesNothingAfterTheFirstCallWithABatchSize) {
   for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
     if (!catdog::BackendAvailable(b)) continue;

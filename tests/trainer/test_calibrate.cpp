@@ -229,7 +229,7 @@ TEST(CalibrateCli, WritesMetadataAndEvaluateHonoursIt) {
   EXPECT_EQ(json::parse(r.out)["temperature"], cal["temperature"]);
 
   // A model.json the core loads but calibrate cannot extend: exit 2 naming the value, and nothing
-  // left beside --out (no staged OUT.tmp-export-N copy).
+  // left beside --out (no staging folder with a half-made copy).
   stdfs::copy(tmp.path("cal"), tmp.path("odd"), stdfs::copy_options::recursive);
   doc["userDefinedMetadata"]["catdog"] = 5;
   ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("odd/model.json"), doc.dump()));
@@ -265,5 +265,27 @@ TEST(CalibrateCli, BadInputExitsTwoNamingTheValue) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("temperature -3"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("bad/model.json"), std::string::npos) << r.err;
+}
+
+// issue 20: a split of one class passed calibrate without a word (a temperature fitted on cats
+// only). Refused with exit 2, naming the split; --out is not written.
+TEST(CalibrateCli, OneClassSplitIsRefused) {
+  TempDir tmp;
+  const std::string data = catdog::test::RealDataDir();
+  ASSERT_FALSE(data.empty());
+  std::vector<std::string> names;
+  for (const auto& e : stdfs::directory_iterator(data + "/PetImages/Cat")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  stdfs::create_directories(tmp.path("img/Cat"));
+  for (size_t i = 0; i < 8 && i < names.size(); ++i)
+    stdfs::copy_file(data + "/PetImages/Cat/" + names[i], tmp.path("img/Cat/" + names[i]));
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("img")) + " --out " + Q(tmp.path("pack")) +
+                          " --val-fraction 0.5 --allow-one-class");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string shipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
+  r = Catdog(tmp, "calibrate --model " + Q(shipped) + " --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("cal")));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("holds only cats"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(tmp.path("cal")));
 }
 #endif

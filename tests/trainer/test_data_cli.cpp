@@ -3,12 +3,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -308,4 +311,116 @@ TEST(DataCli, EvaluateCorruptionsIsSeededAndSeverityZeroIsPlainEvaluate) {
   r = Catdog(tmp, "evaluate --model " + Q(tmp.path("model")) + " --images " + Q(tmp.path("data")) + " --corruptions");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--corruptions needs --pack"), std::string::npos) << r.err;
+}
+
+// ---- issue 20: prepare's --out: what it may remove and lock, and its messages ---------------------
+
+// `prepare` once deleted every "*.tmp<digits>" file and folder in --out. A user's files of any
+// name survive a prepare into their folder.
+TEST(DataCli, PrepareKeepsUserFilesThatLookLikeTemporaries) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 2));
+  stdfs::create_directories(tmp.path("o/album.tmp7"));
+  std::ofstream(tmp.path("o/album.tmp7/photo.jpg")) << "mine";
+  std::ofstream(tmp.path("o/thesis.tmp1")) << "mine";
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("o")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(stdfs::exists(tmp.path("o/thesis.tmp1")));
+  EXPECT_TRUE(stdfs::exists(tmp.path("o/album.tmp7/photo.jpg")));
+  EXPECT_TRUE(stdfs::exists(tmp.path("o/pack.json")));
+  for (const auto& e : stdfs::directory_iterator(tmp.path("o")))
+    EXPECT_NE(e.path().filename().string().rfind(catdog::fs::kStagingPrefix, 0), 0u) << e.path() << " left behind";
+}
+
+// Two prepares into one --out both exited 0 (and could interleave shards). The second is refused
+// (exit 2, naming the folder) while the first holds the lock; here the test holds it.
+TEST(DataCli, PrepareRefusesAnOutFolderInUse) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 2));
+  stdfs::create_directories(tmp.path("o"));
+  {
+    catdog::fs::DirLock held;
+    ASSERT_TRUE(held.Lock(tmp.path("o"), "held by the test"));
+    Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("o")));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("another `catdog prepare`"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(tmp.path("o")), std::string::npos) << r.err;
+    EXPECT_FALSE(stdfs::exists(tmp.path("o/pack.json")));
+  }
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("o")));
+  EXPECT_EQ(r.code, 0) << r.err;  // the lock dies with its holder
+}
+
+// --out as a file ("...: Success", exit 1), --out "" (exit 0, nothing written), a read-only
+// parent ("No such file or directory"), a report that cannot be written (exit 0).
+TEST(DataCli, PrepareOutAndReportMessages) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 2));
+  const std::string images = " --images " + Q(tmp.path("data"));
+  std::ofstream(tmp.path("file")) << "x";
+  Ran r = Catdog(tmp, "prepare" + images + " --out " + Q(tmp.path("file")));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("exists and is not a folder"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Success"), std::string::npos) << r.err;
+
+  r = Catdog(tmp, "prepare" + images + " --out ''");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--out is empty"), std::string::npos) << r.err;
+
+  // Root writes anywhere: run the binary as "nobody" for the read-only parent.
+  stdfs::create_directories(tmp.path("ro"));
+  ASSERT_EQ(::chmod(tmp.path("ro").c_str(), 0555), 0);
+  if (::geteuid() == 0) {
+    const std::string err_file = tmp.path("stderr.txt");
+    const std::string cmd = std::string("CI=true setpriv --reuid=65534 --regid=65534 --clear-groups '") + CATDOG_CLI +
+                            "' prepare" + images + " --out " + Q(tmp.path("ro/pack")) + " 2>'" + err_file + "' >/dev/null";
+    const int status = std::system(cmd.c_str());
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    catdog::fs::ReadTextFile(err_file, &r.err);
+  } else {
+    r = Catdog(tmp, "prepare" + images + " --out " + Q(tmp.path("ro/pack")));
+  }
+  EXPECT_NE(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("No such file"), std::string::npos) << r.err;
+
+  // A report path inside a file cannot be written: the pack is whole, the exit code says it failed.
+  r = Catdog(tmp, "prepare" + images + " --out " + Q(tmp.path("p")) + " --report " + Q(tmp.path("file/report.json")));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("--report"), std::string::npos) << r.err;
+  EXPECT_TRUE(stdfs::exists(tmp.path("p/pack.json")));
+}
+
+// One class only: refused with exit 2 naming the flag that allows it.
+TEST(DataCli, PrepareRefusesOneClassUnlessAllowed) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("src"), 2));
+  stdfs::create_directories(tmp.path("data"));
+  stdfs::copy(tmp.path("src/Dog"), tmp.path("data/Dog"));
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("p")));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("only dog images"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(tmp.path("p/pack.json")));
+  r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("p")) + " --allow-one-class");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// evaluate --images read `ln -s .. Cat/up` as cats (every dog scored as a cat, the real Dog/
+// skipped). It shares prepare's scan: the link is skipped and named, the labels stay right.
+TEST(DataCli, EvaluateImagesRefusesASymlinkOutOfTheClassFolder) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 3));
+  ASSERT_EQ(::symlink("..", tmp.path("data/Cat/up").c_str()), 0);
+  WriteMeanModel(tmp.path("mean"), 0.5);
+  Ran r = Catdog(tmp, "evaluate --model " + Q(tmp.path("mean")) + " --images " + Q(tmp.path("data")) + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& c = j["confusion"];  // rows: true cat, true dog
+  EXPECT_EQ(c[0][0].get<int>() + c[0][1].get<int>(), 3) << r.out;
+  EXPECT_EQ(c[1][0].get<int>() + c[1][1].get<int>(), 3) << r.out;
+  bool named = false;
+  for (const json& s : j["skipped"])
+    named = named || (s["path"].get<std::string>().find("Cat/up") != std::string::npos &&
+                      s["reason"] == "symlink-outside-class-folder");
+  EXPECT_TRUE(named) << j["skipped"].dump();
 }

@@ -13,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "fsutil.h"
 #include "pack.h"
 #include "test_util.h"
@@ -452,4 +455,77 @@ TEST(Pack, OverlongRecordPathsAreRefused) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.message().find("record 1 has a path of 4294967295 bytes (at most 4096)"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find(p.shards[0].file), std::string::npos) << s.message();
+}
+
+// ---- issue 20: temporaries are recognised by a marker, never by a name pattern -------------------
+
+// prepare and train once deleted anything named "*.tmp<digits>" in --out ("thesis.tmp1",
+// "album.tmp7/"). Only staging folders with a catdog marker naming a process that has ended are
+// removed now; user files of any name, unmarked look-alikes and a live process's staging stay.
+TEST(Pack, StaleTempCleanupRemovesOnlyMarkedStagingFoldersOfEndedProcesses) {
+  catdog::test::TempDir tmp;
+  const std::string dir = tmp.path("out");
+  stdfs::create_directories(dir + "/album.tmp7");
+  std::ofstream(dir + "/album.tmp7/photo.jpg") << "mine";
+  std::ofstream(dir + "/thesis.tmp1") << "mine";
+  std::ofstream(dir + "/last.pt.tmp123456") << "mine";
+  stdfs::create_directories(dir + "/model.tmp-export-42");
+  stdfs::create_directories(dir + "/.catdog-tmp-1-2");
+  std::ofstream(dir + "/.catdog-tmp-1-2/notes.txt") << "mine, no marker";
+  // A staging folder of a process that ended without cleaning up (killed mid-write).
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto* leak = new catdog::fs::StagingDir;  // never destroyed: what a SIGKILL leaves
+    ::_exit(leak->Create(dir, "pack.json") ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::vector<std::string> staged;
+  for (const auto& e : stdfs::directory_iterator(dir))
+    if (catdog::fs::IsStagingDir(e.path().string())) staged.push_back(e.path().string());
+  ASSERT_EQ(staged.size(), 1u);
+  std::ofstream(staged[0] + "/shard-00000.zst") << "half written";
+  // One of this (live) process: in use, kept.
+  catdog::fs::StagingDir live;
+  ASSERT_TRUE(live.Create(dir, "report.json"));
+
+  size_t removed = 0;
+  ASSERT_TRUE(catdog::fs::RemoveStaleTemps(dir, &removed));
+  EXPECT_EQ(removed, 1u);
+  EXPECT_FALSE(stdfs::exists(staged[0]));
+  EXPECT_TRUE(stdfs::exists(live.path()));
+  for (const char* kept : {"album.tmp7/photo.jpg", "thesis.tmp1", "last.pt.tmp123456", "model.tmp-export-42",
+                           ".catdog-tmp-1-2/notes.txt"})
+    EXPECT_TRUE(stdfs::exists(dir + "/" + kept)) << kept << " was deleted";
+  // WriteFileAtomic stages inside its own folder and leaves nothing beside the file.
+  ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("w/a.json"), std::string("{}")));
+  std::vector<std::string> names;
+  for (const auto& e : stdfs::directory_iterator(tmp.path("w"))) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"a.json"});
+}
+
+// A source folder whose name is not UTF-8 made pack.json's dump throw after the shards were
+// written (shards and no pack.json). The name is stored escaped; the pack is whole.
+TEST(Pack, NonUtf8SourceFolderIsStoredEscaped) {
+  catdog::test::TempDir tmp;
+  Pack p = MakePack(6, 16, 11);
+  p.sources = {"/photos/\xff\xfe-cats"};
+  ASSERT_TRUE(catdog::pack::WritePack(tmp.path("p"), p));
+  Pack q;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("p"), &q));
+  ASSERT_EQ(q.sources.size(), 1u);
+  EXPECT_EQ(q.sources[0], "/photos/\\xFF\\xFE-cats");
+}
+
+// Writing a pack where --out is a file named the message after the OS ("...: Success").
+TEST(Pack, WritingIntoAFileSaysSo) {
+  catdog::test::TempDir tmp;
+  std::ofstream(tmp.path("f")) << "x";
+  Pack p = MakePack(2, 16, 12);
+  catdog::Status s = catdog::pack::WritePack(tmp.path("f"), p);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("not a folder"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("Success"), std::string::npos) << s.message();
 }

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -778,4 +780,219 @@ TEST(Imaging, MutatedFilesNeverCrashAndAlwaysGetAVerdict) {
   EXPECT_GT(ok, 50);
   EXPECT_GT(verdicts[Problem::kTruncated], 20);
   EXPECT_GT(verdicts[Problem::kCorrupt], 20);
+}
+
+// ---- issue 20: never lose or mislabel a user's data ----------------------------------------------
+namespace {
+
+size_t CountLabel(const catdog::pack::Pack& p, uint8_t label) {
+  return size_t(std::count(p.labels.begin(), p.labels.end(), label));
+}
+const catdog::prepare::Skipped* FindSkipped(const catdog::prepare::Result& r, const std::string& path_part) {
+  for (const auto& s : r.skipped)
+    if (s.path.find(path_part) != std::string::npos) return &s;
+  return nullptr;
+}
+std::string SkippedList(const catdog::prepare::Result& r) {
+  std::string out;
+  for (const auto& s : r.skipped) out += s.path + " [" + s.reason + "] " + s.detail + "\n";
+  return out;
+}
+
+}  // namespace
+
+// `ln -s .. I/Cat/up` once made every dog a cat (through Cat/up/Dog) and then skipped the real
+// Dog folder as "already read". A symlinked folder leading out of its class folder is refused
+// and named; a loop inside is counted.
+TEST(Prepare, SymlinkOutOfTheClassFolderIsRefusedAndNamed) {
+  TempDir tmp;
+  const std::string root = tmp.path("data");
+  ASSERT_TRUE(CopySubset(root, 3));
+  ASSERT_EQ(::symlink("..", (root + "/Cat/up").c_str()), 0);
+  ASSERT_EQ(::symlink(".", (root + "/Dog/self").c_str()), 0);
+  catdog::prepare::Result r;
+  catdog::Status s = catdog::prepare::Run(Opts(root), &r);
+  ASSERT_TRUE(s) << s.message() << "\n" << SkippedList(r);
+  EXPECT_EQ(CountLabel(r.pack, 0), 3u) << SkippedList(r);
+  EXPECT_EQ(CountLabel(r.pack, 1), 3u) << SkippedList(r);
+  const auto* up = FindSkipped(r, "Cat/up");
+  ASSERT_NE(up, nullptr) << SkippedList(r);
+  EXPECT_EQ(up->reason, "symlink-outside-class-folder");
+  const auto* self = FindSkipped(r, "Dog/self");
+  ASSERT_NE(self, nullptr) << SkippedList(r);
+  EXPECT_EQ(self->reason, "symlink-loop");
+  const nlohmann::json rep = catdog::prepare::Report(Opts(root), r);
+  EXPECT_EQ(rep["skipped"]["symlink-outside-class-folder"], 1);
+  EXPECT_EQ(rep["skipped_total"], r.skipped.size());
+}
+
+// A photo under both Cat and Dog (a copy, a hard link or a symlink) was silently kept as a cat.
+// Now every copy is left out and named as "in-both-classes"; a copy within one class stays a
+// plain duplicate.
+TEST(Prepare, APhotoInBothClassesIsAConflictNotACat) {
+  TempDir tmp;
+  const std::string root = tmp.path("data");
+  ASSERT_TRUE(CopySubset(root, 4));
+  auto cats = SortedJpegs(root + "/Cat");
+  auto dogs = SortedJpegs(root + "/Dog");
+  stdfs::copy_file(root + "/Cat/" + cats[0], root + "/Dog/copy-of-cat.jpg");                 // same bytes
+  ASSERT_EQ(::link((root + "/Dog/" + dogs[0]).c_str(), (root + "/Cat/hardlink.jpg").c_str()), 0);  // same inode
+  ASSERT_EQ(::symlink((root + "/Cat/" + cats[1]).c_str(), (root + "/Dog/link.jpg").c_str()), 0);  // same file
+  stdfs::copy_file(root + "/Cat/" + cats[2], root + "/Cat/zz-copy.jpg");                     // a plain duplicate
+  catdog::prepare::Result r;
+  catdog::Status s = catdog::prepare::Run(Opts(root), &r);
+  ASSERT_TRUE(s) << s.message();
+  size_t conflicts = 0;
+  for (const auto& sk : r.skipped) conflicts += sk.reason == "in-both-classes";
+  EXPECT_EQ(conflicts, 6u) << SkippedList(r);
+  for (const std::string& name : std::vector<std::string>{"Cat/" + cats[0], "Dog/copy-of-cat.jpg", "Dog/" + dogs[0], "Cat/hardlink.jpg",
+                                  "Cat/" + cats[1], "Dog/link.jpg"}) {
+    const auto* sk = FindSkipped(r, name);
+    ASSERT_NE(sk, nullptr) << name << "\n" << SkippedList(r);
+    EXPECT_EQ(sk->reason, "in-both-classes") << name;
+  }
+  EXPECT_EQ(CountLabel(r.pack, 0), 2u);  // cats[2], cats[3]
+  EXPECT_EQ(CountLabel(r.pack, 1), 3u);  // dogs[1..3]
+  ASSERT_EQ(r.duplicates.size(), 1u);
+  EXPECT_NE(r.duplicates[0].path.find("zz-copy.jpg"), std::string::npos);
+  for (const std::string& p : r.pack.paths) EXPECT_EQ(p.find("copy-of-cat"), std::string::npos) << p;
+}
+
+// `chmod 000 split/test` once made the split vanish with "0 skipped". An unreadable split folder,
+// a class name that is not a readable folder (a dangling symlink) and a FIFO are each counted and
+// named. Root reads through mode bits, so the run drops to "nobody" (AsNobody).
+TEST(Prepare, UnreadableSplitFoldersAndEntriesAreNamed) {
+  TempDir tmp;
+  const std::string root = tmp.path("data");
+  ASSERT_TRUE(CopySubset(tmp.path("src"), 3));
+  for (const char* split : {"train", "test"})
+    for (const char* cls : {"Cat", "Dog"}) {
+      stdfs::create_directories(root + "/" + split);
+      stdfs::copy(tmp.path(std::string("src/") + cls), root + "/" + split + "/" + cls);
+    }
+  ASSERT_EQ(::symlink((root + "/nowhere").c_str(), (root + "/validation").c_str()), 0);
+  ASSERT_EQ(::mkfifo((root + "/train/Cat/pipe.jpg").c_str(), 0644), 0);
+  ASSERT_EQ(::chmod((root + "/test").c_str(), 0), 0);
+  catdog::prepare::Result r;
+  catdog::Status s;
+  {
+    catdog::test::AsNobody nobody;
+    s = catdog::prepare::Run(Opts(root), &r);
+  }
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(r.pack.count(), 6u);
+  const auto* test = FindSkipped(r, "data/test");
+  ASSERT_NE(test, nullptr) << SkippedList(r);
+  EXPECT_EQ(test->reason, "unreadable");
+  EXPECT_NE(test->detail.find("Permission denied"), std::string::npos) << test->detail;
+  const auto* val = FindSkipped(r, "data/validation");
+  ASSERT_NE(val, nullptr) << SkippedList(r);
+  EXPECT_EQ(val->reason, "unreadable");
+  const auto* fifo = FindSkipped(r, "pipe.jpg");
+  ASSERT_NE(fifo, nullptr) << SkippedList(r);
+  EXPECT_EQ(fifo->reason, "unreadable");
+  EXPECT_EQ(catdog::prepare::Report(Opts(root), r)["skipped"]["unreadable"], 3);
+  EXPECT_NE(catdog::prepare::SummaryLine(Opts(root), r).find("3 skipped"), std::string::npos);
+}
+
+// A skipped file named with a byte that is not UTF-8 made report.json throw json type_error 316
+// after the pack was written; a non-UTF-8 --images folder left shards and no pack.json. Names are
+// now stored escaped (and flagged) and the pack is whole.
+TEST(Prepare, NonUtf8NamesAreStoredEscapedAndThePackIsWhole) {
+  TempDir tmp;
+  const std::string root = tmp.path("data\xff");
+  ASSERT_TRUE(CopySubset(root, 2));
+  WriteText(root + "/Cat/bad\xfe\\name.jpg", "not an image");
+  catdog::prepare::Options o = Opts(root);
+  o.out = tmp.path("pack");
+  catdog::prepare::Result r;
+  catdog::Status s = catdog::prepare::Run(o, &r);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_TRUE(stdfs::exists(tmp.path("pack/pack.json")));
+  catdog::pack::Pack back;
+  ASSERT_TRUE(catdog::pack::ReadPack(tmp.path("pack"), &back));
+  EXPECT_EQ(back.count(), 4u);
+  ASSERT_EQ(back.sources.size(), 1u);
+  EXPECT_NE(back.sources[0].find("data\\xFF"), std::string::npos) << back.sources[0];
+  std::string text;
+  ASSERT_NO_THROW(text = catdog::prepare::Report(o, r).dump(1));
+  const nlohmann::json rep = nlohmann::json::parse(text);
+  ASSERT_EQ(rep["skipped_files"].size(), 1u);
+  EXPECT_EQ(rep["skipped_files"][0]["path"], catdog::fs::JsonSafeName(root + "/Cat/bad\xfe\\name.jpg"));
+  EXPECT_NE(rep["skipped_files"][0]["path"].get<std::string>().find("bad\\xFE\\\\name.jpg"), std::string::npos);
+  EXPECT_EQ(rep["skipped_files"][0]["path_escaped"], true);
+  // Valid UTF-8 (accents, emoji) is kept as it is.
+  bool escaped = true;
+  EXPECT_EQ(catdog::fs::JsonSafeName("chat-\xc3\xa9t\xc3\xa9-\xf0\x9f\x90\x88.jpg", &escaped), "chat-\xc3\xa9t\xc3\xa9-\xf0\x9f\x90\x88.jpg");
+  EXPECT_FALSE(escaped);
+  EXPECT_EQ(catdog::fs::JsonSafeName("a\xc0\xafz"), "a\\xC0\\xAFz");  // an overlong '/' is not UTF-8
+}
+
+// 6,000 empty files at --size 1024 once took 6.3 GB: the pixels of every file found were
+// allocated (and zeroed) before decoding. Measured in a child process: the peak RSS over what the
+// child started with (getrusage ru_maxrss vs /proc/self/statm), for 400 empty files at 1024x1024
+// (400 MiB before the fix).
+TEST(Prepare, MemoryFollowsTheImagesKeptNotTheFilesFound) {
+  TempDir tmp;
+  const std::string root = tmp.path("data");
+  for (const char* cls : {"Cat", "Dog"}) {
+    stdfs::create_directories(root + "/" + cls);
+    for (int i = 0; i < 200; ++i) std::ofstream(root + "/" + cls + "/empty" + std::to_string(i) + ".jpg");
+  }
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    long pages = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+      std::fclose(f);
+    }
+    const long start_kb = resident * (::sysconf(_SC_PAGESIZE) / 1024);
+    catdog::prepare::Options o = Opts(root);
+    o.size = 1024;
+    o.threads = 2;
+    catdog::prepare::Result r;
+    catdog::Status s = catdog::prepare::Run(o, &r);
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    const long grew_kb = ru.ru_maxrss - start_kb;
+    const bool all_counted = !s && r.skipped.size() == 400;
+    if (::write(fds[1], &grew_kb, sizeof grew_kb) != sizeof grew_kb) ::_exit(3);
+    ::_exit(all_counted ? 0 : 4);
+  }
+  ::close(fds[1]);
+  long grew_kb = -1;
+  const ssize_t got = ::read(fds[0], &grew_kb, sizeof grew_kb);
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child crashed";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the 400 empty files were not all skipped";
+  ASSERT_EQ(got, ssize_t(sizeof grew_kb));
+  std::printf("prepare of 400 empty files at --size 1024: peak RSS grew by %ld KiB\n", grew_kb);
+  EXPECT_LT(grew_kb, 64 * 1024) << "peak RSS grew by " << grew_kb << " KiB";
+}
+
+// One class only passed prepare without a word (then train reported val_acc 1.0). Refused unless
+// allow_one_class (--allow-one-class), which a pack of corrections for a fine-tune may need.
+TEST(Prepare, OneClassIsRefusedUnlessAllowed) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("src"), 3));
+  stdfs::create_directories(tmp.path("data"));
+  stdfs::copy(tmp.path("src/Cat"), tmp.path("data/Cat"));
+  catdog::prepare::Options o = Opts(tmp.path("data"));
+  o.out = tmp.path("pack");
+  catdog::prepare::Result r;
+  catdog::Status s = catdog::prepare::Run(o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("only cat images"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("--allow-one-class"), std::string::npos) << s.message();
+  EXPECT_FALSE(stdfs::exists(tmp.path("pack/pack.json")));
+  o.allow_one_class = true;
+  s = catdog::prepare::Run(o, &r);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_EQ(r.pack.count(), 3u);
 }

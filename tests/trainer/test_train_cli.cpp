@@ -111,7 +111,7 @@ std::vector<std::string> Leftovers(const std::string& dir) {
   if (!stdfs::exists(dir, ec)) return bad;  // a kill before the run made its folder
   for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (catdog::fs::IsStaleTempName(name) || name.find(".tmp") != std::string::npos) bad.push_back(e.path().string());
+    if (name.rfind(catdog::fs::kStagingPrefix, 0) == 0 || name.find(".tmp") != std::string::npos) bad.push_back(e.path().string());
   }
   return bad;
 }
@@ -147,6 +147,30 @@ std::map<std::string, std::vector<int64_t>> TensorBoardSteps(const std::string& 
   }
   for (auto& [tag, v] : steps) std::sort(v.begin(), v.end());
   return steps;
+}
+
+// What a SIGKILL in the middle of a write leaves: the staging folder (fsutil.h), with a partial
+// file, of a process that has ended. Returns its path.
+std::string LeakStagingDir(const std::string& dir, const std::string& name) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto* leak = new catdog::fs::StagingDir;  // never destroyed
+    if (!leak->Create(dir, name)) ::_exit(1);
+    std::ofstream(leak->path() + "/" + name) << "partial";
+    const std::string& p = leak->path();
+    ::_exit(::write(fds[1], p.data(), p.size()) == ssize_t(p.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string path;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) path.append(buf, size_t(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0 && stdfs::is_directory(path)) << path;
+  return path;
 }
 
 int MetaEpoch(const catdog::train::Checkpoint& ck, const char* key = "epoch") {
@@ -327,7 +351,8 @@ TEST(CrashSafe, RecoveryRepairsEachKindOfDamage) {
   ASSERT_TRUE(catdog::train::ReadCheckpoint(out + "/last.pt", &last));
 
   // Damage.
-  ASSERT_TRUE(catdog::fs::WriteFileAtomic(out + "/last.pt.tmp123456", std::string("partial")));
+  const std::string staged = LeakStagingDir(out, "last.pt");
+  std::ofstream(out + "/last.pt.tmp123456") << "a user's file: never removed";
   const std::string hist = ReadAll(out + "/history.jsonl");
   ASSERT_TRUE(catdog::fs::WriteFileAtomic(out + "/history.jsonl", hist.substr(0, hist.size() / 2)));
   catdog::train::Checkpoint stale = last;  // a best.pt claiming an older epoch
@@ -350,11 +375,12 @@ TEST(CrashSafe, RecoveryRepairsEachKindOfDamage) {
   a.push_back("--resume");
   ASSERT_EQ(RunCli(a, tmp.path("r.log")), 0) << ReadAll(tmp.path("r.log"));
   const std::string rlog = ReadAll(tmp.path("r.log"));
-  EXPECT_NE(rlog.find("removed 1 temporary"), std::string::npos) << rlog;
+  EXPECT_NE(rlog.find("removed 1 staging folder"), std::string::npos) << rlog;
   EXPECT_NE(rlog.find("history.jsonl rewritten"), std::string::npos) << rlog;
   EXPECT_NE(rlog.find("event file(s) cut back"), std::string::npos) << rlog;
   EXPECT_EQ(ReadAll(out + "/history.jsonl"), hist);
-  EXPECT_FALSE(stdfs::exists(out + "/last.pt.tmp123456"));
+  EXPECT_FALSE(stdfs::exists(staged));
+  EXPECT_TRUE(stdfs::exists(out + "/last.pt.tmp123456"));
   for (const char* sub : {"train", "validation"})
     for (const auto& [tag, v] : TensorBoardSteps(out + "/logs/" + sub))
       EXPECT_EQ(v, (std::vector<int64_t>{0, 1, 2})) << sub << "/" << tag;
@@ -373,6 +399,118 @@ TEST(CrashSafe, RecoveryRepairsEachKindOfDamage) {
   EXPECT_EQ(RunCli(a, tmp.path("l.log")), 2);
   EXPECT_NE(ReadAll(tmp.path("l.log")).find("another `catdog train` is writing to this directory"), std::string::npos)
       << ReadAll(tmp.path("l.log"));
+}
+
+// ---- issue 20: run folders are never mixed or silently replaced -----------------------------------
+
+// A fresh train into an old run folder replaced it and mixed TensorBoard files; --resume with
+// another pack was accepted; one class trained to val_acc 1.0; a damaged checkpoint printed a
+// libtorch backtrace or was later blamed on --lr.
+TEST(RunFolder, FreshRunsResumesAndDamagedCheckpointsAreRefusedClearly) {
+  TempDir tmp;
+  const std::string data = catdog::test::RealDataDir();
+  ASSERT_FALSE(data.empty());
+  CopyPhotos(data, "Cat", 6, tmp.path("img"));
+  CopyPhotos(data, "Dog", 6, tmp.path("img"));
+  auto prepare = [&](const std::string& out, const std::string& images, const std::string& seed,
+                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"prepare", "--images", images, "--out", out, "--size", "16", "--val-fraction",
+                                  "0.34", "--seed", seed};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return RunCli(a, tmp.path("p.log"));
+  };
+  ASSERT_EQ(prepare(tmp.path("packA"), tmp.path("img"), "1"), 0) << ReadAll(tmp.path("p.log"));
+  ASSERT_EQ(prepare(tmp.path("packB"), tmp.path("img"), "2"), 0) << ReadAll(tmp.path("p.log"));
+  const std::string out = tmp.path("run");
+  auto train = [&](const std::string& pack, std::vector<std::string> extra, const std::string& log) {
+    std::vector<std::string> a = {"train", "--pack", pack, "--arch", "dense", "--batch", "8",
+                                  "--threads", "1", "--device", "cpu", "--no-progress", "--out", out};
+    if (std::find(extra.begin(), extra.end(), "--epochs") == extra.end()) extra.insert(extra.end(), {"--epochs", "1"});
+    a.insert(a.end(), extra.begin(), extra.end());
+    return RunCli(a, tmp.path(log));
+  };
+  auto events = [&](const char* sub) {
+    size_t n = 0;
+    for (const auto& e : stdfs::directory_iterator(out + "/logs/" + sub))
+      n += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+    return n;
+  };
+  ASSERT_EQ(train(tmp.path("packA"), {}, "t1.log"), 0) << ReadAll(tmp.path("t1.log"));
+  const std::string best_before = ReadAll(out + "/best.pt");
+
+  // A fresh run into it: refused, nothing touched.
+  EXPECT_EQ(train(tmp.path("packA"), {}, "t2.log"), 2) << ReadAll(tmp.path("t2.log"));
+  EXPECT_NE(ReadAll(tmp.path("t2.log")).find("holds a previous run"), std::string::npos) << ReadAll(tmp.path("t2.log"));
+  EXPECT_EQ(ReadAll(out + "/best.pt"), best_before);
+  EXPECT_EQ(events("train"), 1u);
+  // --force: the old run's files go first, so one event file per folder, not two.
+  ASSERT_EQ(train(tmp.path("packA"), {"--force"}, "t3.log"), 0) << ReadAll(tmp.path("t3.log"));
+  EXPECT_NE(ReadAll(tmp.path("t3.log")).find("deleted"), std::string::npos) << ReadAll(tmp.path("t3.log"));
+  EXPECT_EQ(events("train"), 1u);
+  EXPECT_EQ(events("validation"), 1u);
+
+  // --resume with another pack: refused naming both.
+  EXPECT_EQ(train(tmp.path("packB"), {"--resume", "--epochs", "2"}, "t4.log"), 2) << ReadAll(tmp.path("t4.log"));
+  EXPECT_NE(ReadAll(tmp.path("t4.log")).find("was trained on pack"), std::string::npos) << ReadAll(tmp.path("t4.log"));
+
+  // best.pt deleted: --resume never ends "done" without one (rebuilt from last.pt when last.pt's
+  // epoch is the best, refused naming best.pt otherwise).
+  stdfs::remove(out + "/best.pt");
+  const int rc = train(tmp.path("packA"), {"--resume", "--epochs", "2"}, "t5.log");
+  const std::string log5 = ReadAll(tmp.path("t5.log"));
+  EXPECT_TRUE((rc == 0 && stdfs::exists(out + "/best.pt")) || (rc == 2 && log5.find("best.pt") != std::string::npos))
+      << rc << "\n" << log5;
+
+  // The refusing case needs a run whose best epoch is not its last: patience 1 at a noisy lr
+  // stops at the first worse epoch (deterministic: CPU, one thread, fixed seed).
+  const std::string noisy = tmp.path("noisy");
+  ASSERT_EQ(RunCli({"train", "--pack", tmp.path("packA"), "--arch", "dense", "--epochs", "8", "--batch", "4",
+                    "--patience", "1", "--lr", "2e-2", "--threads", "1", "--device", "cpu", "--no-progress", "--out",
+                    noisy},
+                   tmp.path("n1.log")),
+            0)
+      << ReadAll(tmp.path("n1.log"));
+  catdog::train::Checkpoint nl;
+  ASSERT_TRUE(catdog::train::ReadCheckpoint(noisy + "/last.pt", &nl));
+  ASSERT_LT(MetaEpoch(nl, "best_epoch"), MetaEpoch(nl)) << "this run's last epoch was its best; pick another --lr";
+  stdfs::remove(noisy + "/best.pt");
+  EXPECT_EQ(RunCli({"train", "--pack", tmp.path("packA"), "--arch", "dense", "--epochs", "9", "--batch", "4",
+                    "--lr", "2e-2", "--threads", "1", "--device", "cpu", "--no-progress", "--out", noisy, "--resume"},
+                   tmp.path("n2.log")),
+            2)
+      << ReadAll(tmp.path("n2.log"));
+  EXPECT_NE(ReadAll(tmp.path("n2.log")).find("best.pt is missing"), std::string::npos) << ReadAll(tmp.path("n2.log"));
+
+  // A truncated checkpoint: one line, no libtorch backtrace.
+  const std::string last = ReadAll(out + "/last.pt");
+  stdfs::create_directories(tmp.path("cut"));
+  std::ofstream(tmp.path("cut/last.pt"), std::ios::binary) << last.substr(0, last.size() / 2);
+  catdog::train::Checkpoint ck;
+  catdog::Status s = catdog::train::ReadCheckpoint(tmp.path("cut/last.pt"), &ck);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("Exception raised from"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("cut/last.pt"), std::string::npos) << s.message();
+  // NaN bytes in the weights: the checkpoint is called corrupt when read, not blamed on --lr later.
+  ASSERT_TRUE(catdog::train::ReadCheckpoint(out + "/last.pt", &ck));
+  ck.tensors[0].data[1] = std::nanf("");
+  ASSERT_TRUE(catdog::train::WriteCheckpoint(tmp.path("nan.pt"), ck));
+  s = catdog::train::ReadCheckpoint(tmp.path("nan.pt"), &ck);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("non-finite"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("corrupt"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("--lr"), std::string::npos) << s.message();
+
+  // One class: prepare needs --allow-one-class, train refuses it without its own.
+  stdfs::create_directories(tmp.path("cats"));
+  stdfs::copy(tmp.path("img/Cat"), tmp.path("cats/Cat"));
+  ASSERT_EQ(prepare(tmp.path("packC"), tmp.path("cats"), "1", {"--allow-one-class"}), 0) << ReadAll(tmp.path("p.log"));
+  EXPECT_EQ(RunCli({"train", "--pack", tmp.path("packC"), "--arch", "dense", "--epochs", "1", "--device", "cpu",
+                    "--no-progress", "--out", tmp.path("run-cats")},
+                   tmp.path("t6.log")),
+            2);
+  EXPECT_NE(ReadAll(tmp.path("t6.log")).find("only cats"), std::string::npos) << ReadAll(tmp.path("t6.log"));
+  EXPECT_FALSE(stdfs::exists(tmp.path("run-cats/best.pt")));
 }
 
 // ---- fine-tuning -----------------------------------------------------------------------------------

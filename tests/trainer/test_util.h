@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace catdog::test {
 
@@ -42,6 +43,32 @@ class TempDir {
 
  private:
   std::string root_;
+};
+
+// Root reads and writes anything regardless of mode bits. Tests of "cannot read / cannot write"
+// run as root in CI containers, so this drops the effective uid/gid to "nobody" (65534) for its
+// lifetime (threads started meanwhile inherit it) and restores them after; as another user it does
+// nothing, and the mode bits already apply.
+class AsNobody {
+ public:
+  AsNobody() {
+    if (::geteuid() == 0) {
+      EXPECT_EQ(::setegid(65534), 0);
+      EXPECT_EQ(::seteuid(65534), 0);
+      dropped_ = ::geteuid() == 65534;
+    }
+  }
+  ~AsNobody() {
+    if (dropped_) {
+      EXPECT_EQ(::seteuid(0), 0);
+      EXPECT_EQ(::setegid(0), 0);
+    }
+  }
+  AsNobody(const AsNobody&) = delete;
+  AsNobody& operator=(const AsNobody&) = delete;
+
+ private:
+  bool dropped_ = false;
 };
 
 // The real photos: $CATDOG_DATA, else the folder CMake passed (repo/../shared/data). Returns ""

@@ -78,6 +78,12 @@ int Run(const CalArgs& a) {
                                    std::to_string(S));
   const std::vector<size_t> idx = p.Indices(sp);
   if (idx.empty()) return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split is empty");
+  // A temperature fitted on one class only pushes every score towards that class: refused.
+  size_t dogs = 0;
+  for (size_t i : idx) dogs += p.labels[i] ? 1 : 0;
+  if (dogs == 0 || dogs == idx.size())
+    return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split holds only " + (dogs ? "dogs" : "cats") + " (" +
+                                   std::to_string(idx.size()) + " images); calibration needs both classes");
 
   // Raw outputs through the shared core.
   const size_t plane = size_t(S) * S;
@@ -135,9 +141,10 @@ int Run(const CalArgs& a) {
   const std::string new_text = doc.dump();
 
   // Write model.json (a copy of the folder first with --out).
-  // With --out elsewhere the copy is built in a temporary sibling (OUT.tmp-export-N) and renamed
-  // into place at the end, so a kill never leaves a half-copied model folder.
+  // With --out elsewhere the copy is built in a private staging folder beside it (fsutil.h) and
+  // renamed into place at the end, so a kill never leaves a half-copied model folder.
   stdfs::path dst_json = src_json, dst_dir, staged;
+  fs::StagingDir staging;  // removed, with whatever is left in it, on every return
   if (!a.out.empty()) {
     dst_dir = a.out;
     if (dst_dir.filename().empty()) dst_dir = dst_dir.parent_path();
@@ -150,49 +157,23 @@ int Run(const CalArgs& a) {
       const stdfs::path parent = dst_dir.has_parent_path() ? dst_dir.parent_path() : stdfs::path(".");
       stdfs::create_directories(parent, ec);
       size_t stale = 0;
-      if (!(s = fs::RemoveStaleTemps(parent.string(), &stale, dst_dir.filename().string() + ".")))
+      if (!(s = fs::RemoveStaleTemps(parent.string(), &stale, dst_dir.filename().string())))
         return Fail(kExitFailure, s.message());
-      staged = dst_dir;
-      staged += ".tmp-export-" + std::to_string(std::random_device()() % 1000000);
+      if (!(s = staging.Create(parent.string(), dst_dir.filename().string()))) return Fail(kExitFailure, s.message());
+      staged = stdfs::path(staging.path()) / "model";
       stdfs::copy(src_dir, staged, stdfs::copy_options::recursive, ec);
-      if (ec) {
-        std::error_code e2;
-        stdfs::remove_all(staged, e2);
-        return Fail(kExitFailure, "copying " + src_dir.string() + " to " + staged.string() + ": " + ec.message());
-      }
+      if (ec) return Fail(kExitFailure, "copying " + src_dir.string() + " to " + staged.string() + ": " + ec.message());
       dst_json = staged / src_json.filename();
     }
   }
   // What the runtimes will load must parse (and carry the temperature) before it replaces the file.
   std::unique_ptr<Model> check;
-  if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string()))) {
-    if (!staged.empty()) stdfs::remove_all(staged, ec);
+  if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string())))
     return Fail(kExitFailure, "the calibrated model.json does not parse: " + s.message());
-  }
-  if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) {
-    if (!staged.empty()) stdfs::remove_all(staged, ec);
-    return Fail(kExitFailure, s.message());
-  }
+  if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) return Fail(kExitFailure, s.message());
   if (!staged.empty()) {
-    stdfs::path old;
-    if (stdfs::exists(dst_dir, ec)) {
-      old = dst_dir;
-      old += ".old-export-" + std::to_string(std::random_device()() % 1000000);
-      stdfs::rename(dst_dir, old, ec);
-      if (ec) {
-        std::error_code e2;
-        stdfs::remove_all(staged, e2);
-        return Fail(kExitFailure, a.out + ": cannot move the previous folder aside: " + ec.message());
-      }
-    }
-    stdfs::rename(staged, dst_dir, ec);
-    if (ec) {
-      std::error_code e2;
-      if (!old.empty()) stdfs::rename(old, dst_dir, e2);
-      stdfs::remove_all(staged, e2);
-      return Fail(kExitFailure, a.out + ": cannot rename the calibrated copy into place: " + ec.message());
-    }
-    if (!old.empty()) stdfs::remove_all(old, ec);
+    if (!(s = fs::ReplaceDir(staged.string(), dst_dir.string(), (stdfs::path(staging.path()) / "previous").string())))
+      return Fail(kExitFailure, "--out " + s.message());
     dst_json = dst_dir / src_json.filename();
   }
 

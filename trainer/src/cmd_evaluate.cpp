@@ -124,7 +124,7 @@ int Run(const EvalArgs& a) {
     std::vector<prepare::Skipped> sk;
     s = prepare::Scan({a.images}, &files, &sk);
     if (!s) return Fail(kExitBadInput, s.message());
-    for (const auto& x : sk) skipped.push_back({{"path", x.path}, {"reason", x.reason}});
+    for (const auto& x : sk) skipped.push_back({{"path", fs::JsonSafeName(x.path)}, {"reason", x.reason}});
     for (const prepare::SourceFile& f : files) {
       imaging::Image img;
       imaging::Problem problem = imaging::Problem::kNone;
@@ -135,7 +135,7 @@ int Run(const EvalArgs& a) {
       smp.u8.resize(size_t(S) * S);
       if (d) d = preprocess_u8(img.view(), fit, S, smp.u8.data());
       if (!d) {
-        skipped.push_back({{"path", f.path}, {"reason", imaging::ProblemName(problem)}, {"detail", d.message()}});
+        skipped.push_back({{"path", fs::JsonSafeName(f.path)}, {"reason", imaging::ProblemName(problem)}, {"detail", fs::JsonSafeName(d.message())}});
         continue;
       }
       samples.push_back(std::move(smp));
@@ -218,7 +218,7 @@ int Run(const EvalArgs& a) {
     j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;
     nlohmann::json w = nlohmann::json::array();
     for (size_t i : worst)
-      w.push_back({{"path", samples[i].path}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},
+      w.push_back({{"path", fs::JsonSafeName(samples[i].path)}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},
                    {"pixels_b64", train::Base64Encode(samples[i].u8.data(), samples[i].u8.size())}});
     j["worst"] = w;
     j["skipped"] = skipped;

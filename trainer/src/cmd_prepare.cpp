@@ -65,6 +65,9 @@ void RegisterPrepare(CLI::App& app) {
   cmd->add_option("--threads", args->o.threads, "Decode threads (0 = all cores)")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->add_option("--max-pixels", args->o.decode.max_pixels, "Refuse images whose header claims more pixels")
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32))->capture_default_str();
+  cmd->add_flag("--allow-one-class", args->o.allow_one_class,
+                "Write a pack holding only cats or only dogs (refused otherwise: a classifier trained on it learns "
+                "nothing)");
   cmd->add_option("--zstd-level", args->o.write.zstd_level, "zstd level of the shards (1..19)")
       ->check(CLI::Range(1, 19))->capture_default_str();
   cmd->callback([args] {
@@ -79,23 +82,40 @@ void RegisterPrepare(CLI::App& app) {
     if (o.write.max_shard_bytes > pack::kMaxShardBytesLimit) o.write.max_shard_bytes = pack::kMaxShardBytesLimit;
     const auto start = Clock::now();
     if (ShowProgress()) o.progress = [start](size_t done, size_t total) { DrawProgress(done, total, start); };
-    // A prepare killed while writing leaves shard temporaries (pack.json, written last, is then
-    // absent, so the folder is not a pack); clear them before writing again.
+    // One prepare per --out: a second one into the same folder (which would interleave shards) is
+    // refused. The flock is the kernel's, so a killed prepare never leaves a stale lock.
+    if (Status ds = fs::MakeOutputDir(o.out, "--out"); !ds) {
+      spdlog::error("prepare: {}", ds.message());
+      ExitCode() = o.out.empty() || std::filesystem::exists(o.out) ? kExitBadInput : kExitFailure;
+      return;
+    }
+    fs::DirLock lock;
+    if (Status ls = lock.Lock(o.out, "another `catdog prepare` or `catdog train` is using this folder"); !ls) {
+      spdlog::error("prepare: {}", ls.message());
+      ExitCode() = kExitBadInput;
+      return;
+    }
+    // A prepare killed while writing leaves its staging folder (pack.json, written last, is then
+    // absent, so the folder is not a pack); only marked staging folders are removed (fsutil.h).
     size_t stale = 0;
     if (Status ts = fs::RemoveStaleTemps(o.out, &stale); !ts) {
       spdlog::error("{}", ts.message());
       ExitCode() = kExitFailure;
       return;
     }
-    if (stale) spdlog::info("{}: removed {} temporary file(s) an interrupted prepare left", o.out, stale);
+    if (stale) spdlog::info("{}: removed {} staging folder(s) an interrupted prepare left", o.out, stale);
     prepare::Result r;
     Status s = prepare::Run(o, &r);
     const bool scanned = r.files_found > 0 || !r.skipped.empty();
     std::string report_path = args->report;
     if (report_path.empty() && s) report_path = (std::filesystem::path(o.out) / "report.json").string();
+    bool report_failed = false;
     if (!report_path.empty() && scanned) {
       Status ws = fs::WriteFileAtomic(report_path, prepare::Report(o, r).dump(1) + "\n");
-      if (!ws) spdlog::error("{}", ws.message());
+      if (!ws) {
+        spdlog::error("prepare: --report: {}", ws.message());
+        report_failed = true;
+      }
     }
     if (!s) {
       spdlog::error("prepare: {}", s.message());
@@ -104,7 +124,7 @@ void RegisterPrepare(CLI::App& app) {
       return;
     }
     std::printf("%s\n", prepare::SummaryLine(o, r).c_str());
-    ExitCode() = kExitOk;
+    ExitCode() = report_failed ? kExitFailure : kExitOk;
   });
 }
 

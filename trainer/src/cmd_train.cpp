@@ -51,6 +51,10 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--until-loss", opt->until_loss, "Stop once the training loss is <= this (the tutorial's 0.02)")
       ->check(CLI::Range(0.0, 100.0) & Finite);
   cmd->add_flag("--resume", opt->resume, "Continue from OUT/last.pt");
+  cmd->add_flag("--force", opt->force,
+                "Start a fresh run even though OUT holds a previous one: its best.pt, last.pt, history.jsonl, "
+                "run.json and TensorBoard events are deleted first");
+  cmd->add_flag("--allow-one-class", opt->allow_one_class, "Train even when the training split holds one class only");
   cmd->add_flag("--bf16", opt->bf16, "bf16 autocast (mixed precision)");
   cmd->add_flag("--channels-last", opt->channels_last, "Channels-last activations");
   cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")
@@ -98,6 +102,16 @@ void RegisterTrain(CLI::App& app) {
       if (batch_opt->count() == 0) opt->batch = 512;
     }
     opt->pack_path = *pack_path;
+    if (opt->force && opt->resume) {
+      spdlog::error("--force and --resume contradict each other (--force deletes the run --resume continues)");
+      ExitCode() = kExitBadInput;
+      return;
+    }
+    if (opt->out_dir.empty()) {
+      spdlog::error("--out is empty: give a folder for the run");
+      ExitCode() = kExitBadInput;
+      return;
+    }
     if (!ft->model.empty()) {
       train::TfjsCheckpoint src;
       Status ls = train::CheckpointFromTfjs(ft->model, opt->arch, &src);

@@ -240,43 +240,27 @@ Status WriteDirAtomic(const std::string& out_dir, const TfjsModel& m) {
     if (!stdfs::exists(out / "model.json", ec) && !stdfs::is_empty(out, ec))
       return Status::Error(out.string() + ": exists, is not empty and holds no model.json; refusing to replace it");
   }
-  if (out.has_parent_path()) stdfs::create_directories(out.parent_path(), ec);
-  // Leftovers of an export killed mid-way (OUT.tmp-export-N, OUT.old-export-N) go first.
+  const stdfs::path parent = out.has_parent_path() ? out.parent_path() : stdfs::path(".");
+  stdfs::create_directories(parent, ec);
+  if (ec) return Status::Error(out.string() + ": cannot create the folder " + parent.string() + ": " + ec.message());
+  // The staging folder an export killed mid-way left (marker checked: fsutil.h) goes first.
   size_t stale = 0;
-  Status cleaned = fs::RemoveStaleTemps(out.has_parent_path() ? out.parent_path().string() : ".", &stale,
-                                        out.filename().string() + ".");
+  Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string());
   if (!cleaned) return cleaned;
-  std::random_device rd;
-  const std::string tag = std::to_string(rd() % 1000000);
-  stdfs::path tmp = out;
-  tmp += ".tmp-export-" + tag;
+  fs::StagingDir staging;  // removed, with whatever is left in it, on every return
+  Status s = staging.Create(parent.string(), out.filename().string());
+  if (!s) return s;
+  const stdfs::path tmp = stdfs::path(staging.path()) / "model";
   stdfs::create_directories(tmp, ec);
   if (ec) return Status::Error(tmp.string() + ": cannot create: " + ec.message());
-  auto fail = [&](const Status& s) {
-    std::error_code e2;
-    stdfs::remove_all(tmp, e2);
-    return s;
-  };
   for (size_t i = 0; i < m.shards.size(); ++i) {
-    Status s = fs::WriteFileAtomic((tmp / m.shard_names[i]).string(), m.shards[i].data(), m.shards[i].size());
-    if (!s) return fail(s);
+    s = fs::WriteFileAtomic((tmp / m.shard_names[i]).string(), m.shards[i].data(), m.shards[i].size());
+    if (!s) return s;
   }
-  Status s = fs::WriteFileAtomic((tmp / "model.json").string(), m.model_json);
-  if (!s) return fail(s);
-  stdfs::path old;
-  if (stdfs::exists(out, ec)) {
-    old = out;
-    old += ".old-export-" + tag;
-    stdfs::rename(out, old, ec);
-    if (ec) return fail(Status::Error(out.string() + ": cannot move the previous export aside: " + ec.message()));
-  }
-  stdfs::rename(tmp, out, ec);
-  if (ec) {
-    std::error_code e2;
-    if (!old.empty()) stdfs::rename(old, out, e2);
-    return fail(Status::Error(out.string() + ": cannot rename the export into place: " + ec.message()));
-  }
-  if (!old.empty()) stdfs::remove_all(old, ec);
+  s = fs::WriteFileAtomic((tmp / "model.json").string(), m.model_json);
+  if (!s) return s;
+  s = fs::ReplaceDir(tmp.string(), out.string(), (stdfs::path(staging.path()) / "previous").string());
+  if (!s) return s;
   return Status::Ok();
 }
 

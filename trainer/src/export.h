@@ -47,8 +47,8 @@ struct TfjsModel {
 
 Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, TfjsModel* out);
 
-// BuildTfjsModel, then writes into `out_dir` atomically: a temporary sibling directory, every
-// file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
+// BuildTfjsModel, then writes into `out_dir` atomically: a private staging folder beside it
+// (fs::StagingDir, marker checked), every file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
 // model.json (or is empty).
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
                   TfjsModel* written = nullptr);

@@ -9,6 +9,8 @@
 #include <random>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -44,12 +46,92 @@ Status ReadTextFile(const std::string& path, std::string* out, uint64_t max_byte
   return Status::Ok();
 }
 
+namespace {
+
+// The marker's first line; a file without it is not ours.
+constexpr char kMarkerSignature[] = "catdog staging folder: safe to delete once process";
+
+bool ProcessAlive(long pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+// The folder `p` belongs to, for messages and for creating it ("." for a bare name).
+stdfs::path ParentOf(const stdfs::path& p) { return p.has_parent_path() ? p.parent_path() : stdfs::path("."); }
+
+Status MakeParent(const std::string& path) {
+  const stdfs::path parent = ParentOf(stdfs::path(path));
+  std::error_code ec;
+  if (stdfs::is_directory(parent, ec)) return Status::Ok();
+  if (stdfs::exists(parent, ec)) return Status::Error(path + ": " + parent.string() + " is not a folder");
+  stdfs::create_directories(parent, ec);
+  if (ec) return Status::Error(path + ": cannot create the folder " + parent.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+StagingDir::~StagingDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  stdfs::remove_all(path_, ec);
+}
+
+Status StagingDir::Create(const std::string& dir, const std::string& for_name) {
+  std::random_device rd;
+  const std::string base = (stdfs::path(dir) / kStagingPrefix).string() + std::to_string(::getpid()) + "-";
+  for (int attempt = 0;; ++attempt) {
+    const std::string p = base + std::to_string(rd() % 1000000000);
+    if (::mkdir(p.c_str(), 0755) == 0) {
+      path_ = p;
+      break;
+    }
+    if (errno != EEXIST || attempt > 20)
+      return Status::Error((stdfs::path(dir) / for_name).string() + ": cannot create a staging folder in " + dir +
+                           ": " + std::strerror(errno));
+  }
+  const std::string marker = kMarkerSignature + std::string(" ") + std::to_string(::getpid()) +
+                             " has ended\npid " + std::to_string(::getpid()) + "\nfor " + for_name + "\n";
+  const std::string mpath = path_ + "/" + kStagingMarker;
+  int fd = ::open(mpath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const bool ok = fd >= 0 && ::write(fd, marker.data(), marker.size()) == ssize_t(marker.size());
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return Status::Error(mpath + ": cannot write: " + std::strerror(err));
+  return Status::Ok();
+}
+
+bool IsStagingDir(const std::string& entry, std::string* for_name, long* pid) {
+  const stdfs::path p(entry);
+  if (p.filename().string().rfind(kStagingPrefix, 0) != 0) return false;
+  std::error_code ec;
+  if (!stdfs::is_directory(stdfs::symlink_status(p, ec))) return false;
+  const stdfs::path marker = p / kStagingMarker;
+  if (!stdfs::is_regular_file(stdfs::symlink_status(marker, ec))) return false;
+  std::string text;
+  if (!ReadTextFile(marker.string(), &text, 4096)) return false;
+  if (text.rfind(kMarkerSignature, 0) != 0) return false;
+  long n = -1;
+  std::string name;
+  const size_t at_pid = text.find("\npid "), at_for = text.find("\nfor ");
+  if (at_pid == std::string::npos || at_for == std::string::npos) return false;
+  n = std::strtol(text.c_str() + at_pid + 5, nullptr, 10);
+  name = text.substr(at_for + 5);
+  if (!name.empty() && name.back() == '\n') name.pop_back();
+  if (for_name) *for_name = name;
+  if (pid) *pid = n;
+  return true;
+}
+
 Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
   stdfs::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) stdfs::create_directories(p.parent_path(), ec);
-  std::random_device rd;
-  std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
+  if (path.empty()) return Status::Error("cannot write a file with an empty name");
+  Status s = MakeParent(path);
+  if (!s) return s;
+  StagingDir staging;
+  s = staging.Create(ParentOf(p).string(), p.filename().string());
+  if (!s) return Status::Error(path + ": cannot write: " + s.message());
+  const std::string tmp = staging.path() + "/" + p.filename().string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Error(path + ": cannot create: " + std::strerror(errno));
   const char* c = static_cast<const char*>(data);
@@ -60,25 +142,16 @@ Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
       if (errno == EINTR) continue;
       std::string why = std::strerror(errno);
       ::close(fd);
-      ::unlink(tmp.c_str());
       return Status::Error(path + ": write failed: " + why);
     }
     c += w;
     left -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::Error(path + ": fsync/close failed: " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return Status::Error(path + ": rename failed: " + why);
-  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Error(path + ": fsync/close failed: " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::Error(path + ": rename failed: " + std::strerror(errno));
   // Make the rename itself durable (a power cut could otherwise undo it); failure to open the
   // directory (odd filesystems) is not an error: the data is already safe from a process crash.
-  const std::string parent = p.has_parent_path() ? p.parent_path().string() : std::string(".");
-  int dfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = ::open(ParentOf(p).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -90,35 +163,107 @@ Status WriteFileAtomic(const std::string& path, const std::string& text) {
   return WriteFileAtomic(path, text.data(), text.size());
 }
 
-bool IsStaleTempName(const std::string& name) {
-  for (const char* marker : {".tmp-export-", ".old-export-", ".tmp"}) {
-    const size_t at = name.rfind(marker);
-    if (at == std::string::npos || at == 0) continue;
-    const size_t digits = at + std::strlen(marker);
-    if (digits == name.size()) continue;
-    bool all = true;
-    for (size_t i = digits; i < name.size(); ++i) all = all && name[i] >= '0' && name[i] <= '9';
-    if (all) return true;
-  }
-  return false;
-}
-
-Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& prefix) {
+Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& for_name) {
   *removed = 0;
   std::error_code ec;
   if (!stdfs::is_directory(dir, ec)) return Status::Ok();
   std::vector<stdfs::path> doomed;
   for (const auto& e : stdfs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && IsStaleTempName(name) && !e.is_symlink(ec)) doomed.push_back(e.path());
+    const std::string path = e.path().string();
+    if (e.path().filename().string().rfind(kStagingPrefix, 0) != 0) continue;
+    std::error_code e2;
+    // Empty: killed between mkdir and the marker; the name carries the pid (".catdog-tmp-<pid>-<n>").
+    const long name_pid = std::strtol(e.path().filename().c_str() + std::strlen(kStagingPrefix), nullptr, 10);
+    if (stdfs::is_directory(stdfs::symlink_status(e.path(), e2)) && stdfs::is_empty(e.path(), e2) && !e2) {
+      if (!ProcessAlive(name_pid)) doomed.push_back(e.path());
+      continue;
+    }
+    std::string name;
+    long pid = -1;
+    if (!IsStagingDir(path, &name, &pid) || ProcessAlive(pid)) continue;
+    if (!for_name.empty() && name != for_name) continue;
+    doomed.push_back(e.path());
   }
   if (ec) return Status::Error(dir + ": cannot list: " + ec.message());
   for (const stdfs::path& p : doomed) {
     stdfs::remove_all(p, ec);
-    if (ec) return Status::Error(p.string() + ": cannot remove a stale temporary: " + ec.message());
+    if (ec) return Status::Error(p.string() + ": cannot remove a stale staging folder: " + ec.message());
     ++*removed;
   }
   return Status::Ok();
+}
+
+Status ReplaceDir(const std::string& staged, const std::string& dest, const std::string& aside) {
+  std::error_code ec;
+  bool moved = false;
+  if (stdfs::exists(stdfs::symlink_status(dest, ec))) {
+    stdfs::rename(dest, aside, ec);
+    if (ec) return Status::Error(dest + ": cannot move the previous folder aside: " + ec.message());
+    moved = true;
+  }
+  stdfs::rename(staged, dest, ec);
+  if (ec) {
+    std::error_code e2;
+    if (moved) stdfs::rename(aside, dest, e2);
+    return Status::Error(dest + ": cannot rename the new folder into place: " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Status MakeOutputDir(const std::string& dir, const std::string& flag) {
+  if (dir.empty()) return Status::Error(flag + " is empty: give a folder to write into");
+  std::error_code ec;
+  const auto st = stdfs::status(dir, ec);
+  if (stdfs::exists(st) && !stdfs::is_directory(st))
+    return Status::Error(flag + " " + dir + ": exists and is not a folder");
+  if (!stdfs::exists(st)) {
+    stdfs::create_directories(dir, ec);
+    if (ec) return Status::Error(flag + " " + dir + ": cannot create the folder: " + ec.message());
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return Status::Error(flag + " " + dir + ": cannot write into the folder: " + std::strerror(errno));
+  return Status::Ok();
+}
+
+std::string JsonSafeName(const std::string& name, bool* escaped) {
+  // Finds the length of the valid UTF-8 sequence at i (0 if none): no overlongs, no surrogates.
+  auto seq = [&](size_t i) -> size_t {
+    const auto b = [&](size_t k) { return k < name.size() ? static_cast<unsigned char>(name[k]) : 0u; };
+    const unsigned c = b(i);
+    if (c < 0x80) return 1;
+    const auto cont = [&](size_t k) { return (b(k) & 0xC0u) == 0x80u; };
+    if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+      const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+      return b(i + 1) >= lo && b(i + 1) <= hi && cont(i + 2) ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+      const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+      return b(i + 1) >= lo && b(i + 1) <= hi && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    }
+    return 0;
+  };
+  bool valid = true;
+  for (size_t i = 0, n; i < name.size() && valid; i += n) valid = (n = seq(i)) > 0;
+  if (escaped) *escaped = !valid;
+  if (valid) return name;
+  std::string out;
+  for (size_t i = 0; i < name.size();) {
+    const size_t n = seq(i);
+    if (n == 0) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned char>(name[i]));
+      out += buf;
+      ++i;
+    } else if (name[i] == '\\') {
+      out += "\\\\";
+      ++i;
+    } else {
+      out.append(name, i, n);
+      i += n;
+    }
+  }
+  return out;
 }
 
 DirLock::~DirLock() {

@@ -13,19 +13,56 @@ namespace catdog::fs {
 Status ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes = 1ull << 31);
 Status ReadTextFile(const std::string& path, std::string* out, uint64_t max_bytes = 1ull << 28);
 
-// Writes atomically: a temp file beside `path` (same directory), fsync, rename over `path`.
-// On any failure the temp file is removed and `path` is left as it was.
+// Writes atomically: the bytes go to a file in a private staging folder beside `path` (see
+// StagingDir), are fsynced and renamed over `path`. On any failure the staging folder is removed and
+// `path` is left as it was. The parent folder is created; a parent that cannot be created or
+// written is reported with the OS error of the step that failed (say, "Permission denied").
 Status WriteFileAtomic(const std::string& path, const void* data, size_t size);
 Status WriteFileAtomic(const std::string& path, const std::string& text);
 
-// True for the names WriteFileAtomic and the model export use for their temporaries
-// ("NAME.tmp<digits>", "NAME.tmp-export-<digits>", "NAME.old-export-<digits>"), which a process
-// killed mid-write leaves behind.
-bool IsStaleTempName(const std::string& name);
-// Removes such leftovers (files, or export directories) directly inside `dir`; with `prefix`, only
-// those whose name starts with it. Call only while no other process writes there (DirLock).
-// Returns how many were removed; a missing `dir` is not an error.
-Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& prefix = "");
+// Temporaries are never recognised by a name pattern alone (a user's "thesis.tmp1" is not ours).
+// Everything this program stages lives in a private folder DIR/.catdog-tmp-<pid>-<random>/ whose
+// first entry is a marker file ".catdog-temporary" holding a signature line, the pid that made it
+// and the name it stages for. Only such folders (the marker present and matching, its process gone)
+// are ever removed as stale; a process killed mid-write leaves at most one of them.
+constexpr char kStagingPrefix[] = ".catdog-tmp-";
+constexpr char kStagingMarker[] = ".catdog-temporary";
+
+class StagingDir {
+ public:
+  StagingDir() = default;
+  ~StagingDir();  // removes the folder with whatever is still in it
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  // Makes the folder inside `dir` (which must exist) for staging `for_name`.
+  Status Create(const std::string& dir, const std::string& for_name);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// True when `dir_entry` is a staging folder this program made (marker checked); *for_name and *pid
+// receive what the marker says.
+bool IsStagingDir(const std::string& dir_entry, std::string* for_name = nullptr, long* pid = nullptr);
+// Removes stale staging folders directly inside `dir`: those whose marker names a process that is no
+// longer running (and, with `for_name`, stages that name), plus empty ones (a kill between mkdir and
+// the marker). Nothing else is touched. Returns how many were removed; a missing `dir` is fine.
+Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& for_name = "");
+
+// Moves the finished folder `staged` to `dest`. A previous `dest` is first moved to `aside` (in the
+// same staging folder) and moved back if the final rename fails; the caller removes the staging
+// folder afterwards.
+Status ReplaceDir(const std::string& staged, const std::string& dest, const std::string& aside);
+
+// Makes the folder `dir` (and its parents) for writing into, with a message that names it and
+// says why not: an existing non-folder, a parent without write permission, ...
+Status MakeOutputDir(const std::string& dir, const std::string& flag);
+
+// JSON strings must be UTF-8. A file name that is (nearly always) is returned as it is; one
+// that is not gets each byte outside UTF-8 written as "\xNN" and each backslash as "\\",
+// so nothing is lost and the JSON can always be written. *escaped says which happened.
+std::string JsonSafeName(const std::string& name, bool* escaped = nullptr);
 
 // An exclusive advisory lock (flock) on a directory, held until destruction; the kernel drops it
 // when the process dies, even by SIGKILL, so it never goes stale and leaves no file behind.

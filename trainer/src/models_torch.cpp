@@ -261,6 +261,13 @@ Status LoadCheckpointFile(const std::string& path_in, Checkpoint* ckpt, AdamStat
       h.name = specs[i].name;
       h.shape = specs[i].shape;
       h.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      // Training never saves a non-finite weight (a diverged epoch stops first), so NaN/Inf here
+      // means damaged bytes: say so now rather than let training blame --lr later.
+      for (size_t k = 0; k < h.data.size(); ++k)
+        if (!std::isfinite(h.data[k]))
+          return Status::Error(path + ": tensor " + specs[i].name + " holds a non-finite value (" +
+                               std::to_string(h.data[k]) + ") at element " + std::to_string(k) +
+                               ": the checkpoint is corrupt");
       c.tensors.push_back(std::move(h));
     }
     if (adam) {
@@ -268,14 +275,22 @@ Status LoadCheckpointFile(const std::string& path_in, Checkpoint* ckpt, AdamStat
       if (archive.try_read("adam_step", step) && step.isInt() && archive.try_read("adam_m", adam->m, true) &&
           archive.try_read("adam_v", adam->v, true)) {
         adam->step = step.toInt();
+        if (!torch::isfinite(adam->m).all().item<bool>() || !torch::isfinite(adam->v).all().item<bool>())
+          return Status::Error(path + ": the optimizer state holds non-finite values: the checkpoint is corrupt");
       } else {
         adam->step = -1;
       }
     }
     *ckpt = std::move(c);
     return Status::Ok();
+  } catch (const c10::Error& e) {
+    // libtorch's what() carries a C++ backtrace; one line is what a user needs.
+    std::string why = e.what_without_backtrace();
+    why = why.substr(0, why.find('\n'));
+    return Status::Error(path + ": cannot read checkpoint (truncated or not a checkpoint): " + why);
   } catch (const std::exception& e) {
-    return Status::Error(path + ": cannot read checkpoint: " + e.what());
+    std::string why = e.what();
+    return Status::Error(path + ": cannot read checkpoint: " + why.substr(0, why.find('\n')));
   }
 }
 

@@ -379,6 +379,21 @@ Status WritePack(const std::string& dir, Pack& pack, uint64_t max_shard_bytes) {
   return WritePack(dir, pack, o);
 }
 
+namespace {
+// Removes the shard files in `dir` (our naming pattern only: shard-*.zst) that `keep` does not list.
+void RemoveShards(const std::string& dir, const std::vector<Pack::ShardInfo>& keep) {
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("shard-", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".zst") == 0 &&
+        std::none_of(keep.begin(), keep.end(), [&](const Pack::ShardInfo& i) { return i.file == name; })) {
+      std::error_code e2;
+      stdfs::remove(e.path(), e2);
+    }
+  }
+}
+}  // namespace
+
 Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options) {
   Status s = ValidatePack(pack);
   if (!s) return s;
@@ -407,8 +422,10 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   }
 
   std::error_code ec;
+  if (stdfs::exists(dir, ec) && !stdfs::is_directory(dir, ec)) return Status::Error(dir + ": exists and is not a folder");
   stdfs::create_directories(dir, ec);
-  if (!stdfs::is_directory(dir, ec)) return Status::Error(dir + ": cannot create the pack directory: " + ec.message());
+  if (ec || !stdfs::is_directory(dir))
+    return Status::Error(dir + ": cannot create the pack directory: " + (ec ? ec.message() : "not a folder"));
   // Remove an old manifest first: while shards are rewritten the directory is not a pack.
   stdfs::path manifest_path = stdfs::path(dir) / kManifestName;
   stdfs::remove(manifest_path, ec);
@@ -429,7 +446,10 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
     return fs::WriteFileAtomic((stdfs::path(dir) / info.file).string(), comp.get(), comp_size);
   });
   hasher.join();
-  if (!s) return s;
+  if (!s) {
+    RemoveShards(dir, {});  // the old manifest is gone: shards alone are no pack
+    return s;
+  }
 
   pack.content_hash = content_hash;
   pack.shards = plan;
@@ -438,6 +458,8 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   for (size_t i = 0; i < n; ++i)
     counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"] =
         counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"].get<size_t>() + 1;
+  json sources = json::array();  // folder names that are not UTF-8 are stored escaped (fs::JsonSafeName)
+  for (const std::string& src : pack.sources) sources.push_back(fs::JsonSafeName(src));
   json shards = json::array();
   for (const auto& sh : plan)
     shards.push_back({{"file", sh.file}, {"first", sh.first}, {"records", sh.records}, {"bytes", sh.bytes},
@@ -456,17 +478,14 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
       {"content_hash", pack.content_hash},
       {"checksum", "sha256"},
       {"compression", {{"codec", "zstd"}, {"level", options.zstd_level}, {"pixel_filter", "med"}}},
-      {"sources", pack.sources},
+      {"sources", sources},
       {"shards", shards},
   };
   // Remove shard files a previous, larger pack left behind (only our own naming pattern).
-  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("shard-", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".zst") == 0 &&
-        std::none_of(plan.begin(), plan.end(), [&](const Pack::ShardInfo& i) { return i.file == name; }))
-      stdfs::remove(e.path(), ec);
-  }
-  return fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
+  RemoveShards(dir, plan);
+  s = fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
+  if (!s) RemoveShards(dir, {});  // shards without pack.json are no pack: leave nothing half-written
+  return s;
 }
 
 Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out, const std::string& mname,

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -20,6 +21,8 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "fsutil.h"
 
 
 namespace catdog::prepare {
@@ -30,6 +33,12 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr char kOutsideClassFolder[] = "outside-class-folder";
+// A symlinked folder inside a class folder that leads out of it (`ln -s .. Cat/up` would
+// otherwise read Dog/ as cats): refused and named, never followed.
+constexpr char kSymlinkEscape[] = "symlink-outside-class-folder";
+// The same file (one inode, or the same bytes) under both a cat and a dog folder: its label is
+// unknown, so every copy is left out and named.
+constexpr char kInBothClasses[] = "in-both-classes";
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -52,13 +61,31 @@ bool Hidden(const std::string& name) { return !name.empty() && name[0] == '.'; }
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
+bool Within(const stdfs::path& p, const stdfs::path& root) {
+  const std::string a = p.string(), b = root.string();
+  return a == b || (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && (b.back() == '/' || a[b.size()] == '/'));
+}
+
 struct Walker {
   std::vector<SourceFile>* files;
   std::vector<Skipped>* skipped;
   std::set<std::pair<dev_t, ino_t>> visited;
+  stdfs::path class_root;  // canonical path of the class folder being read
 
-  // Reads a class folder recursively. Symlinks are followed; a folder reached twice (a symlink
-  // cycle, or a second link to it) is reported as a symlink loop and not read again.
+  // Reads a class folder recursively. Symlinks are followed while they stay inside the class
+  // folder; a symlinked folder leading out of it is refused (kSymlinkEscape); a folder reached
+  // twice (a symlink cycle, or a second link to it) is reported as a symlink loop and not read again.
+  void WalkClass(const stdfs::path& dir, const std::string& rel, uint8_t label, int split) {
+    std::error_code ec;
+    class_root = stdfs::canonical(dir, ec);
+    if (ec) {
+      skipped->push_back({dir.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                          "cannot resolve the class folder: " + ec.message()});
+      return;
+    }
+    Walk(dir, rel, label, split);
+  }
+
   void Walk(const stdfs::path& dir, const std::string& rel, uint8_t label, int split) {
     struct stat st;
     if (::stat(dir.c_str(), &st) == 0) {
@@ -101,9 +128,22 @@ struct Walker {
         continue;
       }
       if (S_ISDIR(tst.st_mode)) {
+        if (S_ISLNK(lst.st_mode)) {
+          std::error_code ec2;
+          const stdfs::path target = stdfs::canonical(p, ec2);
+          if (ec2 || !Within(target, class_root)) {
+            skipped->push_back({p.string(), kSymlinkEscape,
+                                "symlinked folder leads to " + (ec2 ? ec2.message() : target.string()) +
+                                    ", outside the class folder " + class_root.string()});
+            continue;
+          }
+        }
         Walk(p, r, label, split);
       } else if (S_ISREG(tst.st_mode)) {
-        files->push_back({p.string(), r, label, split});
+        SourceFile f{p.string(), r, label, split};
+        f.dev = tst.st_dev;
+        f.ino = tst.st_ino;
+        files->push_back(std::move(f));
       } else {
         skipped->push_back({p.string(), imaging::ProblemName(imaging::Problem::kUnreadable),
                             "not a regular file (FIFO, socket or device)"});
@@ -111,6 +151,20 @@ struct Walker {
     }
   }
 };
+
+// A class or split name that is not a folder that can be read (a dangling symlink, a file named
+// "Dog", ...) is counted as unreadable rather than as a stray file.
+void SkipNonFolder(const stdfs::directory_entry& e, std::vector<Skipped>* skipped) {
+  const std::string name = e.path().filename().string();
+  std::error_code ec;
+  const bool is_dir = e.is_directory(ec);
+  if (!is_dir && (ClassOf(name) >= 0 || SplitOf(name) >= 0))
+    skipped->push_back({e.path().string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                        "named like a class or split folder but not a readable folder" +
+                            (ec ? ": " + ec.message() : std::string())});
+  else
+    skipped->push_back({e.path().string(), kOutsideClassFolder, is_dir ? "hidden folder" : "not inside a cat/dog folder"});
+}
 
 std::string FolderName(const stdfs::path& root) {
   stdfs::path p = root.lexically_normal();
@@ -145,7 +199,7 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
     size_t class_folders = 0;
     const std::string root_name = FolderName(root);
     if (ClassOf(root_name) >= 0) {
-      walker.Walk(root, root_name, static_cast<uint8_t>(ClassOf(root_name)), -1);
+      walker.WalkClass(root, root_name, static_cast<uint8_t>(ClassOf(root_name)), -1);
       ++class_folders;
     } else {
       std::vector<stdfs::directory_entry> children;
@@ -157,12 +211,11 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
         std::error_code ec2;
         const bool is_dir = child.is_directory(ec2);
         if (!is_dir || Hidden(name)) {
-          skipped->push_back({child.path().string(), kOutsideClassFolder,
-                              is_dir ? "hidden folder" : "not inside a cat/dog folder"});
+          SkipNonFolder(child, skipped);
           continue;
         }
         if (ClassOf(name) >= 0) {
-          walker.Walk(child.path(), name, static_cast<uint8_t>(ClassOf(name)), -1);
+          walker.WalkClass(child.path(), name, static_cast<uint8_t>(ClassOf(name)), -1);
           ++class_folders;
           continue;
         }
@@ -172,16 +225,22 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
           continue;
         }
         std::vector<stdfs::directory_entry> grand;
-        for (const auto& e : stdfs::directory_iterator(child.path(), ec2)) grand.push_back(e);
+        stdfs::directory_iterator git(child.path(), ec2);
+        for (; !ec2 && git != stdfs::directory_iterator(); git.increment(ec2)) grand.push_back(*git);
+        if (ec2) {  // an unreadable split folder is named, never silently empty
+          skipped->push_back({child.path().string(), imaging::ProblemName(imaging::Problem::kUnreadable),
+                              "cannot list the split folder: " + ec2.message()});
+          ++class_folders;
+        }
         std::sort(grand.begin(), grand.end());
         for (const auto& g : grand) {
           const std::string gname = g.path().filename().string();
           std::error_code ec3;
           const bool gdir = g.is_directory(ec3);
           if (!gdir || Hidden(gname)) {
-            skipped->push_back({g.path().string(), kOutsideClassFolder, gdir ? "hidden folder" : "not inside a cat/dog folder"});
+            SkipNonFolder(g, skipped);
           } else if (ClassOf(gname) >= 0) {
-            walker.Walk(g.path(), name + "/" + gname, static_cast<uint8_t>(ClassOf(gname)), split);
+            walker.WalkClass(g.path(), name + "/" + gname, static_cast<uint8_t>(ClassOf(gname)), split);
             ++class_folders;
           } else {
             unknown.push_back(g.path().string());
@@ -194,6 +253,27 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
     std::sort(found.begin(), found.end(), [](const SourceFile& a, const SourceFile& b) { return a.rel < b.rel; });
     files->insert(files->end(), found.begin(), found.end());
   }
+  // One file (same inode: a hard link or a symlink) under both classes: no copy is kept.
+  std::map<std::pair<dev_t, ino_t>, std::vector<size_t>> by_inode;
+  for (size_t i = 0; i < files->size(); ++i) by_inode[{(*files)[i].dev, (*files)[i].ino}].push_back(i);
+  std::vector<bool> drop(files->size(), false);
+  for (const auto& [key, idx] : by_inode) {
+    bool both = false;
+    for (size_t i : idx) both = both || (*files)[i].label != (*files)[idx[0]].label;
+    if (!both) continue;
+    for (size_t i : idx) {
+      const size_t other = i == idx[0] ? idx[1] : idx[0];
+      drop[i] = true;
+      skipped->push_back({(*files)[i].path, kInBothClasses, "the same file is also " + (*files)[other].path});
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < files->size(); ++i)
+    if (!drop[i]) {
+      if (kept != i) (*files)[kept] = std::move((*files)[i]);  // never a self-move: it empties strings
+      ++kept;
+    }
+  files->resize(kept);
   if (!unknown.empty()) {
     std::string list;
     for (size_t i = 0; i < unknown.size(); ++i) list += (i ? ", " : "") + unknown[i];
@@ -240,7 +320,11 @@ Status Run(const Options& o, Result* result) {
   result->scan_s = Seconds(t0, t1);
 
   // Decode on all threads into per-file slots; the order of the output never depends on timing.
+  // The slots live in blocks of about 64 MiB allocated when a file of that block first decodes,
+  // and never zero-filled: memory follows the images that decode, not the files found (6,000 empty
+  // files at --size 1024 once took 6 GB here).
   const size_t img = size_t(o.size) * o.size;
+  const size_t per_block = std::max<size_t>(1, (size_t(64) << 20) / img);
   struct Item {
     imaging::Problem problem = imaging::Problem::kNone;
     std::string message;
@@ -248,7 +332,14 @@ Status Run(const Options& o, Result* result) {
     uint32_t conversions = 0;
   };
   std::vector<Item> items(files.size());
-  std::vector<uint8_t> pixels(files.size() * img);
+  std::vector<std::unique_ptr<uint8_t[]>> blocks((files.size() + per_block - 1) / per_block);
+  std::mutex blocks_mu;
+  auto slot = [&](size_t i) {
+    std::lock_guard<std::mutex> lock(blocks_mu);
+    std::unique_ptr<uint8_t[]>& b = blocks[i / per_block];
+    if (!b) b.reset(new uint8_t[per_block * img]);  // default-initialised: pages are touched on write
+    return b.get() + (i % per_block) * img;
+  };
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&] {
     std::vector<uint8_t> bytes;
@@ -263,7 +354,7 @@ Status Run(const Options& o, Result* result) {
         st = imaging::DecodeImage(bytes.data(), bytes.size(), o.decode, &image, &item.problem, files[i].path);
       }
       if (st) {
-        st = preprocess_u8(image.view(), o.fit, o.size, pixels.data() + i * img);
+        st = preprocess_u8(image.view(), o.fit, o.size, slot(i));
         if (!st) {
           item.problem = imaging::Problem::kCorrupt;
           st = Status::Error(files[i].path + ": " + st.message());
@@ -292,8 +383,13 @@ Status Run(const Options& o, Result* result) {
   const auto t2 = Clock::now();
   result->decode_s = Seconds(t1, t2);
 
-  // Collect: skips, duplicates (first in sorted order wins), conversions; compact the pixels.
+  // Collect: skips, duplicates (first in sorted order wins), conversions. The same bytes under
+  // both classes cannot be labelled: every copy is skipped as in-both-classes.
   std::unordered_map<std::string, size_t> first_by_hash;
+  std::unordered_map<std::string, uint8_t> labels_by_hash;  // bit 1 << label
+  for (size_t i = 0; i < files.size(); ++i)
+    if (items[i].problem == imaging::Problem::kNone)
+      labels_by_hash[std::string(items[i].hash.begin(), items[i].hash.end())] |= uint8_t(1u << files[i].label);
   std::vector<size_t> used;
   for (size_t i = 0; i < files.size(); ++i) {
     const Item& item = items[i];
@@ -303,6 +399,12 @@ Status Run(const Options& o, Result* result) {
     }
     std::string key(item.hash.begin(), item.hash.end());
     auto [it, inserted] = first_by_hash.emplace(key, i);
+    if (labels_by_hash[key] == 3) {
+      result->skipped.push_back({files[i].path, kInBothClasses,
+                                 inserted ? "the same bytes are also under the other class folder"
+                                          : "the same bytes as " + files[it->second].path + " (other class or a copy)"});
+      continue;
+    }
     if (!inserted) {
       result->duplicates.push_back({files[i].path, files[it->second].path});
       continue;
@@ -325,21 +427,31 @@ Status Run(const Options& o, Result* result) {
   std::vector<int> splits(used.size());
   p.labels.resize(used.size());
   p.paths.resize(used.size());
+  // reserve() only maps the memory; each block is freed once its last used image is copied.
+  p.pixels.reserve(used.size() * img);
   for (size_t k = 0; k < used.size(); ++k) {
     const SourceFile& f = files[used[k]];
     p.labels[k] = f.label;
     p.paths[k] = f.rel;
     splits[k] = f.split;
-    if (used[k] != k) std::copy_n(pixels.data() + used[k] * img, img, pixels.data() + k * img);
+    const uint8_t* src = blocks[used[k] / per_block].get() + (used[k] % per_block) * img;
+    p.pixels.insert(p.pixels.end(), src, src + img);
+    if (k + 1 == used.size() || used[k + 1] / per_block != used[k] / per_block) blocks[used[k] / per_block].reset();
   }
-  pixels.resize(used.size() * img);  // no shrink_to_fit: it would copy the whole buffer
-  p.pixels = std::move(pixels);
+  blocks.clear();
   AssignSplits(p.labels, &splits, o.val_fraction, o.test_fraction, o.seed);
   p.splits.assign(splits.begin(), splits.end());
 
   if (used.empty()) {
     result->total_s = Seconds(t0, Clock::now());
     return Status::Error("no usable image found in " + std::to_string(files.size()) + " files (see the skipped list)");
+  }
+  const size_t dogs = size_t(std::count(p.labels.begin(), p.labels.end(), uint8_t(1)));
+  if ((dogs == 0 || dogs == used.size()) && !o.allow_one_class) {
+    result->total_s = Seconds(t0, Clock::now());
+    return Status::Error("only " + std::string(dogs ? "dog" : "cat") + " images were found (" +
+                         std::to_string(used.size()) + "); a cat/dog classifier needs both. Add the other class "
+                         "folder, or pass --allow-one-class (say, for a pack of corrections to fine-tune on)");
   }
   if (!o.out.empty()) {
     pack::WriteOptions w = o.write;
@@ -371,19 +483,29 @@ json Report(const Options& o, const Result& r) {
   }
   json skipped = json::object();
   for (int k = 1; k < imaging::kNumProblems; ++k) skipped[imaging::ProblemName(imaging::Problem(k))] = 0;
-  skipped[kOutsideClassFolder] = 0;
+  for (const char* reason : {kOutsideClassFolder, kSymlinkEscape, kInBothClasses}) skipped[reason] = 0;
+  // Names go through fs::JsonSafeName: a file name that is not UTF-8 is stored escaped (and
+  // flagged), never a json type_error after the pack was written.
+  auto entry = [](json j, const std::string& path) {
+    bool escaped = false;
+    j["path"] = fs::JsonSafeName(path, &escaped);
+    if (escaped) j["path_escaped"] = true;
+    return j;
+  };
   json skipped_files = json::array();
   for (const Skipped& s : r.skipped) {
     skipped[s.reason] = skipped.value(s.reason, 0) + 1;
-    skipped_files.push_back({{"path", s.path}, {"reason", s.reason}, {"detail", s.detail}});
+    skipped_files.push_back(entry({{"reason", s.reason}, {"detail", fs::JsonSafeName(s.detail)}}, s.path));
   }
   json dups = json::array();
-  for (const Duplicate& d : r.duplicates) dups.push_back({{"path", d.path}, {"same_as", d.same_as}});
+  for (const Duplicate& d : r.duplicates) dups.push_back(entry({{"same_as", fs::JsonSafeName(d.same_as)}}, d.path));
   json converted = json::object();
   for (int b = 0; b < imaging::kNumConversions; ++b) converted[imaging::ConversionName(b)] = 0;
   for (const auto& [name, n] : r.converted) converted[name] = n;
   json converted_files = json::array();
-  for (const auto& [path, names] : r.converted_files) converted_files.push_back({{"path", path}, {"conversions", names}});
+  for (const auto& [path, names] : r.converted_files) converted_files.push_back(entry({{"conversions", names}}, path));
+  json images = json::array();
+  for (const std::string& dir : o.image_dirs) images.push_back(fs::JsonSafeName(dir));
   json shards = json::array();
   uint64_t pack_bytes = 0;
   for (const auto& sh : p.shards) {
@@ -403,10 +525,10 @@ json Report(const Options& o, const Result& r) {
       {"converted", converted},
       {"converted_files", converted_files},
       {"settings",
-       {{"images", o.image_dirs}, {"size", o.size}, {"fit", p.fit}, {"gray", p.gray}, {"seed", o.seed},
+       {{"images", images}, {"size", o.size}, {"fit", p.fit}, {"gray", p.gray}, {"seed", o.seed},
         {"val_fraction", o.val_fraction}, {"test_fraction", o.test_fraction}, {"max_pixels", o.decode.max_pixels},
         {"max_shard_bytes", o.write.max_shard_bytes}, {"zstd_level", o.write.zstd_level}, {"threads", r.threads}}},
-      {"pack", {{"dir", o.out}, {"content_hash", p.content_hash}, {"shards", shards}, {"bytes", pack_bytes}}},
+      {"pack", {{"dir", fs::JsonSafeName(o.out)}, {"content_hash", p.content_hash}, {"shards", shards}, {"bytes", pack_bytes}}},
       {"timing_s",
        {{"scan", r.scan_s}, {"decode", r.decode_s}, {"write", r.write_s}, {"total", r.total_s},
         {"images_per_s", r.total_s > 0 ? double(r.files_found) / r.total_s : 0.0}}},

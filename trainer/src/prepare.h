@@ -6,13 +6,18 @@
 //   ROOT named cat/cats/dog/dogs itself
 // Class folders are read recursively. Any other folder directly under ROOT (or under a split
 // folder) is an error listing them; hidden folders (".name") and loose files there are skipped
-// and reported as "outside-class-folder".
+// and reported as "outside-class-folder". Symlinks are followed inside a class folder; a symlinked
+// folder leading out of it is skipped ("symlink-outside-class-folder"). A file found under both a
+// cat and a dog folder (the same inode, or in `Run` the same bytes) is left out with every copy
+// ("in-both-classes"). Folders and files that cannot be read are skipped as "unreadable", named.
 //
 // Pipeline: scan (sorted: --images order, then path) -> read + hash + decode + core preprocess_u8
 // on all threads -> exact duplicates by SHA-256 of the file bytes (the first in sorted order is
-// kept) -> stratified split of the images without a folder-given split, per class: round(val *
+// kept; the same bytes under both classes: none is kept) -> stratified split of the images without a folder-given split, per class: round(val *
 // n_class) val, round(test * n_class) test, the rest train, chosen by a seeded shuffle that is the
-// same on every platform -> pack (pack.h), in sorted order.
+// same on every platform -> pack (pack.h), in sorted order. Decoded pixels are held only for files
+// that decode (in blocks allocated on first use), so memory follows the images kept, not the files
+// found.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,7 @@ struct Options {
   int threads = 0;                 // 0 = all cores
   imaging::DecodeOptions decode;   // pixel cap etc.
   pack::WriteOptions write;        // shard size, zstd level
+  bool allow_one_class = false;    // else a pack holding only cats or only dogs is refused
   // Called on the calling thread about 10 times a second while decoding: (done, total).
   std::function<void(size_t, size_t)> progress;
 };
@@ -50,11 +56,13 @@ struct SourceFile {
   std::string rel;       // relative to its --images root
   uint8_t label = 0;     // 0 cat, 1 dog
   int split = -1;        // -1 = choose by fraction; else pack::Split given by the folder layout
+  uint64_t dev = 0, ino = 0;  // the file reached (after symlinks): one file in both classes is a conflict
 };
 
 struct Skipped {
   std::string path;
-  std::string reason;    // imaging::ProblemName or "outside-class-folder"
+  std::string reason;    // imaging::ProblemName, "outside-class-folder", "symlink-outside-class-folder"
+                         // or "in-both-classes"
   std::string detail;
 };
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -28,7 +29,7 @@ Status RemoveRunTemps(const std::string& out_dir, const std::string& log_dir, co
   if (!export_dir.empty()) {
     stdfs::path e(export_dir);
     if (e.filename().empty()) e = e.parent_path();
-    places.push_back({e.has_parent_path() ? e.parent_path().string() : ".", e.filename().string() + "."});
+    places.push_back({e.has_parent_path() ? e.parent_path().string() : ".", e.filename().string()});
   }
   for (const auto& [dir, prefix] : places) {
     size_t n = 0;
@@ -37,6 +38,26 @@ Status RemoveRunTemps(const std::string& out_dir, const std::string& log_dir, co
     *removed += n;
   }
   return Status::Ok();
+}
+
+std::vector<std::string> RunFiles(const std::string& out_dir, const std::string& log_dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const char* name : {"best.pt", "last.pt", "history.jsonl", "run.json"}) {
+    const stdfs::path p = stdfs::path(out_dir) / name;
+    if (stdfs::exists(stdfs::symlink_status(p, ec))) found.push_back(p.string());
+  }
+  for (const char* sub : {"train", "validation"}) {
+    const stdfs::path dir = stdfs::path(log_dir) / sub;
+    if (!stdfs::is_directory(dir, ec)) continue;
+    std::vector<std::string> events;
+    for (const auto& e : stdfs::directory_iterator(dir, ec))
+      if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && e.is_regular_file(ec))
+        events.push_back(e.path().string());
+    std::sort(events.begin(), events.end());
+    found.insert(found.end(), events.begin(), events.end());
+  }
+  return found;
 }
 
 Status RecoverRunDir(const std::string& out_dir, const std::string& log_dir, const Checkpoint& last,
@@ -88,7 +109,7 @@ Status RecoverRunDir(const std::string& out_dir, const std::string& log_dir, con
     if (!stdfs::is_directory(dir, ec)) continue;
     for (const auto& entry : stdfs::directory_iterator(dir, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("events.out.tfevents.", 0) != 0 || fs::IsStaleTempName(name) || !entry.is_regular_file(ec))
+      if (name.rfind("events.out.tfevents.", 0) != 0 || !entry.is_regular_file(ec))
         continue;
       bool changed = false;
       Status s = tb::RepairEventFile(entry.path().string(), epoch, &changed);

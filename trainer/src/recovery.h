@@ -2,7 +2,7 @@
 //
 // Every file a run writes is replaced atomically (temp file + fsync + rename), so a SIGKILL or a
 // power cut leaves each file either old or new, never torn. What a kill can leave is:
-//   - temporaries ("last.pt.tmp123456", "model.tmp-export-42") that never got renamed;
+//   - staging folders (".catdog-tmp-<pid>-<n>/" with a marker file, fsutil.h) that never got renamed;
 //   - files from different epochs: the epoch's files are written one after the other
 //     (last.pt, then best.pt, history.jsonl, run.json), and TensorBoard event files are appended
 //     to (each record flushed whole, but a kill can cut one short).
@@ -11,16 +11,22 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "catdog/catdog.h"
 #include "train.h"
 
 namespace catdog::train {
 
-// Removes temporaries in `out_dir`, the TensorBoard folders `log_dir`/{train,validation}, and
-// (when `export_dir` is given) export temporaries beside it. Call while holding the run's DirLock.
+// Removes stale staging folders (fs::RemoveStaleTemps: marker checked, never a user's file) in
+// `out_dir`, the TensorBoard folders `log_dir`/{train,validation}, and (when `export_dir` is given)
+// the export's beside it. Call while holding the run's DirLock.
 Status RemoveRunTemps(const std::string& out_dir, const std::string& log_dir, const std::string& export_dir,
                       size_t* removed);
+
+// The files a run writes in `out_dir` (best.pt, last.pt, history.jsonl, run.json) and the event
+// files in `log_dir`/{train,validation}: the ones that exist, in that order. Nothing else is named.
+std::vector<std::string> RunFiles(const std::string& out_dir, const std::string& log_dir);
 
 struct RecoveryReport {
   bool history_rewritten = false;  // history.jsonl did not match last.pt's history

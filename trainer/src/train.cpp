@@ -427,6 +427,15 @@ Status Trainer::Setup() {
   }
   std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
+  size_t dogs = 0;
+  for (size_t i : tr) dogs += pack_.labels[i] ? 1 : 0;
+  if ((dogs == 0 || dogs == tr.size()) && !o_.allow_one_class)
+    return BadInput("pack " + o_.pack_path + ": the training split holds only " + (dogs ? "dogs" : "cats") + " (" +
+                    std::to_string(tr.size()) + " images); a classifier trained on one class learns nothing. "
+                    "--allow-one-class trains anyway (say, a fine-tune on corrections of one class)");
+  if (dogs == 0 || dogs == tr.size())
+    spdlog::warn("pack {}: the training split holds only {}: --allow-one-class given, training anyway", o_.pack_path,
+                 dogs ? "dogs" : "cats");
   // A fine-tune pack of a handful of marked frames may have no validation split: then the
   // training loss picks best.pt and nothing is validated (val_loss is null in history.jsonl).
   if (va.empty() && o_.val_split == "test")
@@ -463,8 +472,36 @@ Status Trainer::Setup() {
   size_t removed = 0;
   s = RemoveRunTemps(o_.out_dir, log_dir_, o_.export_dir, &removed);
   if (!s) return s;
-  if (removed) spdlog::info("{}: removed {} temporary file(s) an interrupted run left", o_.out_dir, removed);
+  if (removed) spdlog::info("{}: removed {} staging folder(s) an interrupted run left", o_.out_dir, removed);
+  if (!o_.resume) {
+    // A fresh run never mixes with an earlier one (its TensorBoard events, history, best.pt).
+    // Checkpoints are a user's results: replaced only with --force. A run killed before its first
+    // checkpoint left nothing worth keeping (run.json, empty logs): that is cleared with a note.
+    const std::vector<std::string> old = RunFiles(o_.out_dir, log_dir_);
+    std::error_code ec2;
+    const bool has_checkpoint = stdfs::exists(stdfs::path(o_.out_dir) / "last.pt", ec2) ||
+                                stdfs::exists(stdfs::path(o_.out_dir) / "best.pt", ec2);
+    if (has_checkpoint && !o_.force) {
+      std::string list;
+      for (size_t i = 0; i < old.size() && i < 4; ++i) list += (i ? ", " : "") + stdfs::path(old[i]).filename().string();
+      return BadInput("--out " + o_.out_dir + " holds a previous run (" + list + (old.size() > 4 ? ", ..." : "") +
+                      "): --resume continues it, --force deletes it first, or choose another --out");
+    }
+    for (const std::string& f : old) {
+      stdfs::remove(f, ec2);
+      if (ec2) return Status::Error(f + ": cannot remove the previous run's file: " + ec2.message());
+    }
+    if (!old.empty())
+      spdlog::warn("{}: deleted {} file(s) of a previous run ({})", o_.out_dir, old.size(),
+                   has_checkpoint ? "--force" : "it never finished an epoch");
+  }
   return Status::Ok();
+}
+
+int MetaEpoch(const json& meta, const char* key) {
+  if (!meta.is_object()) return 0;
+  auto it = meta.find(key);
+  return it != meta.end() && it->is_number() ? int(it->get<double>()) : 0;
 }
 
 Status Trainer::Resume() {
@@ -487,7 +524,16 @@ Status Trainer::Resume() {
       meta["pack"]["content_hash"].is_string())
     hash = meta["pack"]["content_hash"].get<std::string>();
   if (hash != pack_.content_hash)
-    spdlog::warn("--resume: {} was trained on pack {}, this pack is {}", path, hash, pack_.content_hash);
+    return BadInput("--resume: " + path + " was trained on pack " + (hash.empty() ? "(unknown)" : hash) + ", --pack " +
+                    o_.pack_path + " is " + pack_.content_hash +
+                    ": resume with the same pack, or start a fresh run in another --out");
+  // best.pt is the run's result; a resume that cannot have one must not end "done" without it.
+  const std::string best = (stdfs::path(o_.out_dir) / "best.pt").string();
+  Checkpoint best_ck;
+  if (MetaEpoch(meta, "best_epoch") != MetaEpoch(meta, "epoch") && !ReadCheckpoint(best, &best_ck))
+    return BadInput("--resume: " + best + " is missing or unreadable and last.pt names epoch " +
+                    std::to_string(MetaEpoch(meta, "best_epoch")) + " as the best, whose weights only best.pt held: "
+                    "restore it, or start a fresh run (--force, or another --out)");
   s = CopyIntoNet(ck, net_);
   if (!s) return Status::Error(path + ": " + s.message());
   RecoveryReport rec;
@@ -870,6 +916,9 @@ Status Trainer::Run(TrainResult* result) {
   }
   s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
   if (!s) return s;
+  std::error_code ec;
+  if (!stdfs::exists(stdfs::path(o_.out_dir) / "best.pt", ec))
+    return Status::Error((stdfs::path(o_.out_dir) / "best.pt").string() + " was not written: the run has no result");
   result->history = st_.history;
   result->stop_reason = stop_reason_;
   result->best_epoch = st_.best_epoch;

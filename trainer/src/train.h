@@ -12,8 +12,8 @@
 //                  second of the training phase alone)
 //   run.json       the run card (arch, options, device, pack path + content hash, metrics, timing)
 //   logs/          TensorBoard event files: logs/train and logs/validation (as Keras' callback)
-// Every file is written atomically (temp file + rename): a crash never leaves a half-written one;
-// --resume first removes the temporaries a killed run left and brings history.jsonl, best.pt and
+// Every file is written atomically (staged in a marked folder + rename, fsutil.h): a crash never
+// leaves a half-written one; a run first removes the staging folders a killed run left and brings history.jsonl, best.pt and
 // the event files back in line with last.pt (recovery.h). One trainer per directory (flock).
 // Without a validation split (a tiny fine-tune pack) the training loss picks best.pt.
 //
@@ -49,6 +49,11 @@ struct TrainOptions {
   int patience = 0;              // early stopping on val_loss; 0 = off
   double until_loss = -1;        // stop when the training loss <= this; < 0 = off
   bool resume = false;           // continue from out_dir/last.pt
+  // A fresh run into a folder that holds a previous run's checkpoints is refused unless `force`:
+  // then that run's files (best.pt, last.pt, history.jsonl, run.json, its TensorBoard events) are
+  // deleted first, so nothing of the two runs is mixed.
+  bool force = false;
+  bool allow_one_class = false;  // else a training split holding only one class is refused
   bool bf16 = false;             // bf16 autocast (CUDA and CPU where the libtorch has it)
   bool channels_last = false;    // channels-last activations
   int64_t limit = 0;             // use only N training images (the first of each class in turn); 0 = all
