@@ -29,29 +29,10 @@ using json = nlohmann::json;
 
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using catdog::test::Ran;
 
 // Runs `catdog ARGS` with CI=true (no progress bar), capturing stdout, stderr and the exit code.
-Ran Catdog(const TempDir& tmp, const std::string& args) {
-  const std::string err_file = tmp.path("stderr.txt");
-  const std::string cmd = std::string("CI=true '") + CATDOG_CLI + "' " + args + " 2>'" + err_file + "'";
-  Ran r;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) {
-    ADD_FAILURE() << "popen failed: " << cmd;
-    return r;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = ::pclose(f);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  catdog::fs::ReadTextFile(err_file, &r.err);
-  return r;
-}
+Ran Catdog(const TempDir& tmp, const std::string& args) { return catdog::test::RunCli(CATDOG_CLI, tmp, args); }
 
 std::string Q(const std::string& s) { return "'" + s + "'"; }
 

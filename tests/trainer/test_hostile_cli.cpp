@@ -50,29 +50,10 @@ namespace {
 const std::string kShipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
 constexpr char kShard[] = "group1-shard1of1.bin";
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using catdog::test::Ran;
 
-// `timeout 60 catdog ARGS` with CI=true; 124 means it hung.
-Ran Catdog(const TempDir& tmp, const std::string& args) {
-  const std::string err_file = tmp.path("stderr.txt");
-  const std::string cmd = std::string("CI=true timeout -s KILL 60 '") + CATDOG_CLI + "' " + args + " 2>'" + err_file + "'";
-  Ran r;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) {
-    ADD_FAILURE() << "popen failed: " << cmd;
-    return r;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = ::pclose(f);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  catdog::fs::ReadTextFile(err_file, &r.err);
-  return r;
-}
+// `timeout 60 catdog ARGS` with CI=true; 137 means it hung and was killed.
+Ran Catdog(const TempDir& tmp, const std::string& args) { return catdog::test::RunCli(CATDOG_CLI, tmp, args, 60); }
 
 std::string Q(const std::string& s) {
   std::string q = "'";

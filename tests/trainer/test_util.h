@@ -3,12 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace catdog::test {
@@ -70,6 +74,37 @@ class AsNobody {
  private:
   bool dropped_ = false;
 };
+
+// One run of a command-line program: its exit code (128 + signal when killed), stdout and stderr.
+struct Ran {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `CLI ARGS` through the shell with CI=true (no progress bar) and captures stdout, stderr
+// (through TMP/stderr.txt) and the exit code. timeout_s > 0 kills it after that many seconds
+// (exit 137): a test of "never hangs" then fails instead of hanging itself.
+inline Ran RunCli(const std::string& cli, const TempDir& tmp, const std::string& args, int timeout_s = 0) {
+  const std::string err_file = tmp.path("stderr.txt");
+  const std::string limit = timeout_s > 0 ? "timeout -s KILL " + std::to_string(timeout_s) + " " : "";
+  const std::string cmd = "CI=true " + limit + "'" + cli + "' " + args + " 2>'" + err_file + "'";
+  Ran r;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) {
+    ADD_FAILURE() << "popen failed: " << cmd;
+    return r;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(f);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err_file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  r.err = text.str();
+  return r;
+}
 
 // The real photos: $CATDOG_DATA, else the folder CMake passed (repo/../shared/data). Returns ""
 // after recording a test FAILURE (never a skip) when PetImages is not there.
