@@ -263,24 +263,39 @@ TEST(Model, Keras2FunctionalWithNestedSequentialCalledAtNodeOne) {
   EXPECT_NEAR(y[0], DenseExpected(in)[0], 1e-6);
 }
 
+// A small CNN on 10x10x1 input: conv(relu) + 2x2 pool (fusable), flatten, dense(sigmoid), with
+// fixed weights.
+struct SmallCnn {
+  json topo, manifest;
+  std::vector<float> w;
+};
+SmallCnn MakeSmallCnn() {
+  SmallCnn c;
+  c.topo = {{"class_name", "Sequential"},
+            {"config",
+             {{"name", "cnn"},
+              {"layers",
+               {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
+                                 {"batch_input_shape", {nullptr, 10, 10, 1}}}),
+                Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
+                Layer("Flatten", {{"name", "f"}}),
+                Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
+  c.manifest = json::array({{{"paths", {"w.bin"}},
+                             {"weights",
+                              {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}}, {{"name", "c/bias"}, {"shape", {4}}},
+                               {{"name", "d/kernel"}, {"shape", {64, 1}}}, {{"name", "d/bias"}, {"shape", {1}}}}}}});
+  c.w.resize(36 + 4 + 64 + 1);
+  for (size_t i = 0; i < c.w.size(); ++i) c.w[i] = std::sin(static_cast<float>(i)) * 0.3f;
+  return c;
+}
+
 // issue 20: a NaN input gave NaN on the reference backend and 0.157 on simd/xnnpack. Now every
 // backend refuses a non-finite input with the same message, and finite inputs still run.
 TEST(Model, NonFiniteInputIsRefusedAlikeOnEveryBackend) {
-  json topo = {{"class_name", "Sequential"},
-               {"config",
-                {{"name", "cnn"},
-                 {"layers",
-                  {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
-                                    {"batch_input_shape", {nullptr, 10, 10, 1}}}),
-                   Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
-                   Layer("Flatten", {{"name", "f"}}),
-                   Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
-  json manifest = json::array({{{"paths", {"w.bin"}},
-                                {"weights",
-                                 {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}}, {{"name", "c/bias"}, {"shape", {4}}},
-                                  {{"name", "d/kernel"}, {"shape", {64, 1}}}, {{"name", "d/bias"}, {"shape", {1}}}}}}});
-  std::vector<float> w(36 + 4 + 64 + 1);
-  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i)) * 0.3f;
+  const SmallCnn cnn = MakeSmallCnn();
+  const json& topo = cnn.topo;
+  const json& manifest = cnn.manifest;
+  const std::vector<float>& w = cnn.w;
   std::vector<uint8_t> bytes = Bytes(w);
   int tried = 0;
   for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
@@ -310,21 +325,10 @@ TEST(Model, RunAllocatesNothingAfterTheFirstCallWithABatchSize) {
   for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack}) {
     if (!catdog::BackendAvailable(b)) continue;
     // A small CNN: conv(relu) + 2x2 pool (fusable), flatten, dense.
-    json topo = {{"class_name", "Sequential"},
-                 {"config",
-                  {{"name", "cnn"},
-                   {"layers",
-                    {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
-                                      {"batch_input_shape", {nullptr, 10, 10, 1}}}),
-                     Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
-                     Layer("Flatten", {{"name", "f"}}),
-                     Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
-    json manifest = json::array({{{"paths", {"w.bin"}},
-                                  {"weights",
-                                   {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}}, {{"name", "c/bias"}, {"shape", {4}}},
-                                    {{"name", "d/kernel"}, {"shape", {64, 1}}}, {{"name", "d/bias"}, {"shape", {1}}}}}}});
-    std::vector<float> w(36 + 4 + 64 + 1);
-    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i)) * 0.3f;
+    const SmallCnn cnn = MakeSmallCnn();
+    const json& topo = cnn.topo;
+    const json& manifest = cnn.manifest;
+    const std::vector<float>& w = cnn.w;
     LoadOptions opt;
     opt.backend = b;
     std::unique_ptr<Model> m;
