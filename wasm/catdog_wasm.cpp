@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/catdog.h"
+#include "catdog/json_bounded.h"
 
 #ifdef __EMSCRIPTEN__
 #include <emscripten/emscripten.h>
@@ -319,8 +320,9 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   j["threads"] = in->threads;
   j["layers"] = info.layer_summary;
   j["temperature"] = info.temperature;
-  nlohmann::json user = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
-  j["user"] = user.is_discarded() ? nlohmann::json::object() : user;
+  nlohmann::json user;  // the depth-limited parser, the only JSON parser the module carries
+  j["user"] = catdog::jsonb::Parse(info.user_metadata_json, &user, nullptr, "userDefinedMetadata") ? user
+                                                                                                   : nlohmann::json::object();
   const catdog::SelfCheckReport& c = in->check;
   j["selfcheck"] = {{"present", c.present}, {"verified", c.verified()}, {"passed", c.passed}, {"total", c.total},
                     {"source", c.source},   {"first_mismatch", c.first_mismatch}, {"summary", in->check_summary}};

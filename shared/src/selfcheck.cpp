@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "catdog/json_bounded.h"
 #include "catdog/sha256.h"
 #include "json_util.h"
 
@@ -193,8 +194,10 @@ Status RunSelfCheck(Model& model, const std::vector<ShardBytes>& shards, SelfChe
     return Status::Error("self-check: " + std::to_string(shards.size()) + " shard buffers for " +
                          std::to_string(paths.size()) + " manifest paths");
   const ModelInfo& info = model.info();
-  json meta = json::parse(info.user_metadata_json, nullptr, false);
-  const json* cd = meta.is_discarded() ? nullptr : jsonu::Find(meta, "catdog");
+  // The depth-limited parser, as everywhere (and so the wasm module carries one JSON parser).
+  json meta;
+  const bool meta_ok = jsonb::Parse(info.user_metadata_json, &meta, nullptr, "userDefinedMetadata");
+  const json* cd = meta_ok ? jsonu::Find(meta, "catdog") : nullptr;
   const json* block = cd ? jsonu::FindNonNull(*cd, "selfcheck") : nullptr;
   if (!block) return Status::Ok();  // present = false
   report->present = true;

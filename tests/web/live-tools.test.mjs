@@ -34,13 +34,23 @@ before(async () => {
   work = tmpDir('catdog-tools-');
   model = await defaultModel();
   index = JSON.parse(await fs.readFile(path.join(siteDir, 'models/index.json'), 'utf8'));
-  // The most cat-like of 4 cats and the most dog-like of 4 dogs (for the live model), so the live
-  // label is confident and the weak models (the dense ones) disagree with it on one of them.
-  const cats = await pickPhotos('Cat', 4, 31);
-  const dogs = await pickPhotos('Dog', 4, 32);
-  const pc = await nativePredict(model.dir, cats);
-  const pd = await nativePredict(model.dir, dogs);
-  const photos = [cats[pc.indexOf(Math.min(...pc))], dogs[pd.indexOf(Math.max(...pd))]];
+  // A cat and a dog the live model is sure of, chosen (natively) so that the weak dense-u8 reads
+  // at least one of them the other way: the compare view then has a disagreement among the models
+  // that count (dense-aug, at chance, never counts). Of 12 cats and 12 dogs: the most confident
+  // photo on which dense-u8 disagrees, else the most confident one.
+  const cats = await pickPhotos('Cat', 12, 31);
+  const dogs = await pickPhotos('Dog', 12, 32);
+  const weakDir = path.join(siteDir, 'models', 'dense-u8');
+  const pick = async (imgs, isDog) => {
+    const live = await nativePredict(model.dir, imgs);
+    const weak = await nativePredict(weakDir, imgs);
+    const order = imgs.map((_, i) => i).sort((i, j) => (isDog ? live[j] - live[i] : live[i] - live[j]));
+    const split = order.find((i) => (live[i] >= 0.5) === isDog && (weak[i] >= 0.5) !== isDog);
+    return { img: imgs[split ?? order[0]], split: split !== undefined };
+  };
+  const cat = await pick(cats, false), dog = await pick(dogs, true);
+  assert.ok(cat.split || dog.split, 'dense-u8 disagrees with the live model on one of 12 cats or 12 dogs');
+  const photos = [cat.img, dog.img];
   video = path.join(work, 'camera.y4m');
   const starts = await makeY4m(photos, video, { width: 320, height: 240, fps: FPS, framesEach: FRAMES_EACH });
   const core = await loadWasmCore();
