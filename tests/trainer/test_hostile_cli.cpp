@@ -294,19 +294,7 @@ Parsed ParseArgs(const std::string& line) {
   CLI::App app{"catdog"};
   app.require_subcommand(1);
   using namespace catdog::cli;
-  RegisterInfer(app);
-  RegisterBench(app);
-  RegisterUnpack(app);
-  RegisterEvaluate(app);
-  RegisterCalibrate(app);
-  RegisterSeal(app);
-  RegisterPredict(app);
-  RegisterPrepare(app);
-  RegisterPreview(app);
-#ifdef CATDOG_TEST_HAVE_TORCH
-  RegisterTrain(app);
-  RegisterExport(app);
-#endif
+  RegisterCommands(app);
   std::vector<std::string> args;
   std::istringstream in(line);
   for (std::string w; in >> w;) args.push_back(w);

@@ -29,6 +29,26 @@ void RegisterEvaluate(CLI::App& app);
 void RegisterTrain(CLI::App& app);
 void RegisterExport(CLI::App& app);
 
+// Every subcommand this build has (CATDOG_HAVE_OPENCV / CATDOG_HAVE_TORCH come from the
+// catdog_imaging / catdog_train libraries): main and the in-process flag tests use this one list.
+inline void RegisterCommands(CLI::App& app) {
+  RegisterInfer(app);
+  RegisterBench(app);
+  RegisterUnpack(app);
+  RegisterEvaluate(app);
+  RegisterCalibrate(app);
+  RegisterSeal(app);
+#ifdef CATDOG_HAVE_OPENCV
+  RegisterPredict(app);
+  RegisterPrepare(app);
+  RegisterPreview(app);
+#endif
+#ifdef CATDOG_HAVE_TORCH
+  RegisterTrain(app);
+  RegisterExport(app);
+#endif
+}
+
 // The exit code a subcommand's callback chose (callbacks store it here).
 int& ExitCode();
 

@@ -34,23 +34,9 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("catdog"));
   spdlog::set_pattern("%^%l%$: %v");
 
-  RegisterInfer(app);
-  RegisterBench(app);
-  RegisterUnpack(app);
-  RegisterEvaluate(app);
-  RegisterCalibrate(app);
-  RegisterSeal(app);
-#ifdef CATDOG_HAVE_OPENCV
-  RegisterPredict(app);
-  RegisterPrepare(app);
-  RegisterPreview(app);
-#endif
+  RegisterCommands(app);
 #if defined(CATDOG_HAVE_OPENCV) && defined(CATDOG_HAVE_TORCH)
   catdog::preview::RegisterTorchAugmenter();
-#endif
-#ifdef CATDOG_HAVE_TORCH
-  RegisterTrain(app);
-  RegisterExport(app);
 #endif
   app.parse_complete_callback([&] {
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
