@@ -35,6 +35,7 @@ struct Instance {
   std::vector<float> output;
   int output_batch = 0;
   std::vector<uint8_t> image;
+  std::vector<uint8_t> rgba;  // a YUV frame converted for preprocess (catdog_preprocess_yuv)
   std::string metadata;
   catdog::SelfCheckReport check;  // run by catdog_finish while the shard bytes are still here
   std::string check_summary;
@@ -303,6 +304,48 @@ CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, 
                                          static_cast<int>(shape[0]), in->input.data());
   if (!st) return Fail(-1, st.message());
   return 0;
+}
+
+CATDOG_EXPORT int32_t catdog_preprocess_yuv(catdog_handle h, const uint8_t* data, int32_t width,
+                                            int32_t height, int32_t layout, int32_t matrix,
+                                            int32_t full_range, int32_t fit) {
+  Instance* in = GetLoaded(h, "catdog_preprocess_yuv");
+  if (!in) return -1;
+  if (!data) return Fail(-1, "catdog_preprocess_yuv: no frame");
+  if (width <= 0 || height <= 0 || width > (1 << 14) || height > (1 << 14))
+    return Fail(-1, "catdog_preprocess_yuv: frame size " + std::to_string(width) + "x" +
+                        std::to_string(height) + " must be in 1..16384 per side");
+  if (full_range != 0 && full_range != 1)
+    return Fail(-1, "catdog_preprocess_yuv: bad full_range " + std::to_string(full_range) + " (0 or 1)");
+  const uint64_t luma = static_cast<uint64_t>(width) * height;
+  const uint64_t cw = (static_cast<uint64_t>(width) + 1) / 2, ch = (static_cast<uint64_t>(height) + 1) / 2;
+  const uint64_t need = luma + 2 * cw * ch;  // the same for I420 and NV12
+  if (!in->image.empty() && data >= in->image.data() && data < in->image.data() + in->image.size() &&
+      static_cast<uint64_t>(data - in->image.data()) + need > in->image.size())
+    return Fail(-1, "catdog_preprocess_yuv: a " + std::to_string(width) + "x" + std::to_string(height) +
+                        " frame needs " + std::to_string(need) + " bytes; the image buffer has " +
+                        std::to_string(in->image.size()));
+  catdog::YuvView f;
+  f.width = width;
+  f.height = height;
+  f.layout = static_cast<catdog::YuvLayout>(layout);
+  f.matrix = static_cast<catdog::YuvMatrix>(matrix);
+  f.full_range = full_range == 1;
+  f.y = data;
+  f.y_stride = width;
+  f.u = data + luma;
+  if (layout == 1) {
+    f.u_stride = static_cast<int>(2 * cw);
+  } else {
+    f.u_stride = static_cast<int>(cw);
+    f.v = data + luma + cw * ch;
+    f.v_stride = static_cast<int>(cw);
+  }
+  in->rgba.resize(static_cast<size_t>(luma) * 4);
+  catdog::Status st = catdog::yuv_to_rgba(f, in->rgba.data(), width * 4);
+  if (!st) return Fail(-1, "catdog_preprocess_yuv: " + st.message());
+  // catdog_preprocess's checks (model input S x S x 1, fit) apply; the RGBA is our own buffer.
+  return catdog_preprocess(h, in->rgba.data(), width, height, width * 4, 4, fit);
 }
 
 CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {

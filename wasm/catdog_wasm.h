@@ -59,6 +59,14 @@ uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes);
 int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width, int32_t height,
                           int32_t stride, int32_t format, int32_t fit);
 
+// A planar YUV camera frame (a WebCodecs VideoFrame's own bytes) -> catdog::yuv_to_rgba ->
+// catdog_preprocess. The planes lie packed one after the other at `data` (normally the staging
+// buffer): Y (stride width), then for layout 0 (I420) U and V (stride ceil(width/2) each), for
+// layout 1 (NV12) the interleaved UV plane (stride 2 ceil(width/2)); chroma rows ceil(height/2).
+// matrix: 0 BT.601, 1 BT.709; full_range: 0 or 1. 0 on success, -1 on failure.
+int32_t catdog_preprocess_yuv(catdog_handle h, const uint8_t* data, int32_t width, int32_t height,
+                              int32_t layout, int32_t matrix, int32_t full_range, int32_t fit);
+
 // JSON describing the loaded model: {"input_shape","output_shape","backend","format",
 // "generated_by","converted_by","num_weights","layers":[...],"user":{userDefinedMetadata},
 // "selfcheck":{"present","verified","passed","total","source","first_mismatch","summary"}}.

@@ -191,7 +191,7 @@ function record(res, source) {
   debug.frames++;
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
-  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source };
+  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture };
   if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
   debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);

@@ -12,6 +12,8 @@ const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
+const YUV = { i420: 0, nv12: 1 };
+const YUV_MATRIX = { bt601: 0, bt709: 1 };
 const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
 const BACKEND = { reference: 0, simd: 1, auto: 3 };
 
@@ -230,8 +232,19 @@ export class CoreModel {
   }
 
   // The core's preprocess of the image in the staging buffer into the model input.
-  preprocessStaged(width, height, { stride, format = 'rgba', fit = this.fit } = {}) {
+  // format 'i420'/'nv12': YUV planes packed as catdog_wasm.h says, with matrix and fullRange.
+  preprocessStaged(width, height, { stride, format = 'rgba', fit = this.fit, matrix = 'bt601', fullRange = false } = {}) {
     this.check();
+    if (YUV[format] !== undefined) {
+      const ft = FIT[fit], mx = YUV_MATRIX[matrix];
+      if (ft === undefined) throw new CatdogError(`unknown fit '${fit}' (stretch, crop)`, 'input');
+      if (mx === undefined) throw new CatdogError(`unknown YUV matrix '${matrix}' (bt601, bt709)`, 'input');
+      if (!this.stagedPtr) throw new CatdogError('preprocess: no image staged', 'input');
+      if (this.core.mod._catdog_preprocess_yuv(this.h, this.stagedPtr, width, height, YUV[format], mx, fullRange ? 1 : 0, ft) !== 0) {
+        throw new CatdogError(this.core.lastError(), 'input');
+      }
+      return;
+    }
     const f = FORMAT[format];
     const ft = FIT[fit];
     if (!f) throw new CatdogError(`unknown pixel format '${format}' (gray, rgb, rgba)`, 'input');
