@@ -69,7 +69,15 @@ class ConvStage {
     const size_t rows = static_cast<size_t>(batch) * d.out_h * d.out_w;
     if (post_act_) ApplyActivation(act, conv_out, static_cast<int64_t>(rows), d.out_c);
     if (!op_post_) kernels::ChannelAffineRef(affine_, rows, d.out_c, conv_out);
-    if (fuse_pool) Pool2D(true, batch, d.out_h, d.out_w, d.out_c, 2, 2, 2, 2, 0, 0, d.out_h / 2, d.out_w / 2, conv_out, out);
+    if (fuse_pool) {
+      kernels::PoolDesc p;  // 2x2/2 valid max: the defaults
+      p.in_h = d.out_h;
+      p.in_w = d.out_w;
+      p.channels = d.out_c;
+      p.out_h = d.out_h / 2;
+      p.out_w = d.out_w / 2;
+      kernels::PoolRef(p, batch, conv_out, out);
+    }
   }
   std::string Name(const char* ref_name) const {
     std::string k = op_ ? op_->name() : ref_name;

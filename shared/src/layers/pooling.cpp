@@ -10,32 +10,6 @@ namespace catdog::detail {
 
 using jsonu::json;
 
-// Reference pooling, NHWC. Average counts only cells inside the input (TensorFlow 'same').
-void Pool2D(bool is_max, int batch, int H, int W, int C, int ph, int pw, int sh, int sw, int pt, int pl, int OH,
-            int OW, const float* in, float* out) {
-  for (int b = 0; b < batch; ++b) {
-    const float* src = in + static_cast<size_t>(b) * H * W * C;
-    float* dst = out + static_cast<size_t>(b) * OH * OW * C;
-    for (int oy = 0; oy < OH; ++oy) {
-      int y0 = std::max(oy * sh - pt, 0), y1 = std::min(oy * sh - pt + ph, H);
-      for (int ox = 0; ox < OW; ++ox) {
-        int x0 = std::max(ox * sw - pl, 0), x1 = std::min(ox * sw - pl + pw, W);
-        float* o = dst + (static_cast<size_t>(oy) * OW + ox) * C;
-        int count = (y1 - y0) * (x1 - x0);
-        for (int c = 0; c < C; ++c) {
-          float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.f;
-          for (int y = y0; y < y1; ++y)
-            for (int x = x0; x < x1; ++x) {
-              float v = src[(static_cast<size_t>(y) * W + x) * C + c];
-              acc = is_max ? std::max(acc, v) : acc + v;
-            }
-          o[c] = is_max ? acc : (count > 0 ? acc / static_cast<float>(count) : 0.f);
-        }
-      }
-    }
-  }
-}
-
 Status PoolLayer::Configure(const json& cfg) {
   Status s;
   if (!(s = ReadPair(cfg, "pool_size", ref, 2, 2, &ph_, &pw_))) return s;
@@ -49,18 +23,23 @@ Status PoolLayer::InferShape() {
   if (!s) return s;
   const Shape& in = in_shapes[0];
   if (!(s = CheckDims(ref, in))) return s;
-  H_ = static_cast<int>(in[0]);
-  W_ = static_cast<int>(in[1]);
-  C_ = static_cast<int>(in[2]);
+  d_.is_max = is_max_;
+  d_.in_h = static_cast<int>(in[0]);
+  d_.in_w = static_cast<int>(in[1]);
+  d_.channels = static_cast<int>(in[2]);
+  d_.kh = ph_;
+  d_.kw = pw_;
+  d_.stride_h = sh_;
+  d_.stride_w = sw_;
   int pb, pr;
-  if (!(s = WindowOut(ref, "height", in[0], ph_, sh_, same_, &OH_, &pt_, &pb))) return s;
-  if (!(s = WindowOut(ref, "width", in[1], pw_, sw_, same_, &OW_, &pl_, &pr))) return s;
-  out_shape = {OH_, OW_, C_};
+  if (!(s = WindowOut(ref, "height", in[0], ph_, sh_, same_, &d_.out_h, &d_.pad_top, &pb))) return s;
+  if (!(s = WindowOut(ref, "width", in[1], pw_, sw_, same_, &d_.out_w, &d_.pad_left, &pr))) return s;
+  out_shape = {d_.out_h, d_.out_w, d_.channels};
   return Status::Ok();
 }
 
 void PoolLayer::Run(int batch, const std::vector<const float*>& ins, float* out) {
-  Pool2D(is_max_, batch, H_, W_, C_, ph_, pw_, sh_, sw_, pt_, pl_, OH_, OW_, ins[0], out);
+  kernels::PoolRef(d_, batch, ins[0], out);
 }
 
 namespace {

@@ -5,15 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels.h"
 #include "layers.h"
 
 namespace catdog::detail {
 
-// Reference pooling, NHWC. Average counts only cells inside the input (TensorFlow 'same').
-void Pool2D(bool is_max, int batch, int H, int W, int C, int ph, int pw, int sh, int sw, int pt, int pl, int OH,
-            int OW, const float* in, float* out);
-
-// MaxPooling2D, AveragePooling2D.
+// MaxPooling2D, AveragePooling2D: kernels::PoolRef.
 class PoolLayer : public Layer {
  public:
   explicit PoolLayer(bool is_max) : is_max_(is_max) {}
@@ -29,7 +26,7 @@ class PoolLayer : public Layer {
   int ph_ = 2, pw_ = 2, sh_ = 2, sw_ = 2;
 
  private:
-  int H_ = 0, W_ = 0, C_ = 0, OH_ = 0, OW_ = 0, pt_ = 0, pl_ = 0;
+  kernels::PoolDesc d_;
 };
 
 }  // namespace catdog::detail
