@@ -1,5 +1,5 @@
-// Internal kernel contract between the layer graph (model.cpp, layers_*.cpp) and the compute
-// kernels (kernels_ref.cpp, kernels_simd.cpp, kernels_xnnpack.cpp). Not installed.
+// Internal kernel contract between the layer graph (model.cpp, layers/*.cpp) and the compute
+// kernels (kernels_ref.cpp, simd/, kernels_xnnpack.cpp). Not installed.
 //
 // Layout: NHWC float32 activations; conv kernels HWIO [kh][kw][in_c][out_c] (Keras order);
 // dense weights [in][out]. Microkernels assert preconditions only; the graph validated them.
@@ -109,7 +109,7 @@ std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, cons
 // Whether the SIMD kernels were compiled in (CATDOG_SIMD and a supported ISA).
 bool SimdAvailable();
 bool XnnpackAvailable();
-// Which SIMD table runs and why (kernels_simd_ops.h DescribeIsa).
+// Which SIMD table runs and why (simd/operators.h DescribeIsa).
 std::string DescribeSimd(bool* override_ignored = nullptr);
 
 }  // namespace catdog::kernels

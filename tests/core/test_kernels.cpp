@@ -15,7 +15,7 @@
 
 #include "catdog/catdog.h"
 #include "kernels.h"
-#include "kernels_simd_ops.h"
+#include "simd/operators.h"
 
 namespace {
 
@@ -209,7 +209,7 @@ TEST(Kernels, BuildHasSimdPaths) {
 // has a microkernel. A table the CPU cannot run is never built here (building it runs that ISA's
 // code), so it is checked by the emulated runs of this suite (scripts/test-isa: -cpu Haswell for
 // avx2, -cpu Nehalem for sse2, the host for avx512). Also run against a stale object: the tables
-// are read through kernels_simd.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi)
+// are read through simd/dispatch.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi)
 // shows up here as missing tiles or absurd mr values, not as a crash in a model.
 TEST(Kernels, CompiledIsaTablesAreComplete) {
   namespace simd = catdog::kernels::simd;
@@ -305,7 +305,7 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         for (int p = 0; p < m; ++p) a[p] = in.data() + static_cast<size_t>(p) * kPix;
         const size_t ldc = cols + 3;
         std::vector<float> out(static_cast<size_t>(m) * ldc, 42.0f);
-        simd::TileArgs t{};
+        simd::GemmArgs t{};
         t.a = a;
         t.tap_off = tap_off;
         t.ntaps = kTaps;
@@ -316,8 +316,8 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         t.hi = 1.5f;
         t.c = out.data();
         t.ldc = ldc;
-        ASSERT_NE(isa->tile[nv][m], nullptr);
-        isa->tile[nv][m](t);
+        ASSERT_NE(isa->gemm[nv][m], nullptr);
+        isa->gemm[nv][m](t);
         for (int p = 0; p < m; ++p) {
           for (int j = 0; j < cols; ++j) {
             double acc = bias[j];
@@ -335,7 +335,7 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         t.post_sub = sub.data();
         t.post_mul = mul.data();
         t.post_add = add.data();
-        isa->tile[nv][m](t);
+        isa->gemm[nv][m](t);
         for (int p = 0; p < m; ++p)
           for (int j = 0; j < cols; ++j) {
             const float want = (plain[p * ldc + j] - sub[j]) * mul[j] + add[j];
