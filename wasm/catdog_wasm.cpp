@@ -83,7 +83,7 @@ nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
 
 // In the pthreads build a model with T threads makes the core start T-1 pthreads, in one worker pool
 // per thread count shared by every operator and model and kept until the page closes
-// (kernels_simd.cpp, Workers). Emscripten can only start a pthread without returning to the event
+// (simd/thread_pool.cpp, Workers). Emscripten can only start a pthread without returning to the event
 // loop when a pre-spawned worker is free (PTHREAD_POOL_SIZE, CATDOG_PTHREAD_POOL here), so the thread
 // counts in use are recorded here and their pools together never take more than that: a model whose
 // pool would not fit gets a smaller thread count that does (an existing pool, or one that fits), down
