@@ -17,12 +17,6 @@
 #include "catdog/catdog.h"
 #include "catdog/json_bounded.h"
 
-#ifdef __EMSCRIPTEN__
-#include <emscripten/emscripten.h>
-#define CATDOG_EXPORT EMSCRIPTEN_KEEPALIVE
-#else
-#define CATDOG_EXPORT
-#endif
 
 namespace {
 
@@ -110,12 +104,15 @@ int AffordableThreads(int) { return 1; }  // the single-thread build never start
 
 }  // namespace
 
+// The definitions of catdog_abi.inc's list, in its order. They are exported because the list is
+// -sEXPORTED_FUNCTIONS (wasm/CMakeLists.txt), not by an attribute here, so a function missing from
+// the list is not reachable from JS (and tests/web/wasm-abi.test.mjs names it).
 extern "C" {
 
-CATDOG_EXPORT const char* catdog_last_error(void) { return LastError().c_str(); }
+const char* catdog_last_error(void) { return LastError().c_str(); }
 
-CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
-                                          int32_t threads) {
+catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
+                           int32_t threads) {
   if (!json || json_len < 0) return Fail(0, "catdog_create: no model.json bytes");
   if (backend != 0 && backend != 1 && backend != 3)
     return Fail(0, "catdog_create: bad backend " + std::to_string(backend) +
@@ -149,19 +146,19 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
   return static_cast<catdog_handle>(t.size());
 }
 
-CATDOG_EXPORT void catdog_destroy(catdog_handle h) {
+void catdog_destroy(catdog_handle h) {
   auto& t = Table();
   if (h > 0 && static_cast<size_t>(h) <= t.size() && t[h - 1]) {
     t[h - 1].reset();
   }
 }
 
-CATDOG_EXPORT int32_t catdog_shard_count(catdog_handle h) {
+int32_t catdog_shard_count(catdog_handle h) {
   Instance* in = Get(h, "catdog_shard_count");
   return in ? static_cast<int32_t>(in->model->shard_paths().size()) : -1;
 }
 
-CATDOG_EXPORT const char* catdog_shard_path(catdog_handle h, int32_t index) {
+const char* catdog_shard_path(catdog_handle h, int32_t index) {
   Instance* in = Get(h, "catdog_shard_path");
   if (!in) return nullptr;
   const auto& paths = in->model->shard_paths();
@@ -172,7 +169,7 @@ CATDOG_EXPORT const char* catdog_shard_path(catdog_handle h, int32_t index) {
   return paths[index].c_str();
 }
 
-CATDOG_EXPORT uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32_t size) {
+uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32_t size) {
   Instance* in = Get(h, "catdog_shard_buffer");
   if (!in) return nullptr;
   if (in->loaded) return Fail<uint8_t*>(nullptr, "catdog_shard_buffer: weights already loaded");
@@ -187,7 +184,7 @@ CATDOG_EXPORT uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32
   return in->shards[index].data();
 }
 
-CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
+int32_t catdog_finish(catdog_handle h) {
   Instance* in = Get(h, "catdog_finish");
   if (!in) return -1;
   if (in->loaded) return Fail(-1, "catdog_finish: weights already loaded");
@@ -206,24 +203,24 @@ CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
   return 0;
 }
 
-CATDOG_EXPORT int32_t catdog_input_size(catdog_handle h) {
+int32_t catdog_input_size(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_input_size");
   return in ? static_cast<int32_t>(in->model->input_size()) : -1;
 }
 
-CATDOG_EXPORT int32_t catdog_output_size(catdog_handle h) {
+int32_t catdog_output_size(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_output_size");
   return in ? static_cast<int32_t>(in->model->output_size()) : -1;
 }
 
 // The model's temperature-scaling calibration (ModelInfo::temperature, 1.0 when uncalibrated):
 // the page shows sigmoid(logit(p) / T), the formula of catdog::ApplyCalibration. -1 on a bad handle.
-CATDOG_EXPORT double catdog_model_temperature(catdog_handle h) {
+double catdog_model_temperature(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_model_temperature");
   return in ? in->model->info().temperature : -1.0;
 }
 
-CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
+float* catdog_input(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_input");
   if (!in) return nullptr;
   const size_t per = in->model->input_size();
@@ -235,7 +232,7 @@ CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
   return in->input.data();
 }
 
-CATDOG_EXPORT int32_t catdog_run(catdog_handle h, int32_t batch) {
+int32_t catdog_run(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_run");
   if (!in) return -1;
   const size_t per_in = in->model->input_size();
@@ -250,14 +247,14 @@ CATDOG_EXPORT int32_t catdog_run(catdog_handle h, int32_t batch) {
   return 0;
 }
 
-CATDOG_EXPORT float* catdog_output(catdog_handle h) {
+float* catdog_output(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_output");
   if (!in) return nullptr;
   if (in->output_batch == 0) return Fail<float*>(nullptr, "catdog_output: no run yet");
   return in->output.data();
 }
 
-CATDOG_EXPORT uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
+uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   Instance* in = Get(h, "catdog_image_buffer");
   if (!in) return nullptr;
   if (bytes <= 0 || bytes > (256 << 20))
@@ -267,9 +264,8 @@ CATDOG_EXPORT uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   return in->image.data();
 }
 
-CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width,
-                                        int32_t height, int32_t stride, int32_t format,
-                                        int32_t fit) {
+int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width, int32_t height,
+                          int32_t stride, int32_t format, int32_t fit) {
   Instance* in = GetLoaded(h, "catdog_preprocess");
   if (!in) return -1;
   const auto& shape = in->model->info().input_shape;
@@ -305,7 +301,7 @@ CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, 
   return 0;
 }
 
-CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
+const char* catdog_metadata(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_metadata");
   if (!in) return nullptr;
   const catdog::ModelInfo& info = in->model->info();
@@ -330,30 +326,30 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   return in->metadata.c_str();
 }
 
-CATDOG_EXPORT int32_t catdog_selfcheck_passed(catdog_handle h) {
+int32_t catdog_selfcheck_passed(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_selfcheck_passed");
   if (!in) return -1;
   return in->check.present ? in->check.passed : -1;
 }
 
-CATDOG_EXPORT int32_t catdog_selfcheck_total(catdog_handle h) {
+int32_t catdog_selfcheck_total(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_selfcheck_total");
   if (!in) return -1;
   return in->check.present ? in->check.total : -1;
 }
 
-CATDOG_EXPORT const char* catdog_selfcheck_summary(catdog_handle h) {
+const char* catdog_selfcheck_summary(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_selfcheck_summary");
   if (!in) return nullptr;
   return in->check_summary.c_str();
 }
 
-CATDOG_EXPORT int32_t catdog_heap_used(void) {
+int32_t catdog_heap_used(void) {
   struct mallinfo mi = mallinfo();
   return static_cast<int32_t>(mi.uordblks);
 }
 
-CATDOG_EXPORT int32_t catdog_memory_bytes(void) {
+int32_t catdog_memory_bytes(void) {
 #ifdef __EMSCRIPTEN__
   return static_cast<int32_t>(__builtin_wasm_memory_size(0) * 65536u);
 #else
@@ -361,7 +357,7 @@ CATDOG_EXPORT int32_t catdog_memory_bytes(void) {
 #endif
 }
 
-CATDOG_EXPORT int32_t catdog_build_flags(void) {
+int32_t catdog_build_flags(void) {
   int32_t f = 0;
 #if defined(__wasm_simd128__)
   f |= 1;
