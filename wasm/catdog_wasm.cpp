@@ -213,13 +213,6 @@ int32_t catdog_output_size(catdog_handle h) {
   return in ? static_cast<int32_t>(in->model->output_size()) : -1;
 }
 
-// The model's temperature-scaling calibration (ModelInfo::temperature, 1.0 when uncalibrated):
-// the page shows sigmoid(logit(p) / T), the formula of catdog::ApplyCalibration. -1 on a bad handle.
-double catdog_model_temperature(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_model_temperature");
-  return in ? in->model->info().temperature : -1.0;
-}
-
 float* catdog_input(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_input");
   if (!in) return nullptr;
@@ -252,6 +245,20 @@ float* catdog_output(catdog_handle h) {
   if (!in) return nullptr;
   if (in->output_batch == 0) return Fail<float*>(nullptr, "catdog_output: no run yet");
   return in->output.data();
+}
+
+// The page never re-implements the calibration: it asks the core for the calibrated P(dog).
+float catdog_p_dog(catdog_handle h, int32_t sample) {
+  Instance* in = GetLoaded(h, "catdog_p_dog");
+  if (!in) return -1.f;
+  if (in->output_batch == 0) return Fail(-1.f, "catdog_p_dog: no run yet");
+  if (sample < 0 || sample >= in->output_batch)
+    return Fail(-1.f, "catdog_p_dog: sample " + std::to_string(sample) + " out of range (the last run had " +
+                          std::to_string(in->output_batch) + ")");
+  const size_t per = in->model->output_size();
+  const float* out = in->output.data() + static_cast<size_t>(sample) * per;
+  const float raw = per == 1 ? out[0] : per == 2 ? out[1] : std::numeric_limits<float>::quiet_NaN();
+  return catdog::ApplyCalibration(in->model->info(), raw);
 }
 
 uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {

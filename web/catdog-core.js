@@ -26,10 +26,10 @@ export const ABI = Object.freeze({
   catdog_finish: 1,
   catdog_input_size: 1,
   catdog_output_size: 1,
-  catdog_model_temperature: 1,
   catdog_input: 2,
   catdog_run: 2,
   catdog_output: 1,
+  catdog_p_dog: 2,
   catdog_image_buffer: 2,
   catdog_preprocess: 7,
   catdog_metadata: 1,
@@ -244,8 +244,9 @@ export class CoreModel {
     this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
     this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
     this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
-    // Temperature scaling (userDefinedMetadata.catdog.calibration, validated by the core's parse).
-    const t = a.catdog_model_temperature(handle);
+    // Temperature scaling (userDefinedMetadata.catdog.calibration, validated by the core's parse):
+    // shown by the diagnostics; pDog() is where the core applies it.
+    const t = this.metadata.temperature;
     this.temperature = t > 0 && Number.isFinite(t) ? t : 1;
     this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
     // The core's self-check, run right after loading (catdog_finish): golden images through
@@ -306,6 +307,15 @@ export class CoreModel {
     if (a.catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
     const p = a.catdog_output(this.h);
     return new Float32Array(this.core.u8.buffer, p, batch * this.outputSize).slice();
+  }
+
+  // P(dog) of sample `sample` of the last run, calibrated by the core (catdog::ApplyCalibration):
+  // what the page shows. NaN when the model's output is not one sigmoid or two softmax units.
+  pDog(sample = 0) {
+    this.check();
+    const p = this.core.abi.catdog_p_dog(this.h, sample);
+    if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
+    return p;
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.
