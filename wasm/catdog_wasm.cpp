@@ -333,35 +333,9 @@ const char* catdog_metadata(catdog_handle h) {
   return in->metadata.c_str();
 }
 
-int32_t catdog_selfcheck_passed(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_passed");
-  if (!in) return -1;
-  return in->check.present ? in->check.passed : -1;
-}
-
-int32_t catdog_selfcheck_total(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_total");
-  if (!in) return -1;
-  return in->check.present ? in->check.total : -1;
-}
-
-const char* catdog_selfcheck_summary(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_summary");
-  if (!in) return nullptr;
-  return in->check_summary.c_str();
-}
-
 int32_t catdog_heap_used(void) {
   struct mallinfo mi = mallinfo();
   return static_cast<int32_t>(mi.uordblks);
-}
-
-int32_t catdog_memory_bytes(void) {
-#ifdef __EMSCRIPTEN__
-  return static_cast<int32_t>(__builtin_wasm_memory_size(0) * 65536u);
-#else
-  return 0;
-#endif
 }
 
 int32_t catdog_build_flags(void) {

@@ -12,10 +12,7 @@ import { shardUrlInside } from './catdog-json.js';
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
-// The wasm C ABI as this wrapper calls it: name -> number of arguments, one row per line of
-// wasm/catdog_abi.inc and in its order (tests/web/wasm-abi.test.mjs checks the two, the built
-// module's exports and every call in web/ against each other). Core refuses a module that lacks
-// one, so a stale catdog_wasm.wasm is a clear 'wasm' error at load, not "not a function" later.
+// The wasm C ABI: name -> argument count, as wasm/catdog_abi.inc lists it (tests/web/wasm-abi.test.mjs).
 export const ABI = Object.freeze({
   catdog_last_error: 0,
   catdog_create: 4,
@@ -33,11 +30,7 @@ export const ABI = Object.freeze({
   catdog_image_buffer: 2,
   catdog_preprocess: 7,
   catdog_metadata: 1,
-  catdog_selfcheck_passed: 1,
-  catdog_selfcheck_total: 1,
-  catdog_selfcheck_summary: 1,
   catdog_heap_used: 0,
-  catdog_memory_bytes: 0,
   catdog_build_flags: 0,
 });
 
@@ -45,8 +38,7 @@ export const ABI = Object.freeze({
 function bindAbi(mod) {
   const missing = Object.keys(ABI).filter((n) => typeof mod[`_${n}`] !== 'function');
   if (missing.length) {
-    throw new CatdogError(`the wasm core lacks ${missing.join(', ')}: its catdog_wasm.wasm is older or newer than ` +
-      'this catdog-core.js (rebuild the site)', 'wasm');
+    throw new CatdogError(`the wasm core lacks ${missing} (a stale build: rebuild the site)`, 'wasm');
   }
   return Object.fromEntries(Object.keys(ABI).map((n) => [n, mod[`_${n}`]]));
 }
@@ -244,10 +236,6 @@ export class CoreModel {
     this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
     this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
     this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
-    // Temperature scaling (userDefinedMetadata.catdog.calibration, validated by the core's parse):
-    // shown by the diagnostics; pDog() is where the core applies it.
-    const t = this.metadata.temperature;
-    this.temperature = t > 0 && Number.isFinite(t) ? t : 1;
     this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
     // The core's self-check, run right after loading (catdog_finish): golden images through
     // preprocess + run, and the SHA-256 of every weight file, against userDefinedMetadata.catdog.selfcheck.

@@ -81,7 +81,7 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
   // P(dog) as the page shows it: calibrated by the core (catdog_p_dog -> catdog::ApplyCalibration
   // with the model's temperature), as `catdog predict` does; the page has no copy of the formula.
   const T = info.modelJson.userDefinedMetadata?.catdog?.calibration?.temperature ?? 1;
-  assert.equal(model.temperature, T, 'the core reports the stored temperature');
+  assert.equal(model.metadata.temperature, T, 'the core reports the stored temperature');
   assert.notEqual(T, 1, 'the default model is calibrated, so this checks the calibration');
   const wasm = [];
   const raw = [];
