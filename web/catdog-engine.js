@@ -60,13 +60,11 @@ export class Engine {
     return { pixels: this.ctx.getImageData(0, 0, w, h).data, width: w, height: h };
   }
 
-  // Output floats -> calibrated P(dog) and label (labels[1] when P >= threshold). Calibration is
-  // catdog::ApplyCalibration's formula: sigmoid(logit(clamp(p, 1e-7, 1-1e-7)) / temperature).
-  interpret(output) {
+  // The last run's P(dog), calibrated by the core (DESIGN contract 2: the page has no copy of the
+  // formula), and its label (labels[1] when P >= threshold).
+  interpret() {
     const m = this.model;
-    const raw = output.length === 1 ? output[0] : output.length === 2 ? output[1] : NaN;
-    const T = m.temperature ?? 1, p = Math.min(Math.max(raw, 1e-7), 1 - 1e-7);
-    const pDog = T === 1 || Number.isNaN(raw) ? raw : Math.fround(1 / (1 + Math.exp(-Math.log(p / (1 - p)) / T)));
+    const pDog = m.pDog(0);
     const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
     return { pDog, label };
   }
@@ -91,7 +89,7 @@ export class Engine {
     const t2 = now();
     const res = {
       output: Array.from(output),
-      ...this.interpret(output),
+      ...this.interpret(),
       width,
       height,
       timings: { read: readMs, preprocess: t1 - t0, inference: t2 - t1, total: readMs + (t2 - t0) },

@@ -161,8 +161,8 @@ class Model {
 // The calibrated P(dog) for a raw sigmoid output: sigmoid(logit(p) / info.temperature), with p
 // clamped to [1e-7, 1 - 1e-7] before the logit. Returns p_dog unchanged when temperature == 1 or
 // p_dog is NaN. Model::Run stays raw (what TF.js computes); every place that shows P(dog) calls
-// this (the CLI's predict/evaluate; the web page applies the same formula to the exported
-// temperature, see wasm/catdog_wasm.cpp catdog_model_temperature).
+// this (the CLI's predict/evaluate; the web page through the wasm export catdog_p_dog, see
+// wasm/catdog_abi.inc).
 float ApplyCalibration(const ModelInfo& info, float p_dog);
 float ApplyTemperature(double temperature, float p_dog);
 
