@@ -63,6 +63,7 @@ class ModelImpl : public Model {
  private:
   Status MatchWeights();
   void Summarize();
+  void DescribeLayers();
 
   std::string src_;
   LoadOptions opt_;
@@ -125,6 +126,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
 
   Status s = detail::BuildGraph(*topo, src_, &g_);
   if (!s) return s;
+  DescribeLayers();  // before the fusions below: the layers as model.json has them
   if (backend_ != Backend::kReference) {
     detail::FuseBatchNorm(&g_);
     detail::FuseConvPool(&g_);
@@ -192,6 +194,40 @@ Status ModelImpl::MatchWeights() {
     if (owner[w] < 0)
       return Status::Error(src_ + ": weight '" + manifest_.weights[w].name + "' in the weightsManifest belongs to no layer of the model");
   return Status::Ok();
+}
+
+// Structured per-layer info. MACs: a kernel of K values applied at P positions is K * P
+// multiply-adds; P is the output's spatial size for convolutions (the input's for
+// Conv2DTranspose, whose kernel is applied per input pixel) and, for a Dense, the output's
+// elements divided by its units.
+void ModelImpl::DescribeLayers() {
+  info_.layers.clear();
+  info_.macs = 0;
+  for (const auto& l : g_.layers) {
+    LayerInfo li;
+    li.name = l->ref.name;
+    li.class_name = l->ref.class_name;
+    li.input_shapes = l->in_shapes;
+    li.output_shape = l->out_shape;
+    int64_t out_n = 0;
+    detail::NumElements(l->out_shape, &out_n);
+    for (const detail::WeightSpec& w : l->Weights()) {
+      int64_t n = 0;
+      if (!detail::NumElements(w.shape, &n)) continue;
+      li.weight_count += uint64_t(n);
+      if (w.kind != "kernel" && w.kind != "depthwise_kernel" && w.kind != "pointwise_kernel") continue;
+      int64_t positions = 0;
+      if (w.shape.size() == 2 && w.shape.back() > 0) {
+        positions = out_n / w.shape.back();
+      } else if (w.shape.size() == 4) {
+        const detail::Shape& at = li.class_name == "Conv2DTranspose" && !l->in_shapes.empty() ? l->in_shapes[0] : l->out_shape;
+        if (at.size() == 3) positions = at[0] * at[1];
+      }
+      li.macs += uint64_t(n) * uint64_t(std::max<int64_t>(positions, 0));
+    }
+    info_.macs += li.macs;
+    info_.layers.push_back(std::move(li));
+  }
 }
 
 void ModelImpl::Summarize() {
@@ -303,6 +339,11 @@ Status Model::Parse(std::string_view model_json, std::unique_ptr<Model>* out, co
   return Status::Ok();
 }
 
+double CalibrationLogit(double p) {
+  p = std::min(std::max(p, 1e-7), 1.0 - 1e-7);
+  return std::log(p / (1.0 - p));
+}
+
 float ApplyTemperature(double temperature, float p_dog) {
   if (temperature == 1.0 || std::isnan(p_dog)) return p_dog;
 #ifdef __EMSCRIPTEN__
@@ -314,8 +355,7 @@ float ApplyTemperature(double temperature, float p_dog) {
   const float zf = std::log1p((2.f * pf - 1.f) / (1.f - pf)) / static_cast<float>(temperature);
   return 1.f / (1.f + std::exp(-zf));
 #else
-  const double p = std::min(std::max(static_cast<double>(p_dog), 1e-7), 1.0 - 1e-7);
-  const double z = std::log(p / (1.0 - p)) / temperature;
+  const double z = CalibrationLogit(static_cast<double>(p_dog)) / temperature;
   return static_cast<float>(1.0 / (1.0 + std::exp(-z)));
 #endif
 }

@@ -19,6 +19,7 @@
 #include "catdog/json_bounded.h"
 #include "catdog/sha256.h"
 #include "json_util.h"
+#include "tfjs_internal.h"
 
 namespace catdog {
 namespace {
@@ -26,78 +27,6 @@ namespace {
 using json = nlohmann::json;
 constexpr int kBlockVersion = 1;
 constexpr size_t kMaxGoldens = 64;
-
-const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string Base64(const std::vector<uint8_t>& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = uint32_t(in[i]) << 16 | uint32_t(in[i + 1]) << 8 | in[i + 2];
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const uint32_t v = uint32_t(in[i]) << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const uint32_t v = uint32_t(in[i]) << 16 | uint32_t(in[i + 1]) << 8;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-bool Unbase64(const std::string& in, std::vector<uint8_t>* out) {
-  int8_t dec[256];
-  std::memset(dec, -1, sizeof dec);
-  for (int i = 0; i < 64; ++i) dec[uint8_t(kB64[i])] = int8_t(i);
-  if (in.size() % 4 != 0) return false;
-  out->clear();
-  out->reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int pad = 0;
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = in[i + size_t(k)];
-      if (c == '=' && i + 4 == in.size() && k >= 2) {
-        ++pad;
-        v <<= 6;
-        continue;
-      }
-      if (pad > 0 || dec[uint8_t(c)] < 0) return false;
-      v = v << 6 | uint32_t(dec[uint8_t(c)]);
-    }
-    out->push_back(uint8_t(v >> 16));
-    if (pad < 2) out->push_back(uint8_t(v >> 8));
-    if (pad < 1) out->push_back(uint8_t(v));
-  }
-  return true;
-}
-
-const char* FormatName(PixelFormat f) {
-  switch (f) {
-    case PixelFormat::kGray8: return "gray8";
-    case PixelFormat::kRGB8: return "rgb8";
-    case PixelFormat::kRGBA8: return "rgba8";
-  }
-  return "?";
-}
-
-bool ParseFormat(const std::string& s, PixelFormat* f) {
-  if (s == "gray8") *f = PixelFormat::kGray8;
-  else if (s == "rgb8") *f = PixelFormat::kRGB8;
-  else if (s == "rgba8") *f = PixelFormat::kRGBA8;
-  else return false;
-  return true;
-}
 
 std::string Num(double v) {
   char buf[32];
@@ -126,42 +55,13 @@ struct ParsedGolden {
   std::string pre_sha256;
 };
 
-// Parses goldens[i]; on failure returns the reason (naming the field) in *why.
+// Parses goldens[i] with the format's one golden parser (tfjs_internal.h); a self-check golden
+// must carry its expected outputs. On failure returns the reason (naming the field) in *why.
 bool ParseGolden(const json& j, size_t i, ParsedGolden* out, std::string* why) {
   const std::string at = "selfcheck.goldens[" + std::to_string(i) + "]";
-  std::string fmt, fit, b64;
-  int64_t w = 0, h = 0;
-  const json* v;
-  if (!j.is_object()) return *why = at + " is not an object", false;
-  if ((v = jsonu::Find(j, "name")) && !jsonu::AsString(*v, &out->g.name))
-    return *why = at + ".name is not a string", false;
+  if (!tfjs::detail::ParseGolden(j, at, &out->g, &out->pre_sha256, why)) return false;
   if (out->g.name.empty()) out->g.name = "#" + std::to_string(i);
-  if (!(v = jsonu::Find(j, "format")) || !jsonu::AsString(*v, &fmt) || !ParseFormat(fmt, &out->g.format))
-    return *why = at + ".format must be gray8, rgb8 or rgba8", false;
-  if (!(v = jsonu::Find(j, "width")) || !jsonu::AsInt64(*v, &w) || w < 1 || w > 4096 ||
-      !(v = jsonu::Find(j, "height")) || !jsonu::AsInt64(*v, &h) || h < 1 || h > 4096)
-    return *why = at + ": width/height must be integers 1..4096", false;
-  out->g.width = int(w);
-  out->g.height = int(h);
-  if (!(v = jsonu::Find(j, "fit")) || !jsonu::AsString(*v, &fit) || (fit != "stretch" && fit != "crop"))
-    return *why = at + ".fit must be \"stretch\" or \"center-crop\"", false;
-  out->g.fit = fit == "stretch" ? Fit::kStretch : Fit::kCenterCrop;
-  if (!(v = jsonu::Find(j, "pixels_base64")) || !jsonu::AsString(*v, &b64) || !Unbase64(b64, &out->g.pixels))
-    return *why = at + ".pixels_base64 is not base64", false;
-  const size_t want = size_t(w) * size_t(h) * size_t(int(out->g.format));
-  if (out->g.pixels.size() != want)
-    return *why = at + ".pixels_base64 holds " + std::to_string(out->g.pixels.size()) + " bytes, " + fmt + " " +
-                  std::to_string(w) + "x" + std::to_string(h) + " needs " + std::to_string(want),
-           false;
-  if ((v = jsonu::Find(j, "preprocessed_sha256")) && !jsonu::AsString(*v, &out->pre_sha256))
-    return *why = at + ".preprocessed_sha256 is not a string", false;
-  const json* e = jsonu::Find(j, "expected");
-  if (!e || !e->is_array() || e->empty()) return *why = at + ".expected must be a non-empty array of numbers", false;
-  for (const json& x : *e) {
-    double d;
-    if (!jsonu::AsDouble(x, &d) || !std::isfinite(d)) return *why = at + ".expected holds a non-number", false;
-    out->g.expected.push_back(float(d));
-  }
+  if (out->g.expected.empty()) return *why = at + ".expected must be a non-empty array of numbers", false;
   return true;
 }
 
@@ -178,7 +78,7 @@ Status PreprocessGolden(const SelfCheckGolden& g, int input_size, std::vector<fl
   const int bpp = int(g.format);
   if (g.width < 1 || g.height < 1 || g.pixels.size() != size_t(g.width) * size_t(g.height) * size_t(bpp))
     return Status::Error("golden '" + g.name + "': " + std::to_string(g.pixels.size()) + " bytes for a " +
-                         std::to_string(g.width) + "x" + std::to_string(g.height) + " " + FormatName(g.format) +
+                         std::to_string(g.width) + "x" + std::to_string(g.height) + " " + tfjs::detail::PixelFormatName(g.format) +
                          " image");
   out->assign(size_t(input_size) * size_t(input_size), 0.f);
   ImageView v{g.pixels.data(), g.width, g.height, g.width * bpp, g.format};
@@ -392,18 +292,12 @@ std::string MakeSelfCheckBlock(int side, const std::vector<SelfCheckGolden>& gol
                                const std::string& source, double tolerance) {
   json gj = json::array();
   for (const SelfCheckGolden& g : goldens) {
-    json e = {{"name", g.name},
-              {"format", FormatName(g.format)},
-              {"width", g.width},
-              {"height", g.height},
-              {"fit", g.fit == Fit::kStretch ? "stretch" : "crop"},
-              {"pixels_base64", Base64(g.pixels)}};
+    json e = tfjs::detail::GoldenJson(g);
     Status s;
     if (side > 0) {
       const std::string h = PreprocessedHash(g, side, &s);
       if (s) e["preprocessed_sha256"] = h;
     }
-    e["expected"] = g.expected;
     gj.push_back(std::move(e));
   }
   json sj = json::array();

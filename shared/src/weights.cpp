@@ -63,33 +63,6 @@ Status CheckShardPath(const std::string& path, const std::string& where, std::st
 
 }  // namespace
 
-float HalfToFloat(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: renormalize
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400u) == 0);
-      mant &= 0x3ffu;
-      bits = sign | (uint32_t(127 - 15 - e) << 23) | (mant << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 Status ParseManifest(const json& manifest, const std::string& src, uint64_t max_bytes,
                      Manifest* out) {
   *out = Manifest();
@@ -260,7 +233,8 @@ Status DecodeWeights(const Manifest& m, const std::vector<ShardBytes>& shards, c
           break;
         }
         case WeightEncoding::kFloat16: f = HalfToFloat(ReadLE16(p + 2 * i)); break;
-        // As TF.js: q * scale + min in double, then rounded to float32.
+        // As TF.js: q * scale + min in double, then rounded to float32 (tfjs::Quantize's
+        // `dequantized` is the same expression).
         case WeightEncoding::kUint8: f = static_cast<float>(p[i] * w.scale + w.min); break;
         case WeightEncoding::kUint16: f = static_cast<float>(ReadLE16(p + 2 * i) * w.scale + w.min); break;
         default: f = 0.f;

@@ -1,5 +1,6 @@
 // The weightsManifest of a TF.js model.json: which shards exist, which weights they hold (name,
-// shape, encoding) and how to decode them to float32. Internal to the core.
+// shape, encoding) and how to decode them to float32. Internal to the core: the part of the
+// format's one reader (catdog/tfjs_format.h, ReadWeights) that Model::LoadWeights calls directly.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "catdog/tfjs_format.h"
 #include "json_util.h"
 
 namespace catdog::detail {
@@ -50,7 +52,7 @@ Status ParseManifest(const jsonu::json& manifest, const std::string& src, uint64
 Status DecodeWeights(const Manifest& manifest, const std::vector<ShardBytes>& shards,
                      const std::string& src, std::vector<std::vector<float>>* out);
 
-// IEEE half -> float, exact.
-float HalfToFloat(uint16_t h);
+// IEEE half -> float, exact (the format's one copy, tfjs_format.h).
+using tfjs::HalfToFloat;
 
 }  // namespace catdog::detail

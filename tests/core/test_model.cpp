@@ -126,6 +126,48 @@ TEST(Model, DenseRunsAndMatchesHandComputation) {
   EXPECT_NEAR(y[1], DenseExpected({x[3], x[4], x[5]})[0], 1e-6);
 }
 
+// Structured per-layer info (catdog.h LayerInfo): shapes, weight counts and multiply-adds as
+// model.json describes the layers, the same on a backend that fuses the conv with its pool.
+TEST(Model, LayerInfoGivesShapesWeightsAndMacsBeforeFusion) {
+  json topo = {{"class_name", "Sequential"},
+               {"config",
+                {{"name", "s"},
+                 {"layers",
+                  {Layer("Conv2D", {{"name", "c"}, {"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"},
+                                    {"batch_input_shape", {nullptr, 6, 6, 1}}}),
+                   Layer("MaxPooling2D", {{"name", "p"}, {"pool_size", {2, 2}}}),
+                   Layer("Flatten", {{"name", "f"}}),
+                   Layer("Dense", {{"name", "d"}, {"units", 1}, {"activation", "sigmoid"}})}}}}};
+  json manifest = json::array({{{"paths", {"w.bin"}},
+                                {"weights",
+                                 {{{"name", "c/kernel"}, {"shape", {3, 3, 1, 4}}, {"dtype", "float32"}},
+                                  {{"name", "c/bias"}, {"shape", {4}}, {"dtype", "float32"}},
+                                  {{"name", "d/kernel"}, {"shape", {16, 1}}, {"dtype", "float32"}},
+                                  {{"name", "d/bias"}, {"shape", {1}}, {"dtype", "float32"}}}}}});
+  for (Backend b : {Backend::kReference, Backend::kSimd}) {
+    if (!catdog::BackendAvailable(b)) continue;
+    LoadOptions opt;
+    opt.backend = b;
+    std::unique_ptr<Model> m;
+    Status s = Load(Doc(topo, manifest).dump(), {Bytes(std::vector<float>(57, 0.1f))}, &m, opt);
+    ASSERT_TRUE(s.ok()) << s.message();
+    const auto& layers = m->info().layers;
+    ASSERT_EQ(layers.size(), 5u) << catdog::BackendName(b);  // synthesized input + 4
+    EXPECT_EQ(layers[1].name, "c");
+    EXPECT_EQ(layers[1].class_name, "Conv2D");
+    EXPECT_EQ(layers[1].input_shapes, (std::vector<std::vector<int64_t>>{{6, 6, 1}}));
+    EXPECT_EQ(layers[1].output_shape, (std::vector<int64_t>{4, 4, 4})) << catdog::BackendName(b);
+    EXPECT_EQ(layers[1].weight_count, 40u);
+    EXPECT_EQ(layers[1].macs, 3u * 3 * 1 * 4 * 4 * 4);
+    EXPECT_EQ(layers[2].class_name, "MaxPooling2D");
+    EXPECT_EQ(layers[2].output_shape, (std::vector<int64_t>{2, 2, 4}));
+    EXPECT_EQ(layers[2].macs, 0u);
+    EXPECT_EQ(layers[4].weight_count, 17u);
+    EXPECT_EQ(layers[4].macs, 16u);
+    EXPECT_EQ(m->info().macs, 576u + 16u);
+  }
+}
+
 TEST(Model, Keras3DialectWithPrefixedWeightsAndDTypePolicy) {
   json policy = {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}, {"registered_name", nullptr}};
   json topo = {{"class_name", "Sequential"}, {"module", "keras"}, {"registered_name", nullptr},

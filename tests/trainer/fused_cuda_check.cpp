@@ -1,4 +1,4 @@
-// The trainer's CUDA kernels (trainer/src/fused_ops.h) against the torch ops they replace, on a
+// The trainer's CUDA kernels (trainer/train/fused_ops.h) against the torch ops they replace, on a
 // GPU: forward values and input gradients of relu(max_pool2d(x, 2)) must be identical (max is
 // exact in every dtype, first maximum wins in both), GatherAugment must match index_select +
 // AugmentBatch within float rounding. Also times both at the fast mode's batch. Built only with

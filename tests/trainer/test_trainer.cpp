@@ -435,9 +435,9 @@ TEST(Export, QuantizedModelsLoadAndStayClose) {
     std::vector<float> gin, gexp, gout;
     for (auto& g : golden) {
       std::vector<uint8_t> u8;
-      ASSERT_TRUE(Base64Decode(g["input_u8_base64"], &u8));
+      ASSERT_TRUE(Base64Decode(g["pixels_base64"].get<std::string>(), &u8));
       for (uint8_t v : u8) gin.push_back(v / 255.f);
-      gexp.push_back(g["output"][0].get<float>());
+      gexp.push_back(g["expected"][0].get<float>());
     }
     ASSERT_TRUE(CoreRun(m, gin, int(golden.size()), &gout));
     EXPECT_LE(MaxAbsDiff(gexp, gout), 1e-4);
@@ -867,25 +867,25 @@ TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   json j = json::parse(m.model_json);
   auto& golden = j["userDefinedMetadata"]["catdog"]["golden"];
   ASSERT_EQ(golden.size(), 3u);
-  EXPECT_NE(golden[1]["desc"].get<std::string>().find("Cat/"), std::string::npos);
-  EXPECT_NE(golden[2]["desc"].get<std::string>().find("Dog/"), std::string::npos);
+  EXPECT_NE(golden[1]["name"].get<std::string>().find("Cat/"), std::string::npos);
+  EXPECT_NE(golden[2]["name"].get<std::string>().find("Dog/"), std::string::npos);
   EXPECT_EQ(j["userDefinedMetadata"]["catdog"]["run_card"]["pack"]["content_hash"], "test-in-memory-300");
   std::unique_ptr<Model> model;
   ASSERT_TRUE(fs::LoadModelDir(t.path("model"), {}, &model));
   std::vector<float> in, want, got(golden.size());
   for (auto& g : golden) {
     std::vector<uint8_t> u8;
-    ASSERT_TRUE(Base64Decode(g["input_u8_base64"], &u8));
+    ASSERT_TRUE(Base64Decode(g["pixels_base64"].get<std::string>(), &u8));
     for (uint8_t v : u8) in.push_back(v / 255.f);
-    want.push_back(g["output"][0].get<float>());
+    want.push_back(g["expected"][0].get<float>());
   }
   ASSERT_TRUE(model->Run(in.data(), int(golden.size()), got.data()));
   EXPECT_LE(MaxAbsDiff(want, got), 1e-4);
   // The self-check block starts with the same two real photos, and verifies after loading.
   const json& sc = j["userDefinedMetadata"]["catdog"]["selfcheck"];
   ASSERT_EQ(sc["goldens"].size(), 4u);
-  EXPECT_EQ(sc["goldens"][0]["name"], golden[1]["desc"]);
-  EXPECT_EQ(sc["goldens"][1]["name"], golden[2]["desc"]);
+  EXPECT_EQ(sc["goldens"][0]["name"], golden[1]["name"]);
+  EXPECT_EQ(sc["goldens"][1]["name"], golden[2]["name"]);
   std::unique_ptr<Model> checked;
   SelfCheckReport rep;
   ASSERT_TRUE(cli::LoadModelDirChecked(t.path("model"), {}, &checked, &rep));

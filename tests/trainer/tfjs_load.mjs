@@ -76,10 +76,11 @@ async function main() {
         result.ok = false;
         result.error = 'no userDefinedMetadata.catdog.golden';
       } else {
-        const inputs = meta.golden.map((g) => Array.from(decodeB64(g.input_u8_base64), (v) => v / 255));
+        // The one golden schema (docs/MODEL_FORMAT.md): gray8 stretch images of the input size.
+        const inputs = meta.golden.map((g) => Array.from(decodeB64(g.pixels_base64), (v) => v / 255));
         const g = predict(model, inputs, size);
-        result.golden_max_abs_diff = Math.max(...g.map((v, i) => Math.abs(v - meta.golden[i].output[0])));
-        if (!(result.golden_max_abs_diff <= (meta.golden[0].tolerance ?? 1e-4))) result.ok = false;
+        result.golden_max_abs_diff = Math.max(...g.map((v, i) => Math.abs(v - meta.golden[i].expected[0])));
+        if (!(result.golden_max_abs_diff <= (meta.golden_tolerance ?? 1e-4))) result.ok = false;
       }
       model.dispose();
     } catch (e) {

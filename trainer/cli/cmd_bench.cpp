@@ -3,16 +3,14 @@
 // Times Model::Run on seeded random input in [0,1): median / p90 / min wall-clock ms per call
 // (and process CPU ms: on a shared machine wall time includes waiting for a core), images/s,
 // and GFLOP/s, where FLOPs = 2 x the multiply-adds of the model's convolutions and dense layers,
-// computed from the kernel shapes in the weightsManifest and the layers' output shapes.
+// as the core reports them per layer (catdog.h LayerInfo, ModelInfo::macs).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include "catdog/json_bounded.h"
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -37,73 +35,12 @@ struct BenchOptions {
   bool json = false;
 };
 
-// "conv2d (Conv2D) -> [98,98,32]  [kernel]" -> name "conv2d", dims {98,98,32}.
-bool ParseSummaryLine(const std::string& line, std::string* name, std::vector<int64_t>* dims) {
-  const size_t sp = line.find(" (");
-  const size_t lb = line.find("-> [");
-  if (sp == std::string::npos || lb == std::string::npos) return false;
-  *name = line.substr(0, sp);
-  dims->clear();
-  const size_t rb = line.find(']', lb);
-  if (rb == std::string::npos) return false;
-  std::string inner = line.substr(lb + 4, rb - lb - 4);
-  size_t pos = 0;
-  while (pos < inner.size()) {
-    size_t comma = inner.find(',', pos);
-    std::string item = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    char* end = nullptr;
-    long long v = std::strtoll(item.c_str(), &end, 10);
-    if (end == item.c_str()) return false;
-    dims->push_back(v);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return true;
-}
-
-// FLOPs per sample of Conv2D / DepthwiseConv2D / SeparableConv2D / Dense, or 0 when the
-// manifest and the layer shapes cannot be matched up. The shapes come from a reference-backend
-// parse of model.json (a fast backend may report a conv with a fused pool at the pooled size).
-double ModelFlops(const std::string& model_path) {
-  std::string json_path = model_path;
-  if (json_path.size() < 5 || json_path.compare(json_path.size() - 5, 5, ".json") != 0) json_path += "/model.json";
-  std::string text;
-  if (!fs::ReadTextFile(json_path, &text)) return 0;
-  nlohmann::json j;
-  if (!jsonb::Parse(text, &j, nullptr, json_path) || !j.contains("weightsManifest") || !j["weightsManifest"].is_array()) return 0;
-  LoadOptions ref;
-  ref.backend = Backend::kReference;
-  std::unique_ptr<Model> parsed;
-  if (!Model::Parse(text, &parsed, ref, json_path)) return 0;
-  std::map<std::string, std::vector<int64_t>> out_dims;
-  for (const std::string& line : parsed->info().layer_summary) {
-    std::string name;
-    std::vector<int64_t> dims;
-    if (ParseSummaryLine(line, &name, &dims)) out_dims[name] = dims;
-  }
-  double flops = 0;
-  for (const auto& group : j["weightsManifest"]) {
-    if (!group.contains("weights") || !group["weights"].is_array()) continue;
-    for (const auto& w : group["weights"]) {
-      if (!w.contains("name") || !w["name"].is_string() || !w.contains("shape") || !w["shape"].is_array()) continue;
-      const std::string name = w["name"].get<std::string>();
-      const size_t slash = name.rfind('/');
-      if (slash == std::string::npos) continue;
-      const std::string leaf = name.substr(slash + 1);
-      if (leaf != "kernel" && leaf != "depthwise_kernel" && leaf != "pointwise_kernel") continue;
-      const std::string path = name.substr(0, slash);
-      const std::string layer = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-      double macs = 1;
-      for (const auto& d : w["shape"]) macs *= d.is_number() ? d.get<double>() : 0.0;
-      auto it = out_dims.find(layer);
-      if (w["shape"].size() == 4) {  // conv: x output positions
-        if (it == out_dims.end() || it->second.size() != 3) return 0;
-        macs *= static_cast<double>(it->second[0]) * it->second[1];
-      }
-      flops += 2 * macs;
-    }
-  }
-  return flops;
+nlohmann::json LayerInfoJson(const ModelInfo& info) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const LayerInfo& l : info.layers)
+    a.push_back({{"name", l.name}, {"class", l.class_name}, {"inputs", l.input_shapes}, {"output", l.output_shape},
+                 {"weights", l.weight_count}, {"macs", l.macs}});
+  return a;
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -159,7 +96,9 @@ int RunBench(const BenchOptions& o) {
   }
   const double med = Percentile(wall_ms, 0.5), p90 = Percentile(wall_ms, 0.9), mn = Percentile(wall_ms, 0.0);
   const double cpu_med = Percentile(cpu_ms, 0.5);
-  const double flops = ModelFlops(o.model);
+  // The core counts each layer's multiply-adds from model.json's layers (before any fusion), so
+  // every backend is measured against the same work.
+  const double flops = 2.0 * static_cast<double>(model->info().macs);
   const double gflops = flops > 0 ? flops * o.batch / (med * 1e6) : 0;
 
   if (o.json) {
@@ -176,7 +115,8 @@ int RunBench(const BenchOptions& o) {
                         {"mflop_per_image", flops / 1e6},
                         {"gflops", gflops},
                         {"kernels", DescribeKernels()},
-                        {"layers", model->info().layer_summary}};
+                        {"layers", model->info().layer_summary},
+                        {"layer_info", LayerInfoJson(model->info())}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model %s: backend %s, batch %d, threads %d, %d runs (+%d warm-up)\n", o.model.c_str(),
@@ -189,7 +129,7 @@ int RunBench(const BenchOptions& o) {
       std::printf("%.1f MFLOP per image (conv + dense, 2 x multiply-adds): %.1f GFLOP/s at the median\n", flops / 1e6,
                   gflops);
     else
-      std::printf("GFLOP/s: n/a (could not derive the model's FLOPs from its manifest)\n");
+      std::printf("GFLOP/s: n/a (the model has no convolution or dense layer)\n");
   }
   return kExitOk;
 }

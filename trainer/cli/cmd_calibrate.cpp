@@ -20,6 +20,7 @@
 #include "catdog/catdog.h"
 #include "commands.h"
 #include "fsutil.h"
+#include "model_files.h"
 #include "metrics.h"
 #include "pack.h"
 
@@ -52,17 +53,18 @@ int Run(const CalArgs& a) {
   else return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
   if (sp == pack::kTest) spdlog::warn("calibrate: fitting on the test split makes its test metrics optimistic");
 
-  // The model folder and its model.json (--model may name either).
-  stdfs::path src_json = a.model;
-  std::error_code ec;
-  if (stdfs::is_directory(src_json, ec)) src_json /= "model.json";
-  const stdfs::path src_dir = src_json.parent_path().empty() ? stdfs::path(".") : src_json.parent_path();
-
+  // The model folder and its model.json (--model may name either), read once by the one
+  // hostile-input-safe reader (model_files.h): the text rewritten below is the text loaded.
   LoadOptions lo;
   lo.threads = a.threads;
-  std::unique_ptr<Model> model;
-  Status s = fs::LoadModelDir(a.model, lo, &model);
+  fs::ModelFiles files;
+  Status s = fs::ReadModelFiles(a.model, lo, &files);
+  if (s) s = files.model->LoadWeights(files.Views());
   if (!s) return Fail(kExitBadInput, s.message());
+  const stdfs::path src_json = files.json_path;
+  const stdfs::path src_dir = src_json.parent_path().empty() ? stdfs::path(".") : src_json.parent_path();
+  std::unique_ptr<Model> model = std::move(files.model);
+  std::error_code ec;
   const ModelInfo& info = model->info();
   if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
       model->output_size() != 1)
@@ -120,8 +122,7 @@ int Run(const CalArgs& a) {
     return Fail(kExitFailure, s.message());
 
   // The calibrated model.json, made before anything is copied or written (bad input leaves nothing).
-  std::string text;
-  if (!(s = fs::ReadTextFile(src_json.string(), &text))) return Fail(kExitBadInput, s.message());
+  const std::string& text = files.text;
   nlohmann::ordered_json doc;
   std::string why;
   if (!jsonb::Parse(text, &doc, &why, src_json.string())) return Fail(kExitBadInput, why);

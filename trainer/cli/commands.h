@@ -19,6 +19,8 @@ void RegisterUnpack(CLI::App& app);
 void RegisterCalibrate(CLI::App& app);
 // Self-check block for models exported before it existed (core only): seal.
 void RegisterSeal(CLI::App& app);
+// Quantized copy of a model folder, re-sealed and listed in index.json (core only): quantize.
+void RegisterQuantize(CLI::App& app);
 // Needs OpenCV (image decoding): predict, prepare, preview.
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);
@@ -38,6 +40,7 @@ inline void RegisterCommands(CLI::App& app) {
   RegisterEvaluate(app);
   RegisterCalibrate(app);
   RegisterSeal(app);
+  RegisterQuantize(app);
 #ifdef CATDOG_HAVE_OPENCV
   RegisterPredict(app);
   RegisterPrepare(app);

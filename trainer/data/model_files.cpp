@@ -1,5 +1,7 @@
 #include "model_files.h"
 
+#include "fsutil.h"
+
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -166,6 +168,45 @@ Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options
   if (!s) return s;
   if (!(s = Model::Parse(out->text, &out->model, options, out->json_path))) return s;
   return ReadModelShards(out->json_path, out->model->shard_paths(), out->model->info().weight_bytes, &out->blobs);
+}
+
+// The one writer of model folders (export, quantize): every file into a private staging folder
+// beside `out_dir` (fsutil.h StagingDir, marker checked), fsynced, then renamed into place.
+Status WriteModelDir(const std::string& out_dir, const std::string& model_json,
+                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards) {
+  if (shard_names.size() != shards.size())
+    return Status::Error(out_dir + ": " + std::to_string(shard_names.size()) + " shard names for " +
+                         std::to_string(shards.size()) + " shards");
+  stdfs::path out(out_dir);
+  if (out.filename().empty()) out = out.parent_path();  // "dir/" -> "dir"
+  std::error_code ec;
+  if (stdfs::exists(out, ec)) {
+    if (!stdfs::is_directory(out, ec)) return Status::Error(out.string() + ": exists and is not a directory");
+    if (!stdfs::exists(out / "model.json", ec) && !stdfs::is_empty(out, ec))
+      return Status::Error(out.string() + ": exists, is not empty and holds no model.json; refusing to replace it");
+  }
+  const stdfs::path parent = out.has_parent_path() ? out.parent_path() : stdfs::path(".");
+  stdfs::create_directories(parent, ec);
+  if (ec) return Status::Error(out.string() + ": cannot create the folder " + parent.string() + ": " + ec.message());
+  // The staging folder an export killed mid-way left (marker checked: fsutil.h) goes first.
+  size_t stale = 0;
+  Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string());
+  if (!cleaned) return cleaned;
+  fs::StagingDir staging;  // removed, with whatever is left in it, on every return
+  Status s = staging.Create(parent.string(), out.filename().string());
+  if (!s) return s;
+  const stdfs::path tmp = stdfs::path(staging.path()) / "model";
+  stdfs::create_directories(tmp, ec);
+  if (ec) return Status::Error(tmp.string() + ": cannot create: " + ec.message());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    s = fs::WriteFileAtomic((tmp / shard_names[i]).string(), shards[i].data(), shards[i].size());
+    if (!s) return s;
+  }
+  s = fs::WriteFileAtomic((tmp / "model.json").string(), model_json);
+  if (!s) return s;
+  s = fs::ReplaceDir(tmp.string(), out.string(), (stdfs::path(staging.path()) / "previous").string());
+  if (!s) return s;
+  return Status::Ok();
 }
 
 }  // namespace catdog::fs

@@ -40,4 +40,11 @@ Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std
 Status ReadModelShards(const std::string& json_path, const std::vector<std::string>& rel_paths,
                        uint64_t max_total_bytes, std::vector<std::vector<uint8_t>>* blobs);
 
+// Writes a model folder atomically: model.json and its shards into a private staging folder beside
+// `out_dir`, each fsynced, then renamed into place, so a kill leaves the old folder or the new
+// one, never a mix. An existing `out_dir` is replaced only if it holds a model.json (or is empty).
+// Export and quantize write through here.
+Status WriteModelDir(const std::string& out_dir, const std::string& model_json,
+                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards);
+
 }  // namespace catdog::fs

@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "catdog/catdog.h"
+
 namespace catdog::calibrate {
 
-double Logit(double p) {
-  p = std::min(std::max(p, 1e-7), 1.0 - 1e-7);
-  return std::log(p / (1.0 - p));
-}
+double Logit(double p) { return CalibrationLogit(p); }
 
 namespace {
 // log(1 + exp(x)) without overflow.

@@ -7,7 +7,7 @@
 
 namespace catdog::calibrate {
 
-// logit(p) with p clamped to [1e-7, 1 - 1e-7] (what ApplyCalibration inverts).
+// The core's catdog::CalibrationLogit (what ApplyCalibration divides by T): one formula.
 double Logit(double p);
 
 // Mean binary NLL of sigmoid(logit / temperature) against labels (0/1); computed stably from the

@@ -1,6 +1,7 @@
 #include "export.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <random>
 
 #include "fsutil.h"
+#include "model_files.h"
 
 namespace catdog::train {
 
@@ -227,43 +229,6 @@ Status KerasWeights(const Checkpoint& ck, const std::vector<ResolvedLayer>& laye
   return Status::Ok();
 }
 
-void PutLE(std::vector<uint8_t>* b, uint32_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) b->push_back(uint8_t(v >> (8 * i)));
-}
-
-Status WriteDirAtomic(const std::string& out_dir, const TfjsModel& m) {
-  stdfs::path out(out_dir);
-  if (out.filename().empty()) out = out.parent_path();  // "dir/" -> "dir"
-  std::error_code ec;
-  if (stdfs::exists(out, ec)) {
-    if (!stdfs::is_directory(out, ec)) return Status::Error(out.string() + ": exists and is not a directory");
-    if (!stdfs::exists(out / "model.json", ec) && !stdfs::is_empty(out, ec))
-      return Status::Error(out.string() + ": exists, is not empty and holds no model.json; refusing to replace it");
-  }
-  const stdfs::path parent = out.has_parent_path() ? out.parent_path() : stdfs::path(".");
-  stdfs::create_directories(parent, ec);
-  if (ec) return Status::Error(out.string() + ": cannot create the folder " + parent.string() + ": " + ec.message());
-  // The staging folder an export killed mid-way left (marker checked: fsutil.h) goes first.
-  size_t stale = 0;
-  Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string());
-  if (!cleaned) return cleaned;
-  fs::StagingDir staging;  // removed, with whatever is left in it, on every return
-  Status s = staging.Create(parent.string(), out.filename().string());
-  if (!s) return s;
-  const stdfs::path tmp = stdfs::path(staging.path()) / "model";
-  stdfs::create_directories(tmp, ec);
-  if (ec) return Status::Error(tmp.string() + ": cannot create: " + ec.message());
-  for (size_t i = 0; i < m.shards.size(); ++i) {
-    s = fs::WriteFileAtomic((tmp / m.shard_names[i]).string(), m.shards[i].data(), m.shards[i].size());
-    if (!s) return s;
-  }
-  s = fs::WriteFileAtomic((tmp / "model.json").string(), m.model_json);
-  if (!s) return s;
-  s = fs::ReplaceDir(tmp.string(), out.string(), (stdfs::path(staging.path()) / "previous").string());
-  if (!s) return s;
-  return Status::Ok();
-}
-
 }  // namespace
 
 std::vector<int64_t> FlattenNhwcToNchw(int64_t h, int64_t w, int64_t c) {
@@ -274,89 +239,9 @@ std::vector<int64_t> FlattenNhwcToNchw(int64_t h, int64_t w, int64_t c) {
   return perm;
 }
 
-uint16_t FloatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const uint32_t abs = x & 0x7FFFFFFFu;
-  if (abs >= 0x7F800000u) return uint16_t(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0));  // inf/nan
-  if (abs >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // rounds to >= 65520: overflow to inf
-  if (abs < 0x38800000u) {  // below the smallest normal half (2^-14): subnormal or zero
-    if (abs < 0x33000000u) return uint16_t(sign);  // < 2^-25 rounds to zero
-    const uint32_t e = abs >> 23;                       // 102..112 here
-    const uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;  // value = mant * 2^(e-150)
-    const uint32_t shift = 126 - e;                      // to units of 2^-24 (the half subnormal step)
-    uint32_t r = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1);
-    const uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (r & 1))) ++r;  // may carry into the smallest normal: still right
-    return uint16_t(sign | r);
-  }
-  uint32_t h = ((abs - 0x38000000u) >> 13);  // rebias exponent 127 -> 15
-  const uint32_t rem = abs & 0x1FFFu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;
-  return uint16_t(sign | h);
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  const uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  float f;
-  if (e == 0) {
-    f = std::ldexp(float(m), -24);
-    return sign ? -f : f;
-  }
-  uint32_t x = e == 31 ? (sign | 0x7F800000u | (m << 13)) : (sign | ((e + 112) << 23) | (m << 13));
-  std::memcpy(&f, &x, 4);
-  return f;
-}
-
-Status QuantizeTensor(const std::vector<float>& data, const std::string& dtype, Quantized* q) {
-  q->bytes.clear();
-  q->dequantized.resize(data.size());
-  q->min = 0;
-  q->scale = 1;
-  if (dtype == "float16") {
-    for (size_t i = 0; i < data.size(); ++i) {
-      uint16_t h = FloatToHalf(data[i]);
-      PutLE(&q->bytes, h, 2);
-      q->dequantized[i] = HalfToFloat(h);
-    }
-    return Status::Ok();
-  }
-  if (dtype != "uint8" && dtype != "uint16") return Status::Error("--quantize '" + dtype + "': must be float16, uint16 or uint8");
-  const int bytes = dtype == "uint8" ? 1 : 2;
-  const double qmax = dtype == "uint8" ? 255.0 : 65535.0;
-  double mn = data.empty() ? 0.0 : *std::min_element(data.begin(), data.end());
-  double mx = data.empty() ? 0.0 : *std::max_element(data.begin(), data.end());
-  double scale = 1.0;
-  if (mn != mx) {
-    scale = (mx - mn) / qmax;
-    if (mn <= 0 && 0 <= mx) {
-      const double zero_point = std::nearbyint((0 - mn) / scale);  // numpy rounds half to even
-      mn = -zero_point * scale;
-      mx = qmax * scale + mn;
-    }
-  }
-  for (size_t i = 0; i < data.size(); ++i) {
-    uint32_t v = 0;
-    if (mn != mx) {
-      const double c = std::min(std::max(double(data[i]), mn), mx);
-      v = uint32_t(std::nearbyint((c - mn) / scale));
-    }
-    PutLE(&q->bytes, v, bytes);
-    // TF.js dequantizes in float32: v * scale + min.
-    q->dequantized[i] = float(v) * float(scale) + float(mn);
-  }
-  q->min = mn;
-  q->scale = scale;
-  return Status::Ok();
-}
-
 Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel* out) {
   if (!opt.quantize.empty() && opt.quantize != "float16" && opt.quantize != "uint8" && opt.quantize != "uint16")
     return Status::Error("--quantize '" + opt.quantize + "': must be float16, uint16 or uint8");
-  if (opt.max_shard_bytes < 4) return Status::Error("shard size " + std::to_string(opt.max_shard_bytes) + " is too small");
   std::vector<ResolvedLayer> layers;
   Status s = ResolveArch(ck.arch, ck.input_size, &layers);
   if (!s) return s;
@@ -382,51 +267,31 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
   std::vector<KerasWeight> weights;
   s = KerasWeights(ck, layers, &weights);
   if (!s) return s;
-  std::vector<uint8_t> blob;
-  json manifest_weights = json::array();
-  for (const KerasWeight& w : weights) {
-    json entry = {{"name", w.name}, {"shape", w.shape}, {"dtype", "float32"}};
-    if (opt.quantize.empty()) {
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(w.data.data());
-      blob.insert(blob.end(), p, p + w.data.size() * 4);
-    } else {
-      Quantized q;
-      s = QuantizeTensor(w.data, opt.quantize, &q);
-      if (!s) return s;
-      blob.insert(blob.end(), q.bytes.begin(), q.bytes.end());
-      json qj = {{"dtype", opt.quantize}, {"original_dtype", "float32"}};
-      if (opt.quantize != "float16") {
-        qj["min"] = q.min;
-        qj["scale"] = q.scale;
-      }
-      entry["quantization"] = qj;
-    }
-    manifest_weights.push_back(entry);
-  }
-  const size_t nshards = std::max<size_t>(1, (blob.size() + opt.max_shard_bytes - 1) / opt.max_shard_bytes);
-  out->shards.clear();
-  out->shard_names.clear();
-  json paths = json::array();
-  for (size_t i = 0; i < nshards; ++i) {
-    const size_t begin = i * opt.max_shard_bytes, end = std::min<size_t>(blob.size(), begin + opt.max_shard_bytes);
-    out->shards.emplace_back(blob.begin() + long(begin), blob.begin() + long(end));
-    out->shard_names.push_back("group1-shard" + std::to_string(i + 1) + "of" + std::to_string(nshards) + ".bin");
-    paths.push_back(out->shard_names.back());
-  }
+  std::vector<tfjs::NamedWeight> named;
+  for (KerasWeight& w : weights) named.push_back({std::move(w.name), std::move(w.shape), std::move(w.data)});
+  tfjs::WriteOptions wo;
+  wo.max_shard_bytes = opt.max_shard_bytes;
+  if (!opt.quantize.empty()) tfjs::ParseDType(opt.quantize, &wo.dtype);  // checked above
+  tfjs::WeightFiles files;
+  if (!(s = tfjs::WriteWeights(named, wo, &files))) return s;
+  out->shards = std::move(files.shards);
+  out->shard_names = std::move(files.shard_names);
+  const json manifest = json::parse(files.manifest_json);
 
   // Golden pairs: stored inputs from the checkpoint (a constant image and pack images), else
   // synthetic ones; outputs from libtorch on the (dequantized) weights.
   const int S = ck.input_size;
   out->golden.clear();
-  if (meta.contains("golden_images") && meta["golden_images"].is_array()) {
-    for (const json& g : meta["golden_images"]) {
-      if (!g.is_object() || !g.contains("u8_base64") || !g["u8_base64"].is_string()) continue;
-      GoldenPair p;
-      p.desc = Str(g, "desc", "");
-      if (!Base64Decode(g["u8_base64"].get<std::string>(), &p.input_u8) || p.input_u8.size() != size_t(S) * S)
-        continue;
-      out->golden.push_back(std::move(p));
-    }
+  if (meta.contains("golden_images")) {
+    // The one golden schema (tfjs_format.h); the model input is a gray image of the input size.
+    std::vector<SelfCheckGolden> stored;
+    const Status parsed = tfjs::ParseGoldens(meta["golden_images"].dump(), "checkpoint meta golden_images", &stored);
+    if (!parsed)  // a checkpoint from before the one schema: synthetic inputs instead, said out loud
+      spdlog::warn("export: {}; using synthetic golden inputs (a checkpoint from before the golden schema)", parsed.message());
+    else
+      for (SelfCheckGolden& g : stored)
+        if (g.format == PixelFormat::kGray8 && g.width == S && g.height == S)
+          out->golden.push_back({g.name, std::move(g.pixels), 0});
   }
   if (out->golden.empty()) {
     GoldenPair c{"constant 128", std::vector<uint8_t>(size_t(S) * S, 128), 0};
@@ -448,11 +313,9 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
     if (!s) return s;
     for (size_t i = 0; i < out->golden.size(); ++i) {
       out->golden[i].output = outputs[i];
-      golden.push_back({{"desc", out->golden[i].desc},
-                        {"input_u8_base64", Base64Encode(out->golden[i].input_u8.data(), out->golden[i].input_u8.size())},
-                        {"input_scale", 1.0 / 255.0},
-                        {"output", {outputs[i]}},
-                        {"tolerance", 1e-4}});
+      SelfCheckGolden g = tfjs::GrayGolden(out->golden[i].desc, S, out->golden[i].input_u8);
+      g.expected = {outputs[i]};
+      golden.push_back(json::parse(tfjs::GoldenToJson(g)));
     }
   }
 
@@ -487,6 +350,7 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
       {"quantization", opt.quantize.empty() ? "none" : opt.quantize},
       {"run_card", Obj(meta, "run_card")},
       {"golden", golden},
+      {"golden_tolerance", 1e-4},
   };
   // The self-check block (catdog.h): the golden photos above plus patterns and an RGBA image that
   // goes through preprocess(), with libtorch's outputs on the dequantized weights, and every
@@ -517,7 +381,7 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
                 {"generatedBy", std::string("keras v") + kKerasVersion},
                 {"convertedBy", kConvertedBy},
                 {"modelTopology", topology},
-                {"weightsManifest", {{{"paths", paths}, {"weights", manifest_weights}}}},
+                {"weightsManifest", manifest},
                 {"userDefinedMetadata", {{"catdog", catdog}}}};
   out->model_json = model.dump();
   return Status::Ok();
@@ -527,7 +391,7 @@ Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const st
   TfjsModel m;
   Status s = BuildTfjsModel(ckpt, options, &m);
   if (!s) return s;
-  s = WriteDirAtomic(out_dir, m);
+  s = fs::WriteModelDir(out_dir, m.model_json, m.shard_names, m.shards);
   if (!s) return s;
   if (written) *written = std::move(m);
   return Status::Ok();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "catdog/tfjs_format.h"
 #include "train.h"
 
 namespace catdog::train {
@@ -47,7 +48,7 @@ struct TfjsModel {
 
 Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, TfjsModel* out);
 
-// BuildTfjsModel, then writes into `out_dir` atomically: a private staging folder beside it
+// BuildTfjsModel, then fs::WriteModelDir (model_files.h) into `out_dir` atomically: a private staging folder beside it
 // (fs::StagingDir, marker checked), every file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
 // model.json (or is empty).
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
@@ -56,15 +57,10 @@ Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const st
 // ---- pieces, exposed for tests ------------------------------------------------------------------
 // Row permutation for a Dense fed by Flatten of [h, w, c]: keras_row k -> torch_row perm[k].
 std::vector<int64_t> FlattenNhwcToNchw(int64_t h, int64_t w, int64_t c);
-// IEEE half conversion, round to nearest even (numpy's astype(float16)).
-uint16_t FloatToHalf(float f);
-float HalfToFloat(uint16_t h);
-// tfjs_converter's affine quantization of one tensor; returns the dequantized values too.
-struct Quantized {
-  std::vector<uint8_t> bytes;  // little-endian uint8 / uint16 / float16 values
-  double min = 0, scale = 1;
-  std::vector<float> dequantized;
-};
-Status QuantizeTensor(const std::vector<float>& data, const std::string& dtype, Quantized* out);
+// The format's half floats and quantization (catdog/tfjs_format.h), named here for the exporter's callers.
+using tfjs::FloatToHalf;
+using tfjs::HalfToFloat;
+using tfjs::Quantized;
+using tfjs::QuantizeTensor;
 
 }  // namespace catdog::train

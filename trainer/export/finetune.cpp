@@ -3,12 +3,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <map>
 
 #include "export.h"
 #include "catdog/json_bounded.h"
+#include "catdog/tfjs_format.h"
 #include "fsutil.h"
 #include "model_files.h"
 #include "models.h"
@@ -36,80 +36,19 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// Reads every weight of the manifest, dequantized to float32, by name.
-// `blobs` holds every shard's bytes in manifest order (fs::ReadModelFiles).
-Status ReadWeights(const stdfs::path& json_path, const json& model, const std::vector<std::vector<uint8_t>>& blobs,
+// Every weight of the manifest, dequantized by the format's one reader (catdog/tfjs_format.h),
+// by name. `blobs` holds every shard's bytes in manifest order (fs::ReadModelShards).
+Status ReadWeights(const std::string& where, const std::string& text, const std::vector<std::vector<uint8_t>>& blobs,
                    std::map<std::string, Weight>* out) {
-  const std::string where = json_path.string();
-  auto manifest = model.find("weightsManifest");
-  if (manifest == model.end() || !manifest->is_array()) return Status::Error(where + ": no weightsManifest array");
-  size_t next_blob = 0;
-  for (const json& group : *manifest) {
-    if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() || !group.contains("weights") ||
-        !group["weights"].is_array())
-      return Status::Error(where + ": a weightsManifest group lacks its paths or weights arrays");
-    std::vector<uint8_t> bytes;
-    for (size_t k = 0; k < group["paths"].size(); ++k, ++next_blob) {
-      if (next_blob >= blobs.size()) return Status::Error(where + ": more weightsManifest paths than shards read");
-      bytes.insert(bytes.end(), blobs[next_blob].begin(), blobs[next_blob].end());
-    }
-    size_t off = 0;
-    for (const json& w : group["weights"]) {
-      if (!w.is_object() || !w.contains("name") || !w["name"].is_string() || !w.contains("shape") ||
-          !w["shape"].is_array())
-        return Status::Error(where + ": a weightsManifest entry lacks name or shape");
-      const std::string name = w["name"].get<std::string>();
-      Weight out_w;
-      uint64_t count = 1;
-      for (const json& d : w["shape"]) {
-        if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (1 << 28))
-          return Status::Error(where + ": weight " + name + ": bad shape " + w["shape"].dump());
-        out_w.shape.push_back(d.get<int64_t>());
-        count *= uint64_t(d.get<int64_t>());
-        if (count > (1ull << 28)) return Status::Error(where + ": weight " + name + ": too many values");
-      }
-      std::string dtype = Str(w, "dtype", "float32");
-      double mn = 0, scale = 1;
-      if (w.contains("quantization")) {
-        const json& q = w["quantization"];
-        if (!q.is_object() || !q.contains("dtype") || !q["dtype"].is_string())
-          return Status::Error(where + ": weight " + name + ": malformed quantization " + q.dump());
-        dtype = q["dtype"].get<std::string>();
-        if (dtype == "uint8" || dtype == "uint16") {
-          if (!q.contains("min") || !q["min"].is_number() || !q.contains("scale") || !q["scale"].is_number())
-            return Status::Error(where + ": weight " + name + ": " + dtype + " quantization needs min and scale");
-          mn = q["min"].get<double>();
-          scale = q["scale"].get<double>();
-        }
-      }
-      const size_t width = dtype == "float32" ? 4 : dtype == "uint8" ? 1 : (dtype == "uint16" || dtype == "float16") ? 2 : 0;
-      if (width == 0) return Status::Error(where + ": weight " + name + ": unsupported dtype '" + dtype + "'");
-      if (bytes.size() - off < count * width)
-        return Status::Error(where + ": weight " + name + " needs " + std::to_string(count * width) +
-                             " bytes at offset " + std::to_string(off) + ", the shards hold " +
-                             std::to_string(bytes.size()));
-      out_w.data.resize(size_t(count));
-      const uint8_t* p = bytes.data() + off;
-      for (size_t i = 0; i < count; ++i) {
-        float v = 0;
-        if (width == 4) {
-          std::memcpy(&v, p + 4 * i, 4);
-        } else if (dtype == "uint8") {
-          v = float(p[i]) * float(scale) + float(mn);
-        } else {
-          const uint16_t h = uint16_t(p[2 * i] | (p[2 * i + 1] << 8));
-          v = dtype == "float16" ? HalfToFloat(h) : float(h) * float(scale) + float(mn);
-        }
-        if (!std::isfinite(v)) return Status::Error(where + ": weight " + name + " holds NaN/Inf");
-        out_w.data[i] = v;
-      }
-      off += size_t(count) * width;
-      if (!out->emplace(name, std::move(out_w)).second)
-        return Status::Error(where + ": weight " + name + " appears twice in weightsManifest");
-    }
-    if (off != bytes.size())
-      return Status::Error(where + ": the shards hold " + std::to_string(bytes.size()) + " bytes, the manifest names " +
-                           std::to_string(off));
+  std::vector<ShardBytes> views;
+  for (const auto& b : blobs) views.push_back({b.data(), b.size()});
+  std::vector<tfjs::NamedWeight> named;
+  Status s = tfjs::ReadWeights(text, views, where, &named);
+  if (!s) return s;
+  for (tfjs::NamedWeight& w : named) {
+    const std::string name = w.name;
+    if (!out->emplace(name, Weight{std::move(w.shape), std::move(w.data)}).second)
+      return Status::Error(where + ": weight " + name + " appears twice in weightsManifest");
   }
   return Status::Ok();
 }
@@ -117,15 +56,12 @@ Status ReadWeights(const stdfs::path& json_path, const json& model, const std::v
 }  // namespace
 
 Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arch_override, TfjsCheckpoint* out) {
-  stdfs::path json_path(dir_or_json);
-  std::error_code ec;
-  if (stdfs::is_directory(json_path, ec)) json_path /= "model.json";
-  const std::string where = json_path.string();
   // model.json and the shards through the shared reader (regular files inside the folder, each
   // once, bounded bytes); the shards only after the architecture checks below.
-  std::string text, json_path_read;
-  Status s = fs::ReadModelJson(dir_or_json, &json_path_read, &text);
+  std::string text, where;
+  Status s = fs::ReadModelJson(dir_or_json, &where, &text);
   if (!s) return s;
+  const stdfs::path json_path(where);
   json model;
   std::string why;
   if (!jsonb::Parse(text, &model, &why, where)) return Status::Error(why);
@@ -160,7 +96,7 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   std::vector<std::vector<uint8_t>> blobs;
   if (!(s = fs::ReadModelShards(where, parsed->shard_paths(), parsed->info().weight_bytes, &blobs))) return s;
   std::map<std::string, Weight> weights;
-  s = ReadWeights(json_path, model, blobs, &weights);
+  s = ReadWeights(where, text, blobs, &weights);
   if (!s) return s;
 
   auto take = [&](const std::string& name, const std::vector<int64_t>& shape, const Weight** w) -> Status {

@@ -6,8 +6,8 @@
 //   Dense kernel    Keras [I,O]       -> torch [O,I], rows of a Dense fed by Flatten put back from
 //                   Keras' NHWC order into torch's NCHW order
 //   BatchNorm       gamma/beta/moving_mean/moving_variance -> weight/bias/running_mean/running_var
-// Quantized weights (uint8/uint16 affine, float16) are dequantized as TF.js does (v * scale + min
-// in float32). The architecture comes from userDefinedMetadata.catdog.arch (or `arch_override`)
+// Weights are read by the format's one reader (catdog/tfjs_format.h ReadWeights): quantized ones
+// (uint8/uint16 affine, float16) dequantized as TF.js does (q * scale + min, one float32 rounding). The architecture comes from userDefinedMetadata.catdog.arch (or `arch_override`)
 // and every weight's name and shape must match it; messages name model.json and the weight.
 #pragma once
 

@@ -6,10 +6,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include "catdog/json_bounded.h"
+#include "catdog/tfjs_format.h"
+#include <spdlog/spdlog.h>
 
 #include "fsutil.h"
 #include "model_files.h"
-#include "models.h"
 
 namespace catdog::cli {
 namespace stdfs = std::filesystem;
@@ -30,17 +31,14 @@ Status LoadModelDirChecked(const std::string& dir_or_json, const LoadOptions& op
   return Status::Ok();
 }
 
-Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary) {
+Status SealModelText(const std::string& json_path, const std::string& text, const std::vector<ShardBytes>& shards,
+                     bool force, std::string* sealed, std::string* summary) {
   using ojson = nlohmann::ordered_json;
   LoadOptions lo;
   lo.backend = Backend::kReference;  // the oracle every other backend is tested against
-  fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(dir_or_json, lo, &files);
+  std::unique_ptr<Model> model;
+  Status s = Model::Parse(text, &model, lo, json_path);
   if (!s) return s;
-  const std::string& json_path = files.json_path;
-  const std::string& text = files.text;
-  std::unique_ptr<Model>& model = files.model;
-  const std::vector<ShardBytes> shards = files.Views();
   s = model->LoadWeights(shards);
   if (!s) return s;
 
@@ -62,22 +60,30 @@ Status SealModelDir(const std::string& dir_or_json, bool force, std::string* sum
                          "); pass --force to replace it with outputs computed by the core");
   }
 
-  // Gray photos: the inputs of the export's existing golden pairs that are real images (pack
-  // paths such as "val Cat/1.jpg"), so the check runs on what the model was built for.
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> photos;
-  if (cd.contains("golden") && cd["golden"].is_array()) {
-    for (const ojson& g : cd["golden"]) {
-      if (!g.is_object() || !g.contains("desc") || !g["desc"].is_string() || !g.contains("input_u8_base64") ||
-          !g["input_u8_base64"].is_string())
-        continue;
-      const std::string desc = g["desc"].get<std::string>();
-      if (desc.find('/') == std::string::npos) continue;  // "constant 128" and other synthetic inputs
-      std::vector<uint8_t> px;
-      if (!train::Base64Decode(g["input_u8_base64"].get<std::string>(), &px)) continue;
-      photos.emplace_back(desc, std::move(px));
-    }
-  }
   const int side = model->info().input_shape.empty() ? 0 : int(model->info().input_shape[0]);
+  // Gray photos: the real images (pack paths such as "val Cat/1.jpg", so the check runs on what
+  // the model was built for) among the export's golden pairs and the self-check block being
+  // replaced, read with the one golden parser (tfjs_format.h). A list in another schema is
+  // skipped with a warning: the patterns below still cover the model.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> photos;
+  auto take_photos = [&](const ojson& list, const char* where) {
+    std::vector<SelfCheckGolden> gs;
+    Status ps = tfjs::ParseGoldens(list.dump(-1, ' ', false, ojson::error_handler_t::replace), where, &gs);
+    if (!ps) {
+      spdlog::warn("seal: {}: {}; its images are not reused", json_path, ps.message());
+      return;
+    }
+    for (SelfCheckGolden& g : gs) {
+      if (g.format != PixelFormat::kGray8 || g.width != side || g.height != side) continue;
+      if (g.name.find('/') == std::string::npos) continue;  // "constant 128" and other synthetic inputs
+      bool seen = false;
+      for (const auto& p : photos) seen = seen || p.first == g.name;
+      if (!seen) photos.emplace_back(g.name, std::move(g.pixels));
+    }
+  };
+  if (cd.contains("golden")) take_photos(cd["golden"], "userDefinedMetadata.catdog.golden");
+  if (cd.contains("selfcheck") && cd["selfcheck"].is_object() && cd["selfcheck"].contains("goldens"))
+    take_photos(cd["selfcheck"]["goldens"], "userDefinedMetadata.catdog.selfcheck.goldens");
   std::string block;
   s = SealSelfCheck(*model, shards, DefaultSelfCheckGoldens(side, photos), &block);
   if (!s) return Status::Error(json_path + ": " + s.message());
@@ -92,10 +98,21 @@ Status SealModelDir(const std::string& dir_or_json, bool force, std::string* sum
   if (s) s = RunSelfCheck(*check, shards, &rep);
   if (!s) return Status::Error(json_path + ": the sealed model.json does not load: " + s.message());
   if (!rep.verified()) return Status::Error(json_path + ": the sealed model does not verify: " + rep.Summary());
-  s = fs::WriteFileAtomic(json_path, out);
-  if (!s) return s;
+  *sealed = out;
   *summary = rep.Summary();
   return Status::Ok();
+}
+
+Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary) {
+  LoadOptions lo;
+  lo.backend = Backend::kReference;
+  fs::ModelFiles files;
+  Status s = fs::ReadModelFiles(dir_or_json, lo, &files);
+  if (!s) return s;
+  std::string sealed;
+  s = SealModelText(files.json_path, files.text, files.Views(), force, &sealed, summary);
+  if (!s) return s;
+  return fs::WriteFileAtomic(files.json_path, sealed);
 }
 
 }  // namespace catdog::cli

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "catdog/catdog.h"
 
@@ -23,5 +24,11 @@ constexpr int kExitSelfCheck = 3;
 // rewritten atomically with its key order kept; the weight files are not touched. `summary`
 // receives the self-check of the sealed model ("model verified (n/n)").
 Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary);
+
+// The same on bytes in memory (what `catdog quantize` seals before anything is written):
+// `text` is model.json (named `json_path` in messages), `shards` its weight files. *sealed
+// receives the new model.json text, already checked to load and verify.
+Status SealModelText(const std::string& json_path, const std::string& text, const std::vector<ShardBytes>& shards,
+                     bool force, std::string* sealed, std::string* summary);
 
 }  // namespace catdog::cli

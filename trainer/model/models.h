@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "catdog/tfjs_format.h"
 
 namespace catdog::train {
 
@@ -95,7 +96,8 @@ std::vector<TensorSpec> ModelTensors(const std::vector<ResolvedLayer>& layers);
 std::string ArchToJson(const ArchSpec& arch);
 Status ArchFromJson(const std::string& json, ArchSpec* out);
 
-std::string Base64Encode(const uint8_t* data, size_t size);
-Status Base64Decode(const std::string& text, std::vector<uint8_t>* out);
+// Base64 is the model format's (catdog/tfjs_format.h); named here for the trainer's callers.
+using tfjs::Base64Decode;
+using tfjs::Base64Encode;
 
 }  // namespace catdog::train

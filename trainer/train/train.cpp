@@ -42,6 +42,7 @@
 #if CATDOG_FUSED_CUDA
 #include "fused_ops.h"
 #endif
+#include "catdog/tfjs_format.h"
 #include "fsutil.h"
 #include "models_torch.h"
 #include "recovery.h"
@@ -448,13 +449,17 @@ Status Trainer::Setup() {
   // Golden inputs for the export: a constant image and the first validation image of each class.
   const int S = pack_.size;
   std::vector<uint8_t> gray(size_t(S) * S, 128);
-  golden_.push_back({{"desc", "constant 128"}, {"u8_base64", Base64Encode(gray.data(), gray.size())}});
+  // In the model format's one golden schema (tfjs_format.h), which export reads back.
+  auto golden = [&](std::string name, std::vector<uint8_t> px) {
+    golden_.push_back(json::parse(tfjs::GoldenToJson(tfjs::GrayGolden(std::move(name), S, std::move(px)))));
+  };
+  golden("constant 128", std::move(gray));
   for (uint8_t label : {0, 1}) {
     for (size_t i : va.empty() ? tr : va) {
       if (pack_.labels[i] != label) continue;
       std::string desc = std::string(label ? "dog" : "cat") + (va.empty() ? " training image" : " validation image");
       if (i < pack_.paths.size()) desc += " " + pack_.paths[i];
-      golden_.push_back({{"desc", desc}, {"u8_base64", Base64Encode(pack_.image(i), size_t(S) * S)}});
+      golden(desc, std::vector<uint8_t>(pack_.image(i), pack_.image(i) + size_t(S) * S));
       break;
     }
   }

@@ -104,6 +104,19 @@ struct ShardBytes {
   size_t size = 0;
 };
 
+// One layer of the model as model.json describes it (before any backend fuses layers), for
+// tools that count work (`catdog bench`'s GFLOP/s) and for displays.
+struct LayerInfo {
+  std::string name;                               // Keras layer name, e.g. "conv2d"
+  std::string class_name;                         // Keras class, e.g. "Conv2D"
+  std::vector<std::vector<int64_t>> input_shapes; // each input, without batch
+  std::vector<int64_t> output_shape;              // without batch
+  uint64_t weight_count = 0;                      // floats of all its weights (kernel, bias, ...)
+  // Multiply-adds per sample of its kernels (Conv2D, DepthwiseConv2D, SeparableConv2D,
+  // Conv2DTranspose, Dense): kernel size x the positions it is applied at. 0 for other layers.
+  uint64_t macs = 0;
+};
+
 // What a loaded model says about itself.
 struct ModelInfo {
   std::vector<int64_t> input_shape;   // without batch, e.g. {100,100,1}
@@ -117,6 +130,8 @@ struct ModelInfo {
   // refuse a shard list whose files add up to more before reading any of them.
   uint64_t weight_bytes = 0;
   std::vector<std::string> layer_summary;  // one line per layer: "conv2d (Conv2D) -> [98,98,32]"
+  std::vector<LayerInfo> layers;           // the same layers, structured (from model.json, unfused)
+  uint64_t macs = 0;                       // sum of layers[i].macs: multiply-adds per sample
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
   double temperature = 1.0;
@@ -158,13 +173,16 @@ class Model {
   virtual Status CheckInputShape(const std::vector<int64_t>& shape_with_batch) const = 0;
 };
 
-// The calibrated P(dog) for a raw sigmoid output: sigmoid(logit(p) / info.temperature), with p
-// clamped to [1e-7, 1 - 1e-7] before the logit. Returns p_dog unchanged when temperature == 1 or
-// p_dog is NaN. Model::Run stays raw (what TF.js computes); every place that shows P(dog) calls
-// this (the CLI's predict/evaluate; the web page through the wasm export catdog_p_dog, see
-// wasm/catdog_abi.inc).
+// The calibrated P(dog) for a raw sigmoid output: sigmoid(CalibrationLogit(p) / info.temperature).
+// Returns p_dog unchanged when temperature == 1 or p_dog is NaN. Model::Run stays raw (what TF.js
+// computes); calibration is computed here only: every place that shows P(dog) calls this (the
+// CLI's predict/evaluate, `catdog calibrate`'s before/after metrics, the web page through the wasm
+// export catdog_p_dog, see wasm/catdog_abi.inc).
 float ApplyCalibration(const ModelInfo& info, float p_dog);
 float ApplyTemperature(double temperature, float p_dog);
+// logit(p) with p clamped to [1e-7, 1 - 1e-7]: what ApplyTemperature divides by the temperature,
+// and so what `catdog calibrate` fits the temperature on.
+double CalibrationLogit(double p);
 
 // ---- self-check (userDefinedMetadata.catdog.selfcheck, DESIGN contract 3) ---------------------------
 // A model carries, in its metadata, the preprocessing it was trained with (contract 1: name and

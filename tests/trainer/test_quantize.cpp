@@ -1,0 +1,163 @@
+// `catdog quantize` (quantize.h): a shipped float32 model quantized by the binary, loaded back with
+// the core (verifies, outputs within the quantization's tolerance of the float model's), the
+// page's index.json updated; bad input exits 2 naming the flag and value and writes nothing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/catdog.h"
+#include "fsutil.h"
+#include "seal.h"
+#include "test_util.h"
+
+namespace stdfs = std::filesystem;
+using catdog::test::TempDir;
+using json = nlohmann::json;
+
+namespace {
+
+catdog::test::Ran Catdog(const TempDir& tmp, const std::string& args) {
+  return catdog::test::RunCli(CATDOG_CLI, tmp, args);
+}
+
+json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());
+}
+
+// A copy of the shipped float model catnet-v2 and of the page's index.json in TMP/models.
+void CopyShipped(const TempDir& tmp) {
+  const std::string web = std::string(CATDOG_SOURCE_DIR) + "/web/models";
+  stdfs::create_directories(tmp.path("models"));
+  stdfs::copy(web + "/catnet-v2", tmp.path("models/catnet-v2"), stdfs::copy_options::recursive);
+  stdfs::copy_file(web + "/index.json", tmp.path("models/index.json"));
+}
+
+uint64_t FolderBytes(const std::string& dir, const std::string& ext = "") {
+  uint64_t n = 0;
+  for (const auto& e : stdfs::directory_iterator(dir))
+    if (ext.empty() || e.path().extension() == ext) n += e.file_size();
+  return n;
+}
+
+// Outputs of the model in `dir` (loaded with its self-check) on `n` seeded random images.
+std::vector<float> Outputs(const std::string& dir, int n, catdog::SelfCheckReport* rep) {
+  std::unique_ptr<catdog::Model> m;
+  catdog::Status s = catdog::cli::LoadModelDirChecked(dir, {}, &m, rep);
+  EXPECT_TRUE(s) << s.message();
+  if (!s) return {};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  std::vector<float> in(m->input_size() * size_t(n)), out(m->output_size() * size_t(n));
+  for (float& v : in) v = u(rng);
+  EXPECT_TRUE(m->Run(in.data(), n, out.data()));
+  return out;
+}
+
+TEST(Quantize, FloatModelToEachDtypeLoadsVerifiesAndUpdatesTheIndex) {
+  TempDir tmp;
+  CopyShipped(tmp);
+  catdog::SelfCheckReport rep;
+  const std::vector<float> want = Outputs(tmp.path("models/catnet-v2"), 16, &rep);
+  ASSERT_EQ(want.size(), 16u);
+  const json index_before = ReadJson(tmp.path("models/index.json"));
+  struct Case { const char* dtype; double tol; uint64_t bytes_per_weight; };
+  for (const Case c : {Case{"uint8", 0.05, 1}, Case{"uint16", 1e-3, 2}, Case{"float16", 1e-2, 2}}) {
+    const std::string id = std::string("catnet-v2-") + c.dtype;
+    const std::string out = tmp.path("models/" + id);
+    auto r = Catdog(tmp, "quantize '" + tmp.path("models/catnet-v2") + "' --dtype " + c.dtype + " --out '" + out +
+                             "' --index '" + tmp.path("models/index.json") + "'");
+    ASSERT_EQ(r.code, 0) << c.dtype << ": " << r.err;
+    // The manifest says how every weight is stored; the shards shrank accordingly.
+    const json mj = ReadJson(out + "/model.json");
+    for (const json& w : mj["weightsManifest"][0]["weights"]) {
+      ASSERT_TRUE(w.contains("quantization")) << w.dump();
+      EXPECT_EQ(w["quantization"]["dtype"], c.dtype);
+      if (std::string(c.dtype) != "float16") EXPECT_TRUE(w["quantization"].contains("scale"));
+    }
+    EXPECT_EQ(mj["userDefinedMetadata"]["catdog"]["quantization"], c.dtype);
+    EXPECT_EQ(mj["userDefinedMetadata"]["catdog"]["selfcheck"]["source"], "catdog-core");
+    EXPECT_EQ(FolderBytes(out, ".bin") * 4, FolderBytes(tmp.path("models/catnet-v2"), ".bin") * c.bytes_per_weight) << c.dtype;
+    // The core loads it, its re-sealed self-check passes, outputs stay near the float model's.
+    catdog::SelfCheckReport qrep;
+    const std::vector<float> got = Outputs(out, 16, &qrep);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(qrep.verified()) << c.dtype << ": " << qrep.Summary();
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - double(want[i])));
+    EXPECT_LE(worst, c.tol) << c.dtype;
+    EXPECT_GT(worst, 0.0) << c.dtype << ": outputs identical to float32, nothing was quantized";
+    // index.json: the new entry (from the source's entry), every other entry as it was.
+    const json index = ReadJson(tmp.path("models/index.json"));
+    const json* entry = nullptr;
+    for (const json& e : index["models"])
+      if (e["id"] == id) entry = &e;
+    ASSERT_NE(entry, nullptr) << index.dump(2);
+    EXPECT_EQ((*entry)["path"], id + "/model.json");
+    EXPECT_EQ((*entry)["quantization"], c.dtype);
+    EXPECT_EQ((*entry)["arch"], "catnet");
+    EXPECT_EQ((*entry)["size_bytes"].get<uint64_t>(), FolderBytes(out));
+    EXPECT_FALSE(entry->contains("test_accuracy")) << "the float model's accuracy copied onto the quantized one";
+    EXPECT_NE((*entry)["title"].get<std::string>().find(c.dtype), std::string::npos);
+    EXPECT_EQ(index["default"], index_before["default"]);
+    for (const json& e : index_before["models"]) {
+      bool same = false;
+      for (const json& f : index["models"]) same = same || f == e;
+      EXPECT_TRUE(same) << "entry changed: " << e.dump();
+    }
+  }
+  EXPECT_EQ(ReadJson(tmp.path("models/index.json"))["models"].size(), index_before["models"].size() + 3);
+  // Quantizing again to the same folder replaces its entry instead of adding a second one.
+  auto r = Catdog(tmp, "quantize '" + tmp.path("models/catnet-v2") + "' --dtype uint8 --out '" +
+                           tmp.path("models/catnet-v2-uint8") + "' --index '" + tmp.path("models/index.json") +
+                           "' --title 'CatNet v2 8-bit'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json index = ReadJson(tmp.path("models/index.json"));
+  EXPECT_EQ(index["models"].size(), index_before["models"].size() + 3);
+  int titled = 0;
+  for (const json& e : index["models"]) titled += e["title"] == "CatNet v2 8-bit" ? 1 : 0;
+  EXPECT_EQ(titled, 1);
+}
+
+TEST(Quantize, BadInputExitsTwoNamingTheValueAndWritesNothing) {
+  TempDir tmp;
+  CopyShipped(tmp);
+  const std::string src = tmp.path("models/catnet-v2");
+  const std::string index = tmp.path("models/index.json");
+  const std::string index_text = ReadJson(index).dump();
+  // First an already quantized model, for "quantizing twice".
+  ASSERT_EQ(Catdog(tmp, "quantize '" + src + "' --dtype uint8 --out '" + tmp.path("models/u8") + "'").code, 0);
+  std::ofstream(tmp.path("not-index.json")) << "{\"default\": \"x\"}";
+  struct Bad { std::string args, needle; };
+  const std::string out = tmp.path("models/never");
+  const std::vector<Bad> cases = {
+      {"'" + src + "' --dtype int4 --out '" + out + "'", "int4"},
+      {"'" + tmp.path("no-such-model") + "' --dtype uint8 --out '" + out + "'", "no-such-model"},
+      {"'" + tmp.path("models/u8") + "' --dtype uint16 --out '" + out + "'", "stored as uint8"},
+      {"'" + src + "' --dtype uint8 --out '" + out + "' --index '" + tmp.path("not-index.json") + "'", "not-index.json"},
+      {"'" + src + "' --dtype uint8 --out '" + tmp.path("elsewhere/m") + "' --index '" + index + "'", "elsewhere/m"},
+      {"'" + src + "' --dtype uint8 --out '" + out + "' --index '" + index + "' --metrics '" + index + "'", "accuracy"},
+  };
+  for (const Bad& b : cases) {
+    auto r = Catdog(tmp, "quantize " + b.args);
+    EXPECT_EQ(r.code, 2) << b.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(b.needle), std::string::npos) << b.args << "\n" << r.err;
+    EXPECT_FALSE(stdfs::exists(out)) << b.args;
+    EXPECT_FALSE(stdfs::exists(tmp.path("elsewhere/m"))) << b.args;
+    EXPECT_EQ(ReadJson(index).dump(), index_text) << b.args;
+  }
+}
+
+}  // namespace
