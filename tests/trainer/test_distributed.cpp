@@ -163,10 +163,13 @@ TEST(Distributed, TwoRanksAtHalfBatchEqualOneProcess) {
   ASSERT_EQ(WaitFor(Spawn(one, {}, log), 300), 0) << ReadAll(log);
   std::vector<std::string> two = {"launch", "--nproc", "2", "--"};
   for (const std::string& a : TrainArgs(pack, tmp.path("two"), 4, 2)) two.push_back(a);
+  // Small buckets: several all-reduces per step, started from the backward hooks in turn.
+  two.insert(two.end(), {"--dist-bucket-kb", "64"});
   ASSERT_EQ(WaitFor(Spawn(two, {}, log), 300), 0) << ReadAll(log);
   const std::string text = ReadAll(log);
   EXPECT_NE(text.find("[rank 0] info: rank 0 of 2 (gloo on cpu): per-rank batch 4, global batch 8"), std::string::npos)
       << text;
+  EXPECT_NE(text.find("[rank 0] info: rank 0: 4 gradient bucket(s)"), std::string::npos) << text;
 
   catdog::train::Checkpoint a, b;
   ASSERT_TRUE(catdog::train::ReadCheckpoint(tmp.path("one/last.pt"), &a));

@@ -92,6 +92,11 @@ void RegisterTrain(CLI::App& app) {
                   "this one stops with an error (a dead or hung rank)")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  cmd->add_option("--dist-bucket-kb", opt->dist_bucket_kb,
+                  "Distributed: gradients are summed across ranks in buckets of this many KiB, each started as soon "
+                  "as backward has filled it")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   auto no_graph = std::make_shared<bool>(false);
   cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");
   auto no_fused = std::make_shared<bool>(false);

@@ -120,7 +120,7 @@ class GradReadyHook : public torch::autograd::FunctionPostHook {
 };
 
 void Distributed::AttachGradients(const std::vector<torch::Tensor>& params, const std::vector<int64_t>& offsets,
-                                  torch::Tensor flat_grad) {
+                                  torch::Tensor flat_grad, int64_t bucket_bytes) {
   params_ = params;
   offsets_ = offsets;
   grad_ = flat_grad;
@@ -131,7 +131,7 @@ void Distributed::AttachGradients(const std::vector<torch::Tensor>& params, cons
   const int64_t elem = int64_t(grad_.element_size());
   for (size_t k = params_.size(); k-- > 0;) {
     const int64_t n = params_[k].numel();
-    if (buckets_.empty() || buckets_.back().numel * elem >= kBucketBytes) buckets_.push_back({});
+    if (buckets_.empty() || buckets_.back().numel * elem >= bucket_bytes) buckets_.push_back({});
     Bucket& b = buckets_.back();
     b.offset = offsets_[k];
     b.numel += n;
@@ -144,8 +144,8 @@ void Distributed::AttachGradients(const std::vector<torch::Tensor>& params, cons
     acc->add_post_hook(std::make_unique<GradReadyHook>(this, k));
     accumulators_.push_back(std::move(acc));
   }
-  spdlog::info("rank {}: {} gradient bucket(s) of up to {} KiB for {} parameter tensors", rank(), buckets_.size(),
-               kBucketBytes / 1024, params_.size());
+  spdlog::info("rank {}: {} gradient bucket(s) of >= {} KiB (but the last) for {} parameter tensors", rank(),
+               buckets_.size(), bucket_bytes / 1024, params_.size());
 }
 
 void Distributed::BeginStep() {

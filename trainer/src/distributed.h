@@ -10,8 +10,9 @@
 // - each rank's loss is scaled by (its images / the global batch's images) and gradients are
 //   summed across ranks, so a step's gradient is the mean over the global batch, exactly as one
 //   process with batch = the global batch (also for an epoch's last, short batch);
-// - gradients are all-reduced in buckets of kBucketBytes of the flat gradient buffer, each
-//   started from an autograd hook as soon as all its parameters' gradients are accumulated
+// - gradients are all-reduced in buckets (--dist-bucket-kb, default 1 MiB = DDP's first bucket;
+//   its later ones are 25 MiB, more than the tutorial's models hold) of the flat gradient buffer,
+//   each started from an autograd hook as soon as all its parameters' gradients are accumulated
 //   (in bucket order, the same on every rank, as DDP does), so communication overlaps the rest of
 //   the backward pass; FinishStep waits for all of them before the optimiser step;
 // - augmentation, dropout and random erasing draw from a per-rank seed (seed, epoch, rank);
@@ -54,7 +55,6 @@ struct DistError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-constexpr int64_t kBucketBytes = 1 << 20;  // 1 MiB per all-reduce bucket (DDP's first bucket)
 
 class Distributed {
  public:
@@ -75,8 +75,9 @@ class Distributed {
   std::vector<int> FailedRanks(bool ok);
 
   // Gradient buckets over `flat_grad` (params are views of it at `offsets`, see FlatParams).
+  // A bucket closes once it holds >= bucket_bytes (a parameter is never split).
   void AttachGradients(const std::vector<torch::Tensor>& params, const std::vector<int64_t>& offsets,
-                       torch::Tensor flat_grad);
+                       torch::Tensor flat_grad, int64_t bucket_bytes);
   // Call before each backward, then FinishStep after it (also on a rank with no images this step:
   // its zero gradients still join the sums).
   void BeginStep();

@@ -418,6 +418,7 @@ Status Trainer::Validate() {
 Status Trainer::StartDistributed() {
   if (o_.distributed == 0 || (o_.distributed < 0 && !DistEnvPresent())) return Status::Ok();
   if (o_.dist_timeout_s < 1) return BadInput("--dist-timeout " + std::to_string(o_.dist_timeout_s) + ": must be >= 1");
+  if (o_.dist_bucket_kb < 1) return BadInput("--dist-bucket-kb " + std::to_string(o_.dist_bucket_kb) + ": must be >= 1");
   DistEnv env;
   Status s = ReadDistEnv(&env);
   if (!s) return s;
@@ -461,7 +462,7 @@ Status Trainer::SyncStart(Status s) {
   st_.best_val_loss = run[1].item<double>();
   st_.best_epoch = int(run[2].item<double>());
   st_.bad_epochs = int(run[3].item<double>());
-  dist_->AttachGradients(flat_.params(), flat_.offsets(), flat_.grad());
+  dist_->AttachGradients(flat_.params(), flat_.offsets(), flat_.grad(), int64_t(o_.dist_bucket_kb) * 1024);
   return Status::Ok();
 }
 

@@ -88,6 +88,7 @@ struct TrainOptions {
   // is batch x WORLD_SIZE. dist_timeout_s bounds the rendezvous and every collective.
   int distributed = -1;
   int dist_timeout_s = 300;
+  int dist_bucket_kb = 1024;  // gradient all-reduce bucket size (distributed.h)
 };
 
 struct EpochStats {
