@@ -73,14 +73,6 @@ Status ReadDistEnv(DistEnv* out) {
   return Status::Ok();
 }
 
-bool DistAvailable() {
-#if CATDOG_HAVE_C10D
-  return true;
-#else
-  return false;
-#endif
-}
-
 [[noreturn]] void Distributed::Fail(const std::string& what, const std::exception& e) const {
   std::string msg = e.what();
   if (auto* c = dynamic_cast<const c10::Error*>(&e)) msg = c->what_without_backtrace();

@@ -48,9 +48,6 @@ bool DistEnvPresent();
 // is a "bad input:" Status naming the variable and its value.
 Status ReadDistEnv(DistEnv* out);
 
-// True when this build has a c10d backend (CATDOG_HAVE_C10D, see trainer/CMakeLists.txt).
-bool DistAvailable();
-
 struct DistError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -426,7 +426,7 @@ Status Trainer::StartDistributed() {
     if (env.local_rank >= int(torch::cuda::device_count()))
       return BadInput("LOCAL_RANK=" + std::to_string(env.local_rank) + ": this machine has " +
                       std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
-    device_ = torch::Device(torch::kCUDA, int8_t(env.local_rank));  // one process per GPU
+    device_ = torch::Device(torch::kCUDA, c10::DeviceIndex(env.local_rank));  // one process per GPU
   }
   s = Distributed::Start(env, device_, std::chrono::seconds(o_.dist_timeout_s), &dist_);
   if (!s) return s;
