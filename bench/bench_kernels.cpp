@@ -27,7 +27,7 @@
 
 #include "catdog/catdog.h"
 #include "kernels.h"
-#include "kernels_simd_ops.h"
+#include "simd/operators.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 // Winograd it is an "effective" rate, comparable with what other engines do for the same model.
 //
 //   S=shared/src; NODE_PATH=/usr/share/nodejs em++ -O3 -msimd128 -std=c++17 -DCATDOG_SIMD=1 \
-//     -I$S -Ishared/include bench/wasm_cnn.cpp $S/kernels_simd.cpp $S/kernels_simd_base.cpp \
-//     $S/kernels_simd_avx2.cpp $S/kernels_simd_avx512.cpp $S/kernels_ref.cpp $S/kernels_xnnpack.cpp \
+//     -I$S -Ishared/include bench/wasm_cnn.cpp $S/simd/{dispatch,thread_pool,packing,isa_base}.cpp \
+//     $S/simd/{conv_igemm,conv_winograd2x2,dense,dwconv}.cpp $S/kernels_ref.cpp $S/kernels_xnnpack.cpp \
 //     -sALLOW_MEMORY_GROWTH=1 -o /tmp/wasm_cnn.js && node --no-experimental-fetch /tmp/wasm_cnn.js
 #include <algorithm>
 #include <chrono>

@@ -1,5 +1,5 @@
 # cmake -DSRC=web -DDST=build/wasm/site -DWASM_JS=x.js -DWASM_BIN=x.wasm [-DWASM_MT=base] [-DWASM_SCALAR=base]
-#       [-DFFLATE=fflate/esm/browser.js] -P assemble_site.cmake
+#       [-DFFLATE=fflate/esm/browser.js] [-DTERSER=terser/bin/terser -DNODE=node] -P assemble_site.cmake
 # Copies the static site (not the node server) and the wasm module into DST, replacing what a
 # previous run left there, so files removed from web/ disappear from the site too.
 if(NOT SRC OR NOT DST)
@@ -49,6 +49,25 @@ foreach(pair "CATDOG_SITE_THREADS;WASM_MT" "CATDOG_SITE_SCALAR;WASM_SCALAR")
   endif()
 endforeach()
 file(WRITE "${TMP}/catdog-core.js" "${core_js}")
+# The page's own JS modules, minified with terser (comments and whitespace are most of their
+# weight); the sources in web/ stay readable. Not sw.js (its markers are filled in below) and not
+# the emscripten glue (emcc already minified it).
+if(TERSER)
+  if(NOT EXISTS "${TERSER}" OR NOT NODE)
+    message(FATAL_ERROR "assemble_site.cmake: missing ${TERSER} or node (the site is minified with the npm package terser): run scripts/deps (or `npm ci`)")
+  endif()
+  file(GLOB page_js RELATIVE "${TMP}" "${TMP}/*.js")
+  foreach(f IN LISTS page_js)
+    if(f STREQUAL "sw.js" OR f MATCHES "^catdog_wasm")
+      continue()
+    endif()
+    execute_process(COMMAND "${NODE}" "${TERSER}" "${TMP}/${f}" --module --compress --mangle -o "${TMP}/${f}"
+                    RESULT_VARIABLE rc ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "assemble_site.cmake: terser failed on ${SRC}/${f}: ${err}")
+    endif()
+  endforeach()
+endif()
 # sw.js (the offline page): its cache version is a hash of every file of the site, so any change
 # (new wasm, new JS, a retrained model) makes a new cache and the old one is deleted; and its list
 # of files to keep is the site's own files outside models/ (the report page included; of the

@@ -17,12 +17,6 @@
 #include "catdog/catdog.h"
 #include "catdog/json_bounded.h"
 
-#ifdef __EMSCRIPTEN__
-#include <emscripten/emscripten.h>
-#define CATDOG_EXPORT EMSCRIPTEN_KEEPALIVE
-#else
-#define CATDOG_EXPORT
-#endif
 
 namespace {
 
@@ -35,6 +29,7 @@ struct Instance {
   std::vector<float> output;
   int output_batch = 0;
   std::vector<uint8_t> image;
+  std::vector<uint8_t> rgba;  // a YUV frame converted for preprocess (catdog_preprocess_yuv)
   std::string metadata;
   catdog::SelfCheckReport check;  // run by catdog_finish while the shard bytes are still here
   std::string check_summary;
@@ -82,7 +77,7 @@ nlohmann::json ShapeJson(const std::vector<int64_t>& s) {
 
 // In the pthreads build a model with T threads makes the core start T-1 pthreads, in one worker pool
 // per thread count shared by every operator and model and kept until the page closes
-// (kernels_simd.cpp, Workers). Emscripten can only start a pthread without returning to the event
+// (simd/thread_pool.cpp, Workers). Emscripten can only start a pthread without returning to the event
 // loop when a pre-spawned worker is free (PTHREAD_POOL_SIZE, CATDOG_PTHREAD_POOL here), so the thread
 // counts in use are recorded here and their pools together never take more than that: a model whose
 // pool would not fit gets a smaller thread count that does (an existing pool, or one that fits), down
@@ -110,12 +105,15 @@ int AffordableThreads(int) { return 1; }  // the single-thread build never start
 
 }  // namespace
 
+// The definitions of catdog_abi.inc's list, in its order. They are exported because the list is
+// -sEXPORTED_FUNCTIONS (wasm/CMakeLists.txt), not by an attribute here, so a function missing from
+// the list is not reachable from JS (and tests/web/wasm-abi.test.mjs names it).
 extern "C" {
 
-CATDOG_EXPORT const char* catdog_last_error(void) { return LastError().c_str(); }
+const char* catdog_last_error(void) { return LastError().c_str(); }
 
-CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
-                                          int32_t threads) {
+catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
+                           int32_t threads) {
   if (!json || json_len < 0) return Fail(0, "catdog_create: no model.json bytes");
   if (backend != 0 && backend != 1 && backend != 3)
     return Fail(0, "catdog_create: bad backend " + std::to_string(backend) +
@@ -149,19 +147,19 @@ CATDOG_EXPORT catdog_handle catdog_create(const char* json, int32_t json_len, in
   return static_cast<catdog_handle>(t.size());
 }
 
-CATDOG_EXPORT void catdog_destroy(catdog_handle h) {
+void catdog_destroy(catdog_handle h) {
   auto& t = Table();
   if (h > 0 && static_cast<size_t>(h) <= t.size() && t[h - 1]) {
     t[h - 1].reset();
   }
 }
 
-CATDOG_EXPORT int32_t catdog_shard_count(catdog_handle h) {
+int32_t catdog_shard_count(catdog_handle h) {
   Instance* in = Get(h, "catdog_shard_count");
   return in ? static_cast<int32_t>(in->model->shard_paths().size()) : -1;
 }
 
-CATDOG_EXPORT const char* catdog_shard_path(catdog_handle h, int32_t index) {
+const char* catdog_shard_path(catdog_handle h, int32_t index) {
   Instance* in = Get(h, "catdog_shard_path");
   if (!in) return nullptr;
   const auto& paths = in->model->shard_paths();
@@ -172,7 +170,7 @@ CATDOG_EXPORT const char* catdog_shard_path(catdog_handle h, int32_t index) {
   return paths[index].c_str();
 }
 
-CATDOG_EXPORT uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32_t size) {
+uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32_t size) {
   Instance* in = Get(h, "catdog_shard_buffer");
   if (!in) return nullptr;
   if (in->loaded) return Fail<uint8_t*>(nullptr, "catdog_shard_buffer: weights already loaded");
@@ -187,7 +185,7 @@ CATDOG_EXPORT uint8_t* catdog_shard_buffer(catdog_handle h, int32_t index, int32
   return in->shards[index].data();
 }
 
-CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
+int32_t catdog_finish(catdog_handle h) {
   Instance* in = Get(h, "catdog_finish");
   if (!in) return -1;
   if (in->loaded) return Fail(-1, "catdog_finish: weights already loaded");
@@ -206,24 +204,17 @@ CATDOG_EXPORT int32_t catdog_finish(catdog_handle h) {
   return 0;
 }
 
-CATDOG_EXPORT int32_t catdog_input_size(catdog_handle h) {
+int32_t catdog_input_size(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_input_size");
   return in ? static_cast<int32_t>(in->model->input_size()) : -1;
 }
 
-CATDOG_EXPORT int32_t catdog_output_size(catdog_handle h) {
+int32_t catdog_output_size(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_output_size");
   return in ? static_cast<int32_t>(in->model->output_size()) : -1;
 }
 
-// The model's temperature-scaling calibration (ModelInfo::temperature, 1.0 when uncalibrated):
-// the page shows sigmoid(logit(p) / T), the formula of catdog::ApplyCalibration. -1 on a bad handle.
-CATDOG_EXPORT double catdog_model_temperature(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_model_temperature");
-  return in ? in->model->info().temperature : -1.0;
-}
-
-CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
+float* catdog_input(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_input");
   if (!in) return nullptr;
   const size_t per = in->model->input_size();
@@ -235,7 +226,7 @@ CATDOG_EXPORT float* catdog_input(catdog_handle h, int32_t batch) {
   return in->input.data();
 }
 
-CATDOG_EXPORT int32_t catdog_run(catdog_handle h, int32_t batch) {
+int32_t catdog_run(catdog_handle h, int32_t batch) {
   Instance* in = GetLoaded(h, "catdog_run");
   if (!in) return -1;
   const size_t per_in = in->model->input_size();
@@ -250,14 +241,28 @@ CATDOG_EXPORT int32_t catdog_run(catdog_handle h, int32_t batch) {
   return 0;
 }
 
-CATDOG_EXPORT float* catdog_output(catdog_handle h) {
+float* catdog_output(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_output");
   if (!in) return nullptr;
   if (in->output_batch == 0) return Fail<float*>(nullptr, "catdog_output: no run yet");
   return in->output.data();
 }
 
-CATDOG_EXPORT uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
+// The page never re-implements the calibration: it asks the core for the calibrated P(dog).
+float catdog_p_dog(catdog_handle h, int32_t sample) {
+  Instance* in = GetLoaded(h, "catdog_p_dog");
+  if (!in) return -1.f;
+  if (in->output_batch == 0) return Fail(-1.f, "catdog_p_dog: no run yet");
+  if (sample < 0 || sample >= in->output_batch)
+    return Fail(-1.f, "catdog_p_dog: sample " + std::to_string(sample) + " out of range (the last run had " +
+                          std::to_string(in->output_batch) + ")");
+  const size_t per = in->model->output_size();
+  const float* out = in->output.data() + static_cast<size_t>(sample) * per;
+  const float raw = per == 1 ? out[0] : per == 2 ? out[1] : std::numeric_limits<float>::quiet_NaN();
+  return catdog::ApplyCalibration(in->model->info(), raw);
+}
+
+uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   Instance* in = Get(h, "catdog_image_buffer");
   if (!in) return nullptr;
   if (bytes <= 0 || bytes > (256 << 20))
@@ -267,9 +272,8 @@ CATDOG_EXPORT uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   return in->image.data();
 }
 
-CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width,
-                                        int32_t height, int32_t stride, int32_t format,
-                                        int32_t fit) {
+int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, int32_t width, int32_t height,
+                          int32_t stride, int32_t format, int32_t fit) {
   Instance* in = GetLoaded(h, "catdog_preprocess");
   if (!in) return -1;
   const auto& shape = in->model->info().input_shape;
@@ -305,7 +309,48 @@ CATDOG_EXPORT int32_t catdog_preprocess(catdog_handle h, const uint8_t* pixels, 
   return 0;
 }
 
-CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
+int32_t catdog_preprocess_yuv(catdog_handle h, const uint8_t* data, int32_t width, int32_t height,
+                              int32_t layout, int32_t matrix, int32_t full_range, int32_t fit) {
+  Instance* in = GetLoaded(h, "catdog_preprocess_yuv");
+  if (!in) return -1;
+  if (!data) return Fail(-1, "catdog_preprocess_yuv: no frame");
+  if (width <= 0 || height <= 0 || width > (1 << 14) || height > (1 << 14))
+    return Fail(-1, "catdog_preprocess_yuv: frame size " + std::to_string(width) + "x" +
+                        std::to_string(height) + " must be in 1..16384 per side");
+  if (full_range != 0 && full_range != 1)
+    return Fail(-1, "catdog_preprocess_yuv: bad full_range " + std::to_string(full_range) + " (0 or 1)");
+  const uint64_t luma = static_cast<uint64_t>(width) * height;
+  const uint64_t cw = (static_cast<uint64_t>(width) + 1) / 2, ch = (static_cast<uint64_t>(height) + 1) / 2;
+  const uint64_t need = luma + 2 * cw * ch;  // the same for I420 and NV12
+  if (!in->image.empty() && data >= in->image.data() && data < in->image.data() + in->image.size() &&
+      static_cast<uint64_t>(data - in->image.data()) + need > in->image.size())
+    return Fail(-1, "catdog_preprocess_yuv: a " + std::to_string(width) + "x" + std::to_string(height) +
+                        " frame needs " + std::to_string(need) + " bytes; the image buffer has " +
+                        std::to_string(in->image.size()));
+  catdog::YuvView f;
+  f.width = width;
+  f.height = height;
+  f.layout = static_cast<catdog::YuvLayout>(layout);
+  f.matrix = static_cast<catdog::YuvMatrix>(matrix);
+  f.full_range = full_range == 1;
+  f.y = data;
+  f.y_stride = width;
+  f.u = data + luma;
+  if (layout == 1) {
+    f.u_stride = static_cast<int>(2 * cw);
+  } else {
+    f.u_stride = static_cast<int>(cw);
+    f.v = data + luma + cw * ch;
+    f.v_stride = static_cast<int>(cw);
+  }
+  in->rgba.resize(static_cast<size_t>(luma) * 4);
+  catdog::Status st = catdog::yuv_to_rgba(f, in->rgba.data(), width * 4);
+  if (!st) return Fail(-1, "catdog_preprocess_yuv: " + st.message());
+  // catdog_preprocess's checks (model input S x S x 1, fit) apply; the RGBA is our own buffer.
+  return catdog_preprocess(h, in->rgba.data(), width, height, width * 4, 4, fit);
+}
+
+const char* catdog_metadata(catdog_handle h) {
   Instance* in = GetLoaded(h, "catdog_metadata");
   if (!in) return nullptr;
   const catdog::ModelInfo& info = in->model->info();
@@ -330,38 +375,12 @@ CATDOG_EXPORT const char* catdog_metadata(catdog_handle h) {
   return in->metadata.c_str();
 }
 
-CATDOG_EXPORT int32_t catdog_selfcheck_passed(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_passed");
-  if (!in) return -1;
-  return in->check.present ? in->check.passed : -1;
-}
-
-CATDOG_EXPORT int32_t catdog_selfcheck_total(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_total");
-  if (!in) return -1;
-  return in->check.present ? in->check.total : -1;
-}
-
-CATDOG_EXPORT const char* catdog_selfcheck_summary(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_selfcheck_summary");
-  if (!in) return nullptr;
-  return in->check_summary.c_str();
-}
-
-CATDOG_EXPORT int32_t catdog_heap_used(void) {
+int32_t catdog_heap_used(void) {
   struct mallinfo mi = mallinfo();
   return static_cast<int32_t>(mi.uordblks);
 }
 
-CATDOG_EXPORT int32_t catdog_memory_bytes(void) {
-#ifdef __EMSCRIPTEN__
-  return static_cast<int32_t>(__builtin_wasm_memory_size(0) * 65536u);
-#else
-  return 0;
-#endif
-}
-
-CATDOG_EXPORT int32_t catdog_build_flags(void) {
+int32_t catdog_build_flags(void) {
   int32_t f = 0;
 #if defined(__wasm_simd128__)
   f |= 1;

@@ -7,91 +7,23 @@
 import { createClassifier } from './catdog.js';
 import { beatsChance } from './chance.js';
 import { parseJsonBounded } from './catdog-json.js';
+import { initLanguage, setLanguage, language, scoped, table, register } from './i18n.js';
+import PAGE_TEXT from './i18n/page.js';
 
 const $ = (id) => document.getElementById(id);
 
-// ---- language ------------------------------------------------------------------------------------
-const TEXT = {
-  es: {
-    title: '¿Gato o perro?', model: 'Modelo', demo: 'demo · sin entrenar', other: 'English',
-    placeholder: 'Esperando la cámara…', dropHint: 'Suelta la foto aquí', cat: 'Gato', dog: 'Perro',
-    unsure: 'No sé', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
-    inference: 'Inferencia', total: 'Total', dropped: 'Descartados', loadTime: 'Carga del modelo', camera: 'Cámara',
-    flip: 'Frontal / trasera', startCamera: 'Usar la cámara', stopCamera: 'Parar la cámara', upload: 'Subir una foto',
-    noCameraPlaceholder: 'Sin cámara: sube una foto o arrástrala aquí.', cameraStopped: 'Cámara parada.',
-    compareTitle: 'Todos los modelos con la misma imagen', tech: 'Detalles técnicos', capture: 'Captura',
-    pHelp: '(este fotograma; media de los últimos)', reportLink: 'Informe de los modelos',
-    marksHelp: 'El modelo no aprende aquí: los fotogramas que marques se guardan en este navegador para exportarlos (zip) y reentrenar con catdog.',
-    undoMark: 'Deshacer', modelReady: 'Modelo listo: {0}', atChance: 'al azar',
-    engine: 'motor catdog wasm · {0} · {1} · {2} capas', oneThread: '1 hilo', nThreads: '{0} hilos',
-    backendSimd: 'SIMD', backendReference: 'referencia (sin SIMD)',
-    arch: { catnet: 'CatNet (CNN separable)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Densa' }, augmented: ' + aumento de datos',
-    uploadHint: 'o arrastra una imagen a la página',
-    footer: 'Todo se ejecuta en tu navegador: ninguna imagen sale de este equipo.',
-    loading: 'Cargando el modelo…',
-    cameraDenied: 'No tengo permiso para usar la cámara. Puedes permitirlo en la barra de direcciones y pulsar «Usar la cámara», o subir una foto.',
-    noCamera: 'No encuentro ninguna cámara en este equipo. Sube una foto o arrástrala a la página.',
-    cameraError: 'La cámara no se pudo abrir ({0}). Sube una foto o inténtalo de nuevo.',
-    insecure: 'La cámara solo funciona en https:// o en localhost. Sube una foto o arrástrala a la página.',
-    modelMissing: 'No se pudo descargar el modelo ({0}). Comprueba que la carpeta models/ está publicada.',
-    modelCorrupt: 'El archivo del modelo está dañado o no es compatible: {0}',
-    wasmError: 'No se pudo iniciar el motor WebAssembly: {0}',
-    indexError: 'No se pudo leer la lista de modelos (models/index.json): {0}',
-    imageError: 'No se pudo leer esa imagen: {0}',
-    demoNote: 'Este modelo es de demostración y no está entrenado: sus respuestas son aleatorias.',
-    ms: 'ms', compare: 'Comparar modelos', diagnostics: 'Diagnóstico', marksTitle: 'Guardar ejemplos para reentrenar',
-    markCat: 'Es un gato', markDog: 'Es un perro', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
-    verified: 'modelo verificado ({0}/{1})', noSelfCheck: 'modelo sin autocomprobación',
-    checkFailed: 'La autocomprobación del modelo falló ({0}/{1}): {2}. Sus respuestas pueden no ser las del modelo entrenado.',
-  },
-  en: {
-    title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
-    placeholder: 'Waiting for the camera…', dropHint: 'Drop the photo here', cat: 'Cat', dog: 'Dog',
-    unsure: 'Not sure', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
-    inference: 'Inference', total: 'Total', dropped: 'Dropped', loadTime: 'Model load', camera: 'Camera',
-    flip: 'Front / back', startCamera: 'Use the camera', stopCamera: 'Stop the camera', upload: 'Upload a photo',
-    noCameraPlaceholder: 'No camera: upload a photo or drop one here.', cameraStopped: 'Camera stopped.',
-    compareTitle: 'Every model on the same picture', tech: 'Technical details', capture: 'Capture',
-    pHelp: '(this frame; average of the last ones)', reportLink: 'Model report',
-    marksHelp: 'The model does not learn here: the frames you mark are kept in this browser, to export (zip) and retrain with catdog.',
-    undoMark: 'Undo', modelReady: 'Model ready: {0}', atChance: 'at chance',
-    engine: 'catdog wasm engine · {0} · {1} · {2} layers', oneThread: '1 thread', nThreads: '{0} threads',
-    backendSimd: 'SIMD', backendReference: 'reference (no SIMD)',
-    arch: { catnet: 'CatNet (separable CNN)', cnn: 'CNN', 'cnn-dropout': 'CNN + dropout', dense: 'Dense' }, augmented: ' + augmentation',
-    uploadHint: 'or drag an image onto the page',
-    footer: 'Everything runs in your browser: no image leaves this computer.',
-    loading: 'Loading the model…',
-    cameraDenied: 'I am not allowed to use the camera. You can allow it in the address bar and press “Use the camera”, or upload a photo.',
-    noCamera: 'No camera found on this device. Upload a photo or drag one onto the page.',
-    cameraError: 'The camera could not be opened ({0}). Upload a photo or try again.',
-    insecure: 'The camera only works on https:// or localhost. Upload a photo or drag one onto the page.',
-    modelMissing: 'The model could not be downloaded ({0}). Check that the models/ folder is published.',
-    modelCorrupt: 'The model file is damaged or not supported: {0}',
-    wasmError: 'The WebAssembly engine could not start: {0}',
-    indexError: 'The model list (models/index.json) could not be read: {0}',
-    imageError: 'That image could not be read: {0}',
-    demoNote: 'This is a demo model and it is not trained: its answers are random.',
-    ms: 'ms', compare: 'Compare models', diagnostics: 'Diagnostics', marksTitle: 'Keep examples for retraining',
-    markCat: 'It is a cat', markDog: 'It is a dog', exportMarks: 'Export zip', clearMarks: 'Clear',
-    verified: 'model verified ({0}/{1})', noSelfCheck: 'model has no self-check',
-    checkFailed: 'The model self-check failed ({0}/{1}): {2}. Its answers may not be the trained model\'s.',
-  },
-};
+// ---- language (texts and the choice: i18n.js) ----------------------------------------------------
+register('app', PAGE_TEXT.app);
 const params = new URLSearchParams(location.search);
-// The language: ?lang=, else the reader's last choice (kept in localStorage, shared with the report
-// page), else the browser's.
-const LANG_KEY = 'catdog-lang';
-const storedLang = () => { try { return localStorage.getItem(LANG_KEY); } catch { return null; } };
-let lang = (params.get('lang') || storedLang() || navigator.language || 'es').toLowerCase().startsWith('es') ? 'es' : 'en';
+initLanguage(params);
 function chooseLanguage(l) {
-  lang = l;
-  try { localStorage.setItem(LANG_KEY, l); } catch { /* private mode: this page only */ }
+  setLanguage(l);  // kept for the next visit, of this page or the report
   renderLanguage();
 }
-const t = (key, ...args) => (TEXT[lang][key] ?? key).replace(/\{(\d)\}/g, (_, i) => args[i] ?? '');
+const t = scoped('app');
 
 function renderLanguage() {
-  document.documentElement.lang = lang;
+  document.documentElement.lang = language();
   document.title = `${t('title')} — catdog`;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('lang-toggle').textContent = t('other');
@@ -191,7 +123,7 @@ function record(res, source) {
   debug.frames++;
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
-  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source };
+  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture };
   if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
   debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
@@ -326,7 +258,7 @@ function renderSelfCheck() {
 // A model's name in the reader's language: built from its architecture when the page knows it
 // (index.json titles are English), else the title or id.
 function modelName(m) {
-  const arch = TEXT[lang].arch[m.arch];
+  const arch = table('app').arch[m.arch];
   return arch ? `${arch}${m.augment ? t('augmented') : ''}` : (m.title || m.id);
 }
 // Short option texts (a long one made the picker, and so the page, wider than a phone).
@@ -600,7 +532,7 @@ const tools = { compare: null, marks: null, diag: null };
 let compareOn = false;
 const ctx = {
   $, t, params, debug, createClassifier,
-  lang: () => lang,
+  lang: language,
   models: () => models,
   modelName: (m) => modelName(m),
   metadata: () => classifier?.metadata ?? null,
@@ -631,7 +563,7 @@ function wire() {
   $('diagnostics').addEventListener('toggle', () => openDiagnostics().catch((e) => console.warn(`catdog: diagnostics: ${e.message}`)));
   import('./marks.js').then((m) => { tools.marks = m.createMarks(ctx); })
     .catch((e) => console.warn(`catdog: marked frames: ${e.message}`));
-  $('lang-toggle').addEventListener('click', () => chooseLanguage(lang === 'es' ? 'en' : 'es'));
+  $('lang-toggle').addEventListener('click', () => chooseLanguage(language() === 'es' ? 'en' : 'es'));
   $('model-select').addEventListener('change', (ev) => {
     const entry = models.find((m) => m.id === ev.target.value);
     // Focus leaves the picker once the model is in: typing C / D then marks a frame instead of

@@ -1,4 +1,5 @@
-// catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_wasm.h).
+// catdog-core.js — the one JS wrapper around the wasm C ABI (wasm/catdog_abi.inc, declared by
+// wasm/catdog_wasm.h).
 // Runs wherever the wasm runs: in the page's worker, on the main thread, or in node (tests).
 // Each export is wrapped once here and its result checked; only numbers cross the boundary.
 // Up to three builds of the module sit beside this file: catdog_wasm (one thread, wasm SIMD);
@@ -11,7 +12,41 @@ import { shardUrlInside } from './catdog-json.js';
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
+// The wasm C ABI: name -> argument count, as wasm/catdog_abi.inc lists it (tests/web/wasm-abi.test.mjs).
+export const ABI = Object.freeze({
+  catdog_last_error: 0,
+  catdog_create: 4,
+  catdog_destroy: 1,
+  catdog_shard_count: 1,
+  catdog_shard_path: 2,
+  catdog_shard_buffer: 3,
+  catdog_finish: 1,
+  catdog_input_size: 1,
+  catdog_output_size: 1,
+  catdog_input: 2,
+  catdog_run: 2,
+  catdog_output: 1,
+  catdog_p_dog: 2,
+  catdog_image_buffer: 2,
+  catdog_preprocess: 7,
+  catdog_preprocess_yuv: 8,
+  catdog_metadata: 1,
+  catdog_heap_used: 0,
+  catdog_build_flags: 0,
+});
+
+// The module's functions of the ABI table, by their C names.
+function bindAbi(mod) {
+  const missing = Object.keys(ABI).filter((n) => typeof mod[`_${n}`] !== 'function');
+  if (missing.length) {
+    throw new CatdogError(`the wasm core lacks ${missing} (a stale build: rebuild the site)`, 'wasm');
+  }
+  return Object.fromEntries(Object.keys(ABI).map((n) => [n, mod[`_${n}`]]));
+}
+
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
+const YUV = { i420: 0, nv12: 1 };
+const YUV_MATRIX = { bt601: 0, bt709: 1 };
 const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
 const BACKEND = { reference: 0, simd: 1, auto: 3 };
 
@@ -106,6 +141,7 @@ export async function loadCore({ wasmUrl, wasmBinary, threads = 1, fetchFn = glo
 class Core {
   constructor(mod, threads, build = { name: 'catdog_wasm', why: 'browser-simd', browserSimd: true }) {
     this.mod = mod;
+    this.abi = bindAbi(mod);
     this.threads = threads;
     this.build = build;
     this.decoder = new TextDecoder();
@@ -126,41 +162,41 @@ class Core {
     while (heap[end]) end++;
     return this.decoder.decode(heap.slice(ptr, end));  // a copy: TextDecoder refuses shared memory
   }
-  lastError() { return this.str(this.mod._catdog_last_error()); }
-  heapUsed() { return this.mod._catdog_heap_used(); }
+  lastError() { return this.str(this.abi.catdog_last_error()); }
+  heapUsed() { return this.abi.catdog_heap_used(); }
   memoryBytes() { return this.u8.buffer.byteLength; }
   buildFlags() {
-    const f = this.mod._catdog_build_flags();
+    const f = this.abi.catdog_build_flags();
     return { simd: !!(f & 1), pthreads: !!(f & 2), threads: this.threads, core: this.build.name,
       kernels: f & 1 ? 'wasm simd128' : 'scalar', why: this.build.why, browserSimd: this.build.browserSimd };
   }
 
   // Parses model.json text and loads its shards through `getShard(path) -> Promise<Uint8Array>`.
   async createModel(modelJsonText, getShard, { backend = 'auto', threads = this.threads, name = 'model.json' } = {}) {
-    const m = this.mod;
+    const m = this.mod, a = this.abi;
     const b = BACKEND[backend];
     if (b === undefined) throw new CatdogError(`unknown backend '${backend}' (reference, simd, auto)`, 'input');
     const bytes = this.encoder.encode(modelJsonText);
     const p = m._malloc(Math.max(1, bytes.length));
     if (!p) throw new CatdogError(`out of wasm memory for ${name} (${bytes.length} bytes)`, 'wasm');
     this.u8.set(bytes, p);
-    const h = m._catdog_create(p, bytes.length, b, threads);
+    const h = a.catdog_create(p, bytes.length, b, threads);
     m._free(p);
     if (!h) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
     try {
-      const n = m._catdog_shard_count(h);
+      const n = a.catdog_shard_count(h);
       const paths = [];
-      for (let i = 0; i < n; i++) paths.push(this.str(m._catdog_shard_path(h, i)));
+      for (let i = 0; i < n; i++) paths.push(this.str(a.catdog_shard_path(h, i)));
       const shards = await Promise.all(paths.map((path) => getShard(path)));
       shards.forEach((data, i) => {
-        const dst = m._catdog_shard_buffer(h, i, data.byteLength);
+        const dst = a.catdog_shard_buffer(h, i, data.byteLength);
         if (!dst) throw new CatdogError(`${paths[i]}: ${this.lastError()}`, 'wasm');
         this.u8.set(data instanceof Uint8Array ? data : new Uint8Array(data), dst);
       });
-      if (m._catdog_finish(h) !== 0) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
+      if (a.catdog_finish(h) !== 0) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
       return new CoreModel(this, h, paths);
     } catch (e) {
-      m._catdog_destroy(h);
+      a.catdog_destroy(h);
       throw e;
     }
   }
@@ -193,19 +229,16 @@ export class CoreModel {
     this.core = core;
     this.h = handle;
     this.shardPaths = shardPaths;
-    const m = core.mod;
-    this.inputSize = m._catdog_input_size(handle);
-    this.outputSize = m._catdog_output_size(handle);
-    this.metadata = JSON.parse(core.str(m._catdog_metadata(handle)));
+    const a = core.abi;
+    this.inputSize = a.catdog_input_size(handle);
+    this.outputSize = a.catdog_output_size(handle);
+    this.metadata = JSON.parse(core.str(a.catdog_metadata(handle)));
     const c = this.metadata.user?.catdog ?? {};
     this.catdog = c;
     this.inputShape = this.metadata.input_shape;
     this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
     this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
     this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
-    // Temperature scaling (userDefinedMetadata.catdog.calibration, validated by the core's parse).
-    const t = m._catdog_model_temperature ? m._catdog_model_temperature(handle) : 1;
-    this.temperature = t > 0 && Number.isFinite(t) ? t : 1;
     this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
     // The core's self-check, run right after loading (catdog_finish): golden images through
     // preprocess + run, and the SHA-256 of every weight file, against userDefinedMetadata.catdog.selfcheck.
@@ -223,22 +256,33 @@ export class CoreModel {
   // (valid until the next call into the module). Fill it, then call preprocessStaged().
   imageBuffer(bytes) {
     this.check();
-    const ptr = this.core.mod._catdog_image_buffer(this.h, bytes);
+    const ptr = this.core.abi.catdog_image_buffer(this.h, bytes);
     if (!ptr) throw new CatdogError(this.core.lastError(), 'input');
     this.stagedPtr = ptr;
     return new Uint8Array(this.core.u8.buffer, ptr, bytes);
   }
 
   // The core's preprocess of the image in the staging buffer into the model input.
-  preprocessStaged(width, height, { stride, format = 'rgba', fit = this.fit } = {}) {
+  // format 'i420'/'nv12': YUV planes packed as catdog_wasm.h says, with matrix and fullRange.
+  preprocessStaged(width, height, { stride, format = 'rgba', fit = this.fit, matrix = 'bt601', fullRange = false } = {}) {
     this.check();
+    if (YUV[format] !== undefined) {
+      const ft = FIT[fit], mx = YUV_MATRIX[matrix];
+      if (ft === undefined) throw new CatdogError(`unknown fit '${fit}' (stretch, crop)`, 'input');
+      if (mx === undefined) throw new CatdogError(`unknown YUV matrix '${matrix}' (bt601, bt709)`, 'input');
+      if (!this.stagedPtr) throw new CatdogError('preprocess: no image staged', 'input');
+      if (this.core.abi.catdog_preprocess_yuv(this.h, this.stagedPtr, width, height, YUV[format], mx, fullRange ? 1 : 0, ft) !== 0) {
+        throw new CatdogError(this.core.lastError(), 'input');
+      }
+      return;
+    }
     const f = FORMAT[format];
     const ft = FIT[fit];
     if (!f) throw new CatdogError(`unknown pixel format '${format}' (gray, rgb, rgba)`, 'input');
     if (ft === undefined) throw new CatdogError(`unknown fit '${fit}' (stretch, crop)`, 'input');
     if (!this.stagedPtr) throw new CatdogError('preprocess: no image staged', 'input');
     const s = stride ?? width * f;
-    if (this.core.mod._catdog_preprocess(this.h, this.stagedPtr, width, height, s, f, ft) !== 0) {
+    if (this.core.abi.catdog_preprocess(this.h, this.stagedPtr, width, height, s, f, ft) !== 0) {
       throw new CatdogError(this.core.lastError(), 'input');
     }
   }
@@ -254,17 +298,26 @@ export class CoreModel {
   // A view of sample 0 of the input (what preprocess wrote). Valid until the next call.
   inputView() {
     this.check();
-    const p = this.core.mod._catdog_input(this.h, 1);
+    const p = this.core.abi.catdog_input(this.h, 1);
     return new Float32Array(this.core.u8.buffer, p, this.inputSize);
   }
 
   // Runs the model on what is in the input buffer; returns a copy of the output.
   run(batch = 1) {
     this.check();
-    const m = this.core.mod;
-    if (m._catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
-    const p = m._catdog_output(this.h);
+    const a = this.core.abi;
+    if (a.catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
+    const p = a.catdog_output(this.h);
     return new Float32Array(this.core.u8.buffer, p, batch * this.outputSize).slice();
+  }
+
+  // P(dog) of sample `sample` of the last run, calibrated by the core (catdog::ApplyCalibration):
+  // what the page shows. NaN when the model's output is not one sigmoid or two softmax units.
+  pDog(sample = 0) {
+    this.check();
+    const p = this.core.abi.catdog_p_dog(this.h, sample);
+    if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
+    return p;
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.
@@ -280,15 +333,15 @@ export class CoreModel {
     if (data.length !== batch * this.inputSize) {
       throw new CatdogError(`predictTensor: ${data.length} floats for shape [${shape}] (want ${batch * this.inputSize})`, 'input');
     }
-    const m = this.core.mod;
-    const p = m._catdog_input(this.h, batch);
+    const a = this.core.abi;
+    const p = a.catdog_input(this.h, batch);
     if (!p) throw new CatdogError(this.core.lastError(), 'input');
     new Float32Array(this.core.u8.buffer, p, data.length).set(data);
     return this.run(batch);
   }
 
   dispose() {
-    if (this.h) this.core.mod._catdog_destroy(this.h);
+    if (this.h) this.core.abi.catdog_destroy(this.h);
     this.h = 0;
   }
 }

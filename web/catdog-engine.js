@@ -5,6 +5,16 @@ import { loadCore, CatdogError } from './catdog-core.js';
 
 const now = () => performance.now();
 
+// A VideoFrame's YUV layout and matrix as the core names them, or null (the browser converts).
+function yuvLayoutOf(frame) {
+  const format = { I420: 'i420', NV12: 'nv12' }[frame.format];
+  if (!format) return null;
+  const cs = frame.colorSpace ?? {};
+  const matrix = cs.matrix == null || cs.matrix === 'smpte170m' || cs.matrix === 'bt470bg' ? 'bt601' : cs.matrix === 'bt709' ? 'bt709' : null;
+  if (!matrix) return null;
+  return { format, matrix, fullRange: cs.fullRange === true };
+}
+
 export class Engine {
   constructor(core, model, loadMs) {
     this.core = core;
@@ -50,13 +60,11 @@ export class Engine {
     return { pixels: this.ctx.getImageData(0, 0, w, h).data, width: w, height: h };
   }
 
-  // Output floats -> calibrated P(dog) and label (labels[1] when P >= threshold). Calibration is
-  // catdog::ApplyCalibration's formula: sigmoid(logit(clamp(p, 1e-7, 1-1e-7)) / temperature).
-  interpret(output) {
+  // The last run's P(dog), calibrated by the core (DESIGN contract 2: the page has no copy of the
+  // formula), and its label (labels[1] when P >= threshold).
+  interpret() {
     const m = this.model;
-    const raw = output.length === 1 ? output[0] : output.length === 2 ? output[1] : NaN;
-    const T = m.temperature ?? 1, p = Math.min(Math.max(raw, 1e-7), 1 - 1e-7);
-    const pDog = T === 1 || Number.isNaN(raw) ? raw : Math.fround(1 / (1 + Math.exp(-Math.log(p / (1 - p)) / T)));
+    const pDog = m.pDog(0);
     const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
     return { pDog, label };
   }
@@ -71,17 +79,17 @@ export class Engine {
   }
 
   // Preprocess + run on the image already in the model's staging buffer.
-  classifyStaged(width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0 } = {}) {
+  classifyStaged(width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0, matrix, fullRange } = {}) {
     const m = this.model;
     if (!m.imageSize) throw new CatdogError('classify: this model does not take S x S x 1 images; use predictTensor', 'input');
     const t0 = now();
-    m.preprocessStaged(width, height, { format, stride, fit: fit ?? m.fit });
+    m.preprocessStaged(width, height, { format, stride, fit: fit ?? m.fit, matrix, fullRange });
     const t1 = now();
     const output = m.run(1);
     const t2 = now();
     const res = {
       output: Array.from(output),
-      ...this.interpret(output),
+      ...this.interpret(),
       width,
       height,
       timings: { read: readMs, preprocess: t1 - t0, inference: t2 - t1, total: readMs + (t2 - t0) },
@@ -106,9 +114,29 @@ export class Engine {
 
   // A WebCodecs VideoFrame (a camera frame): converted to RGBA by the browser straight into
   // wasm memory (VideoFrame.copyTo), falling back to a canvas read at the frame's own size.
+  // I420/NV12 frames are copied as they are and converted by the core: Chromium's copyTo(RGBA)
+  // waits on the main thread (docs/DESIGN.md, "camera frames"). opts.read 'rgba' skips that.
   async classifyVideoFrame(frame, opts = {}) {
     const t0 = now();
     const r = frame.visibleRect;
+    const read = opts.read ?? 'auto';
+    const yuv = read === 'auto' && r && this.yuvWorks !== false ? yuvLayoutOf(frame) : null;
+    if (yuv) {
+      const w = r.width, h = r.height, cw = (w + 1) >> 1, ch = (h + 1) >> 1;
+      try {
+        const dst = this.model.imageBuffer(w * h + 2 * cw * ch);
+        const planes = yuv.format === 'nv12' ? [{ offset: 0, stride: w }, { offset: w * h, stride: 2 * cw }]
+          : [{ offset: 0, stride: w }, { offset: w * h, stride: cw }, { offset: w * h + cw * ch, stride: cw }];
+        await frame.copyTo(dst, { rect: { x: r.x, y: r.y, width: w, height: h }, layout: planes });
+        this.yuvWorks = true;
+        const res = this.classifyStaged(w, h, { ...opts, ...yuv, readMs: now() - t0 });
+        res.capture = `${frame.format} (core converts)`;
+        return res;
+      } catch (e) {
+        if (this.yuvWorks === true || e?.code === 'input') throw e;
+        this.yuvWorks = false;
+      }
+    }
     if (this.copyToWorks !== false && r) {
       const w = r.width, h = r.height;
       try {
@@ -116,13 +144,17 @@ export class Engine {
         await frame.copyTo(dst, { rect: { x: r.x, y: r.y, width: w, height: h }, layout: [{ offset: 0, stride: w * 4 }],
           format: 'RGBA', colorSpace: 'srgb' });
         this.copyToWorks = true;
-        return this.classifyStaged(w, h, { ...opts, format: 'rgba', stride: w * 4, readMs: now() - t0 });
+        const res = this.classifyStaged(w, h, { ...opts, format: 'rgba', stride: w * 4, readMs: now() - t0 });
+        res.capture = `${frame.format ?? 'frame'} -> RGBA (browser converts)`;
+        return res;
       } catch (e) {
         if (this.copyToWorks === true) throw e;  // it worked before: a real error
         this.copyToWorks = false;                // no RGBA conversion here: use the canvas path
       }
     }
-    return this.classifyBitmap(frame, opts);
+    const res = this.classifyBitmap(frame, opts);
+    res.capture = 'canvas';
+    return res;
   }
 
   predictTensor(data, shape) {

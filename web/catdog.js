@@ -16,6 +16,7 @@
 // are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto': 2 when
 // the page is crossOriginIsolated and the site has the pthreads build), grab ('auto': video frames
 // travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
+// classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path.
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
 import { CatdogError } from './catdog-core.js';
@@ -95,11 +96,11 @@ class WorkerClassifier {
     });
   }
 
-  async classify(source, { fit, wantInput = false } = {}) {
+  async classify(source, { fit, wantInput = false, read } = {}) {
     const t0 = performance.now();
     const { msg, transfer } = await toTransferable(source, this.grab);
     const t1 = performance.now();
-    const res = await this.call({ type: 'classify', fit, wantInput, ...msg }, transfer);
+    const res = await this.call({ type: 'classify', fit, wantInput, read, ...msg }, transfer);
     delete res.type;
     delete res.id;
     res.timings.grab = t1 - t0;
@@ -125,8 +126,9 @@ class WorkerClassifier {
 }
 
 class DirectClassifier {
-  constructor(engine) {
+  constructor(engine, grab = 'auto') {
     this.engine = engine;
+    this.grab = grab;
     this.metadata = engine.describe();
     this.selfCheck = this.metadata.selfCheck;
     this.busy = false;
@@ -134,12 +136,18 @@ class DirectClassifier {
   check() {
     if (!this.engine) throw new CatdogError('the classifier was disposed', 'disposed');
   }
-  async classify(source, { fit, wantInput = false } = {}) {
+  async classify(source, { fit, wantInput = false, read } = {}) {
     this.check();
     this.busy = true;
     try {
       if (isType(source, 'ImageData')) {
         return this.engine.classifyPixels(source.data, source.width, source.height, { fit, wantInput });
+      }
+      if (isType(source, 'VideoFrame') && this.grab !== 'bitmap') {
+        const t0 = performance.now();
+        const res = await this.engine.classifyVideoFrame(source, { fit, wantInput, read });
+        res.timings.grab = performance.now() - t0 - res.timings.total;
+        return res;
       }
       const t0 = performance.now();
       const { msg } = await toTransferable(source, 'bitmap');
@@ -172,7 +180,7 @@ export async function createClassifier({ modelUrl, wasmUrl, worker = true, backe
   const opts = { modelUrl: abs(modelUrl), wasmUrl: abs(wasmUrl), backend, threads };
   if (!worker) {
     const { Engine } = await import('./catdog-engine.js');
-    return new DirectClassifier(await Engine.create(opts));
+    return new DirectClassifier(await Engine.create(opts), grab);
   }
   const w = new Worker(new URL('./catdog-worker.js', import.meta.url), { type: 'module', name: 'catdog' });
   const info = await new Promise((resolve, reject) => {

@@ -5,20 +5,14 @@
 // worker, so each latency is that model's alone. The page stays busy (drops camera frames) until
 // the round ends. Models load once, lazily, when the view is first shown.
 // Test hook: window.__catdog.compare = { round, input (100x100 gray), live, rows: [{id, pDog, label, ms, agree}] }.
-const TEXT = {
-  es: { model: 'Modelo', p: 'P(perro)', label: 'Etiqueta', ms: 'Inferencia (ms)', cat: 'gato', dog: 'perro',
-    loading: 'cargando…', failed: 'error: {0}', live: 'en vivo', waiting: 'Esperando un fotograma…',
-    agree: '{0} de {1} modelos coinciden con {2}', all: 'Los {0} modelos coinciden', chance: 'al azar',
-    chanceNote: 'Los modelos marcados «al azar» no superan el azar y no cuentan.' },
-  en: { model: 'Model', p: 'P(dog)', label: 'Label', ms: 'Inference (ms)', cat: 'cat', dog: 'dog',
-    loading: 'loading…', failed: 'error: {0}', live: 'live', waiting: 'Waiting for a frame…',
-    agree: '{0} of {1} models agree with {2}', all: 'All {0} models agree', chance: 'at chance',
-    chanceNote: 'Models marked "at chance" do not beat chance and are not counted.' },
-};
+import { register, scoped } from './i18n.js';
+import COMPARE_TEXT from './i18n/compare.js';
+
+register('compare', COMPARE_TEXT);
 
 export function createCompare(ctx) {
   const { $ } = ctx;
-  const tx = (key, ...a) => TEXT[ctx.lang()][key].replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+  const tx = scoped('compare');
   const slots = new Map();  // id -> { entry, clf, loading, error, row, result }
   let image = null;         // RGBA ImageData rebuilt from the gray input
   let round = 0;

@@ -3,45 +3,11 @@
 // (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
 // Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend]
 // [data-value] [data-reason], canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
+import { register, scoped, fmtPct, fmtNum } from './i18n.js';
+import DIAGNOSTICS_TEXT from './i18n/diagnostics.js';
+
+register('diagnostics', DIAGNOSTICS_TEXT);
 const STAGES = [['capture', '#8e6cd9'], ['preprocess', '#d9822b'], ['inference', '#2b6fd9'], ['draw', '#3aa55d']];
-const TEXT = {
-  es: {
-    coi: 'Aislado (crossOriginIsolated)', simd: 'SIMD', threads: 'Hilos', backend: 'Motor', yes: 'sí', no: 'no',
-    noHeaders: 'el servidor no envía las cabeceras COOP/COEP (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
-    notIsolated: 'hacen falta las cabeceras COOP/COEP (la página no está aislada)',
-    noSab: 'este navegador no ofrece SharedArrayBuffer', oneCore: 'este equipo tiene un solo núcleo',
-    asked: 'se pidió ?threads=1', noMt: 'este sitio se construyó sin la variante con hilos (CATDOG_WASM_THREADS)',
-    modelOne: 'el modelo recibió un solo hilo (pool de hilos ocupado)',
-    noBrowserSimd: 'este navegador no tiene WebAssembly SIMD', noBuildSimd: 'el wasm se construyó sin -msimd128',
-    isa: 'Núcleos de cálculo', browserSimd: 'este navegador tiene WebAssembly SIMD',
-    reference: 'se pidió el motor de referencia (?backend=reference)',
-    stages: 'Tiempo por etapa (ms, últimos fotogramas)', capture: 'Captura', preprocess: 'Preproceso',
-    inference: 'Inferencia', draw: 'Dibujo', noFrames: 'sin fotogramas de cámara todavía',
-    card: 'Ficha del modelo', data: 'Datos', seed: 'Semilla', split: 'División', metrics: 'Test', calibration: 'Calibración',
-    training: 'Entrenamiento', none: '—', noReport: 'no figura en report.json', reportError: 'report.json: {0}',
-    images: '{0} imágenes de entrenamiento, {1} de validación', perClass: 'gato {0} / perro {1} (train/val/test)',
-    temp: 'T = {0} (temperatura, ajustada en «{1}», n = {2}; NLL {3} → {4})', uncalibrated: 'sin calibrar',
-    epochs: '{0} épocas, se guardó la época {1}; en {2}', accuracy: 'acierto', train: 'entrenamiento', splitSeed: 'división',
-  },
-  en: {
-    coi: 'Isolated (crossOriginIsolated)', simd: 'SIMD', threads: 'Threads', backend: 'Backend', yes: 'yes', no: 'no',
-    noHeaders: 'the server sends no COOP/COEP headers (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)',
-    notIsolated: 'they need the COOP/COEP headers (the page is not isolated)',
-    noSab: 'this browser has no SharedArrayBuffer', oneCore: 'this computer has one core',
-    asked: '?threads=1 was asked for', noMt: 'this site was built without the threads variant (CATDOG_WASM_THREADS)',
-    modelOne: 'the model got one thread (the thread pool is taken)',
-    noBrowserSimd: 'this browser has no WebAssembly SIMD', noBuildSimd: 'the wasm was built without -msimd128',
-    isa: 'Kernels', browserSimd: 'this browser has WebAssembly SIMD',
-    reference: 'the reference backend was asked for (?backend=reference)',
-    stages: 'Time per stage (ms, last frames)', capture: 'Capture', preprocess: 'Preprocess',
-    inference: 'Inference', draw: 'Draw', noFrames: 'no camera frames yet',
-    card: 'Run card', data: 'Data', seed: 'Seed', split: 'Split', metrics: 'Test', calibration: 'Calibration',
-    training: 'Training', none: '—', noReport: 'not in report.json', reportError: 'report.json: {0}',
-    images: '{0} training images, {1} validation', perClass: 'cat {0} / dog {1} (train/val/test)',
-    temp: 'T = {0} (temperature, fitted on "{1}", n = {2}; NLL {3} → {4})', uncalibrated: 'uncalibrated',
-    epochs: '{0} epochs, kept epoch {1}; on {2}', accuracy: 'accuracy', train: 'train', splitSeed: 'split',
-  },
-};
 
 // A module whose one function returns a v128: validates only where the browser has wasm SIMD.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
@@ -62,12 +28,12 @@ function keptEpoch(m) {
   const h = Array.isArray(m.history) ? m.history : [];
   return h.reduce((b, x) => (b === null || x.val_loss < b.val_loss ? x : b), null)?.epoch ?? '—';
 }
-const pct = (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '—');
-const num = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : '—');
+const pct = (v) => fmtPct(v, 1);
+const num = (v, d = 3) => fmtNum(v, d);
 
 export function createDiagnostics(ctx) {
   const { $ } = ctx;
-  const tx = (key, ...a) => (TEXT[ctx.lang()][key] ?? key).replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+  const tx = scoped('diagnostics');
   let report;        // undefined: not fetched; null: failed (reportError set)
   let reportError = '';
   let timer = 0;

@@ -4,18 +4,12 @@
 // survive a reload. Export (marks-export.js, loaded on demand) writes a zip of gray PNGs in the
 // Cat/ Dog/ folder layout that `catdog prepare --images` reads.
 // Test hook: window.__catdog.marks = { all() -> [{id, cls, size, input: number[], model, pDog}], count() }.
+import { register, scoped } from './i18n.js';
+import PAGE_TEXT from './i18n/page.js';
+
+register('marks', PAGE_TEXT.marks);
 const DB = 'catdog-marks';
 const STORE = 'frames';
-const TEXT = {
-  es: { count: 'Guardados — gatos: {0}, perros: {1}', none: 'Marca un fotograma con C (gato) o D (perro).',
-    noneTouch: 'Marca un fotograma con los botones de arriba.', last: 'Último: {0}', cat: 'gato', dog: 'perro',
-    noFrame: 'Todavía no hay ningún fotograma que marcar.', confirm: '¿Borrar los {0} fotogramas marcados?',
-    error: 'No se pudieron guardar las marcas: {0}' },
-  en: { count: 'Kept — cats: {0}, dogs: {1}', none: 'Mark a frame with C (cat) or D (dog).',
-    noneTouch: 'Mark a frame with the buttons above.', last: 'Last: {0}', cat: 'cat', dog: 'dog',
-    noFrame: 'There is no frame to mark yet.', confirm: 'Delete the {0} marked frames?',
-    error: 'The marks could not be stored: {0}' },
-};
 
 const req = (r) => new Promise((resolve, reject) => {
   r.onsuccess = () => resolve(r.result);
@@ -30,7 +24,7 @@ function openDb() {
 
 export function createMarks(ctx) {
   const { $ } = ctx;
-  const tx = (key, ...a) => TEXT[ctx.lang()][key].replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+  const tx = scoped('marks');
   const counts = { cat: 0, dog: 0 };
   let note = null;  // a one-off line instead of the count (no frame yet, storage error)
   let lastMark = null;  // the newest mark of this visit: shown as a thumbnail, with Undo

@@ -40,6 +40,10 @@
 // test.confusion.
 
 import { beatsChance } from './chance.js';
+import { initLanguage, language, t, register } from './i18n.js';
+import REPORT_TEXT from './i18n/report.js';
+
+register('report', REPORT_TEXT);
 
 export const THUMB_SIZE = 100;  // worst-mistake thumbnails are THUMB_SIZE x THUMB_SIZE gray bytes
 
@@ -50,7 +54,7 @@ export const COLUMNS = [
     help: "the run's name" },
   { key: 'arch', label: 'arch', get: (m) => m.arch, fmt: (v) => v, better: 'asc', text: true,
     help: "architecture: dense | cnn | cnn-dropout (the tutorial's) or a new one" },
-  { key: 'augment', label: 'augment', get: (m) => (m.augment ? 1 : 0), fmt: (v) => (v ? 'yes' : 'no'), better: 'desc', nobest: true,
+  { key: 'augment', label: 'augment', get: (m) => (m.augment ? 1 : 0), fmt: (v) => (v ? tr_('yes') : tr_('no')), better: 'desc', nobest: true,
     help: "trained with the tutorial's augmentation (rotation, shifts, shear, zoom, flips)" },
   { key: 'params', label: 'params', get: (m) => m.params, fmt: fmtCount, better: 'asc',
     help: 'number of weights in the exported model' },
@@ -362,20 +366,20 @@ function modelTitle(m, chosenId) {
 function renderSummary(r, root) {
   const m = r.models.find((x) => x.id === r.chosen.id);
   const facts = [
-    ['val accuracy', show(m.val?.accuracy, fmtPct)],
-    ['test accuracy', fmtPct(m.test.accuracy)],
+    [tr_('factValAccuracy'), show(m.val?.accuracy, fmtPct)],
+    [tr_('factTestAccuracy'), fmtPct(m.test.accuracy)],
     ['AUC', show(m.test.auc, (v) => v.toFixed(4))],
     ['ECE', show(m.test.ece, (v) => v.toFixed(4))],
-    ['temperature', show(m.test.temperature, (v) => v.toFixed(3))],
-    ['ms/frame (wasm)', show(m.ms_per_frame_wasm, (v) => v.toFixed(2))],
-    ['size', show(m.size_bytes, fmtBytes)],
-    ['params', show(m.params, fmtCount)],
+    [tr_('factTemperature'), show(m.test.temperature, (v) => v.toFixed(3))],
+    [tr_('col_ms_per_frame_wasm'), show(m.ms_per_frame_wasm, (v) => v.toFixed(2))],
+    [tr_('col_size_bytes'), show(m.size_bytes, fmtBytes)],
+    [tr_('col_params'), show(m.params, fmtCount)],
   ];
   root.append(
     el('p', { class: 'chosen-line' }, tr_('chosen'), el('strong', { id: 'chosen-id', text: m.id }),
-      ` (${m.arch}${m.augment ? ', augmented' : ''})`),
-    el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || '(no reason given)' }),
-    r.protocol ? el('p', { class: 'protocol', id: 'protocol' }, el('strong', { text: 'Protocol: ' }), r.protocol) : null,
+      ` (${m.arch}${m.augment ? tr_('augmentedParen') : ''})`),
+    el('p', { class: 'why', id: 'chosen-why', text: r.chosen.why || tr_('noReason') }),
+    r.protocol ? el('p', { class: 'protocol', id: 'protocol' }, el('strong', { text: tr_('protocol') }), r.protocol) : null,
     el('dl', { class: 'facts' }, facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v })))));
   if (Array.isArray(r.targets) && r.targets.length) {
     const list = el('ul', { class: 'targets', id: 'targets' });
@@ -387,37 +391,37 @@ function renderSummary(r, root) {
       const met = has(v) && (higher ? v >= g.min : v <= g.min);
       const fmt = (x) => col.fmt(x);
       let verdict;
-      if (!has(v)) verdict = 'not measured';
-      else if (met) verdict = `met: ${fmt(v)} ${higher ? '≥' : '≤'} ${fmt(g.min)}`;
+      if (!has(v)) verdict = tr_('notMeasured');
+      else if (met) verdict = tr_('met', fmt(v), higher ? '≥' : '≤', fmt(g.min));
       else {
         const gap = Math.abs(v - g.min);
-        verdict = `missed by ${col.fmt === fmtPct ? `${(gap * 100).toFixed(1)} points` : fmt(gap)}: ${fmt(v)} vs ${fmt(g.min)}`;
+        verdict = tr_('missed', col.fmt === fmtPct ? tr_('points', (gap * 100).toFixed(1)) : fmt(gap), fmt(v), fmt(g.min));
       }
       list.append(el('li', { class: met ? 'met' : 'missed' },
         el('span', { class: 'badge', text: met ? '✓' : '✗' }),
-        el('span', { text: `${g.label} — ${g.model} ${col.label}: ${verdict}` })));
+        el('span', { text: `${g.label} — ${g.model} ${colLabel(col)}: ${verdict}` })));
     }
-    root.append(el('h3', { text: 'Targets' }), list);
+    root.append(el('h3', { text: tr_('targets') }), list);
   }
 }
 
 function renderDataCard(r, root) {
   const dc = r.data_card;
   if (!dc) {
-    root.append(el('p', { class: 'muted', text: 'The report has no data card.' }));
+    root.append(el('p', { class: 'muted', text: tr_('noDataCard') }));
     return;
   }
   const items = [
-    ['source', dc.source],
-    ['pack hash', dc.pack_hash],
-    ['split seed', dc.seed],
-    ['val fraction', show(dc.val_fraction, fmtPct)],
-    ['test fraction', show(dc.test_fraction, fmtPct)],
-    ['duplicates removed', dc.duplicates],
+    [tr_('source'), dc.source],
+    [tr_('packHash'), dc.pack_hash, 'mono'],
+    [tr_('splitSeed'), dc.seed],
+    [tr_('valFraction'), show(dc.val_fraction, fmtPct)],
+    [tr_('testFraction'), show(dc.test_fraction, fmtPct)],
+    [tr_('duplicates'), dc.duplicates],
   ];
   root.append(el('dl', { class: 'facts wide' },
-    items.filter(([, v]) => has(v)).map(([k, v]) => el('div', {}, el('dt', { text: k }),
-      el('dd', { class: k === 'pack hash' ? 'mono' : null, text: v })))));
+    items.filter(([, v]) => has(v)).map(([k, v, cls]) => el('div', {}, el('dt', { text: k }),
+      el('dd', { class: cls ?? null, text: v })))));
   const grid = el('div', { class: 'dc-grid' });
   if (dc.per_class) {
     const splits = ['train', 'val', 'test'];
@@ -426,11 +430,11 @@ function renderDataCard(r, root) {
     const colTot = (s) => classes.reduce((a, c) => a + (dc.per_class[c][s] ?? 0), 0);
     const t = el('table', { class: 'counts', id: 'per-class' },
       el('caption', { text: tr_('perClassCaption') }),
-      el('thead', {}, el('tr', {}, el('th', { text: 'class' }), splits.map((s) => el('th', { text: s })), el('th', { text: 'total' }))),
-      el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c }),
+      el('thead', {}, el('tr', {}, el('th', { text: tr_('class') }), splits.map((s) => el('th', { text: tr_(`split_${s}`) })), el('th', { text: tr_('total') }))),
+      el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c === 'cat' || c === 'dog' ? tr_(c) : c }),
         splits.map((s) => el('td', { text: show(dc.per_class[c][s], (v) => v.toLocaleString('en-US')) })),
         el('td', { text: tot(c).toLocaleString('en-US') })))),
-      el('tfoot', {}, el('tr', {}, el('th', { text: 'total' }), splits.map((s) => el('td', { text: colTot(s).toLocaleString('en-US') })),
+      el('tfoot', {}, el('tr', {}, el('th', { text: tr_('total') }), splits.map((s) => el('td', { text: colTot(s).toLocaleString('en-US') })),
         el('td', { text: classes.reduce((a, c) => a + tot(c), 0).toLocaleString('en-US') }))));
     grid.append(t);
   }
@@ -439,10 +443,10 @@ function renderDataCard(r, root) {
     const total = entries.reduce((a, [, n]) => a + n, 0);
     grid.append(el('table', { class: 'counts', id: 'skipped' },
       el('caption', { text: tr_('skippedCaption') }),
-      el('thead', {}, el('tr', {}, el('th', { text: 'reason' }), el('th', { text: 'files' }))),
+      el('thead', {}, el('tr', {}, el('th', { text: tr_('reason') }), el('th', { text: tr_('files') }))),
       el('tbody', {}, entries.length ? entries.map(([k, n]) => el('tr', {}, el('th', { text: k }), el('td', { text: n })))
-        : el('tr', {}, el('td', { colspan: 2, text: 'none' }))),
-      el('tfoot', {}, el('tr', {}, el('th', { text: 'total' }), el('td', { text: total })))));
+        : el('tr', {}, el('td', { colspan: 2, text: tr_('none') }))),
+      el('tfoot', {}, el('tr', {}, el('th', { text: tr_('total') }), el('td', { text: total })))));
   }
   root.append(grid);
   if (dc.notes) root.append(el('p', { class: 'notes', text: dc.notes }));
@@ -467,7 +471,7 @@ function renderTable(r, root) {
   const headRow = el('tr');
   const tbody = el('tbody');
   for (const c of COLUMNS) {
-    const btn = el('button', { type: 'button', text: c.label, title: `${c.help} (click to sort)` });
+    const btn = el('button', { type: 'button', text: colLabel(c), title: tr_('clickToSort', colHelp(c)) });
     const th = el('th', { scope: 'col', 'data-key': c.key, 'aria-sort': 'none', class: c.text ? 'text' : 'num' }, btn);
     btn.addEventListener('click', () => sortBy(c, th));
     headRow.append(th);
@@ -484,7 +488,7 @@ function renderTable(r, root) {
         if (chance) td.append(' ', el('span', { class: 'tag chance', text: tr_('atChance') }));
       }
       if (has(v) && !chance && best[c.key] === v) td.classList.add('best');
-      if (c.key === 'epochs' && has(m.train_seconds)) td.title = `${fmtSeconds(m.train_seconds)} on ${m.device || 'unknown device'}`;
+      if (c.key === 'epochs' && has(m.train_seconds)) td.title = tr_('trainedOn', fmtSeconds(m.train_seconds), m.device || tr_('unknownDevice'));
       tr.append(td);
     }
     return { m, tr };
@@ -529,7 +533,7 @@ function lineChart(m, { title, series, yr, fmtY, kind }) {
   const x = (e) => l + ((e - e0) / (e1 - e0)) * (w - l - r);
   const y = (v) => t + (1 - (Math.min(Math.max(v, yr[0]), yr[1]) - yr[0]) / (yr[1] - yr[0])) * (h - t - b);
   const root = svg('svg', { viewBox: `0 0 ${w} ${h}`, class: `chart ${kind}`, role: 'img', tabindex: 0,
-    'aria-label': `${title} of ${m.id} over ${hist.length} epochs, train and validation` });
+    'aria-label': tr_('chartAria', title, m.id, hist.length) });
   const grid = svg('g', { class: 'grid' });
   const axes = svg('g', { class: 'axis' });
   for (const v of niceTicks(yr[0], yr[1], 4)) {
@@ -541,12 +545,12 @@ function lineChart(m, { title, series, yr, fmtY, kind }) {
       svg('text', { x: r2(x(e)), y: h - b + 15, 'text-anchor': 'middle', text: e }));
   }
   axes.append(svg('line', { x1: l, x2: w - r, y1: h - b, y2: h - b }), svg('line', { x1: l, x2: l, y1: t, y2: h - b }),
-    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: 'epoch' }));
+    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: tr_('epochAxis') }));
   root.append(grid, axes);
   const be = bestEpoch(m);
   if (be >= e0 && be <= e1) {
     root.append(svg('line', { class: 'best-epoch', x1: r2(x(be)), x2: r2(x(be)), y1: t, y2: h - b },
-      svg('title', { text: `kept checkpoint: epoch ${be}` })));
+      svg('title', { text: tr_('keptCheckpoint', be) })));
   }
   for (const s of series) {
     const pts = hist.map((p) => `${r2(x(p.epoch))},${r2(y(p[s.key]))}`).join(' ');
@@ -571,7 +575,7 @@ function lineChart(m, { title, series, yr, fmtY, kind }) {
       dots[k].setAttribute('cy', r2(y(p[s.key])));
       dots[k].setAttribute('visibility', 'visible');
     });
-    tip.replaceChildren(el('strong', { text: `epoch ${p.epoch}${p.epoch === be ? ' (kept)' : ''}` }),
+    tip.replaceChildren(el('strong', { text: tr_('tipEpoch', p.epoch) + (p.epoch === be ? tr_('kept') : '') }),
       ...series.map((s) => el('div', { class: s.cls }, el('span', { class: 'swatch' }), `${s.label}: ${fmtY(p[s.key], true)}`)));
     tip.hidden = false;
     // place the tooltip beside the guide, inside the card (CSSOM, allowed by the CSP)
@@ -629,15 +633,15 @@ function renderCurves(r, root) {
         el('p', { class: 'muted small', text: tr_('epochsLine', m.history.length, bestEpoch(m))
           + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` ${tr_('on')} ${m.device}` : '')
           + (has(m.seed) ? `, ${tr_('seed')} ${m.seed}` : '') }),
-        lineChart(m, { title: 'loss', kind: 'loss', yr: yl, fmtY: fmtLoss,
-          series: [{ key: 'loss', label: 'train', cls: 'train' }, { key: 'val_loss', label: 'validation', cls: 'val' }] }),
-        lineChart(m, { title: 'accuracy', kind: 'accuracy', yr: ya, fmtY: fmtAcc,
-          series: [{ key: 'accuracy', label: 'train', cls: 'train' }, { key: 'val_accuracy', label: 'validation', cls: 'val' }] }));
+        lineChart(m, { title: tr_('loss'), kind: 'loss', yr: yl, fmtY: fmtLoss,
+          series: [{ key: 'loss', label: tr_('train'), cls: 'train' }, { key: 'val_loss', label: tr_('validation'), cls: 'val' }] }),
+        lineChart(m, { title: tr_('accuracy'), kind: 'accuracy', yr: ya, fmtY: fmtAcc,
+          series: [{ key: 'accuracy', label: tr_('train'), cls: 'train' }, { key: 'val_accuracy', label: tr_('validation'), cls: 'val' }] }));
     }));
   };
   toggle.addEventListener('change', draw);
   draw();
-  root.append(el('label', { class: 'toggle' }, toggle, ' same y-axis for every model'), grid);
+  root.append(el('label', { class: 'toggle' }, toggle, tr_('sameAxis')), grid);
 }
 
 function niceCeil(v) {
@@ -654,11 +658,11 @@ function renderConfusion(r, root) {
   for (const m of r.models) {
     const c = m.test.confusion;
     const table = el('table', { class: 'cm' },
-      el('thead', {}, el('tr', {}, el('th', { class: 'corner', text: 'true \\ predicted' }),
-        names.map((n) => el('th', { scope: 'col', text: n })))),
+      el('thead', {}, el('tr', {}, el('th', { class: 'corner', text: tr_('corner') }),
+        names.map((n) => el('th', { scope: 'col', text: tr_(n) })))),
       el('tbody', {}, c.map((row, i) => {
         const n = row[0] + row[1];
-        return el('tr', {}, el('th', { scope: 'row', text: names[i] }), row.map((v, j) => {
+        return el('tr', {}, el('th', { scope: 'row', text: tr_(names[i]) }), row.map((v, j) => {
           const frac = n ? v / n : 0;
           const td = el('td', { class: i === j ? 'hit' : 'miss', 'data-row': i, 'data-col': j },
             el('span', { class: 'count', text: v.toLocaleString('en-US') }),
@@ -671,13 +675,13 @@ function renderConfusion(r, root) {
     const t = m.test;
     // precision is null when a class was never predicted, recall when it has no test images
     const pr = (k) => (t.precision || t.recall
-      ? `${k}: precision ${show(t.precision?.[k], fmtPct)}, recall ${show(t.recall?.[k], fmtPct)}` : null);
+      ? tr_('precisionRecall', tr_(k), show(t.precision?.[k], fmtPct), show(t.recall?.[k], fmtPct)) : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
     grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
       el('p', { class: 'small', text: tr_('testImages', total.toLocaleString('en-US'), fmtPct(t.accuracy))
-        + (has(t.log_loss) ? `, log loss ${t.log_loss.toFixed(4)}` : '') }),
+        + (has(t.log_loss) ? tr_('logLoss', t.log_loss.toFixed(4)) : '') }),
       has(t.threshold) && t.threshold !== 0.5
-        ? el('p', { class: 'small threshold', text: `dog when P(dog) ≥ ${t.threshold} (the model's threshold)` }) : null,
+        ? el('p', { class: 'small threshold', text: tr_('threshold', t.threshold) }) : null,
       ['cat', 'dog'].map(pr).filter(Boolean).map((s) => el('p', { class: 'small muted', text: s }))));
   }
   root.append(grid);
@@ -693,7 +697,7 @@ function reliability(bins, { title, cls }) {
   const x = (v) => l + v * (w - l - r);
   const y = (v) => t + (1 - v) * plot;
   const root = svg('svg', { viewBox: `0 0 ${w} ${h}`, class: `chart reliability ${cls}`, role: 'img',
-    'aria-label': `reliability plot, ${title}` });
+    'aria-label': tr_('reliabilityAria', title) });
   const grid = svg('g', { class: 'grid' });
   const axes = svg('g', { class: 'axis' });
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
@@ -702,8 +706,8 @@ function reliability(bins, { title, cls }) {
     axes.append(svg('text', { x: r2(x(v)), y: h - 14, 'text-anchor': 'middle', text: v }));
   }
   axes.append(svg('line', { x1: l, x2: w - r, y1: t + plot, y2: t + plot }), svg('line', { x1: l, x2: l, y1: t, y2: t + plot }),
-    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: 'mean predicted P(dog)' }),
-    svg('text', { x: 9, y: t + plot / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 9 ${t + plot / 2})`, text: 'fraction of dogs' }));
+    svg('text', { x: (l + w - r) / 2, y: h - 2, 'text-anchor': 'middle', class: 'label', text: tr_('meanP') }),
+    svg('text', { x: 9, y: t + plot / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 9 ${t + plot / 2})`, text: tr_('fracDogs') }));
   root.append(grid, axes, svg('line', { class: 'diagonal', x1: x(0), y1: y(0), x2: x(1), y2: y(1) }));
   // bin counts as bars in a strip under the plot
   const maxCount = Math.max(1, ...bins.map((b) => b.count));
@@ -712,7 +716,7 @@ function reliability(bins, { title, cls }) {
   for (const b of bins) {
     const bh = Math.sqrt(b.count / maxCount) * bars;  // square-root scale: small bins stay visible
     barG.append(svg('rect', { x: r2(x(b.lo) + 0.5), width: r2(Math.max(0, x(b.hi) - x(b.lo) - 1)), y: r2(by + bars - bh), height: r2(bh),
-      'data-count': b.count }, svg('title', { text: `${b.lo.toFixed(2)}–${b.hi.toFixed(2)}: ${b.count} images` })));
+      'data-count': b.count }, svg('title', { text: tr_('binImages', b.lo.toFixed(2), b.hi.toFixed(2), b.count) })));
   }
   barG.append(svg('line', { x1: l, x2: w - r, y1: by + bars, y2: by + bars }));
   root.append(barG);
@@ -720,7 +724,7 @@ function reliability(bins, { title, cls }) {
   root.append(svg('polyline', { class: `series ${cls}`, points: used.map((b) => `${r2(x(b.mean_p))},${r2(y(b.frac_dog))}`).join(' ') }));
   for (const b of used) {
     root.append(svg('circle', { class: `dot ${cls}`, cx: r2(x(b.mean_p)), cy: r2(y(b.frac_dog)), r: 3.2 },
-      svg('title', { text: `P(dog) ${b.lo.toFixed(2)}–${b.hi.toFixed(2)}: ${b.count} images, mean P(dog) ${b.mean_p.toFixed(3)}, dogs ${fmtPct(b.frac_dog)}` })));
+      svg('title', { text: tr_('binDot', b.lo.toFixed(2), b.hi.toFixed(2), b.count, b.mean_p.toFixed(3), fmtPct(b.frac_dog)) })));
   }
   const ece = eceFromBins(bins);
   return el('figure', { class: 'cal-box' }, root,
@@ -734,14 +738,14 @@ function renderCalibration(r, root) {
     const t = m.test;
     if (!Array.isArray(t.calibration) || !t.calibration.length) continue;
     any = true;
-    const plots = el('div', { class: 'cal-pair' }, reliability(t.calibration, { title: 'as trained', cls: 'before' }));
+    const plots = el('div', { class: 'cal-pair' }, reliability(t.calibration, { title: tr_('asTrained'), cls: 'before' }));
     if (Array.isArray(t.calibration_after) && t.calibration_after.length) {
       plots.append(reliability(t.calibration_after, {
-        title: `temperature-scaled${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`, cls: 'after' }));
+        title: `${tr_('tempScaled')}${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`, cls: 'after' }));
     }
     grid.append(el('article', { class: `card${plots.children.length > 1 ? ' wide' : ''}`, 'data-id': m.id }, modelTitle(m, r.chosen.id), plots));
   }
-  if (!any) root.append(el('p', { class: 'muted', text: 'No model in this report has calibration bins.' }));
+  if (!any) root.append(el('p', { class: 'muted', text: tr_('noCalibration') }));
   root.append(grid);
   root.append(el('p', { class: 'muted small', text: tr_('calibrationNote') }));
 }
@@ -761,11 +765,11 @@ function drawThumb(canvas, bytes) {
 function renderWorst(r, root) {
   const withWorst = r.models.filter((m) => Array.isArray(m.test.worst) && m.test.worst.length);
   if (!withWorst.length) {
-    root.append(el('p', { class: 'muted', text: 'No model in this report lists its worst mistakes.' }));
+    root.append(el('p', { class: 'muted', text: tr_('noWorst') }));
     return;
   }
   const select = el('select', { id: 'worst-model' },
-    withWorst.map((m) => el('option', { value: m.id, text: `${m.id}${m.id === r.chosen.id ? ' (chosen)' : ''}` })));
+    withWorst.map((m) => el('option', { value: m.id, text: `${m.id}${m.id === r.chosen.id ? tr_('chosenParen') : ''}` })));
   select.value = withWorst.some((m) => m.id === r.chosen.id) ? r.chosen.id : withWorst[0].id;
   const grid = el('div', { class: 'thumbs', id: 'worst-grid' });
   const draw = () => {
@@ -773,19 +777,19 @@ function renderWorst(r, root) {
     grid.dataset.model = m.id;
     grid.replaceChildren(...m.test.worst.map((w, i) => {
       const canvas = el('canvas', { width: THUMB_SIZE, height: THUMB_SIZE, 'data-index': i,
-        'aria-label': `${w.label} photo ${w.path}, predicted P(dog) ${w.p_dog.toFixed(3)}` });
+        'aria-label': tr_('thumbAria', tr_(w.label), w.path, w.p_dog.toFixed(3)) });
       drawThumb(canvas, decodeThumb(w.pixels_b64));  // validated on load
       const wrongAs = w.p_dog >= 0.5 ? 'dog' : 'cat';
       return el('figure', { class: `thumb ${w.label}` }, canvas,
         el('figcaption', {},
-          el('span', { class: 'truth' }, 'true ', el('strong', { text: w.label }), ` · seen as ${wrongAs}`),
-          el('span', { class: 'p', text: `P(dog) ${w.p_dog.toFixed(3)}` }),
+          el('span', { class: 'truth' }, tr_('truth'), el('strong', { text: tr_(w.label) }), tr_('seenAs', tr_(wrongAs))),
+          el('span', { class: 'p', text: tr_('pDog', w.p_dog.toFixed(3)) }),
           el('span', { class: 'path', title: w.path, text: w.path })));
     }));
   };
   select.addEventListener('change', draw);
   draw();
-  root.append(el('label', { class: 'toggle' }, 'model ', select), grid,
+  root.append(el('label', { class: 'toggle' }, tr_('modelLabel'), select), grid,
     el('p', { class: 'muted small', text: tr_('worstNote') }));
 }
 
@@ -819,73 +823,31 @@ export async function loadReport(url) {
 function showError(err, url) {
   const box = document.getElementById('status');
   box.className = 'error';
-  box.replaceChildren(el('h2', { text: 'The model report cannot be shown' }),
+  box.replaceChildren(el('h2', { text: tr_('cannotShow') }),
     el('p', { id: 'error-message', text: err instanceof ReportError ? err.message : `${url}: ${err.message}` }));
   if (Array.isArray(err.cause)) box.append(el('ul', { id: 'error-list' }, err.cause.map((p) => el('li', { text: p }))));
-  box.append(el('p', { class: 'muted small' }, 'Build it with ', el('code', {
+  box.append(el('p', { class: 'muted small' }, tr_('buildIt'), el('code', {
     text: 'node scripts/make-report.mjs --run ID=DIR,eval=FILE ... --data-card FILE --chosen ID --why TEXT --out web/models/report.json' }),
-  ' (see docs/REPORT_FORMAT.md), or open this page with ', el('code', { text: '?report=URL' }), '.'));
+  tr_('orOpen'), el('code', { text: '?report=URL' }), '.'));
   document.body.dataset.state = 'error';
 }
 
-// ---- language: ?lang=, else the live page's choice (localStorage), else the browser's ------------
-// The page's headings, navigation and notes; the numbers, model names and chart texts stay as
-// the report file gives them.
-const TEXT = {
-  en: { augmented: 'augmented', chosenTag: 'chosen', perClassCaption: 'Images per class and split',
-    skippedCaption: 'Files skipped, by reason', epochsLine: '{0} epochs, kept epoch {1}', on: 'on', seed: 'seed',
-    testImages: '{0} test images, accuracy {1}',
-    calibrationNote: 'Each dot is a bin of test images by predicted P(dog): '
-      + 'on the dashed diagonal the probabilities mean what they say; below it the model gives too high a P(dog) '
-      + '(fewer dogs than it claims), above it too low. Dots bunched towards 0 and 1 but off the diagonal are over-confidence. '
-      + 'Bars: images per bin (square-root scale; hover for counts).',
-    worstNote: 'The test images the model got wrong with the most confidence, as the model sees them (100x100 gray).',
-    atChance: 'at chance', scrollHint: 'The table is wider than the screen: scroll it sideways →',
-    tableRegion: 'comparison table', generated: 'generated {0}', chosen: 'Chosen model: ',
-    tableNote: 'Click a header to sort (best first, click again to reverse). Marked cells are the best value of their column; '
-      + 'models "at chance" (they do not beat a coin flip) never are. val_* at the kept checkpoint (lowest val_loss); test_* on the held-out test split.' },
-  es: { augmented: 'con aumento', chosenTag: 'elegido', perClassCaption: 'Imágenes por clase y partición',
-    skippedCaption: 'Archivos descartados, por motivo', epochsLine: '{0} épocas, se guardó la época {1}', on: 'en', seed: 'semilla',
-    testImages: '{0} imágenes de prueba, acierto {1}',
-    calibrationNote: 'Cada punto es un grupo de imágenes de prueba según su P(perro) predicha: sobre la diagonal discontinua '
-      + 'las probabilidades dicen lo que significan; por debajo el modelo da una P(perro) demasiado alta (menos perros de los que '
-      + 'afirma), por encima demasiado baja. Puntos junto a 0 y 1 pero lejos de la diagonal son exceso de confianza. '
-      + 'Barras: imágenes por grupo (escala de raíz cuadrada; pasa el ratón para ver los números).',
-    worstNote: 'Las imágenes de prueba en las que el modelo se equivocó con más confianza, tal como las ve el modelo (100x100, gris).',
-    atChance: 'al azar', scrollHint: 'La tabla es más ancha que la pantalla: desplázala de lado →',
-    tableRegion: 'tabla comparativa', generated: 'generado el {0}', chosen: 'Modelo elegido: ',
-    tableNote: 'Pulsa una cabecera para ordenar (el mejor primero; otra vez para invertir). Las celdas marcadas son el mejor valor '
-      + 'de su columna; los modelos «al azar» (no superan a una moneda) nunca lo son. val_* en el punto guardado (menor val_loss); test_* en la partición de prueba.' },
-};
-// The static page (report.html), by selector: Spanish texts (English is the HTML's own).
-const PAGE_ES = {
-  '.sub a': '← volver a la página en vivo', '#status': 'Cargando el informe…',
-  'nav a[href="#summary"]': 'resumen', 'nav a[href="#data-card"]': 'datos', 'nav a[href="#comparison"]': 'comparación',
-  'nav a[href="#curves"]': 'curvas', 'nav a[href="#confusion"]': 'confusión', 'nav a[href="#calibration"]': 'calibración',
-  'nav a[href="#worst"]': 'errores',
-  '#summary h2': 'Qué modelo, y por qué', '#data-card h2': 'Ficha de los datos', '#comparison h2': 'Comparación',
-  '#curves h2': 'Curvas de entrenamiento', '#confusion h2': 'Matrices de confusión (partición de prueba)',
-  '#calibration h2': 'Calibración (partición de prueba)', '#worst h2': 'Los peores errores',
-  '#curves .lead': 'Pérdida y acierto por época, en las imágenes de entrenamiento (con aumento de datos si lo hubo) y en la '
-    + 'partición de validación. La línea vertical discontinua marca el punto guardado. Pasa el ratón o usa las flechas para ver los valores.',
-  '#confusion .lead': 'Filas: la clase real; columnas: la predicción (perro cuando P(perro) ≥ 0,5, salvo que la ficha dé el umbral '
-    + 'del modelo). Los porcentajes son de la fila.',
-  'footer p': 'Todo lo de esta página viene de models/report.json; nada se descarga de otro sitio.',
-};
-let lang = 'en';
-const tr_ = (key, ...a) => (TEXT[lang][key] ?? TEXT.en[key]).replace(/\{(\d)\}/g, (_, i) => a[i] ?? '');
+// ---- language: ?lang=, else the live page's choice (localStorage), else the browser's (i18n.js) --
+// Every text of the page in the reader's language; the numbers, model ids and the report file's
+// own texts (title, why, notes) stay as the file gives them.
+const tr_ = (key, ...a) => t(`report.${key}`, a);
+// The static page's texts (report.html marks them data-i18n="key"), in the language of i18n.js.
 function chooseLanguage(params) {
-  let stored = null;
-  try { stored = localStorage.getItem('catdog-lang'); } catch { /* private mode */ }
-  lang = (params.get('lang') || stored || navigator.language || 'en').toLowerCase().startsWith('es') ? 'es' : 'en';
-  document.documentElement.lang = lang;
-  if (lang !== 'es') return;
-  for (const [sel, text] of Object.entries(PAGE_ES)) {
-    const e = document.querySelector(sel);
-    if (e) e.textContent = text;
-  }
-  document.title = 'catdog — informe de los modelos';
+  initLanguage(params);
+  document.documentElement.lang = language();
+  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = tr_(e.dataset.i18n);
+  for (const e of document.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', tr_(e.dataset.i18nLabel));
+  document.title = tr_('docTitle');
 }
+// A column's name and help in the reader's language (COLUMNS keeps the English ones, which
+// scripts/make-report.mjs and the report's targets use).
+const colLabel = (c) => tr_(`col_${c.key}`);
+const colHelp = (c) => tr_(`help_${c.key}`);
 
 // Confusion cells are shaded by their share; their text is black or white, whichever reads better
 // on the shade as drawn (the translucent colour over the card, light or dark theme): one of the
@@ -910,7 +872,7 @@ function inkConfusionCells() {
 function renderRobustness(r, root) {
   const withC = r.models.filter((m) => isObj(m.corruptions));
   if (!withC.length) {
-    root.append(el('p', { text: 'No model in this report was evaluated with catdog evaluate --corruptions.' }));
+    root.append(el('p', { text: tr_('noRobust') }));
     return;
   }
   for (const m of withC) {
@@ -920,7 +882,7 @@ function renderRobustness(r, root) {
     const W = 640, H = 220, L = 40, B = 60, T = 10, gw = (W - L - 10) / kinds.length, bw = (gw - 8) / sevs.length;
     const y = (v) => T + (1 - v) * (H - T - B) / 0.5;  // 50%..100%
     const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'robustness', role: 'img',
-      'aria-label': `${m.id}: accuracy per corruption and severity on the test split` });
+      'aria-label': tr_('robustAria', m.id) });
     for (const t of [0.5, 0.6, 0.7, 0.8, 0.9, 1]) {
       g.append(svg('line', { x1: L, x2: W - 10, y1: y(t), y2: y(t), class: 'grid' }),
         svg('text', { x: L - 4, y: y(t) + 4, 'text-anchor': 'end', class: 'tick', text: `${Math.round(t * 100)}%` }));
@@ -930,15 +892,14 @@ function renderRobustness(r, root) {
         const row = c.results.find((x) => x.corruption === k && x.severity === sv);
         const v = Math.max(0.5, row.accuracy);
         g.append(svg('rect', { x: L + i * gw + 4 + j * bw, y: y(v), width: bw - 2, height: y(0.5) - y(v), class: `sev sev${sv}` },
-          svg('title', { text: `${k}, severity ${sv}: ${fmtPct(row.accuracy)}` })));
+          svg('title', { text: tr_('sevTitle', k, sv, fmtPct(row.accuracy)) })));
       });
       g.append(svg('text', { x: L + i * gw + gw / 2, y: H - B + 14, 'text-anchor': 'middle', class: 'tick', text: k.replace('_', ' ') }));
     });
     g.append(svg('line', { x1: L, x2: W - 10, y1: y(c.clean_accuracy), y2: y(c.clean_accuracy), class: 'clean' }));
-    const means = sevs.map((sv) => `severity ${sv}: ${fmtPct(c.mean_by_severity?.[String(sv)])}`).join(', ');
+    const means = sevs.map((sv) => tr_('sevMean', sv, fmtPct(c.mean_by_severity?.[String(sv)]))).join(', ');
     root.append(el('h3', { text: m.id }),
-      el('p', { text: `clean ${fmtPct(c.clean_accuracy)} (dashed line); mean over the ${kinds.length} corruptions — ${means}. `
-        + `Bars: severity ${sevs.join(' / ')} (lighter to darker); seed ${c.seed}, ${c.images} test images.` }),
+      el('p', { text: tr_('robustLine', fmtPct(c.clean_accuracy), kinds.length, means, sevs.join(' / '), c.seed, c.images) }),
       g);
   }
 }

@@ -9,7 +9,7 @@
 const VERSION = /* @CATDOG_SITE_VERSION@ */ 'dev';
 const CACHE = `catdog-${VERSION}`;
 // The site's own files (written at assembly; 'dev' sites list the essentials).
-const FILES = /* @CATDOG_SITE_FILES@ */ ['./', 'index.html', 'style.css', 'app.js', 'chance.js', 'catdog.js',
+const FILES = /* @CATDOG_SITE_FILES@ */ ['./', 'index.html', 'style.css', 'app.js', 'i18n.js', 'i18n/page.js', 'chance.js', 'catdog.js',
   'catdog-core.js', 'catdog-engine.js', 'catdog-worker.js', 'catdog_wasm.js', 'catdog_wasm.wasm', 'marks.js',
   'manifest.webmanifest', 'icon.svg'];
 

@@ -1,5 +1,5 @@
-// Internal kernel contract between the layer graph (model.cpp, layers_*.cpp) and the compute
-// kernels (kernels_ref.cpp, kernels_simd.cpp, kernels_xnnpack.cpp). Not installed.
+// Internal kernel contract between the layer graph (model.cpp, layers/*.cpp) and the compute
+// kernels (kernels_ref.cpp, simd/, kernels_xnnpack.cpp). Not installed.
 //
 // Layout: NHWC float32 activations; conv kernels HWIO [kh][kw][in_c][out_c] (Keras order);
 // dense weights [in][out]. Microkernels assert preconditions only; the graph validated them.
@@ -48,6 +48,16 @@ struct DepthwiseDesc {
   int out_c() const { return channels * mult; }
 };
 
+// A pooling window (kh x kw, stride, top/left padding) over in_h x in_w x channels.
+struct PoolDesc {
+  bool is_max = true;  // else average
+  int in_h = 0, in_w = 0, channels = 0;
+  int kh = 2, kw = 2;
+  int stride_h = 2, stride_w = 2;
+  int pad_top = 0, pad_left = 0;
+  int out_h = 0, out_w = 0;
+};
+
 // A per-output-channel affine applied after the clamp: y = (y - sub[c]) * mul[c] + add[c]. It is an
 // inference BatchNormalization that follows a ReLU'd conv, folded into that conv's epilogue at
 // load (with a fused 2x2 max-pool it comes before the max, so negative scales stay exact). All
@@ -68,9 +78,10 @@ void DepthwiseRef(const DepthwiseDesc& d, int batch, const float* in, const floa
                   const float* bias /*nullable*/, float* out);
 // In place over rows x channels values (NHWC: rows = pixels): v = (v - sub[c]) * mul[c] + add[c].
 void ChannelAffineRef(const ChannelAffine& a, size_t rows, int channels, float* data);
-// Max pool, NHWC, window (ph,pw), stride (sh,sw), explicit padding (padded cells never win).
-void MaxPoolRef(int batch, int in_h, int in_w, int c, int ph, int pw, int sh, int sw, int pad_top,
-                int pad_left, int out_h, int out_w, const float* in, float* out);
+// MaxPooling2D / AveragePooling2D, NHWC, zero-or-more padding cells that never count: a max
+// ignores them, an average divides by the cells inside the input (TensorFlow's 'same'). The one
+// pooling reference: the layers run it, and the SIMD fused 2x2 max-pool is tested against it.
+void PoolRef(const PoolDesc& d, int batch, const float* in, float* out);
 
 // ---- prepacked fast operators --------------------------------------------------------------------
 // Built once at load (weights packed then), run many times. Run() allocates nothing after the
@@ -98,7 +109,7 @@ std::unique_ptr<Op> MakeDenseXnnpack(const DenseDesc& d, const float* w_io, cons
 // Whether the SIMD kernels were compiled in (CATDOG_SIMD and a supported ISA).
 bool SimdAvailable();
 bool XnnpackAvailable();
-// Which SIMD table runs and why (kernels_simd_ops.h DescribeIsa).
+// Which SIMD table runs and why (simd/operators.h DescribeIsa).
 std::string DescribeSimd(bool* override_ignored = nullptr);
 
 }  // namespace catdog::kernels

@@ -124,24 +124,26 @@ void ChannelAffineRef(const ChannelAffine& a, size_t rows, int channels, float* 
   }
 }
 
-void MaxPoolRef(int batch, int in_h, int in_w, int c, int ph, int pw, int sh, int sw, int pad_top,
-                int pad_left, int out_h, int out_w, const float* in, float* out) {
+void PoolRef(const PoolDesc& d, int batch, const float* in, float* out) {
+  const int C = d.channels;
   for (int b = 0; b < batch; ++b) {
-    const float* x = in + static_cast<size_t>(b) * in_h * in_w * c;
-    float* y = out + static_cast<size_t>(b) * out_h * out_w * c;
-    for (int oh = 0; oh < out_h; ++oh) {
-      for (int ow = 0; ow < out_w; ++ow) {
-        float* o = y + (static_cast<size_t>(oh) * out_w + ow) * c;
-        for (int ch = 0; ch < c; ++ch) o[ch] = -kInf;
-        for (int i = 0; i < ph; ++i) {
-          const int ih = oh * sh - pad_top + i;
-          if (ih < 0 || ih >= in_h) continue;  // padded cells never win
-          for (int j = 0; j < pw; ++j) {
-            const int iw = ow * sw - pad_left + j;
-            if (iw < 0 || iw >= in_w) continue;
-            const float* p = x + (static_cast<size_t>(ih) * in_w + iw) * c;
-            for (int ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], p[ch]);
-          }
+    const float* src = in + static_cast<size_t>(b) * d.in_h * d.in_w * C;
+    float* dst = out + static_cast<size_t>(b) * d.out_h * d.out_w * C;
+    for (int oy = 0; oy < d.out_h; ++oy) {
+      const int y0 = std::max(oy * d.stride_h - d.pad_top, 0), y1 = std::min(oy * d.stride_h - d.pad_top + d.kh, d.in_h);
+      for (int ox = 0; ox < d.out_w; ++ox) {
+        const int x0 = std::max(ox * d.stride_w - d.pad_left, 0);
+        const int x1 = std::min(ox * d.stride_w - d.pad_left + d.kw, d.in_w);
+        float* o = dst + (static_cast<size_t>(oy) * d.out_w + ox) * C;
+        const int count = std::max(y1 - y0, 0) * std::max(x1 - x0, 0);
+        for (int c = 0; c < C; ++c) {
+          float acc = d.is_max ? -kInf : 0.f;
+          for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x) {
+              const float v = src[(static_cast<size_t>(y) * d.in_w + x) * C + c];
+              acc = d.is_max ? std::max(acc, v) : acc + v;
+            }
+          o[c] = d.is_max ? acc : (count > 0 ? acc / static_cast<float>(count) : 0.f);  // cells inside only
         }
       }
     }

@@ -1,7 +1,8 @@
 // Keras layers as the core runs them: NHWC float32, batch first. Each layer parses its Keras config,
 // infers its output shape, names the weights it needs, binds them (building fast kernels for the
-// chosen backend) and runs. The scalar code here is the reference; Conv2D/Dense go through the
-// kernels contract (kernels.h). Internal to the core.
+// chosen backend) and runs. The classes live one family per file in layers/ (as tfjs-layers and
+// Keras split them); which Keras class names exist is the one list layers/registry.inc. Conv2D,
+// depthwise convs and Dense go through the kernels contract (kernels.h). Internal to the core.
 #pragma once
 
 #include <cstdint>
@@ -40,9 +41,10 @@ struct BindOptions {
 };
 
 // Element-wise activations (TF.js semantics; hard_sigmoid is TF.js' clip(0.2x + 0.5, 0, 1)).
+// The names are layers/registry.inc's CATDOG_ACTIVATION entries.
 enum class Act {
-  kLinear, kRelu, kRelu6, kSigmoid, kHardSigmoid, kTanh, kSoftmax, kElu, kSelu, kSwish,
-  kSoftplus, kSoftsign, kGelu, kGeluNew, kMish,
+#define CATDOG_ACTIVATION(name, str) k##name,
+#include "layers/registry.inc"
 };
 // Parses a Keras activation (a string, or a Keras 3 serialized object). Message names the value.
 Status ParseActivation(const jsonu::json& j, const LayerRef& where, Act* out);
@@ -82,8 +84,11 @@ class Layer {
   virtual std::string KernelName() const { return ""; }
 };
 
-// Creates the layer for a Keras class name, or nullptr when the class is not supported.
+// Creates the layer for a Keras class name, or nullptr when the class is not supported
+// (layers/registry.inc lists the supported ones).
 std::unique_ptr<Layer> CreateLayer(const std::string& class_name);
+// The Keras class names CreateLayer knows, in registry.inc's order.
+const std::vector<std::string>& RegisteredLayers();
 
 // Hooks used by the graph's fusion passes. Whether a Conv2D or SeparableConv2D can absorb a
 // following 2x2/2 'valid' MaxPooling2D, and doing it (its output shape becomes the pooled one).

@@ -143,13 +143,19 @@ models.pooling = () => tf.sequential({layers: [
   tf.layers.dense({units: 2, ...W()}),
 ]});
 
-// Every activation, as Activation layers on one Dense, concatenated; plus the activation layers.
-const ACTIVATIONS = ['linear', 'relu', 'relu6', 'sigmoid', 'hardSigmoid', 'tanh', 'softmax', 'elu', 'selu', 'swish',
-  'softplus', 'softsign', 'gelu', 'mish'];
+// Every activation the core registers (the CATDOG_ACTIVATION lines of shared/src/layers/registry.inc,
+// read here so that a new one gets its fixture), as Activation layers on one Dense, concatenated;
+// plus the activation layers.
+const registry = fs.readFileSync(new URL('../../shared/src/layers/registry.inc', import.meta.url), 'utf8');
+const ACTIVATIONS = [...registry.matchAll(/^CATDOG_ACTIVATION\(\w+, "(\w+)"\)$/gm)].map((m) => m[1]);
+if (ACTIVATIONS.length < 10) throw new Error(`registry.inc: only ${ACTIVATIONS.length} CATDOG_ACTIVATION lines parsed`);
+// TF.js knows some by their camelCase class name (hardSigmoid), others as Keras spells them (gelu_new).
+const tfjsActivations = tf.serialization.SerializationMap.getMap().classNameMap;
+const tfjsActivation = (a) => (a in tfjsActivations ? a : a.replace(/_([a-z])/g, (_, c) => c.toUpperCase()));
 models.activations = () => {
   const inp = tf.input({shape: [6], name: 'x'});
   const h = tf.layers.dense({units: 8, name: 'pre', kernelInitializer: unif(-1.5, 1.5), biasInitializer: unif(-1, 1)}).apply(inp);
-  const outs = ACTIVATIONS.map((a) => tf.layers.activation({activation: a, name: `act_${a}`}).apply(h));
+  const outs = ACTIVATIONS.map((a) => tf.layers.activation({activation: tfjsActivation(a), name: `act_${a}`}).apply(h));
   outs.push(tf.layers.reLU({maxValue: 0.7, name: 'relu_max'}).apply(h));
   outs.push(tf.layers.leakyReLU({alpha: 0.2, name: 'leaky'}).apply(h));
   outs.push(tf.layers.elu({name: 'elu_layer'}).apply(h));
@@ -158,6 +164,47 @@ models.activations = () => {
   outs.push(tf.layers.dense({units: 3, activation: 'hardSigmoid', name: 'dense_hsig', ...W()}).apply(h));
   return tf.model({inputs: inp, outputs: tf.layers.concatenate({name: 'all'}).apply(outs)});
 };
+
+// Keras layers TF.js 4.22 does not have, written as Keras does: a tf.layers.Layer subclass with the
+// Keras class name and config, computed with TF.js ops (tf.sub), so TF.js still makes the outputs.
+class Subtract extends tf.layers.Layer {
+  static className = 'Subtract';
+  computeOutputShape(inputShape) { return inputShape[0]; }
+  call(inputs) { return tf.tidy(() => tf.sub(inputs[0], inputs[1])); }
+}
+tf.serialization.registerClass(Subtract);
+// Keras' SpatialDropout2D drops whole channels in training only; at inference (TF.js predicts
+// with training off, as for its own Dropout) the output is the input.
+class SpatialDropout2D extends tf.layers.Layer {
+  static className = 'SpatialDropout2D';
+  constructor(args) { super(args); this.rate = args.rate; }
+  call(inputs) { return Array.isArray(inputs) ? inputs[0] : inputs; }
+  getConfig() { return {...super.getConfig(), rate: this.rate, noise_shape: null, seed: null, data_format: 'channels_last'}; }
+}
+tf.serialization.registerClass(SpatialDropout2D);
+
+// Subtract and Minimum on conv branches (the other merge layers are in 'functional' and 'nested').
+models.merge = () => {
+  const inp = tf.input({shape: [7, 7, 2], name: 'image'});
+  const a = tf.layers.conv2d({filters: 4, kernelSize: 3, activation: 'relu', name: 'a', ...W()}).apply(inp);
+  const b = tf.layers.conv2d({filters: 4, kernelSize: 3, name: 'b', ...W()}).apply(inp);
+  const c = tf.layers.conv2d({filters: 4, kernelSize: 3, activation: 'tanh', name: 'c', ...W()}).apply(inp);
+  const diff = new Subtract({name: 'diff'}).apply([a, b]);
+  const low = tf.layers.minimum({name: 'low'}).apply([diff, c, b]);
+  const f = tf.layers.flatten({name: 'flat'}).apply(low);
+  return tf.model({inputs: inp, outputs: tf.layers.dense({units: 3, name: 'out', ...W()}).apply(f)});
+};
+
+// Dropout and noise layers: identity at inference in TF.js as in the core.
+models.dropout_noise = () => tf.sequential({layers: [
+  tf.layers.conv2d({inputShape: [6, 6, 3], filters: 5, kernelSize: 3, activation: 'relu', ...W()}),
+  new SpatialDropout2D({rate: 0.4}),
+  tf.layers.gaussianNoise({stddev: 0.5}),
+  tf.layers.gaussianDropout({rate: 0.3}),
+  tf.layers.alphaDropout({rate: 0.2}),
+  tf.layers.flatten(),
+  tf.layers.dense({units: 2, ...W()}),
+]});
 
 // Models nested in a Sequential, Dense on rank-3 inputs, Reshape.
 models.nested = () => {

@@ -1,13 +1,17 @@
 // Checks the core against TensorFlow.js 4.22: every fixture written by gen_fixtures.mjs (model.json +
 // shards + TF.js's outputs for seeded inputs), with every backend this build has, within
 // |core - tfjs| <= 1e-4 * max(1, |tfjs|). One test per fixture x backend, registered at start-up
-// from fixtures.json (env CATDOG_CONFORMANCE_DIR overrides the build-time folder).
+// from fixtures.json (env CATDOG_CONFORMANCE_DIR overrides the build-time folder). And the other
+// way round: every Keras class and activation the core registers (shared/src/layers/registry.inc)
+// must be in a fixture, so nothing the core claims to run goes unchecked against TF.js.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -111,7 +115,10 @@ class MissingFixtures : public testing::Test {
 
 std::vector<Fixture>* LoadFixtures(std::string* error) {
   static std::vector<Fixture> fixtures;  // lives for the whole run (tests point into it)
+  static bool loaded = false;
   std::vector<Fixture>* list = &fixtures;
+  if (loaded) return list;
+  loaded = true;
   std::string text;
   const std::string path = FixtureDir() + "/fixtures.json";
   if (!ReadBytes(path, &text)) {
@@ -134,6 +141,109 @@ std::vector<Fixture>* LoadFixtures(std::string* error) {
   }
   if (list->empty()) *error = path + " lists no fixtures";
   return list;
+}
+
+// ---- the registry against the fixtures -----------------------------------------------------------
+
+struct Registered {
+  const char* class_name;
+  const char* fixture;
+};
+constexpr Registered kRegisteredLayers[] = {
+#define CATDOG_LAYER(cls, family, fixture) {#cls, #fixture},
+#include "layers/registry.inc"
+};
+constexpr const char* kRegisteredActivations[] = {
+#define CATDOG_ACTIVATION(e, str) str,
+#include "layers/registry.inc"
+};
+
+// Keras spells activations in snake_case, TF.js some in camelCase (hardSigmoid).
+std::string ToSnake(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      if (!r.empty()) r += '_';
+      r += static_cast<char>(c - 'A' + 'a');
+    } else {
+      r += c;
+    }
+  }
+  return r;
+}
+
+// Every class_name and activation in a model.json, at any depth (nested models, Keras 3 objects).
+void Collect(const json& j, std::set<std::string>* classes, std::set<std::string>* acts) {
+  if (j.is_object()) {
+    if (auto c = j.find("class_name"); c != j.end() && c->is_string()) classes->insert(c->get<std::string>());
+    if (auto a = j.find("activation"); a != j.end()) {
+      if (a->is_string()) acts->insert(ToSnake(a->get<std::string>()));
+      if (a->is_object())
+        for (const char* k : {"config", "class_name"})
+          if (auto v = a->find(k); v != a->end() && v->is_string()) acts->insert(ToSnake(v->get<std::string>()));
+    }
+  }
+  if (j.is_structured())
+    for (const json& v : j) Collect(v, classes, acts);
+}
+
+struct FixtureContents {
+  std::set<std::string> classes, activations;
+  bool has_reference = false;  // TF.js outputs to compare with: Conformance.<name>_<backend> runs
+};
+
+FixtureContents ReadContents(const Fixture& fx) {
+  FixtureContents c;
+  std::string text;
+  if (!ReadBytes(FixtureDir() + "/" + fx.dir + "/model.json", &text)) return c;
+  const json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded()) return c;
+  Collect(doc, &c.classes, &c.activations);
+  c.has_reference = !fx.cases.empty() &&
+                    std::all_of(fx.cases.begin(), fx.cases.end(), [](const Case& k) { return !k.output.empty(); });
+  return c;
+}
+
+// Each CATDOG_LAYER line names the fixture that runs its class: that fixture must exist, hold the
+// class in its model.json and carry TF.js's outputs (so its reference test runs on every backend).
+TEST(Conformance, EveryRegisteredLayerHasAFixture) {
+  std::string error;
+  const std::vector<Fixture>* fixtures = LoadFixtures(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  std::vector<std::string> missing;
+  for (const Registered& r : kRegisteredLayers) {
+    auto fx = std::find_if(fixtures->begin(), fixtures->end(), [&](const Fixture& f) { return f.name == r.fixture; });
+    if (fx == fixtures->end()) {
+      missing.push_back(std::string(r.class_name) + ": fixture '" + r.fixture + "' is not in fixtures.json");
+      continue;
+    }
+    const FixtureContents c = ReadContents(*fx);
+    if (!c.classes.count(r.class_name))
+      missing.push_back(std::string(r.class_name) + ": fixture '" + r.fixture + "' has no layer of that class");
+    else if (!c.has_reference)
+      missing.push_back(std::string(r.class_name) + ": fixture '" + r.fixture + "' has no TF.js outputs");
+  }
+  std::string list;
+  for (const std::string& m : missing) list += "\n  " + m;
+  EXPECT_TRUE(missing.empty()) << missing.size() << " registered layer classes (shared/src/layers/registry.inc) "
+                               << "without a conformance fixture (tests/conformance/gen_fixtures.mjs):" << list;
+}
+
+// Every CATDOG_ACTIVATION name is used by some fixture (gen_fixtures.mjs builds its activation
+// model from registry.inc).
+TEST(Conformance, EveryRegisteredActivationHasAFixture) {
+  std::string error;
+  const std::vector<Fixture>* fixtures = LoadFixtures(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  std::set<std::string> used;
+  for (const Fixture& fx : *fixtures) {
+    const FixtureContents c = ReadContents(fx);
+    if (c.has_reference) used.insert(c.activations.begin(), c.activations.end());
+  }
+  std::string list;
+  for (const char* a : kRegisteredActivations)
+    if (!used.count(a)) list += std::string(" ") + a;
+  EXPECT_TRUE(list.empty()) << "registered activations (shared/src/layers/registry.inc) in no conformance fixture:" << list;
 }
 
 }  // namespace

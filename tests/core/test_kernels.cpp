@@ -15,7 +15,7 @@
 
 #include "catdog/catdog.h"
 #include "kernels.h"
-#include "kernels_simd_ops.h"
+#include "simd/operators.h"
 
 namespace {
 
@@ -35,6 +35,23 @@ std::vector<float> Random(size_t n, uint32_t seed) {
 }
 
 // Keras padding arithmetic for 'valid' / 'same'.
+// A square k x k pooling window with stride `stride` (kernels::PoolRef).
+catdog::kernels::PoolDesc Pool(bool is_max, int h, int w, int c, int k, int stride, int pad_top, int pad_left, int out_h,
+                               int out_w) {
+  catdog::kernels::PoolDesc d;
+  d.is_max = is_max;
+  d.in_h = h;
+  d.in_w = w;
+  d.channels = c;
+  d.kh = d.kw = k;
+  d.stride_h = d.stride_w = stride;
+  d.pad_top = pad_top;
+  d.pad_left = pad_left;
+  d.out_h = out_h;
+  d.out_w = out_w;
+  return d;
+}
+
 ConvDesc MakeConv(int h, int w, int cin, int cout, int kh, int kw, int sh, int sw, int dil, bool same, float lo,
                   float hi, bool pool) {
   ConvDesc d;
@@ -192,7 +209,7 @@ TEST(Kernels, BuildHasSimdPaths) {
 // has a microkernel. A table the CPU cannot run is never built here (building it runs that ISA's
 // code), so it is checked by the emulated runs of this suite (scripts/test-isa: -cpu Haswell for
 // avx2, -cpu Nehalem for sse2, the host for avx512). Also run against a stale object: the tables
-// are read through kernels_simd.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi)
+// are read through simd/dispatch.cpp's view of struct Isa, so a layout mismatch (see kIsaAbi)
 // shows up here as missing tiles or absurd mr values, not as a crash in a model.
 TEST(Kernels, CompiledIsaTablesAreComplete) {
   namespace simd = catdog::kernels::simd;
@@ -288,7 +305,7 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         for (int p = 0; p < m; ++p) a[p] = in.data() + static_cast<size_t>(p) * kPix;
         const size_t ldc = cols + 3;
         std::vector<float> out(static_cast<size_t>(m) * ldc, 42.0f);
-        simd::TileArgs t{};
+        simd::GemmArgs t{};
         t.a = a;
         t.tap_off = tap_off;
         t.ntaps = kTaps;
@@ -299,8 +316,8 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         t.hi = 1.5f;
         t.c = out.data();
         t.ldc = ldc;
-        ASSERT_NE(isa->tile[nv][m], nullptr);
-        isa->tile[nv][m](t);
+        ASSERT_NE(isa->gemm[nv][m], nullptr);
+        isa->gemm[nv][m](t);
         for (int p = 0; p < m; ++p) {
           for (int j = 0; j < cols; ++j) {
             double acc = bias[j];
@@ -318,7 +335,7 @@ TEST(Kernels, EveryAdvertisedTileMatchesScalar) {
         t.post_sub = sub.data();
         t.post_mul = mul.data();
         t.post_add = add.data();
-        isa->tile[nv][m](t);
+        isa->gemm[nv][m](t);
         for (int p = 0; p < m; ++p)
           for (int j = 0; j < cols; ++j) {
             const float want = (plain[p * ldc + j] - sub[j]) * mul[j] + add[j];
@@ -551,8 +568,8 @@ TEST(Kernels, ConvWithAffineMatchesReference) {
     std::vector<float> want = conv;
     if (c.pool) {
       want.resize(static_cast<size_t>(c.batch) * d.final_h() * d.final_w() * c.cout);
-      catdog::kernels::MaxPoolRef(c.batch, d.out_h, d.out_w, c.cout, 2, 2, 2, 2, 0, 0, d.final_h(), d.final_w(),
-                                  conv.data(), want.data());
+      catdog::kernels::PoolRef(Pool(true, d.out_h, d.out_w, c.cout, 2, 2, 0, 0, d.final_h(), d.final_w()), c.batch,
+                               conv.data(), want.data());
     }
     using catdog::kernels::simd::ConvAlgo;
     const bool wino_ok = c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1;
@@ -730,12 +747,14 @@ TEST(KernelsRef, DenseRefHandExample) {
   EXPECT_EQ(y[3], 1.0f);  // -2 + 3
 }
 
-TEST(KernelsRef, MaxPoolRefPaddedCellsNeverWin) {
+// The pooling reference is the code MaxPooling2D / AveragePooling2D run (layers/pooling.cpp) and
+// what the fused SIMD pool is compared with (ConvWithAffineMatchesReference).
+TEST(KernelsRef, PoolRefPaddedCellsNeverWin) {
   // 3x3 all negative, 2x2 window stride 2 with 'same' padding (bottom/right): padded zeros must
   // not beat the negatives.
   const float x[9] = {-9, -8, -7, -6, -5, -4, -3, -2, -1};
   float y[4];
-  catdog::kernels::MaxPoolRef(1, 3, 3, 1, 2, 2, 2, 2, 0, 0, 2, 2, x, y);
+  catdog::kernels::PoolRef(Pool(true, 3, 3, 1, 2, 2, 0, 0, 2, 2), 1, x, y);
   EXPECT_EQ(y[0], -5);
   EXPECT_EQ(y[1], -4);
   EXPECT_EQ(y[2], -2);
@@ -744,13 +763,34 @@ TEST(KernelsRef, MaxPoolRefPaddedCellsNeverWin) {
   float x2[2 * 9 * 2];
   for (int i = 0; i < 36; ++i) x2[i] = static_cast<float>((i * 7) % 11);
   float y2[4];
-  catdog::kernels::MaxPoolRef(2, 3, 3, 2, 3, 3, 1, 1, 0, 0, 1, 1, x2, y2);
+  catdog::kernels::PoolRef(Pool(true, 3, 3, 2, 3, 1, 0, 0, 1, 1), 2, x2, y2);
   for (int b = 0; b < 2; ++b)
     for (int c = 0; c < 2; ++c) {
       float m = -kInf;
       for (int p = 0; p < 9; ++p) m = std::max(m, x2[b * 18 + p * 2 + c]);
       EXPECT_EQ(y2[b * 2 + c], m);
     }
+}
+
+TEST(KernelsRef, PoolRefAverageCountsOnlyCellsInside) {
+  // 3x3, 2x2 window stride 2 'same' (TensorFlow pads bottom/right): the border windows average
+  // the cells they cover, not 4.
+  const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  float y[4];
+  catdog::kernels::PoolRef(Pool(false, 3, 3, 1, 2, 2, 0, 0, 2, 2), 1, x, y);
+  EXPECT_FLOAT_EQ(y[0], (1 + 2 + 4 + 5) / 4.f);
+  EXPECT_FLOAT_EQ(y[1], (3 + 6) / 2.f);
+  EXPECT_FLOAT_EQ(y[2], (7 + 8) / 2.f);
+  EXPECT_FLOAT_EQ(y[3], 9.f);
+  // 3x3 window stride 1 with one cell of padding all round on 2x2 x 2 channels: every window
+  // covers the whole input, so each output is the channel mean.
+  const float x2[8] = {1, 10, 2, 20, 3, 30, 4, 40};
+  float y2[8];
+  catdog::kernels::PoolRef(Pool(false, 2, 2, 2, 3, 1, 1, 1, 2, 2), 1, x2, y2);
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_FLOAT_EQ(y2[p * 2], 2.5f) << p;
+    EXPECT_FLOAT_EQ(y2[p * 2 + 1], 25.f) << p;
+  }
 }
 
 }  // namespace

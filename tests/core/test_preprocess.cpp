@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include <tuple>
+#include <cmath>
 
 #include "catdog/catdog.h"
 
@@ -272,6 +274,144 @@ TEST(Preprocess, RejectsBadInputWithMessagesNamingTheValue) {
   catdog::Status s = catdog::preprocess_u8(ok, static_cast<Fit>(9), 100, out.data());
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("fit mode 9"), std::string::npos) << s.message();
+}
+
+// ---- camera frames: yuv_to_rgba against the formula in doubles -----------------------------------
+struct YuvFrame {
+  std::vector<uint8_t> y, u, v;
+  catdog::YuvView view;
+};
+
+YuvFrame MakeYuv(int w, int h, catdog::YuvLayout layout, int pad, uint32_t seed) {
+  YuvFrame f;
+  const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  const bool nv12 = layout == catdog::YuvLayout::kNV12;
+  const int ys = w + pad, us = (nv12 ? 2 * cw : cw) + pad, vs = cw + pad;
+  uint32_t s = seed * 2654435761u + 7u;
+  auto next = [&] { s = s * 1664525u + 1013904223u; return static_cast<uint8_t>(s >> 24); };
+  f.y.resize(static_cast<size_t>(ys) * h);
+  f.u.resize(static_cast<size_t>(us) * ch);
+  for (auto& b : f.y) b = next();
+  for (auto& b : f.u) b = next();
+  if (!nv12) {
+    f.v.resize(static_cast<size_t>(vs) * ch);
+    for (auto& b : f.v) b = next();
+  }
+  f.view.y = f.y.data();
+  f.view.y_stride = ys;
+  f.view.u = f.u.data();
+  f.view.u_stride = us;
+  f.view.v = nv12 ? nullptr : f.v.data();
+  f.view.v_stride = nv12 ? 0 : vs;
+  f.view.width = w;
+  f.view.height = h;
+  f.view.layout = layout;
+  return f;
+}
+
+// The conversion written from its definition in doubles (catdog.h, "camera frames").
+void ReferenceRgb(const catdog::YuvView& f, int x, int row, double rgb[3]) {
+  const bool nv12 = f.layout == catdog::YuvLayout::kNV12;
+  const double kr = f.matrix == catdog::YuvMatrix::kBT709 ? 0.2126 : 0.299;
+  const double kb = f.matrix == catdog::YuvMatrix::kBT709 ? 0.0722 : 0.114;
+  const double kg = 1 - kr - kb;
+  const uint8_t* ur = f.u + (row / 2) * f.u_stride;
+  const double Y = f.y[row * f.y_stride + x];
+  const double U = nv12 ? ur[2 * (x / 2)] : ur[x / 2];
+  const double V = nv12 ? ur[2 * (x / 2) + 1] : f.v[(row / 2) * f.v_stride + x / 2];
+  const double yp = f.full_range ? Y : (Y - 16) * 255.0 / 219.0;
+  const double cb = f.full_range ? U - 128 : (U - 128) * 255.0 / 224.0;
+  const double cr = f.full_range ? V - 128 : (V - 128) * 255.0 / 224.0;
+  rgb[0] = yp + 2 * (1 - kr) * cr;
+  rgb[1] = yp - (2 * kb * (1 - kb) * cb + 2 * kr * (1 - kr) * cr) / kg;
+  rgb[2] = yp + 2 * (1 - kb) * cb;
+}
+
+TEST(Yuv, MatchesTheFormulaWithinOneLevelForEveryLayoutMatrixRangeAndOddSize) {
+  int checked = 0;
+  for (auto layout : {catdog::YuvLayout::kI420, catdog::YuvLayout::kNV12})
+    for (auto matrix : {catdog::YuvMatrix::kBT601, catdog::YuvMatrix::kBT709})
+      for (bool full : {false, true})
+        for (auto [w, h, pad] : {std::tuple{64, 48, 0}, std::tuple{33, 17, 5}, std::tuple{1, 1, 3}, std::tuple{2, 7, 0}}) {
+          YuvFrame f = MakeYuv(w, h, layout, pad, static_cast<uint32_t>(w * 131 + h + full));
+          f.view.matrix = matrix;
+          f.view.full_range = full;
+          const int stride = w * 4 + 8;
+          std::vector<uint8_t> rgba(static_cast<size_t>(stride) * h, 7);
+          ASSERT_TRUE(catdog::yuv_to_rgba(f.view, rgba.data(), stride).ok());
+          for (int row = 0; row < h; ++row)
+            for (int x = 0; x < w; ++x) {
+              double ref[3];
+              ReferenceRgb(f.view, x, row, ref);
+              const uint8_t* p = rgba.data() + row * stride + 4 * x;
+              for (int k = 0; k < 3; ++k) {
+                const double want = std::min(255.0, std::max(0.0, ref[k]));
+                // Rounding (0.5) plus the 14-bit coefficients' error (< 0.02 over the byte range).
+                ASSERT_LE(std::abs(p[k] - want), 0.52)
+                    << "channel " << k << " at (" << x << "," << row << ") " << w << "x" << h << " layout "
+                    << static_cast<int>(layout) << " matrix " << static_cast<int>(matrix) << " full " << full;
+              }
+              ASSERT_EQ(p[3], 255);
+              ++checked;
+            }
+          // The padding after each output row is not written.
+          if (h > 0) EXPECT_EQ(rgba[w * 4], 7);
+        }
+  EXPECT_GT(checked, 10000);
+}
+
+TEST(Yuv, BlackWhiteAndGreyLandWhereTheyShould) {
+  auto convert = [](uint8_t Y, uint8_t U, uint8_t V, bool full) {
+    uint8_t y[4] = {Y, Y, Y, Y}, u[1] = {U}, v[1] = {V}, out[16];
+    catdog::YuvView f;
+    f.y = y; f.y_stride = 2; f.u = u; f.u_stride = 1; f.v = v; f.v_stride = 1;
+    f.width = 2; f.height = 2; f.full_range = full;
+    EXPECT_TRUE(catdog::yuv_to_rgba(f, out, 8).ok());
+    return std::vector<int>{out[0], out[1], out[2]};
+  };
+  EXPECT_EQ(convert(16, 128, 128, false), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(convert(235, 128, 128, false), (std::vector<int>{255, 255, 255}));
+  EXPECT_EQ(convert(0, 128, 128, false), (std::vector<int>{0, 0, 0}));      // below black: clamped
+  EXPECT_EQ(convert(126, 128, 128, false), (std::vector<int>{128, 128, 128}));
+  EXPECT_EQ(convert(77, 128, 128, true), (std::vector<int>{77, 77, 77}));  // full range: Y is the grey
+  // Pure red in limited BT.601 (Y 81, Cb 90, Cr 240) comes back as red.
+  const auto red = convert(81, 90, 240, false);
+  EXPECT_GE(red[0], 253);
+  EXPECT_LE(red[1], 2);
+  EXPECT_LE(red[2], 2);
+}
+
+TEST(Yuv, RejectsBadFramesWithMessagesNamingTheValue) {
+  YuvFrame f = MakeYuv(8, 8, catdog::YuvLayout::kI420, 0, 1);
+  std::vector<uint8_t> out(8 * 8 * 4);
+  auto expect_err = [&](catdog::YuvView v, uint8_t* o, int stride, const std::string& needle) {
+    catdog::Status s = catdog::yuv_to_rgba(v, o, stride);
+    EXPECT_FALSE(s.ok()) << needle;
+    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
+  };
+  catdog::YuvView v = f.view;
+  v.width = 0;
+  expect_err(v, out.data(), 32, "frame size 0x8");
+  v = f.view;
+  v.y_stride = 7;
+  expect_err(v, out.data(), 32, "Y stride 7");
+  v = f.view;
+  v.u_stride = 3;
+  expect_err(v, out.data(), 32, "U stride 3");
+  v = f.view;
+  v.layout = catdog::YuvLayout::kNV12;
+  expect_err(v, out.data(), 32, "UV stride 4");
+  v = f.view;
+  v.v = nullptr;
+  expect_err(v, out.data(), 32, "null");
+  expect_err(f.view, nullptr, 32, "output buffer is null");
+  expect_err(f.view, out.data(), 31, "RGBA stride 31");
+  v = f.view;
+  v.layout = static_cast<catdog::YuvLayout>(5);
+  expect_err(v, out.data(), 32, "layout 5");
+  v = f.view;
+  v.matrix = static_cast<catdog::YuvMatrix>(3);
+  expect_err(v, out.data(), 32, "matrix 3");
 }
 
 }  // namespace

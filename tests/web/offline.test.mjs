@@ -147,7 +147,7 @@ test('the built sw.js carries a content-hash version and lists the site files', 
   const sw = await fs.readFile(path.join(siteDir, 'sw.js'), 'utf8');
   assert.match(sw, /const VERSION = '[0-9a-f]{16}'/, 'a content hash, not "dev"');
   const files = /const FILES = \[([^\]]*)\]/.exec(sw)[1];
-  for (const f of ['index.html', 'app.js', 'catdog_wasm.wasm', 'catdog_wasm.js', 'manifest.webmanifest']) {
+  for (const f of ['index.html', 'app.js', 'i18n.js', 'i18n/page.js', 'catdog_wasm.wasm', 'catdog_wasm.js', 'manifest.webmanifest']) {
     assert.ok(files.includes(`'${f}'`), `sw.js precaches ${f}`);
   }
   assert.ok(!files.includes("'models/"), 'models are not in the static list (the default is added at install)');

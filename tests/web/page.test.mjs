@@ -381,6 +381,50 @@ test('embeddable API: createClassifier in a page matches the native core (worker
   }
 });
 
+// Camera frames arrive as I420 and are converted by the core (catdog::yuv_to_rgba), not by the
+// browser: Chromium's VideoFrame.copyTo(RGBA) waits on the page's main thread, which made every
+// frame tens of ms late on a slow (throttled) phone. Both conversions of the same VideoFrames must
+// give the model the same picture.
+test('camera frames: the core converts I420 like the browser does (same VideoFrame, both paths)', async () => {
+  const browser = await launch({ fakeVideo: video });
+  try {
+    const { page, problems } = await openPage(browser, '?lang=en');
+    await page.waitForFunction(() => window.__catdog?.ready && window.__catdog.frames >= 3, null, { timeout: 60000 });
+    assert.match(await page.evaluate(() => window.__catdog.last.capture), /^I420 \(core converts\)$/, 'the live page uses the YUV path');
+    const loopMs = (stretches.length * FRAMES_EACH * 1000) / FPS;
+    const rows = [];
+    for (let i = 0; i < 6; i++) {
+      rows.push(await page.evaluate(async (modelPath) => {
+        const { createClassifier } = await import('./catdog.js');
+        window.__direct ??= await createClassifier({ modelUrl: `models/${modelPath}`, worker: false });
+        const frame = new VideoFrame(document.getElementById('video'));
+        try {
+          const a = await window.__direct.classify(frame, { wantInput: true });
+          const b = await window.__direct.classify(frame, { wantInput: true, read: 'rgba' });
+          let maxd = 0, sum = 0;
+          for (let k = 0; k < a.input.length; k++) { const d = Math.abs(a.input[k] - b.input[k]); maxd = Math.max(maxd, d); sum += d; }
+          return { format: frame.format, matrix: frame.colorSpace.matrix, ca: a.capture, cb: b.capture, pa: a.pDog, pb: b.pDog, maxd, mean: sum / a.input.length };
+        } finally {
+          frame.close();
+        }
+      }, model.entry.path));
+      await page.waitForTimeout((loopMs / 6) | 0);
+    }
+    console.log('# YUV (core) vs RGBA (browser) on the same frames:', rows.map((r) => `mean ${r.mean.toFixed(3)} max ${r.maxd} dP ${Math.abs(r.pa - r.pb).toExponential(1)}`).join('; '));
+    for (const r of rows) {
+      assert.equal(r.format, 'I420');
+      assert.equal(r.ca, 'I420 (core converts)');
+      assert.equal(r.cb, 'I420 -> RGBA (browser converts)');
+      assert.ok(r.mean <= 0.25, `mean |gray difference| ${r.mean} > 0.25 of 255`);
+      assert.ok(r.maxd <= 2, `max |gray difference| ${r.maxd} > 2 of 255`);
+      assert.ok(Math.abs(r.pa - r.pb) <= 0.01, `P(dog) ${r.pa} (core) vs ${r.pb} (browser)`);
+    }
+    assertClean(problems);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('threads build: every shipped model gets 2 threads at once and computes what the single-thread build does', async () => {
   const index = JSON.parse(await fs.readFile(path.join(siteDir, 'models/index.json'), 'utf8'));
   const browser = await launch({ fakeDevice: false });

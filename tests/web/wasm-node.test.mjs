@@ -78,19 +78,25 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
     pngs.push(png);
   }
   const native = await nativePredict(info.dir, pngs);
-  // P(dog) as the page shows it: the raw output through Engine.interpret, which applies the
-  // model's temperature (userDefinedMetadata.catdog.calibration) like catdog::ApplyCalibration.
-  const { Engine } = await import(path.join(siteDir, 'catdog-engine.js'));
-  const engine = new Engine(core, model, 0);
+  // P(dog) as the page shows it: calibrated by the core (catdog_p_dog -> catdog::ApplyCalibration
+  // with the model's temperature), as `catdog predict` does; the page has no copy of the formula.
   const T = info.modelJson.userDefinedMetadata?.catdog?.calibration?.temperature ?? 1;
-  assert.equal(model.temperature, T, 'the core reports the stored temperature');
+  assert.equal(model.metadata.temperature, T, 'the core reports the stored temperature');
+  assert.notEqual(T, 1, 'the default model is calibrated, so this checks the calibration');
   const wasm = [];
+  const raw = [];
   for (const png of pngs) {
     const img = await decodeRgba(png);
     model.preprocess(img.data, img.width, img.height, { format: 'rgba' });
-    wasm.push(engine.interpret(model.run(1)).pDog);
+    raw.push(model.run(1)[0]);
+    wasm.push(model.pDog(0));
   }
   assertClose(wasm, native, 'P(dog)');
+  assert.ok(wasm.some((p, i) => Math.abs(p - raw[i]) > 1e-3), `calibration moved P(dog): raw ${raw} -> ${wasm}`);
+  // The page's path (Engine, as in the worker) shows the same calibrated value.
+  const { Engine } = await import(path.join(siteDir, 'catdog-engine.js'));
+  assert.equal(new Engine(core, model, 0).interpret().pDog, wasm.at(-1));
+  assert.throws(() => model.pDog(1), /sample 1 out of range/);
   assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
 });
 

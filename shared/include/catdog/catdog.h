@@ -54,6 +54,37 @@ Status preprocess(const ImageView& image, Fit fit, int out_size, float* out);
 // preprocess() == preprocess_u8() / 255 exactly.
 Status preprocess_u8(const ImageView& image, Fit fit, int out_size, uint8_t* out);
 
+// ---- camera frames: planar YUV -> RGBA ----------------------------------------------------------
+// Browsers (WebCodecs VideoFrame) and webcams hand over frames as planar YUV. Converting them here,
+// instead of asking the browser for RGBA, keeps the conversion off the page's main thread (in
+// Chromium, VideoFrame.copyTo(RGBA) waits on it; see web/catdog-engine.js). The result is the
+// RGBA image that preprocess() takes, so contract 1 is unchanged: this is only a frame adapter.
+// The math is the standard one a JPEG decoder uses for its YCbCr (no primaries or transfer
+// conversion): R = Y' + 2(1-Kr) Cr, G = Y' - (2 Kb (1-Kb) Cb + 2 Kr (1-Kr) Cr) / Kg,
+// B = Y' + 2(1-Kb) Cb, with Y' = (Y-16) 255/219 and C = (c-128) 255/224 for limited range
+// (Y' = Y, C = c-128 for full range), chroma shared by each 2x2 block (point upsampling, as
+// libyuv does), in 14-bit fixed point rounded to nearest and clamped: exact integers, the same
+// bytes on every platform.
+enum class YuvLayout : int { kI420 = 0, kNV12 = 1 };  // I420: Y, U, V planes; NV12: Y, interleaved UV
+enum class YuvMatrix : int { kBT601 = 0, kBT709 = 1 };
+
+struct YuvView {
+  const uint8_t* y = nullptr;
+  int y_stride = 0;
+  const uint8_t* u = nullptr;  // I420: the U plane; NV12: the interleaved UV plane
+  int u_stride = 0;
+  const uint8_t* v = nullptr;  // I420: the V plane; NV12: unused
+  int v_stride = 0;
+  int width = 0;   // luma pixels; chroma planes are ceil(width/2) x ceil(height/2) samples
+  int height = 0;
+  YuvLayout layout = YuvLayout::kI420;
+  YuvMatrix matrix = YuvMatrix::kBT601;
+  bool full_range = false;
+};
+
+// Writes width x height RGBA pixels (alpha 255), rows `rgba_stride` bytes apart.
+Status yuv_to_rgba(const YuvView& frame, uint8_t* rgba, int rgba_stride);
+
 // ---- model --------------------------------------------------------------------------------------
 enum class Backend : int {
   kReference = 0,  // plain scalar loops: the oracle for every other path
@@ -130,8 +161,8 @@ class Model {
 // The calibrated P(dog) for a raw sigmoid output: sigmoid(logit(p) / info.temperature), with p
 // clamped to [1e-7, 1 - 1e-7] before the logit. Returns p_dog unchanged when temperature == 1 or
 // p_dog is NaN. Model::Run stays raw (what TF.js computes); every place that shows P(dog) calls
-// this (the CLI's predict/evaluate; the web page applies the same formula to the exported
-// temperature, see wasm/catdog_wasm.cpp catdog_model_temperature).
+// this (the CLI's predict/evaluate; the web page through the wasm export catdog_p_dog, see
+// wasm/catdog_abi.inc).
 float ApplyCalibration(const ModelInfo& info, float p_dog);
 float ApplyTemperature(double temperature, float p_dog);
 

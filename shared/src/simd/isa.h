@@ -1,7 +1,7 @@
-// Internal: the table of SIMD microkernels one ISA provides. kernels_simd_impl.h is compiled
-// once per ISA (kernels_simd_<isa>.cpp, each with its own -m flags) and fills one table;
-// kernels_simd.cpp packs weights, owns buffers and threads, and picks the best table the CPU
-// supports at start-up. Microkernels take raw pointers only and assert nothing: the ops
+// Internal: the table of SIMD microkernels one ISA provides. simd/microkernels.h is compiled
+// once per ISA (simd/isa_<isa>.cpp, each with its own -m flags) and fills one table; the
+// operators (simd/conv_igemm.cpp, conv_winograd2x2.cpp, dense.cpp, dwconv.cpp) pack weights, own
+// buffers and threads, and simd/dispatch.cpp picks the best table the CPU supports at start-up. Microkernels take raw pointers only and assert nothing: the ops
 // validated shapes when they were made.
 #pragma once
 
@@ -16,7 +16,7 @@ constexpr int kMaxNv = 4;   // vectors of output channels per tile, upper bound 
 //   c[p][0 .. nv*W) = clamp(bias + sum_{t<ntaps, i<cin} a[p][tap_off[t] + i] * w[t*cin + i][.])
 // for p < mr. Conv: a[p] points at the input pixel under the kernel's top-left tap for output
 // pixel p and tap_off[t] steps to tap t. Dense: ntaps = 1, a[p] = input row p.
-struct TileArgs {
+struct GemmArgs {
   const float* const* a;  // mr pointers
   const ptrdiff_t* tap_off;  // ntaps offsets in floats
   int ntaps;
@@ -31,14 +31,14 @@ struct TileArgs {
   const float* post_mul;
   const float* post_add;
 };
-using TileFn = void (*)(const TileArgs&);
+using GemmFn = void (*)(const GemmArgs&);
 
 // One output row of a depthwise convolution with depth_multiplier 1:
 //   out[x][c] = post(clamp(bias[c] + sum_{ky<kh, kx<kw} rows[ky][(x * sw - pad_left + kx) * ch + c]
 //                                     * w[(ky * kw + kx) * ch_pad + c]))
 // for x < out_w, c < ch; columns outside [0, in_w) and null rows (outside the input) are zero
 // padding. Input and output pixels are ch floats apart.
-struct DwArgs {
+struct DwConvArgs {
   const float* const* rows;  // kh row pointers (pixel 0 of each input row), nullptr = padding
   int kh, kw;
   int sw, pad_left, in_w, out_w;
@@ -52,17 +52,17 @@ struct DwArgs {
   const float* post_add;
   float* out;
 };
-using DwRowFn = void (*)(const DwArgs&);
+using DwConvRowFn = void (*)(const DwConvArgs&);
 
 // 2x2 stride-2 max-pool of two conv rows r0, r1 (pixel pitch `ld` floats) into out_w pixels of
 // c channels at `out` (pixel pitch c).
 using Pool2Fn = void (*)(const float* r0, const float* r1, size_t ld, int out_w, int c, float* out);
 
-// Winograd F(2x2, 3x3) input / output transforms of one row of tiles (kernels_simd_impl.h).
-using WinoInFn = void (*)(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v,
+// Winograd F(2x2, 3x3) input / output transforms of one row of tiles (simd/microkernels.h).
+using Winograd2x2InFn = void (*)(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v,
                           size_t xi_stride);
 // post_*: the optional affine after the clamp (oc_pad floats each, or all null).
-using WinoOutFn = void (*)(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias,
+using Winograd2x2OutFn = void (*)(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias,
                            float lo, float hi, const float* post_sub, const float* post_mul,
                            const float* post_add, bool pool, int rows, int out_w, float* y0, float* y1);
 
@@ -73,16 +73,18 @@ struct Isa {
   int c1_nv;                      // ... for convolutions of 1-channel inputs
   int dense_nv;                   // channel block (vectors) for dense layers
   int mr[kMaxNv + 1];             // tile height (pixels / rows) for nv = 1..kMaxNv
-  TileFn tile[kMaxNv + 1][kMaxMr + 1];  // [nv][mr], mr <= this->mr[nv]
-  Pool2Fn pool2;
-  WinoInFn wino_in;
-  WinoOutFn wino_out;
-  DwRowFn dw3x3;                  // depthwise row, kh = kw = 3 (weights held in registers)
-  DwRowFn dw;                     // depthwise row, any kh x kw
+  // The field names are the names in the ops' display names (kernels::Op::name(), e.g.
+  // "f32_conv3x3_igemm__avx2_4x16_pool2": gemm tile 4 x 16, pool2; "f32_dwconv3x3__wasm_4").
+  GemmFn gemm[kMaxNv + 1][kMaxMr + 1];  // [nv][mr], mr <= this->mr[nv]: the "<mr>x<nv * width>" tile
+  Pool2Fn pool2;                          // the fused 2x2 max-pool ("_pool2")
+  Winograd2x2InFn winograd2x2_in;         // "f32_conv3x3_winograd2x2" transforms
+  Winograd2x2OutFn winograd2x2_out;
+  DwConvRowFn dwconv3x3;                  // "f32_dwconv3x3" row, weights held in registers
+  DwConvRowFn dwconv;                     // "f32_dwconv<kh>x<kw>" row, any kh x kw
 };
 
-// Fingerprint of the layout of Isa and TileArgs as the including translation unit sees it. The
-// per-ISA files fill tables that kernels_simd.cpp reads, so all of them must agree on these
+// Fingerprint of the layout of Isa and GemmArgs as the including translation unit sees it. The
+// per-ISA files fill tables that the operators read, so all of them must agree on these
 // structs; an object compiled against an older version of this header (e.g. one whose compile
 // raced an edit of this file, so the build tool thinks it is up to date) would read the tables
 // at the wrong offsets and call a null or wrong microkernel. The getters below are keyed by
@@ -96,23 +98,23 @@ constexpr unsigned long long kIsaAbi = [] {
   unsigned long long h = 14695981039346656037ull;
   const unsigned long long fields[] = {
       sizeof(Isa), offsetof(Isa, name), offsetof(Isa, width), offsetof(Isa, conv_nv), offsetof(Isa, c1_nv),
-      offsetof(Isa, dense_nv), offsetof(Isa, mr), offsetof(Isa, tile), offsetof(Isa, pool2), offsetof(Isa, wino_in),
-      offsetof(Isa, wino_out), offsetof(Isa, dw3x3), offsetof(Isa, dw), kMaxNv, kMaxMr, sizeof(TileArgs),
-      offsetof(TileArgs, a), offsetof(TileArgs, tap_off), offsetof(TileArgs, ntaps), offsetof(TileArgs, cin),
-      offsetof(TileArgs, w), offsetof(TileArgs, bias), offsetof(TileArgs, lo), offsetof(TileArgs, hi),
-      offsetof(TileArgs, c), offsetof(TileArgs, ldc), offsetof(TileArgs, post_sub), offsetof(TileArgs, post_mul),
-      offsetof(TileArgs, post_add), sizeof(DwArgs), offsetof(DwArgs, rows), offsetof(DwArgs, kh),
-      offsetof(DwArgs, kw), offsetof(DwArgs, sw), offsetof(DwArgs, pad_left), offsetof(DwArgs, in_w),
-      offsetof(DwArgs, out_w), offsetof(DwArgs, ch), offsetof(DwArgs, ch_pad), offsetof(DwArgs, w),
-      offsetof(DwArgs, bias), offsetof(DwArgs, lo), offsetof(DwArgs, hi), offsetof(DwArgs, post_sub),
-      offsetof(DwArgs, post_mul), offsetof(DwArgs, post_add), offsetof(DwArgs, out)};
+      offsetof(Isa, dense_nv), offsetof(Isa, mr), offsetof(Isa, gemm), offsetof(Isa, pool2), offsetof(Isa, winograd2x2_in),
+      offsetof(Isa, winograd2x2_out), offsetof(Isa, dwconv3x3), offsetof(Isa, dwconv), kMaxNv, kMaxMr, sizeof(GemmArgs),
+      offsetof(GemmArgs, a), offsetof(GemmArgs, tap_off), offsetof(GemmArgs, ntaps), offsetof(GemmArgs, cin),
+      offsetof(GemmArgs, w), offsetof(GemmArgs, bias), offsetof(GemmArgs, lo), offsetof(GemmArgs, hi),
+      offsetof(GemmArgs, c), offsetof(GemmArgs, ldc), offsetof(GemmArgs, post_sub), offsetof(GemmArgs, post_mul),
+      offsetof(GemmArgs, post_add), sizeof(DwConvArgs), offsetof(DwConvArgs, rows), offsetof(DwConvArgs, kh),
+      offsetof(DwConvArgs, kw), offsetof(DwConvArgs, sw), offsetof(DwConvArgs, pad_left), offsetof(DwConvArgs, in_w),
+      offsetof(DwConvArgs, out_w), offsetof(DwConvArgs, ch), offsetof(DwConvArgs, ch_pad), offsetof(DwConvArgs, w),
+      offsetof(DwConvArgs, bias), offsetof(DwConvArgs, lo), offsetof(DwConvArgs, hi), offsetof(DwConvArgs, post_sub),
+      offsetof(DwConvArgs, post_mul), offsetof(DwConvArgs, post_add), offsetof(DwConvArgs, out)};
   for (unsigned long long f : fields) h = IsaAbiMix(h, f);
   return h;
 }();
 
-// The table getters, one per kernels_simd_<isa>.cpp, each compiled with that ISA's flags. Calling
+// The table getters, one per simd/isa_<isa>.cpp, each compiled with that ISA's flags. Calling
 // one runs code of that ISA (the table is built on first use), so nothing may call a getter
-// before the CPU is known to have the ISA: only kernels_simd.cpp calls them, through
+// before the CPU is known to have the ISA: only simd/dispatch.cpp calls them, through
 // CompiledIsas() and CpuSupports() below. Each file defines the kIsaAbi specialization only.
 template <unsigned long long Abi = kIsaAbi>
 const Isa* IsaAvx512();

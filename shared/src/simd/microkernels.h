@@ -1,13 +1,13 @@
 // SIMD microkernels, written once against vec.h. Included by exactly one .cpp per ISA
-// (kernels_simd_avx512.cpp, kernels_simd_avx2.cpp, kernels_simd_base.cpp: sse2 / neon / wasm /
+// (simd/isa_avx512.cpp, simd/isa_avx2.cpp, simd/isa_base.cpp: sse2 / neon / wasm /
 // scalar, whichever the target's baseline is), each compiled with
 // that ISA's flags; CATDOG_ISA_GETTER names the function that returns its table.
 // No std templates here (see vec.h on the ODR hazard): only intrinsics and plain loops.
-#include "kernels_simd.h"
+#include "simd/isa.h"
 #include "vec.h"
 
 #ifndef CATDOG_ISA_GETTER
-#error "define CATDOG_ISA_GETTER before including kernels_simd_impl.h"
+#error "define CATDOG_ISA_GETTER before including simd/microkernels.h"
 #endif
 
 #define CATDOG_UNROLL _Pragma("GCC unroll 16")
@@ -48,10 +48,10 @@ constexpr int kMr[kMaxNv + 1] = {0, 4, 4, 4, 4};
 // most independent accumulator chains per input element.
 constexpr int kDenseNv = 4;
 
-// MR output pixels x NV vectors of output channels; see TileArgs. The reduction walks the
+// MR output pixels x NV vectors of output channels; see GemmArgs. The reduction walks the
 // packed weights linearly; the MR input pointers are re-based once per tap.
 template <int MR, int NV>
-void Tile(const TileArgs& t) {
+void Gemm(const GemmArgs& t) {
   V acc[MR][NV];
   CATDOG_UNROLL for (int v = 0; v < NV; ++v) {
     const V b = Load(t.bias + v * kWidth);
@@ -88,7 +88,7 @@ void Tile(const TileArgs& t) {
   }
 }
 
-// ---- depthwise convolution (depth_multiplier 1), one output row: see DwArgs -------------------------
+// ---- depthwise convolution (depth_multiplier 1), one output row: see DwConvArgs -------------------------
 // Vectorized over channels; the outer loop walks channel vectors so the block's kh * kw weight
 // vectors stay in registers (K = 3) while the row is swept. Interior pixels (every tap inside the
 // input) take the unchecked path; the few border pixels check each column.
@@ -102,13 +102,13 @@ struct DwEpilogue {
   }
 };
 
-CATDOG_INLINE float DwPostScalar(const DwArgs& a, int c, float acc) {
+CATDOG_INLINE float DwPostScalar(const DwConvArgs& a, int c, float acc) {
   const float y = MinS(MaxS(acc, a.lo), a.hi);
   return a.post_mul ? (y - a.post_sub[c]) * a.post_mul[c] + a.post_add[c] : y;
 }
 
 template <int K>  // K = 3: 3x3 unrolled; K = 0: a.kh x a.kw
-void DwRow(const DwArgs& a) {
+void DwConvRow(const DwConvArgs& a) {
   const int kh = K ? K : a.kh, kw = K ? K : a.kw;
   const int ch = a.ch, sw = a.sw, pl = a.pad_left;
   // Interior: x * sw - pl >= 0 and x * sw - pl + kw <= in_w.
@@ -221,7 +221,7 @@ void Pool2(const float* r0, const float* r1, size_t ld, int out_w, int c, float*
 // Vectorized over channels (NHWC keeps them contiguous); xi = 4 * row + col indexes the 16
 // transformed positions, each its own plane of the V / M buffers.
 
-CATDOG_INLINE void WinoInTile(V d[4][4], float* v, size_t xi_stride) {
+CATDOG_INLINE void Winograd2x2InTile(V d[4][4], float* v, size_t xi_stride) {
   V t[4][4];
   for (int j = 0; j < 4; ++j) {
     t[0][j] = Sub(d[0][j], d[2][j]);
@@ -240,7 +240,7 @@ CATDOG_INLINE void WinoInTile(V d[4][4], float* v, size_t xi_stride) {
 // One row of ntiles input tiles: tile t covers rows 0..3 and columns 2t..2t+3 of x (pixel pitch
 // cin floats, row pitch row_stride floats). Writes v[xi * xi_stride + t * cin_pad + c]; lanes
 // in [cin, cin_pad) get zeros.
-void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v, size_t xi_stride) {
+void Winograd2x2In(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles, float* v, size_t xi_stride) {
   for (int t = 0; t < ntiles; ++t) {
     const float* xt = x + static_cast<size_t>(2 * t) * cin;
     float* vt = v + static_cast<size_t>(t) * cin_pad;
@@ -249,7 +249,7 @@ void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles,
     for (; c + kWidth <= cin; c += kWidth) {
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) d[i][j] = Load(xt + i * row_stride + j * cin + c);
-      WinoInTile(d, vt + c, xi_stride);
+      Winograd2x2InTile(d, vt + c, xi_stride);
     }
     if (c < cin) {  // channel tail: through a zero-padded copy
       float tmp[4][4][kWidth];
@@ -258,7 +258,7 @@ void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles,
           for (int l = 0; l < kWidth; ++l) tmp[i][j][l] = c + l < cin ? xt[i * row_stride + j * cin + c + l] : 0.0f;
           d[i][j] = Load(tmp[i][j]);
         }
-      WinoInTile(d, vt + c, xi_stride);
+      Winograd2x2InTile(d, vt + c, xi_stride);
       c += kWidth;
     }
     for (; c < cin_pad; c += kWidth)
@@ -272,7 +272,7 @@ void WinoIn(const float* x, size_t row_stride, int cin, int cin_pad, int ntiles,
 // for rows < rows and columns < out_w.
 // post_*: the optional affine after the clamp; with a pool it is applied to each of the 4 outputs
 // before their max (a negative scale flips which one wins).
-void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias, float lo_s,
+void Winograd2x2Out(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, const float* bias, float lo_s,
              float hi_s, const float* post_sub, const float* post_mul, const float* post_add, bool pool, int rows,
              int out_w, float* y0, float* y1) {
   const V lo = Set1(lo_s), hi = Set1(hi_s);
@@ -328,14 +328,14 @@ void WinoOut(const float* m, size_t xi_stride, int oc, int oc_pad, int ntiles, c
 }
 
 template <int NV, int MR>
-struct FillTiles {
+struct FillGemms {
   static void Do(Isa* isa) {
-    isa->tile[NV][MR] = &Tile<MR, NV>;
-    FillTiles<NV, MR - 1>::Do(isa);
+    isa->gemm[NV][MR] = &Gemm<MR, NV>;
+    FillGemms<NV, MR - 1>::Do(isa);
   }
 };
 template <int NV>
-struct FillTiles<NV, 0> {
+struct FillGemms<NV, 0> {
   static void Do(Isa*) {}
 };
 
@@ -347,15 +347,15 @@ Isa MakeIsa() {
   isa.c1_nv = kC1Nv;
   isa.dense_nv = kDenseNv;
   for (int nv = 0; nv <= kMaxNv; ++nv) isa.mr[nv] = kMr[nv];
-  FillTiles<1, kMr[1]>::Do(&isa);
-  FillTiles<2, kMr[2]>::Do(&isa);
-  FillTiles<3, kMr[3]>::Do(&isa);
-  FillTiles<4, kMr[4]>::Do(&isa);
+  FillGemms<1, kMr[1]>::Do(&isa);
+  FillGemms<2, kMr[2]>::Do(&isa);
+  FillGemms<3, kMr[3]>::Do(&isa);
+  FillGemms<4, kMr[4]>::Do(&isa);
   isa.pool2 = &Pool2;
-  isa.wino_in = &WinoIn;
-  isa.wino_out = &WinoOut;
-  isa.dw3x3 = &DwRow<3>;
-  isa.dw = &DwRow<0>;
+  isa.winograd2x2_in = &Winograd2x2In;
+  isa.winograd2x2_out = &Winograd2x2Out;
+  isa.dwconv3x3 = &DwConvRow<3>;
+  isa.dwconv = &DwConvRow<0>;
   return isa;
 }
 

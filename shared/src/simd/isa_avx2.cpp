@@ -1,10 +1,10 @@
 // AVX2 + FMA microkernels. CMake compiles this file (with -mavx2 -mfma) only for x86-64 builds
-// with CATDOG_SIMD, and then defines CATDOG_ISA_AVX2 for kernels_simd.cpp, whose dispatcher calls
+// with CATDOG_SIMD, and then defines CATDOG_ISA_AVX2 for simd/dispatch.cpp, whose dispatcher calls
 // IsaAvx2() only after CpuSupports(CpuNeed::kAvx2Fma): no code of this file runs before that.
-#include "kernels_simd.h"
+#include "simd/isa.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || defined(__AVX512F__)
-#error "kernels_simd_avx2.cpp must be compiled with -mavx2 -mfma (and without -mavx512f)"
+#error "simd/isa_avx2.cpp must be compiled with -mavx2 -mfma (and without -mavx512f)"
 #endif
 #define CATDOG_ISA_GETTER IsaAvx2
-#include "kernels_simd_impl.h"
+#include "simd/microkernels.h"
