@@ -810,7 +810,8 @@ Status Trainer::Run(TrainResult* result) {
     if (!s) return s;
   }
 
-  const bool tty = o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO));
+  // [dist] one progress bar: rank 0's (under torchrun every rank may have the terminal).
+  const bool tty = writer() && (o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO)));
   const AugmentParams aug;
   auto opts = torch::TensorOptions().device(device_);
   // [dist] a step takes the next global batch of the shuffle; this rank trains on its slice.
