@@ -365,6 +365,12 @@ TEST(HostileFlags, EveryNumberFlagHasARange) {
       {train, "--label-smoothing", {"0", "0.4"}, {"-0.1", "0.6", "nan"}},
       {train, "--random-erase", {"0", "1"}, {"-0.1", "1.5", "nan"}},
       {train, "--ema", {"0", "0.999"}, {"-0.1", "1.5", "inf"}},
+      {train, "--dist-timeout", {"1", "86400"}, {"0", "86401", "-1"}},
+      {train, "--dist-bucket-kb", {"1", "1048576"}, {"0", "1048577", "-1"}},
+      // launch without a command after -- stops at once (bad input) when the flags parse.
+      {"launch", "--nproc", {"1", "1024"}, {"0", "1025", "-1"}},
+      {"launch", "--master-port", {"0", "65535"}, {"-1", "65536"}},
+      {"launch", "--grace", {"0", "3600"}, {"-1", "3601"}},
 #endif
   };
   for (const FlagCase& c : cases) {

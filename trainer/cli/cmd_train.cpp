@@ -81,6 +81,22 @@ void RegisterTrain(CLI::App& app) {
                   "best.pt and --export use the average; 0 = off")
       ->check(CLI::Range(0.0, 1.0) & Finite)
       ->capture_default_str();
+  // [dist] data-parallel training (issue 17, distributed.h; README "Training on several GPUs").
+  auto distributed = std::make_shared<bool>(false);
+  cmd->add_flag("--distributed", *distributed,
+                "Data-parallel training, one process per device, from torchrun's RANK, WORLD_SIZE, LOCAL_RANK, "
+                "MASTER_ADDR, MASTER_PORT (on by itself when RANK or WORLD_SIZE is set; `catdog launch` sets them). "
+                "--batch is per process: the global batch is batch x WORLD_SIZE");
+  cmd->add_option("--dist-timeout", opt->dist_timeout_s,
+                  "Distributed: seconds the rendezvous and each collective may wait for the other ranks before "
+                  "this one stops with an error (a dead or hung rank)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--dist-bucket-kb", opt->dist_bucket_kb,
+                  "Distributed: gradients are summed across ranks in buckets of this many KiB, each started as soon "
+                  "as backward has filled it")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   auto no_graph = std::make_shared<bool>(false);
   cmd->add_flag("--no-cuda-graph", *no_graph, "CUDA: run each step eagerly instead of replaying a captured CUDA graph");
   auto no_fused = std::make_shared<bool>(false);
@@ -93,8 +109,9 @@ void RegisterTrain(CLI::App& app) {
                 "is given");
   ft->epochs = cmd->get_option("--epochs");
   ft->lr = cmd->get_option("--lr");
-  cmd->callback([opt, pack_path, no_progress, ft, no_graph, no_fused, fast, batch_opt] {
+  cmd->callback([opt, pack_path, no_progress, ft, no_graph, no_fused, fast, batch_opt, distributed] {
     if (*no_progress) opt->progress = 0;
+    if (*distributed) opt->distributed = 1;
     if (*no_graph) opt->cuda_graph = false;
     if (*no_fused) opt->fused_kernels = false;
     if (*fast) {
@@ -157,7 +174,7 @@ void RegisterTrain(CLI::App& app) {
                    result.stop_reason, result.history.size(), result.best_val_loss, result.best_epoch,
                    last.val_accuracy, result.seconds, result.device);
     }
-    if (!opt->export_dir.empty()) {
+    if (!opt->export_dir.empty() && result.rank == 0) {  // [dist] rank 0 exports
       const std::string best = (std::filesystem::path(opt->out_dir) / "best.pt").string();
       train::Checkpoint ck;
       train::ExportOptions eo;

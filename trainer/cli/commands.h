@@ -30,6 +30,8 @@ void RegisterEvaluate(CLI::App& app);
 // Needs libtorch: train, export.
 void RegisterTrain(CLI::App& app);
 void RegisterExport(CLI::App& app);
+// Data-parallel `train` on one machine: N processes with torchrun's variables (cmd_launch.cpp).
+void RegisterLaunch(CLI::App& app);
 
 // Every subcommand this build has (CATDOG_HAVE_OPENCV / CATDOG_HAVE_TORCH come from the
 // catdog_imaging / catdog_train libraries): main and the in-process flag tests use this one list.
@@ -49,6 +51,7 @@ inline void RegisterCommands(CLI::App& app) {
 #ifdef CATDOG_HAVE_TORCH
   RegisterTrain(app);
   RegisterExport(app);
+  RegisterLaunch(app);
 #endif
 }
 

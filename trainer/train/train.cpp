@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "distributed.h"
 #if CATDOG_FUSED_CUDA
 #include "fused_ops.h"
 #endif
@@ -205,6 +206,8 @@ class FlatParams {
   }
   torch::Tensor& flat() { return flat_; }
   torch::Tensor& grad() { return grad_; }
+  const std::vector<torch::Tensor>& params() const { return params_; }
+  const std::vector<int64_t>& offsets() const { return offsets_; }
   int64_t numel() const { return flat_.numel(); }
 
  private:
@@ -255,6 +258,8 @@ class FlatAdam {
     denom_.reciprocal_().mul_(state_.m).mul_(alpha);
     p_->flat().sub_(denom_);
   }
+  // m, v and the step count (1-element view): what rank 0 broadcasts to the others.
+  std::vector<torch::Tensor> StateTensors() { return {state_.m, state_.v, step_t_.view({1})}; }
   // Reads the step count back from the device (once per epoch, for the checkpoint).
   const AdamState& state() {
     state_.step = int64_t(std::llround(step_t_.item<double>()));
@@ -312,6 +317,9 @@ class Trainer {
 
  private:
   Status Validate();
+  Status StartDistributed();
+  Status SyncStart(Status s);
+  bool writer() const { return rank_ == 0; }  // rank 0 alone writes the run's files
   Status Setup();
   Status Resume();
   std::pair<double, double> Evaluate(const DeviceData& d);
@@ -339,6 +347,9 @@ class Trainer {
   fs::DirLock lock_;  // one trainer per output directory
   bool graph_used_ = false;
   bool fused_ = false;  // the fused CUDA kernels run (fused_ops.h)
+  // [dist] data-parallel training (distributed.h); null when training alone.
+  std::unique_ptr<Distributed> dist_;
+  int rank_ = 0, world_ = 1;
   // --ema: the averaged weights (same layout as flat_) and a scratch buffer to swap them in.
   torch::Tensor ema_, ema_swap_;
   void SwapEma() {
@@ -401,6 +412,58 @@ Status Trainer::Validate() {
   if (pack_.size < 8 || pack_.pixels.size() != pack_.count() * plane || pack_.splits.size() != pack_.count())
     return BadInput("pack " + o_.pack_path + ": inconsistent sizes (size " + std::to_string(pack_.size) + ", " +
                     std::to_string(pack_.count()) + " labels, " + std::to_string(pack_.pixels.size()) + " pixel bytes)");
+  return Status::Ok();
+}
+
+// [dist] torchrun's variables -> rendezvous and process group (distributed.h).
+Status Trainer::StartDistributed() {
+  if (o_.distributed == 0 || (o_.distributed < 0 && !DistEnvPresent())) return Status::Ok();
+  if (o_.dist_timeout_s < 1) return BadInput("--dist-timeout " + std::to_string(o_.dist_timeout_s) + ": must be >= 1");
+  if (o_.dist_bucket_kb < 1) return BadInput("--dist-bucket-kb " + std::to_string(o_.dist_bucket_kb) + ": must be >= 1");
+  DistEnv env;
+  Status s = ReadDistEnv(&env);
+  if (!s) return s;
+  if (device_.is_cuda() && (o_.device == "auto" || o_.device == "cuda")) {
+    if (env.local_rank >= int(torch::cuda::device_count()))
+      return BadInput("LOCAL_RANK=" + std::to_string(env.local_rank) + ": this machine has " +
+                      std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    device_ = torch::Device(torch::kCUDA, c10::DeviceIndex(env.local_rank));  // one process per GPU
+  }
+  s = Distributed::Start(env, device_, std::chrono::seconds(o_.dist_timeout_s), &dist_);
+  if (!s) return s;
+  rank_ = env.rank;
+  world_ = env.world_size;
+  spdlog::info("rank {} of {} ({} on {}): per-rank batch {}, global batch {}", rank_, world_, dist_->backend(),
+               device_.str(), o_.batch, int64_t(o_.batch) * world_);
+  if (!writer()) spdlog::set_level(spdlog::level::warn);  // rank 0 reports the run
+  return Status::Ok();
+}
+
+// [dist] All ranks learn whether every rank set up (else all stop); then rank 0's weights,
+// buffers, Adam state and progress replace the others', and the gradient buckets are attached.
+Status Trainer::SyncStart(Status s) {
+  if (!dist_) return s;
+  const std::vector<int> failed = dist_->FailedRanks(bool(s));
+  if (!s) return s;
+  if (!failed.empty()) {
+    std::string list;
+    for (int r : failed) list += (list.empty() ? "" : ", ") + std::to_string(r);
+    return Status::Error("rank " + list + " failed to start (see its messages): rank " + std::to_string(rank_) +
+                         " stops too");
+  }
+  torch::NoGradGuard no_grad;
+  dist_->Broadcast(flat_.flat());
+  for (torch::Tensor& b : net_->buffers()) dist_->Broadcast(b);
+  for (torch::Tensor& t : adam_.StateTensors()) dist_->Broadcast(t);
+  torch::Tensor run = torch::tensor({double(st_.epoch), st_.best_val_loss, double(st_.best_epoch), double(st_.bad_epochs)},
+                                    torch::kDouble).to(device_);
+  dist_->Broadcast(run);
+  run = run.cpu();
+  st_.epoch = int(run[0].item<double>());
+  st_.best_val_loss = run[1].item<double>();
+  st_.best_epoch = int(run[2].item<double>());
+  st_.bad_epochs = int(run[3].item<double>());
+  dist_->AttachGradients(flat_.params(), flat_.offsets(), flat_.grad(), int64_t(o_.dist_bucket_kb) * 1024);
   return Status::Ok();
 }
 
@@ -469,6 +532,7 @@ Status Trainer::Setup() {
   fused_ = o_.fused_kernels && device_.is_cuda();
 #endif
   net_->set_fused_kernels(fused_);
+  if (!writer()) return Status::Ok();  // [dist] the other ranks write nothing
   std::error_code ec;
   stdfs::create_directories(o_.out_dir, ec);
   if (ec) return Status::Error(o_.out_dir + ": cannot create the output directory: " + ec.message());
@@ -524,6 +588,13 @@ Status Trainer::Resume() {
     return BadInput("--resume: " + path + " has input size " + std::to_string(ck.input_size) + ", the pack " +
                     std::to_string(pack_.size));
   if (adam.step < 0) return Status::Error("--resume: " + path + " has no optimizer state");
+  // [dist] the shards and the global batch depend on the number of processes.
+  const int saved_world = MetaEpoch(meta, "world_size") > 0 ? MetaEpoch(meta, "world_size") : 1;
+  if (saved_world != world_)
+    return BadInput("--resume: " + path + " was trained by " + std::to_string(saved_world) +
+                    " process(es) (WORLD_SIZE), this run has " + std::to_string(world_) +
+                    ": the global batch and each rank's shard depend on it. Resume with WORLD_SIZE=" +
+                    std::to_string(saved_world) + ", or start a fresh run in another --out");
   std::string hash;
   if (meta.contains("pack") && meta["pack"].is_object() && meta["pack"].contains("content_hash") &&
       meta["pack"]["content_hash"].is_string())
@@ -610,6 +681,7 @@ json Trainer::Meta() const {
   m["best_epoch"] = st_.best_epoch;
   m["bad_epochs"] = st_.bad_epochs;
   m["seed"] = o_.seed;
+  m["world_size"] = world_;
   m["rng"] = "reseeded per epoch from (seed, epoch)";
   m["started_at"] = started_at_;
   m["pack"] = {{"path", o_.pack_path}, {"content_hash", pack_.content_hash}, {"size", pack_.size},
@@ -626,6 +698,9 @@ json Trainer::RunCard(const std::string& status) const {
   c["augment"] = o_.augment;
   c["epochs"] = o_.epochs;
   c["batch"] = o_.batch;
+  c["world_size"] = world_;  // [dist] batch is per rank; the global batch is batch x world_size
+  c["global_batch"] = int64_t(o_.batch) * world_;
+  if (dist_) c["distributed_backend"] = dist_->backend();
   c["lr"] = o_.lr;
   c["optimizer"] = {{"name", "adam"}, {"beta_1", kBeta1}, {"beta_2", kBeta2}, {"epsilon", kEpsilon}};
   c["loss"] = "binary_crossentropy";
@@ -706,11 +781,12 @@ Status Trainer::Run(TrainResult* result) {
   t0_ = Clock::now();
   Status s = Validate();
   if (!s) return s;
-  s = Setup();
+  s = StartDistributed();
   if (!s) return s;
-  if (o_.resume) {
+  s = Setup();
+  if (!s) return SyncStart(s);
+  if (o_.resume && writer()) {  // [dist] rank 0 reads last.pt and broadcasts it
     s = Resume();
-    if (!s) return s;
   } else {
     started_at_ = IsoNow();
     torch::manual_seed(o_.seed);
@@ -724,24 +800,32 @@ Status Trainer::Run(TrainResult* result) {
     flat_.Init(net_);
     adam_.Init(&flat_, o_.lr);
   }
+  s = SyncStart(s);  // [dist] every rank set up, then rank 0's weights and state everywhere
+  if (!s) return s;
   if (o_.ema > 0) {
     // A resumed run restarts the average from the resumed weights (last.pt holds no average).
     if (o_.resume) spdlog::warn("--ema with --resume: the weight average restarts from last.pt's weights");
     ema_ = flat_.flat().detach().clone();
     ema_swap_ = torch::empty_like(ema_);
   }
-  s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
-  if (!s) return s;
-  s = tb_val_.Open((stdfs::path(log_dir_) / "validation").string());
-  if (!s) return s;
+  if (writer()) {
+    s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
+    if (!s) return s;
+    s = tb_val_.Open((stdfs::path(log_dir_) / "validation").string());
+    if (!s) return s;
+  }
 
-  const bool tty = o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO));
+  // [dist] one progress bar: rank 0's (under torchrun every rank may have the terminal).
+  const bool tty = writer() && (o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO)));
   const AugmentParams aug;
   auto opts = torch::TensorOptions().device(device_);
-  const int64_t steps = (train_.n + o_.batch - 1) / o_.batch;
-  spdlog::info("training {} (augment {}) on {}: {} train / {} {} images, batch {}, {} steps/epoch, {} parameters",
-               arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch, steps,
-               flat_.numel());
+  // [dist] a step takes the next global batch of the shuffle; this rank trains on its slice.
+  const int64_t global_batch = int64_t(o_.batch) * world_;
+  const int64_t steps = (train_.n + global_batch - 1) / global_batch;
+  double grad_scale = 1;  // this rank's images / the global batch's (distributed.h)
+  spdlog::info("training {} (augment {}) on {}: {} train / {} {} images, batch {}{}, {} steps/epoch, {} parameters",
+               arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch,
+               dist_ ? fmt::format(" per rank x {} ranks = {}", world_, global_batch) : "", steps, flat_.numel());
   stop_reason_ = "epochs";
   if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
   // Accumulators live across epochs (zeroed each epoch): a captured graph adds into them.
@@ -771,8 +855,14 @@ Status Trainer::Run(TrainResult* result) {
       loss = torch::binary_cross_entropy_with_logits(logits, y);
     }
     flat_.grad().zero_();
-    loss.backward();
+    if (dist_) {  // [dist] buckets all-reduce as backward fills them
+      dist_->BeginStep();
+      loss.mul(grad_scale).backward();
+    } else {
+      loss.backward();
+    }
     flat_.Gather();
+    if (dist_) dist_->FinishStep();  // [dist] the summed gradients, before the optimiser
     adam_.Step();
     if (ema_.defined()) {
       torch::NoGradGuard no_grad;
@@ -780,6 +870,17 @@ Status Trainer::Run(TrainResult* result) {
     }
     loss_sum.add_(loss.detach(), double(len));
     correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+  };
+  // [dist] a rank whose slice of the epoch's last, short batch is empty: its zeros join the sums.
+  auto empty_step = [&] {
+    flat_.grad().zero_();
+    dist_->BeginStep();
+    dist_->FinishStep();
+    adam_.Step();
+    if (ema_.defined()) {
+      torch::NoGradGuard no_grad;
+      ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
+    }
   };
   // Full batches replay a CUDA graph of train_step after a few eager warm-up steps on a side
   // stream (cuDNN benchmarking, cuBLAS workspaces and the allocator settle outside the capture).
@@ -789,7 +890,9 @@ Status Trainer::Run(TrainResult* result) {
   std::unique_ptr<at::cuda::CUDAGraph> graph;
   torch::Tensor graph_idx;
   int warm_steps = 0;
-  bool graph_off = !(o_.cuda_graph && device_.is_cuda());
+  // [dist] not captured: the bucket hooks decide on the host when each all-reduce starts.
+  bool graph_off = !(o_.cuda_graph && device_.is_cuda()) || dist_ != nullptr;
+  if (dist_ && o_.cuda_graph && device_.is_cuda()) spdlog::info("distributed training: CUDA graphs off (eager steps)");
   if (!graph_off && o_.bf16) at::autocast::set_autocast_cache_enabled(false);
   graph_step = [&](const torch::Tensor& idx, int64_t len) {
     if (graph_off || len != o_.batch) return false;
@@ -842,14 +945,27 @@ Status Trainer::Run(TrainResult* result) {
     loss_sum.zero_();
     correct.zero_();
     torch::Tensor perm = torch::randperm(train_.n, opts.dtype(torch::kLong));
+    // [dist] the same permutation on every rank; augmentation and dropout draw per rank.
+    if (dist_) torch::manual_seed(SplitMix64(EpochSeed(o_.seed, epoch) ^ (uint64_t(rank_) + 1) * 0xD1B54A32D192ED03ull));
     Progress bar(tty, epoch, o_.epochs, steps);
     for (int64_t step = 0; step < steps; ++step) {
-      const int64_t start = step * o_.batch, len = std::min<int64_t>(o_.batch, train_.n - start);
-      torch::Tensor idx = perm.narrow(0, start, len);
-      if (!graph_step(idx, len)) train_step(idx, len);
-      bar.Update(step + 1, start + len);
+      const int64_t gstart = step * global_batch, glen = std::min<int64_t>(global_batch, train_.n - gstart);
+      const int64_t start = std::min<int64_t>(gstart + int64_t(rank_) * o_.batch, gstart + glen);
+      const int64_t len = std::min<int64_t>(o_.batch, gstart + glen - start);
+      grad_scale = double(len) / double(glen);
+      if (len == 0) {
+        empty_step();
+      } else {
+        torch::Tensor idx = perm.narrow(0, start, len);
+        if (!graph_step(idx, len)) train_step(idx, len);
+      }
+      bar.Update(step + 1, gstart + glen);
     }
     bar.Done();
+    if (dist_) {  // [dist] every rank's sums: the epoch's loss and accuracy over all its images
+      dist_->AllReduceSum(loss_sum.view({1}));
+      dist_->AllReduceSum(correct.view({1}));
+    }
     EpochStats e;
     e.epoch = epoch;
     e.loss = loss_sum.item<double>() / double(train_.n);  // the one sync of the epoch
@@ -858,16 +974,27 @@ Status Trainer::Run(TrainResult* result) {
     const double train_seconds = std::chrono::duration<double>(Clock::now() - te).count();
     if (!std::isfinite(e.loss)) {
       stop_reason_ = "diverged";
-      fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
+      if (writer())
+        fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
                           RunCard("failed: non-finite training loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
       return Status::Error("epoch " + std::to_string(epoch) + ": training loss is " + std::to_string(e.loss) +
                            " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
                            (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
                                           : std::string("no checkpoint was written")) + ".");
     }
-    SwapEma();  // validate the averaged weights
-    auto [vl, va] = Evaluate(val_);
-    SwapEma();
+    double vl = NAN, va = NAN;
+    if (writer()) {  // [dist] rank 0 validates on the whole split and tells the others
+      SwapEma();  // validate the averaged weights
+      std::tie(vl, va) = Evaluate(val_);
+      SwapEma();
+    }
+    if (dist_) {
+      torch::Tensor v = torch::tensor({vl, va}, torch::kDouble).to(device_);
+      dist_->Broadcast(v);
+      v = v.cpu();
+      vl = v[0].item<double>();
+      va = v[1].item<double>();
+    }
     e.val_loss = vl;
     e.val_accuracy = va;
     e.lr = lr;
@@ -875,7 +1002,8 @@ Status Trainer::Run(TrainResult* result) {
     e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
     if (val_.n > 0 && !std::isfinite(e.val_loss)) {
       stop_reason_ = "diverged";
-      fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
+      if (writer())
+        fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
                           RunCard("failed: non-finite validation loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
       return Status::Error("epoch " + std::to_string(epoch) + ": validation loss is " + std::to_string(e.val_loss) +
                            " (diverged). Stopped; checkpoints keep the last good epoch.");
@@ -898,11 +1026,11 @@ Status Trainer::Run(TrainResult* result) {
              {&tb_train_, "epoch_learning_rate", e.lr}, {&tb_train_, "epoch_images_per_second", e.images_per_s},
              {&tb_train_, "epoch_seconds", e.seconds}, {&tb_val_, "epoch_loss", e.val_loss},
              {&tb_val_, "epoch_accuracy", e.val_accuracy}}) {
-      if (w == &tb_val_ && val_.n == 0) continue;
+      if (!writer() || (w == &tb_val_ && val_.n == 0)) continue;
       s = w->AddScalar(tag, float(v), epoch - 1);  // Keras logs epochs 0-based
       if (!s) return s;
     }
-    s = SaveEpoch(improved);
+    s = writer() ? SaveEpoch(improved) : Status::Ok();
     if (!s) return s;
     spdlog::info("epoch {}/{}: loss {:.4f} acc {:.4f} val_loss {:.4f} val_acc {:.4f}  {:.1f} s, {:.0f} img/s{}", epoch,
                  o_.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_s,
@@ -919,10 +1047,10 @@ Status Trainer::Run(TrainResult* result) {
       break;
     }
   }
-  s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
-  if (!s) return s;
   std::error_code ec;
-  if (!stdfs::exists(stdfs::path(o_.out_dir) / "best.pt", ec))
+  if (writer()) s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
+  if (!s) return s;
+  if (writer() && !stdfs::exists(stdfs::path(o_.out_dir) / "best.pt", ec))
     return Status::Error((stdfs::path(o_.out_dir) / "best.pt").string() + " was not written: the run has no result");
   result->history = st_.history;
   result->stop_reason = stop_reason_;
@@ -930,6 +1058,8 @@ Status Trainer::Run(TrainResult* result) {
   result->best_val_loss = st_.best_val_loss;
   result->seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   result->device = device_.str();
+  result->rank = rank_;
+  result->world_size = world_;
   return Status::Ok();
 }
 

@@ -83,6 +83,12 @@ struct TrainOptions {
   // EMA of the weights, decay per step; 0 = off. Validation, best.pt and the export use the EMA
   // weights (BatchNorm statistics stay the live model's); last.pt keeps the live weights.
   double ema = 0;
+  // Data-parallel training (issue 17, distributed.h): -1 = when torchrun's RANK/WORLD_SIZE are
+  // set, 0 = off, 1 = on (the variables are then required). `batch` is per rank: the global batch
+  // is batch x WORLD_SIZE. dist_timeout_s bounds the rendezvous and every collective.
+  int distributed = -1;
+  int dist_timeout_s = 300;
+  int dist_bucket_kb = 1024;  // gradient all-reduce bucket size (distributed.h)
 };
 
 struct EpochStats {
@@ -97,6 +103,7 @@ struct TrainResult {
   double best_val_loss = 0;
   double seconds = 0;               // this invocation's wall time
   std::string device;               // "cpu" / "cuda:0"
+  int rank = 0, world_size = 1;     // distributed training: rank 0 alone wrote the run's files
 };
 
 // Validates options (messages name the flag and value), then trains. Exit-code mapping for the CLI:
