@@ -1,4 +1,14 @@
-// The training loop. Design notes (GPU throughput, issue 7):
+// The training loop: Trainer::Run orchestrates one run (validate the options, set up or resume,
+// then epochs until a stop rule); the parts live beside it:
+//   batches.h     the training data on the device, the epoch's order (the sampler)
+//   step.h        one training step (forward, backward, [dist] gradient all-reduce, optimiser, EMA)
+//   graph_step.h  the step captured and replayed as a CUDA graph
+//   optimiser.h   Keras' Adam over one flat parameter buffer
+//   schedule.h    learning rate per epoch, epoch seeds, stop rules
+//   progress.h    progress bar, history rows, TensorBoard scalars, log lines
+//   recovery.h    bringing a run folder back in line with last.pt on --resume
+//   distributed.h data-parallel training over ranks (torchrun), marked [dist] here and in step.cpp
+// Design notes (GPU throughput, issue 7):
 // - the whole training set lives on the device as uint8 [N,1,S,S]; a batch is an index_select
 //   from a device randperm, converted to float there: no host->device copies per step;
 // - augmentation is a handful of batched ops (augment.cpp);
@@ -13,40 +23,31 @@
 
 #include <torch/torch.h>
 #include <torch/version.h>
-#if defined(TORCH_VERSION_MAJOR)
-#include <ATen/autocast_mode.h>
-#endif
-
-#if CATDOG_TORCH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#endif
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <tuple>
-#include <ctime>
 #include <filesystem>
-#include <functional>
 #include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
 
-#include <unistd.h>
-
-#include "augment.h"
-#include "distributed.h"
-#if CATDOG_FUSED_CUDA
-#include "fused_ops.h"
-#endif
+#include "autocast.h"
+#include "batches.h"
 #include "catdog/tfjs_format.h"
+#include "distributed.h"
 #include "fsutil.h"
+#include "graph_step.h"
 #include "models_torch.h"
+#include "optimiser.h"
+#include "progress.h"
 #include "recovery.h"
+#include "schedule.h"
+#include "step.h"
 #include "tensorboard.h"
 
 namespace catdog::train {
@@ -57,250 +58,7 @@ using json = nlohmann::json;
 namespace stdfs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEpsilon = 1e-7;  // Keras Adam defaults
-
 Status BadInput(const std::string& msg) { return Status::Error("bad input: " + msg); }
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-// The seed of one epoch's randomness (shuffle, augmentation, dropout): a pure function of
-// (seed, epoch), which is what makes --resume exact.
-uint64_t EpochSeed(uint64_t seed, int epoch) { return SplitMix64(seed * 0x100000001B3ull + uint64_t(epoch)); }
-
-std::string IsoNow() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-json StatsJson(const EpochStats& e) {
-  return {{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"val_loss", e.val_loss},
-          {"val_accuracy", e.val_accuracy}, {"lr", e.lr}, {"seconds", e.seconds}, {"images_per_s", e.images_per_s}};
-}
-EpochStats StatsFromJson(const json& j) {
-  auto num = [&](const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
-  };
-  EpochStats e;
-  e.epoch = int(num("epoch"));
-  e.loss = num("loss");
-  e.accuracy = num("accuracy");
-  e.val_loss = num("val_loss");
-  e.val_accuracy = num("val_accuracy");
-  e.lr = num("lr");
-  e.seconds = num("seconds");
-  e.images_per_s = num("images_per_s");
-  return e;
-}
-
-// Progress bar on a TTY: steps, percent, rate, ETA. Writes at most ~10 times a second.
-class Progress {
- public:
-  Progress(bool on, int epoch, int epochs, int64_t steps) : on_(on), epoch_(epoch), epochs_(epochs), steps_(steps) {
-    start_ = last_ = Clock::now();
-  }
-  void Update(int64_t step, int64_t images) {
-    if (!on_) return;
-    auto now = Clock::now();
-    if (step < steps_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    double el = std::chrono::duration<double>(now - start_).count();
-    double eta = step > 0 ? el / double(step) * double(steps_ - step) : 0;
-    const int width = 30;
-    int fill = steps_ > 0 ? int(width * step / steps_) : width;
-    std::string bar(size_t(fill), '=');
-    if (fill < width) bar += '>' + std::string(size_t(width - fill - 1), ' ');
-    std::fprintf(stderr, "\repoch %d/%d [%s] %3d%% %lld/%lld  %.0f img/s  ETA %02d:%02d ", epoch_, epochs_,
-                 bar.c_str(), steps_ > 0 ? int(100 * step / steps_) : 100, (long long)step, (long long)steps_,
-                 el > 0 ? double(images) / el : 0.0, int(eta) / 60, int(eta) % 60);
-    std::fflush(stderr);
-  }
-  void Done() {
-    if (on_) std::fprintf(stderr, "\r\033[K");
-  }
-
- private:
-  bool on_;
-  int epoch_, epochs_;
-  int64_t steps_;
-  Clock::time_point start_, last_;
-};
-
-// bf16 autocast, guarded for the libtorch versions we build against (1.13 here, 2.x on the GPU).
-class AutocastScope {
- public:
-  AutocastScope(bool on, const torch::Device& device) : on_(on), cuda_(device.is_cuda()) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    const auto dt = cuda_ ? at::kCUDA : at::kCPU;
-    at::autocast::set_autocast_dtype(dt, at::kBFloat16);
-    at::autocast::set_autocast_enabled(dt, true);
-#else
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-#endif
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
-#else
-    if (cuda_) at::autocast::set_enabled(false);
-    else at::autocast::set_cpu_enabled(false);
-#endif
-    // Casts of the weights are cached while autocast is on; the weights change every step.
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_, cuda_;
-};
-
-// All trainable parameters as views of one flat tensor; gradients as views of another.
-class FlatParams {
- public:
-  void Init(Net& net) {
-    params_.clear();
-    for (torch::Tensor& p : net->parameters())
-      if (p.requires_grad()) params_.push_back(p);
-    int64_t total = 0;
-    for (auto& p : params_) total += p.numel();
-    auto opts = params_.front().options();
-    flat_ = torch::empty({total}, opts);
-    grad_ = torch::zeros({total}, opts);
-    int64_t off = 0;
-    torch::NoGradGuard no_grad;
-    for (auto& p : params_) {
-      const int64_t n = p.numel();
-      flat_.narrow(0, off, n).copy_(p.detach().reshape({-1}));
-      p.set_data(flat_.narrow(0, off, n).view(p.sizes()));
-      p.mutable_grad() = grad_.narrow(0, off, n).view(p.sizes());
-      grad_ptrs_.push_back(p.grad().data_ptr());
-      offsets_.push_back(off);
-      off += n;
-    }
-  }
-  // Autograd accumulates in place into the views; if a libtorch ever replaces a gradient tensor
-  // instead, copy it into its slot and re-alias (host-side pointer checks only, no sync).
-  void Gather() {
-    for (size_t i = 0; i < params_.size(); ++i) {
-      torch::Tensor& p = params_[i];
-      if (p.grad().defined() && p.grad().data_ptr() == grad_ptrs_[i]) continue;
-      torch::Tensor slot = grad_.narrow(0, offsets_[i], p.numel()).view(p.sizes());
-      torch::NoGradGuard no_grad;
-      if (p.grad().defined()) slot.copy_(p.grad());
-      else slot.zero_();
-      p.mutable_grad() = slot;
-    }
-  }
-  torch::Tensor& flat() { return flat_; }
-  torch::Tensor& grad() { return grad_; }
-  const std::vector<torch::Tensor>& params() const { return params_; }
-  const std::vector<int64_t>& offsets() const { return offsets_; }
-  int64_t numel() const { return flat_.numel(); }
-
- private:
-  std::vector<torch::Tensor> params_;
-  std::vector<const void*> grad_ptrs_;
-  std::vector<int64_t> offsets_;
-  torch::Tensor flat_, grad_;
-};
-
-// Keras' Adam on the flat buffer: alpha = lr sqrt(1 - b2^t) / (1 - b1^t);
-// p -= alpha m / (sqrt(v) + eps).
-class FlatAdam {
- public:
-  void Init(FlatParams* params, double lr) {
-    p_ = params;
-    state_.m = torch::zeros_like(p_->flat());
-    state_.v = torch::zeros_like(p_->flat());
-    denom_ = torch::empty_like(p_->flat());
-    auto dopts = p_->flat().options().dtype(torch::kDouble);
-    step_t_ = torch::zeros({}, dopts);
-    lr_t_ = torch::full({}, lr, dopts);
-    state_.step = 0;
-  }
-  // Outside a captured step only (a fill on the device, read by the next replays).
-  void SetLr(double lr) { lr_t_.fill_(lr); }
-  Status Load(const AdamState& s) {
-    if (!s.m.defined() || s.m.numel() != p_->numel() || s.v.numel() != p_->numel())
-      return Status::Error("optimizer state does not match the model (" +
-                           std::to_string(s.m.defined() ? s.m.numel() : 0) + " vs " + std::to_string(p_->numel()) +
-                           " floats)");
-    torch::NoGradGuard no_grad;
-    state_.m.copy_(s.m);
-    state_.v.copy_(s.v);
-    state_.step = s.step;
-    step_t_.fill_(double(s.step));
-    return Status::Ok();
-  }
-  // Device-only: no host scalar changes from step to step, so a CUDA graph can replay it.
-  void Step() {
-    torch::NoGradGuard no_grad;
-    step_t_.add_(1.0);
-    torch::Tensor alpha =
-        lr_t_ * torch::sqrt(1.0 - torch::pow(kBeta2, step_t_)) / (1.0 - torch::pow(kBeta1, step_t_));
-    torch::Tensor& g = p_->grad();
-    state_.m.mul_(kBeta1).add_(g, 1.0 - kBeta1);
-    state_.v.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
-    torch::sqrt_out(denom_, state_.v).add_(kEpsilon);
-    denom_.reciprocal_().mul_(state_.m).mul_(alpha);
-    p_->flat().sub_(denom_);
-  }
-  // m, v and the step count (1-element view): what rank 0 broadcasts to the others.
-  std::vector<torch::Tensor> StateTensors() { return {state_.m, state_.v, step_t_.view({1})}; }
-  // Reads the step count back from the device (once per epoch, for the checkpoint).
-  const AdamState& state() {
-    state_.step = int64_t(std::llround(step_t_.item<double>()));
-    return state_;
-  }
-
- private:
-  FlatParams* p_ = nullptr;
-  AdamState state_;
-  torch::Tensor denom_, step_t_, lr_t_;
-};
-
-struct DeviceData {
-  torch::Tensor x;       // uint8 [N,1,S,S]
-  torch::Tensor y;       // float [N]
-  torch::Tensor y_bool;  // bool [N]
-  int64_t n = 0;
-};
-
-DeviceData ToDevice(const pack::Pack& pack, const std::vector<size_t>& idx, const torch::Device& device) {
-  const int64_t S = pack.size, n = int64_t(idx.size());
-  torch::Tensor x = torch::empty({n, 1, S, S}, torch::kUInt8);
-  torch::Tensor y = torch::empty({n}, torch::kFloat);
-  uint8_t* xp = x.data_ptr<uint8_t>();
-  float* yp = y.data_ptr<float>();
-  const size_t plane = size_t(S * S);
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(xp + size_t(i) * plane, pack.image(idx[size_t(i)]), plane);
-    yp[i] = pack.labels[idx[size_t(i)]] ? 1.f : 0.f;
-  }
-  DeviceData d;
-  d.x = x.to(device);
-  d.y = y.to(device);
-  d.y_bool = d.y.gt(0.5);
-  d.n = n;
-  return d;
-}
-
-torch::Tensor Batch(const DeviceData& d, const torch::Tensor& idx) {
-  return d.x.index_select(0, idx).to(torch::kFloat).mul_(1.0 / 255.0);
-}
 
 struct RunState {
   int epoch = 0;  // epochs finished
@@ -322,12 +80,18 @@ class Trainer {
   bool writer() const { return rank_ == 0; }  // rank 0 alone writes the run's files
   Status Setup();
   Status Resume();
+  Status Start();
+  Status PrepareSteps();
+  Status TrainEpoch(int epoch, EpochStats* e);
+  bool Record(const EpochStats& e);
+  bool ShouldStop(const EpochStats& e);
+  Status Finish(TrainResult* result);
   std::pair<double, double> Evaluate(const DeviceData& d);
   json Meta() const;
   json RunCard(const std::string& status) const;
   Status SaveEpoch(bool improved);
   Status WriteHistory() const;
-  double LrAt(int epoch) const;
+  Status Fail(const std::string& status, const std::string& message);
 
   const pack::Pack& pack_;
   TrainOptions o_;
@@ -338,6 +102,8 @@ class Trainer {
   Net net_{nullptr};
   FlatParams flat_;
   FlatAdam adam_;
+  std::unique_ptr<TrainStep> step_;
+  std::unique_ptr<GraphStep> graph_;
   RunState st_;
   std::vector<json> golden_;
   tb::EventWriter tb_train_, tb_val_;
@@ -345,7 +111,6 @@ class Trainer {
   Clock::time_point t0_;
   std::string stop_reason_;
   fs::DirLock lock_;  // one trainer per output directory
-  bool graph_used_ = false;
   bool fused_ = false;  // the fused CUDA kernels run (fused_ops.h)
   // [dist] data-parallel training (distributed.h); null when training alone.
   std::unique_ptr<Distributed> dist_;
@@ -360,14 +125,6 @@ class Trainer {
     ema_.copy_(ema_swap_);
   }
 };
-
-double Trainer::LrAt(int epoch) const {
-  double lr = o_.lr;
-  if (o_.lr_schedule == "cosine" && o_.epochs > 1)
-    lr *= 0.5 * (1.0 + std::cos(M_PI * double(epoch - 1) / double(o_.epochs)));
-  if (o_.warmup_epochs > 0 && epoch <= o_.warmup_epochs) lr *= double(epoch) / double(o_.warmup_epochs);
-  return lr;
-}
 
 Status Trainer::Validate() {
   // A fine-tune builds the architecture its model file describes, not the registry's entry.
@@ -476,19 +233,7 @@ Status Trainer::Setup() {
     at::globalContext().setAllowTF32CuBLAS(o_.tf32);
   }
   log_dir_ = o_.log_dir.empty() ? (stdfs::path(o_.out_dir) / "logs").string() : o_.log_dir;
-  std::vector<size_t> tr = pack_.Indices(pack::kTrain);
-  if (o_.limit > 0 && size_t(o_.limit) < tr.size()) {
-    // Packs are sorted by class folder: take the first images of each class in turn, so a quick
-    // run sees both classes.
-    std::vector<size_t> by_class[2];
-    for (size_t i : tr) by_class[pack_.labels[i] ? 1 : 0].push_back(i);
-    std::vector<size_t> picked;
-    for (size_t k = 0; picked.size() < size_t(o_.limit); ++k) {
-      for (int c = 0; c < 2 && picked.size() < size_t(o_.limit); ++c)
-        if (k < by_class[c].size()) picked.push_back(by_class[c][k]);
-    }
-    tr = std::move(picked);
-  }
+  std::vector<size_t> tr = TrainingIndices(pack_, o_.limit);
   std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
   size_t dogs = 0;
@@ -702,14 +447,14 @@ json Trainer::RunCard(const std::string& status) const {
   c["global_batch"] = int64_t(o_.batch) * world_;
   if (dist_) c["distributed_backend"] = dist_->backend();
   c["lr"] = o_.lr;
-  c["optimizer"] = {{"name", "adam"}, {"beta_1", kBeta1}, {"beta_2", kBeta2}, {"epsilon", kEpsilon}};
+  c["optimizer"] = {{"name", "adam"}, {"beta_1", kAdamBeta1}, {"beta_2", kAdamBeta2}, {"epsilon", kAdamEpsilon}};
   c["loss"] = "binary_crossentropy";
   c["seed"] = o_.seed;
   c["device"] = device_.str();
   c["bf16"] = o_.bf16;
   c["channels_last"] = o_.channels_last;
   c["tf32"] = o_.tf32;
-  c["cuda_graph"] = graph_used_;
+  c["cuda_graph"] = graph_ && graph_->used();
   c["fused_kernels"] = fused_;
   c["lr_schedule"] = o_.lr_schedule;
   c["warmup_epochs"] = o_.warmup_epochs;
@@ -777,279 +522,157 @@ Status Trainer::SaveEpoch(bool improved) {
   return fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("running").dump(2) + "\n");
 }
 
-Status Trainer::Run(TrainResult* result) {
-  t0_ = Clock::now();
-  Status s = Validate();
-  if (!s) return s;
-  s = StartDistributed();
-  if (!s) return s;
-  s = Setup();
-  if (!s) return SyncStart(s);
-  if (o_.resume && writer()) {  // [dist] rank 0 reads last.pt and broadcasts it
-    s = Resume();
+// A fresh run: Keras' initialisation (or the --finetune model's weights), a new optimiser.
+Status Trainer::Start() {
+  started_at_ = IsoNow();
+  torch::manual_seed(o_.seed);
+  if (o_.init) {
+    Status s = CopyIntoNet(*o_.init, net_);  // --finetune: the shipped model's weights
+    if (!s) return Status::Error("--finetune: " + s.message());
   } else {
-    started_at_ = IsoNow();
-    torch::manual_seed(o_.seed);
-    if (o_.init) {
-      s = CopyIntoNet(*o_.init, net_);  // --finetune: the shipped model's weights
-      if (!s) return Status::Error("--finetune: " + s.message());
-    } else {
-      KerasInit(net_);
-    }
-    net_->to(device_);
-    flat_.Init(net_);
-    adam_.Init(&flat_, o_.lr);
+    KerasInit(net_);
   }
-  s = SyncStart(s);  // [dist] every rank set up, then rank 0's weights and state everywhere
-  if (!s) return s;
+  net_->to(device_);
+  flat_.Init(net_);
+  adam_.Init(&flat_, o_.lr);
+  return Status::Ok();
+}
+
+// The weight average, the TensorBoard writers, the step and its CUDA graph.
+Status Trainer::PrepareSteps() {
   if (o_.ema > 0) {
     // A resumed run restarts the average from the resumed weights (last.pt holds no average).
     if (o_.resume) spdlog::warn("--ema with --resume: the weight average restarts from last.pt's weights");
     ema_ = flat_.flat().detach().clone();
     ema_swap_ = torch::empty_like(ema_);
   }
-  if (writer()) {
-    s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
+  if (writer()) {  // [dist] rank 0 alone writes the events
+    Status s = tb_train_.Open((stdfs::path(log_dir_) / "train").string());
     if (!s) return s;
     s = tb_val_.Open((stdfs::path(log_dir_) / "validation").string());
     if (!s) return s;
   }
+  step_ = std::make_unique<TrainStep>(o_, device_, train_, net_, flat_, adam_, ema_, fused_);
+  step_->dist = dist_.get();
+  TrainStep* step = step_.get();
+  // [dist] not captured: the bucket hooks decide on the host when each all-reduce starts.
+  if (dist_ && o_.cuda_graph && device_.is_cuda()) spdlog::info("distributed training: CUDA graphs off (eager steps)");
+  graph_ = std::make_unique<GraphStep>([step](const torch::Tensor& idx, int64_t len) { (*step)(idx, len); },
+                                       o_.cuda_graph && device_.is_cuda() && !dist_, o_.batch, o_.bf16);
+  return Status::Ok();
+}
 
-  // [dist] one progress bar: rank 0's (under torchrun every rank may have the terminal).
-  const bool tty = writer() && (o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO)));
-  const AugmentParams aug;
-  auto opts = torch::TensorOptions().device(device_);
-  // [dist] a step takes the next global batch of the shuffle; this rank trains on its slice.
+// Writes run.json's failed status and returns the error.
+Status Trainer::Fail(const std::string& status, const std::string& message) {
+  stop_reason_ = "diverged";
+  if (writer())  // [dist]
+    fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard(status).dump(2) + "\n");
+  return Status::Error(message);
+}
+
+// One epoch: its steps in the epoch's order, then validation. Non-finite losses stop the run.
+Status Trainer::TrainEpoch(int epoch, EpochStats* out) {
+  auto te = Clock::now();
+  torch::manual_seed(EpochSeed(o_.seed, epoch));
+  net_->train();
+  const double lr = LearningRate(o_, epoch);
+  adam_.SetLr(lr);
+  step_->ZeroSums();
+  // [dist] a step takes the next global batch of the order; this rank trains on its slice.
   const int64_t global_batch = int64_t(o_.batch) * world_;
   const int64_t steps = (train_.n + global_batch - 1) / global_batch;
-  double grad_scale = 1;  // this rank's images / the global batch's (distributed.h)
-  spdlog::info("training {} (augment {}) on {}: {} train / {} {} images, batch {}{}, {} steps/epoch, {} parameters",
-               arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch,
-               dist_ ? fmt::format(" per rank x {} ranks = {}", world_, global_batch) : "", steps, flat_.numel());
-  stop_reason_ = "epochs";
-  if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
-  // Accumulators live across epochs (zeroed each epoch): a captured graph adds into them.
-  torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
-  torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
-  // One training step on the images `idx` (len of them): everything on the device.
-  auto train_step = [&](const torch::Tensor& idx, int64_t len) {
-    torch::Tensor x;
-#if CATDOG_FUSED_CUDA
-    if (fused_ && o_.augment) {
-      x = GatherAugment(train_.x, idx, aug);
-    } else
-#endif
-    {
-      x = Batch(train_, idx);
-      if (o_.augment) x = AugmentBatch(x, aug);
-    }
-    if (o_.photometric) x = PhotometricJitter(x);
-    if (o_.random_erase > 0) x = RandomErase(x, o_.random_erase);
-    if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    torch::Tensor y = train_.y.index_select(0, idx);
-    if (o_.label_smoothing > 0) y = y.mul(1.0 - o_.label_smoothing).add_(0.5 * o_.label_smoothing);
-    torch::Tensor logits, loss;
-    {
-      AutocastScope ac(o_.bf16, device_);
-      logits = net_->forward(x).to(torch::kFloat);
-      loss = torch::binary_cross_entropy_with_logits(logits, y);
-    }
-    flat_.grad().zero_();
-    if (dist_) {  // [dist] buckets all-reduce as backward fills them
-      dist_->BeginStep();
-      loss.mul(grad_scale).backward();
+  torch::Tensor order = EpochOrder(train_.n, device_);
+  // [dist] the same permutation on every rank; augmentation and dropout draw per rank.
+  if (dist_) torch::manual_seed(RankEpochSeed(o_.seed, epoch, rank_));
+  // [dist] one progress bar: rank 0's (under torchrun every rank may have the terminal).
+  ProgressBar bar(writer() && ProgressWanted(o_.progress), epoch, o_.epochs, steps);
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t gstart = step * global_batch, glen = std::min<int64_t>(global_batch, train_.n - gstart);
+    const int64_t start = std::min<int64_t>(gstart + int64_t(rank_) * o_.batch, gstart + glen);
+    const int64_t len = std::min<int64_t>(o_.batch, gstart + glen - start);
+    step_->grad_scale = double(len) / double(glen);  // this rank's images / the global batch's
+    if (len == 0) {
+      step_->EmptyStep();
     } else {
-      loss.backward();
+      torch::Tensor idx = order.narrow(0, start, len);
+      if (!graph_->Run(idx, len)) (*step_)(idx, len);
     }
-    flat_.Gather();
-    if (dist_) dist_->FinishStep();  // [dist] the summed gradients, before the optimiser
-    adam_.Step();
-    if (ema_.defined()) {
-      torch::NoGradGuard no_grad;
-      ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
-    }
-    loss_sum.add_(loss.detach(), double(len));
-    correct.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
-  };
-  // [dist] a rank whose slice of the epoch's last, short batch is empty: its zeros join the sums.
-  auto empty_step = [&] {
-    flat_.grad().zero_();
-    dist_->BeginStep();
-    dist_->FinishStep();
-    adam_.Step();
-    if (ema_.defined()) {
-      torch::NoGradGuard no_grad;
-      ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
-    }
-  };
-  // Full batches replay a CUDA graph of train_step after a few eager warm-up steps on a side
-  // stream (cuDNN benchmarking, cuBLAS workspaces and the allocator settle outside the capture).
-  // Returns false when the step must run eagerly.
-  std::function<bool(const torch::Tensor&, int64_t)> graph_step = [](const torch::Tensor&, int64_t) { return false; };
-#if CATDOG_TORCH_CUDA
-  std::unique_ptr<at::cuda::CUDAGraph> graph;
-  torch::Tensor graph_idx;
-  int warm_steps = 0;
-  // [dist] not captured: the bucket hooks decide on the host when each all-reduce starts.
-  bool graph_off = !(o_.cuda_graph && device_.is_cuda()) || dist_ != nullptr;
-  if (dist_ && o_.cuda_graph && device_.is_cuda()) spdlog::info("distributed training: CUDA graphs off (eager steps)");
-  if (!graph_off && o_.bf16) at::autocast::set_autocast_cache_enabled(false);
-  graph_step = [&](const torch::Tensor& idx, int64_t len) {
-    if (graph_off || len != o_.batch) return false;
-    if (graph) {
-      graph_idx.copy_(idx);
-      graph->replay();
-      return true;
-    }
-    torch::cuda::synchronize();
-    c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-    if (warm_steps < 3) {
-      {
-        c10::cuda::CUDAStreamGuard guard(side);
-        train_step(idx, len);
-      }
-      torch::cuda::synchronize();
-      ++warm_steps;
-      return true;
-    }
-    graph_idx = idx.clone();
-    try {
-      graph = std::make_unique<at::cuda::CUDAGraph>();
-      {
-        c10::cuda::CUDAStreamGuard guard(side);
-        graph->capture_begin();
-        train_step(graph_idx, len);
-        graph->capture_end();
-      }
-      torch::cuda::synchronize();
-      graph->replay();  // capturing did not run the step
-      graph_used_ = true;
-      spdlog::info("CUDA graph captured: one replay per training step of {} images", len);
-    } catch (const c10::Error& e) {
-      spdlog::warn("CUDA graph capture failed, training eagerly: {}", e.what_without_backtrace());
-      graph.reset();
-      graph_off = true;
-      torch::cuda::synchronize();
-      return false;
-    }
-    return true;
-  };
-#endif
-  while (st_.epoch < o_.epochs) {
-    const int epoch = st_.epoch + 1;
-    auto te = Clock::now();
-    torch::manual_seed(EpochSeed(o_.seed, epoch));
-    net_->train();
-    const double lr = LrAt(epoch);
-    adam_.SetLr(lr);
-    loss_sum.zero_();
-    correct.zero_();
-    torch::Tensor perm = torch::randperm(train_.n, opts.dtype(torch::kLong));
-    // [dist] the same permutation on every rank; augmentation and dropout draw per rank.
-    if (dist_) torch::manual_seed(SplitMix64(EpochSeed(o_.seed, epoch) ^ (uint64_t(rank_) + 1) * 0xD1B54A32D192ED03ull));
-    Progress bar(tty, epoch, o_.epochs, steps);
-    for (int64_t step = 0; step < steps; ++step) {
-      const int64_t gstart = step * global_batch, glen = std::min<int64_t>(global_batch, train_.n - gstart);
-      const int64_t start = std::min<int64_t>(gstart + int64_t(rank_) * o_.batch, gstart + glen);
-      const int64_t len = std::min<int64_t>(o_.batch, gstart + glen - start);
-      grad_scale = double(len) / double(glen);
-      if (len == 0) {
-        empty_step();
-      } else {
-        torch::Tensor idx = perm.narrow(0, start, len);
-        if (!graph_step(idx, len)) train_step(idx, len);
-      }
-      bar.Update(step + 1, gstart + glen);
-    }
-    bar.Done();
-    if (dist_) {  // [dist] every rank's sums: the epoch's loss and accuracy over all its images
-      dist_->AllReduceSum(loss_sum.view({1}));
-      dist_->AllReduceSum(correct.view({1}));
-    }
-    EpochStats e;
-    e.epoch = epoch;
-    e.loss = loss_sum.item<double>() / double(train_.n);  // the one sync of the epoch
-    e.accuracy = double(correct.item<int64_t>()) / double(train_.n);
-    // Training throughput: the .item() above waited for the device, validation is not counted.
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - te).count();
-    if (!std::isfinite(e.loss)) {
-      stop_reason_ = "diverged";
-      if (writer())
-        fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
-                          RunCard("failed: non-finite training loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
-      return Status::Error("epoch " + std::to_string(epoch) + ": training loss is " + std::to_string(e.loss) +
-                           " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
-                           (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
-                                          : std::string("no checkpoint was written")) + ".");
-    }
-    double vl = NAN, va = NAN;
-    if (writer()) {  // [dist] rank 0 validates on the whole split and tells the others
-      SwapEma();  // validate the averaged weights
-      std::tie(vl, va) = Evaluate(val_);
-      SwapEma();
-    }
-    if (dist_) {
-      torch::Tensor v = torch::tensor({vl, va}, torch::kDouble).to(device_);
-      dist_->Broadcast(v);
-      v = v.cpu();
-      vl = v[0].item<double>();
-      va = v[1].item<double>();
-    }
-    e.val_loss = vl;
-    e.val_accuracy = va;
-    e.lr = lr;
-    e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
-    e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
-    if (val_.n > 0 && !std::isfinite(e.val_loss)) {
-      stop_reason_ = "diverged";
-      if (writer())
-        fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(),
-                          RunCard("failed: non-finite validation loss at epoch " + std::to_string(epoch)).dump(2) + "\n");
-      return Status::Error("epoch " + std::to_string(epoch) + ": validation loss is " + std::to_string(e.val_loss) +
-                           " (diverged). Stopped; checkpoints keep the last good epoch.");
-    }
-    st_.history.push_back(e);
-    st_.epoch = epoch;
-    const double criterion = val_.n > 0 ? e.val_loss : e.loss;
-    const bool improved = criterion < st_.best_val_loss;
-    if (improved) {
-      st_.best_val_loss = criterion;
-      st_.best_epoch = epoch;
-      st_.bad_epochs = 0;
-    } else {
-      ++st_.bad_epochs;
-    }
-    // TensorBoard before the checkpoints: events of an epoch that a kill kept out of last.pt are
-    // cut by --resume; the other order could lose an epoch's events for good.
-    for (auto& [w, tag, v] : std::vector<std::tuple<tb::EventWriter*, const char*, double>>{
-             {&tb_train_, "epoch_loss", e.loss}, {&tb_train_, "epoch_accuracy", e.accuracy},
-             {&tb_train_, "epoch_learning_rate", e.lr}, {&tb_train_, "epoch_images_per_second", e.images_per_s},
-             {&tb_train_, "epoch_seconds", e.seconds}, {&tb_val_, "epoch_loss", e.val_loss},
-             {&tb_val_, "epoch_accuracy", e.val_accuracy}}) {
-      if (!writer() || (w == &tb_val_ && val_.n == 0)) continue;
-      s = w->AddScalar(tag, float(v), epoch - 1);  // Keras logs epochs 0-based
-      if (!s) return s;
-    }
-    s = writer() ? SaveEpoch(improved) : Status::Ok();
-    if (!s) return s;
-    spdlog::info("epoch {}/{}: loss {:.4f} acc {:.4f} val_loss {:.4f} val_acc {:.4f}  {:.1f} s, {:.0f} img/s{}", epoch,
-                 o_.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_s,
-                 improved ? "  (best)" : "");
-    if (o_.until_loss >= 0 && e.loss <= o_.until_loss) {
-      stop_reason_ = "until-loss";
-      spdlog::info("training loss {:.4f} <= --until-loss {}: stopping", e.loss, o_.until_loss);
-      break;
-    }
-    if (o_.patience > 0 && st_.bad_epochs >= o_.patience) {
-      stop_reason_ = "patience";
-      spdlog::info("val_loss has not improved for {} epochs (best {:.4f} at epoch {}): stopping", st_.bad_epochs,
-                   st_.best_val_loss, st_.best_epoch);
-      break;
-    }
+    bar.Update(step + 1, gstart + glen);
   }
-  std::error_code ec;
+  bar.Done();
+  step_->ReduceSums();  // [dist] every rank's sums: the epoch's loss and accuracy over all its images
+  EpochStats e;
+  e.epoch = epoch;
+  e.loss = step_->MeanLoss();  // the one sync of the epoch
+  e.accuracy = step_->Accuracy();
+  // Training throughput: the read above waited for the device, validation is not counted.
+  const double train_seconds = std::chrono::duration<double>(Clock::now() - te).count();
+  if (!std::isfinite(e.loss))
+    return Fail("failed: non-finite training loss at epoch " + std::to_string(epoch),
+                "epoch " + std::to_string(epoch) + ": training loss is " + std::to_string(e.loss) +
+                    " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
+                    (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
+                                   : std::string("no checkpoint was written")) + ".");
+  double vl = NAN, va = NAN;
+  if (writer()) {  // [dist] rank 0 validates on the whole split and tells the others
+    SwapEma();  // validate the averaged weights
+    std::tie(vl, va) = Evaluate(val_);
+    SwapEma();
+  }
+  if (dist_) {
+    torch::Tensor v = torch::tensor({vl, va}, torch::kDouble).to(device_);
+    dist_->Broadcast(v);
+    v = v.cpu();
+    vl = v[0].item<double>();
+    va = v[1].item<double>();
+  }
+  e.val_loss = vl;
+  e.val_accuracy = va;
+  e.lr = lr;
+  e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
+  e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
+  if (val_.n > 0 && !std::isfinite(e.val_loss))
+    return Fail("failed: non-finite validation loss at epoch " + std::to_string(epoch),
+                "epoch " + std::to_string(epoch) + ": validation loss is " + std::to_string(e.val_loss) +
+                    " (diverged). Stopped; checkpoints keep the last good epoch.");
+  *out = e;
+  return Status::Ok();
+}
+
+// Adds the epoch to the run's state; true when it is the best so far (validation loss, or the
+// training loss without a validation split).
+bool Trainer::Record(const EpochStats& e) {
+  st_.history.push_back(e);
+  st_.epoch = e.epoch;
+  const double criterion = val_.n > 0 ? e.val_loss : e.loss;
+  const bool improved = criterion < st_.best_val_loss;
+  if (improved) {
+    st_.best_val_loss = criterion;
+    st_.best_epoch = e.epoch;
+    st_.bad_epochs = 0;
+  } else {
+    ++st_.bad_epochs;
+  }
+  return improved;
+}
+
+bool Trainer::ShouldStop(const EpochStats& e) {
+  const std::string reason = StopRule(o_, e, st_.bad_epochs);
+  if (reason.empty()) return false;
+  stop_reason_ = reason;
+  if (reason == "until-loss")
+    spdlog::info("training loss {:.4f} <= --until-loss {}: stopping", e.loss, o_.until_loss);
+  else
+    spdlog::info("val_loss has not improved for {} epochs (best {:.4f} at epoch {}): stopping", st_.bad_epochs,
+                 st_.best_val_loss, st_.best_epoch);
+  return true;
+}
+
+Status Trainer::Finish(TrainResult* result) {
+  Status s;  // [dist] rank 0 alone writes run.json and has best.pt
   if (writer()) s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
   if (!s) return s;
+  std::error_code ec;
   if (writer() && !stdfs::exists(stdfs::path(o_.out_dir) / "best.pt", ec))
     return Status::Error((stdfs::path(o_.out_dir) / "best.pt").string() + " was not written: the run has no result");
   result->history = st_.history;
@@ -1061,6 +684,48 @@ Status Trainer::Run(TrainResult* result) {
   result->rank = rank_;
   result->world_size = world_;
   return Status::Ok();
+}
+
+Status Trainer::Run(TrainResult* result) {
+  t0_ = Clock::now();
+  Status s = Validate();
+  if (!s) return s;
+  s = StartDistributed();
+  if (!s) return s;
+  s = Setup();
+  if (!s) return SyncStart(s);
+  if (o_.resume && writer()) {  // [dist] rank 0 reads last.pt and broadcasts it
+    s = Resume();
+  } else {
+    s = Start();
+    if (!s) return s;
+  }
+  s = SyncStart(s);  // [dist] every rank set up, then rank 0's weights and state everywhere
+  if (!s) return s;
+  s = PrepareSteps();
+  if (!s) return s;
+  const int64_t global_batch = int64_t(o_.batch) * world_;  // [dist] batch is per rank
+  spdlog::info("training {} (augment {}) on {}: {} train / {} {} images, batch {}{}, {} steps/epoch, {} parameters",
+               arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch,
+               dist_ ? fmt::format(" per rank x {} ranks = {}", world_, global_batch) : "",
+               (train_.n + global_batch - 1) / global_batch, flat_.numel());
+  stop_reason_ = "epochs";
+  if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
+  while (st_.epoch < o_.epochs) {
+    EpochStats e;
+    s = TrainEpoch(st_.epoch + 1, &e);
+    if (!s) return s;
+    const bool improved = Record(e);
+    // TensorBoard before the checkpoints: events of an epoch that a kill kept out of last.pt are
+    // cut by --resume; the other order could lose an epoch's events for good.
+    s = writer() ? LogEpochScalars(tb_train_, tb_val_, e, val_.n > 0) : Status::Ok();  // [dist]
+    if (!s) return s;
+    s = writer() ? SaveEpoch(improved) : Status::Ok();  // [dist]
+    if (!s) return s;
+    LogEpochLine(e, o_.epochs, improved);
+    if (ShouldStop(e)) break;
+  }
+  return Finish(result);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// `catdog preview` (cmd_preview.cpp): the tutorial's 5x5 grid of pack samples with their labels.
+// `catdog preview` (cli/cmd_preview.cpp): the tutorial's 5x5 grid of pack samples with their labels.
 //
 // Augmentation hook: the augmentation lives in the libtorch trainer (augment.h), which this
 // OpenCV-side library does not link. A build that has both registers an augmenter once (e.g.

@@ -1,0 +1,84 @@
+#include "step.h"
+
+#include "autocast.h"
+#if CATDOG_FUSED_CUDA
+#include "fused_ops.h"
+#endif
+
+namespace catdog::train {
+
+TrainStep::TrainStep(const TrainOptions& options, const torch::Device& device, const DeviceData& train, Net& net,
+                     FlatParams& flat, FlatAdam& adam, torch::Tensor& ema, bool fused)
+    : o_(options), train_(train), net_(net), flat_(flat), adam_(adam), ema_(ema), fused_(fused), device_(device) {
+  auto opts = torch::TensorOptions().device(device_);
+  loss_sum_ = torch::zeros({}, opts.dtype(torch::kDouble));
+  correct_ = torch::zeros({}, opts.dtype(torch::kLong));
+}
+
+void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
+  torch::Tensor x;
+#if CATDOG_FUSED_CUDA
+  if (fused_ && o_.augment) {
+    x = GatherAugment(train_.x, idx, aug_);
+  } else
+#endif
+  {
+    x = Batch(train_, idx);
+    if (o_.augment) x = AugmentBatch(x, aug_);
+  }
+  if (o_.photometric) x = PhotometricJitter(x);
+  if (o_.random_erase > 0) x = RandomErase(x, o_.random_erase);
+  if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor y = train_.y.index_select(0, idx);
+  if (o_.label_smoothing > 0) y = y.mul(1.0 - o_.label_smoothing).add_(0.5 * o_.label_smoothing);
+  torch::Tensor logits, loss;
+  {
+    AutocastScope ac(o_.bf16, device_);
+    logits = net_->forward(x).to(torch::kFloat);
+    loss = torch::binary_cross_entropy_with_logits(logits, y);
+  }
+  flat_.grad().zero_();
+  if (dist) {  // [dist] buckets all-reduce as backward fills them
+    dist->BeginStep();
+    loss.mul(grad_scale).backward();
+  } else {
+    loss.backward();
+  }
+  flat_.Gather();
+  if (dist) dist->FinishStep();  // [dist] the summed gradients, before the optimiser
+  adam_.Step();
+  if (ema_.defined()) {
+    torch::NoGradGuard no_grad;
+    ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
+  }
+  loss_sum_.add_(loss.detach(), double(len));
+  correct_.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+}
+
+void TrainStep::EmptyStep() {
+  flat_.grad().zero_();
+  dist->BeginStep();
+  dist->FinishStep();
+  adam_.Step();
+  if (ema_.defined()) {
+    torch::NoGradGuard no_grad;
+    ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
+  }
+}
+
+void TrainStep::ReduceSums() {
+  if (!dist) return;
+  dist->AllReduceSum(loss_sum_.view({1}));
+  dist->AllReduceSum(correct_.view({1}));
+}
+
+void TrainStep::ZeroSums() {
+  loss_sum_.zero_();
+  correct_.zero_();
+}
+
+double TrainStep::MeanLoss() const { return loss_sum_.item<double>() / double(train_.n); }
+
+double TrainStep::Accuracy() const { return double(correct_.item<int64_t>()) / double(train_.n); }
+
+}  // namespace catdog::train
