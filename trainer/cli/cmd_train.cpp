@@ -81,6 +81,22 @@ void RegisterTrain(CLI::App& app) {
                   "best.pt and --export use the average; 0 = off")
       ->check(CLI::Range(0.0, 1.0) & Finite)
       ->capture_default_str();
+  cmd->add_option("--corrupt", opt->corrupt,
+                  "Webcam corruptions: probability of one of blur, motion blur, noise, low light, over-exposure or "
+                  "JPEG blocks, at a random strength, per training image (0 = off)")
+      ->check(CLI::Range(0.0, 1.0) & Finite)
+      ->capture_default_str();
+  auto teachers = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--teacher", *teachers,
+                  "Distil from this trained model (a run folder, a .pt checkpoint, or a model folder / model.json); "
+                  "repeat for an ensemble, whose probabilities are averaged");
+  cmd->add_option("--distill-alpha", opt->distill_alpha,
+                  "With --teacher: weight of the teachers' soft targets in the loss (the labels get 1 - alpha)")
+      ->check(CLI::Range(0.0, 1.0) & Finite)
+      ->capture_default_str();
+  cmd->add_option("--distill-temp", opt->distill_temp, "With --teacher: softening temperature T of both logits")
+      ->check(CLI::Range(0.05, 100.0) & Finite)
+      ->capture_default_str();
   // [dist] data-parallel training (issue 17, distributed.h; README "Training on several GPUs").
   auto distributed = std::make_shared<bool>(false);
   cmd->add_flag("--distributed", *distributed,
@@ -109,7 +125,7 @@ void RegisterTrain(CLI::App& app) {
                 "is given");
   ft->epochs = cmd->get_option("--epochs");
   ft->lr = cmd->get_option("--lr");
-  cmd->callback([opt, pack_path, no_progress, ft, no_graph, no_fused, fast, batch_opt, distributed] {
+  cmd->callback([opt, pack_path, no_progress, ft, no_graph, no_fused, fast, batch_opt, distributed, teachers] {
     if (*no_progress) opt->progress = 0;
     if (*distributed) opt->distributed = 1;
     if (*no_graph) opt->cuda_graph = false;
@@ -147,6 +163,14 @@ void RegisterTrain(CLI::App& app) {
       spdlog::error("--arch is required (one of {}), unless --finetune names a model", train::ArchNames());
       ExitCode() = kExitBadInput;
       return;
+    }
+    if (!teachers->empty()) {
+      Status ts = train::LoadTeachers(*teachers, opt.get());
+      if (!ts) {
+        spdlog::error("--teacher {}", ts.message());
+        ExitCode() = kExitBadInput;
+        return;
+      }
     }
     if (!ft->quantize.empty() && opt->export_dir.empty()) {
       spdlog::error("--quantize {} needs --export DIR", ft->quantize);

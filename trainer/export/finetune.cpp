@@ -214,4 +214,28 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
   return Status::Ok();
 }
 
+Status LoadTeachers(const std::vector<std::string>& paths, TrainOptions* options) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    const bool tfjs = stdfs::path(path).filename() == "model.json" ||
+                      (stdfs::is_directory(path, ec) && stdfs::exists(stdfs::path(path) / "model.json", ec));
+    Checkpoint ck;
+    if (tfjs) {
+      TfjsCheckpoint t;
+      Status s = CheckpointFromTfjs(path, "", &t);
+      if (!s) return Status::Error(path + ": " + s.message());
+      ck = std::move(t.ckpt);
+    } else {
+      Status s = ReadCheckpoint(path, &ck);
+      if (!s) return Status::Error(path + ": " + s.message());
+    }
+    list.push_back({{"path", path}, {"arch", ck.arch.name}, {"format", tfjs ? "tfjs" : "checkpoint"}});
+    options->teachers.push_back(std::make_shared<const Checkpoint>(std::move(ck)));
+  }
+  options->teachers_json = list.dump();
+  return Status::Ok();
+}
+
 }  // namespace catdog::train
+

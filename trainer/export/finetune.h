@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "catdog/catdog.h"
 #include "train.h"
@@ -25,5 +26,10 @@ struct TfjsCheckpoint {
 
 // `dir_or_json`: a model directory or its model.json.
 Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arch_override, TfjsCheckpoint* out);
+
+// Distillation teachers (`train --teacher`): each path is a run folder or .pt checkpoint
+// (ReadCheckpoint) or a model folder / model.json (CheckpointFromTfjs). Fills options->teachers and
+// options->teachers_json (path, arch, source). Messages name the path.
+Status LoadTeachers(const std::vector<std::string>& paths, TrainOptions* options);
 
 }  // namespace catdog::train

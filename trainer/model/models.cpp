@@ -86,6 +86,17 @@ const std::vector<ArchSpec>& Architectures() {
         SepConv(128), BatchNorm(), SepConv(128), BatchNorm(), MaxPool(),
         SepConv(256), BatchNorm(), SepConv(256), BatchNorm(),
         GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
+      // A teacher for distillation (issue 16, `train --teacher`): VGG-style pairs of full 3x3
+      // convolutions with BatchNorm, 32-64-128-256 channels, ~0.5 GMAC per image (catnet's
+      // ~40 MMAC x 12): too slow for the page's budget, strong enough to teach catnet.
+      {"catnet-teacher",
+       "teacher: 4 blocks of 2x (Conv 3x3 same + BN), 32/64/128/256, pool between -> GlobalAvgPool -> Dropout 0.3 "
+       "-> Dense 1 sigmoid",
+       {Conv(32, 3, A::kRelu, true), BatchNorm(), Conv(32, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        Conv(64, 3, A::kRelu, true), BatchNorm(), Conv(64, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        Conv(128, 3, A::kRelu, true), BatchNorm(), Conv(128, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        Conv(256, 3, A::kRelu, true), BatchNorm(), Conv(256, 3, A::kRelu, true), BatchNorm(),
+        GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
   };
   return archs;
 }

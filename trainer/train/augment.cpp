@@ -76,4 +76,88 @@ torch::Tensor PhotometricJitter(const torch::Tensor& x) {
   return y.clamp_(0.0, 1.0);
 }
 
+namespace {
+
+// Per-sample depthwise convolution: x [N,C,H,W], k [N,1,kh,kw] (one kernel per sample, odd sizes),
+// replicate padding so the borders keep their level.
+torch::Tensor PerSampleConv(const torch::Tensor& x, const torch::Tensor& k) {
+  const int64_t n = x.size(0), c = x.size(1), kh = k.size(2), kw = k.size(3);
+  torch::Tensor w = k.repeat_interleave(c, 0);  // [N*C,1,kh,kw]
+  torch::Tensor xp = F::pad(x, F::PadFuncOptions({kw / 2, kw / 2, kh / 2, kh / 2}).mode(torch::kReplicate));
+  xp = xp.reshape({1, n * c, xp.size(2), xp.size(3)});
+  return F::conv2d(xp, w, F::Conv2dFuncOptions().groups(n * c)).reshape(x.sizes());
+}
+
+// The JPEG standard's luminance quantisation table (ITU-T T.81 Annex K, table K.1), row-major.
+constexpr float kJpegLuma[64] = {16, 11, 10, 16, 24,  40,  51,  61,  12, 12, 14, 19, 26,  58,  60,  55,
+                                 14, 13, 16, 24, 40,  57,  69,  56,  14, 17, 22, 29, 51,  87,  80,  62,
+                                 18, 22, 37, 56, 68,  109, 103, 77,  24, 35, 55, 64, 81,  104, 113, 92,
+                                 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99};
+
+// JPEG-like loss on the luma plane: level shift, 8x8 orthonormal DCT per block, rounding to the
+// quality-scaled table (libjpeg's scaling: 5000/q below 50, then floor and clamp to 1..255),
+// inverse DCT. Images are padded by replication to a multiple of 8 and cropped back.
+torch::Tensor JpegLike(const torch::Tensor& x, const torch::Tensor& quality, const torch::Tensor& D,
+                       const torch::Tensor& table) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t H = (h + 7) / 8 * 8, W = (w + 7) / 8 * 8;
+  torch::Tensor scale = torch::where(quality.lt(50), 5000.0 / quality, 200.0 - 2 * quality).div(100.0);
+  torch::Tensor q = (table.view({1, 1, 8, 8}) * scale.view({n, 1, 1, 1})).floor().clamp_(1.0, 255.0) / 255.0;
+  torch::Tensor xp = F::pad(x, F::PadFuncOptions({0, W - w, 0, H - h}).mode(torch::kReplicate)) - 0.5;
+  // [N,C,H/8,8,W/8,8] -> blocks [N,C,H/8,W/8,8,8]
+  torch::Tensor b = xp.reshape({n, c, H / 8, 8, W / 8, 8}).permute({0, 1, 2, 4, 3, 5});
+  torch::Tensor coef = torch::matmul(torch::matmul(D, b), D.t());
+  torch::Tensor qn = q.view({n, 1, 1, 1, 8, 8});
+  coef = torch::round(coef / qn) * qn;
+  b = torch::matmul(torch::matmul(D.t(), coef), D);
+  torch::Tensor y = b.permute({0, 1, 2, 4, 3, 5}).reshape({n, c, H, W}) + 0.5;
+  return y.narrow(2, 0, h).narrow(3, 0, w);
+}
+
+}  // namespace
+
+WebcamCorrupt::WebcamCorrupt(const torch::Device& device, double prob) : prob_(prob) {
+  torch::Tensor i = torch::arange(8, torch::kDouble).view({8, 1}), j = torch::arange(8, torch::kDouble).view({1, 8});
+  torch::Tensor D = torch::cos((2 * j + 1) * i * (M_PI / 16)) * std::sqrt(2.0 / 8);
+  D[0].div_(std::sqrt(2.0));
+  dct_ = D.to(torch::kFloat).to(device);
+  jpeg_table_ = torch::from_blob(const_cast<float*>(kJpegLuma), {8, 8}, torch::kFloat).clone().to(device);
+}
+
+torch::Tensor WebcamCorrupt::operator()(const torch::Tensor& x) const {
+  TORCH_CHECK(x.dim() == 4, "WebcamCorrupt: expected [N,C,H,W], got ", x.sizes());
+  const int64_t n = x.size(0);
+  auto opts = x.options();
+  torch::Tensor u = torch::rand({6, n, 1, 1, 1}, opts);
+  torch::Tensor kind = torch::randint(0, 6, {n, 1, 1, 1}, opts.dtype(torch::kLong));
+  torch::Tensor apply = u[0].lt(prob_);
+  constexpr int64_t R = 7;  // kernel radius: 15 taps cover sigma 3 to 2.3 sigma and 15 px of motion
+  torch::Tensor t = torch::arange(-R, R + 1, opts);
+  // 0: Gaussian blur, separable.
+  torch::Tensor sigma = u[1].mul(2.6).add_(0.4).view({n, 1, 1});
+  torch::Tensor g = torch::exp(-(t * t).view({1, 1, 2 * R + 1}) / (2 * sigma * sigma));
+  g = g / g.sum(-1, true);
+  torch::Tensor blur = PerSampleConv(PerSampleConv(x, g.view({n, 1, 1, 2 * R + 1})), g.view({n, 1, 2 * R + 1, 1}));
+  // 1: motion blur, a line of `len` pixels through the centre at angle `ang`, anti-aliased.
+  torch::Tensor len = u[2].mul(12).add_(3).view({n, 1, 1}), ang = u[3].mul(M_PI).view({n, 1, 1});
+  torch::Tensor yy = t.view({1, 2 * R + 1, 1}), xx = t.view({1, 1, 2 * R + 1});
+  torch::Tensor along = xx * torch::cos(ang) + yy * torch::sin(ang);
+  torch::Tensor across = (-xx * torch::sin(ang) + yy * torch::cos(ang)).abs();
+  torch::Tensor line = (1 - across).clamp_min(0) * (len / 2 + 0.5 - along.abs()).clamp(0, 1);
+  line = line / line.sum({1, 2}, true);
+  torch::Tensor motion = PerSampleConv(x, line.unsqueeze(1));
+  // 2: Gaussian noise.
+  torch::Tensor noise = x + torch::randn_like(x) * u[4].mul(0.11).add_(0.02);
+  // 3: low light; 4: over-exposure (u[5] and u[1..2] reused: the kinds are exclusive per sample).
+  torch::Tensor low = x.clamp_min(1e-6).pow(u[5].mul(1.6).add_(1.2)) * u[1].mul(0.65).add_(0.3);
+  torch::Tensor over = x * u[5].mul(1.6).add_(1.2) + u[2].mul(0.25);
+  // 5: JPEG-like blocks.
+  torch::Tensor jpeg = JpegLike(x, u[4].mul(37).add_(8), dct_.to(x.scalar_type()), jpeg_table_.to(x.scalar_type()));
+  torch::Tensor y = x;
+  const torch::Tensor variants[] = {blur, motion, noise, low, over, jpeg};
+  for (int64_t k = 0; k < 6; ++k) y = torch::where(apply & kind.eq(k), variants[k], y);
+  return y.clamp(0.0, 1.0);
+}
+
 }  // namespace catdog::train
+

@@ -42,4 +42,25 @@ torch::Tensor RandomErase(const torch::Tensor& x, double prob);
 // the samples, Gaussian noise with sigma U(0, 0.04); clamped to [0, 1]. x: [N,C,S,S] float in [0,1].
 torch::Tensor PhotometricJitter(const torch::Tensor& x);
 
+// Webcam corruptions (issue 16 item 4), per sample with probability `prob`: one of six kinds,
+// each at a random strength drawn from a continuous range that spans what `catdog evaluate
+// --corruptions` tests (corruptions.h) and a little beyond, so no severity is a fixed point:
+//   0 Gaussian blur, sigma U(0.4, 3) px          3 low light: x^g * s, g U(1.2, 2.8), s U(0.3, 0.95)
+//   1 motion blur, length U(3, 15) px, any angle 4 over-exposure: x * a + b, a U(1.2, 2.8), b U(0, 0.25)
+//   2 Gaussian noise, sigma U(0.02, 0.13)        5 JPEG-like: 8x8 DCT blocks quantised with the JPEG
+//                                                  luminance table at quality U(8, 45)
+// Each kind is computed for the whole batch and picked per sample (torch::where), with only
+// device tensor ops and no host sync, so a CUDA graph can capture it: the constant tables live on
+// the device from construction (make the object before capturing). x: [N,C,S,S] float in [0,1];
+// the result is clamped to [0,1].
+class WebcamCorrupt {
+ public:
+  WebcamCorrupt(const torch::Device& device, double prob);
+  torch::Tensor operator()(const torch::Tensor& x) const;
+
+ private:
+  double prob_;
+  torch::Tensor dct_, jpeg_table_;  // 8x8 orthonormal DCT-II [freq, pos]; JPEG luma table / 255
+};
+
 }  // namespace catdog::train

@@ -13,6 +13,7 @@ TrainStep::TrainStep(const TrainOptions& options, const torch::Device& device, c
   auto opts = torch::TensorOptions().device(device_);
   loss_sum_ = torch::zeros({}, opts.dtype(torch::kDouble));
   correct_ = torch::zeros({}, opts.dtype(torch::kLong));
+  if (o_.corrupt > 0) corrupt_ = std::make_unique<WebcamCorrupt>(device_, o_.corrupt);
 }
 
 void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
@@ -27,6 +28,7 @@ void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
     if (o_.augment) x = AugmentBatch(x, aug_);
   }
   if (o_.photometric) x = PhotometricJitter(x);
+  if (corrupt_) x = (*corrupt_)(x);
   if (o_.random_erase > 0) x = RandomErase(x, o_.random_erase);
   if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   torch::Tensor y = train_.y.index_select(0, idx);
@@ -36,6 +38,19 @@ void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
     AutocastScope ac(o_.bf16, device_);
     logits = net_->forward(x).to(torch::kFloat);
     loss = torch::binary_cross_entropy_with_logits(logits, y);
+    if (!teachers.empty()) {
+      const double T = o_.distill_temp, a = o_.distill_alpha;
+      torch::Tensor soft;
+      {
+        torch::NoGradGuard no_grad;
+        for (Net& t : teachers) {
+          torch::Tensor p = torch::sigmoid(t->forward(x).to(torch::kFloat) / T);
+          soft = soft.defined() ? soft + p : p;
+        }
+        soft = soft / double(teachers.size());
+      }
+      loss = loss * (1 - a) + torch::binary_cross_entropy_with_logits(logits / T, soft) * (a * T * T);
+    }
   }
   flat_.grad().zero_();
   if (dist) {  // [dist] buckets all-reduce as backward fills them

@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "augment.h"
 #include "batches.h"
@@ -26,6 +28,11 @@ class TrainStep {
   // undefined when --ema is off. `fused`: the fused CUDA kernels run (fused_ops.h).
   TrainStep(const TrainOptions& options, const torch::Device& device, const DeviceData& train, Net& net,
             FlatParams& flat, FlatAdam& adam, torch::Tensor& ema, bool fused);
+
+  // Knowledge distillation (--teacher): frozen models in eval mode on the device. Each step they
+  // see the same augmented batch as the student; their probabilities at temperature T, averaged,
+  // are the soft target: loss = (1 - a) BCE(s, y) + a T^2 BCE(s / T, mean_i sigmoid(t_i / T)).
+  std::vector<Net> teachers;
 
   // The step on the `len` training images `idx` (int64 on the device).
   void operator()(const torch::Tensor& idx, int64_t len);
@@ -55,6 +62,7 @@ class TrainStep {
   const bool fused_;
   const torch::Device device_;
   const AugmentParams aug_;
+  std::unique_ptr<WebcamCorrupt> corrupt_;  // --corrupt > 0
   torch::Tensor loss_sum_, correct_;
 };
 

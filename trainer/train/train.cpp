@@ -151,6 +151,17 @@ Status Trainer::Validate() {
     return BadInput("--random-erase " + std::to_string(o_.random_erase) + ": must be a probability in [0, 1]");
   if (!(o_.ema >= 0 && o_.ema < 1))
     return BadInput("--ema " + std::to_string(o_.ema) + ": must be a decay in [0, 1) (0 = off)");
+  if (!(o_.corrupt >= 0 && o_.corrupt <= 1))
+    return BadInput("--corrupt " + std::to_string(o_.corrupt) + ": must be a probability in [0, 1]");
+  if (!(o_.distill_alpha >= 0 && o_.distill_alpha <= 1))
+    return BadInput("--distill-alpha " + std::to_string(o_.distill_alpha) + ": must be in [0, 1]");
+  if (!(o_.distill_temp >= 0.05 && o_.distill_temp <= 100))
+    return BadInput("--distill-temp " + std::to_string(o_.distill_temp) + ": must be in [0.05, 100]");
+  for (const auto& t : o_.teachers)
+    if (t->input_size != pack_.size)
+      return BadInput("--teacher (" + t->arch.name + "): the model takes " + std::to_string(t->input_size) + "x" +
+                      std::to_string(t->input_size) + " images, pack " + o_.pack_path + " holds " +
+                      std::to_string(pack_.size) + "x" + std::to_string(pack_.size));
   if (o_.warmup_epochs < 0 || o_.warmup_epochs > o_.epochs)
     return BadInput("--warmup-epochs " + std::to_string(o_.warmup_epochs) + ": must be in 0.." +
                     std::to_string(o_.epochs));
@@ -462,6 +473,11 @@ json Trainer::RunCard(const std::string& status) const {
   c["random_erase"] = o_.random_erase;
   c["photometric"] = o_.photometric;
   c["ema"] = o_.ema;
+  c["corrupt"] = o_.corrupt;
+  if (!o_.teachers.empty()) {
+    c["distillation"] = {{"alpha", o_.distill_alpha}, {"temperature", o_.distill_temp},
+                         {"teachers", json::parse(o_.teachers_json.empty() ? "[]" : o_.teachers_json, nullptr, false)}};
+  }
   c["patience"] = o_.patience;
   c["until_loss"] = o_.until_loss;
   c["limit"] = o_.limit;
@@ -554,6 +570,17 @@ Status Trainer::PrepareSteps() {
   }
   step_ = std::make_unique<TrainStep>(o_, device_, train_, net_, flat_, adam_, ema_, fused_);
   step_->dist = dist_.get();
+  for (const auto& ck : o_.teachers) {  // frozen, eval mode (BatchNorm statistics, no dropout)
+    Net t{nullptr};
+    Status s = BuildNet(ck->arch, ck->input_size, &t);
+    if (s) s = CopyIntoNet(*ck, t);
+    if (!s) return BadInput("--teacher: " + s.message());
+    t->set_fused_kernels(fused_);
+    t->to(device_);
+    t->eval();
+    for (auto& p : t->parameters()) p.set_requires_grad(false);
+    step_->teachers.push_back(t);
+  }
   TrainStep* step = step_.get();
   // [dist] not captured: the bucket hooks decide on the host when each all-reduce starts.
   if (dist_ && o_.cuda_graph && device_.is_cuda()) spdlog::info("distributed training: CUDA graphs off (eager steps)");

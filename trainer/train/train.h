@@ -83,6 +83,14 @@ struct TrainOptions {
   // EMA of the weights, decay per step; 0 = off. Validation, best.pt and the export use the EMA
   // weights (BatchNorm statistics stay the live model's); last.pt keeps the live weights.
   double ema = 0;
+  // Webcam corruptions (augment.h WebcamCorrupt): probability per training image; 0 = off.
+  double corrupt = 0;
+  // Knowledge distillation (step.h): frozen teachers (any architecture, same input size) whose
+  // averaged soft predictions at temperature distill_temp join the loss with weight distill_alpha.
+  std::vector<std::shared_ptr<const Checkpoint>> teachers;
+  double distill_alpha = 0.5;
+  double distill_temp = 2.0;
+  std::string teachers_json;     // run card "teachers": the sources (path, arch, hash), a JSON array
   // Data-parallel training (issue 17, distributed.h): -1 = when torchrun's RANK/WORLD_SIZE are
   // set, 0 = off, 1 = on (the variables are then required). `batch` is per rank: the global batch
   // is batch x WORLD_SIZE. dist_timeout_s bounds the rendezvous and every collective.
