@@ -129,3 +129,46 @@ TEST(Augment, PhotometricJitterStaysInRangeAndIsSeeded) {
   EXPECT_GT((y - x).abs().mean().item<float>(), 0.01f);
   EXPECT_EQ(y.sizes(), x.sizes());
 }
+
+// Webcam corruptions (augment.h WebcamCorrupt): off at probability 0, every image changed at 1,
+// range kept, reproducible under the seed, and the kinds recognisable by what they do: blurs and
+// JPEG blocks keep the mean, noise raises the pixel-to-pixel variation, low light darkens,
+// over-exposure brightens.
+TEST(Augment, WebcamCorruptionsAreSeededInRangeAndOffAtZero) {
+  torch::manual_seed(1);  // a textured image: blurs and JPEG blocks visibly change it
+  torch::Tensor x = torch::rand({64, 1, 24, 24}).mul(0.6).add(0.2);
+  const catdog::train::WebcamCorrupt off(torch::kCPU, 0.0), on(torch::kCPU, 1.0);
+  EXPECT_TRUE(torch::equal(off(x), x));
+  torch::manual_seed(3);
+  torch::Tensor y = on(x);
+  torch::manual_seed(3);
+  EXPECT_TRUE(torch::equal(on(x), y));
+  EXPECT_EQ(y.sizes(), x.sizes());
+  EXPECT_GE(y.min().item<float>(), 0.f);
+  EXPECT_LE(y.max().item<float>(), 1.f);
+  torch::Tensor changed = (y - x).abs().amax({1, 2, 3}).gt(1e-3);
+  EXPECT_EQ(changed.sum().item<int64_t>(), 64) << "every image should be corrupted at probability 1";
+  // Darker, brighter and noisier images all occur among 64 draws of six kinds.
+  torch::Tensor dmean = (y.mean({1, 2, 3}) - x.mean({1, 2, 3}));
+  torch::Tensor rough = (y.narrow(3, 1, 23) - y.narrow(3, 0, 23)).abs().mean({1, 2, 3});
+  torch::Tensor rough0 = (x.narrow(3, 1, 23) - x.narrow(3, 0, 23)).abs().mean({1, 2, 3});
+  EXPECT_GT(dmean.lt(-0.05).sum().item<int64_t>(), 0) << "no low-light image";
+  EXPECT_GT(dmean.gt(0.05).sum().item<int64_t>(), 0) << "no over-exposed image";
+  EXPECT_GT((rough - rough0).gt(0.01).sum().item<int64_t>(), 0) << "no noisy image";
+  EXPECT_GT((rough - rough0).lt(-0.05).sum().item<int64_t>(), 0) << "no blurred image";
+  EXPECT_GT(dmean.abs().lt(0.01).sum().item<int64_t>(), 0) << "no mean-keeping (blur/JPEG) image";
+}
+
+// A flat image stays flat under the blurs (replicate padding, normalised kernels): no dark borders.
+TEST(Augment, WebcamBlursKeepFlatImagesFlat) {
+  torch::Tensor x = torch::full({40, 1, 20, 20}, 0.37f);
+  const catdog::train::WebcamCorrupt on(torch::kCPU, 1.0);
+  torch::manual_seed(5);
+  torch::Tensor y = on(x);
+  // Per image: flat (any kind keeps a flat image flat except noise and the JPEG rounding of the
+  // DC level, which moves it uniformly).
+  torch::Tensor spread = y.amax({1, 2, 3}) - y.amin({1, 2, 3});
+  torch::Tensor shift = (y.mean({1, 2, 3}) - 0.37f).abs();
+  EXPECT_GT((spread.lt(1e-4) & shift.lt(1e-4)).sum().item<int64_t>(), 0) << "no blurred image stayed 0.37";
+  EXPECT_GT(spread.gt(0.02).sum().item<int64_t>(), 0) << "no noisy image";
+}

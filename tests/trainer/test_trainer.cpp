@@ -847,6 +847,67 @@ TEST(Train, BadOptionsAreBadInput) {
   EXPECT_NE(s.message().find("last.pt"), std::string::npos) << s.message();
 }
 
+// Distillation (--teacher): a teacher that always says "cat" pulls a student trained only on its
+// soft targets (alpha 1) to "cat" for every photo although half the labels are dogs; the same
+// student on the labels alone (alpha 0) learns dogs too. The run card names the teacher.
+TEST(Train, DistillationFollowsTheTeacher) {
+  const pack::Pack& pack = RealPack();
+  ASSERT_EQ(pack.count(), 300u);
+  TempDir t;
+  Checkpoint teacher = RandomCheckpoint(*FindArch("dense"), 100, 9);
+  HostTensor& w = teacher.tensors[teacher.tensors.size() - 2];
+  HostTensor& b = teacher.tensors.back();
+  ASSERT_EQ(b.name.substr(b.name.size() - 5), ".bias");
+  std::fill(w.data.begin(), w.data.end(), 0.f);
+  b.data[0] = -12.f;  // sigmoid(-12 / T) ~ 0: "cat" whatever the photo
+  auto dogs_predicted = [&](const std::string& run) {
+    Checkpoint ck;
+    EXPECT_TRUE(ReadCheckpoint(run, &ck));
+    std::vector<float> in;
+    for (size_t i = 0; i < pack.count(); ++i)
+      for (size_t k = 0; k < 100 * 100; ++k) in.push_back(float(pack.image(i)[k]) / 255.f);
+    std::vector<float> p;
+    EXPECT_TRUE(TorchPredict(ck, in.data(), int(pack.count()), &p));
+    return std::count_if(p.begin(), p.end(), [](float v) { return v > 0.5f; });
+  };
+  for (double alpha : {1.0, 0.0}) {
+    TrainOptions o = QuickOptions(t.path("run" + std::to_string(int(alpha))));
+    o.epochs = 4;
+    o.teachers.push_back(std::make_shared<const Checkpoint>(teacher));
+    o.teachers_json = R"([{"path":"in-memory","arch":"dense"}])";
+    o.distill_alpha = alpha;
+    o.distill_temp = 1.0;
+    TrainResult r;
+    Status s = Train(pack, o, &r);
+    ASSERT_TRUE(s) << s.message();
+    const auto dogs = dogs_predicted(o.out_dir);
+    if (alpha == 1.0) {
+      EXPECT_EQ(dogs, 0) << "the student should follow the all-cat teacher";
+      EXPECT_NEAR(r.history.back().accuracy, 0.5, 1e-9);
+      std::string card;
+      ASSERT_TRUE(fs::ReadTextFile(o.out_dir + "/run.json", &card));
+      json c = json::parse(card);
+      EXPECT_EQ(c["distillation"]["alpha"], 1.0);
+      EXPECT_EQ(c["distillation"]["teachers"][0]["arch"], "dense");
+    } else {
+      EXPECT_GT(dogs, 30) << "on the labels alone the student should find dogs";
+    }
+  }
+  // A teacher for another input size, and out-of-range knobs, are bad input naming the flag.
+  TrainOptions o = QuickOptions(t.path("bad"));
+  Checkpoint small = RandomCheckpoint(*FindArch("dense"), 50, 9);
+  o.teachers.push_back(std::make_shared<const Checkpoint>(small));
+  TrainResult r;
+  Status s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.message().rfind("bad input: --teacher (dense): the model takes 50x50", 0), 0u) << s.message();
+  o = QuickOptions(t.path("bad"));
+  o.corrupt = 1.5;
+  s = Train(pack, o, &r);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.message().rfind("bad input: --corrupt 1.5", 0), 0u) << s.message();
+}
+
 TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   const pack::Pack& pack = RealPack();
   ASSERT_EQ(pack.count(), 300u);
