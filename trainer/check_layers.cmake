@@ -1,5 +1,5 @@
 # The trainer's folders form a ladder (trainer/CMakeLists.txt, docs/DESIGN.md "Layout"):
-#   cli -> export -> train -> train/cuda -> model -> data   (-> shared/, the core)
+#   cli -> eval -> export -> train -> train/cuda -> model -> data   (-> shared/, the core)
 # A source may include a header of its own folder or of a folder below it, never one above.
 # The build enforces it through each library's include folders; this script checks the sources
 # themselves, so a new library that makes a wider folder public cannot hide a wrong include.
@@ -11,7 +11,7 @@ if(NOT TRAINER_DIR)
 endif()
 
 # Bottom first: a folder's rank is its place in this list.
-set(ladder data model train/cuda train export cli)
+set(ladder data model train/cuda train export eval cli)
 
 # Which folder each trainer header lives in.
 foreach(folder ${ladder})

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "fsutil.h"
 #include "pack.h"
 #include "test_util.h"
+#include "unpack.h"
 
 using catdog::pack::Pack;
 namespace stdfs = std::filesystem;
@@ -528,4 +530,40 @@ TEST(Pack, WritingIntoAFileSaysSo) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.message().find("not a folder"), std::string::npos) << s.message();
   EXPECT_EQ(s.message().find("Success"), std::string::npos) << s.message();
+}
+
+// `catdog unpack` (data/unpack.h): NumPy 1.0 files a Python reader takes as they are.
+TEST(Unpack, WritesNpyArraysOfEveryNonEmptySplit) {
+  catdog::test::TempDir tmp;
+  const Pack p = MakePack(10, 8, 5);  // 8 train, 2 val, no test
+  std::vector<catdog::pack::UnpackedSplit> written;
+  catdog::Status s = catdog::pack::UnpackToNpy(p, tmp.path("npy"), &written);
+  ASSERT_TRUE(s) << s.message();
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].name, "train");
+  EXPECT_EQ(written[0].images, 8u);
+  EXPECT_EQ(written[0].x_path, tmp.path("npy/x_train.npy"));
+  EXPECT_EQ(written[1].name, "val");
+  EXPECT_FALSE(stdfs::exists(tmp.path("npy/x_test.npy")));
+  auto read = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string x = read(tmp.path("npy/x_val.npy")), y = read(tmp.path("npy/y_val.npy"));
+  // Magic, version 1.0, header length; the data starts on a 64-byte boundary.
+  ASSERT_GE(x.size(), 10u);
+  EXPECT_EQ(x.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header = 10 + (uint8_t(x[8]) | uint8_t(x[9]) << 8);
+  EXPECT_EQ(header % 64, 0u);
+  EXPECT_NE(x.find("'descr': '|u1', 'fortran_order': False, 'shape': (2,8,8), }"), std::string::npos);
+  EXPECT_NE(y.find("'shape': (2,), }"), std::string::npos);
+  ASSERT_EQ(x.size(), header + 2 * 64);
+  const std::vector<size_t> val = p.Indices(catdog::pack::kVal);
+  ASSERT_EQ(val.size(), 2u);
+  EXPECT_EQ(0, std::memcmp(x.data() + header, p.image(val[0]), 64)) << "val images in pack order";
+  EXPECT_EQ(0, std::memcmp(x.data() + header + 64, p.image(val[1]), 64));
+  ASSERT_GE(y.size(), 2u);
+  EXPECT_EQ((y.size() - 2) % 64, 0u);
+  EXPECT_EQ(uint8_t(y[y.size() - 2]), p.labels[val[0]]);
+  EXPECT_EQ(uint8_t(y[y.size() - 1]), p.labels[val[1]]);
 }

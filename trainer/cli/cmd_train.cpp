@@ -1,17 +1,15 @@
-// `catdog train`: train one architecture on a dataset pack (train.h).
+// `catdog train`: train one architecture on a dataset pack. This file reads the flags into
+// TrainOptions (train.h); export/train_command.h checks them together, trains and exports.
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
-#include <filesystem>
 #include <memory>
+#include <utility>
 
 #include "commands.h"
 #include "flag_checks.h"
 #include "models.h"
-#include "pack.h"
-#include "export.h"
-#include "finetune.h"
 #include "train.h"
+#include "train_command.h"
 
 namespace catdog::cli {
 
@@ -134,86 +132,15 @@ void RegisterTrain(CLI::App& app) {
       opt->bf16 = opt->channels_last = opt->tf32 = true;
       if (batch_opt->count() == 0) opt->batch = 512;
     }
-    opt->pack_path = *pack_path;
-    if (opt->force && opt->resume) {
-      spdlog::error("--force and --resume contradict each other (--force deletes the run --resume continues)");
-      ExitCode() = kExitBadInput;
-      return;
-    }
-    if (opt->out_dir.empty()) {
-      spdlog::error("--out is empty: give a folder for the run");
-      ExitCode() = kExitBadInput;
-      return;
-    }
-    if (!ft->model.empty()) {
-      train::TfjsCheckpoint src;
-      Status ls = train::CheckpointFromTfjs(ft->model, opt->arch, &src);
-      if (!ls) {
-        spdlog::error("--finetune: {}", ls.message());
-        ExitCode() = kExitBadInput;
-        return;
-      }
-      opt->arch = src.ckpt.arch.name;
-      opt->finetune_json = src.source_json;
-      opt->init = std::make_shared<const train::Checkpoint>(std::move(src.ckpt));
-      if (ft->lr->count() == 0) opt->lr = 1e-4;
-      if (ft->epochs->count() == 0) opt->epochs = 10;
-      spdlog::info("fine-tuning {} ({}) at lr {}", ft->model, opt->arch, opt->lr);
-    } else if (opt->arch.empty()) {
-      spdlog::error("--arch is required (one of {}), unless --finetune names a model", train::ArchNames());
-      ExitCode() = kExitBadInput;
-      return;
-    }
-    if (!teachers->empty()) {
-      Status ts = train::LoadTeachers(*teachers, opt.get());
-      if (!ts) {
-        spdlog::error("--teacher {}", ts.message());
-        ExitCode() = kExitBadInput;
-        return;
-      }
-    }
-    if (!ft->quantize.empty() && opt->export_dir.empty()) {
-      spdlog::error("--quantize {} needs --export DIR", ft->quantize);
-      ExitCode() = kExitBadInput;
-      return;
-    }
-    pack::Pack pack;
-    Status s = pack::ReadPack(*pack_path, &pack);
-    if (!s) {
-      spdlog::error("{}", s.message());
-      ExitCode() = kExitBadInput;
-      return;
-    }
-    train::TrainResult result;
-    s = train::Train(pack, *opt, &result);
-    if (!s) {
-      const bool bad = s.message().rfind("bad input: ", 0) == 0;
-      spdlog::error("{}", bad ? s.message().substr(11) : s.message());
-      ExitCode() = bad ? kExitBadInput : kExitFailure;
-      return;
-    }
-    if (!result.history.empty()) {
-      const auto& last = result.history.back();
-      spdlog::info("done ({}): {} epochs, best val_loss {:.4f} at epoch {}, last val_accuracy {:.4f}; {:.1f} s on {}",
-                   result.stop_reason, result.history.size(), result.best_val_loss, result.best_epoch,
-                   last.val_accuracy, result.seconds, result.device);
-    }
-    if (!opt->export_dir.empty() && result.rank == 0) {  // [dist] rank 0 exports
-      const std::string best = (std::filesystem::path(opt->out_dir) / "best.pt").string();
-      train::Checkpoint ck;
-      train::ExportOptions eo;
-      eo.quantize = ft->quantize;
-      train::TfjsModel m;
-      s = train::ReadCheckpoint(best, &ck);
-      if (s) s = train::ExportTfjs(ck, eo, opt->export_dir, &m);
-      if (!s) {
-        spdlog::error("--export: {}", s.message());
-        ExitCode() = kExitFailure;
-        return;
-      }
-      spdlog::info("exported {} to {}{}", best, opt->export_dir, ft->quantize.empty() ? "" : " (" + ft->quantize + ")");
-    }
-    ExitCode() = kExitOk;
+    TrainCommand c;
+    c.options = *opt;
+    c.pack = *pack_path;
+    c.finetune = ft->model;
+    c.teachers = *teachers;
+    c.quantize = ft->quantize;
+    c.lr_given = ft->lr->count() > 0;
+    c.epochs_given = ft->epochs->count() > 0;
+    ExitCode() = RunTrainCommand(std::move(c));
   });
 }
 

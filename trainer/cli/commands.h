@@ -1,14 +1,17 @@
 // Each subcommand of the `catdog` CLI lives in its own file and registers itself here.
-// Exit codes: 0 success, 1 runtime failure, 2 bad input (a file, a value, a flag).
+// Exit codes (exit_codes.h): 0 success, 1 runtime failure, 2 bad input (a file, a value, a flag).
 #pragma once
+
+#include "exit_codes.h"
 
 namespace CLI { class App; }
 
 namespace catdog::cli {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitBadInput = 2;
+// Also as catdog::cli::kExit* (main and the tests use them through `using namespace catdog::cli`).
+using catdog::kExitBadInput;
+using catdog::kExitFailure;
+using catdog::kExitOk;
 
 // Core (no OpenCV, no torch): infer, bench.
 void RegisterInfer(CLI::App& app);

@@ -1,5 +1,5 @@
 // Temperature scaling (Guo et al. 2017) for the sigmoid cat/dog models: pure math, no I/O, so the
-// fit is tested on synthetic logits. `catdog calibrate` (cmd_calibrate.cpp) uses it.
+// fit is tested on synthetic logits. `catdog calibrate` (calibrate_model.cpp) uses it.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,249 @@
+#include "evaluate.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include "catdog/catdog.h"
+#include "exit_codes.h"
+#include "fsutil.h"
+#include "metrics.h"
+#include "models.h"
+#include "pack.h"
+#ifdef CATDOG_HAVE_OPENCV
+#include "corruptions.h"
+#include "imaging.h"
+#include "prepare.h"
+#endif
+
+namespace catdog::cli {
+
+namespace {
+
+struct Sample {
+  std::string path;
+  uint8_t label = 0;
+  std::vector<uint8_t> u8;  // size*size
+};
+
+int Fail(int code, const std::string& msg) {
+  spdlog::error("{}", msg);
+  return code;
+}
+
+}  // namespace
+
+int RunEvaluate(const EvaluateOptions& a) {
+  if (a.images.empty() == a.pack.empty()) return Fail(kExitBadInput, "evaluate: give exactly one of --images or --pack");
+  if (a.batch < 1) return Fail(kExitBadInput, "--batch " + std::to_string(a.batch) + ": must be >= 1");
+#ifdef CATDOG_HAVE_OPENCV
+  if (a.corruptions && a.pack.empty())
+    return Fail(kExitBadInput, "--corruptions needs --pack (the corrupted copies are made from a pack split)");
+  for (int sev : a.severities)
+    if (sev < 0 || sev > corrupt::kMaxSeverity)
+      return Fail(kExitBadInput, "--severities: " + std::to_string(sev) + " is not in 0.." +
+                                     std::to_string(corrupt::kMaxSeverity));
+#else
+  if (a.corruptions) return Fail(kExitBadInput, "--corruptions needs a build with OpenCV");
+#endif
+  LoadOptions lo;
+  if (a.backend == "reference") lo.backend = Backend::kReference;
+  else if (a.backend == "simd") lo.backend = Backend::kSimd;
+  else if (a.backend == "xnnpack") lo.backend = Backend::kXnnpack;
+  else if (a.backend == "auto") lo.backend = Backend::kAuto;
+  else return Fail(kExitBadInput, "--backend '" + a.backend + "': must be reference, simd, xnnpack or auto");
+  lo.threads = a.threads;
+  std::unique_ptr<Model> model;
+  Status s = fs::LoadModelDir(a.model_dir, lo, &model);
+  if (!s) return Fail(kExitBadInput, s.message());
+  const ModelInfo& info = model->info();
+  if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
+      model->output_size() != 1)
+    return Fail(kExitBadInput, a.model_dir + ": expected a [S,S,1] -> [1] cat/dog model");
+  const int S = int(info.input_shape[0]);
+  double threshold = 0.5;
+  Fit fit = Fit::kStretch;
+  nlohmann::json meta = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
+  if (!meta.is_discarded() && meta.is_object() && meta.contains("catdog") && meta["catdog"].is_object()) {
+    const auto& c = meta["catdog"];
+    if (c.contains("threshold") && c["threshold"].is_number()) threshold = c["threshold"].get<double>();
+    if (c.contains("fit") && c["fit"].is_string() && c["fit"].get<std::string>() == "crop") fit = Fit::kCenterCrop;
+  }
+
+  std::vector<Sample> samples;
+  nlohmann::json skipped = nlohmann::json::array();
+  std::string source;
+  if (!a.pack.empty()) {
+    pack::Pack p;
+    s = pack::ReadPack(a.pack, &p);
+    if (!s) return Fail(kExitBadInput, s.message());
+    if (p.size != S)
+      return Fail(kExitBadInput, a.pack + ": images are " + std::to_string(p.size) + "x" + std::to_string(p.size) +
+                                     ", the model takes " + std::to_string(S) + "x" + std::to_string(S));
+    pack::Split sp;
+    if (a.split == "train") sp = pack::kTrain;
+    else if (a.split == "val") sp = pack::kVal;
+    else if (a.split == "test") sp = pack::kTest;
+    else return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
+    for (size_t i : p.Indices(sp)) {
+      Sample smp;
+      smp.path = i < p.paths.size() ? p.paths[i] : "#" + std::to_string(i);
+      smp.label = p.labels[i];
+      smp.u8.assign(p.image(i), p.image(i) + size_t(S) * S);
+      samples.push_back(std::move(smp));
+    }
+    if (samples.empty()) return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split is empty");
+    source = "pack " + a.pack + " split " + a.split + " (content hash " + p.content_hash + ")";
+  } else {
+#ifdef CATDOG_HAVE_OPENCV
+    std::vector<prepare::SourceFile> files;
+    std::vector<prepare::Skipped> sk;
+    s = prepare::Scan({a.images}, &files, &sk);
+    if (!s) return Fail(kExitBadInput, s.message());
+    for (const auto& x : sk) skipped.push_back({{"path", fs::JsonSafeName(x.path)}, {"reason", x.reason}});
+    for (const prepare::SourceFile& f : files) {
+      imaging::Image img;
+      imaging::Problem problem = imaging::Problem::kNone;
+      Status d = imaging::DecodeFile(f.path, imaging::DecodeOptions{}, &img, &problem);
+      Sample smp;
+      smp.path = f.rel;
+      smp.label = f.label;
+      smp.u8.resize(size_t(S) * S);
+      if (d) d = preprocess_u8(img.view(), fit, S, smp.u8.data());
+      if (!d) {
+        skipped.push_back({{"path", fs::JsonSafeName(f.path)}, {"reason", imaging::ProblemName(problem)}, {"detail", fs::JsonSafeName(d.message())}});
+        continue;
+      }
+      samples.push_back(std::move(smp));
+    }
+    if (samples.empty()) return Fail(kExitBadInput, a.images + ": no decodable cat/dog images");
+    source = "images " + a.images;
+#else
+    return Fail(kExitBadInput, "--images needs a build with OpenCV; use --pack");
+#endif
+  }
+
+  std::vector<float> scores(samples.size());
+  std::vector<uint8_t> labels(samples.size());
+  std::vector<float> in, out;
+  const size_t plane = size_t(S) * S;
+  // P(dog) of every sample, its pixels given by `pixels(i)`.
+  auto score_all = [&](const std::function<const uint8_t*(size_t)>& pixels, std::vector<float>* sc) -> Status {
+    sc->resize(samples.size());
+    for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
+      const size_t len = std::min(samples.size() - start, size_t(a.batch));
+      in.resize(len * plane);
+      out.resize(len);
+      for (size_t i = 0; i < len; ++i) {
+        const uint8_t* px = pixels(start + i);
+        for (size_t k = 0; k < plane; ++k) in[i * plane + k] = float(px[k]) / 255.f;
+      }
+      Status rs = model->Run(in.data(), int(len), out.data());
+      if (!rs) return rs;
+      for (size_t i = 0; i < len; ++i) (*sc)[start + i] = a.uncalibrated ? out[i] : ApplyCalibration(info, out[i]);
+    }
+    return Status::Ok();
+  };
+  s = score_all([&](size_t i) { return samples[i].u8.data(); }, &scores);
+  if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
+  for (size_t i = 0; i < samples.size(); ++i) labels[i] = samples[i].label;
+  metrics::Report r;
+  s = metrics::Compute(scores, labels, threshold, 10, &r);
+  if (!s) return Fail(kExitFailure, a.model_dir + ": " + s.message());
+  std::vector<size_t> worst = metrics::WorstMistakes(scores, labels, threshold, a.worst);
+
+  // Corrupted copies: accuracy per (kind, severity), and the mean over kinds per severity.
+  nlohmann::json cj;
+#ifdef CATDOG_HAVE_OPENCV
+  if (a.corruptions) {
+    cj = {{"seed", a.corruption_seed}, {"images", samples.size()}, {"clean_accuracy", r.accuracy},
+          {"threshold", threshold}};
+    nlohmann::json rows = nlohmann::json::array(), means = nlohmann::json::object(), kinds = nlohmann::json::object();
+    std::vector<std::vector<uint8_t>> corrupted(samples.size());
+    std::vector<float> sc;
+    for (int sev : a.severities) {
+      double sum = 0;
+      for (corrupt::Kind k : corrupt::AllKinds()) {
+        for (size_t i = 0; i < samples.size(); ++i) {
+          s = corrupt::Apply(k, sev, a.corruption_seed, i, samples[i].u8.data(), S, &corrupted[i]);
+          if (!s) return Fail(kExitFailure, s.message());
+        }
+        s = score_all([&](size_t i) { return corrupted[i].data(); }, &sc);
+        if (!s) return Fail(kExitFailure, a.model_dir + ": inference failed: " + s.message());
+        size_t right = 0;
+        for (size_t i = 0; i < sc.size(); ++i) right += (sc[i] >= threshold ? 1 : 0) == labels[i];
+        const double acc = double(right) / double(sc.size());
+        sum += acc;
+        rows.push_back({{"corruption", corrupt::KindName(k)}, {"severity", sev}, {"accuracy", acc}});
+        kinds[corrupt::KindName(k)] = corrupt::KindDescription(k);
+      }
+      means[std::to_string(sev)] = sum / double(corrupt::AllKinds().size());
+    }
+    cj["results"] = rows;
+    cj["mean_by_severity"] = means;
+    cj["kinds"] = kinds;
+  }
+#endif
+
+  if (a.json) {
+    nlohmann::json j = metrics::ToJson(r);
+    j["model"] = a.model_dir;
+    j["source"] = source;
+    j["backend"] = BackendName(model->backend());
+    j["temperature"] = info.temperature;
+    j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;
+    nlohmann::json w = nlohmann::json::array();
+    for (size_t i : worst)
+      w.push_back({{"path", fs::JsonSafeName(samples[i].path)}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},
+                   {"pixels_b64", train::Base64Encode(samples[i].u8.data(), samples[i].u8.size())}});
+    j["worst"] = w;
+    j["skipped"] = skipped;
+    if (!cj.is_null()) j["corruptions"] = cj;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
+    std::printf("%s on %s: %zu images (%zu skipped), backend %s, threshold %.3f\n", a.model_dir.c_str(), source.c_str(),
+                r.n, skipped.size(), BackendName(model->backend()), threshold);
+    std::printf("P(dog)    %s (temperature %.4f)\n",
+                a.uncalibrated ? "raw model outputs (--uncalibrated)" : "calibrated", info.temperature);
+    std::printf("accuracy  %s   log loss %.4f   ROC AUC %.4f   ECE %.4f\n", pct(r.accuracy).c_str(), r.log_loss, r.auc,
+                r.ece);
+    std::printf("cat       precision %s  recall %s\n", pct(r.precision[0]).c_str(), pct(r.recall[0]).c_str());
+    std::printf("dog       precision %s  recall %s\n", pct(r.precision[1]).c_str(), pct(r.recall[1]).c_str());
+    std::printf("confusion (rows true, cols predicted)   cat     dog\n");
+    std::printf("                                 cat %7lld %7lld\n", (long long)r.confusion[0][0],
+                (long long)r.confusion[0][1]);
+    std::printf("                                 dog %7lld %7lld\n", (long long)r.confusion[1][0],
+                (long long)r.confusion[1][1]);
+    if (!worst.empty()) std::printf("worst mistakes (P(dog), true label, path):\n");
+    for (size_t i : worst)
+      std::printf("  %.4f  %s  %s\n", scores[i], samples[i].label ? "dog" : "cat", samples[i].path.c_str());
+    if (!cj.is_null()) {
+      std::printf("corruptions (seed %llu, accuracy; clean %s):\n", (unsigned long long)a.corruption_seed,
+                  pct(r.accuracy).c_str());
+      std::printf("  %-16s", "corruption");
+      for (int sev : a.severities) std::printf("  severity %d", sev);
+      std::printf("\n");
+      const auto& rows = cj["results"];
+      const size_t nk = rows.size() / a.severities.size();
+      for (size_t k = 0; k < nk; ++k) {
+        std::printf("  %-16s", rows[k]["corruption"].get<std::string>().c_str());
+        for (size_t v = 0; v < a.severities.size(); ++v)
+          std::printf("  %10s", pct(rows[v * nk + k]["accuracy"].get<double>()).c_str());
+        std::printf("\n");
+      }
+      std::printf("  %-16s", "mean");
+      for (int sev : a.severities)
+        std::printf("  %10s", pct(cj["mean_by_severity"][std::to_string(sev)].get<double>()).c_str());
+      std::printf("\n");
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace catdog::cli

@@ -1,0 +1,149 @@
+#include "predict.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "catdog/catdog.h"
+#include "exit_codes.h"
+#include "fsutil.h"
+#include "seal.h"
+
+namespace catdog::cli {
+namespace {
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+// What the model says about its input (userDefinedMetadata.catdog, DESIGN contract 3).
+struct ModelFacts {
+  double threshold = 0.5;
+  std::string fit;  // "" when the model does not say
+  int size = 0;
+};
+
+Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
+  const ModelInfo& info = model.info();
+  if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1)
+    return Status::Error(name + ": predict needs a square one-channel image input [S,S,1], the model takes " +
+                         [&] {
+                           std::string s = "[";
+                           for (size_t i = 0; i < info.input_shape.size(); ++i) s += (i ? "," : "") + std::to_string(info.input_shape[i]);
+                           return s + "]";
+                         }());
+  f->size = static_cast<int>(info.input_shape[0]);
+  if (model.output_size() != 1 && model.output_size() != 2)
+    return Status::Error(name + ": predict needs 1 output (sigmoid P(dog)) or 2 (softmax cat, dog), the model has " +
+                         std::to_string(model.output_size()));
+  json meta = json::parse(info.user_metadata_json.empty() ? "{}" : info.user_metadata_json, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) return Status::Ok();
+  auto it = meta.find("catdog");
+  if (it == meta.end() || !it->is_object()) return Status::Ok();
+  const json& c = *it;
+  if (c.contains("threshold")) {
+    if (!c["threshold"].is_number() || !(c["threshold"].get<double>() > 0 && c["threshold"].get<double>() < 1))
+      return Status::Error(name + ": userDefinedMetadata.catdog.threshold " + c["threshold"].dump() + " is not a number in (0, 1)");
+    f->threshold = c["threshold"].get<double>();
+  }
+  if (c.contains("fit")) {
+    if (!c["fit"].is_string() || (c["fit"] != "stretch" && c["fit"] != "crop"))
+      return Status::Error(name + ": userDefinedMetadata.catdog.fit " + c["fit"].dump() + " is not \"stretch\" or \"crop\"");
+    f->fit = c["fit"].get<std::string>();
+  }
+  if (c.contains("input_size") && (!c["input_size"].is_number_integer() || c["input_size"].get<int>() != f->size))
+    return Status::Error(name + ": userDefinedMetadata.catdog.input_size " + c["input_size"].dump() +
+                         " disagrees with the input layer (" + std::to_string(f->size) + ")");
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunPredict(const PredictOptions& o) {
+  LoadOptions lo;
+  lo.backend = o.backend == "reference" ? Backend::kReference
+               : o.backend == "simd"    ? Backend::kSimd
+               : o.backend == "xnnpack" ? Backend::kXnnpack
+                                        : Backend::kAuto;
+  lo.threads = o.threads;
+  if (lo.backend != Backend::kAuto && !BackendAvailable(lo.backend)) {
+    spdlog::error("predict: backend {} is not in this build", o.backend);
+    return kExitBadInput;
+  }
+  std::unique_ptr<Model> model;
+  SelfCheckReport check;
+  Status s = o.selfcheck == "off" ? fs::LoadModelDir(o.model, lo, &model)
+                                  : LoadModelDirChecked(o.model, lo, &model, &check);
+  ModelFacts facts;
+  if (s) s = ReadFacts(*model, o.model, &facts);
+  if (!s) {
+    spdlog::error("predict: {}", s.message());
+    return kExitBadInput;
+  }
+  const bool check_failed = o.selfcheck != "off" && check.present && !check.verified();
+  if (o.selfcheck != "off") {
+    if (check_failed) spdlog::warn("{}: {}", o.model, check.Summary());
+    else spdlog::info("{}: {}{}", o.model, check.Summary(), check.present ? " [" + check.source + " goldens]" : "");
+  }
+  const std::string fit_name = !o.fit.empty() ? o.fit : !facts.fit.empty() ? facts.fit : "stretch";
+  const Fit fit = fit_name == "crop" ? Fit::kCenterCrop : Fit::kStretch;
+  imaging::DecodeOptions dopt;
+  dopt.max_pixels = o.max_pixels;
+
+  json results = json::array(), errors = json::array();
+  std::vector<float> input(model->input_size()), output(model->output_size());
+  for (const std::string& path : o.images) {
+    const auto t0 = Clock::now();
+    imaging::Image img;
+    imaging::Problem problem = imaging::Problem::kNone;
+    Status st = imaging::DecodeFile(path, dopt, &img, &problem);
+    if (st) {
+      st = preprocess(img.view(), fit, facts.size, input.data());
+      if (!st) {
+        problem = imaging::Problem::kCorrupt;
+        st = Status::Error(path + ": " + st.message());
+      }
+    }
+    const auto t1 = Clock::now();
+    if (st) st = model->Run(input.data(), 1, output.data());
+    const auto t2 = Clock::now();
+    if (!st) {
+      const char* reason = problem == imaging::Problem::kNone ? "model" : imaging::ProblemName(problem);
+      errors.push_back({{"path", path}, {"reason", reason}, {"message", st.message()}});
+      if (!o.as_json) std::printf("%s: error (%s): %s\n", path.c_str(), reason, st.message().c_str());
+      continue;
+    }
+    // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent).
+    const double p_dog = ApplyCalibration(model->info(), output.size() == 2 ? output[1] : output[0]);
+    if (!std::isfinite(p_dog)) {
+      errors.push_back({{"path", path}, {"reason", "model"}, {"message", path + ": the model returned a non-finite value"}});
+      if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
+      continue;
+    }
+    const char* label = p_dog >= facts.threshold ? "dog" : "cat";
+    results.push_back({{"path", path}, {"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
+                       {"run_ms", Ms(t1, t2)}});
+    if (!o.as_json)
+      std::printf("%s: %s  P(dog)=%.4f  %.2f ms (model %.2f ms)\n", path.c_str(), label, p_dog, Ms(t0, t2), Ms(t1, t2));
+  }
+  if (o.as_json) {
+    json doc = {{"model", o.model}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
+                {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
+                {"results", results},
+                {"errors", errors}};
+    if (o.selfcheck != "off")
+      doc["selfcheck"] = {{"present", check.present}, {"verified", check.verified()}, {"passed", check.passed},
+                          {"total", check.total},     {"source", check.source},       {"summary", check.Summary()},
+                          {"first_mismatch", check.first_mismatch}};
+    std::printf("%s\n", doc.dump(1).c_str());
+  }
+  if (!errors.empty()) spdlog::error("predict: {} of {} images failed", errors.size(), o.images.size());
+  return !errors.empty() ? kExitBadInput : check_failed && o.selfcheck == "fail" ? kExitSelfCheck : kExitOk;
+}
+
+}  // namespace catdog::cli

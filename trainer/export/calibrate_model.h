@@ -1,0 +1,27 @@
+// `catdog calibrate` (cli/cmd_calibrate.cpp): temperature scaling on a pack split. Runs the model
+// through the shared core (raw sigmoid outputs), fits the T > 0 minimising the mean binary NLL of
+// sigmoid(logit(p) / T) (calibrate.h), reports NLL and ECE (10 bins, metrics.h) before and after,
+// and writes userDefinedMetadata.catdog.calibration into model.json atomically (in place, or in a
+// copy of the model folder with --out). The runtimes apply it through catdog::ApplyCalibration
+// (ModelInfo::temperature); Model::Run stays raw.
+#pragma once
+
+#include <string>
+
+namespace catdog::cli {
+
+struct CalibrateOptions {
+  std::string model;
+  std::string pack;
+  std::string split = "val";
+  std::string out;
+  bool json = false;
+  int batch = 64;
+  int threads = 1;
+};
+
+// Prints the result on stdout (text, or JSON with `json`), errors through spdlog as
+// "calibrate: MESSAGE"; returns the exit code: 2 bad input (nothing written), 1 failure, 0.
+int CalibrateModel(const CalibrateOptions& options);
+
+}  // namespace catdog::cli

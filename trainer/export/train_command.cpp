@@ -1,0 +1,91 @@
+#include "train_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "exit_codes.h"
+#include "export.h"
+#include "finetune.h"
+#include "models.h"
+#include "pack.h"
+
+namespace catdog::cli {
+
+int RunTrainCommand(TrainCommand c) {
+  train::TrainOptions& opt = c.options;
+  opt.pack_path = c.pack;
+  if (opt.force && opt.resume) {
+    spdlog::error("--force and --resume contradict each other (--force deletes the run --resume continues)");
+    return kExitBadInput;
+  }
+  if (opt.out_dir.empty()) {
+    spdlog::error("--out is empty: give a folder for the run");
+    return kExitBadInput;
+  }
+  if (!c.finetune.empty()) {
+    train::TfjsCheckpoint src;
+    Status ls = train::CheckpointFromTfjs(c.finetune, opt.arch, &src);
+    if (!ls) {
+      spdlog::error("--finetune: {}", ls.message());
+      return kExitBadInput;
+    }
+    opt.arch = src.ckpt.arch.name;
+    opt.finetune_json = src.source_json;
+    opt.init = std::make_shared<const train::Checkpoint>(std::move(src.ckpt));
+    if (!c.lr_given) opt.lr = 1e-4;
+    if (!c.epochs_given) opt.epochs = 10;
+    spdlog::info("fine-tuning {} ({}) at lr {}", c.finetune, opt.arch, opt.lr);
+  } else if (opt.arch.empty()) {
+    spdlog::error("--arch is required (one of {}), unless --finetune names a model", train::ArchNames());
+    return kExitBadInput;
+  }
+  if (!c.teachers.empty()) {
+    Status ts = train::LoadTeachers(c.teachers, &opt);
+    if (!ts) {
+      spdlog::error("--teacher {}", ts.message());
+      return kExitBadInput;
+    }
+  }
+  if (!c.quantize.empty() && opt.export_dir.empty()) {
+    spdlog::error("--quantize {} needs --export DIR", c.quantize);
+    return kExitBadInput;
+  }
+  pack::Pack pack;
+  Status s = pack::ReadPack(c.pack, &pack);
+  if (!s) {
+    spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  train::TrainResult result;
+  s = train::Train(pack, opt, &result);
+  if (!s) {
+    const bool bad = s.message().rfind("bad input: ", 0) == 0;
+    spdlog::error("{}", bad ? s.message().substr(11) : s.message());
+    return bad ? kExitBadInput : kExitFailure;
+  }
+  if (!result.history.empty()) {
+    const auto& last = result.history.back();
+    spdlog::info("done ({}): {} epochs, best val_loss {:.4f} at epoch {}, last val_accuracy {:.4f}; {:.1f} s on {}",
+                 result.stop_reason, result.history.size(), result.best_val_loss, result.best_epoch,
+                 last.val_accuracy, result.seconds, result.device);
+  }
+  if (!opt.export_dir.empty() && result.rank == 0) {  // [dist] rank 0 exports
+    const std::string best = (std::filesystem::path(opt.out_dir) / "best.pt").string();
+    train::Checkpoint ck;
+    train::ExportOptions eo;
+    eo.quantize = c.quantize;
+    train::TfjsModel m;
+    s = train::ReadCheckpoint(best, &ck);
+    if (s) s = train::ExportTfjs(ck, eo, opt.export_dir, &m);
+    if (!s) {
+      spdlog::error("--export: {}", s.message());
+      return kExitFailure;
+    }
+    spdlog::info("exported {} to {}{}", best, opt.export_dir, c.quantize.empty() ? "" : " (" + c.quantize + ")");
+  }
+  return kExitOk;
+}
+
+}  // namespace catdog::cli
