@@ -224,11 +224,11 @@ Status LoadTeachers(const std::vector<std::string>& paths, TrainOptions* options
     if (tfjs) {
       TfjsCheckpoint t;
       Status s = CheckpointFromTfjs(path, "", &t);
-      if (!s) return Status::Error(path + ": " + s.message());
+      if (!s) return s;  // the message names the file
       ck = std::move(t.ckpt);
     } else {
       Status s = ReadCheckpoint(path, &ck);
-      if (!s) return Status::Error(path + ": " + s.message());
+      if (!s) return s;  // the message names the file
     }
     list.push_back({{"path", path}, {"arch", ck.arch.name}, {"format", tfjs ? "tfjs" : "checkpoint"}});
     options->teachers.push_back(std::make_shared<const Checkpoint>(std::move(ck)));
