@@ -52,7 +52,8 @@ bool CopySubset(const std::string& root, size_t n) {
 
 // A TF.js layers model written by hand: Flatten -> Dense(1, sigmoid) with every kernel weight
 // 1/10000 and bias -0.5, so P(dog) = sigmoid(mean pixel - 0.5) for a 100x100x1 input.
-void WriteMeanModel(const std::string& dir, double threshold) {
+// `left_only`: the mean of the left half of the image instead (a model a mirror changes).
+void WriteMeanModel(const std::string& dir, double threshold, bool left_only = false) {
   stdfs::create_directories(dir);
   json layers = json::array({
       {{"class_name", "InputLayer"},
@@ -73,6 +74,8 @@ void WriteMeanModel(const std::string& dir, double threshold) {
   };
   std::ofstream(dir + "/model.json") << model.dump();
   std::vector<float> w(10001, 1.0f / 10000.0f);
+  if (left_only)  // Flatten of NHWC gray: index row * 100 + column
+    for (int k = 0; k < 10000; ++k) w[size_t(k)] = k % 100 < 50 ? 2.0f / 10000.0f : 0.0f;
   w[10000] = -0.5f;
   std::ofstream(dir + "/group1-shard1of1.bin", std::ios::binary).write(reinterpret_cast<const char*>(w.data()), w.size() * 4);
 }
@@ -293,6 +296,36 @@ TEST(DataCli, EvaluateCorruptionsIsSeededAndSeverityZeroIsPlainEvaluate) {
   r = Catdog(tmp, "evaluate --model " + Q(tmp.path("model")) + " --images " + Q(tmp.path("data")) + " --corruptions");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--corruptions needs --pack"), std::string::npos) << r.err;
+}
+
+// `evaluate --flip` (issue 16): each image averaged with its mirror. A model that sees only the
+// left half gives other scores with it; the whole-image mean model, which a mirror cannot change,
+// gives the same report.
+TEST(DataCli, EvaluateFlipAveragesTheMirror) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 12));
+  WriteMeanModel(tmp.path("mean"), 0.5);
+  WriteMeanModel(tmp.path("left"), 0.5, /*left_only=*/true);
+  Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("data")) + " --out " + Q(tmp.path("pack")) +
+                          " --seed 1 --val-fraction 0 --test-fraction 0.5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto eval = [&](const char* model, bool flip) {
+    Ran e = Catdog(tmp, std::string("evaluate --json --worst 100 --model ") + Q(tmp.path(model)) + " --pack " +
+                            Q(tmp.path("pack")) + (flip ? " --flip" : ""));
+    EXPECT_EQ(e.code, 0) << e.err;
+    return json::parse(e.out);
+  };
+  const json mean0 = eval("mean", false), mean1 = eval("mean", true);
+  EXPECT_EQ(mean0["flip_averaging"], false);
+  EXPECT_EQ(mean1["flip_averaging"], true);
+  EXPECT_EQ(mean0["accuracy"], mean1["accuracy"]);
+  EXPECT_NEAR(mean0["ece"].get<double>(), mean1["ece"].get<double>(), 1e-6);
+  const json left0 = eval("left", false), left1 = eval("left", true);
+  double moved = std::fabs(left0["ece"].get<double>() - left1["ece"].get<double>());
+  for (const json& w0 : left0["worst"])
+    for (const json& w1 : left1["worst"])
+      if (w0["path"] == w1["path"]) moved = std::max(moved, std::fabs(w0["p_dog"].get<double>() - w1["p_dog"].get<double>()));
+  EXPECT_GT(moved, 1e-4) << "mirroring should change what a left-half model sees";
 }
 
 // ---- issue 20: prepare's --out: what it may remove and lock, and its messages ---------------------

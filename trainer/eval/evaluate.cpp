@@ -4,6 +4,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -145,7 +146,15 @@ int RunEvaluate(const EvaluateOptions& a) {
       }
       Status rs = model->Run(in.data(), int(len), out.data());
       if (!rs) return rs;
-      for (size_t i = 0; i < len; ++i) (*sc)[start + i] = a.uncalibrated ? out[i] : ApplyCalibration(info, out[i]);
+      auto cal = [&](float p) { return a.uncalibrated ? p : ApplyCalibration(info, p); };
+      for (size_t i = 0; i < len; ++i) (*sc)[start + i] = cal(out[i]);
+      if (a.flip) {  // the mirrored images, averaged in
+        for (size_t i = 0; i < len; ++i)
+          for (int y = 0; y < S; ++y) std::reverse(in.begin() + i * plane + size_t(y) * S, in.begin() + i * plane + size_t(y + 1) * S);
+        rs = model->Run(in.data(), int(len), out.data());
+        if (!rs) return rs;
+        for (size_t i = 0; i < len; ++i) (*sc)[start + i] = 0.5f * ((*sc)[start + i] + cal(out[i]));
+      }
     }
     return Status::Ok();
   };
@@ -197,6 +206,7 @@ int RunEvaluate(const EvaluateOptions& a) {
     j["backend"] = BackendName(model->backend());
     j["temperature"] = info.temperature;
     j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;
+    j["flip_averaging"] = a.flip;
     nlohmann::json w = nlohmann::json::array();
     for (size_t i : worst)
       w.push_back({{"path", fs::JsonSafeName(samples[i].path)}, {"label", samples[i].label ? "dog" : "cat"}, {"p_dog", scores[i]},

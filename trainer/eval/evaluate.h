@@ -20,6 +20,9 @@ struct EvaluateOptions {
   std::string backend = "auto";
   bool json = false;
   bool uncalibrated = false;  // report the raw model outputs, ignoring the stored temperature
+  // Flip test-time averaging: each image and its left-right mirror, the two (calibrated)
+  // probabilities averaged; twice the inference.
+  bool flip = false;
   size_t worst = 10;
   int batch = 32;
   int threads = 1;
