@@ -82,7 +82,8 @@ namespace {
 // replicate padding so the borders keep their level.
 torch::Tensor PerSampleConv(const torch::Tensor& x, const torch::Tensor& k) {
   const int64_t n = x.size(0), c = x.size(1), kh = k.size(2), kw = k.size(3);
-  torch::Tensor w = k.repeat_interleave(c, 0);  // [N*C,1,kh,kw]
+  // [N*C,1,kh,kw], sample-major like x's channels below (expand, not repeat_interleave: no host sync)
+  torch::Tensor w = k.expand({n, c, kh, kw}).reshape({n * c, 1, kh, kw});
   torch::Tensor xp = F::pad(x, F::PadFuncOptions({kw / 2, kw / 2, kh / 2, kh / 2}).mode(torch::kReplicate));
   xp = xp.reshape({1, n * c, xp.size(2), xp.size(3)});
   return F::conv2d(xp, w, F::Conv2dFuncOptions().groups(n * c)).reshape(x.sizes());
