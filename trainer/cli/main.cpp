@@ -3,8 +3,13 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
+#if defined(__GLIBC__)
+#include <execinfo.h>
+#endif
 
 #include <string>
 
@@ -21,8 +26,24 @@ int& ExitCode() {
 }
 }  // namespace catdog::cli
 
+namespace {
+// A crash (a bug, not bad input: that gets a message and exit 2) says so on stderr with a
+// backtrace for the bug report, then dies by the same signal. Only async-signal-safe calls.
+void OnCrash(int sig) {
+  static const char kMsg[] = "catdog: crashed (a bug: please report it with this backtrace)\n";
+  [[maybe_unused]] ssize_t n = write(2, kMsg, sizeof(kMsg) - 1);
+#if defined(__GLIBC__)
+  void* frames[64];
+  backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+#endif
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace catdog::cli;
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, OnCrash);
   CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
   app.require_subcommand(1);
   // --version also says which SIMD kernels run on this CPU and why (issue 14: bug reports from

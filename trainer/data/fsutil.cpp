@@ -9,6 +9,7 @@
 #include <random>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/file.h>
@@ -71,10 +72,39 @@ Status MakeParent(const std::string& path) {
 
 }  // namespace
 
+namespace {
+thread_local size_t tree_removed = 0;
+thread_local int tree_errno = 0;
+int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
+  const int rc = type == FTW_DP ? ::rmdir(path) : ::unlink(path);
+  if (rc == 0) {
+    ++tree_removed;
+  } else if (errno != ENOENT && tree_errno == 0) {
+    tree_errno = errno;
+  }
+  return 0;  // go on: remove as much as possible, report the first error
+}
+}  // namespace
+
+size_t RemoveTree(const std::string& path, std::error_code& ec) {
+  ec.clear();
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) ec.assign(errno, std::generic_category());
+    return 0;
+  }
+  tree_removed = 0;
+  tree_errno = 0;
+  // Depth-first (children before their folder), physical (a symlink is removed, not followed).
+  if (::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS) != 0 && tree_errno == 0) tree_errno = errno;
+  if (tree_errno) ec.assign(tree_errno, std::generic_category());
+  return tree_removed;
+}
+
 StagingDir::~StagingDir() {
   if (path_.empty()) return;
   std::error_code ec;
-  stdfs::remove_all(path_, ec);
+  RemoveTree(path_, ec);
 }
 
 Status StagingDir::Create(const std::string& dir, const std::string& for_name) {
@@ -186,7 +216,7 @@ Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::stri
   }
   if (ec) return Status::Error(dir + ": cannot list: " + ec.message());
   for (const stdfs::path& p : doomed) {
-    stdfs::remove_all(p, ec);
+    RemoveTree(p.string(), ec);
     if (ec) return Status::Error(p.string() + ": cannot remove a stale staging folder: " + ec.message());
     ++*removed;
   }

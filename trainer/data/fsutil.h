@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "catdog/catdog.h"
@@ -45,6 +46,12 @@ class StagingDir {
 // True when `dir_entry` is a staging folder this program made (marker checked); *for_name and *pid
 // receive what the marker says.
 bool IsStagingDir(const std::string& dir_entry, std::string* for_name = nullptr, long* pid = nullptr);
+// Removes `path` and everything below it (symlinks themselves, never what they point to), like
+// std::filesystem::remove_all, which the trainer must not call: the torch 2.x Python wheels'
+// libtorch_cpu.so exports its own std::filesystem::remove_all, built against another libstdc++,
+// and a program built with g++ 13 that links it crashes in that copy (seen on the GPU machine:
+// torch 2.11, Ubuntu 24.04). A missing `path` is not an error. Returns the entries removed.
+size_t RemoveTree(const std::string& path, std::error_code& ec);
 // Removes stale staging folders directly inside `dir`: those whose marker names a process that is no
 // longer running (and, with `for_name`, stages that name), plus empty ones (a kill between mkdir and
 // the marker). Nothing else is touched. Returns how many were removed; a missing `dir` is fine.
