@@ -16,15 +16,13 @@
 #include <string>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "distributed.h"
 
 namespace catdog::cli {
 
@@ -32,22 +30,6 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 void OnStopSignal(int sig) { g_stop_signal = sig; }
-
-// A TCP port nobody listens on now (the kernel's pick); rank 0 binds it a moment later.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 struct Rank {
   pid_t pid = -1;
@@ -109,7 +91,7 @@ int Launch(const LaunchArgs& a) {
     spdlog::error("launch: '{}' after --: only `train` runs distributed", a.command[0]);
     return kExitBadInput;
   }
-  const int port = a.master_port > 0 ? a.master_port : FreePort();
+  const int port = a.master_port > 0 ? a.master_port : train::FreeLoopbackPort();
   if (port <= 0) {
     spdlog::error("launch: no free TCP port for the rendezvous ({}); give --master-port", std::strerror(errno));
     return kExitFailure;
