@@ -21,20 +21,20 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pack.h"
 #include "test_util.h"
+#include "distributed.h"
 #include "train.h"
 
 namespace {
 
+using catdog::test::KillAndReap;
+using catdog::test::ReadAll;
 using catdog::test::TempDir;
+using catdog::test::WaitForText;
 using Clock = std::chrono::steady_clock;
 
 // The tolerance of "same weights": float32 sums in another order (two half batches, then the
@@ -66,70 +66,11 @@ std::string MakeTinyPack(const TempDir& tmp) {
   return dir;
 }
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-// Starts `catdog ARGS` with `env` added, stdout+stderr to `log`.
+// `catdog ARGS` with CI=true (no progress bar) and `env` added, stdout+stderr to `log`.
 pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2), ::close(fd);
-    ::setenv("CI", "true", 1);
-    for (const std::string& e : env) ::putenv(::strdup(e.c_str()));
-    std::vector<char*> argv;
-    std::string exe = CATDOG_CLI;
-    argv.push_back(exe.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(exe.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Waits at most `limit_s` seconds; returns the exit code (128 + signal), or -1 on timeout.
-int WaitFor(pid_t pid, double limit_s) {
-  const auto end = Clock::now() + std::chrono::duration<double>(limit_s);
-  int status = 0;
-  while (Clock::now() < end) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return -1;
-}
-
-void KillAndReap(pid_t pid) {
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool WaitForText(const std::string& log, const std::string& text, double limit_s) {
-  const auto end = Clock::now() + std::chrono::duration<double>(limit_s);
-  while (Clock::now() < end) {
-    if (ReadAll(log).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+  std::vector<std::string> all_env = {"CI=true"};
+  all_env.insert(all_env.end(), env.begin(), env.end());
+  return catdog::test::SpawnCli(CATDOG_CLI, args, log, all_env);
 }
 
 std::vector<std::string> TrainArgs(const std::string& pack, const std::string& out, int batch, int epochs) {
@@ -160,12 +101,12 @@ TEST(Distributed, TwoRanksAtHalfBatchEqualOneProcess) {
   const std::string pack = MakeTinyPack(tmp);
   const std::string log = tmp.path("log.txt");
   std::vector<std::string> one = TrainArgs(pack, tmp.path("one"), 8, 2);
-  ASSERT_EQ(WaitFor(Spawn(one, {}, log), 300), 0) << ReadAll(log);
+  ASSERT_EQ(catdog::test::WaitExit(Spawn(one, {}, log), 300), 0) << ReadAll(log);
   std::vector<std::string> two = {"launch", "--nproc", "2", "--"};
   for (const std::string& a : TrainArgs(pack, tmp.path("two"), 4, 2)) two.push_back(a);
   // Small buckets: several all-reduces per step, started from the backward hooks in turn.
   two.insert(two.end(), {"--dist-bucket-kb", "64"});
-  ASSERT_EQ(WaitFor(Spawn(two, {}, log), 300), 0) << ReadAll(log);
+  ASSERT_EQ(catdog::test::WaitExit(Spawn(two, {}, log), 300), 0) << ReadAll(log);
   const std::string text = ReadAll(log);
   EXPECT_NE(text.find("[rank 0] info: rank 0 of 2 (gloo on cpu): per-rank batch 4, global batch 8"), std::string::npos)
       << text;
@@ -194,7 +135,7 @@ TEST(Distributed, TwoRanksAtHalfBatchEqualOneProcess) {
 TEST(Distributed, KilledRankStopsTheOtherWithAMessage) {
   TempDir tmp;
   const std::string pack = MakeTinyPack(tmp);
-  const int port = FreePort();
+  const int port = catdog::train::FreeLoopbackPort();
   const std::string log0 = tmp.path("rank0.txt"), log1 = tmp.path("rank1.txt");
   std::vector<std::string> args = TrainArgs(pack, tmp.path("run"), 4, 100000);
   args.insert(args.end(), {"--dist-timeout", "60"});
@@ -203,7 +144,7 @@ TEST(Distributed, KilledRankStopsTheOtherWithAMessage) {
   ASSERT_TRUE(WaitForText(log0, "epoch 2/", 120)) << ReadAll(log0) << ReadAll(log1);
   ::kill(r1, SIGKILL);
   const auto t0 = Clock::now();
-  const int code = WaitFor(r0, 60);
+  const int code = catdog::test::WaitExit(r0, 60);
   if (code < 0) KillAndReap(r0);
   ::waitpid(r1, nullptr, 0);
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -221,7 +162,7 @@ TEST(Distributed, KilledRankStopsTheOtherWithAMessage) {
 TEST(Distributed, HungRankTripsTheTimeout) {
   TempDir tmp;
   const std::string pack = MakeTinyPack(tmp);
-  const int port = FreePort();
+  const int port = catdog::train::FreeLoopbackPort();
   const std::string log0 = tmp.path("rank0.txt"), log1 = tmp.path("rank1.txt");
   std::vector<std::string> args = TrainArgs(pack, tmp.path("run"), 4, 100000);
   args.insert(args.end(), {"--dist-timeout", "5"});
@@ -230,7 +171,7 @@ TEST(Distributed, HungRankTripsTheTimeout) {
   ASSERT_TRUE(WaitForText(log0, "epoch 2/", 120)) << ReadAll(log0) << ReadAll(log1);
   ::kill(r1, SIGSTOP);  // alive, holding its sockets open, never answering
   const auto t0 = Clock::now();
-  const int code = WaitFor(r0, 60);
+  const int code = catdog::test::WaitExit(r0, 60);
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (code < 0) KillAndReap(r0);
   KillAndReap(r1);
@@ -264,7 +205,7 @@ TEST(Distributed, LaunchNamesTheRankThatDiedAndStopsTheOthers) {
   }
   ASSERT_GT(r1, 0) << "rank 1 of the launcher not found";
   ::kill(r1, SIGKILL);
-  const int code = WaitFor(launcher, 60);
+  const int code = catdog::test::WaitExit(launcher, 60);
   if (code < 0) KillAndReap(launcher);
   const std::string text = ReadAll(log);
   ASSERT_GE(code, 0) << "launch still running 60 s after rank 1 was killed:\n" << text;
@@ -279,18 +220,18 @@ TEST(Distributed, ResumeRefusesAnotherWorldSize) {
   const std::string log = tmp.path("log.txt");
   std::vector<std::string> two = {"launch", "--nproc", "2", "--"};
   for (const std::string& a : TrainArgs(pack, tmp.path("run"), 4, 1)) two.push_back(a);
-  ASSERT_EQ(WaitFor(Spawn(two, {}, log), 300), 0) << ReadAll(log);
+  ASSERT_EQ(catdog::test::WaitExit(Spawn(two, {}, log), 300), 0) << ReadAll(log);
   std::vector<std::string> alone = TrainArgs(pack, tmp.path("run"), 4, 2);
   alone.push_back("--resume");
   const std::string log1 = tmp.path("alone.txt");
-  EXPECT_EQ(WaitFor(Spawn(alone, {}, log1), 120), 2) << ReadAll(log1);
+  EXPECT_EQ(catdog::test::WaitExit(Spawn(alone, {}, log1), 120), 2) << ReadAll(log1);
   EXPECT_NE(ReadAll(log1).find("was trained by 2 process(es) (WORLD_SIZE), this run has 1"), std::string::npos)
       << ReadAll(log1);
   // The same world size continues it.
   std::vector<std::string> again = {"launch", "--nproc", "2", "--"};
   for (const std::string& a : alone) again.push_back(a);
   const std::string log2 = tmp.path("again.txt");
-  EXPECT_EQ(WaitFor(Spawn(again, {}, log2), 300), 0) << ReadAll(log2);
+  EXPECT_EQ(catdog::test::WaitExit(Spawn(again, {}, log2), 300), 0) << ReadAll(log2);
   EXPECT_NE(ReadAll(log2).find("resuming"), std::string::npos) << ReadAll(log2);
   EXPECT_NE(ReadAll(tmp.path("run/history.jsonl")).find("\"epoch\":2"), std::string::npos);
 }
@@ -312,14 +253,14 @@ TEST(Distributed, BadTorchrunVariablesAreBadInput) {
   for (const Case& c : cases) {
     const std::string log = tmp.path("log.txt");
     std::remove(log.c_str());
-    EXPECT_EQ(WaitFor(Spawn(TrainArgs(pack, tmp.path("run"), 4, 1), c.env, log), 60), 2) << ReadAll(log);
+    EXPECT_EQ(catdog::test::WaitExit(Spawn(TrainArgs(pack, tmp.path("run"), 4, 1), c.env, log), 60), 2) << ReadAll(log);
     EXPECT_NE(ReadAll(log).find(c.expect), std::string::npos) << ReadAll(log);
   }
   // --distributed without the variables says which one is missing.
   std::vector<std::string> args = TrainArgs(pack, tmp.path("run"), 4, 1);
   args.push_back("--distributed");
   const std::string log = tmp.path("log2.txt");
-  EXPECT_EQ(WaitFor(Spawn(args, {}, log), 60), 2) << ReadAll(log);
+  EXPECT_EQ(catdog::test::WaitExit(Spawn(args, {}, log), 60), 2) << ReadAll(log);
   EXPECT_NE(ReadAll(log).find("WORLD_SIZE=(unset)"), std::string::npos) << ReadAll(log);
 }
 

@@ -693,28 +693,11 @@ TEST(Prepare, UnreadableFilesAreCounted) {
   ASSERT_TRUE(CopySubset(root, 3));
   auto cats = SortedJpegs(root + "/Cat");
   ASSERT_EQ(::chmod((root + "/Cat/" + cats[1]).c_str(), 0), 0);
-  // Root reads any file regardless of mode. Running as root (CI containers do), drop the
-  // effective uid to "nobody" around the run so the permission check is real, then restore it.
-  struct EuidGuard {
-    bool dropped = false;
-    EuidGuard() {
-      if (::geteuid() == 0) {
-        EXPECT_EQ(::setegid(65534), 0);
-        EXPECT_EQ(::seteuid(65534), 0);
-        dropped = ::geteuid() == 65534;
-      }
-    }
-    ~EuidGuard() {
-      if (dropped) {
-        EXPECT_EQ(::seteuid(0), 0);
-        EXPECT_EQ(::setegid(0), 0);
-      }
-    }
-  };
+  // Root reads any file regardless of mode: the run drops to "nobody" (AsNobody, test_util.h).
   catdog::prepare::Result r;
   catdog::Status s;
   {
-    EuidGuard guard;
+    catdog::test::AsNobody nobody;
     s = catdog::prepare::Run(Opts(root), &r);
   }
   ASSERT_TRUE(s) << s.message();

@@ -43,43 +43,17 @@ namespace {
 namespace stdfs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using catdog::test::ReadAll;
 using catdog::test::TempDir;
+using catdog::test::WaitForText;
 
-// Starts `catdog ARGS` with stdout+stderr appended to `log`; returns the pid.
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-    }
-    std::vector<char*> argv;
-    std::string exe = CATDOG_CLI;
-    argv.push_back(exe.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(exe.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
+  return catdog::test::SpawnCli(CATDOG_CLI, args, log);
 }
 
 // Runs to the end; returns the exit code (or 128 + signal).
 int RunCli(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = Spawn(args, log);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return catdog::test::WaitExit(Spawn(args, log));
 }
 
 std::vector<std::string> SortedFiles(const std::string& dir) {
@@ -114,17 +88,6 @@ std::vector<std::string> Leftovers(const std::string& dir) {
     if (name.rfind(catdog::fs::kStagingPrefix, 0) == 0 || name.find(".tmp") != std::string::npos) bad.push_back(e.path().string());
   }
   return bad;
-}
-
-// Polls `log` (from byte `from`) until it holds `text`; false after `timeout_s`.
-bool WaitForText(const std::string& log, uint64_t from, const std::string& text, double timeout_s) {
-  const auto end = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (Clock::now() < end) {
-    const std::string all = ReadAll(log);
-    if (all.size() > from && all.find(text, from) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
 }
 
 std::vector<json> ReadHistory(const std::string& path) {
@@ -209,7 +172,7 @@ TEST(CrashSafe, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
   double startup_s = 0;
   {
     pid_t pid = Spawn(args(ref, false), tmp.path("ref.log"));
-    ASSERT_TRUE(WaitForText(tmp.path("ref.log"), 0, "training dense", 120)) << ReadAll(tmp.path("ref.log"));
+    ASSERT_TRUE(WaitForText(tmp.path("ref.log"), "training dense", 120)) << ReadAll(tmp.path("ref.log"));
     startup_s = std::chrono::duration<double>(Clock::now() - t0).count();
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -244,7 +207,7 @@ TEST(CrashSafe, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
     std::error_code ec;
     const uint64_t log_at = stdfs::exists(log, ec) ? stdfs::file_size(log, ec) : 0;
     pid_t pid = Spawn(args(out, resume), log);
-    if (in_training && !WaitForText(log, log_at, "training dense", 120)) {
+    if (in_training && !WaitForText(log, "training dense", 120, log_at)) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
       FAIL() << "the run did not start training: " << ReadAll(log);

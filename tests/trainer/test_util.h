@@ -1,19 +1,27 @@
-// Helpers shared by the trainer tests: temporary folders and the real-photo folder.
+// Helpers shared by the trainer tests: temporary folders, the real-photo folder, and running the
+// `catdog` binary (to the end through the shell, or as a child process to wait for, watch or kill).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <system_error>
-
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <thread>
+#include <vector>
 
 namespace catdog::test {
 
@@ -75,6 +83,14 @@ class AsNobody {
   bool dropped_ = false;
 };
 
+// The whole of a (log) file; "" when it cannot be read (yet).
+inline std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 // One run of a command-line program: its exit code (128 + signal when killed), stdout and stderr.
 struct Ran {
   int code = -1;
@@ -99,11 +115,66 @@ inline Ran RunCli(const std::string& cli, const TempDir& tmp, const std::string&
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
   const int status = ::pclose(f);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err_file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  r.err = text.str();
+  r.err = ReadAll(err_file);
   return r;
+}
+
+// Starts `CLI ARGS` as a child process with `env` ("NAME=value" entries) added to this process's
+// environment, stdout and stderr appended to `log`; returns its pid (exit code 127 when CLI cannot
+// be executed).
+inline pid_t SpawnCli(const std::string& cli, const std::vector<std::string>& args, const std::string& log,
+                      const std::vector<std::string>& env = {}) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    for (const std::string& e : env) ::putenv(::strdup(e.c_str()));
+    std::vector<char*> argv;
+    std::string exe = cli;
+    argv.push_back(exe.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The exit code of a child (128 + signal when killed), waiting at most `limit_s` seconds (< 0:
+// as long as it takes); -1 on timeout, the child still running.
+inline int WaitExit(pid_t pid, double limit_s = -1) {
+  int status = 0;
+  if (limit_s < 0) {
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
+  while (std::chrono::steady_clock::now() < end) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
+inline void KillAndReap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+// Polls `log` every 2 ms until it holds `text` at or after byte `from`; false after `limit_s`.
+inline bool WaitForText(const std::string& log, const std::string& text, double limit_s, uint64_t from = 0) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
+  while (std::chrono::steady_clock::now() < end) {
+    const std::string all = ReadAll(log);
+    if (all.size() > from && all.find(text, from) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
 }
 
 // The real photos: $CATDOG_DATA, else the folder CMake passed (repo/../shared/data). Returns ""

@@ -39,6 +39,20 @@ double Num(const json& j, const char* key, double def) {
 json Initializer(const char* cls) { return {{"class_name", cls}, {"config", json::object()}}; }
 json Glorot() { return {{"class_name", "GlorotUniform"}, {"config", {{"seed", nullptr}}}}; }
 
+// The config keys Conv2D and Dense share: activation, bias, Glorot kernel, no regularizers or
+// constraints (json's keys are sorted, so where they are set does not change the output).
+void KernelConfig(const LayerSpec& l, json* c) {
+  (*c)["activation"] = ActivationName(l.activation);
+  (*c)["use_bias"] = l.use_bias;
+  (*c)["kernel_initializer"] = Glorot();
+  (*c)["bias_initializer"] = Initializer("Zeros");
+  (*c)["kernel_regularizer"] = nullptr;
+  (*c)["bias_regularizer"] = nullptr;
+  (*c)["activity_regularizer"] = nullptr;
+  (*c)["kernel_constraint"] = nullptr;
+  (*c)["bias_constraint"] = nullptr;
+}
+
 json LayerConfig(const ResolvedLayer& r, bool first, int size) {
   const LayerSpec& l = r.spec;
   json c;
@@ -57,15 +71,7 @@ json LayerConfig(const ResolvedLayer& r, bool first, int size) {
       c["dilation_rate"] = {1, 1};
       if (l.kind == LayerKind::kConv2D) {
         c["groups"] = 1;
-        c["activation"] = ActivationName(l.activation);
-        c["use_bias"] = l.use_bias;
-        c["kernel_initializer"] = Glorot();
-        c["bias_initializer"] = Initializer("Zeros");
-        c["kernel_regularizer"] = nullptr;
-        c["bias_regularizer"] = nullptr;
-        c["activity_regularizer"] = nullptr;
-        c["kernel_constraint"] = nullptr;
-        c["bias_constraint"] = nullptr;
+        KernelConfig(l, &c);
       } else {
         c["activation"] = ActivationName(l.activation);
         c["use_bias"] = l.use_bias;
@@ -117,15 +123,7 @@ json LayerConfig(const ResolvedLayer& r, bool first, int size) {
       break;
     case LayerKind::kDense:
       c["units"] = l.units;
-      c["activation"] = ActivationName(l.activation);
-      c["use_bias"] = l.use_bias;
-      c["kernel_initializer"] = Glorot();
-      c["bias_initializer"] = Initializer("Zeros");
-      c["kernel_regularizer"] = nullptr;
-      c["bias_regularizer"] = nullptr;
-      c["activity_regularizer"] = nullptr;
-      c["kernel_constraint"] = nullptr;
-      c["bias_constraint"] = nullptr;
+      KernelConfig(l, &c);
       break;
   }
   return {{"class_name", KerasClassName(l.kind)}, {"config", c}};

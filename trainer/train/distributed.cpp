@@ -24,6 +24,11 @@
 #include <cstdlib>
 #include <limits>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace catdog::train {
 
 namespace {
@@ -71,6 +76,21 @@ Status ReadDistEnv(DistEnv* out) {
   if (!ParseInt(port, 1, 65535, &v)) return BadEnv("MASTER_PORT", port, "must be a TCP port in 1..65535");
   out->master_port = int(v);
   return Status::Ok();
+}
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
 }
 
 [[noreturn]] void Distributed::Fail(const std::string& what, const std::exception& e) const {

@@ -47,6 +47,9 @@ bool DistEnvPresent();
 // Reads and validates RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. A missing or bad one
 // is a "bad input:" Status naming the variable and its value.
 Status ReadDistEnv(DistEnv* out);
+// A TCP port on 127.0.0.1 that nobody listens on now (the kernel's pick), -1 if none: the
+// MASTER_PORT `catdog launch` gives its ranks (rank 0 binds it a moment later) and the tests'.
+int FreeLoopbackPort();
 
 struct DistError : std::runtime_error {
   using std::runtime_error::runtime_error;
