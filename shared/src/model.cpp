@@ -12,6 +12,7 @@
 #include "json_util.h"
 #include "kernels.h"
 #include "layers.h"
+#include "ood_metadata.h"
 #include "weights.h"
 
 namespace catdog {
@@ -122,6 +123,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
                              " is not a finite number > 0");
       info_.temperature = v;
     }
+    if (Status os = detail::ParseOodMetadata(c, src_, &info_); !os) return os;
   }
 
   Status s = detail::BuildGraph(*topo, src_, &g_);

@@ -135,6 +135,12 @@ struct ModelInfo {
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
   double temperature = 1.0;
+  // Out-of-distribution check (userDefinedMetadata.catdog.ood, written by `catdog ood-fit`; see
+  // OodScore below): has_ood is false when the model has none, and then nothing is ever flagged.
+  // Parse rejects an ood block whose method is unknown or whose threshold is not in [0, 0.5].
+  bool has_ood = false;
+  std::string ood_method;     // "max-prob"
+  double ood_threshold = 0;   // an image whose OodScore is above it is "neither cat nor dog"
 };
 
 class Model {
@@ -183,6 +189,22 @@ float ApplyTemperature(double temperature, float p_dog);
 // logit(p) with p clamped to [1e-7, 1 - 1e-7]: what ApplyTemperature divides by the temperature,
 // and so what `catdog calibrate` fits the temperature on.
 double CalibrationLogit(double p);
+
+// ---- out of distribution: "neither cat nor dog" (issue 16 item 5) ------------------------------
+// The score of an image is the calibrated probability of the less likely class, min(p, 1 - p)
+// with p = ApplyCalibration(raw output): 0 for a fully confident answer, 0.5 for a coin toss. For a
+// one-logit sigmoid model it is a monotone function of the max logit |z| / T (and of the max
+// softmax probability), so those rank images identically. `catdog ood-fit` chooses the threshold
+// on the validation split (95% of the cats and dogs at or below it); the CLI (`evaluate
+// --ood-images`) and the page (wasm export catdog_ood) both decide through IsOutOfDistribution.
+float OodScore(const ModelInfo& info, float raw_p_dog);
+// The same score from an already calibrated P(dog). NaN for NaN.
+float OodScoreOfCalibrated(float p_dog);
+// OodScore(info, raw) > info.ood_threshold; false when the model has no ood block. A NaN output
+// is out of distribution (it is no answer at all).
+bool IsOutOfDistribution(const ModelInfo& info, float raw_p_dog);
+// The one method the core knows ("max-prob"), what `catdog ood-fit` writes.
+constexpr const char* kOodMethod = "max-prob";
 
 // ---- self-check (userDefinedMetadata.catdog.selfcheck, DESIGN contract 3) ---------------------------
 // A model carries, in its metadata, the preprocessing it was trained with (contract 1: name and
