@@ -105,7 +105,17 @@ TEST(OodCli, FitWritesTheThresholdAndEvaluateReportsTprAndFpr) {
   ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("m/model.json"), &text));
   const json doc = json::parse(text);
   const json& o = doc["userDefinedMetadata"]["catdog"]["ood"];
-  EXPECT_EQ(o["method"], "max-prob");
+  // Both scores were compared on the photos; the one written accepts the fewest of them.
+  ASSERT_EQ(o["compared"].size(), 2u);
+  size_t fewest = 1000;
+  for (const json& c : o["compared"]) fewest = std::min(fewest, c["choose_accepted"].get<size_t>());
+  EXPECT_EQ(o["choose"]["accepted"], fewest);
+  EXPECT_TRUE(o["method"] == "max-prob" || o["method"] == "feature-distance") << o["method"];
+  if (o["method"] == "feature-distance") {
+    EXPECT_EQ(o["stats_split"], "train");
+    EXPECT_EQ(o["means"].size(), 2u);
+    EXPECT_EQ(o["inv_var"].size(), o["means"][0].size());
+  }
   EXPECT_EQ(o["split"], "val");
   EXPECT_EQ(o["threshold"], printed["threshold"]);
   const size_t n = o["n"].get<size_t>();
@@ -138,8 +148,18 @@ TEST(OodCli, FitWritesTheThresholdAndEvaluateReportsTprAndFpr) {
   r = Catdog(tmp, "evaluate --model " + Q(tmp.path("m")) + " --pack " + Q(tmp.path("pack")) + " --split val --ood-images " +
                       Q(tmp.path("ood")));
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("neither cat nor dog (max-prob score"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("neither cat nor dog (" + o["method"].get<std::string>() + " score"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("of 4 non-animal photos"), std::string::npos) << r.out;
+
+  // --method picks one score whatever the photos say.
+  for (const char* method : {"max-prob", "feature-distance"}) {
+    r = Catdog(tmp, "ood-fit --model " + Q(tmp.path("m")) + " --pack " + Q(tmp.path("pack")) + " --ood-images " +
+                        Q(tmp.path("ood")) + " --json --method " + method);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["method"], method);
+    ASSERT_TRUE(catdog::fs::LoadModelDir(tmp.path("m"), {}, &m));
+    EXPECT_EQ(m->info().ood_method, method);
+  }
 }
 
 TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {
@@ -161,6 +181,7 @@ TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {
            {fit + " --ood-images " + Q(tmp.path("empty")), "empty: no decodable images (1 skipped)"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --tpr 1.5", "--tpr 1.5"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --split holdout", "holdout"},
+           {fit + " --ood-images " + Q(tmp.path("ood")) + " --method energy", "--method 'energy'"},
            // a model without an ood block: evaluate cannot report it
            {"evaluate --model " + Q(tmp.path("m")) + " --pack " + Q(tmp.path("pack")) + " --split val --ood-images " +
                 Q(tmp.path("ood")),

@@ -184,7 +184,8 @@ int Run(const EvalArgs& a) {
 #ifdef CATDOG_HAVE_OPENCV
   if (!a.ood_images.empty()) {
     bool bad = false;
-    s = ood::Measure(*model, fit, a.batch, scores, a.pack.empty() ? "--images" : a.split, a.ood_images, &oj, &bad);
+    s = ood::Measure(*model, fit, a.batch, samples.size(), [&](size_t i) { return samples[i].u8.data(); },
+                     a.pack.empty() ? "--images" : a.split, a.ood_images, &oj, &bad);
     if (!s) return Fail(bad ? kExitBadInput : kExitFailure, a.model_dir + ": " + s.message());
   }
 #endif

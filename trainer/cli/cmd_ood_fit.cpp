@@ -22,6 +22,8 @@ void RegisterOodFit(CLI::App& app) {
   cmd->add_option("--pack", o->pack, "Dataset pack directory")->required();
   cmd->add_option("--ood-images", o->images, "Folder of non-animal photos to report on (scripts/ood-photos: OUT/choose)")->required();
   cmd->add_option("--split", o->split, "Pack split the threshold is chosen on: val | train | test")->capture_default_str();
+  cmd->add_option("--method", o->method, "auto (the lower FPR on --ood-images) | max-prob | feature-distance")
+      ->capture_default_str();
   cmd->add_option("--tpr", o->tpr, "Share of the split's cats and dogs to accept")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
@@ -38,8 +40,13 @@ void RegisterOodFit(CLI::App& app) {
     if (*json) {
       std::printf("%s\n", r.dump(2).c_str());
     } else {
-      std::printf("%s: threshold %.6f (max-prob score) accepts %zu of %zu %s images (%.2f%%, target %.0f%%)\n",
-                  r["model"].get<std::string>().c_str(), r["threshold"].get<double>(), r["accepted"].get<size_t>(),
+      for (const auto& c : r["compared"])
+        std::printf("  %-16s threshold %.6f: %zu of %zu photos accepted (FPR %.2f%%), AUROC %.4f\n",
+                    c["method"].get<std::string>().c_str(), c["threshold"].get<double>(), c["choose_accepted"].get<size_t>(),
+                    r["choose"]["images"].get<size_t>(), 100 * c["choose_fpr"].get<double>(), c["auroc"].get<double>());
+      std::printf("%s: %s threshold %.6f accepts %zu of %zu %s images (%.2f%%, target %.0f%%)\n",
+                  r["model"].get<std::string>().c_str(), r["method"].get<std::string>().c_str(), r["threshold"].get<double>(),
+                  r["accepted"].get<size_t>(),
                   r["n"].get<size_t>(), o->split.c_str(), 100.0 * r["accepted"].get<double>() / r["n"].get<double>(),
                   100 * o->tpr);
       const auto& c = r["choose"];
