@@ -86,14 +86,24 @@ void MakeOodFolder(const TempDir& tmp) {
   std::ofstream(tmp.path("ood/notes.txt")) << "not an image";
   std::ofstream(tmp.path("ood/broken.jpg")) << "\xff\xd8\xff\xe0 truncated";
 }
+
+// A shipped model copied to tmp/m without its ood block (the shipped ones have one).
+void CopyModelWithoutOod(const TempDir& tmp) {
+  const std::string shipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
+  stdfs::copy(shipped, tmp.path("m"), stdfs::copy_options::recursive);
+  std::string text;
+  ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("m/model.json"), &text));
+  json doc = json::parse(text);
+  doc["userDefinedMetadata"]["catdog"].erase("ood");
+  ASSERT_TRUE(catdog::fs::WriteFileAtomic(tmp.path("m/model.json"), doc.dump()));
+}
 }  // namespace
 
 TEST(OodCli, FitWritesTheThresholdAndEvaluateReportsTprAndFpr) {
   TempDir tmp;
   MakePack(tmp);
   MakeOodFolder(tmp);
-  const std::string shipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
-  stdfs::copy(shipped, tmp.path("m"), stdfs::copy_options::recursive);
+  CopyModelWithoutOod(tmp);
   std::string before;
   ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("m/model.json"), &before));
 
@@ -166,8 +176,7 @@ TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {
   TempDir tmp;
   MakePack(tmp);
   MakeOodFolder(tmp);
-  const std::string shipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
-  stdfs::copy(shipped, tmp.path("m"), stdfs::copy_options::recursive);
+  CopyModelWithoutOod(tmp);
   std::string before;
   ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("m/model.json"), &before));
   const std::string fit = "ood-fit --model " + Q(tmp.path("m")) + " --pack " + Q(tmp.path("pack"));

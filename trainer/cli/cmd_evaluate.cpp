@@ -185,7 +185,7 @@ int Run(const EvalArgs& a) {
   if (!a.ood_images.empty()) {
     bool bad = false;
     s = ood::Measure(*model, fit, a.batch, samples.size(), [&](size_t i) { return samples[i].u8.data(); },
-                     a.pack.empty() ? "--images" : a.split, a.ood_images, &oj, &bad);
+                     a.pack.empty() ? a.images : "split " + a.split, a.ood_images, &oj, &bad);
     if (!s) return Fail(bad ? kExitBadInput : kExitFailure, a.model_dir + ": " + s.message());
   }
 #endif

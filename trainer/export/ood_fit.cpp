@@ -369,7 +369,7 @@ Status Measure(Model& model, Fit fit, int batch, size_t count, const std::functi
 
 std::string MeasureText(const nlohmann::json& m) {
   std::string s = fmt::format(
-      "neither cat nor dog ({} score, threshold {:.4f}): TPR {:.2f}% ({} of {} {} images accepted as cat/dog)\n",
+      "neither cat nor dog ({} score, threshold {:.4f}): TPR {:.2f}% ({} of {} cat/dog images of {} accepted)\n",
       m["method"].get<std::string>(), m["threshold"].get<double>(), 100 * m["tpr"].get<double>(),
       m["split_accepted"].get<size_t>(), m["split_images"].get<size_t>(), m["split"].get<std::string>());
   s += fmt::format("          FPR {:.2f}% ({} of {} non-animal photos in {} accepted as cat/dog; {} skipped)   AUROC {:.4f}\n",
