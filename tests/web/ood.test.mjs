@@ -95,6 +95,12 @@ test('Spanish, uploaded photo: "Ni gato ni perro" in the label and the live regi
     assert.equal(r.label, 'none');
     assert.equal(r.text, 'Ni gato ni perro');
     assert.equal(r.announce, 'Ni gato ni perro');
+    // The technical details say which score and threshold decided (the model's ood block).
+    await tab.click('[data-testid=diagnostics] summary');
+    await tab.waitForSelector('[data-testid=run-card] [data-key=ood]', { timeout: 30000 });
+    const line = await tab.textContent('[data-testid=run-card] [data-key=ood]');
+    const ood = (await defaultModel()).modelJson.userDefinedMetadata.catdog.ood;
+    assert.ok(line.startsWith(`${ood.method} > `) && line.includes('«val»'), `diagnostics: ${line}`);
     assert.deepEqual(problems.pageErrors, []);
     assert.deepEqual(problems.consoleErrors, []);
   } finally {
