@@ -262,6 +262,20 @@ float catdog_p_dog(catdog_handle h, int32_t sample) {
   return catdog::ApplyCalibration(in->model->info(), raw);
 }
 
+// Nor the out-of-distribution decision (catdog.h "out of distribution").
+int32_t catdog_ood(catdog_handle h, int32_t sample) {
+  Instance* in = GetLoaded(h, "catdog_ood");
+  if (!in) return -1;
+  if (in->output_batch == 0) return Fail(-1, "catdog_ood: no run yet");
+  if (sample < 0 || sample >= in->output_batch)
+    return Fail(-1, "catdog_ood: sample " + std::to_string(sample) + " out of range (the last run had " +
+                        std::to_string(in->output_batch) + ")");
+  const size_t per = in->model->output_size();
+  const float* out = in->output.data() + static_cast<size_t>(sample) * per;
+  const float raw = per == 1 ? out[0] : per == 2 ? out[1] : std::numeric_limits<float>::quiet_NaN();
+  return catdog::IsOutOfDistribution(*in->model, sample, raw) ? 1 : 0;
+}
+
 uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   Instance* in = Get(h, "catdog_image_buffer");
   if (!in) return nullptr;
@@ -365,6 +379,7 @@ const char* catdog_metadata(catdog_handle h) {
   j["threads"] = in->threads;
   j["layers"] = info.layer_summary;
   j["temperature"] = info.temperature;
+  j["ood"] = info.has_ood ? nlohmann::json{{"method", info.ood_method}, {"threshold", info.ood_threshold}} : nlohmann::json();
   nlohmann::json user;  // the depth-limited parser, the only JSON parser the module carries
   j["user"] = catdog::jsonb::Parse(info.user_metadata_json, &user, nullptr, "userDefinedMetadata") ? user
                                                                                                    : nlohmann::json::object();

@@ -59,7 +59,7 @@ function clearMessage(kind) {
 const SMOOTH = 0.35;          // EMA weight of the newest frame
 const ENTER = 0.12;           // |p - threshold| needed to leave "unsure"
 const LEAVE = 0.06;           // |p - threshold| below which a label falls back to "unsure"
-const state = { ema: null, label: 'unsure', raw: null, rawLabel: null, threshold: 0.5, labels: ['cat', 'dog'] };
+const state = { ema: null, oodEma: null, label: 'unsure', raw: null, rawLabel: null, threshold: 0.5, labels: ['cat', 'dog'] };
 
 function labelOf(p, current) {
   const d = p - state.threshold;
@@ -70,12 +70,15 @@ function labelOf(p, current) {
   return 'unsure';
 }
 
-function updatePrediction(pDog, { smooth }) {
+// ood: the core's "neither cat nor dog" for this frame (catdog_ood; false for models without an ood
+// threshold). Camera frames smooth it like P(dog): 'none' while most recent frames say so.
+function updatePrediction(pDog, { smooth }, ood = false) {
   state.raw = pDog;
   state.rawLabel = pDog >= state.threshold ? 'dog' : 'cat';
   state.ema = smooth && state.ema !== null ? state.ema + SMOOTH * (pDog - state.ema) : pDog;
+  state.oodEma = smooth && state.oodEma !== null ? state.oodEma + SMOOTH * (+ood - state.oodEma) : +ood;
   const before = state.label;
-  state.label = labelOf(state.ema, smooth ? state.label : 'unsure');
+  state.label = state.oodEma > 0.5 ? 'none' : labelOf(state.ema, smooth && before !== 'none' ? before : 'unsure');
   renderLabel();
   if (!smooth || (state.label !== before && state.label !== 'unsure')) announce(t(state.label));
 }
@@ -87,7 +90,7 @@ function renderLabel() {
   el.dataset.pDogSmoothed = state.ema === null ? '' : String(state.ema);
   el.dataset.rawLabel = state.rawLabel ?? '';
   el.hidden = state.raw === null;  // no result yet: no label at all (not a "…")
-  $('label-text').textContent = state.raw === null ? '' : t(state.label === 'unsure' ? 'unsure' : state.label);
+  $('label-text').textContent = state.raw === null ? '' : t(state.label);
   const p = state.ema ?? 0.5;
   for (const [cls, v] of [['cat', 1 - p], ['dog', p]]) {
     const pct = state.raw === null ? null : Math.round(v * 100);
@@ -123,7 +126,7 @@ function record(res, source) {
   debug.frames++;
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
-  debug.last = { pDog: res.pDog, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture };
+  debug.last = { pDog: res.pDog, ood: res.ood, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture };
   if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
   debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
@@ -209,6 +212,7 @@ async function loadModel(entry) {
   state.threshold = md.threshold;
   state.labels = md.labels;
   state.ema = null;
+  state.oodEma = null;
   state.raw = null;
   state.label = 'unsure';
   const demo = !!(md.catdog?.demo || md.catdog?.untrained || entry.demo);
@@ -313,6 +317,7 @@ function showEmptyStage(st) {
   $('placeholder').hidden = false;
   state.raw = null;
   state.ema = null;
+  state.oodEma = null;
   state.label = 'unsure';
   renderLabel();
 }
@@ -418,7 +423,7 @@ function onFrame() {
 // Shows one camera result; returns the main-thread milliseconds it took.
 function showFrameResult(res, source) {
   const t0 = performance.now();
-  updatePrediction(res.pDog, { smooth: true });
+  updatePrediction(res.pDog, { smooth: true }, res.ood);
   record(res, source);
   showTimings(res, source);
   drawModelInput({ ...res, source: 'camera' });
@@ -514,7 +519,7 @@ async function classifyPhoto(file) {
   if (!classifier) { bitmap.close(); return; }
   try {
     const res = await classifier.classify(bitmap, { wantInput: true });
-    updatePrediction(res.pDog, { smooth: false });
+    updatePrediction(res.pDog, { smooth: false }, res.ood);
     record(res, 'photo');
     showTimings(res, 'photo');
     drawModelInput({ ...res, source: 'photo' });

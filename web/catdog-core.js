@@ -27,6 +27,7 @@ export const ABI = Object.freeze({
   catdog_run: 2,
   catdog_output: 1,
   catdog_p_dog: 2,
+  catdog_ood: 2,
   catdog_image_buffer: 2,
   catdog_preprocess: 7,
   catdog_preprocess_yuv: 8,
@@ -318,6 +319,15 @@ export class CoreModel {
     const p = this.core.abi.catdog_p_dog(this.h, sample);
     if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
     return p;
+  }
+
+  // Whether sample `sample` of the last run is "neither cat nor dog" (catdog::IsOutOfDistribution,
+  // the model's ood threshold); always false for a model without one.
+  ood(sample = 0) {
+    this.check();
+    const r = this.core.abi.catdog_ood(this.h, sample);
+    if (r === -1) throw new CatdogError(this.core.lastError(), 'input');
+    return r === 1;
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.

@@ -61,12 +61,13 @@ export class Engine {
   }
 
   // The last run's P(dog), calibrated by the core (DESIGN contract 2: the page has no copy of the
-  // formula), and its label (labels[1] when P >= threshold).
+  // formula), its label (labels[1] when P >= threshold), and whether the core calls it neither
+  // cat nor dog (ood; always false for a model without an ood threshold).
   interpret() {
     const m = this.model;
     const pDog = m.pDog(0);
     const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
-    return { pDog, label };
+    return { pDog, label, ood: m.ood(0) };
   }
 
   // Classifies RGBA/RGB/gray pixels. Returns output, pDog, label, timings and (wantInput) the

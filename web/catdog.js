@@ -4,6 +4,7 @@
 //   const clf = await createClassifier({ modelUrl: 'models/demo-cnn/model.json' });
 //   const r = await clf.classify(videoElement);   // or ImageData, ImageBitmap, canvas, <img>
 //   r.label   // 'cat' | 'dog' (the model's labels), r.pDog in [0,1], r.timings {read, preprocess, inference, total} ms
+//   r.ood     // true: the core calls it neither cat nor dog (only models with an ood threshold)
 //   const out = await clf.predictTensor(new Float32Array(100 * 100), [1, 100, 100, 1]);
 //   clf.metadata  // input/output shapes, userDefinedMetadata.catdog, labels, threshold, load time
 //   clf.selfCheck // { present, verified, passed, total, source, mismatch, summary }: the model's

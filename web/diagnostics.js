@@ -165,6 +165,9 @@ export function createDiagnostics(ctx) {
     const cal = c.calibration;
     item('calibration', tx('calibration'), cal?.temperature ? tx('temp', num(cal.temperature, 4), cal.split ?? '—', cal.n ?? '—',
       num(cal.nll_before, 4), num(cal.nll_after, 4)) : tx('uncalibrated'));
+    const ood = c.ood;
+    item('ood', tx('ood'), ood?.method ? tx('oodFit', ood.method, num(ood.threshold, 4), ood.split ?? '—', pct(ood.tpr_target),
+      ood.choose ? `${ood.choose.accepted}/${ood.choose.images}` : '—') : tx('noOod'));
   }
 
   async function loadReport() {

@@ -12,6 +12,7 @@
 #include "json_util.h"
 #include "kernels.h"
 #include "layers.h"
+#include "ood_metadata.h"
 #include "weights.h"
 
 namespace catdog {
@@ -59,8 +60,14 @@ class ModelImpl : public Model {
   size_t output_size() const override { return static_cast<size_t>(out_numel_); }
   Status Run(const float* input, int batch, float* output) override;
   Status CheckInputShape(const std::vector<int64_t>& shape) const override;
+  size_t feature_size() const override { return feat_size_; }
+  const float* features(int sample) const override {
+    if (feat_ < 0 || sample < 0 || sample >= last_batch_) return nullptr;
+    return ptrs_[static_cast<size_t>(feat_)] + static_cast<size_t>(sample) * feat_size_;
+  }
 
  private:
+  void FindFeatures();
   Status MatchWeights();
   void Summarize();
   void DescribeLayers();
@@ -76,6 +83,9 @@ class ModelImpl : public Model {
   uint64_t act_bytes_per_sample_ = 0;
   bool loaded_ = false;
 
+  int feat_ = -1;          // the layer whose output Model::features returns (-1: none)
+  size_t feat_size_ = 0;
+  int last_batch_ = 0;     // samples of the last successful Run
   int capacity_ = 0;  // batch size the buffers hold
   std::vector<std::vector<float>> buffers_;
   std::vector<const float*> ptrs_;
@@ -122,6 +132,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
                              " is not a finite number > 0");
       info_.temperature = v;
     }
+    if (Status os = detail::ParseOodMetadata(c, src_, &info_); !os) return os;
   }
 
   Status s = detail::BuildGraph(*topo, src_, &g_);
@@ -131,6 +142,11 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
     detail::FuseBatchNorm(&g_);
     detail::FuseConvPool(&g_);
   }
+  FindFeatures();
+  if (info_.has_ood && info_.ood_method == kOodFeatureDistance && info_.ood_inv_var.size() != feat_size_)
+    return Status::Error(src_ + ": userDefinedMetadata.catdog.ood has statistics for " +
+                         std::to_string(info_.ood_inv_var.size()) + " features, the model has " +
+                         std::to_string(feat_size_) + " penultimate features");
   if (!(s = detail::ParseManifest(*wm, src_, opt_.max_total_bytes, &manifest_))) return s;
   if (!(s = MatchWeights())) return s;
 
@@ -260,6 +276,7 @@ Status ModelImpl::LoadWeights(const std::vector<ShardBytes>& shards) {
       if (!(s = g_.layers[li]->Bind(std::move(w), bo))) return s;
     }
   capacity_ = 0;  // kernels may have changed: size everything again on the next Run
+  last_batch_ = 0;
   loaded_ = true;
   Summarize();
   return Status::Ok();
@@ -274,6 +291,27 @@ Status ModelImpl::CheckInputShape(const std::vector<int64_t>& shape) const {
   if (!ok)
     return Status::Error(src_ + ": input shape " + detail::ShapeStr(shape) + " does not match the model's input " + want);
   return Status::Ok();
+}
+
+// The penultimate features: the input of the last layer with weights, walking back from the output
+// through weightless single-input layers (an Activation after the Dense).
+void ModelImpl::FindFeatures() {
+  feat_ = -1;
+  feat_size_ = 0;
+  int i = g_.output;
+  while (i >= 0) {
+    const Layer& l = *g_.layers[static_cast<size_t>(i)];
+    if (l.is_input || l.inputs.size() != 1) return;
+    if (!l.Weights().empty()) break;
+    i = l.inputs[0];
+  }
+  if (i < 0) return;
+  const int f = g_.layers[static_cast<size_t>(i)]->inputs[0];
+  if (g_.layers[static_cast<size_t>(f)]->is_input) return;  // the caller's own input buffer: not ours to hand out
+  int64_t numel = 0;
+  if (!detail::NumElements(g_.layers[static_cast<size_t>(f)]->out_shape, &numel) || numel <= 0) return;
+  feat_ = f;
+  feat_size_ = static_cast<size_t>(numel);
 }
 
 Status ModelImpl::Run(const float* input, int batch, float* output) {
@@ -323,6 +361,7 @@ Status ModelImpl::Run(const float* input, int batch, float* output) {
     ptrs_[i] = buffers_[i].data();
   }
   std::memcpy(output, ptrs_[static_cast<size_t>(g_.output)], sizeof(float) * static_cast<size_t>(out_numel_) * batch);
+  last_batch_ = batch;
   return Status::Ok();
 }
 

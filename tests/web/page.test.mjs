@@ -154,7 +154,7 @@ test('live camera: labels and P(dog) follow the native core on the same frames',
       return { label: p.dataset.label, p: p.dataset.pDog, fps: document.querySelector('[data-testid=fps]').textContent,
         last: window.__catdog.last.pDog, dropped: window.__catdog.dropped };
     });
-    assert.ok(['cat', 'dog', 'unsure'].includes(dom.label), `data-label ${dom.label}`);
+    assert.ok(['cat', 'dog', 'unsure', 'none'].includes(dom.label), `data-label ${dom.label}`);
     assert.ok(Math.abs(Number(dom.p) - dom.last) < 1e-6 || Number.isFinite(Number(dom.p)), 'data-p-dog is a number');
     assert.ok(Number(dom.fps) > 0, `fps ${dom.fps}`);
 
@@ -217,11 +217,12 @@ test('camera denied: a friendly message, and an uploaded photo is classified lik
     await page.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
     const res = await page.evaluate(() => {
       const p = document.querySelector('[data-testid=prediction]');
-      return { label: p.dataset.label, p: Number(p.dataset.pDog) };
+      return { label: p.dataset.label, p: Number(p.dataset.pDog), ood: window.__catdog.last.ood };
     });
     assert.ok(Math.abs(res.p - pNative) <= 1e-4, `uploaded photo: page P(dog) ${res.p} vs native ${pNative}`);
     const d = pNative - threshold;
-    const want = d >= 0.12 ? 'dog' : d <= -0.12 ? 'cat' : 'unsure';
+    // "no cat or dog" (the core's out-of-distribution decision, tests/web/ood.test.mjs) comes first.
+    const want = res.ood ? 'none' : d >= 0.12 ? 'dog' : d <= -0.12 ? 'cat' : 'unsure';
     assert.equal(res.label, want, `label for P(dog) ${pNative}`);
     // The model input is drawn from the core's preprocess output, not blank.
     const nonBlank = await page.evaluate(() => {
@@ -275,7 +276,7 @@ test('drag-and-drop of a photo is classified; the language toggle switches the l
     await page.click('[data-testid=lang-toggle]');
     const en = await page.textContent('#label-text');
     const label = await page.getAttribute('[data-testid=prediction]', 'data-label');
-    const words = { cat: ['Gato', 'Cat'], dog: ['Perro', 'Dog'], unsure: ['No sé', 'Not sure'] }[label];
+    const words = { cat: ['Gato', 'Cat'], dog: ['Perro', 'Dog'], unsure: ['No sé', 'Not sure'], none: ['Ni gato ni perro', 'No cat or dog'] }[label];
     assert.deepEqual([es, en], words, `label text for ${label} in es, en`);
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
     assertClean(problems);

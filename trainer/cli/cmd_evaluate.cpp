@@ -37,6 +37,9 @@ void RegisterEvaluate(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(0, 3))
       ->capture_default_str();
+  cmd->add_option("--ood-images", a->ood_images,
+                  "Folder of non-animal photos: report the model's 'neither cat nor dog' TPR on the split and FPR on them "
+                  "(needs catdog ood-fit's metadata and OpenCV)");
   cmd->callback([a] { ExitCode() = RunEvaluate(*a); });
 }
 

@@ -28,6 +28,8 @@ void RegisterQuantize(CLI::App& app);
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);
 void RegisterPreview(CLI::App& app);
+// "Neither cat nor dog" threshold into model.json (needs OpenCV for the photos): ood-fit.
+void RegisterOodFit(CLI::App& app);
 // evaluate works on packs everywhere; on --images only with OpenCV.
 void RegisterEvaluate(CLI::App& app);
 // Needs libtorch: train, export.
@@ -50,6 +52,7 @@ inline void RegisterCommands(CLI::App& app) {
   RegisterPredict(app);
   RegisterPrepare(app);
   RegisterPreview(app);
+  RegisterOodFit(app);
 #endif
 #ifdef CATDOG_HAVE_TORCH
   RegisterTrain(app);

@@ -19,6 +19,7 @@
 #ifdef CATDOG_HAVE_OPENCV
 #include "corruptions.h"
 #include "imaging.h"
+#include "ood_fit.h"
 #include "prepare.h"
 #endif
 
@@ -51,7 +52,10 @@ int RunEvaluate(const EvaluateOptions& a) {
                                      std::to_string(corrupt::kMaxSeverity));
 #else
   if (a.corruptions) return Fail(kExitBadInput, "--corruptions needs a build with OpenCV");
+  if (!a.ood_images.empty()) return Fail(kExitBadInput, "--ood-images needs a build with OpenCV");
 #endif
+  if (!a.ood_images.empty() && a.uncalibrated)
+    return Fail(kExitBadInput, "--ood-images: the threshold is on calibrated outputs; drop --uncalibrated");
   LoadOptions lo;
   if (a.backend == "reference") lo.backend = Backend::kReference;
   else if (a.backend == "simd") lo.backend = Backend::kSimd;
@@ -165,6 +169,15 @@ int RunEvaluate(const EvaluateOptions& a) {
   s = metrics::Compute(scores, labels, threshold, 10, &r);
   if (!s) return Fail(kExitFailure, a.model_dir + ": " + s.message());
   std::vector<size_t> worst = metrics::WorstMistakes(scores, labels, threshold, a.worst);
+  nlohmann::json oj;  // --ood-images
+#ifdef CATDOG_HAVE_OPENCV
+  if (!a.ood_images.empty()) {
+    bool bad = false;
+    s = ood::Measure(*model, fit, a.batch, samples.size(), [&](size_t i) { return samples[i].u8.data(); },
+                     a.pack.empty() ? a.images : "split " + a.split, a.ood_images, &oj, &bad);
+    if (!s) return Fail(bad ? kExitBadInput : kExitFailure, a.model_dir + ": " + s.message());
+  }
+#endif
 
   // Corrupted copies: accuracy per (kind, severity), and the mean over kinds per severity.
   nlohmann::json cj;
@@ -214,6 +227,7 @@ int RunEvaluate(const EvaluateOptions& a) {
     j["worst"] = w;
     j["skipped"] = skipped;
     if (!cj.is_null()) j["corruptions"] = cj;
+    if (!oj.is_null()) j["ood"] = oj;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
@@ -233,6 +247,9 @@ int RunEvaluate(const EvaluateOptions& a) {
     if (!worst.empty()) std::printf("worst mistakes (P(dog), true label, path):\n");
     for (size_t i : worst)
       std::printf("  %.4f  %s  %s\n", scores[i], samples[i].label ? "dog" : "cat", samples[i].path.c_str());
+#ifdef CATDOG_HAVE_OPENCV
+    if (!oj.is_null()) std::printf("%s", ood::MeasureText(oj).c_str());
+#endif
     if (!cj.is_null()) {
       std::printf("corruptions (seed %llu, accuracy; clean %s):\n", (unsigned long long)a.corruption_seed,
                   pct(r.accuracy).c_str());

@@ -29,6 +29,7 @@ struct EvaluateOptions {
   bool corruptions = false;
   uint64_t corruption_seed = 0;
   std::vector<int> severities = {1, 2, 3};
+  std::string ood_images;  // non-animal photos: "neither cat nor dog" TPR/FPR (ood_fit.h)
 };
 
 // Prints the report on stdout (text, or JSON with `json`), errors through spdlog; returns the

@@ -16,6 +16,8 @@ export default {
     training: 'Entrenamiento', none: '—', noReport: 'no figura en report.json', reportError: 'report.json: {0}',
     images: '{0} imágenes de entrenamiento, {1} de validación', perClass: 'gato {0} / perro {1} (train/val/test)',
     temp: 'T = {0} (temperatura, ajustada en «{1}», n = {2}; NLL {3} → {4})', uncalibrated: 'sin calibrar',
+    ood: '¿Ni gato ni perro?', noOod: 'sin umbral (nunca lo dice)',
+    oodFit: '{0} > {1} (umbral que acepta el {3} de «{2}»; fotos sin animales aceptadas al elegir: {4})',
     epochs: '{0} épocas, se guardó la época {1}; en {2}', accuracy: 'acierto', train: 'entrenamiento', splitSeed: 'división',
   },
   en: {
@@ -34,6 +36,8 @@ export default {
     training: 'Training', none: '—', noReport: 'not in report.json', reportError: 'report.json: {0}',
     images: '{0} training images, {1} validation', perClass: 'cat {0} / dog {1} (train/val/test)',
     temp: 'T = {0} (temperature, fitted on "{1}", n = {2}; NLL {3} → {4})', uncalibrated: 'uncalibrated',
+    ood: 'No cat or dog?', noOod: 'no threshold (never says so)',
+    oodFit: '{0} > {1} (the threshold accepting {3} of "{2}"; non-animal photos accepted when chosen: {4})',
     epochs: '{0} epochs, kept epoch {1}; on {2}', accuracy: 'accuracy', train: 'train', splitSeed: 'split',
   },
 };

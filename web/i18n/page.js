@@ -4,7 +4,7 @@ export default {
     es: {
       title: '¿Gato o perro?', model: 'Modelo', demo: 'demo · sin entrenar', other: 'English',
       placeholder: 'Esperando la cámara…', dropHint: 'Suelta la foto aquí', cat: 'Gato', dog: 'Perro',
-      unsure: 'No sé', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
+      unsure: 'No sé', none: 'Ni gato ni perro', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
       inference: 'Inferencia', total: 'Total', dropped: 'Descartados', loadTime: 'Carga del modelo', camera: 'Cámara',
       flip: 'Frontal / trasera', startCamera: 'Usar la cámara', stopCamera: 'Parar la cámara', upload: 'Subir una foto',
       noCameraPlaceholder: 'Sin cámara: sube una foto o arrástrala aquí.', cameraStopped: 'Cámara parada.',
@@ -36,7 +36,7 @@ export default {
     en: {
       title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
       placeholder: 'Waiting for the camera…', dropHint: 'Drop the photo here', cat: 'Cat', dog: 'Dog',
-      unsure: 'Not sure', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
+      unsure: 'Not sure', none: 'No cat or dog', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
       inference: 'Inference', total: 'Total', dropped: 'Dropped', loadTime: 'Model load', camera: 'Camera',
       flip: 'Front / back', startCamera: 'Use the camera', stopCamera: 'Stop the camera', upload: 'Upload a photo',
       noCameraPlaceholder: 'No camera: upload a photo or drop one here.', cameraStopped: 'Camera stopped.',

@@ -135,6 +135,15 @@ struct ModelInfo {
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
   double temperature = 1.0;
+  // Out-of-distribution check (userDefinedMetadata.catdog.ood, written by `catdog ood-fit`; see
+  // OodScore below): has_ood is false when the model has none, and then nothing is ever flagged.
+  // Parse rejects an ood block whose method is unknown or whose threshold is not in [0, 0.5].
+  bool has_ood = false;
+  std::string ood_method;     // kOodMaxProb or kOodFeatureDistance
+  double ood_threshold = 0;   // an image whose score is above it is "neither cat nor dog"
+  // kOodFeatureDistance only: the class means (cat then dog, feature_size() each) and the inverse of
+  // the pooled within-class variance of each feature, fitted on the training split.
+  std::vector<float> ood_means, ood_inv_var;
 };
 
 class Model {
@@ -171,6 +180,12 @@ class Model {
 
   // Checks an explicit shape (with batch first) against the model's input, e.g. from a CLI flag.
   virtual Status CheckInputShape(const std::vector<int64_t>& shape_with_batch) const = 0;
+
+  // The penultimate features of sample `sample` of the last Run: the input of the last layer that
+  // has weights (for the catdog models the global-pooled activations feeding the final Dense),
+  // feature_size() floats. nullptr before a Run or for a sample outside it.
+  virtual size_t feature_size() const { return 0; }
+  virtual const float* features(int sample) const { (void)sample; return nullptr; }
 };
 
 // The calibrated P(dog) for a raw sigmoid output: sigmoid(CalibrationLogit(p) / info.temperature).
@@ -183,6 +198,33 @@ float ApplyTemperature(double temperature, float p_dog);
 // logit(p) with p clamped to [1e-7, 1 - 1e-7]: what ApplyTemperature divides by the temperature,
 // and so what `catdog calibrate` fits the temperature on.
 double CalibrationLogit(double p);
+
+// ---- out of distribution: "neither cat nor dog" (issue 16 item 5) ------------------------------
+// Two scores, higher = less like a cat or a dog; `catdog ood-fit` compares them on held-out
+// non-animal photos, writes the better one with its threshold (95% of the validation split's cats
+// and dogs at or below it), and the CLI (`evaluate --ood-images`) and the page (wasm export
+// catdog_ood) both decide through IsOutOfDistribution.
+//  * "max-prob": the calibrated probability of the less likely class, min(p, 1 - p) with
+//    p = ApplyCalibration(raw output): 0 for a fully confident answer, 0.5 for a coin toss. For a
+//    one-logit sigmoid model it is a monotone function of the max logit |z| / T (and of the max
+//    softmax probability), so those rank images identically.
+//  * "feature-distance": how far the penultimate features (Model::features) lie from the nearer
+//    class mean, in units of the pooled within-class spread: min over classes of the mean over
+//    features of (f - mean)^2 / variance (a Mahalanobis distance with a diagonal shared covariance,
+//    divided by the feature count).
+constexpr const char* kOodMaxProb = "max-prob";
+constexpr const char* kOodFeatureDistance = "feature-distance";
+float OodScore(const ModelInfo& info, float raw_p_dog);  // max-prob
+// The max-prob score from an already calibrated P(dog). NaN for NaN.
+float OodScoreOfCalibrated(float p_dog);
+// The feature-distance score of `n` features; NaN when the model has no such statistics or n differs.
+float FeatureDistance(const ModelInfo& info, const float* features, size_t n);
+// The score of sample `sample` of the model's last Run by the model's own method (raw_p_dog: that
+// sample's raw output); NaN without an ood block.
+float ModelOodScore(const Model& model, int sample, float raw_p_dog);
+// ModelOodScore > info.ood_threshold; false when the model has no ood block. A NaN score is out of
+// distribution (it is no answer at all).
+bool IsOutOfDistribution(const Model& model, int sample, float raw_p_dog);
 
 // ---- self-check (userDefinedMetadata.catdog.selfcheck, DESIGN contract 3) ---------------------------
 // A model carries, in its metadata, the preprocessing it was trained with (contract 1: name and
