@@ -142,17 +142,8 @@ std::string Q(const std::string& s) { return "'" + s + "'"; }
 
 TEST(CalibrateCli, WritesMetadataAndEvaluateHonoursIt) {
   TempDir tmp;
-  const std::string data = catdog::test::RealDataDir();
-  ASSERT_FALSE(data.empty());
   // A tiny pack of real photos: the first 80 cats and 80 dogs (sorted names), half of them val.
-  for (const char* cls : {"Cat", "Dog"}) {
-    std::vector<std::string> names;
-    for (const auto& e : stdfs::directory_iterator(data + "/PetImages/" + cls)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    stdfs::create_directories(tmp.path(std::string("img/") + cls));
-    for (size_t i = 0; i < 80 && i < names.size(); ++i)
-      stdfs::copy_file(data + "/PetImages/" + cls + "/" + names[i], tmp.path(std::string("img/") + cls + "/" + names[i]));
-  }
+  ASSERT_TRUE(catdog::test::CopyFirstPhotos(tmp, 80));
   Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("img")) + " --out " + Q(tmp.path("pack")) +
                           " --seed 7 --val-fraction 0.5 --test-fraction 0");
   ASSERT_EQ(r.code, 0) << r.err;

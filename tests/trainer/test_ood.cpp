@@ -52,16 +52,7 @@ std::string Q(const std::string& s) { return "'" + s + "'"; }
 
 // A pack of the first 60 cats and 60 dogs (sorted names), half of them val, in tmp/pack.
 void MakePack(const TempDir& tmp) {
-  const std::string data = catdog::test::RealDataDir();
-  ASSERT_FALSE(data.empty());
-  for (const char* cls : {"Cat", "Dog"}) {
-    std::vector<std::string> names;
-    for (const auto& e : stdfs::directory_iterator(data + "/PetImages/" + cls)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    stdfs::create_directories(tmp.path(std::string("img/") + cls));
-    for (size_t i = 0; i < 60 && i < names.size(); ++i)
-      stdfs::copy_file(data + "/PetImages/" + cls + "/" + names[i], tmp.path(std::string("img/") + cls + "/" + names[i]));
-  }
+  ASSERT_TRUE(catdog::test::CopyFirstPhotos(tmp, 60));
   Ran r = Catdog(tmp, "prepare --images " + Q(tmp.path("img")) + " --out " + Q(tmp.path("pack")) +
                           " --seed 7 --val-fraction 0.5 --test-fraction 0");
   ASSERT_EQ(r.code, 0) << r.err;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -189,6 +190,23 @@ inline std::string RealDataDir() {
     return "";
   }
   return dir;
+}
+
+// Copies the first `n` photos of each class (sorted file names) of RealDataDir() into
+// tmp/img/{Cat,Dog}: a small, fixed image folder for CLI tests. False (with a FAILURE) without data.
+inline bool CopyFirstPhotos(const TempDir& tmp, size_t n) {
+  const std::string data = RealDataDir();
+  if (data.empty()) return false;
+  for (const char* cls : {"Cat", "Dog"}) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(data + "/PetImages/" + cls))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    std::filesystem::create_directories(tmp.path(std::string("img/") + cls));
+    for (size_t i = 0; i < n && i < names.size(); ++i)
+      std::filesystem::copy_file(data + "/PetImages/" + cls + "/" + names[i], tmp.path(std::string("img/") + cls + "/" + names[i]));
+  }
+  return true;
 }
 
 }  // namespace catdog::test
