@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -101,10 +102,23 @@ size_t RemoveTree(const std::string& path, std::error_code& ec) {
   return tree_removed;
 }
 
+// The marker goes last: a process killed while removing its staging folder leaves either the
+// marker (RemoveStaleTemps knows the folder by it) or an empty folder (known by its name's pid),
+// never a half-emptied folder without its marker that nothing would dare remove.
 StagingDir::~StagingDir() {
   if (path_.empty()) return;
   std::error_code ec;
-  RemoveTree(path_, ec);
+  if (DIR* d = ::opendir(path_.c_str())) {
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != ".." && name != kStagingMarker) names.push_back(name);
+    }
+    ::closedir(d);
+    for (const std::string& name : names) RemoveTree(path_ + "/" + name, ec);
+  }
+  ::unlink((path_ + "/" + kStagingMarker).c_str());
+  ::rmdir(path_.c_str());
 }
 
 Status StagingDir::Create(const std::string& dir, const std::string& for_name) {
@@ -122,11 +136,17 @@ Status StagingDir::Create(const std::string& dir, const std::string& for_name) {
   }
   const std::string marker = kMarkerSignature + std::string(" ") + std::to_string(::getpid()) +
                              " has ended\npid " + std::to_string(::getpid()) + "\nfor " + for_name + "\n";
-  const std::string mpath = path_ + "/" + kStagingMarker;
-  int fd = ::open(mpath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  const bool ok = fd >= 0 && ::write(fd, marker.data(), marker.size()) == ssize_t(marker.size());
-  const int err = errno;
+  // Written under another name and renamed: a marker is either complete or absent (a kill while
+  // writing leaves the .part, which RemoveStaleTemps treats like an empty folder).
+  const std::string mpath = path_ + "/" + kStagingMarker, part = mpath + ".part";
+  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && ::write(fd, marker.data(), marker.size()) == ssize_t(marker.size());
+  int err = errno;
   if (fd >= 0) ::close(fd);
+  if (ok && ::rename(part.c_str(), mpath.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
   if (!ok) return Status::Error(mpath + ": cannot write: " + std::strerror(err));
   return Status::Ok();
 }
@@ -202,11 +222,20 @@ Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::stri
     const std::string path = e.path().string();
     if (e.path().filename().string().rfind(kStagingPrefix, 0) != 0) continue;
     std::error_code e2;
-    // Empty: killed between mkdir and the marker; the name carries the pid (".catdog-tmp-<pid>-<n>").
+    // Empty, or holding only a marker that was being written: killed between mkdir and a complete
+    // marker; the name carries the pid (".catdog-tmp-<pid>-<n>").
     const long name_pid = std::strtol(e.path().filename().c_str() + std::strlen(kStagingPrefix), nullptr, 10);
-    if (stdfs::is_directory(stdfs::symlink_status(e.path(), e2)) && stdfs::is_empty(e.path(), e2) && !e2) {
-      if (!ProcessAlive(name_pid)) doomed.push_back(e.path());
-      continue;
+    if (stdfs::is_directory(stdfs::symlink_status(e.path(), e2)) && !e2) {
+      bool only_marker = true, has_full_marker = false;
+      for (const auto& f : stdfs::directory_iterator(e.path(), e2)) {
+        const std::string n = f.path().filename().string();
+        if (n == kStagingMarker) has_full_marker = true;
+        else if (n != std::string(kStagingMarker) + ".part") only_marker = false;
+      }
+      if (!e2 && only_marker && !has_full_marker) {
+        if (!ProcessAlive(name_pid)) doomed.push_back(e.path());
+        continue;
+      }
     }
     std::string name;
     long pid = -1;
