@@ -5,6 +5,7 @@
 //   node scripts/make-report.mjs \
 //     --run cnn-aug=runs/cnn-aug,eval=runs/cnn-aug/eval.json[,model=web/models/cnn-aug][,ms=2.3] \
 //     --run sepnet=runs/sepnet,eval=E.json,uncalibrated=U.json,model=web/models/sepnet,ms=1.6 \
+//     --run robust=runs/robust,val=runs/robust/eval.json,eval=TEST.json,model=web/models/robust,pack=packs/new \
 //     --run ... \
 //     --data-card packs/pets/report.json \
 //     [--chosen ID --why TEXT] [--title TEXT] [--no-targets] [--generated ISO-DATE] \
@@ -16,6 +17,11 @@
 //   DIR/run.json       the trainer's run card: arch, augment, device, epochs_run, best_epoch,
 //                      best {val_loss, val_accuracy}, timing {train_seconds, images_per_s}
 //   eval=FILE          `catdog evaluate --json` output for the test split (default DIR/eval.json)
+//   val=FILE           `catdog evaluate --split val --json` output: the exported model's validation
+//                      accuracy, AUC and n (else the trainer's val_accuracy at the kept epoch)
+//   card=FILE          this run's own data card (as --data-card), for a run on another pack than
+//                      --data-card's: its val/test splits differ, and the page says so per model
+//   pack=DIR           the same as card=DIR/report.json (the report `catdog prepare` writes)
 //   model=PATH         the exported TF.js model (model.json or its folder): params and size_bytes
 //   ms=NUMBER          measured WASM milliseconds per frame (else the evaluation's, if any)
 //   uncalibrated=FILE  the evaluation of the same model before temperature scaling: its bins and
@@ -23,13 +29,19 @@
 //   T=NUMBER           the temperature (else the evaluation's "temperature", else the model's
 //                      userDefinedMetadata.catdog.calibration.temperature written by `catdog calibrate`)
 // --data-card: either a data card object as in the report format, or the report that
-//   `catdog prepare` writes beside a pack (PACK/report.json), which is converted.
-// --chosen: default the model with the lowest validation loss (the reason then says so).
+//   `catdog prepare` writes beside a pack (PACK/report.json), which is converted. It is the card of
+//   every run without its own card=/pack=; with --keep and no --data-card, the kept report's card.
+// Each model carries "pack_hash" (the pack its val/test numbers come from); the cards of packs other
+//   than --data-card's go into "data_cards". Every eval/val/run.json hash must match the run's pack.
+// --chosen: default the kept report's choice with --keep, else the model with the lowest
+//   validation loss (the reason then says so). It may name a kept model.
 // --keep FILE: the models of an earlier report whose ids are not among the --run ids are kept
-//   unchanged after the new ones (their run folders need not exist any more).
+//   unchanged after the new ones (their run folders need not exist any more), with the report's
+//   data card(s), title and protocol unless given again.
 // --protocol: the selection protocol stated on the page (default: DEVELOPERS.md's, issue 16).
 // An evaluation made with `catdog evaluate --corruptions` carries its "corruptions" block into the
-//   model's entry (accuracy per corruption and severity on the test split, and the means);
+//   model's entry (accuracy per corruption and severity on the test split, and the means); one made
+//   with --ood-images its "ood" block (neither cat nor dog: FPR on N photos at the split's TPR);
 //   --corruptions ID=FILE takes that block from FILE for model ID (e.g. a kept one).
 // Targets (the issue's): the tutorial CNN with augmentation >= 88% test accuracy, the chosen
 //   model >= 94%; --no-targets leaves them out.
@@ -78,20 +90,31 @@ function need(obj, key, file, check = isNum, want = 'a number') {
 
 // ---- inputs ---------------------------------------------------------------------------------------
 
-const RUN_KEYS = 'eval=FILE, model=PATH, ms=NUMBER, uncalibrated=FILE, T=NUMBER';
+const RUN_KEYS = 'eval=FILE, val=FILE, model=PATH, ms=NUMBER, uncalibrated=FILE, T=NUMBER, card=FILE, pack=DIR';
 
-// One --run value: "ID=DIR[,eval=FILE][,model=PATH][,ms=NUMBER][,uncalibrated=FILE][,T=NUMBER]".
+// One --run value: "ID=DIR[,eval=FILE][,val=FILE][,model=PATH][,ms=NUMBER][,uncalibrated=FILE][,T=NUMBER]
+// [,card=FILE|,pack=DIR]".
 export function parseRunSpec(spec) {
   const m = /^([^=,]+)=([^,]+)((?:,[A-Za-z]+=[^,]*)*)$/.exec(spec);
   if (!m) throw new InputError(`--run '${spec}': expected ID=DIR[,key=value...] with keys ${RUN_KEYS}`);
   const out = { id: m[1].trim(), dir: m[2] };
+  const given = new Set();
   for (const kv of m[3].split(',').filter(Boolean)) {
     const [k, v] = [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
-    if (k === 'eval' || k === 'model' || k === 'uncalibrated') out[k] = v;
-    else if (k === 'ms' || k === 'T') {
+    if (given.has(k)) throw new InputError(`--run '${spec}': key '${k}' is given twice`);
+    given.add(k);
+    if (['eval', 'val', 'model', 'uncalibrated', 'card', 'pack'].includes(k)) {
+      if (!v) throw new InputError(`--run '${spec}': ${k}= needs a path`);
+      out[k] = v;
+    } else if (k === 'ms' || k === 'T') {
       out[k] = Number(v);
       if (!v || !Number.isFinite(out[k]) || out[k] <= 0) throw new InputError(`--run '${spec}': ${k}=${v} is not a positive number`);
     } else throw new InputError(`--run '${spec}': unknown key '${k}' (keys: ${RUN_KEYS})`);
+  }
+  if (out.card && out.pack) throw new InputError(`--run '${spec}': give card=FILE or pack=DIR, not both`);
+  if (out.pack) {
+    out.card = path.join(out.pack, 'report.json');
+    delete out.pack;
   }
   if (!/^[A-Za-z0-9._-]+$/.test(out.id)) throw new InputError(`--run '${spec}': id '${out.id}' may only use letters, digits, '.', '_' and '-'`);
   return out;
@@ -153,21 +176,24 @@ export async function modelStats(p) {
 
 // ---- the evaluation mapping (the one place that knows `catdog evaluate --json`) ---------------------
 //
-// Maps an evaluation JSON onto the report's "test" object. `catdog evaluate --json` writes the
+// Maps an evaluation JSON onto the report's "test" object (or, with split 'val', the metrics of a
+// validation evaluation). `catdog evaluate --json` writes the
 // report's field names (metrics.h ToJson: n, threshold, accuracy, precision, recall, confusion, auc,
 // ece, log_loss, calibration; plus model, source, backend, worst, skipped). Its "source" names the
-// pack split and content hash, which are checked (test split; the data card's pack). Also accepted: the metrics nested under "test" or "splits.test"; "roc_auc"; confusion as
+// pack split and content hash, which are checked (the split asked for; the run's pack): a test
+// column fed with a validation evaluation is refused, and the reverse. Also accepted: the metrics nested under "test" or "splits.test"; "roc_auc"; confusion as
 // {"tn","fp","fn","tp"} (dog = positive) or {"cat_as_cat",...}; worst-mistake labels as 0/1;
 // precision/recall/ECE computed from the confusion matrix / calibration bins when absent.
-export function mapEvaluation(ev, file) {
+export function mapEvaluation(ev, file, split = 'test') {
   if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new InputError(`${file}: the evaluation is not a JSON object`);
-  const src = typeof ev.source === 'string' ? /\bsplit (\w+)/.exec(ev.source) : null;
-  if (src && src[1] !== 'test') {
-    throw new InputError(`${file}: evaluates the '${src[1]}' split ("${ev.source}"); the report's test metrics need \`catdog evaluate --split test\``);
+  const src = evaluatedSplit(ev);
+  if (src && src !== split) {
+    const what = split === 'test' ? "the report's test metrics (eval=)" : "the report's validation metrics (val=)";
+    throw new InputError(`${file}: evaluates the '${src}' split ("${ev.source}"); ${what} need \`catdog evaluate --split ${split}\``);
   }
   let e = ev;
-  if (ev.test && typeof ev.test === 'object') e = ev.test;
-  else if (ev.splits?.test && typeof ev.splits.test === 'object') e = ev.splits.test;
+  if (ev[split] && typeof ev[split] === 'object') e = ev[split];
+  else if (ev.splits?.[split] && typeof ev.splits[split] === 'object') e = ev.splits[split];
   const accuracy = need(e, 'accuracy', file, (v) => isNum(v) && v >= 0 && v <= 1, 'a fraction in [0, 1]');
   const confusion = mapConfusion(e.confusion ?? e.confusion_matrix, file);
   const [[cc, cd], [dc, dd]] = confusion;
@@ -208,6 +234,35 @@ export function mapEvaluation(ev, file) {
     throw new InputError(`${file}: accuracy ${accuracy} does not match the confusion matrix (${cc + dd}/${n} = ${((cc + dd) / n).toFixed(4)})`);
   }
   return test;
+}
+
+// The split an evaluation names in its "source" ("pack P split val (content hash H)"), or null.
+export function evaluatedSplit(ev) {
+  return typeof ev?.source === 'string' ? /\bsplit (\w+)/.exec(ev.source)?.[1] ?? null : null;
+}
+const evaluatedPack = (ev) => (typeof ev?.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] ?? null : null);
+
+// `catdog evaluate --ood-images DIR` ("neither cat nor dog"): of ood_images photos with no cat or dog,
+// ood_accepted were taken for one (fpr), while tpr of the split's photos were accepted.
+function mapOod(o, file) {
+  if (!has(o)) return null;
+  if (!isObj(o)) throw new InputError(`${file}: field "ood" is not an object`);
+  const frac = (v) => isNum(v) && v >= 0 && v <= 1;
+  const count = (v) => Number.isInteger(v) && v >= 0;
+  const out = {
+    method: typeof o.method === 'string' ? o.method : null,
+    threshold: isNum(o.threshold) ? o.threshold : null,
+    fpr: need(o, 'fpr', `${file}: ood`, frac, 'a fraction in [0, 1]'),
+    tpr: need(o, 'tpr', `${file}: ood`, frac, 'a fraction in [0, 1]'),
+    auroc: frac(o.auroc) ? o.auroc : null,
+    ood_images: need(o, 'ood_images', `${file}: ood`, (v) => count(v) && v > 0, 'a positive count'),
+    ood_accepted: need(o, 'ood_accepted', `${file}: ood`, count, 'a count'),
+    split_images: count(o.split_images) ? o.split_images : null,
+    split_accepted: count(o.split_accepted) ? o.split_accepted : null,
+    images: typeof o.images === 'string' ? o.images : null,
+  };
+  if (out.ood_accepted > out.ood_images) throw new InputError(`${file}: ood: ood_accepted ${out.ood_accepted} > ood_images ${out.ood_images}`);
+  return out;
 }
 
 function mapConfusion(c, file) {
@@ -283,7 +338,6 @@ export async function buildModel(spec) {
   const evalFile = spec.eval ?? path.join(spec.dir, 'eval.json');
   const ev = await readJson(evalFile, `the evaluation of '${spec.id}' (pass --run ${spec.id}=DIR,eval=FILE from \`catdog evaluate --json\`)`);
   const test = mapEvaluation(ev, evalFile);
-  const evalHash = typeof ev.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] : null;
   const arch = need(run, 'arch', runFile, (v) => typeof v === 'string' && v.length > 0, 'a string');
   const augment = need(run, 'augment', runFile, (v) => typeof v === 'boolean', 'true or false');
   const bestEpoch = Number.isInteger(run.best_epoch) && run.best_epoch > 0 ? run.best_epoch
@@ -291,11 +345,24 @@ export async function buildModel(spec) {
   const bestRow = history.find((h) => h.epoch === bestEpoch);
   const val = isNum(run.best?.val_loss) ? { loss: run.best.val_loss, accuracy: run.best.val_accuracy ?? bestRow?.val_accuracy ?? null }
     : bestRow ? { loss: bestRow.val_loss, accuracy: bestRow.val_accuracy } : { loss: null, accuracy: null };
+  // val=: the exported model through the core on the validation split (what the choice was made on)
+  const evals = [{ file: evalFile, hash: evaluatedPack(ev) }];
+  if (spec.val) {
+    const vev = await readJson(spec.val, `the validation evaluation of '${spec.id}' (val=, from \`catdog evaluate --split val --json\`)`);
+    const v = mapEvaluation(vev, spec.val, 'val');
+    val.accuracy = v.accuracy;
+    if (has(v.auc)) val.auc = v.auc;
+    const n = v.confusion.flat().reduce((x, y) => x + y, 0);
+    if (n > 0) val.n = n;
+    evals.push({ file: spec.val, hash: evaluatedPack(vev) });
+  }
   let stats = { params: ev.params ?? null, size_bytes: ev.size_bytes ?? null, temperature: null };
   if (spec.model) stats = await modelStats(spec.model);
   if (spec.uncalibrated) {
     // eval= is the model as shipped (temperature-scaled), uncalibrated= the same model before
-    const unc = mapEvaluation(await readJson(spec.uncalibrated, `the uncalibrated evaluation of '${spec.id}'`), spec.uncalibrated);
+    const uev = await readJson(spec.uncalibrated, `the uncalibrated evaluation of '${spec.id}'`);
+    const unc = mapEvaluation(uev, spec.uncalibrated);
+    evals.push({ file: spec.uncalibrated, hash: evaluatedPack(uev) });
     if (!test.calibration || !unc.calibration) {
       throw new InputError(`${test.calibration ? spec.uncalibrated : evalFile}: field "calibration" is missing (needed with uncalibrated=)`);
     }
@@ -309,6 +376,7 @@ export async function buildModel(spec) {
   }
   const temperature = spec.T ?? (isNum(ev.temperature) ? ev.temperature : null) ?? stats.temperature;
   if (isNum(temperature)) test.temperature = temperature;
+  const ood = mapOod(ev.ood, evalFile);
   return {
     id: spec.id,
     arch,
@@ -316,7 +384,8 @@ export async function buildModel(spec) {
     params: stats.params,
     size_bytes: stats.size_bytes,
     epochs: Number.isInteger(run.epochs_run) && run.epochs_run > 0 ? run.epochs_run : history.length,
-    train_seconds: run.timing?.train_seconds ?? null,
+    // the trainer's run.json said train_seconds, now epochs_seconds (the epochs' time, no start-up)
+    train_seconds: run.timing?.train_seconds ?? run.timing?.epochs_seconds ?? null,
     images_per_s: run.timing?.images_per_s ?? null,
     device: typeof run.device === 'string' ? run.device : null,
     best_epoch: bestEpoch,
@@ -326,10 +395,21 @@ export async function buildModel(spec) {
     test,
     ms_per_frame_wasm: spec.ms ?? ev.ms_per_frame_wasm ?? null,
     ...(isObj(ev.corruptions) ? { corruptions: corruptionsBlock(ev.corruptions) } : {}),
-    pack_hash: run.pack?.content_hash ?? null,  // checked against the data card, then dropped
-    eval_hash: evalHash,
-    eval_file: evalFile,
+    ...(ood ? { ood } : {}),
+    pack_hash: null,  // set by buildReport from the run's data card
+    run_hash: typeof run.pack?.content_hash === 'string' ? run.pack.content_hash : null,  // checked, then dropped
+    evals,  // the evaluations' pack hashes, checked, then dropped
   };
+}
+
+// A data card file (--data-card, card=, pack=), read once per path.
+async function loadCard(file, cache) {
+  if (!cache.has(file)) {
+    const card = mapDataCard(await readJson(file, 'the data card'), file);
+    if (!isObj(card)) throw new InputError(`${file}: the data card is not a JSON object`);
+    cache.set(file, card);
+  }
+  return cache.get(file);
 }
 
 export async function buildReport(opts) {
@@ -340,36 +420,76 @@ export async function buildReport(opts) {
     if (seen.has(s.id)) throw new InputError(`--run: id '${s.id}' is given twice`);
     seen.add(s.id);
   }
-  const models = [];
-  for (const s of specs) models.push(await buildModel(s));
-  let dataCard = null;
-  if (opts.dataCard) dataCard = mapDataCard(await readJson(opts.dataCard, 'the data card'), opts.dataCard);
-  for (const m of models) {
-    if (dataCard?.pack_hash && m.pack_hash && m.pack_hash !== dataCard.pack_hash) {
-      throw new InputError(`${path.join(specs.find((s) => s.id === m.id).dir, 'run.json')}: pack.content_hash ${m.pack_hash} `
-        + `is not the data card's pack ${dataCard.pack_hash} (${opts.dataCard}): '${m.id}' was trained on another dataset`);
-    }
-    const packHash = dataCard?.pack_hash || m.pack_hash;
-    if (packHash && m.eval_hash && m.eval_hash !== packHash) {
-      throw new InputError(`${m.eval_file}: evaluated on pack ${m.eval_hash}, but '${m.id}' belongs to pack ${packHash}`);
-    }
-    delete m.pack_hash;
-    delete m.eval_hash;
-    delete m.eval_file;
+  const old = opts.keep ? await readJson(opts.keep, 'the report to keep models from') : null;
+  if (old && !isObj(old)) throw new InputError(`${opts.keep}: the report to keep models from is not a JSON object`);
+  if (old) {
+    const problems = validateReport(old);
+    if (problems.length) throw new InputError(`${opts.keep}: the report to keep models from is not valid:\n  ${problems.slice(0, 8).join('\n  ')}`);
   }
+  const cards = new Map();  // file -> data card
+  let dataCard = null;
+  let dataCardFrom = null;
+  if (opts.dataCard) {
+    dataCard = await loadCard(opts.dataCard, cards);
+    dataCardFrom = opts.dataCard;
+  } else if (old && isObj(old.data_card)) {
+    dataCard = old.data_card;
+    dataCardFrom = `${opts.keep} (data_card)`;
+  }
+  const models = [];
+  const extraCards = new Map();  // pack hash -> card, packs other than dataCard's
+  for (const s of specs) {
+    const m = await buildModel(s);
+    const card = s.card ? await loadCard(s.card, cards) : dataCard;
+    const cardFrom = s.card ?? dataCardFrom;
+    const cardHash = typeof card?.pack_hash === 'string' && card.pack_hash ? card.pack_hash : null;
+    const runFile = path.join(s.dir, 'run.json');
+    if (s.card && !cardHash) throw new InputError(`${s.card}: the data card of '${s.id}' has no "pack_hash"`);
+    if (cardHash && m.run_hash && m.run_hash !== cardHash) {
+      throw new InputError(`${runFile}: pack.content_hash ${m.run_hash} is not the data card's pack ${cardHash} (${cardFrom}): '${m.id}' `
+        + `was trained on another dataset${s.card ? '' : ` (give the run its own card: --run ${s.id}=DIR,pack=PACK or card=FILE)`}`);
+    }
+    const packHash = cardHash || m.run_hash;
+    for (const e of m.evals) {
+      if (packHash && e.hash && e.hash !== packHash) {
+        throw new InputError(`${e.file}: evaluated on pack ${e.hash}, but '${m.id}' belongs to pack ${packHash}`);
+      }
+    }
+    m.pack_hash = packHash ?? m.evals.find((e) => e.hash)?.hash ?? null;
+    if (m.pack_hash === null) delete m.pack_hash;
+    if (s.card && cardHash !== dataCard?.pack_hash) extraCards.set(cardHash, card);
+    delete m.run_hash;
+    delete m.evals;
+    models.push(m);
+  }
+  if (old) {
+    const oldHash = isObj(old.data_card) ? old.data_card.pack_hash : null;
+    for (const c of Array.isArray(old.data_cards) ? old.data_cards : []) {
+      if (isObj(c) && c.pack_hash && c.pack_hash !== dataCard?.pack_hash && !extraCards.has(c.pack_hash)) extraCards.set(c.pack_hash, c);
+    }
+    for (const m of Array.isArray(old.models) ? old.models : []) {
+      if (seen.has(m.id)) continue;
+      // a kept model without "pack_hash" is on the kept report's data card: say so if that is no
+      // longer the report's main card, and keep that card
+      if (!has(m.pack_hash) && oldHash && oldHash !== dataCard?.pack_hash) {
+        models.push({ ...m, pack_hash: oldHash });
+        if (!extraCards.has(oldHash)) extraCards.set(oldHash, old.data_card);
+      } else models.push(m);
+    }
+  }
+  const ids = new Set(models.map((m) => m.id));
   let chosen;
   if (opts.chosen) {
-    if (!seen.has(opts.chosen)) throw new InputError(`--chosen '${opts.chosen}': not one of the runs (${[...seen].join(', ')})`);
-    chosen = { id: opts.chosen, why: opts.why ?? '' };
+    if (!ids.has(opts.chosen)) throw new InputError(`--chosen '${opts.chosen}': not one of the runs (${[...ids].join(', ')})`);
+    const why = opts.why ?? (old?.chosen?.id === opts.chosen ? old.chosen.why : undefined);
+    chosen = { id: opts.chosen, why: why ?? '' };
+  } else if (old && isObj(old.chosen) && ids.has(old.chosen.id)) {
+    chosen = { ...old.chosen, ...(opts.why ? { why: opts.why } : {}) };
   } else {
-    const withVal = models.filter((m) => isNum(m.val.loss));
+    const withVal = models.filter((m) => isNum(m.val?.loss));
     if (!withVal.length) throw new InputError('--chosen is required: no run has a validation loss to choose by');
     const best = withVal.reduce((b, m) => (m.val.loss < b.val.loss ? m : b));
     chosen = { id: best.id, why: opts.why ?? `Lowest validation loss of the ${models.length} models (${best.val.loss.toFixed(4)} at epoch ${best.best_epoch}).` };
-  }
-  if (opts.keep) {
-    const old = await readJson(opts.keep, 'the report to keep models from');
-    for (const m of Array.isArray(old.models) ? old.models : []) if (!seen.has(m.id)) models.push(m);
   }
   for (const spec of opts.corruptions ?? []) {
     const eq = spec.indexOf('=');
@@ -378,14 +498,17 @@ export async function buildReport(opts) {
     if (eq < 1 || !m) throw new InputError(`--corruptions '${spec}': expected ID=FILE with ID one of the models`);
     const ev = await readJson(file, `the --corruptions evaluation of '${id}'`);
     if (!isObj(ev.corruptions)) throw new InputError(`${file}: no "corruptions" block (run catdog evaluate --corruptions --json)`);
+    const split = evaluatedSplit(ev);
+    if (split && split !== 'test') throw new InputError(`${file}: evaluates the '${split}' split ("${ev.source}"); the report's robustness chart is of the test split`);
     m.corruptions = corruptionsBlock(ev.corruptions);
   }
   const report = {
     generated: opts.generated ?? new Date().toISOString(),
-    title: opts.title ?? 'catdog model comparison',
-    protocol: opts.protocol ?? DEFAULT_PROTOCOL,
+    title: opts.title ?? (typeof old?.title === 'string' ? old.title : 'catdog model comparison'),
+    protocol: opts.protocol ?? (typeof old?.protocol === 'string' ? old.protocol : DEFAULT_PROTOCOL),
     chosen,
     data_card: dataCard,
+    ...(extraCards.size ? { data_cards: [...extraCards.values()] } : {}),
     models,
   };
   if (!opts.noTargets) {
@@ -414,9 +537,10 @@ export async function writeAtomic(file, text) {
   }
 }
 
-const USAGE = `usage: node scripts/make-report.mjs --run ID=DIR[,eval=FILE][,model=PATH][,ms=N] ... \\
-         [--data-card FILE] [--chosen ID] [--why TEXT] [--title TEXT] [--no-targets] [--generated DATE] \\
-         --out web/models/report.json`;
+const USAGE = `usage: node scripts/make-report.mjs --run ID=DIR[,eval=FILE][,val=FILE][,model=PATH][,ms=N][,pack=DIR|,card=FILE] ... \\
+         [--data-card FILE] [--keep OLD.json] [--chosen ID] [--why TEXT] [--title TEXT] [--no-targets] [--generated DATE] \\
+         [--corruptions ID=FILE ...] [--protocol TEXT] --out web/models/report.json
+  (the header of scripts/make-report.mjs and docs/REPORT_FORMAT.md describe every key)`;
 
 export async function main(argv) {
   let a;
@@ -442,7 +566,7 @@ export async function main(argv) {
     console.error(`make-report: --out is required\n${USAGE}`);
     return 2;
   }
-  if (!a['data-card']) console.error('make-report: warning: no --data-card; the report will have no data card');
+  if (!a['data-card'] && !a.keep) console.error('make-report: warning: no --data-card; the report will have no data card');
   try {
     const report = await buildReport({
       runs: a.run, dataCard: a['data-card'], chosen: a.chosen, why: a.why, title: a.title, keep: a.keep, protocol: a.protocol, corruptions: a.corruptions,

@@ -23,7 +23,8 @@
 //     "best_epoch": int (optional; default: the epoch with the lowest val_loss),
 //     "seed": int (optional; the training seed: initialisation, shuffling, augmentation),
 //     "history": [{"epoch": n, "loss": x, "accuracy": x, "val_loss": x, "val_accuracy": x}, ...],
-//     "val": {"loss": x, "accuracy": x}           (at the kept / best checkpoint),
+//     "val": {"loss": x, "accuracy": x, "auc": x, "n": n} (at the kept / best checkpoint; auc and n
+//        optional, from `catdog evaluate --split val`),
 //     "test": {"accuracy": x, "precision": {"cat": x, "dog": x}, "recall": {"cat": x, "dog": x},
 //        "confusion": [[cat_as_cat, cat_as_dog], [dog_as_cat, dog_as_dog]],
 //        "auc": x, "ece": x,
@@ -33,7 +34,14 @@
 //        "threshold": x, "log_loss": x, "n": int (optional; as `catdog evaluate --json` writes them),
 //        "worst": [{"path": string, "label": "cat"|"dog", "p_dog": x,
 //                   "pixels_b64": base64 of 100*100 raw uint8 gray pixels, row-major}] (optional)},
-//     "ms_per_frame_wasm": x (optional)}]}
+//     "ms_per_frame_wasm": x (optional),
+//     "pack_hash": string (optional; the pack whose val/test splits the numbers come from; default
+//        data_card.pack_hash),
+//     "corruptions": {...} (optional; `catdog evaluate --corruptions`, test split),
+//     "ood": {"fpr": x, "tpr": x, "auroc": x, "ood_images": n, "ood_accepted": n, "split_images": n,
+//        "split_accepted": n, "threshold": x, "method": string, "images": string} (optional;
+//        `catdog evaluate --ood-images`: photos with no cat or dog taken for one, test split)}],
+//  "data_cards": [data card, ...] (optional; the cards of the other packs named by models[].pack_hash)}
 // Probabilities and accuracies are fractions in [0, 1]. Any number documented above may be null
 // when it was not measured (the page shows "—"); "optional" fields may also be left out. Required
 // and never null: title, chosen, models[].id/arch/augment/epochs/history, test.accuracy,
@@ -62,6 +70,8 @@ export const COLUMNS = [
     help: 'model.json + weight files as shipped to the browser' },
   { key: 'epochs', label: 'epochs', get: (m) => m.epochs, fmt: (v) => String(v), better: 'asc', nobest: true,
     help: 'epochs run (early stopping may end a run before its limit); hover a cell for the training time' },
+  { key: 'pack', label: 'pack', get: (m, r) => packOf(r, m), fmt: shortHash, better: 'asc', text: true,
+    help: 'the dataset pack (content hash) whose validation and test splits these numbers come from' },
   { key: 'val_loss', label: 'best val_loss', get: (m) => m.val?.loss, fmt: (v) => v.toFixed(4), better: 'asc',
     help: 'binary cross-entropy on the validation split at the kept checkpoint (the lowest of the run); lower is better' },
   { key: 'val_accuracy', label: 'val_accuracy', get: (m) => m.val?.accuracy, fmt: fmtPct, better: 'desc',
@@ -75,6 +85,23 @@ export const COLUMNS = [
   { key: 'ms_per_frame_wasm', label: 'ms/frame (wasm)', get: (m) => m.ms_per_frame_wasm, fmt: (v) => v.toFixed(2), better: 'asc',
     help: 'milliseconds per webcam frame in the WASM core (100x100 gray input)' },
 ];
+// The pack a model's val/test numbers come from: its own "pack_hash", else the report's data card's.
+export function packOf(r, m) {
+  return m.pack_hash ?? r?.data_card?.pack_hash ?? null;
+}
+// The packs of a report's models, in model order: [{hash, ids}] (hash null: unknown).
+export function packsOf(r) {
+  const out = new Map();
+  for (const m of r.models) {
+    const h = packOf(r, m);
+    if (!out.has(h)) out.set(h, []);
+    out.get(h).push(m.id);
+  }
+  return [...out].map(([hash, ids]) => ({ hash, ids }));
+}
+function shortHash(h) {
+  return h.length > 8 ? `${h.slice(0, 8)}…` : h;
+}
 // Metrics a target may name (same keys as the columns).
 export const METRICS = Object.fromEntries(COLUMNS.filter((c) => !c.text).map((c) => [c.key, c]));
 
@@ -142,27 +169,37 @@ export function validateReport(r) {
     check(r.chosen, 'id', 'chosen', 'str', true);
     check(r.chosen, 'why', 'chosen', 'str', false);
   }
-  const dc = r.data_card;
-  if (dc !== undefined && dc !== null) {
-    if (!isObj(dc)) bad('data_card', 'an object', dc);
-    else {
-      for (const k of ['source', 'pack_hash', 'notes']) check(dc, k, 'data_card', 'str', false);
-      check(dc, 'seed', 'data_card', 'int', false);
-      check(dc, 'val_fraction', 'data_card', 'frac', false);
-      check(dc, 'test_fraction', 'data_card', 'frac', false);
-      check(dc, 'duplicates', 'data_card', 'int', false);
-      if (dc.per_class !== undefined && dc.per_class !== null) {
-        if (!isObj(dc.per_class)) bad('data_card.per_class', 'an object {"cat": {...}, "dog": {...}}', dc.per_class);
-        else for (const [cls, splits] of Object.entries(dc.per_class)) {
-          if (!isObj(splits)) bad(`data_card.per_class.${cls}`, 'an object {"train", "val", "test"}', splits);
-          else for (const s of ['train', 'val', 'test']) check(splits, s, `data_card.per_class.${cls}`, 'int', false);
-        }
-      }
-      if (dc.skipped !== undefined && dc.skipped !== null) {
-        if (!isObj(dc.skipped)) bad('data_card.skipped', 'an object {reason: count}', dc.skipped);
-        else for (const k of Object.keys(dc.skipped)) check(dc.skipped, k, 'data_card.skipped', 'int', true);
+  const checkCard = (dc, dw) => {
+    if (!isObj(dc)) return bad(dw, 'an object', dc);
+    for (const k of ['source', 'pack_hash', 'notes']) check(dc, k, dw, 'str', false);
+    check(dc, 'seed', dw, 'int', false);
+    check(dc, 'val_fraction', dw, 'frac', false);
+    check(dc, 'test_fraction', dw, 'frac', false);
+    check(dc, 'duplicates', dw, 'int', false);
+    if (dc.per_class !== undefined && dc.per_class !== null) {
+      if (!isObj(dc.per_class)) bad(`${dw}.per_class`, 'an object {"cat": {...}, "dog": {...}}', dc.per_class);
+      else for (const [cls, splits] of Object.entries(dc.per_class)) {
+        if (!isObj(splits)) bad(`${dw}.per_class.${cls}`, 'an object {"train", "val", "test"}', splits);
+        else for (const s of ['train', 'val', 'test']) check(splits, s, `${dw}.per_class.${cls}`, 'int', false);
       }
     }
+    if (dc.skipped !== undefined && dc.skipped !== null) {
+      if (!isObj(dc.skipped)) bad(`${dw}.skipped`, 'an object {reason: count}', dc.skipped);
+      else for (const k of Object.keys(dc.skipped)) check(dc.skipped, k, `${dw}.skipped`, 'int', true);
+    }
+  };
+  if (r.data_card !== undefined && r.data_card !== null) checkCard(r.data_card, 'data_card');
+  // Optional: the cards of the other packs some models were measured on (models[].pack_hash).
+  const packs = new Set(isObj(r.data_card) && typeof r.data_card.pack_hash === 'string' ? [r.data_card.pack_hash] : []);
+  if (r.data_cards !== undefined && r.data_cards !== null) {
+    if (!Array.isArray(r.data_cards)) bad('data_cards', 'an array of data cards', r.data_cards);
+    else r.data_cards.forEach((dc, j) => {
+      checkCard(dc, `data_cards[${j}]`);
+      if (!isObj(dc)) return;
+      if (typeof dc.pack_hash !== 'string' || !dc.pack_hash) bad(`data_cards[${j}].pack_hash`, 'a string', dc.pack_hash);
+      else if (packs.has(dc.pack_hash)) problems.push(`data_cards[${j}].pack_hash: "${dc.pack_hash}" has two data cards`);
+      else packs.add(dc.pack_hash);
+    });
   }
   if (!Array.isArray(r.models) || r.models.length === 0) {
     bad('models', 'a non-empty array', r.models);
@@ -183,6 +220,10 @@ export function validateReport(r) {
     for (const k of ['params', 'size_bytes', 'best_epoch', 'seed']) check(m, k, w, 'int', false);
     for (const k of ['train_seconds', 'images_per_s', 'ms_per_frame_wasm']) check(m, k, w, 'num', false);
     check(m, 'device', w, 'str', false);
+    check(m, 'pack_hash', w, 'str', false);
+    if (typeof m.pack_hash === 'string' && packs.size && !packs.has(m.pack_hash)) {
+      problems.push(`${w}.pack_hash: "${m.pack_hash}" has no data card (data_card or data_cards)`);
+    }
     if (!Array.isArray(m.history) || m.history.length === 0) bad(`${w}.history`, 'a non-empty array', m.history);
     else m.history.forEach((h, j) => {
       const hw = `${w}.history[${j}]`;
@@ -195,6 +236,8 @@ export function validateReport(r) {
       else {
         check(m.val, 'loss', `${w}.val`, 'num', false);
         check(m.val, 'accuracy', `${w}.val`, 'frac', false);
+        check(m.val, 'auc', `${w}.val`, 'frac', false);
+        check(m.val, 'n', `${w}.val`, 'int', false);
       }
     }
     const t = m.test;
@@ -259,6 +302,23 @@ export function validateReport(r) {
       check(x, 'severity', `${cw}.results[${j}]`, 'int', true);
       check(x, 'accuracy', `${cw}.results[${j}]`, 'frac', true);
     });
+  });
+  // Optional per model: `catdog evaluate --ood-images` on the test split ("neither cat nor dog").
+  (Array.isArray(r.models) ? r.models : []).forEach((m, i) => {
+    const o = m?.ood;
+    if (o === undefined || o === null) return;
+    const ow = `models[${i}].ood`;
+    if (!isObj(o)) return bad(ow, 'an object {"fpr", "tpr", "ood_images", ...}', o);
+    for (const k of ['fpr', 'tpr']) check(o, k, ow, 'frac', true);
+    check(o, 'auroc', ow, 'frac', false);
+    check(o, 'ood_images', ow, 'int', true);
+    check(o, 'ood_accepted', ow, 'int', true);
+    for (const k of ['split_images', 'split_accepted']) check(o, k, ow, 'int', false);
+    check(o, 'threshold', ow, 'num', false);
+    for (const k of ['method', 'images']) check(o, k, ow, 'str', false);
+    if (isInt(o.ood_images) && isInt(o.ood_accepted) && o.ood_accepted > o.ood_images) {
+      problems.push(`${ow}.ood_accepted: ${o.ood_accepted} is more than ood_images (${o.ood_images})`);
+    }
   });
   if (r.targets !== undefined && r.targets !== null) {
     if (!Array.isArray(r.targets)) bad('targets', 'an array', r.targets);
@@ -353,12 +413,21 @@ function setAttrs(e, attrs) {
 }
 const r2 = (v) => Math.round(v * 100) / 100;
 
-function modelTitle(m, chosenId) {
+function modelTitle(m, r) {
   return el('h3', {},
     el('span', { class: 'model-id', text: m.id }),
     el('span', { class: 'tag', text: m.arch }),
     m.augment ? el('span', { class: 'tag aug', text: tr_('augmented') }) : null,
-    m.id === chosenId ? el('span', { class: 'tag chosen', text: tr_('chosenTag') }) : null);
+    m.id === r.chosen.id ? el('span', { class: 'tag chosen', text: tr_('chosenTag') }) : null,
+    packTag(r, m));
+}
+
+// Where the models of a report come from several packs, each model says which (its numbers are on
+// that pack's val/test splits).
+function packTag(r, m) {
+  const h = packOf(r, m);
+  if (packsOf(r).length < 2 || !h) return null;
+  return el('span', { class: 'tag pack', 'data-pack': h, title: h, text: tr_('packTag', shortHash(h)) });
 }
 
 // ---- summary and data card ----------------------------------------------------------------------
@@ -374,6 +443,7 @@ function renderSummary(r, root) {
     [tr_('col_ms_per_frame_wasm'), show(m.ms_per_frame_wasm, (v) => v.toFixed(2))],
     [tr_('col_size_bytes'), show(m.size_bytes, fmtBytes)],
     [tr_('col_params'), show(m.params, fmtCount)],
+    ...(packsOf(r).length > 1 && packOf(r, m) ? [[tr_('col_pack'), shortHash(packOf(r, m))]] : []),
   ];
   root.append(
     el('p', { class: 'chosen-line' }, tr_('chosen'), el('strong', { id: 'chosen-id', text: m.id }),
@@ -406,11 +476,25 @@ function renderSummary(r, root) {
 }
 
 function renderDataCard(r, root) {
-  const dc = r.data_card;
-  if (!dc) {
+  const cards = [r.data_card, ...(Array.isArray(r.data_cards) ? r.data_cards : [])].filter(Boolean);
+  if (!cards.length) {
     root.append(el('p', { class: 'muted', text: tr_('noDataCard') }));
     return;
   }
+  const packs = packsOf(r);
+  cards.forEach((dc, i) => {
+    const box = el('div', { class: 'data-card', 'data-pack': dc.pack_hash ?? '' });
+    if (packs.length > 1) {
+      const ids = packs.find((p) => p.hash === dc.pack_hash)?.ids ?? [];
+      box.append(el('h3', { text: tr_('packHeading', dc.pack_hash ? shortHash(dc.pack_hash) : '?', ids.length ? ids.join(', ') : tr_('none')) }));
+    }
+    renderOneCard(dc, box, i === 0);
+    root.append(box);
+  });
+}
+
+// One pack's data card; the first one's tables keep their ids (#per-class, #skipped).
+function renderOneCard(dc, root, first) {
   const items = [
     [tr_('source'), dc.source],
     [tr_('packHash'), dc.pack_hash, 'mono'],
@@ -428,7 +512,7 @@ function renderDataCard(r, root) {
     const classes = Object.keys(dc.per_class);
     const tot = (c) => splits.reduce((a, s) => a + (dc.per_class[c][s] ?? 0), 0);
     const colTot = (s) => classes.reduce((a, c) => a + (dc.per_class[c][s] ?? 0), 0);
-    const t = el('table', { class: 'counts', id: 'per-class' },
+    const t = el('table', { class: 'counts per-class', id: first ? 'per-class' : null },
       el('caption', { text: tr_('perClassCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: tr_('class') }), splits.map((s) => el('th', { text: tr_(`split_${s}`) })), el('th', { text: tr_('total') }))),
       el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c === 'cat' || c === 'dog' ? tr_(c) : c }),
@@ -441,7 +525,7 @@ function renderDataCard(r, root) {
   if (dc.skipped) {
     const entries = Object.entries(dc.skipped);
     const total = entries.reduce((a, [, n]) => a + n, 0);
-    grid.append(el('table', { class: 'counts', id: 'skipped' },
+    grid.append(el('table', { class: 'counts skipped', id: first ? 'skipped' : null },
       el('caption', { text: tr_('skippedCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: tr_('reason') }), el('th', { text: tr_('files') }))),
       el('tbody', {}, entries.length ? entries.map(([k, n]) => el('tr', {}, el('th', { text: k }), el('td', { text: n })))
@@ -464,7 +548,7 @@ function renderTable(r, root) {
   const best = {};
   for (const c of COLUMNS) {
     if (c.text || c.nobest) continue;
-    const vals = models.filter((m) => !atChance(m)).map(c.get).filter(has);
+    const vals = models.filter((m) => !atChance(m)).map((m) => c.get(m, r)).filter(has);
     if (vals.length > 1) best[c.key] = c.better === 'asc' ? Math.min(...vals) : Math.max(...vals);
   }
   const table = el('table', { class: 'compare', id: 'compare' });
@@ -481,8 +565,10 @@ function renderTable(r, root) {
     const chance = atChance(m);
     const tr = el('tr', { 'data-id': m.id, 'data-chance': String(chance), class: m.id === r.chosen.id ? 'chosen' : chance ? 'chance' : null });
     for (const c of COLUMNS) {
-      const v = c.get(m);
+      const v = c.get(m, r);
       const td = el(c.key === 'id' ? 'th' : 'td', { class: c.text ? 'text' : 'num', 'data-key': c.key, text: show(v, c.fmt) });
+      if (c.key === 'pack' && has(v)) td.title = v;
+      if (c.key === 'val_accuracy' && has(m.val?.n)) td.title = tr_('valEvaluated', m.val.n.toLocaleString('en-US'), show(m.val.auc, (x) => x.toFixed(4)));
       if (c.key === 'id') {
         td.setAttribute('scope', 'row');
         if (chance) td.append(' ', el('span', { class: 'tag chance', text: tr_('atChance') }));
@@ -501,8 +587,8 @@ function renderTable(r, root) {
     current = { key: c.key, dir };
     const sign = dir === 'asc' ? 1 : -1;
     const sorted = rows.slice().sort((a, b) => {
-      const va = c.get(a.m);
-      const vb = c.get(b.m);
+      const va = c.get(a.m, r);
+      const vb = c.get(b.m, r);
       if (!has(va) || !has(vb)) return has(va) ? -1 : has(vb) ? 1 : 0;  // missing values last
       return sign * (c.text ? String(va).localeCompare(String(vb)) : va - vb);
     });
@@ -516,8 +602,27 @@ function renderTable(r, root) {
   const hint = el('p', { class: 'scroll-hint small', text: tr_('scrollHint'), hidden: true });
   const updateHint = () => { hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1; };
   new ResizeObserver(updateHint).observe(wrap);
-  root.append(hint, wrap,
+  const packs = packsOf(r);
+  // models measured on different packs were compared across different val/test splits
+  const packNote = packs.length > 1 ? el('p', { class: 'note packs', id: 'pack-note' },
+    el('strong', { text: tr_('packNoteLead', packs.length) }), tr_('packNote'),
+    el('ul', {}, packs.map((p) => el('li', { 'data-pack': p.hash ?? '' },
+      el('span', { class: 'mono', title: p.hash ?? '', text: p.hash ? shortHash(p.hash) : '?' }), `: ${p.ids.join(', ')}`)))) : null;
+  root.append(packNote ?? '', hint, wrap,
     el('p', { class: 'muted small', text: tr_('tableNote') }));
+  renderOod(r, root);
+}
+
+// "Neither cat nor dog" (`catdog evaluate --ood-images`): how many photos with no cat or dog each
+// model still took for one, at the share of the test split it accepts.
+function renderOod(r, root) {
+  const withOod = r.models.filter((m) => isObj(m.ood));
+  if (!withOod.length) return;
+  root.append(el('h3', { text: tr_('oodHeading') }), el('ul', { class: 'ood', id: 'ood' }, withOod.map((m) => {
+    const o = m.ood;
+    return el('li', { 'data-id': m.id }, el('strong', { text: m.id }), ': ', tr_('oodLine', fmtPct(o.fpr), o.ood_accepted, o.ood_images,
+      fmtPct(o.tpr), has(o.split_images) ? o.split_images.toLocaleString('en-US') : '—', show(o.auroc, (v) => v.toFixed(3))));
+  })), el('p', { class: 'muted small', text: tr_('oodNote') }));
 }
 
 // ---- line charts --------------------------------------------------------------------------------
@@ -629,7 +734,7 @@ function renderCurves(r, root) {
       }
       const fmtLoss = (v, tip) => (tip ? v.toFixed(4) : String(+v.toFixed(2)));
       const fmtAcc = (v, tip) => (tip ? fmtPct(v) : `${Math.round(v * 100)}%`);
-      return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id),
+      return el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r),
         el('p', { class: 'muted small', text: tr_('epochsLine', m.history.length, bestEpoch(m))
           + (has(m.train_seconds) ? `, ${fmtSeconds(m.train_seconds)}` : '') + (m.device ? ` ${tr_('on')} ${m.device}` : '')
           + (has(m.seed) ? `, ${tr_('seed')} ${m.seed}` : '') }),
@@ -677,7 +782,7 @@ function renderConfusion(r, root) {
     const pr = (k) => (t.precision || t.recall
       ? tr_('precisionRecall', tr_(k), show(t.precision?.[k], fmtPct), show(t.recall?.[k], fmtPct)) : null);
     const total = c[0][0] + c[0][1] + c[1][0] + c[1][1];
-    grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r.chosen.id), table,
+    grid.append(el('article', { class: 'card', 'data-id': m.id }, modelTitle(m, r), table,
       el('p', { class: 'small', text: tr_('testImages', total.toLocaleString('en-US'), fmtPct(t.accuracy))
         + (has(t.log_loss) ? tr_('logLoss', t.log_loss.toFixed(4)) : '') }),
       has(t.threshold) && t.threshold !== 0.5
@@ -743,7 +848,7 @@ function renderCalibration(r, root) {
       plots.append(reliability(t.calibration_after, {
         title: `${tr_('tempScaled')}${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`, cls: 'after' }));
     }
-    grid.append(el('article', { class: `card${plots.children.length > 1 ? ' wide' : ''}`, 'data-id': m.id }, modelTitle(m, r.chosen.id), plots));
+    grid.append(el('article', { class: `card${plots.children.length > 1 ? ' wide' : ''}`, 'data-id': m.id }, modelTitle(m, r), plots));
   }
   if (!any) root.append(el('p', { class: 'muted', text: tr_('noCalibration') }));
   root.append(grid);
@@ -898,9 +1003,10 @@ function renderRobustness(r, root) {
     });
     g.append(svg('line', { x1: L, x2: W - 10, y1: y(c.clean_accuracy), y2: y(c.clean_accuracy), class: 'clean' }));
     const means = sevs.map((sv) => tr_('sevMean', sv, fmtPct(c.mean_by_severity?.[String(sv)]))).join(', ');
-    root.append(el('h3', { text: m.id }),
+    root.append(el('div', { class: 'robust', 'data-id': m.id },
+      el('h3', {}, m.id, packTag(r, m) ? ' ' : null, packTag(r, m)),
       el('p', { text: tr_('robustLine', fmtPct(c.clean_accuracy), kinds.length, means, sevs.join(' / '), c.seed, c.images) }),
-      g);
+      g));
   }
 }
 

@@ -3,7 +3,17 @@ export default {
   en: {
     col_id: 'model', col_arch: 'arch', col_augment: 'augment', col_params: 'params', col_size_bytes: 'size',
     col_epochs: 'epochs', col_val_loss: 'best val_loss', col_val_accuracy: 'val_accuracy', col_test_accuracy: 'test_accuracy',
-    col_auc: 'AUC', col_ece: 'ECE', col_ms_per_frame_wasm: 'ms/frame (wasm)',
+    col_auc: 'AUC', col_ece: 'ECE', col_ms_per_frame_wasm: 'ms/frame (wasm)', col_pack: 'pack',
+    help_pack: 'the dataset pack (content hash) whose validation and test splits these numbers come from',
+    packTag: 'pack {0}', packHeading: 'Pack {0} — {1}',
+    packNoteLead: 'These models were measured on {0} different packs. ',
+    packNote: 'Each pack splits the photos into train, validation and test its own way, so a model on one pack is compared '
+      + 'with a model on another across different validation and test photos: indicative only.',
+    valEvaluated: '{0} validation images through the core, AUC {1}',
+    oodHeading: 'Neither cat nor dog',
+    oodLine: 'false positive rate {0} ({1} of {2} measuring photos with no cat or dog taken for one) at a true positive rate of {3} '
+      + 'on the {4} test images; AUROC {5}',
+    oodNote: 'From catdog evaluate --ood-images, at the threshold catdog ood-fit set on the validation split (by default to accept 95% of it).',
     help_id: "the run's name", help_arch: "architecture: dense | cnn | cnn-dropout (the tutorial's) or a new one",
     help_augment: "trained with the tutorial's augmentation (rotation, shifts, shear, zoom, flips)",
     help_params: 'number of weights in the exported model', help_size_bytes: 'model.json + weight files as shipped to the browser',
@@ -66,7 +76,17 @@ export default {
   es: {
     col_id: 'modelo', col_arch: 'arquitectura', col_augment: 'aumento', col_params: 'parámetros', col_size_bytes: 'tamaño',
     col_epochs: 'épocas', col_val_loss: 'mejor pérdida (validación)', col_val_accuracy: 'acierto (validación)', col_test_accuracy: 'acierto (prueba)',
-    col_auc: 'AUC', col_ece: 'ECE', col_ms_per_frame_wasm: 'ms/fotograma (wasm)',
+    col_auc: 'AUC', col_ece: 'ECE', col_ms_per_frame_wasm: 'ms/fotograma (wasm)', col_pack: 'paquete',
+    help_pack: 'el paquete de datos (hash del contenido) de cuyas particiones de validación y prueba vienen estas cifras',
+    packTag: 'paquete {0}', packHeading: 'Paquete {0} — {1}',
+    packNoteLead: 'Estos modelos se midieron en {0} paquetes distintos. ',
+    packNote: 'Cada paquete reparte las fotos entre entrenamiento, validación y prueba a su manera, así que un modelo de un paquete '
+      + 'se compara con uno de otro sobre fotos de validación y prueba distintas: solo orientativo.',
+    valEvaluated: '{0} imágenes de validación a través del motor, AUC {1}',
+    oodHeading: 'Ni gato ni perro',
+    oodLine: 'tasa de falsos positivos {0} ({1} de {2} fotos de medida sin gato ni perro tomadas por uno) con una tasa de verdaderos '
+      + 'positivos de {3} en las {4} imágenes de prueba; AUROC {5}',
+    oodNote: 'De catdog evaluate --ood-images, con el umbral que catdog ood-fit fijó en la partición de validación (por defecto, para aceptar el 95%).',
     help_id: 'el nombre del entrenamiento', help_arch: 'arquitectura: dense | cnn | cnn-dropout (las del tutorial) u otra nueva',
     help_augment: 'entrenado con el aumento de datos del tutorial (rotación, desplazamientos, cizalla, zoom, volteos)',
     help_params: 'número de pesos del modelo exportado', help_size_bytes: 'model.json + archivos de pesos tal como llegan al navegador',
