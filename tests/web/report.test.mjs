@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { createSiteServer, SECURITY_HEADERS } from '../../web/serve.mjs';
-import { validateReport, eceFromBins, COLUMNS } from '../../web/report.js';
+import { validateReport, eceFromBins, COLUMNS, packOf, packsOf } from '../../web/report.js';
 import { mapEvaluation, mapDataCard, parseRunSpec } from '../../scripts/make-report.mjs';
 import { table } from '../../web/i18n.js';
 
@@ -142,6 +142,9 @@ describe('report page in Chromium', () => {
     const testAcc = await cellTexts(page, '#compare tbody td[data-key="test_accuracy"]');
     assert.deepEqual(testAcc, models.map((m) => `${(m.test.accuracy * 100).toFixed(1)}%`));
     assert.equal(await page.getAttribute('#compare tbody tr.chosen', 'data-id'), fixture.chosen.id);
+    // a report of one pack (no models[].pack_hash, as before issue 16's second pack): no pack note
+    assert.deepEqual(await cellTexts(page, '#compare tbody td[data-key="pack"]'), models.map(() => `${fixture.data_card.pack_hash.slice(0, 8)}…`));
+    assert.equal(await page.$$eval('#pack-note, .tag.pack', (e) => e.length), 0);
 
     // curves: a loss and an accuracy chart per model, train + validation, one point per epoch
     const cards = await page.$$('#curves article.card');
@@ -234,6 +237,55 @@ describe('report page in Chromium', () => {
     assert.deepEqual(problems.pageErrors, []);
     assert.deepEqual(problems.console, []);
     assert.deepEqual(problems.foreign, []);
+    await page.close();
+  });
+
+  // Issue 16: the shipped report shows every shipped model (web/models/index.json), each with its
+  // validation and test accuracy and the pack they were measured on, and a robustness chart for each
+  // model with corruption numbers; catnet-robust (trained and measured on a newer pack) included.
+  test('the shipped report: every model of index.json with val, test and its pack; catnet-robust\'s row, chart and OOD line', async () => {
+    const shipped = JSON.parse(readFileSync(path.join(webDir, 'models/index.json'), 'utf8')).models.map((m) => m.id);
+    const rep = JSON.parse(readFileSync(path.join(webDir, 'models/report.json'), 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.ok(shipped.includes('catnet-robust'), String(shipped));
+    const { page, problems } = await open(undefined);  // models/report.json, as the page loads it
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+    assert.deepEqual(new Set(await rowIds(page)), new Set(rep.models.map((m) => m.id)));
+    for (const id of shipped) assert.ok((await rowIds(page)).includes(id), `${id} is shipped but not in the report`);
+    assert.match(await page.textContent('#protocol'), /validation split.*test split was evaluated once/);
+    const pct = (v) => `${(v * 100).toFixed(1)}%`;
+    for (const m of rep.models) {
+      const row = `#compare tr[data-id="${m.id}"]`;
+      assert.equal(await page.textContent(`${row} td[data-key="val_accuracy"]`), pct(m.val.accuracy), m.id);
+      assert.equal(await page.textContent(`${row} td[data-key="test_accuracy"]`), pct(m.test.accuracy), m.id);
+      assert.equal(await page.getAttribute(`${row} td[data-key="pack"]`, 'title'), packOf(rep, m), m.id);
+    }
+    const robust = rep.models.find((m) => m.id === 'catnet-robust');
+    assert.match(robust.pack_hash, /^3060c007/);
+    assert.equal(await page.textContent('#compare tr[data-id="catnet-robust"] td[data-key="pack"]'), '3060c007…');
+    assert.notEqual(packOf(rep, robust), packOf(rep, rep.models.find((m) => m.id === 'catnet-v2')));
+    // two packs: the note says so and lists each pack's models; one data card per pack
+    const packs = packsOf(rep);
+    assert.ok(packs.length >= 2);
+    const noteItems = await page.$$eval('#pack-note li', (lis) => lis.map((l) => [l.dataset.pack, l.textContent]));
+    assert.deepEqual(noteItems.map(([h]) => h), packs.map((p) => p.hash));
+    for (const [i, p] of packs.entries()) for (const id of p.ids) assert.ok(noteItems[i][1].includes(id), `${id} in ${noteItems[i][1]}`);
+    assert.match(await page.textContent('#pack-note'), /indicative only/);
+    assert.deepEqual((await page.$$eval('#data-card .data-card', (ds) => ds.map((d) => d.dataset.pack))).sort(), packs.map((p) => p.hash).sort());
+    assert.equal(await page.getAttribute('#curves article[data-id="catnet-robust"] .tag.pack', 'data-pack'), robust.pack_hash);
+    // a robustness chart for every model with corruption numbers, one bar per corruption and severity
+    const withC = rep.models.filter((m) => m.corruptions);
+    assert.ok(withC.some((m) => m.id === 'catnet-robust'));
+    assert.deepEqual(await page.$$eval('#robustness .robust', (ds) => ds.map((d) => d.dataset.id)), withC.map((m) => m.id));
+    for (const m of withC) {
+      assert.equal(await page.$$eval(`#robustness .robust[data-id="${m.id}"] svg.robustness rect`, (r) => r.length), m.corruptions.results.length, m.id);
+    }
+    // the OOD numbers, with the number of photos they come from
+    const o = robust.ood;
+    assert.ok(o && o.ood_images > 0);
+    assert.match(await page.textContent('#ood li[data-id="catnet-robust"]'),
+      new RegExp(`false positive rate ${pct(o.fpr)} \\(${o.ood_accepted} of ${o.ood_images} measuring photos.*true positive rate of ${pct(o.tpr)}`));
+    assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
     await page.close();
   });
 
@@ -550,7 +602,7 @@ async function fakeRun(root, id, { arch, augment, epochs, valLoss, acc, conf, wo
   await fs.writeFile(path.join(dir, 'history.jsonl'), hist.map((h) => JSON.stringify(h)).join('\n') + '\n');
   const best = hist[Math.min(2, epochs - 1)];
   await fs.writeFile(path.join(dir, 'run.json'), JSON.stringify({
-    arch, augment, epochs, seed: 1, device: 'cpu', pack: { path: 'p', content_hash: 'abc123', seed: 7 },
+    arch, augment, epochs, seed: 1, device: 'cpu', pack: { path: 'p', content_hash: packHash, seed: 7 },
     status: 'finished', epochs_run: epochs, stop_reason: 'epochs', best_epoch: best.epoch, best,
     final: hist.at(-1), timing: { train_seconds: 2.5 * epochs, mean_epoch_seconds: 2.5, images_per_s: 900 },
   }, null, 2));
@@ -766,6 +818,114 @@ describe('scripts/make-report.mjs', () => {
     const r = await cli(['--run', `cnn=${root}/cnn`]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--out is required/);
+  });
+
+  // Issue 16: models trained and measured on different packs (different val/test splits) each carry
+  // their own pack; the other pack's card is kept beside the main one.
+  test('runs on two packs: each model carries its own pack hash, the other pack\'s card goes into data_cards', async () => {
+    await fakeRun(root, 'newpack', { arch: 'catnet', augment: true, epochs: 4, valLoss: 0.25, acc: 0.85, conf: [[9, 1], [2, 8]], packHash: 'def456' });
+    await fs.mkdir(path.join(root, 'pack-def456'), { recursive: true });
+    await prepareReport(path.join(root, 'pack-def456/report.json'), 'def456');
+    const out = path.join(root, 'two-packs.json');
+    let r = await cli(['--run', `cnn=${root}/cnn`, '--run', `newpack=${root}/newpack,pack=${root}/pack-def456`,
+      '--data-card', path.join(root, 'prepare.json'), '--chosen', 'cnn', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    let rep = JSON.parse(await fs.readFile(out, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.deepEqual(rep.models.map((m) => [m.id, m.pack_hash]), [['cnn', 'abc123'], ['newpack', 'def456']]);
+    assert.equal(rep.data_card.pack_hash, 'abc123');
+    assert.deepEqual(rep.data_cards.map((c) => c.pack_hash), ['def456']);
+    assert.deepEqual(rep.data_cards[0].per_class.cat, { train: 40, val: 10, test: 10 });
+    assert.deepEqual(packsOf(rep), [{ hash: 'abc123', ids: ['cnn'] }, { hash: 'def456', ids: ['newpack'] }]);
+
+    // card=FILE is the same as pack=DIR; --keep of that report plus one more run keeps both packs
+    const out2 = path.join(root, 'two-packs-kept.json');
+    r = await cli(['--keep', out, '--run', `cnn-aug=${root}/cnn-aug`, '--out', out2]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /no --data-card/);
+    rep = JSON.parse(await fs.readFile(out2, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.deepEqual(rep.models.map((m) => [m.id, packOf(rep, m)]), [['cnn-aug', 'abc123'], ['cnn', 'abc123'], ['newpack', 'def456']]);
+    assert.equal(rep.data_card.pack_hash, 'abc123');  // the kept report's card, with --keep and no --data-card
+    assert.deepEqual(rep.data_cards.map((c) => c.pack_hash), ['def456']);
+    assert.equal(rep.chosen.id, 'cnn');  // the kept report's choice
+
+    // a kept report's models without "pack_hash" stay on their card when --data-card names another pack
+    const old = path.join(root, 'one-pack.json');
+    r = await cli(['--run', `cnn=${root}/cnn`, '--data-card', path.join(root, 'prepare.json'), '--out', old]);
+    assert.equal(r.code, 0, r.stderr);
+    const oldRep = JSON.parse(await fs.readFile(old, 'utf8'));
+    delete oldRep.models[0].pack_hash;  // as every report before pack_hash
+    await fs.writeFile(old, JSON.stringify(oldRep));
+    r = await cli(['--keep', old, '--run', `newpack=${root}/newpack`, '--data-card', path.join(root, 'pack-def456/report.json'),
+      '--chosen', 'newpack', '--out', out2]);
+    assert.equal(r.code, 0, r.stderr);
+    rep = JSON.parse(await fs.readFile(out2, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.deepEqual(rep.models.map((m) => [m.id, packOf(rep, m)]), [['newpack', 'def456'], ['cnn', 'abc123']]);
+    assert.deepEqual(rep.data_cards.map((c) => c.pack_hash), ['abc123']);
+
+    // without its own card the run is refused, and the message says how to give one
+    r = await cli(['--run', `newpack=${root}/newpack`, '--data-card', path.join(root, 'prepare.json'), '--out', path.join(root, 'never3.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /newpack\/run\.json: pack\.content_hash def456 is not the data card's pack abc123 .*pack=PACK or card=FILE/);
+    assert.equal(existsSync(path.join(root, 'never3.json')), false);
+  });
+
+  test('val=FILE: the validation evaluation gives val accuracy, AUC and n; a test evaluation fed as val is refused, and the reverse', async () => {
+    const ev = JSON.parse(await fs.readFile(path.join(root, 'cnn-aug/eval.json'), 'utf8'));
+    const valFile = path.join(root, 'cnn-aug/eval-val.json');
+    await fs.writeFile(valFile, JSON.stringify({ ...ev, auc: 0.93, source: 'pack /packs/pets split val (content hash abc123)' }));
+    const out = path.join(root, 'val.json');
+    let r = await cli(['--run', `cnn-aug=${root}/cnn-aug,val=${valFile},eval=${root}/cnn-aug/eval.json`, '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(await fs.readFile(out, 'utf8')).models[0];
+    assert.deepEqual(m.val, { loss: 0.3, accuracy: ev.accuracy, auc: 0.93, n: 20 });
+    assert.equal(m.test.auc, 0.91);
+    const never = path.join(root, 'never4.json');
+    // a test evaluation fed as val=
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug,val=${root}/cnn-aug/eval.json`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cnn-aug\/eval\.json: evaluates the 'test' split .*validation metrics \(val=\) need `catdog evaluate --split val`/);
+    // a validation evaluation fed as the test column (eval=)
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug,eval=${valFile}`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cnn-aug\/eval-val\.json: evaluates the 'val' split .*test metrics \(eval=\) need `catdog evaluate --split test`/);
+    // a validation evaluation of another pack
+    await fs.writeFile(valFile, JSON.stringify({ ...ev, source: 'pack /packs/x split val (content hash fff999)' }));
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug,val=${valFile}`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /eval-val\.json: evaluated on pack fff999, but 'cnn-aug' belongs to pack abc123/);
+    // missing and broken card files, and card= with pack=
+    r = await cli(['--run', `cnn=${root}/cnn,card=${root}/no-card.json`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no-card\.json: cannot read the data card: no such file/);
+    await fs.writeFile(path.join(root, 'bad-card.json'), '{"per_split": ');
+    r = await cli(['--run', `cnn=${root}/cnn,card=${root}/bad-card.json`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad-card\.json: the data card is not valid JSON/);
+    r = await cli(['--run', `cnn=${root}/cnn,card=a.json,pack=b`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /give card=FILE or pack=DIR, not both/);
+    assert.equal(existsSync(never), false);
+  });
+
+  test('an evaluation made with --ood-images carries its "ood" block (FPR on N photos, TPR on the split)', async () => {
+    const ev = JSON.parse(await fs.readFile(path.join(root, 'cnn/eval.json'), 'utf8'));
+    const file = path.join(root, 'cnn/eval-ood.json');
+    const ood = { method: 'feature-distance', threshold: 1.75, fpr: 0.5, tpr: 0.95, auroc: 0.8, ood_images: 4, ood_accepted: 2,
+      split_images: 20, split_accepted: 19, images: 'ood/measure', split: 'split test', skipped: [], accepted_as_cat_or_dog: [] };
+    await fs.writeFile(file, JSON.stringify({ ...ev, ood }));
+    const out = path.join(root, 'ood.json');
+    let r = await cli(['--run', `cnn=${root}/cnn,eval=${file}`, '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(await fs.readFile(out, 'utf8')).models[0];
+    assert.deepEqual(m.ood, { method: 'feature-distance', threshold: 1.75, fpr: 0.5, tpr: 0.95, auroc: 0.8, ood_images: 4, ood_accepted: 2,
+      split_images: 20, split_accepted: 19, images: 'ood/measure' });
+    await fs.writeFile(file, JSON.stringify({ ...ev, ood: { ...ood, ood_images: 0 } }));
+    r = await cli(['--run', `cnn=${root}/cnn,eval=${file}`, '--out', path.join(root, 'never5.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /eval-ood\.json: ood: field "ood_images" is 0 \(expected a positive count\)/);
   });
 
   test('mapping helpers accept the documented variants', () => {
