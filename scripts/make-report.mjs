@@ -247,6 +247,8 @@ const evaluatedPack = (ev) => (typeof ev?.source === 'string' ? /content hash ([
 function mapOod(o, file) {
   if (!has(o)) return null;
   if (!isObj(o)) throw new InputError(`${file}: field "ood" is not an object`);
+  const split = typeof o.split === 'string' ? /\bsplit (\w+)/.exec(o.split)?.[1] : null;
+  if (split && split !== 'test') throw new InputError(`${file}: ood: measured on the '${split}' split ("${o.split}"); the report's OOD line is of the test split`);
   const frac = (v) => isNum(v) && v >= 0 && v <= 1;
   const count = (v) => Number.isInteger(v) && v >= 0;
   const out = {

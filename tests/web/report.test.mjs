@@ -926,6 +926,10 @@ describe('scripts/make-report.mjs', () => {
     r = await cli(['--run', `cnn=${root}/cnn,eval=${file}`, '--out', path.join(root, 'never5.json')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /eval-ood\.json: ood: field "ood_images" is 0 \(expected a positive count\)/);
+    await fs.writeFile(file, JSON.stringify({ ...ev, ood: { ...ood, split: 'split val' } }));
+    r = await cli(['--run', `cnn=${root}/cnn,eval=${file}`, '--out', path.join(root, 'never5.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /eval-ood\.json: ood: measured on the 'val' split/);
   });
 
   test('mapping helpers accept the documented variants', () => {
