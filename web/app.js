@@ -138,10 +138,9 @@ const debug = {
   stress: null,              // set below
   stages: [],                // last 120 camera frames {capture, preprocess, inference, draw} ms
   announced: [],             // what the live region said, in order
-  mirror: false,             // mirror averaging on (set below)
+  mirror: mirrorOn,          // mirror averaging on (2 images per frame)
 };
 window.__catdog = debug;
-debug.mirror = mirrorOn;
 
 function record(res, source) {
   debug.frames++;
