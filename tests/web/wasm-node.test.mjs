@@ -144,6 +144,15 @@ test('mirror averaging on real photos: the mean of the photo and its mirror run 
   model.predictTensor(new Float32Array(S * S), [1, S, S, 1]);
   assert.throws(() => model.pDogMirrored(), /the last run had 1 samples/);
   assert.equal(engine.classifyPixels(new Uint8Array(4 * 9).fill(200), 3, 3).batch, 1, 'off by default');
+  // A stale handle is refused with a message; mirrored frames do not grow the heap after the first.
+  assert.equal(core.mod._catdog_mirror_input(9999), -1);
+  assert.match(core.lastError(), /catdog_mirror_input: invalid handle/);
+  const img = new Uint8Array(640 * 480 * 4).map((_, i) => (i * 7) % 256);
+  engine.classifyPixels(img, 640, 480, { mirror: true });
+  const heap0 = core.heapUsed(), mem0 = core.memoryBytes();
+  for (let i = 0; i < 50; i++) engine.classifyPixels(img, 640, 480, { mirror: true });
+  assert.equal(core.heapUsed(), heap0, 'malloc in use is unchanged over 50 mirrored frames');
+  assert.equal(core.memoryBytes(), mem0);
 });
 
 test('preprocess: RGB, RGBA, gray and row stride give the same model input for the same image', () => {
