@@ -1,7 +1,9 @@
 // app.js — the live page: webcam -> worker (catdog wasm core) -> big label.
 // Frames are offered at camera rate and DROPPED while the worker is busy (never queued).
 // Test hooks: [data-testid=prediction][data-label][data-p-dog], [data-testid=fps],
-// [data-testid=message][data-kind], window.__catdog (frames, heap, history, stages).
+// [data-testid=message][data-kind], window.__catdog (frames, heap, history, stages, mirror).
+// Mirror averaging ([data-testid=mirror-avg], ?mirror=1|0 for one visit): every classify runs the
+// frame and its left-right mirror in one batch-2 run and shows the mean P(dog) (catdog.js mirror).
 // The compare view (compare.js), marked frames (marks.js, export in marks-export.js) and the
 // diagnostics panel (diagnostics.js) are modules of their own, loaded when first used.
 import { createClassifier } from './catdog.js';
@@ -34,6 +36,23 @@ function renderLanguage() {
   renderModelOptions();
   if (classifier) { renderSelfCheck(); renderEngine(); }
   for (const tool of Object.values(tools)) tool?.render?.();
+}
+
+// ---- mirror averaging: off by default, the reader's choice kept like the language -----------------
+const MIRROR_KEY = 'catdog-mirror';
+function initialMirror() {
+  const asked = params.get('mirror');  // this visit only (benchmarks, tests), like ?lang=
+  if (asked !== null) return asked === '1' || asked === 'on' || asked === 'true';
+  try { return globalThis.localStorage?.getItem(MIRROR_KEY) === '1'; } catch { return false; }
+}
+let mirrorOn = initialMirror();
+function chooseMirror(on) {
+  mirrorOn = on;
+  debug.mirror = on;
+  try { globalThis.localStorage?.setItem(MIRROR_KEY, on ? '1' : '0'); } catch { /* private mode: this visit only */ }
+  renderEngine();
+  tools.diag?.render();
+  if (lastPhoto && !stream) classifyPhoto(lastPhoto);  // the photo shown gets the new answer
 }
 
 // ---- messages: one visible line per kind (camera-denied, no-camera, model-error, ...) -------------
@@ -119,6 +138,7 @@ const debug = {
   stress: null,              // set below
   stages: [],                // last 120 camera frames {capture, preprocess, inference, draw} ms
   announced: [],             // what the live region said, in order
+  mirror: mirrorOn,          // mirror averaging on (2 images per frame)
 };
 window.__catdog = debug;
 
@@ -126,9 +146,10 @@ function record(res, source) {
   debug.frames++;
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
-  debug.last = { pDog: res.pDog, ood: res.ood, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture };
+  debug.last = { pDog: res.pDog, ood: res.ood, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture,
+    batch: res.batch, output: res.output };
   if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
-  debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source });
+  debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source, batch: res.batch });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
 }
 
@@ -156,6 +177,9 @@ function showTimings(res, source) {
     $(id).textContent = ms(st[k]);
     $(id).dataset.value = String(st[k]);
   }
+  // One run of both images with mirror averaging: the time is theirs together, and says so.
+  if (res.batch > 1) $('t-inf').textContent += ` (${t('images', res.batch)})`;
+  $('t-inf').dataset.batch = String(res.batch ?? 1);
   $('t-total').textContent = ms(res.timings.roundTrip ?? res.timings.total);
   $('dropped').textContent = String(debug.dropped);
 }
@@ -242,7 +266,7 @@ function renderEngine() {
   // The backend in words (a build without SIMD names its own backend).
   const backend = md.backend === 'reference' ? t('backendReference') : md.build.simd ? t('backendSimd') : md.backend;
   $('engine').textContent = t('engine', backend,
-    n > 1 ? t('nThreads', n) : t('oneThread'), md.layers.length);
+    n > 1 ? t('nThreads', n) : t('oneThread'), md.layers.length) + (mirrorOn ? ` · ${t('mirrorEngine')}` : '');
 }
 
 // The core's self-check of the loaded model (golden images + weight-file SHA-256, run right after
@@ -434,7 +458,7 @@ async function classifyFrame() {
   const c = classifier;
   busy = true;
   try {
-    const res = await c.classify($('video'), { wantInput: true });
+    const res = await c.classify($('video'), { wantInput: true, mirror: mirrorOn });
     if (c !== classifier) return;
     res.timings.ui = showFrameResult(res, 'camera');
     res.timings.mainThread = res.timings.grab + res.timings.ui;
@@ -470,7 +494,7 @@ debug.stress = async (n) => {
   let first = null;
   try {
     for (let i = 0; i < n; i++) {
-      const res = await c.classify($('video'), { wantInput: true });
+      const res = await c.classify($('video'), { wantInput: true, mirror: mirrorOn });
       if (i === 0) first = { heapUsed: res.heapUsed, memoryBytes: res.memoryBytes };
       const ui = showFrameResult(res, 'stress');
       res.timings.mainThread = res.timings.grab + ui;
@@ -489,7 +513,7 @@ debug.stress = async (n) => {
   const stats = Object.fromEntries(keys.map((k) => [k, stat(series[k])]));
   const mean = Object.fromEntries(keys.map((k) => [k, stats[k].mean]));
   return { frames: n, ms, before, first, after: { heapUsed: debug.heapUsed, memoryBytes: debug.memoryBytes }, mean, stats,
-    loadMs: debug.loadMs, threads: debug.threads };
+    loadMs: debug.loadMs, threads: debug.threads, mirror: mirrorOn };
 };
 
 // ---- photos (upload / drag-and-drop) ----------------------------------------------------------------
@@ -518,7 +542,7 @@ async function classifyPhoto(file) {
   $('camera-start').hidden = false;
   if (!classifier) { bitmap.close(); return; }
   try {
-    const res = await classifier.classify(bitmap, { wantInput: true });
+    const res = await classifier.classify(bitmap, { wantInput: true, mirror: mirrorOn });
     updatePrediction(res.pDog, { smooth: false }, res.ood);
     record(res, 'photo');
     showTimings(res, 'photo');
@@ -541,6 +565,7 @@ const ctx = {
   models: () => models,
   modelName: (m) => modelName(m),
   metadata: () => classifier?.metadata ?? null,
+  mirror: () => mirrorOn,
   modelUrl: (entry) => new URL(entry.path, new URL('models/', location.href)).href,
 };
 
@@ -569,6 +594,8 @@ function wire() {
   import('./marks.js').then((m) => { tools.marks = m.createMarks(ctx); })
     .catch((e) => console.warn(`catdog: marked frames: ${e.message}`));
   $('lang-toggle').addEventListener('click', () => chooseLanguage(language() === 'es' ? 'en' : 'es'));
+  $('mirror-avg').checked = mirrorOn;
+  $('mirror-avg').addEventListener('change', (ev) => chooseMirror(ev.target.checked));
   $('model-select').addEventListener('change', (ev) => {
     const entry = models.find((m) => m.id === ev.target.value);
     // Focus leaves the picker once the model is in: typing C / D then marks a frame instead of

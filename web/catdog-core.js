@@ -28,6 +28,8 @@ export const ABI = Object.freeze({
   catdog_output: 1,
   catdog_p_dog: 2,
   catdog_ood: 2,
+  catdog_mirror_input: 1,
+  catdog_p_dog_mirrored: 1,
   catdog_image_buffer: 2,
   catdog_preprocess: 7,
   catdog_preprocess_yuv: 8,
@@ -328,6 +330,22 @@ export class CoreModel {
     const r = this.core.abi.catdog_ood(this.h, sample);
     if (r === -1) throw new CatdogError(this.core.lastError(), 'input');
     return r === 1;
+  }
+
+  // Mirror averaging: sample 1 of the input := the left-right mirror of sample 0 (the core copies
+  // it), for one run(2) over the image and its mirror.
+  mirrorInput() {
+    this.check();
+    if (this.core.abi.catdog_mirror_input(this.h) !== 0) throw new CatdogError(this.core.lastError(), 'input');
+  }
+
+  // After run(2) on an image and its mirror: the mean of their calibrated P(dog), computed by the
+  // core as `catdog evaluate --flip` / `catdog predict --flip` compute it.
+  pDogMirrored() {
+    this.check();
+    const p = this.core.abi.catdog_p_dog_mirrored(this.h);
+    if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
+    return p;
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.

@@ -63,34 +63,43 @@ export class Engine {
   // The last run's P(dog), calibrated by the core (DESIGN contract 2: the page has no copy of the
   // formula), its label (labels[1] when P >= threshold), and whether the core calls it neither
   // cat nor dog (ood; always false for a model without an ood threshold).
-  interpret() {
+  // mirrored: the run was the image and its mirror (batch 2): P(dog) is the core's mean of their
+  // calibrated P(dog) (as `catdog evaluate --flip`). The ood decision stays the image's own
+  // (sample 0): its threshold was chosen on unmirrored validation images (catdog ood-fit, 95% of
+  // them kept), and a mean of two scores would have another distribution, so another meaning.
+  interpret({ mirrored = false } = {}) {
     const m = this.model;
-    const pDog = m.pDog(0);
+    const pDog = mirrored ? m.pDogMirrored() : m.pDog(0);
     const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
     return { pDog, label, ood: m.ood(0) };
   }
 
   // Classifies RGBA/RGB/gray pixels. Returns output, pDog, label, timings and (wantInput) the
   // model input as 8-bit gray for display.
-  classifyPixels(pixels, width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0 } = {}) {
+  classifyPixels(pixels, width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0, mirror = false } = {}) {
     const t0 = now();
     if (!(pixels?.byteLength > 0)) throw new CatdogError('classify: no pixels', 'input');
     this.model.imageBuffer(pixels.byteLength).set(pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
-    return this.classifyStaged(width, height, { format, stride, fit, wantInput, readMs: readMs + (now() - t0) });
+    return this.classifyStaged(width, height, { format, stride, fit, wantInput, mirror, readMs: readMs + (now() - t0) });
   }
 
-  // Preprocess + run on the image already in the model's staging buffer.
-  classifyStaged(width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0, matrix, fullRange } = {}) {
+  // Preprocess + run on the image already in the model's staging buffer. mirror: mirror
+  // averaging, one run of batch 2 (the image and its left-right mirror); the timings are of that
+  // run, so they show its cost.
+  classifyStaged(width, height, { format = 'rgba', stride, fit, wantInput = false, readMs = 0, matrix, fullRange, mirror = false } = {}) {
     const m = this.model;
     if (!m.imageSize) throw new CatdogError('classify: this model does not take S x S x 1 images; use predictTensor', 'input');
     const t0 = now();
     m.preprocessStaged(width, height, { format, stride, fit: fit ?? m.fit, matrix, fullRange });
+    if (mirror) m.mirrorInput();
+    const batch = mirror ? 2 : 1;
     const t1 = now();
-    const output = m.run(1);
+    const output = m.run(batch);
     const t2 = now();
     const res = {
       output: Array.from(output),
-      ...this.interpret(),
+      ...this.interpret({ mirrored: mirror }),
+      batch,
       width,
       height,
       timings: { read: readMs, preprocess: t1 - t0, inference: t2 - t1, total: readMs + (t2 - t0) },

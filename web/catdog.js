@@ -17,7 +17,10 @@
 // are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto': 2 when
 // the page is crossOriginIsolated and the site has the pthreads build), grab ('auto': video frames
 // travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
-// classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path.
+// classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path;
+// mirror (mirror averaging: the model also sees the left-right mirror, in one batch-2 run, and
+// r.pDog is the mean of both calibrated P(dog), as `catdog evaluate --flip`; r.ood stays the
+// image's own; r.batch is 2 and r.timings.inference the cost of both).
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
 import { CatdogError } from './catdog-core.js';
@@ -97,11 +100,11 @@ class WorkerClassifier {
     });
   }
 
-  async classify(source, { fit, wantInput = false, read } = {}) {
+  async classify(source, { fit, wantInput = false, read, mirror = false } = {}) {
     const t0 = performance.now();
     const { msg, transfer } = await toTransferable(source, this.grab);
     const t1 = performance.now();
-    const res = await this.call({ type: 'classify', fit, wantInput, read, ...msg }, transfer);
+    const res = await this.call({ type: 'classify', fit, wantInput, read, mirror, ...msg }, transfer);
     delete res.type;
     delete res.id;
     res.timings.grab = t1 - t0;
@@ -137,16 +140,16 @@ class DirectClassifier {
   check() {
     if (!this.engine) throw new CatdogError('the classifier was disposed', 'disposed');
   }
-  async classify(source, { fit, wantInput = false, read } = {}) {
+  async classify(source, { fit, wantInput = false, read, mirror = false } = {}) {
     this.check();
     this.busy = true;
     try {
       if (isType(source, 'ImageData')) {
-        return this.engine.classifyPixels(source.data, source.width, source.height, { fit, wantInput });
+        return this.engine.classifyPixels(source.data, source.width, source.height, { fit, wantInput, mirror });
       }
       if (isType(source, 'VideoFrame') && this.grab !== 'bitmap') {
         const t0 = performance.now();
-        const res = await this.engine.classifyVideoFrame(source, { fit, wantInput, read });
+        const res = await this.engine.classifyVideoFrame(source, { fit, wantInput, read, mirror });
         res.timings.grab = performance.now() - t0 - res.timings.total;
         return res;
       }
@@ -154,7 +157,7 @@ class DirectClassifier {
       const { msg } = await toTransferable(source, 'bitmap');
       this.check();
       try {
-        const res = this.engine.classifyBitmap(msg.bitmap, { fit, wantInput });
+        const res = this.engine.classifyBitmap(msg.bitmap, { fit, wantInput, mirror });
         res.timings.grab = performance.now() - t0 - res.timings.total;
         return res;
       } finally {

@@ -74,7 +74,7 @@ export function createCompare(ctx) {
       load(s);
       if (!s.clf) continue;
       try {
-        const r = await s.clf.classify(image);
+        const r = await s.clf.classify(image, { mirror: ctx.mirror?.() ?? false });
         s.result = { pDog: r.pDog, label: r.label, ms: r.timings.inference };
       } catch (e) {
         s.error = e.message;

@@ -1,7 +1,7 @@
 // diagnostics.js — the diagnostics panel: is the page crossOriginIsolated, are SIMD and threads in
 // use (and if not, why), per-stage timing of the last camera frames as a small stacked-bar chart
 // (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
-// Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend]
+// Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend|diag-mirror]
 // [data-value] [data-reason], canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
 import { register, scoped, fmtPct, fmtNum } from './i18n.js';
 import DIAGNOSTICS_TEXT from './i18n/diagnostics.js';
@@ -85,6 +85,10 @@ export function createDiagnostics(ctx) {
     // browser cannot compile wasm SIMD.
     row(status, 'isa', tx('isa'), md.build.kernels, md.build.browserSimd ? (md.build.simd ? tx('browserSimd') : '') : tx('noBrowserSimd'));
     row(status, 'backend', tx('backend'), `${md.backend} · ${md.build.core}`);
+    // Mirror averaging (the page's option): its cost in words; the chart's inference bars are the
+    // batch-2 runs themselves.
+    const mirror = ctx.mirror?.() === true;
+    row(status, 'mirror', tx('mirror'), tx(mirror ? 'yes' : 'no'), mirror ? tx('mirrorCost') : '');
   }
 
   function drawChart() {

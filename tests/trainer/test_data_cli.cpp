@@ -328,6 +328,47 @@ TEST(DataCli, EvaluateFlipAveragesTheMirror) {
   EXPECT_GT(moved, 1e-4) << "mirroring should change what a left-half model sees";
 }
 
+// `predict --flip` (issue 16, the page's mirror averaging): P(dog) is the mean of the image's and
+// its mirror's. The left-half model sees the left half of the image, and of the mirror the right
+// half (reversed, which a mean does not see), so the answer is known from the preprocessed pixels.
+TEST(DataCli, PredictFlipAveragesTheImageAndItsMirror) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 2));
+  WriteMeanModel(tmp.path("left"), 0.5, /*left_only=*/true);
+  std::vector<std::string> imgs;
+  for (const char* cls : {"Cat", "Dog"})
+    for (const auto& e : stdfs::directory_iterator(tmp.path(std::string("data/") + cls))) imgs.push_back(e.path().string());
+  std::sort(imgs.begin(), imgs.end());
+  auto predict = [&](bool flip) {
+    std::string args = std::string("predict --json") + (flip ? " --flip" : "") + " --model " + Q(tmp.path("left"));
+    for (const auto& p : imgs) args += " " + Q(p);
+    Ran r = Catdog(tmp, args);
+    EXPECT_EQ(r.code, 0) << r.err << r.out;
+    return json::parse(r.out);
+  };
+  const json plain = predict(false), flipped = predict(true);
+  EXPECT_EQ(plain["flip_averaging"], false);
+  EXPECT_EQ(flipped["flip_averaging"], true);
+  ASSERT_EQ(flipped["results"].size(), imgs.size());
+  auto sig = [](double z) { return 1.0 / (1.0 + std::exp(-z)); };
+  double moved = 0;
+  for (size_t i = 0; i < imgs.size(); ++i) {
+    catdog::imaging::Image img;
+    catdog::imaging::Problem p;
+    ASSERT_TRUE(catdog::imaging::DecodeFile(imgs[i], {}, &img, &p));
+    std::vector<float> x(10000);
+    ASSERT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
+    double left = 0, right = 0;
+    for (int k = 0; k < 10000; ++k) (k % 100 < 50 ? left : right) += x[size_t(k)] / 5000.0;
+    const double p_plain = sig(left - 0.5), p_flip = 0.5 * (sig(left - 0.5) + sig(right - 0.5));
+    EXPECT_NEAR(plain["results"][i]["p_dog"].get<double>(), p_plain, 1e-5) << imgs[i];
+    EXPECT_NEAR(flipped["results"][i]["p_dog"].get<double>(), p_flip, 1e-5) << imgs[i];
+    EXPECT_EQ(flipped["results"][i]["label"], p_flip >= 0.5 ? "dog" : "cat") << imgs[i];
+    moved = std::max(moved, std::fabs(p_flip - p_plain));
+  }
+  EXPECT_GT(moved, 1e-3) << "the photos' halves should differ, or this checks nothing";
+}
+
 // ---- issue 20: prepare's --out: what it may remove and lock, and its messages ---------------------
 
 // `prepare` once deleted every "*.tmp<digits>" file and folder in --out. A user's files of any

@@ -198,9 +198,10 @@ export async function runCli(args) {
   }
 }
 
-// P(dog) per image from `catdog predict --json` (model dir = the folder of model.json).
-export async function nativePredict(modelDir, images) {
-  const { stdout } = await runCli(['predict', '--model', modelDir, '--json', ...images]);
+// P(dog) per image from `catdog predict --json` (model dir = the folder of model.json); flip:
+// mirror averaging (`predict --flip`, what the page's option computes).
+export async function nativePredict(modelDir, images, { flip = false } = {}) {
+  const { stdout } = await runCli(['predict', '--model', modelDir, '--json', ...(flip ? ['--flip'] : []), ...images]);
   return parsePredictJson(stdout, images);
 }
 

@@ -39,20 +39,21 @@ after(async () => {
 });
 
 // The page in front of a fake camera showing `photo`; returns what it shows after `frames` frames.
-async function cameraSees(photo, lang = 'en', frames = 12) {
+async function cameraSees(photo, lang = 'en', frames = 12, query = '') {
   const video = path.join(tmp, `${path.basename(photo)}.y4m`);
   await makeY4m([photo], video, { framesEach: 30 });
   const browser = await launch({ fakeVideo: video });
   try {
     const tab = await browser.context.newPage();
     const problems = watchPage(tab, server.origin);
-    await tab.goto(`${server.url}?lang=${lang}&sw=off`);
+    await tab.goto(`${server.url}?lang=${lang}&sw=off${query}`);
     await tab.waitForFunction((n) => window.__catdog?.ready && window.__catdog.frames >= n, frames, { timeout: 90000 });
     const r = await tab.evaluate(() => ({
       label: document.querySelector('[data-testid=prediction]').dataset.label,
       text: document.querySelector('#label-text').textContent,
       said: window.__catdog.announced,
       ood: window.__catdog.history.map((h) => h.label),
+      batches: window.__catdog.history.map((h) => h.batch),
     }));
     assert.deepEqual(problems.pageErrors, [], 'no uncaught page errors');
     assert.deepEqual(problems.consoleErrors, [], 'no console errors');
@@ -73,6 +74,16 @@ test('camera on a real cat: still "Cat"', async () => {
   const r = await cameraSees(cat);
   assert.equal(r.label, 'cat', `labels over the frames: ${r.ood.join(' ')}`);
   assert.equal(r.text, 'Cat');
+});
+
+// With mirror averaging on, the decision stays the frame's own (catdog_ood of sample 0, the threshold
+// chosen on unmirrored images): the printed page is still "No cat or dog", the cat still "Cat".
+test('mirror averaging on: the printed page is still "No cat or dog", the cat still "Cat"', async () => {
+  const r = await cameraSees(page, 'en', 12, '&mirror=1');
+  assert.ok(r.batches.every((b) => b === 2), `every frame ran with its mirror: ${r.batches.join(' ')}`);
+  assert.equal(r.label, 'none', `labels over the frames: ${r.ood.join(' ')}`);
+  const c = await cameraSees(cat, 'en', 12, '&mirror=1');
+  assert.equal(c.label, 'cat', `labels over the frames: ${c.ood.join(' ')}`);
 });
 
 test('Spanish, uploaded photo: "Ni gato ni perro" in the label and the live region', async () => {

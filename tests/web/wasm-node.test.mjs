@@ -100,6 +100,61 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
   assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
 });
 
+// Mirror averaging (the page's option, issue 16): one batch-2 run of the image and its mirror,
+// filled by the core (catdog_mirror_input), P(dog) = the mean of the two calibrated P(dog)
+// (catdog_p_dog_mirrored), as `catdog predict --flip` / `evaluate --flip` compute it; the ood
+// decision stays the image's own (sample 0).
+test('mirror averaging on real photos: the mean of the photo and its mirror run apart, and `catdog predict --flip`', async () => {
+  const photos = [...await pickPhotos('Cat', 3, 21), ...await pickPhotos('Dog', 3, 22)];
+  const pngs = [];
+  for (const [i, p] of photos.entries()) {
+    const png = path.join(work, `mirror${i}.png`);
+    await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', p, '-pix_fmt', 'rgb24', png]);
+    pngs.push(png);
+  }
+  const native = await nativePredict(info.dir, pngs, { flip: true });
+  const plainNative = await nativePredict(info.dir, pngs);
+  const { Engine } = await import(path.join(siteDir, 'catdog-engine.js'));
+  const engine = new Engine(core, model, 0);
+  const S = model.imageSize;
+  const mirrored = [], plain = [];
+  for (const png of pngs) {
+    const img = await decodeRgba(png);
+    // The page's path (the worker's Engine): batch 2, P(dog) from the core.
+    const res = engine.classifyPixels(img.data, img.width, img.height, { format: 'rgba', mirror: true });
+    assert.equal(res.batch, 2, 'one run of two samples');
+    assert.equal(res.output.length, 2 * model.outputSize);
+    // The same photo and its mirror, each run alone (the mirror made here, from the input).
+    const x = model.inputView().slice();
+    const xm = new Float32Array(x.length);
+    for (let y = 0; y < S; y++) for (let c = 0; c < S; c++) xm[y * S + c] = x[y * S + (S - 1 - c)];
+    model.predictTensor(x, [1, S, S, 1]);
+    const a = model.pDog(0), oodAlone = model.ood(0);
+    model.predictTensor(xm, [1, S, S, 1]);
+    const b = model.pDog(0);
+    assertClose([res.pDog], [Math.fround(0.5 * (a + b))], 'mirrored P(dog) vs the mean of the two runs', 0, 1e-6);
+    assert.equal(res.ood, oodAlone, 'ood is the photo\'s own decision');
+    mirrored.push(res.pDog);
+    plain.push(a);
+  }
+  assertClose(mirrored, native, 'P(dog) with mirror averaging vs `catdog predict --flip`', 0, 1e-5);
+  assertClose(plain, plainNative, 'P(dog) without it vs `catdog predict`', 0, 1e-5);
+  assert.ok(mirrored.some((p, i) => Math.abs(p - plain[i]) > 1e-4), `the mirror changed something: ${plain} -> ${mirrored}`);
+  // Without a batch-2 run there is nothing to average.
+  model.predictTensor(new Float32Array(S * S), [1, S, S, 1]);
+  assert.throws(() => model.pDogMirrored(), /the last run had 1 samples/);
+  assert.equal(engine.classifyPixels(new Uint8Array(4 * 9).fill(200), 3, 3).batch, 1, 'off by default');
+  // A stale handle is refused with a message; mirrored frames do not grow the heap after the first.
+  assert.equal(core.mod._catdog_mirror_input(9999), -1);
+  assert.match(core.lastError(), /catdog_mirror_input: invalid handle/);
+  const img = new Uint8Array(640 * 480 * 4).map((_, i) => (i * 7) % 256);
+  engine.classifyPixels(img, 640, 480, { mirror: true });
+  const heap0 = core.heapUsed(), mem0 = core.memoryBytes();
+  for (let i = 0; i < 50; i++) engine.classifyPixels(img, 640, 480, { mirror: true });
+  assert.equal(core.heapUsed(), heap0, 'malloc in use is unchanged over 50 mirrored frames');
+  assert.equal(core.memoryBytes(), mem0);
+});
+
 test('preprocess: RGB, RGBA, gray and row stride give the same model input for the same image', () => {
   const w = 37, h = 23;
   const rgba = new Uint8Array(w * h * 4);

@@ -1,4 +1,4 @@
-// `catdog predict --model DIR [--fit stretch|crop] [--json] [--backend B] IMAGE...`: label, P(dog)
+// `catdog predict --model DIR [--fit stretch|crop] [--json] [--flip] [--backend B] IMAGE...`: label, P(dog)
 // and milliseconds per image (eval/predict.h does the work; this parses flags and makes one call).
 #include <CLI/CLI.hpp>
 
@@ -17,6 +17,9 @@ void RegisterPredict(CLI::App& app) {
   cmd->add_option("--fit", args->fit, "stretch or crop (default: what the model's metadata says, else stretch)")
       ->check(CLI::IsMember({"stretch", "crop"}));
   cmd->add_flag("--json", args->as_json, "Print one JSON document");
+  cmd->add_flag("--flip", args->flip,
+                "Mirror averaging: P(dog) is the mean of the calibrated P(dog) of the image and of its left-right "
+                "mirror (as evaluate --flip and the page's option; 2x inference)");
   cmd->add_option("--backend", args->backend, "auto, reference, simd or xnnpack")
       ->check(CLI::IsMember({"auto", "reference", "simd", "xnnpack"}))->capture_default_str();
   cmd->add_option("--threads", args->threads, "Kernel threads")->check(CLI::Range(1, 256))->capture_default_str();

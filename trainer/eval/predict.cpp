@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -96,7 +97,9 @@ int RunPredict(const PredictOptions& o) {
   dopt.max_pixels = o.max_pixels;
 
   json results = json::array(), errors = json::array();
-  std::vector<float> input(model->input_size()), output(model->output_size());
+  // With --flip the input holds two samples: the image, then its left-right mirror (one run).
+  const int batch = o.flip ? 2 : 1;
+  std::vector<float> input(batch * model->input_size()), output(batch * model->output_size());
   for (const std::string& path : o.images) {
     const auto t0 = Clock::now();
     imaging::Image img;
@@ -109,8 +112,13 @@ int RunPredict(const PredictOptions& o) {
         st = Status::Error(path + ": " + st.message());
       }
     }
+    if (st && o.flip) {  // each row reversed, as evaluate --flip does
+      const size_t S = static_cast<size_t>(facts.size);
+      for (size_t y = 0; y < S; ++y)
+        std::reverse_copy(input.begin() + y * S, input.begin() + (y + 1) * S, input.begin() + (S + y) * S);
+    }
     const auto t1 = Clock::now();
-    if (st) st = model->Run(input.data(), 1, output.data());
+    if (st) st = model->Run(input.data(), batch, output.data());
     const auto t2 = Clock::now();
     if (!st) {
       const char* reason = problem == imaging::Problem::kNone ? "model" : imaging::ProblemName(problem);
@@ -118,8 +126,12 @@ int RunPredict(const PredictOptions& o) {
       if (!o.as_json) std::printf("%s: error (%s): %s\n", path.c_str(), reason, st.message().c_str());
       continue;
     }
-    // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent).
-    const double p_dog = ApplyCalibration(model->info(), output.size() == 2 ? output[1] : output[0]);
+    // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent). --flip:
+    // each sample calibrated, then the mean, in the float expression of evaluate --flip (and of the
+    // wasm export catdog_p_dog_mirrored), so the CLI and the page agree on the same image.
+    const size_t per = model->output_size();
+    auto cal = [&](int b) { return ApplyCalibration(model->info(), output[b * per + (per == 2 ? 1 : 0)]); };
+    const double p_dog = o.flip ? 0.5f * (cal(0) + cal(1)) : cal(0);
     if (!std::isfinite(p_dog)) {
       errors.push_back({{"path", path}, {"reason", "model"}, {"message", path + ": the model returned a non-finite value"}});
       if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
@@ -134,6 +146,7 @@ int RunPredict(const PredictOptions& o) {
   if (o.as_json) {
     json doc = {{"model", o.model}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
                 {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
+                {"flip_averaging", o.flip},
                 {"results", results},
                 {"errors", errors}};
     if (o.selfcheck != "off")

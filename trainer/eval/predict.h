@@ -15,6 +15,7 @@ namespace catdog::cli {
 struct PredictOptions {
   std::string model, fit, backend = "auto", selfcheck = "fail";
   bool as_json = false;
+  bool flip = false;  // mirror averaging, as `evaluate --flip` and the page's option
   int threads = 1;
   uint64_t max_pixels = imaging::DecodeOptions().max_pixels;
   std::vector<std::string> images;

@@ -32,6 +32,8 @@ export default {
       markCat: 'Es un gato', markDog: 'Es un perro', exportMarks: 'Exportar zip', clearMarks: 'Borrar',
       verified: 'modelo verificado ({0}/{1})', noSelfCheck: 'modelo sin autocomprobación',
       checkFailed: 'La autocomprobación del modelo falló ({0}/{1}): {2}. Sus respuestas pueden no ser las del modelo entrenado.',
+      mirrorAvg: 'Promediar con el espejo (2× más lento, algo más preciso)',
+      mirrorEngine: 'promedio con el espejo: 2 imágenes por fotograma', images: '{0} imágenes',
     },
     en: {
       title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
@@ -64,6 +66,8 @@ export default {
       markCat: 'It is a cat', markDog: 'It is a dog', exportMarks: 'Export zip', clearMarks: 'Clear',
       verified: 'model verified ({0}/{1})', noSelfCheck: 'model has no self-check',
       checkFailed: 'The model self-check failed ({0}/{1}): {2}. Its answers may not be the trained model\'s.',
+      mirrorAvg: 'Mirror averaging (2× slower, a little more accurate)',
+      mirrorEngine: 'mirror averaging: 2 images per frame', images: '{0} images',
     },
   },
   marks: {
