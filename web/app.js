@@ -283,9 +283,12 @@ function renderSelfCheck() {
   else clearMessage('model-check');
 }
 
-// A model's name in the reader's language: built from its architecture when the page knows it
+// A model's name in the reader's language: its own short name when the page has one (several
+// models share an architecture), else built from its architecture when the page knows it
 // (index.json titles are English), else the title or id.
 function modelName(m) {
+  const own = table('app').models?.[m.id];
+  if (own) return own;
   const arch = table('app').arch[m.arch];
   return arch ? `${arch}${m.augment ? t('augmented') : ''}` : (m.title || m.id);
 }

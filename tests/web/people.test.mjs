@@ -246,6 +246,24 @@ test('9. a model at chance is marked and left out of agreement counts', async ()
   }
 });
 
+test('9. the picker names every model differently, in each language (three catnets share an architecture)', async () => {
+  const english = new Set(index.models.map((m) => m.title));
+  for (const lang of ['en', 'es']) {
+    const { browser, page, problems } = await open(`?lang=${lang}&camera=off`);
+    try {
+      await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+      const texts = await page.$$eval('[data-testid=model-select] option', (os) => os.map((o) => o.textContent.replace(/ · \d+%.*$/, '')));
+      assert.equal(texts.length, index.models.length);
+      assert.equal(new Set(texts).size, texts.length, `${lang}: two models read the same: ${texts.join(' | ')}`);
+      // Not index.json's English title (the page's own name in Spanish), unless that is the same in both ("CNN + dropout").
+      if (lang === 'es') for (const t of texts) assert.ok(!english.has(t) || !/[a-z]{4,}/.test(t.replace(/dropout/g, '')), `es: "${t}" is index.json's English title`);
+      clean(problems);
+    } finally {
+      await browser.close();
+    }
+  }
+});
+
 test('9. the report marks models at chance and never gives them a "best" mark', async () => {
   const { browser, page, problems } = await open('report.html?lang=en');
   try {
