@@ -376,6 +376,9 @@ export async function buildModel(spec) {
     test.calibration = unc.calibration;
     test.ece = unc.ece;
   }
+  // A temperature-scaled evaluation without its uncalibrated twin: its bins and ECE are after scaling,
+  // and the page must not call them "as trained".
+  if (!spec.uncalibrated && ev.calibrated === true) test.calibration_scaled = true;
   const temperature = spec.T ?? (isNum(ev.temperature) ? ev.temperature : null) ?? stats.temperature;
   if (isNum(temperature)) test.temperature = temperature;
   const ood = mapOod(ev.ood, evalFile);

@@ -81,7 +81,7 @@ export const COLUMNS = [
   { key: 'auc', label: 'AUC', get: (m) => m.test.auc, fmt: (v) => v.toFixed(4), better: 'desc',
     help: 'ROC AUC on the test split: the chance a random dog scores above a random cat' },
   { key: 'ece', label: 'ECE', get: (m) => m.test.ece, fmt: (v) => v.toFixed(4), better: 'asc',
-    help: 'expected calibration error on the test split (10 bins, as trained); lower is better' },
+    help: 'expected calibration error on the test split (10 bins; as trained, or temperature-scaled where Calibration says so); lower is better' },
   { key: 'ms_per_frame_wasm', label: 'ms/frame (wasm)', get: (m) => m.ms_per_frame_wasm, fmt: (v) => v.toFixed(2), better: 'asc',
     help: 'milliseconds per webcam frame in the WASM core (100x100 gray input)' },
 ];
@@ -259,6 +259,7 @@ export function validateReport(r) {
     if (!Array.isArray(c) || c.length !== 2 || !c.every(okRow)) {
       bad(`${tw}.confusion`, '[[cat_as_cat, cat_as_dog], [dog_as_cat, dog_as_dog]] of counts', c);
     }
+    if (t.calibration_scaled !== undefined && typeof t.calibration_scaled !== 'boolean') bad(`${tw}.calibration_scaled`, 'true or false', t.calibration_scaled);
     for (const k of ['calibration', 'calibration_after']) {
       const bins = t[k];
       if (bins === undefined || bins === null) continue;
@@ -843,10 +844,13 @@ function renderCalibration(r, root) {
     const t = m.test;
     if (!Array.isArray(t.calibration) || !t.calibration.length) continue;
     any = true;
-    const plots = el('div', { class: 'cal-pair' }, reliability(t.calibration, { title: tr_('asTrained'), cls: 'before' }));
+    const scaledTitle = `${tr_('tempScaled')}${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`;
+    // calibration_scaled: the only evaluation is of the temperature-scaled model (no "as trained" one)
+    const plots = el('div', { class: 'cal-pair' }, reliability(t.calibration,
+      t.calibration_scaled === true ? { title: scaledTitle, cls: 'after' } : { title: tr_('asTrained'), cls: 'before' }));
     if (Array.isArray(t.calibration_after) && t.calibration_after.length) {
       plots.append(reliability(t.calibration_after, {
-        title: `${tr_('tempScaled')}${has(t.temperature) ? ` (T = ${t.temperature.toFixed(3)})` : ''}`, cls: 'after' }));
+        title: scaledTitle, cls: 'after' }));
     }
     grid.append(el('article', { class: `card${plots.children.length > 1 ? ' wide' : ''}`, 'data-id': m.id }, modelTitle(m, r), plots));
   }

@@ -280,6 +280,14 @@ describe('report page in Chromium', () => {
     for (const m of withC) {
       assert.equal(await page.$$eval(`#robustness .robust[data-id="${m.id}"] svg.robustness rect`, (r) => r.length), m.corruptions.results.length, m.id);
     }
+    // calibration plots of temperature-scaled evaluations are titled so, never "as trained"
+    const scaled = rep.models.filter((m) => m.test.calibration_scaled === true);
+    assert.ok(scaled.some((m) => m.id === 'catnet-robust'));
+    for (const m of scaled) {
+      const caps = await page.$$eval(`#calibration article[data-id="${m.id}"] figcaption`, (fs) => fs.map((f) => f.textContent));
+      assert.equal(caps.length, 1, `${m.id}: ${caps}`);
+      assert.match(caps[0], /temperature-scaled \(T = /, m.id);
+    }
     // the OOD numbers, with the number of photos they come from
     const o = robust.ood;
     assert.ok(o && o.ood_images > 0);
@@ -749,6 +757,28 @@ describe('scripts/make-report.mjs', () => {
     const r2 = await cli(['--run', `sep=${root}/sep,uncalibrated=${root}/sep/eval-uncalibrated.json,T=1.25`, '--out', out]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(JSON.parse(await fs.readFile(out, 'utf8')).models[0].test.temperature, 1.25);
+  });
+
+  test('a temperature-scaled evaluation without uncalibrated= is marked calibration_scaled (never "as trained")', async () => {
+    const ev = JSON.parse(await fs.readFile(path.join(root, 'sep/eval.json'), 'utf8'));
+    const scaled = path.join(root, 'sep-eval-scaled.json');
+    await fs.writeFile(scaled, JSON.stringify({ ...ev, calibrated: true }));
+    const out = path.join(root, 'r-scaled.json');
+    const r = await cli(['--run', `sep=${root}/sep,eval=${scaled}`, '--data-card', path.join(root, 'prepare.json'), '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const t = JSON.parse(await fs.readFile(out, 'utf8')).models[0].test;
+    assert.equal(t.calibration_scaled, true);
+    assert.deepEqual(t.calibration, ev.calibration);
+    assert.deepEqual(validateReport(JSON.parse(await fs.readFile(out, 'utf8'))), []);
+    // with its uncalibrated twin the bins are split as before, and the flag is not set
+    const r2 = await cli(['--run', `sep=${root}/sep,eval=${scaled},uncalibrated=${root}/sep/eval-uncalibrated.json`,
+      '--data-card', path.join(root, 'prepare.json'), '--out', out]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(JSON.parse(await fs.readFile(out, 'utf8')).models[0].test.calibration_scaled, undefined);
+    // and an uncalibrated evaluation is "as trained"
+    const r3 = await cli(['--run', `sep=${root}/sep`, '--data-card', path.join(root, 'prepare.json'), '--out', out]);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.equal(JSON.parse(await fs.readFile(out, 'utf8')).models[0].test.calibration_scaled, undefined);
   });
 
   test('--chosen and --why override the choice; --no-targets leaves targets out', async () => {
