@@ -286,15 +286,8 @@ int32_t catdog_mirror_input(catdog_handle h) {
     return Fail(-1, "catdog_mirror_input: the model input is not H x W x C, so it has no left and right");
   const size_t per = in->model->input_size();
   if (in->input.size() < 2 * per) in->input.resize(2 * per, 0.f);
-  // NHWC: reverse the pixels of each row, keeping each pixel's channels in order (as
-  // `catdog evaluate --flip` reverses each row of its one-channel input).
-  const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]),
-               ch = static_cast<size_t>(shape[2]);
-  const float* src = in->input.data();
-  float* dst = in->input.data() + per;
-  for (size_t y = 0; y < rows; ++y)
-    for (size_t x = 0; x < cols; ++x)
-      std::copy_n(src + (y * cols + x) * ch, ch, dst + (y * cols + (cols - 1 - x)) * ch);
+  catdog::MirrorLeftRight(in->input.data(), in->input.data() + per, static_cast<size_t>(shape[0]),
+                          static_cast<size_t>(shape[1]), static_cast<size_t>(shape[2]));
   return 0;
 }
 
@@ -304,9 +297,7 @@ float catdog_p_dog_mirrored(catdog_handle h) {
   if (in->output_batch < 2)
     return Fail(-1.f, "catdog_p_dog_mirrored: the last run had " + std::to_string(in->output_batch) +
                           " samples; run the image and its mirror (catdog_mirror_input, catdog_run(h, 2)) first");
-  const float p0 = catdog_p_dog(h, 0), p1 = catdog_p_dog(h, 1);
-  // trainer/eval/evaluate.cpp (--flip) and predict.cpp (--flip): the same float expression.
-  return 0.5f * (p0 + p1);
+  return catdog::MirrorAverage(catdog_p_dog(h, 0), catdog_p_dog(h, 1));
 }
 
 uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {

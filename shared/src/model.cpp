@@ -401,6 +401,12 @@ float ApplyTemperature(double temperature, float p_dog) {
 
 float ApplyCalibration(const ModelInfo& info, float p_dog) { return ApplyTemperature(info.temperature, p_dog); }
 
+void MirrorLeftRight(const float* in, float* out, size_t height, size_t width, size_t channels) {
+  for (size_t y = 0; y < height; ++y)
+    for (size_t x = 0; x < width; ++x)
+      std::copy_n(in + (y * width + x) * channels, channels, out + (y * width + (width - 1 - x)) * channels);
+}
+
 const char* BackendName(Backend b) {
   switch (b) {
     case Backend::kReference: return "reference";

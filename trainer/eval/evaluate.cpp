@@ -135,7 +135,7 @@ int RunEvaluate(const EvaluateOptions& a) {
 
   std::vector<float> scores(samples.size());
   std::vector<uint8_t> labels(samples.size());
-  std::vector<float> in, out;
+  std::vector<float> in, out, mirrored;
   const size_t plane = size_t(S) * S;
   // P(dog) of every sample, its pixels given by `pixels(i)`.
   auto score_all = [&](const std::function<const uint8_t*(size_t)>& pixels, std::vector<float>* sc) -> Status {
@@ -153,11 +153,11 @@ int RunEvaluate(const EvaluateOptions& a) {
       auto cal = [&](float p) { return a.uncalibrated ? p : ApplyCalibration(info, p); };
       for (size_t i = 0; i < len; ++i) (*sc)[start + i] = cal(out[i]);
       if (a.flip) {  // the mirrored images, averaged in
-        for (size_t i = 0; i < len; ++i)
-          for (int y = 0; y < S; ++y) std::reverse(in.begin() + i * plane + size_t(y) * S, in.begin() + i * plane + size_t(y + 1) * S);
-        rs = model->Run(in.data(), int(len), out.data());
+        mirrored.resize(in.size());
+        for (size_t i = 0; i < len; ++i) MirrorLeftRight(in.data() + i * plane, mirrored.data() + i * plane, S, S, 1);
+        rs = model->Run(mirrored.data(), int(len), out.data());
         if (!rs) return rs;
-        for (size_t i = 0; i < len; ++i) (*sc)[start + i] = 0.5f * ((*sc)[start + i] + cal(out[i]));
+        for (size_t i = 0; i < len; ++i) (*sc)[start + i] = MirrorAverage((*sc)[start + i], cal(out[i]));
       }
     }
     return Status::Ok();

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -112,10 +111,9 @@ int RunPredict(const PredictOptions& o) {
         st = Status::Error(path + ": " + st.message());
       }
     }
-    if (st && o.flip) {  // each row reversed, as evaluate --flip does
+    if (st && o.flip) {  // sample 1: the mirror of sample 0
       const size_t S = static_cast<size_t>(facts.size);
-      for (size_t y = 0; y < S; ++y)
-        std::reverse_copy(input.begin() + y * S, input.begin() + (y + 1) * S, input.begin() + (S + y) * S);
+      MirrorLeftRight(input.data(), input.data() + model->input_size(), S, S, 1);
     }
     const auto t1 = Clock::now();
     if (st) st = model->Run(input.data(), batch, output.data());
@@ -127,11 +125,10 @@ int RunPredict(const PredictOptions& o) {
       continue;
     }
     // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent). --flip:
-    // each sample calibrated, then the mean, in the float expression of evaluate --flip (and of the
-    // wasm export catdog_p_dog_mirrored), so the CLI and the page agree on the same image.
+    // each sample calibrated, then MirrorAverage, as evaluate --flip and the page compute it.
     const size_t per = model->output_size();
     auto cal = [&](int b) { return ApplyCalibration(model->info(), output[b * per + (per == 2 ? 1 : 0)]); };
-    const double p_dog = o.flip ? 0.5f * (cal(0) + cal(1)) : cal(0);
+    const double p_dog = o.flip ? MirrorAverage(cal(0), cal(1)) : cal(0);
     if (!std::isfinite(p_dog)) {
       errors.push_back({{"path", path}, {"reason", "model"}, {"message", path + ": the model returned a non-finite value"}});
       if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());

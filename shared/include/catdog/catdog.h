@@ -199,6 +199,14 @@ float ApplyTemperature(double temperature, float p_dog);
 // and so what `catdog calibrate` fits the temperature on.
 double CalibrationLogit(double p);
 
+// Mirror averaging (flip test-time averaging: `catdog evaluate --flip`, `catdog predict --flip`, the
+// page's option through catdog_mirror_input / catdog_p_dog_mirrored): `out` := the left-right mirror
+// of one height x width x channels (NHWC) sample `in` (each pixel's channels kept in order; in != out),
+// and the P(dog) shown is MirrorAverage of the two calibrated P(dog). One definition, so the CLI and
+// the page agree on the same image.
+void MirrorLeftRight(const float* in, float* out, size_t height, size_t width, size_t channels);
+inline float MirrorAverage(float p_dog, float p_dog_mirrored) { return 0.5f * (p_dog + p_dog_mirrored); }
+
 // ---- out of distribution: "neither cat nor dog" (issue 16 item 5) ------------------------------
 // Two scores, higher = less like a cat or a dog; `catdog ood-fit` compares them on held-out
 // non-animal photos, writes the better one with its threshold (95% of the validation split's cats
