@@ -236,10 +236,14 @@ export function mapEvaluation(ev, file, split = 'test') {
   return test;
 }
 
-// The split an evaluation names in its "source" ("pack P split val (content hash H)"), or null.
+// The split a text names ("pack P split val (content hash H)", an ood block's "split test"), or null.
+const splitNamedIn = (text) => (typeof text === 'string' ? /\bsplit (\w+)/.exec(text)?.[1] ?? null : null);
+// The split an evaluation names in its "source", or null.
 export function evaluatedSplit(ev) {
-  return typeof ev?.source === 'string' ? /\bsplit (\w+)/.exec(ev.source)?.[1] ?? null : null;
+  return splitNamedIn(ev?.source);
 }
+// The number of images a mapped evaluation counted (its confusion matrix).
+const imagesIn = (t) => t.confusion.flat().reduce((x, y) => x + y, 0);
 const evaluatedPack = (ev) => (typeof ev?.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] ?? null : null);
 
 // `catdog evaluate --ood-images DIR` ("neither cat nor dog"): of ood_images photos with no cat or dog,
@@ -247,7 +251,7 @@ const evaluatedPack = (ev) => (typeof ev?.source === 'string' ? /content hash ([
 function mapOod(o, file) {
   if (!has(o)) return null;
   if (!isObj(o)) throw new InputError(`${file}: field "ood" is not an object`);
-  const split = typeof o.split === 'string' ? /\bsplit (\w+)/.exec(o.split)?.[1] : null;
+  const split = splitNamedIn(o.split);
   if (split && split !== 'test') throw new InputError(`${file}: ood: measured on the '${split}' split ("${o.split}"); the report's OOD line is of the test split`);
   const frac = (v) => isNum(v) && v >= 0 && v <= 1;
   const count = (v) => Number.isInteger(v) && v >= 0;
@@ -354,7 +358,7 @@ export async function buildModel(spec) {
     const v = mapEvaluation(vev, spec.val, 'val');
     val.accuracy = v.accuracy;
     if (has(v.auc)) val.auc = v.auc;
-    const n = v.confusion.flat().reduce((x, y) => x + y, 0);
+    const n = imagesIn(v);
     if (n > 0) val.n = n;
     evals.push({ file: spec.val, hash: evaluatedPack(vev) });
   }
@@ -368,9 +372,8 @@ export async function buildModel(spec) {
     if (!test.calibration || !unc.calibration) {
       throw new InputError(`${test.calibration ? spec.uncalibrated : evalFile}: field "calibration" is missing (needed with uncalibrated=)`);
     }
-    const n = (t) => t.confusion.flat().reduce((x, y) => x + y, 0);
-    if (n(unc) !== n(test)) {
-      throw new InputError(`${spec.uncalibrated}: ${n(unc)} images, but ${evalFile} has ${n(test)}: not the same evaluation set`);
+    if (imagesIn(unc) !== imagesIn(test)) {
+      throw new InputError(`${spec.uncalibrated}: ${imagesIn(unc)} images, but ${evalFile} has ${imagesIn(test)}: not the same evaluation set`);
     }
     test.calibration_after = test.calibration;
     test.calibration = unc.calibration;
