@@ -3,6 +3,10 @@
 
 #include <torch/torch.h>
 
+#include <set>
+#include <utility>
+#include <vector>
+
 #include "augment.h"
 
 namespace {
@@ -172,3 +176,59 @@ TEST(Augment, WebcamBlursKeepFlatImagesFlat) {
   EXPECT_GT((spread.lt(1e-4) & shift.lt(1e-4)).sum().item<int64_t>(), 0) << "no blurred image stayed 0.37";
   EXPECT_GT(spread.gt(0.02).sum().item<int64_t>(), 0) << "no noisy image";
 }
+
+namespace {
+
+// Outlier exposure's jigsaws: every 25x25 tile of a 100x100 outlier is a copy of some tile of the
+// source images at a grid position, the tiles come from several positions and sources, and the
+// draw follows the seed. Sizes that 4 does not divide keep the first source's border.
+TEST(Augment, OutlierJigsawTilesAreCopiesOfSourceTiles) {
+  torch::manual_seed(3);
+  const int64_t k = 6, S = 100, T = 25;
+  torch::Tensor x = torch::rand({8, 1, S, S});
+  torch::Tensor o = catdog::train::JigsawOutliers(x, k);
+  ASSERT_EQ(o.sizes(), (std::vector<int64_t>{k, 1, S, S}));
+  std::set<std::pair<int64_t, int64_t>> used;  // (source image, tile position)
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t c = 0; c < 4; ++c) {
+        torch::Tensor tile = o[i].narrow(1, r * T, T).narrow(2, c * T, T);
+        bool found = false;
+        for (int64_t j = 0; j < k && !found; ++j)  // only the first k images are sources
+          for (int64_t p = 0; p < 16 && !found; ++p)
+            if (torch::equal(tile, x[j].narrow(1, (p / 4) * T, T).narrow(2, (p % 4) * T, T))) {
+              found = true;
+              used.insert({j, p});
+            }
+        EXPECT_TRUE(found) << "outlier " << i << " tile (" << r << ", " << c << ") is no source tile";
+      }
+  EXPECT_GT(used.size(), 40u) << "96 tiles drawn from 96 should hit many distinct ones";
+  torch::manual_seed(3);
+  torch::Tensor again = catdog::train::JigsawOutliers(torch::rand({8, 1, S, S}), k);
+  EXPECT_TRUE(torch::equal(o, again));
+  // 30 px: tiles of 7, the last 2 rows and columns are the first source's.
+  torch::Tensor y = torch::rand({3, 1, 30, 30});
+  torch::Tensor oy = catdog::train::JigsawOutliers(y, 2);
+  ASSERT_EQ(oy.sizes(), (std::vector<int64_t>{2, 1, 30, 30}));
+  EXPECT_TRUE(torch::equal(oy.narrow(2, 28, 2), y.narrow(0, 0, 2).narrow(2, 28, 2)));
+}
+
+TEST(Augment, OutlierSmoothAndMixedAreInRangeAndBothKindsAppear) {
+  torch::manual_seed(5);
+  torch::Tensor s = catdog::train::SmoothOutliers(16, 1, 100, torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_EQ(s.sizes(), (std::vector<int64_t>{16, 1, 100, 100}));
+  EXPECT_GE(s.min().item<float>(), 0.f);
+  EXPECT_LE(s.max().item<float>(), 1.f);
+  // Smooth: neighbouring pixels differ by little (a 4x4 grid upsampled 25x).
+  EXPECT_LT((s.narrow(3, 1, 99) - s.narrow(3, 0, 99)).abs().max().item<float>(), 0.06f);
+  torch::Tensor x = torch::rand({64, 1, 100, 100});
+  torch::Tensor m = catdog::train::SyntheticOutliers(x, 64);
+  ASSERT_EQ(m.sizes(), x.sizes());
+  // Jigsaws of uniform noise are rough, smooth ones are not: count each kind.
+  torch::Tensor rough = (m.narrow(3, 1, 99) - m.narrow(3, 0, 99)).abs().amax({1, 2, 3}).gt(0.5);
+  const int64_t jig = rough.sum().item<int64_t>();
+  EXPECT_GT(jig, 32);  // 3/4 of 64 expected
+  EXPECT_LT(jig, 64);
+}
+
+}  // namespace

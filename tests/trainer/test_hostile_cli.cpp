@@ -365,6 +365,10 @@ TEST(HostileFlags, EveryNumberFlagHasARange) {
       {train, "--label-smoothing", {"0", "0.4"}, {"-0.1", "0.6", "nan"}},
       {train, "--random-erase", {"0", "1"}, {"-0.1", "1.5", "nan"}},
       {train, "--ema", {"0", "0.999"}, {"-0.1", "1.5", "inf"}},
+      {train, "--corrupt", {"0", "1"}, {"-0.1", "1.5", "nan"}},
+      {train, "--outliers", {"0", "0.25", "1"}, {"-0.1", "1.5", "nan"}},
+      {train, "--distill-alpha", {"0", "1"}, {"-0.1", "1.5", "nan"}},
+      {train, "--distill-temp", {"0.05", "100"}, {"0", "101", "inf"}},
       {train, "--dist-timeout", {"1", "86400"}, {"0", "86401", "-1"}},
       {train, "--dist-bucket-kb", {"1", "1048576"}, {"0", "1048577", "-1"}},
       // launch without a command after -- stops at once (bad input) when the flags parse.

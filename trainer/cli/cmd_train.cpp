@@ -84,6 +84,12 @@ void RegisterTrain(CLI::App& app) {
                   "JPEG blocks, at a random strength, per training image (0 = off)")
       ->check(CLI::Range(0.0, 1.0) & Finite)
       ->capture_default_str();
+  cmd->add_option("--outliers", opt->outliers,
+                  "Outlier exposure: per step, this fraction of the batch again as synthetic non-animal images "
+                  "(jigsaws of the batch's tiles, smooth shading) trained towards P(dog) 0.5, so \"neither cat nor "
+                  "dog\" scores higher on things that are not an animal (0 = off)")
+      ->check(CLI::Range(0.0, 1.0) & Finite)
+      ->capture_default_str();
   auto teachers = std::make_shared<std::vector<std::string>>();
   cmd->add_option("--teacher", *teachers,
                   "Distil from this trained model (a run folder, a .pt checkpoint, or a model folder / model.json); "

@@ -162,3 +162,44 @@ torch::Tensor WebcamCorrupt::operator()(const torch::Tensor& x) const {
 
 }  // namespace catdog::train
 
+
+namespace catdog::train {
+
+torch::Tensor JigsawOutliers(const torch::Tensor& x, int64_t k) {
+  TORCH_CHECK(x.dim() == 4 && x.size(2) == x.size(3) && x.size(2) >= 4, "JigsawOutliers: expected [N,C,S,S], S >= 4, got ",
+              x.sizes());
+  TORCH_CHECK(k >= 1 && k <= x.size(0), "JigsawOutliers: k ", k, " must be in 1..", x.size(0));
+  constexpr int64_t G = 4;  // tiles per side
+  const int64_t C = x.size(1), S = x.size(2), T = S / G;
+  // [k, C, G, T, G, T] -> [k * G * G, C, T, T]: tile (i, r, c) at row i * G * G + r * G + c.
+  torch::Tensor src = x.narrow(0, 0, k).narrow(2, 0, G * T).narrow(3, 0, G * T);
+  torch::Tensor tiles = src.reshape({k, C, G, T, G, T}).permute({0, 2, 4, 1, 3, 5}).reshape({k * G * G, C, T, T});
+  // Each output tile: a random source image and a random grid position (with repeats).
+  torch::Tensor pick = torch::randint(0, k * G * G, {k * G * G}, x.options().dtype(torch::kLong));
+  torch::Tensor mixed = tiles.index_select(0, pick).reshape({k, G, G, C, T, T}).permute({0, 3, 1, 4, 2, 5})
+                            .reshape({k, C, G * T, G * T});
+  if (G * T == S) return mixed.contiguous();
+  torch::Tensor out = x.narrow(0, 0, k).clone();
+  out.narrow(2, 0, G * T).narrow(3, 0, G * T).copy_(mixed);
+  return out;
+}
+
+torch::Tensor SmoothOutliers(int64_t k, int64_t channels, int64_t size, const torch::TensorOptions& opts) {
+  torch::Tensor coarse = torch::rand({k, channels, 4, 4}, opts);
+  torch::Tensor img = F::interpolate(coarse, F::InterpolateFuncOptions()
+                                                 .size(std::vector<int64_t>{size, size})
+                                                 .mode(torch::kBilinear)
+                                                 .align_corners(false));
+  torch::Tensor contrast = torch::rand({k, 1, 1, 1}, opts).mul_(0.9).add_(0.1);
+  torch::Tensor mean = img.mean({1, 2, 3}, /*keepdim=*/true);
+  return ((img - mean) * contrast + mean).clamp_(0.0, 1.0);
+}
+
+torch::Tensor SyntheticOutliers(const torch::Tensor& x, int64_t k) {
+  torch::Tensor jig = JigsawOutliers(x, k);
+  torch::Tensor smooth = SmoothOutliers(k, x.size(1), x.size(2), x.options());
+  torch::Tensor use_jig = torch::rand({k, 1, 1, 1}, x.options()).lt(0.75);
+  return torch::where(use_jig, jig, smooth);
+}
+
+}  // namespace catdog::train

@@ -64,3 +64,25 @@ class WebcamCorrupt {
 };
 
 }  // namespace catdog::train
+
+namespace catdog::train {
+
+// Synthetic outliers for outlier exposure (--outliers; issue 16 item 5: "neither cat nor dog").
+// The training photos are the only images here, so the outliers are made from them: things that
+// are not a whole cat or dog but look like camera images. Both kinds are pure tensor ops on the
+// batch's device with no host sync (a CUDA graph can capture them). x: [N,C,S,S] float in [0,1].
+//
+// JigsawOutliers: k images, each a 4x4 grid of tiles (S/4 px; the border rows/columns beyond 4
+// tiles keep the first source image's pixels) where every tile is taken from a random one of the
+// first k images of x at a random grid position: fur, eyes and backgrounds without the animal's
+// shape. Needs S >= 4.
+torch::Tensor JigsawOutliers(const torch::Tensor& x, int64_t k);
+
+// SmoothOutliers: k images of smooth shading (uniform 4x4 noise upsampled bilinearly, its contrast
+// U(0.1, 1)): walls, sky, a covered or blurred lens.
+torch::Tensor SmoothOutliers(int64_t k, int64_t channels, int64_t size, const torch::TensorOptions& opts);
+
+// k outliers from the first k images of x, each a jigsaw (probability 3/4) or a smooth image.
+torch::Tensor SyntheticOutliers(const torch::Tensor& x, int64_t k);
+
+}  // namespace catdog::train

@@ -154,6 +154,11 @@ Status Trainer::Validate() {
     return BadInput("--ema " + std::to_string(o_.ema) + ": must be a decay in [0, 1) (0 = off)");
   if (!(o_.corrupt >= 0 && o_.corrupt <= 1))
     return BadInput("--corrupt " + std::to_string(o_.corrupt) + ": must be a probability in [0, 1]");
+  if (!(o_.outliers >= 0 && o_.outliers <= 1))
+    return BadInput("--outliers " + std::to_string(o_.outliers) + ": must be a fraction of the batch in [0, 1]");
+  if (o_.outliers > 0 && pack_.size < 4)
+    return BadInput("--outliers: pack " + o_.pack_path + " holds " + std::to_string(pack_.size) + "x" +
+                    std::to_string(pack_.size) + " images; the jigsaw outliers need at least 4x4");
   if (!(o_.distill_alpha >= 0 && o_.distill_alpha <= 1))
     return BadInput("--distill-alpha " + std::to_string(o_.distill_alpha) + ": must be in [0, 1]");
   if (!(o_.distill_temp >= 0.05 && o_.distill_temp <= 100))
@@ -484,6 +489,7 @@ json Trainer::RunCard(const std::string& status) const {
   c["photometric"] = o_.photometric;
   c["ema"] = o_.ema;
   c["corrupt"] = o_.corrupt;
+  if (o_.outliers > 0) c["outlier_exposure"] = {{"fraction", o_.outliers}, {"weight", kOutlierWeight}, {"kinds", "jigsaw 3/4, smooth 1/4"}};
   if (!o_.teachers.empty()) {
     c["distillation"] = {{"alpha", o_.distill_alpha}, {"temperature", o_.distill_temp},
                          {"teachers", json::parse(o_.teachers_json.empty() ? "[]" : o_.teachers_json, nullptr, false)}};

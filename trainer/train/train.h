@@ -85,6 +85,10 @@ struct TrainOptions {
   double ema = 0;
   // Webcam corruptions (augment.h WebcamCorrupt): probability per training image; 0 = off.
   double corrupt = 0;
+  // Outlier exposure (issue 16 item 5, augment.h SyntheticOutliers): per step, round(outliers x
+  // batch) synthetic non-animal images made from the batch join it with the target "unsure"
+  // (P(dog) 0.5), weighted kOutlierWeight in the loss (which history.jsonl reports whole); 0 = off.
+  double outliers = 0;
   // Knowledge distillation (step.h): frozen teachers (any architecture, same input size) whose
   // averaged soft predictions at temperature distill_temp join the loss with weight distill_alpha.
   std::vector<std::shared_ptr<const Checkpoint>> teachers;
@@ -98,6 +102,9 @@ struct TrainOptions {
   int dist_timeout_s = 300;
   int dist_bucket_kb = 1024;  // gradient all-reduce bucket size (distributed.h)
 };
+
+// Weight of the outlier term (Hendrycks et al. 2019, "Deep Anomaly Detection with Outlier Exposure", use 0.5).
+inline constexpr double kOutlierWeight = 0.5;
 
 struct EpochStats {
   int epoch = 0;  // 1-based
