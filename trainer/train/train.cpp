@@ -426,8 +426,11 @@ std::pair<double, double> Trainer::Evaluate(const DeviceData& d) {
   auto opts = torch::TensorOptions().device(device_);
   torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
   torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
-  for (int64_t start = 0; start < d.n; start += o_.eval_batch) {
-    const int64_t len = std::min<int64_t>(o_.eval_batch, d.n - start);
+  // On the CPU, batches of 32: at 256 each activation is hundreds of MB (catnet's first: 328 MB) and
+  // the pass runs from memory instead of cache (2,998 photos: 8.9 s at 256, 5.6 s at 32 on dev).
+  const int64_t eb = device_.is_cuda() ? o_.eval_batch : std::min<int64_t>(o_.eval_batch, 32);
+  for (int64_t start = 0; start < d.n; start += eb) {
+    const int64_t len = std::min<int64_t>(eb, d.n - start);
     torch::Tensor x = d.x.narrow(0, start, len).to(torch::kFloat).mul_(1.0 / 255.0);
     if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor logits;
