@@ -181,7 +181,7 @@ namespace {
 
 // Outlier exposure's jigsaws: every 25x25 tile of a 100x100 outlier is a copy of some tile of the
 // source images at a grid position, the tiles come from several positions and sources, and the
-// draw follows the seed. Sizes that 4 does not divide keep the first source's border.
+// draw follows the seed. Sizes that 4 does not divide keep each outlier's own source's border.
 TEST(Augment, OutlierJigsawTilesAreCopiesOfSourceTiles) {
   torch::manual_seed(3);
   const int64_t k = 6, S = 100, T = 25;
@@ -206,7 +206,7 @@ TEST(Augment, OutlierJigsawTilesAreCopiesOfSourceTiles) {
   torch::manual_seed(3);
   torch::Tensor again = catdog::train::JigsawOutliers(torch::rand({8, 1, S, S}), k);
   EXPECT_TRUE(torch::equal(o, again));
-  // 30 px: tiles of 7, the last 2 rows and columns are the first source's.
+  // 30 px: tiles of 7, the last 2 rows and columns are outlier i's source image i's.
   torch::Tensor y = torch::rand({3, 1, 30, 30});
   torch::Tensor oy = catdog::train::JigsawOutliers(y, 2);
   ASSERT_EQ(oy.sizes(), (std::vector<int64_t>{2, 1, 30, 30}));

@@ -73,7 +73,7 @@ namespace catdog::train {
 // batch's device with no host sync (a CUDA graph can capture them). x: [N,C,S,S] float in [0,1].
 //
 // JigsawOutliers: k images, each a 4x4 grid of tiles (S/4 px; the border rows/columns beyond 4
-// tiles keep the first source image's pixels) where every tile is taken from a random one of the
+// tiles keep outlier i's own source image i's pixels) where every tile is taken from a random one of the
 // first k images of x at a random grid position: fur, eyes and backgrounds without the animal's
 // shape. Needs S >= 4.
 torch::Tensor JigsawOutliers(const torch::Tensor& x, int64_t k);

@@ -37,23 +37,22 @@ void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
   torch::Tensor xo;
   if (o_.outliers > 0)
     xo = SyntheticOutliers(x, std::clamp<int64_t>(std::llround(o_.outliers * double(x.size(0))), 1, x.size(0)));
-  if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  // One forward over both (BatchNorm sees them together); x stays a view of the real images.
+  const int64_t n = x.size(0);
+  torch::Tensor xin = xo.defined() ? torch::cat({x, xo}) : x;
+  if (o_.channels_last) xin = xin.contiguous(torch::MemoryFormat::ChannelsLast);
+  x = xin.narrow(0, 0, n);
   torch::Tensor y = train_.y.index_select(0, idx);
   if (o_.label_smoothing > 0) y = y.mul(1.0 - o_.label_smoothing).add_(0.5 * o_.label_smoothing);
   torch::Tensor logits, loss;
   {
     AutocastScope ac(o_.bf16, device_);
-    if (xo.defined()) {  // one forward over both, so BatchNorm sees them together
-      torch::Tensor xin = torch::cat({x, xo});
-      if (o_.channels_last) xin = xin.contiguous(torch::MemoryFormat::ChannelsLast);
-      torch::Tensor all = net_->forward(xin).to(torch::kFloat);
-      logits = all.narrow(0, 0, x.size(0));
-      torch::Tensor lo = all.narrow(0, x.size(0), xo.size(0));
-      loss = torch::binary_cross_entropy_with_logits(logits, y) +
-             torch::binary_cross_entropy_with_logits(lo, torch::full_like(lo, 0.5)) * kOutlierWeight;
-    } else {
-      logits = net_->forward(x).to(torch::kFloat);
-      loss = torch::binary_cross_entropy_with_logits(logits, y);
+    torch::Tensor all = net_->forward(xin).to(torch::kFloat);
+    logits = all.narrow(0, 0, n);
+    loss = torch::binary_cross_entropy_with_logits(logits, y);
+    if (xo.defined()) {
+      torch::Tensor lo = all.narrow(0, n, xo.size(0));
+      loss = loss + torch::binary_cross_entropy_with_logits(lo, torch::full_like(lo, 0.5)) * kOutlierWeight;
     }
     if (!teachers.empty()) {
       const double T = o_.distill_temp, a = o_.distill_alpha;

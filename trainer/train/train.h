@@ -59,7 +59,7 @@ struct TrainOptions {
   int64_t limit = 0;             // use only N training images (the first of each class in turn); 0 = all
   std::string val_split = "val"; // which pack split validates: val | test
   std::string pack_path;         // for the run card
-  int eval_batch = 256;          // validation batch size
+  int eval_batch = 256;          // validation batch size on CUDA (the CPU uses at most 32: Evaluate)
   int progress = -1;             // progress bar: 1 on, 0 off, -1 = when stderr is a TTY
   int threads = 0;               // CPU intra-op threads; 0 = libtorch's default
   // Fine-tuning (`--finetune MODEL_DIR`, finetune.h): start from these weights instead of Keras'
