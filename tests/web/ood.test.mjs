@@ -1,9 +1,11 @@
 // "Neither cat nor dog" on the page (issue 16 item 5): a non-animal photo of data/ood/manifest.tsv
-// (a printed page, scikit-image's page.png, Debian package python3-skimage) in front of the fake
+// (a wall clock with motion blur, scikit-image's clock_motion.png, Debian package python3-skimage;
+// the default catnet-student reads it at P(dog) 0.52, inside its max-prob band) in front of the fake
 // camera and as an upload reads "No cat or dog" / "Ni gato ni perro", in the label and in the live
 // region; a real cat photo still reads "Cat". The default model carries an ood threshold (catdog
 // ood-fit); the decision is the core's (wasm export catdog_ood). If a new default model stops
-// flagging page.png, `catdog evaluate --ood-images` lists the photos it accepts: pick another.
+// flagging it, `catdog evaluate --ood-images` lists the photos it accepts: pick another (page.png, the
+// photo while catnet-v2 was the default, is accepted by catnet-student as a cat, P(dog) 0.13).
 // The photo comes from scripts/ood-photos (scripts/deps runs it); it fails, never skips, without it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,14 +15,14 @@ import { requireSite, requireData, siteDir, repoRoot, startServer, launch, watch
   tmpDir, nativePredict, defaultModel } from './helpers.mjs';
 
 const photoDir = path.resolve(process.env.CATDOG_OOD_PHOTOS || path.join(repoRoot, 'build/ood-photos'));
-let server, page, cat, tmp;
+let server, clock, cat, tmp;
 
 before(async () => {
   requireSite();
   requireData();
-  page = path.join(photoDir, 'measure/page.png');
-  if (!existsSync(page)) {
-    throw new Error(`missing ${page}: run scripts/ood-photos --package python3-skimage ` +
+  clock = path.join(photoDir, 'measure/clock-motion.png');
+  if (!existsSync(clock)) {
+    throw new Error(`missing ${clock}: run scripts/ood-photos --package python3-skimage ` +
       '(scripts/deps does), or set CATDOG_OOD_PHOTOS');
   }
   const model = await defaultModel();
@@ -63,8 +65,8 @@ async function cameraSees(photo, lang = 'en', frames = 12, query = '') {
   }
 }
 
-test('camera on a printed page: "No cat or dog", and the live region says so', async () => {
-  const r = await cameraSees(page);
+test('camera on a blurred wall clock: "No cat or dog", and the live region says so', async () => {
+  const r = await cameraSees(clock);
   assert.equal(r.label, 'none', `labels over the frames: ${r.ood.join(' ')}`);
   assert.equal(r.text, 'No cat or dog');
   assert.equal(r.said.at(-1), 'No cat or dog', `announced: ${r.said.join(' | ')}`);
@@ -77,9 +79,9 @@ test('camera on a real cat: still "Cat"', async () => {
 });
 
 // With mirror averaging on, the decision stays the frame's own (catdog_ood of sample 0, the threshold
-// chosen on unmirrored images): the printed page is still "No cat or dog", the cat still "Cat".
-test('mirror averaging on: the printed page is still "No cat or dog", the cat still "Cat"', async () => {
-  const r = await cameraSees(page, 'en', 12, '&mirror=1');
+// chosen on unmirrored images): the clock is still "No cat or dog", the cat still "Cat".
+test('mirror averaging on: the clock is still "No cat or dog", the cat still "Cat"', async () => {
+  const r = await cameraSees(clock, 'en', 12, '&mirror=1');
   assert.ok(r.batches.every((b) => b === 2), `every frame ran with its mirror: ${r.batches.join(' ')}`);
   assert.equal(r.label, 'none', `labels over the frames: ${r.ood.join(' ')}`);
   const c = await cameraSees(cat, 'en', 12, '&mirror=1');
@@ -93,7 +95,7 @@ test('Spanish, uploaded photo: "Ni gato ni perro" in the label and the live regi
     const problems = watchPage(tab, server.origin);
     await tab.goto(`${server.url}?lang=es&camera=off&sw=off`);
     await tab.waitForFunction(() => window.__catdog?.ready, null, { timeout: 90000 });
-    await tab.setInputFiles('[data-testid=upload]', page);
+    await tab.setInputFiles('[data-testid=upload]', clock);
     await tab.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
     await tab.waitForFunction(() => document.querySelector('[data-testid=announce]').textContent !== '', null, { timeout: 5000 });
     const r = await tab.evaluate(() => ({
