@@ -97,6 +97,18 @@ const std::vector<ArchSpec>& Architectures() {
         Conv(128, 3, A::kRelu, true), BatchNorm(), Conv(128, 3, A::kRelu, true), BatchNorm(), MaxPool(),
         Conv(256, 3, A::kRelu, true), BatchNorm(), Conv(256, 3, A::kRelu, true), BatchNorm(),
         GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
+      // Issue 16: catnet's budget (the page's ~3 ms) spent on full 3x3 convolutions, which the kernels
+      // run several times faster per multiply-add than catnet's separable ones: a stride-2 'valid'
+      // stem (100 -> 49) and the teacher's VGG-style pairs at 32/64/128, 256 separable at 6x6.
+      // ~180 MFLOP per image (catnet: 80), measured at about catnet's time per frame in the page.
+      {"catnet-s2",
+       "s2: Conv 32 3x3 stride 2 + BN -> Conv 32 + BN + pool -> 2x (Conv 64 + BN) + pool -> 2x (Conv 128 + BN) + "
+       "pool -> 2x (SepConv 256 + BN) -> GlobalAvgPool -> Dropout 0.3 -> Dense 1 sigmoid",
+       {Conv(32, 3, A::kRelu, false, 2), BatchNorm(), Conv(32, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        Conv(64, 3, A::kRelu, true), BatchNorm(), Conv(64, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        Conv(128, 3, A::kRelu, true), BatchNorm(), Conv(128, 3, A::kRelu, true), BatchNorm(), MaxPool(),
+        SepConv(256), BatchNorm(), SepConv(256), BatchNorm(),
+        GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
   };
   return archs;
 }
