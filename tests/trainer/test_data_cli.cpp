@@ -1,6 +1,7 @@
 // The `catdog` binary: prepare / preview / predict — exit codes, outputs, messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -367,6 +368,74 @@ TEST(DataCli, PredictFlipAveragesTheImageAndItsMirror) {
     moved = std::max(moved, std::fabs(p_flip - p_plain));
   }
   EXPECT_GT(moved, 1e-3) << "the photos' halves should differ, or this checks nothing";
+}
+
+// `predict` and the model's "neither cat nor dog" block (`catdog ood-fit`, issue 16 item 5): each
+// result says whether the page would show "No cat or dog" (the core's IsOutOfDistribution on the image's
+// own run, also with --flip), with the score; a model without the block says nothing of it.
+TEST(DataCli, PredictSaysNeitherCatNorDogAboveTheModelsThreshold) {
+  TempDir tmp;
+  ASSERT_TRUE(CopySubset(tmp.path("data"), 3));
+  std::vector<std::string> imgs;
+  for (const char* cls : {"Cat", "Dog"})
+    for (const auto& e : stdfs::directory_iterator(tmp.path(std::string("data/") + cls))) imgs.push_back(e.path().string());
+  std::sort(imgs.begin(), imgs.end());
+  // The left-half mean model: P(dog) = sigmoid(left mean - 0.5), so its max-prob score is known, and
+  // its mirror sees the other half (a different P(dog) with --flip, the same decision).
+  WriteMeanModel(tmp.path("plain"), 0.5, /*left_only=*/true);
+  std::vector<double> score;
+  for (const auto& path : imgs) {
+    catdog::imaging::Image img;
+    catdog::imaging::Problem p;
+    ASSERT_TRUE(catdog::imaging::DecodeFile(path, {}, &img, &p));
+    std::vector<float> x(10000);
+    ASSERT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
+    double left = 0;
+    for (int k = 0; k < 10000; ++k) left += k % 100 < 50 ? x[size_t(k)] / 5000.0 : 0.0;
+    const double pd = 1.0 / (1.0 + std::exp(-(left - 0.5)));
+    score.push_back(std::min(pd, 1.0 - pd));
+  }
+  std::vector<double> sorted = score;
+  std::sort(sorted.begin(), sorted.end());
+  ASSERT_GT(sorted[sorted.size() / 2] - sorted[sorted.size() / 2 - 1], 1e-5) << "the photos should score apart";
+  const double thr = 0.5 * (sorted[sorted.size() / 2] + sorted[sorted.size() / 2 - 1]);
+  stdfs::create_directories(tmp.path("ood"));
+  stdfs::copy(tmp.path("plain"), tmp.path("ood"), stdfs::copy_options::recursive | stdfs::copy_options::overwrite_existing);
+  {
+    std::ifstream in(tmp.path("ood/model.json"));
+    json m = json::parse(in);
+    m["userDefinedMetadata"]["catdog"]["ood"] = {{"method", "max-prob"}, {"threshold", thr}};
+    std::ofstream(tmp.path("ood/model.json")) << m.dump();
+  }
+  auto predict = [&](const std::string& model, const std::string& flags) {
+    std::string args = "predict " + flags + " --model " + Q(tmp.path(model));
+    for (const auto& p : imgs) args += " " + Q(p);
+    Ran r = Catdog(tmp, args);
+    EXPECT_EQ(r.code, 0) << r.err << r.out;
+    return r;
+  };
+  const json plain = json::parse(predict("plain", "--json").out);
+  EXPECT_TRUE(plain["ood"].is_null());
+  for (const json& res : plain["results"]) EXPECT_FALSE(res.contains("neither")) << res.dump();
+  const json doc = json::parse(predict("ood", "--json").out), flipped = json::parse(predict("ood", "--json --flip").out);
+  EXPECT_EQ(doc["ood"]["method"], "max-prob");
+  EXPECT_DOUBLE_EQ(doc["ood"]["threshold"].get<double>(), thr);
+  const std::string text = predict("ood", "").out;
+  size_t flagged = 0;
+  for (size_t i = 0; i < imgs.size(); ++i) {
+    const json& res = doc["results"][i];
+    const bool want = score[i] > thr;
+    flagged += want;
+    EXPECT_EQ(res["neither"], want) << imgs[i] << " score " << score[i] << " threshold " << thr;
+    EXPECT_NEAR(res["ood_score"].get<double>(), score[i], 1e-5) << imgs[i];
+    EXPECT_EQ(flipped["results"][i]["neither"], want) << "--flip keeps the image's own decision: " << imgs[i];
+    const size_t line = text.find(imgs[i] + ":");
+    ASSERT_NE(line, std::string::npos) << text;
+    const std::string row = text.substr(line, text.find('\n', line) - line);
+    EXPECT_EQ(row.find("neither cat nor dog (max-prob score") != std::string::npos, want) << row;
+  }
+  EXPECT_GT(flagged, 0u);
+  EXPECT_LT(flagged, imgs.size());
 }
 
 // ---- issue 20: prepare's --out: what it may remove and lock, and its messages ---------------------

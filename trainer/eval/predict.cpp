@@ -135,15 +135,36 @@ int RunPredict(const PredictOptions& o) {
       continue;
     }
     const char* label = p_dog >= facts.threshold ? "dog" : "cat";
-    results.push_back({{"path", path}, {"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
-                       {"run_ms", Ms(t1, t2)}});
+    json res = {{"path", path}, {"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
+                {"run_ms", Ms(t1, t2)}};
+    // "Neither cat nor dog" (the model's ood block, `catdog ood-fit`): the page's decision through the
+    // same core call, on the image's own run (sample 0) also with --flip, as the page decides.
+    std::string neither_text;
+    if (model->info().has_ood) {
+      const float raw = output[per == 2 ? 1 : 0];
+      const float score = ModelOodScore(*model, 0, raw);
+      const bool neither = IsOutOfDistribution(*model, 0, raw);
+      res["neither"] = neither;
+      res["ood_score"] = std::isfinite(score) ? json(score) : json(nullptr);
+      if (neither) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "  -> neither cat nor dog (%s score %.4f > %.4f)", model->info().ood_method.c_str(),
+                      double(score), model->info().ood_threshold);
+        neither_text = buf;
+      }
+    }
+    results.push_back(std::move(res));
     if (!o.as_json)
-      std::printf("%s: %s  P(dog)=%.4f  %.2f ms (model %.2f ms)\n", path.c_str(), label, p_dog, Ms(t0, t2), Ms(t1, t2));
+      std::printf("%s: %s  P(dog)=%.4f  %.2f ms (model %.2f ms)%s\n", path.c_str(), label, p_dog, Ms(t0, t2), Ms(t1, t2),
+                  neither_text.c_str());
   }
   if (o.as_json) {
     json doc = {{"model", o.model}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
                 {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
                 {"flip_averaging", o.flip},
+                {"ood", model->info().has_ood ? json{{"method", model->info().ood_method},
+                                                     {"threshold", model->info().ood_threshold}}
+                                              : json(nullptr)},
                 {"results", results},
                 {"errors", errors}};
     if (o.selfcheck != "off")
