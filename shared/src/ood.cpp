@@ -41,10 +41,12 @@ float ModelOodScore(const Model& model, int sample, float raw_p_dog) {
   return OodScore(info, raw_p_dog);
 }
 
+bool IsOutOfDistributionScore(const ModelInfo& info, float score) {
+  return info.has_ood && (std::isnan(score) || score > info.ood_threshold);
+}
+
 bool IsOutOfDistribution(const Model& model, int sample, float raw_p_dog) {
-  if (!model.info().has_ood) return false;
-  const float s = ModelOodScore(model, sample, raw_p_dog);
-  return std::isnan(s) || s > model.info().ood_threshold;
+  return IsOutOfDistributionScore(model.info(), ModelOodScore(model, sample, raw_p_dog));
 }
 
 namespace detail {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/stat.h>
@@ -92,6 +93,20 @@ double ExpectedPDog(const std::string& path) {
   for (float v : x) mean += v;
   mean /= 10000.0;
   return 1.0 / (1.0 + std::exp(-(mean - 0.5)));
+}
+
+// The mean of the preprocessed 100x100 input's left and right halves (what WriteMeanModel's
+// left-only model and its mirror see).
+std::pair<double, double> HalfMeans(const std::string& path) {
+  catdog::imaging::Image img;
+  catdog::imaging::Problem p;
+  auto s = catdog::imaging::DecodeFile(path, {}, &img, &p);
+  EXPECT_TRUE(s) << s.message();
+  std::vector<float> x(10000);
+  EXPECT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
+  double left = 0, right = 0;
+  for (int k = 0; k < 10000; ++k) (k % 100 < 50 ? left : right) += x[size_t(k)] / 5000.0;
+  return {left, right};
 }
 
 }  // namespace
@@ -354,13 +369,7 @@ TEST(DataCli, PredictFlipAveragesTheImageAndItsMirror) {
   auto sig = [](double z) { return 1.0 / (1.0 + std::exp(-z)); };
   double moved = 0;
   for (size_t i = 0; i < imgs.size(); ++i) {
-    catdog::imaging::Image img;
-    catdog::imaging::Problem p;
-    ASSERT_TRUE(catdog::imaging::DecodeFile(imgs[i], {}, &img, &p));
-    std::vector<float> x(10000);
-    ASSERT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
-    double left = 0, right = 0;
-    for (int k = 0; k < 10000; ++k) (k % 100 < 50 ? left : right) += x[size_t(k)] / 5000.0;
+    const auto [left, right] = HalfMeans(imgs[i]);
     const double p_plain = sig(left - 0.5), p_flip = 0.5 * (sig(left - 0.5) + sig(right - 0.5));
     EXPECT_NEAR(plain["results"][i]["p_dog"].get<double>(), p_plain, 1e-5) << imgs[i];
     EXPECT_NEAR(flipped["results"][i]["p_dog"].get<double>(), p_flip, 1e-5) << imgs[i];
@@ -385,14 +394,7 @@ TEST(DataCli, PredictSaysNeitherCatNorDogAboveTheModelsThreshold) {
   WriteMeanModel(tmp.path("plain"), 0.5, /*left_only=*/true);
   std::vector<double> score;
   for (const auto& path : imgs) {
-    catdog::imaging::Image img;
-    catdog::imaging::Problem p;
-    ASSERT_TRUE(catdog::imaging::DecodeFile(path, {}, &img, &p));
-    std::vector<float> x(10000);
-    ASSERT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
-    double left = 0;
-    for (int k = 0; k < 10000; ++k) left += k % 100 < 50 ? x[size_t(k)] / 5000.0 : 0.0;
-    const double pd = 1.0 / (1.0 + std::exp(-(left - 0.5)));
+    const double pd = 1.0 / (1.0 + std::exp(-(HalfMeans(path).first - 0.5)));
     score.push_back(std::min(pd, 1.0 - pd));
   }
   std::vector<double> sorted = score;

@@ -143,7 +143,7 @@ int RunPredict(const PredictOptions& o) {
     if (model->info().has_ood) {
       const float raw = output[per == 2 ? 1 : 0];
       const float score = ModelOodScore(*model, 0, raw);
-      const bool neither = IsOutOfDistribution(*model, 0, raw);
+      const bool neither = IsOutOfDistributionScore(model->info(), score);
       res["neither"] = neither;
       res["ood_score"] = std::isfinite(score) ? json(score) : json(nullptr);
       if (neither) {

@@ -328,14 +328,14 @@ Status Measure(Model& model, Fit fit, int batch, size_t count, const std::functi
   size_t in_accepted = 0;
   Status s = RunAll(model, S, batch, count, pixels, [&](size_t i, float raw, int b) {
     in_scores[i] = ModelOodScore(model, b, raw);
-    in_accepted += IsOutOfDistribution(model, b, raw) ? 0 : 1;
+    in_accepted += IsOutOfDistributionScore(info, in_scores[i]) ? 0 : 1;
   });
   if (!s) return Status::Error("inference failed: " + s.message());
 
   FolderScores photos;
   if (!(s = ScoreFolder(model, dir, fit, batch, &photos, bad))) return s;
-  // The photos' decisions from the features and outputs ScoreFolder kept: the same arithmetic as
-  // catdog::IsOutOfDistribution (the split's decisions above went through it).
+  // The photos' decisions from the features and outputs ScoreFolder kept, through the same
+  // catdog::IsOutOfDistributionScore as the split's above.
   std::vector<float> out_scores(photos.raw.size());
   size_t accepted = 0;
   nlohmann::json acc_names = nlohmann::json::array();
@@ -344,8 +344,7 @@ Status Measure(Model& model, Fit fit, int batch, size_t count, const std::functi
     const float raw = photos.raw[i];
     out_scores[i] = info.ood_method == kOodFeatureDistance ? FeatureDistance(info, photos.features.data() + i * C, C)
                                                            : OodScore(info, raw);
-    const bool ood = std::isnan(out_scores[i]) || out_scores[i] > info.ood_threshold;
-    if (!ood) {
+    if (!IsOutOfDistributionScore(info, out_scores[i])) {
       ++accepted;
       acc_names.push_back({{"name", fs::JsonSafeName(photos.names[i])}, {"p_dog", ApplyCalibration(info, raw)},
                            {"score", out_scores[i]}});

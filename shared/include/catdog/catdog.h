@@ -230,8 +230,10 @@ float FeatureDistance(const ModelInfo& info, const float* features, size_t n);
 // The score of sample `sample` of the model's last Run by the model's own method (raw_p_dog: that
 // sample's raw output); NaN without an ood block.
 float ModelOodScore(const Model& model, int sample, float raw_p_dog);
-// ModelOodScore > info.ood_threshold; false when the model has no ood block. A NaN score is out of
-// distribution (it is no answer at all).
+// The decision from a score already computed by the model's method: score > info.ood_threshold;
+// false when the model has no ood block. A NaN score is out of distribution (it is no answer at all).
+bool IsOutOfDistributionScore(const ModelInfo& info, float score);
+// IsOutOfDistributionScore of ModelOodScore(model, sample, raw_p_dog).
 bool IsOutOfDistribution(const Model& model, int sample, float raw_p_dog);
 
 // ---- self-check (userDefinedMetadata.catdog.selfcheck, DESIGN contract 3) ---------------------------
