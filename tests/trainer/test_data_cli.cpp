@@ -82,19 +82,6 @@ void WriteMeanModel(const std::string& dir, double threshold, bool left_only = f
   std::ofstream(dir + "/group1-shard1of1.bin", std::ios::binary).write(reinterpret_cast<const char*>(w.data()), w.size() * 4);
 }
 
-double ExpectedPDog(const std::string& path) {
-  catdog::imaging::Image img;
-  catdog::imaging::Problem p;
-  auto s = catdog::imaging::DecodeFile(path, {}, &img, &p);
-  EXPECT_TRUE(s) << s.message();
-  std::vector<float> x(10000);
-  EXPECT_TRUE(catdog::preprocess(img.view(), catdog::Fit::kStretch, 100, x.data()));
-  double mean = 0;
-  for (float v : x) mean += v;
-  mean /= 10000.0;
-  return 1.0 / (1.0 + std::exp(-(mean - 0.5)));
-}
-
 // The mean of the preprocessed 100x100 input's left and right halves (what WriteMeanModel's
 // left-only model and its mirror see).
 std::pair<double, double> HalfMeans(const std::string& path) {
@@ -107,6 +94,12 @@ std::pair<double, double> HalfMeans(const std::string& path) {
   double left = 0, right = 0;
   for (int k = 0; k < 10000; ++k) (k % 100 < 50 ? left : right) += x[size_t(k)] / 5000.0;
   return {left, right};
+}
+
+// P(dog) of WriteMeanModel's whole-image model: sigmoid(mean - 0.5).
+double ExpectedPDog(const std::string& path) {
+  const auto [left, right] = HalfMeans(path);
+  return 1.0 / (1.0 + std::exp(-(0.5 * (left + right) - 0.5)));
 }
 
 }  // namespace

@@ -39,6 +39,39 @@ TEST(OodMath, ThresholdAcceptsTheAskedShare) {
   EXPECT_TRUE(std::isnan(catdog::ood::ThresholdAtTpr(s, 1.5)));
 }
 
+// Auto writes the score that accepts the fewest choose photos, unless it calls more than 1% of the
+// split's sure-and-right cats and dogs "neither" (the page would show the clearest cats as "No cat or
+// dog") while another score does not.
+TEST(OodMath, AutoSkipsAScoreThatRejectsTheSureImages) {
+  using catdog::ood::OodCandidate;
+  auto cand = [](const char* method, size_t choose_accepted, double auroc, size_t sure_rejected) {
+    OodCandidate c;
+    c.method = method;
+    c.choose = {21, choose_accepted};
+    c.auroc = auroc;
+    c.sure_rejected = sure_rejected;
+    return c;
+  };
+  const size_t sure = 2548;  // 1% of it: 25.48
+  // catnet-s2's numbers: feature distance accepts 9 photos to max-prob's 11, but rejects 94 sure images.
+  std::vector<OodCandidate> c = {cand("max-prob", 11, 0.867, 0), cand("feature-distance", 9, 0.866, 94)};
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "auto", sure)->method, "max-prob");
+  c[1].sure_rejected = 25;  // within 1%: the fewer photos win
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "auto", sure)->method, "feature-distance");
+  c[1].sure_rejected = 26;
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "auto", sure)->method, "max-prob");
+  // When every score rejects too many, the photos decide as before; equal photos: the higher AUROC.
+  c[0].sure_rejected = 30;
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "auto", sure)->method, "feature-distance");
+  c[0].choose.accepted = 9;
+  c[0].auroc = 0.9;
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "auto", sure)->method, "max-prob");
+  // A named method is written whatever the numbers; an absent one gives nothing.
+  EXPECT_EQ(catdog::ood::PickCandidate(c, "feature-distance", sure)->method, "feature-distance");
+  EXPECT_EQ(catdog::ood::PickCandidate({c[0]}, "feature-distance", sure), nullptr);
+  EXPECT_EQ(catdog::ood::PickCandidate({}, "auto", sure), nullptr);
+}
+
 TEST(OodMath, AurocCountsTiesAsHalf) {
   EXPECT_DOUBLE_EQ(catdog::ood::Auroc({0.1f, 0.2f}, {0.3f, 0.4f}), 1.0);
   EXPECT_DOUBLE_EQ(catdog::ood::Auroc({0.3f, 0.4f}, {0.1f, 0.2f}), 0.0);
@@ -106,11 +139,26 @@ TEST(OodCli, FitWritesTheThresholdAndEvaluateReportsTprAndFpr) {
   ASSERT_TRUE(catdog::fs::ReadTextFile(tmp.path("m/model.json"), &text));
   const json doc = json::parse(text);
   const json& o = doc["userDefinedMetadata"]["catdog"]["ood"];
-  // Both scores were compared on the photos; the one written accepts the fewest of them.
+  // Both scores were compared on the photos; the one written accepts the fewest of them among
+  // those that reject at most 1% of the split's sure-and-right images (all, if none does).
   ASSERT_EQ(o["compared"].size(), 2u);
+  const size_t sure = o["sure_right"].get<size_t>();
+  EXPECT_GT(sure, 0u);
+  EXPECT_LE(sure, o["n"].get<size_t>());
+  auto keeps = [&](const json& c) { return c["sure_right_rejected"].get<double>() <= 0.01 * double(sure); };
+  const bool any_keeps = keeps(o["compared"][0]) || keeps(o["compared"][1]);
   size_t fewest = 1000;
-  for (const json& c : o["compared"]) fewest = std::min(fewest, c["choose_accepted"].get<size_t>());
+  for (const json& c : o["compared"]) {
+    // A sure-and-right image rejected is an image rejected.
+    EXPECT_LE(c["sure_right_rejected"].get<size_t>(), o["n"].get<size_t>() - c["val_accepted"].get<size_t>()) << c;
+    if (!any_keeps || keeps(c)) fewest = std::min(fewest, c["choose_accepted"].get<size_t>());
+  }
   EXPECT_EQ(o["choose"]["accepted"], fewest);
+  EXPECT_TRUE(!any_keeps || o["sure_right_rejected"].get<double>() <= 0.01 * double(sure)) << o;
+  // Max-prob's threshold lies above kSure here, so it never rejects a sure image.
+  for (const json& c : o["compared"])
+    if (c["method"] == "max-prob" && c["threshold"].get<double>() > catdog::ood::kSure)
+      EXPECT_EQ(c["sure_right_rejected"], 0) << c;
   EXPECT_TRUE(o["method"] == "max-prob" || o["method"] == "feature-distance") << o["method"];
   if (o["method"] == "feature-distance") {
     EXPECT_EQ(o["stats_split"], "train");

@@ -38,4 +38,19 @@ double Auroc(const std::vector<float>& in_scores, const std::vector<float>& out_
   return sum / (double(in.size()) * double(out_scores.size()));
 }
 
+const OodCandidate* PickCandidate(const std::vector<OodCandidate>& cands, const std::string& method, size_t sure_right) {
+  const auto keeps_sure = [&](const OodCandidate& c) {
+    return double(c.sure_rejected) <= kMaxSureRejected * double(sure_right);
+  };
+  const bool any_keeps = std::any_of(cands.begin(), cands.end(), keeps_sure);
+  const OodCandidate* pick = nullptr;
+  for (const OodCandidate& c : cands) {
+    if (method != "auto" ? c.method != method : any_keeps && !keeps_sure(c)) continue;
+    if (!pick || c.choose.accepted < pick->choose.accepted ||
+        (c.choose.accepted == pick->choose.accepted && c.auroc > pick->auroc))
+      pick = &c;
+  }
+  return pick;
+}
+
 }  // namespace catdog::ood

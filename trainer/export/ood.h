@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace catdog::ood {
@@ -25,5 +26,26 @@ Acceptance Accepted(const std::vector<float>& scores, double threshold);
 // P(out > in) + P(out == in) / 2; NaN when either list is empty. Threshold-free, for comparing
 // scores on the choose part.
 double Auroc(const std::vector<float>& in_scores, const std::vector<float>& out_scores);
+
+// The split's images a score must not call "neither cat nor dog": those the model gets right with a
+// calibrated P(dog) within kSure of 0 or 1 (the clearest cats and dogs). A score that rejects more
+// than kMaxSureRejected of them shows the page's clearest cats as "No cat or dog" (a feature distance
+// can: extreme features lie far from the class mean), which max-prob never does at a threshold
+// above kSure.
+constexpr double kSure = 0.05;
+constexpr double kMaxSureRejected = 0.01;
+
+// One score compared by `catdog ood-fit`: its threshold at the asked TPR and what it accepts.
+struct OodCandidate {
+  std::string method;
+  double threshold = 0;
+  Acceptance val, choose;
+  double auroc = 0;
+  size_t sure_rejected = 0;  // of the split's sure-and-right images, those scored above the threshold
+};
+// The score to write: `method` when it is not "auto"; with "auto", among the candidates that reject
+// at most kMaxSureRejected of the `sure_right` images (all of them if none does), the one accepting
+// the fewest choose photos, then the higher AUROC. nullptr when no candidate matches.
+const OodCandidate* PickCandidate(const std::vector<OodCandidate>& cands, const std::string& method, size_t sure_right);
 
 }  // namespace catdog::ood

@@ -225,39 +225,37 @@ Status FitModel(const FitOptions& o, nlohmann::ordered_json* report, bool* bad) 
   }
   if (o.method == kOodFeatureDistance && !no_features.empty()) return Bad(bad, "--method feature-distance: " + no_features);
 
-  struct Candidate {
-    std::string method;
-    double threshold = 0;
-    Acceptance val, choose;
-    double auroc = 0;
-  };
-  std::vector<Candidate> cands;
+  // The split's sure-and-right images (ood.h kSure), which auto keeps a score from rejecting.
+  const std::vector<float> val_max_prob = MaxProbScores(stats, val_raw);
+  std::vector<bool> sure_right(idx.size());
+  size_t n_sure_right = 0;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    sure_right[i] = val_max_prob[i] <= kSure && (val_raw[i] >= 0.5f) == (p.labels[idx[i]] == 1);
+    n_sure_right += sure_right[i];
+  }
+  std::vector<OodCandidate> cands;
   auto add = [&](const std::string& method, const std::vector<float>& in, const std::vector<float>& out) {
-    Candidate c;
+    OodCandidate c;
     c.method = method;
     c.threshold = ThresholdAtTpr(in, o.tpr);
     c.val = Accepted(in, c.threshold);
     c.choose = Accepted(out, c.threshold);
     c.auroc = Auroc(in, out);
+    for (size_t i = 0; i < in.size(); ++i) c.sure_rejected += sure_right[i] && !(in[i] <= c.threshold);
     if (std::isfinite(c.threshold)) cands.push_back(c);
   };
-  add(kOodMaxProb, MaxProbScores(stats, val_raw), MaxProbScores(stats, photos.raw));
+  add(kOodMaxProb, val_max_prob, MaxProbScores(stats, photos.raw));
   if (no_features.empty()) add(kOodFeatureDistance, FeatureScores(stats, val_f, C), FeatureScores(stats, photos.features, C));
-  const Candidate* pick = nullptr;
-  for (const Candidate& c : cands) {
-    if (o.method != "auto" && c.method != o.method) continue;
-    if (!pick || c.choose.accepted < pick->choose.accepted ||
-        (c.choose.accepted == pick->choose.accepted && c.auroc > pick->auroc))
-      pick = &c;
-  }
+  const OodCandidate* pick = PickCandidate(cands, o.method, n_sure_right);
   if (!pick)
     return Status::Error("no threshold accepts " + fmt::format("{:.1f}%", 100 * o.tpr) + " of the " + o.split +
                          " split (NaN outputs?)");
 
   nlohmann::ordered_json compared = nlohmann::ordered_json::array();
-  for (const Candidate& c : cands)
+  for (const OodCandidate& c : cands)
     compared.push_back({{"method", c.method}, {"threshold", c.threshold}, {"val_accepted", c.val.accepted},
-                        {"choose_accepted", c.choose.accepted}, {"choose_fpr", c.choose.rate()}, {"auroc", c.auroc}});
+                        {"choose_accepted", c.choose.accepted}, {"choose_fpr", c.choose.rate()}, {"auroc", c.auroc},
+                        {"sure_right_rejected", c.sure_rejected}});
   const bool feat = pick->method == kOodFeatureDistance;
   nlohmann::ordered_json block = {
       {"method", pick->method},
@@ -271,6 +269,8 @@ Status FitModel(const FitOptions& o, nlohmann::ordered_json* report, bool* bad) 
       {"pack_hash", p.content_hash},
       {"n", pick->val.n},
       {"accepted", pick->val.accepted},
+      {"sure_right", n_sure_right},
+      {"sure_right_rejected", pick->sure_rejected},
       {"choose", {{"images", photos.names.size()},
                   {"skipped", photos.skipped.size()},
                   {"accepted", pick->choose.accepted},

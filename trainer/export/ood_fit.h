@@ -35,7 +35,7 @@ struct FitOptions {
   std::string pack;
   std::string split = "val";
   std::string images;        // the "choose" photos (scripts/ood-photos: OUT/choose)
-  std::string method = "auto";  // auto (lower FPR on the photos, then higher AUROC) | max-prob | feature-distance
+  std::string method = "auto";  // auto (ood.h PickCandidate) | max-prob | feature-distance
   double tpr = 0.95;
   int batch = 64;
   int threads = 1;
