@@ -209,6 +209,17 @@ TEST(OodCli, FitWritesTheThresholdAndEvaluateReportsTprAndFpr) {
     ASSERT_TRUE(catdog::fs::LoadModelDir(tmp.path("m"), {}, &m));
     EXPECT_EQ(m->info().ood_method, method);
   }
+  // The text output says what auto weighed: each score's photos and its sure-and-right rejections.
+  r = Catdog(tmp, "ood-fit --model " + Q(tmp.path("m")) + " --pack " + Q(tmp.path("pack")) + " --ood-images " +
+                      Q(tmp.path("ood")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const json& c : o["compared"])
+    EXPECT_NE(r.out.find(c["method"].get<std::string>() + " "), std::string::npos) << r.out;
+  for (const json& c : o["compared"])
+    EXPECT_NE(r.out.find("rejects " + std::to_string(c["sure_right_rejected"].get<size_t>()) + " of " +
+                         std::to_string(sure) + " sure-and-right val images"),
+              std::string::npos)
+        << r.out;
 }
 
 TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {

@@ -41,9 +41,11 @@ void RegisterOodFit(CLI::App& app) {
       std::printf("%s\n", r.dump(2).c_str());
     } else {
       for (const auto& c : r["compared"])
-        std::printf("  %-16s threshold %.6f: %zu of %zu photos accepted (FPR %.2f%%), AUROC %.4f\n",
+        std::printf("  %-16s threshold %.6f: %zu of %zu photos accepted (FPR %.2f%%), AUROC %.4f; "
+                    "rejects %zu of %zu sure-and-right %s images\n",
                     c["method"].get<std::string>().c_str(), c["threshold"].get<double>(), c["choose_accepted"].get<size_t>(),
-                    r["choose"]["images"].get<size_t>(), 100 * c["choose_fpr"].get<double>(), c["auroc"].get<double>());
+                    r["choose"]["images"].get<size_t>(), 100 * c["choose_fpr"].get<double>(), c["auroc"].get<double>(),
+                    c["sure_right_rejected"].get<size_t>(), r["sure_right"].get<size_t>(), o->split.c_str());
       std::printf("%s: %s threshold %.6f accepts %zu of %zu %s images (%.2f%%, target %.0f%%)\n",
                   r["model"].get<std::string>().c_str(), r["method"].get<std::string>().c_str(), r["threshold"].get<double>(),
                   r["accepted"].get<size_t>(),
