@@ -24,6 +24,8 @@ void RegisterCalibrate(CLI::App& app);
 void RegisterSeal(CLI::App& app);
 // Quantized copy of a model folder, re-sealed and listed in index.json (core only): quantize.
 void RegisterQuantize(CLI::App& app);
+// A model folder in another format: convert --to onnx (core only, export/onnx_export.h).
+void RegisterConvert(CLI::App& app);
 // Needs OpenCV (image decoding): predict, prepare, preview.
 void RegisterPredict(CLI::App& app);
 void RegisterPrepare(CLI::App& app);
@@ -48,6 +50,7 @@ inline void RegisterCommands(CLI::App& app) {
   RegisterCalibrate(app);
   RegisterSeal(app);
   RegisterQuantize(app);
+  RegisterConvert(app);
 #ifdef CATDOG_HAVE_OPENCV
   RegisterPredict(app);
   RegisterPrepare(app);
