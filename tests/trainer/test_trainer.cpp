@@ -23,6 +23,7 @@
 #include "fsutil.h"
 #include "metrics.h"
 #include "models.h"
+#include "onnx_export.h"
 #include "pack.h"
 #include "seal.h"
 #include "tensorboard.h"
@@ -381,6 +382,42 @@ TEST(Export, ConvKernelIsHwioAndDenseIsInOut) {
   const float* blob = reinterpret_cast<const float*>(m.shards[0].data());
   size_t off = 3 * 3 * 1 * 32 + 32;
   EXPECT_EQ(blob[off + ((1 * 3 + 2) * 32 + 5) * 64 + 7], ck.tensors[2].data[((7 * 32 + 5) * 3 + 1) * 3 + 2]);
+}
+
+// `catdog export --format onnx` writes what `catdog convert --to onnx` makes of the TF.js export
+// (tests/conformance/onnx.test.mjs runs the converted shipped models in ONNX Runtime), byte for byte.
+TEST(Export, OnnxIsTheConvertedTfjsExport) {
+  for (const ArchSpec& arch : Architectures()) {
+    SCOPED_TRACE(arch.name);
+    Checkpoint ck = RandomCheckpoint(arch, 100, 4);
+    TempDir tmp;
+    bool bad = true;
+    Status s = ExportOnnx(ck, {}, tmp.path("a.onnx"), false, &bad);
+    ASSERT_TRUE(s) << s.message();
+    ASSERT_TRUE(s = ExportTfjs(ck, {}, tmp.path("m"))) << s.message();
+    cli::ConvertOptions co;
+    co.model = tmp.path("m");
+    co.to = "onnx";
+    co.out = tmp.path("b.onnx");
+    cli::ConvertResult r;
+    ASSERT_TRUE(s = cli::ConvertModel(co, &r, &bad)) << s.message();
+    const std::string a = catdog::test::ReadAll(tmp.path("a.onnx"));
+    EXPECT_GT(a.size(), 1000u);
+    EXPECT_TRUE(a == catdog::test::ReadAll(tmp.path("b.onnx"))) << a.size() << " bytes vs " << r.bytes;
+  }
+  // An existing file is replaced only with force.
+  TempDir tmp;
+  const std::string out = tmp.path("x.onnx");
+  std::ofstream(out) << "mine";
+  Checkpoint ck = RandomCheckpoint(*FindArch("dense"), 100, 1);
+  bool bad = false;
+  Status s = ExportOnnx(ck, {}, out, false, &bad);
+  EXPECT_FALSE(s);
+  EXPECT_TRUE(bad);
+  EXPECT_NE(s.message().find("--force"), std::string::npos) << s.message();
+  EXPECT_EQ(catdog::test::ReadAll(out), "mine");
+  ASSERT_TRUE(s = ExportOnnx(ck, {}, out, true, &bad)) << s.message();
+  EXPECT_GT(catdog::test::ReadAll(out).size(), 1000u);
 }
 
 TEST(Export, FlattenOrderIsKerasNhwcForAPositionDependentDense) {

@@ -1,4 +1,5 @@
-// `catdog export`: a training checkpoint -> TensorFlow.js layers model (export.h).
+// `catdog export`: a training checkpoint -> TensorFlow.js layers model folder, or with
+// `--format onnx` an ONNX file (export.h).
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -14,17 +15,36 @@ void RegisterExport(CLI::App& app) {
   auto ckpt_path = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto opt = std::make_shared<train::ExportOptions>();
+  auto format = std::make_shared<std::string>("tfjs");
+  auto force = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("export", "Export a checkpoint to TensorFlow.js layers format (model.json + shards)");
   cmd->add_option("--checkpoint", *ckpt_path, "A .pt file, or a `catdog train --out` directory (its best.pt)")->required();
-  cmd->add_option("--out", *out, "Output directory (written atomically)")->required();
+  cmd->add_option("--out", *out, "Output directory (tfjs) or .onnx file (onnx), written atomically")->required();
+  cmd->add_option("--format", *format, "tfjs: a TF.js layers model folder; onnx: one ONNX file (as `catdog convert --to onnx`)")
+      ->check(CLI::IsMember({"tfjs", "onnx"}))
+      ->capture_default_str();
+  cmd->add_flag("--force", *force, "With --format onnx: replace an existing --out file");
   cmd->add_option("--quantize", opt->quantize, "Weight quantization like tfjs_converter: float16 | uint16 | uint8")
       ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
-  cmd->callback([ckpt_path, out, opt] {
+  cmd->callback([ckpt_path, out, opt, format, force] {
     train::Checkpoint ck;
     Status s = train::ReadCheckpoint(*ckpt_path, &ck);
     if (!s) {
       spdlog::error("{}", s.message());
       ExitCode() = kExitBadInput;
+      return;
+    }
+    if (*format == "onnx") {
+      bool bad = false;
+      std::string summary;
+      s = train::ExportOnnx(ck, *opt, *out, *force, &bad, &summary);
+      if (!s) {
+        spdlog::error("{}", s.message());
+        ExitCode() = bad ? kExitBadInput : kExitFailure;
+        return;
+      }
+      spdlog::info("exported {} ({}) to {}: {}", ck.arch.name, *ckpt_path, *out, summary);
+      ExitCode() = kExitOk;
       return;
     }
     train::TfjsModel m;

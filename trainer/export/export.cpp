@@ -11,6 +11,7 @@
 
 #include "fsutil.h"
 #include "model_files.h"
+#include "onnx_export.h"
 
 namespace catdog::train {
 
@@ -392,6 +393,26 @@ Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const st
   s = fs::WriteModelDir(out_dir, m.model_json, m.shard_names, m.shards);
   if (!s) return s;
   if (written) *written = std::move(m);
+  return Status::Ok();
+}
+
+Status ExportOnnx(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_file, bool force,
+                  bool* bad_input, std::string* summary) {
+  *bad_input = true;
+  Status s = cli::CheckOnnxOut(out_file, force, {});
+  if (!s) return s;
+  *bad_input = false;
+  TfjsModel m;
+  if (!(s = BuildTfjsModel(ckpt, options, &m))) return s;
+  std::vector<ShardBytes> views;
+  for (const auto& sh : m.shards) views.push_back({sh.data(), sh.size()});
+  std::string bytes;
+  cli::OnnxModelSummary sum;
+  if (!(s = cli::TfjsBytesToOnnx(m.model_json, views, "model.json (exported in memory)", &bytes, &sum))) return s;
+  if (!(s = fs::WriteFileAtomic(out_file, bytes.data(), bytes.size()))) return s;
+  if (summary)
+    *summary = "ONNX opset " + std::to_string(cli::kOnnxOpset) + ", " + std::to_string(sum.nodes) + " nodes, " +
+               std::to_string(sum.initializers) + " initializers, " + std::to_string(bytes.size()) + " bytes";
   return Status::Ok();
 }
 

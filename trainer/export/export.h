@@ -54,6 +54,13 @@ Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, Tfjs
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
                   TfjsModel* written = nullptr);
 
+// `catdog export --format onnx`: BuildTfjsModel, then the in-memory model converted as `catdog
+// convert --to onnx` converts a folder (onnx_export.h: the same bytes for the same model.json),
+// written to the file `out_file` atomically. An existing `out_file` is replaced only with `force`;
+// *bad_input is set when that (or the --out path) is what failed.
+Status ExportOnnx(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_file, bool force,
+                  bool* bad_input, std::string* summary = nullptr);
+
 // ---- pieces, exposed for tests ------------------------------------------------------------------
 // Row permutation for a Dense fed by Flatten of [h, w, c]: keras_row k -> torch_row perm[k].
 std::vector<int64_t> FlattenNhwcToNchw(int64_t h, int64_t w, int64_t c);

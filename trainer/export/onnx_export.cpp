@@ -542,7 +542,8 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
     if (w.stored != tfjs::DType::kFloat32) quant = tfjs::DTypeName(w.stored);
   md.push_back({"catdog.source_quantization", quant == "float32" ? quant : quant + " (dequantized to float32 here, as the core does)"});
   md.push_back({"catdog.source_model_json_sha256", model_json_sha256});
-  m.doc_string = "catdog model converted from a TF.js layers model (" + source_name + "): cat = 0, dog = 1";
+  m.doc_string = "catdog model converted from a TF.js layers model (its model.json: catdog.source_model_json_sha256); "
+                 "cat = 0, dog = 1";
 
   summary->nodes = m.graph.nodes.size();
   summary->initializers = m.graph.initializers.size();
@@ -550,6 +551,35 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
   summary->weight_floats = conv.weight_floats();
   summary->quantization = quant;
   *onnx_bytes = onnx::SerializeModel(m);
+  return Status::Ok();
+}
+
+Status TfjsBytesToOnnx(const std::string& model_json, const std::vector<ShardBytes>& shards,
+                       const std::string& source_name, std::string* onnx_bytes, OnnxModelSummary* summary) {
+  LoadOptions lo;
+  lo.backend = Backend::kReference;
+  std::unique_ptr<Model> model;
+  Status s = Model::Parse(model_json, &model, lo, source_name);
+  if (s) s = model->LoadWeights(shards);  // the core loads it: the same checks
+  if (!s) return s;
+  std::vector<tfjs::NamedWeight> weights;
+  if (!(s = tfjs::ReadWeights(model_json, shards, source_name, &weights))) return s;
+  const std::string sha = Sha256::Hex(model_json.data(), model_json.size());
+  return TfjsToOnnx(model_json, weights, model->info(), source_name, sha, onnx_bytes, summary);
+}
+
+Status CheckOnnxOut(const std::string& out_path, bool force, const std::vector<std::string>& inputs) {
+  if (out_path.empty()) return Status::Error("--out: a file for the ONNX model is required");
+  std::error_code ec;
+  const stdfs::path out(out_path);
+  if (stdfs::is_directory(out, ec)) return Status::Error("--out " + out_path + " is a folder; name the .onnx file to write");
+  if (!stdfs::exists(out, ec)) return Status::Ok();
+  for (const std::string& p : inputs) {
+    std::error_code eq;
+    if (stdfs::equivalent(out, p, eq))
+      return Status::Error("--out " + out_path + " is the model's own file " + p + ": refusing to replace the input");
+  }
+  if (!force) return Status::Error("--out " + out_path + " exists; pass --force to replace it");
   return Status::Ok();
 }
 
@@ -562,31 +592,17 @@ Status ConvertModel(const ConvertOptions& o, ConvertResult* r, bool* bad) {
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
   Status s = fs::ReadModelFiles(o.model, lo, &files);
-  if (s) s = files.model->LoadWeights(files.Views());  // the core loads it: the same checks
   if (!s) return s;
   const std::string& src = files.json_path;
 
   // --out: never one of the model's own files, never an existing file without --force.
-  std::error_code ec;
-  const stdfs::path out(o.out);
-  if (stdfs::is_directory(out, ec)) return Status::Error("--out " + o.out + " is a folder; name the .onnx file to write");
-  if (stdfs::exists(out, ec)) {
-    std::vector<std::string> inputs = {src};
-    const stdfs::path dir = stdfs::path(src).parent_path();
-    for (const std::string& p : files.model->shard_paths()) inputs.push_back((dir / p).string());
-    for (const std::string& p : inputs) {
-      std::error_code eq;
-      if (stdfs::equivalent(out, p, eq))
-        return Status::Error("--out " + o.out + " is the model's own file " + p + ": refusing to replace the input");
-    }
-    if (!o.force) return Status::Error("--out " + o.out + " exists; pass --force to replace it");
-  }
+  std::vector<std::string> inputs = {src};
+  const stdfs::path dir = stdfs::path(src).parent_path();
+  for (const std::string& p : files.model->shard_paths()) inputs.push_back((dir / p).string());
+  if (!(s = CheckOnnxOut(o.out, o.force, inputs))) return s;
 
-  std::vector<tfjs::NamedWeight> weights;
-  if (!(s = tfjs::ReadWeights(files.text, files.Views(), src, &weights))) return s;
   std::string bytes;
-  const std::string sha = Sha256::Hex(files.text.data(), files.text.size());
-  if (!(s = TfjsToOnnx(files.text, weights, files.model->info(), src, sha, &bytes, &r->summary))) return s;
+  if (!(s = TfjsBytesToOnnx(files.text, files.Views(), src, &bytes, &r->summary))) return s;
 
   *bad = false;
   if (!(s = fs::WriteFileAtomic(o.out, bytes.data(), bytes.size()))) return s;

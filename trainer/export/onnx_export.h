@@ -44,6 +44,16 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
                   const ModelInfo& info, const std::string& source_name, const std::string& model_json_sha256,
                   std::string* onnx_bytes, OnnxModelSummary* summary);
 
+// The same from a model folder's bytes (model.json text + its shards in manifest order), as
+// `catdog export --format onnx` has them in memory: parsed and loaded by the core first (its
+// checks), weights decoded by tfjs::ReadWeights.
+Status TfjsBytesToOnnx(const std::string& model_json, const std::vector<ShardBytes>& shards,
+                       const std::string& source_name, std::string* onnx_bytes, OnnxModelSummary* summary);
+
+// Whether `out` may be written: not a folder, not one of `inputs` (the model's own files, even with
+// --force), and not an existing file unless `force`. The message names --out and the file.
+Status CheckOnnxOut(const std::string& out, bool force, const std::vector<std::string>& inputs);
+
 struct ConvertOptions {
   std::string model;     // folder holding model.json, or the model.json path
   std::string to;        // "onnx"
