@@ -86,8 +86,8 @@ std::string WithPaths(const json& paths) {
 }
 
 // The model-loading subcommands, each given the model folder: `infer` (loads with the self-check)
-// for every case; with `all`, also infer --selfcheck off (the plain loader), predict, bench, seal
-// and quantize, which share the reader (each run of the binary costs seconds of libtorch start-up here).
+// for every case; with `all`, also infer --selfcheck off (the plain loader), predict, bench, seal,
+// quantize and convert, which share the reader (each run of the binary costs seconds of libtorch start-up here).
 std::vector<std::string> Loaders(const TempDir& tmp, const std::string& model, bool all = false) {
   const std::string input = tmp.path("input.f32");
   if (!stdfs::exists(input)) WriteText(input, std::string(100 * 100 * 4, '\0'));
@@ -100,6 +100,7 @@ std::vector<std::string> Loaders(const TempDir& tmp, const std::string& model, b
     v.push_back("bench --runs 1 --warmup 0 --model " + Q(model));
     v.push_back("seal --force --model " + Q(model));
     v.push_back("quantize " + Q(model) + " --dtype uint8 --out " + Q(tmp.path("quantized")));
+    v.push_back("convert " + Q(model) + " --to onnx --force --out " + Q(tmp.path("converted.onnx")));
   }
   return v;
 }
