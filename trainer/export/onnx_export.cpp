@@ -339,6 +339,40 @@ Status Converter::Layer(const json& layer, size_t index) {
     shape_ = {shape_[2]};
     return Status::Ok();
   }
+  if (cls_ == "ZeroPadding2D") {
+    if (shape_.size() != 3) return Fail("input shape " + ShapeStr(shape_) + " is not [H, W, C]");
+    const std::string fmt = ConfigStr(c, "data_format", "channels_last");
+    if (fmt != "channels_last") return Fail("data_format '" + fmt + "' (only channels_last)");
+    // padding: n | [h, w] | [[top, bottom], [left, right]] (Keras' three spellings).
+    int64_t t = 1, b = 1, l = 1, r = 1;
+    const json& p = c.contains("padding") ? c["padding"] : empty;
+    auto is_int = [](const json& v) { return v.is_number_integer() && v.get<int64_t>() >= 0; };
+    if (is_int(p)) {
+      t = b = l = r = p.get<int64_t>();
+    } else if (p.is_array() && p.size() == 2 && is_int(p[0]) && is_int(p[1])) {
+      t = b = p[0].get<int64_t>();
+      l = r = p[1].get<int64_t>();
+    } else if (p.is_array() && p.size() == 2 && p[0].is_array() && p[1].is_array() && p[0].size() == 2 && p[1].size() == 2 &&
+               is_int(p[0][0]) && is_int(p[0][1]) && is_int(p[1][0]) && is_int(p[1][1])) {
+      t = p[0][0].get<int64_t>();
+      b = p[0][1].get<int64_t>();
+      l = p[1][0].get<int64_t>();
+      r = p[1][1].get<int64_t>();
+    } else if (!p.is_object()) {
+      return Fail("padding " + p.dump() + " is not n, [h, w] or [[top, bottom], [left, right]] of integers >= 0");
+    }
+    ToNCHW();
+    const std::string pads = name_ + "/pads";
+    g_.initializers.push_back(onnx::Int64Tensor(pads, {8}, {0, 0, t, l, 0, 0, b, r}));
+    // The padding value is -0.0, equal to 0 in every sum and comparison: ONNX Runtime (1.31) folds
+    // a Pad of +0 into a following MaxPool/AveragePool's own pads, which a MaxPool counts as -inf
+    // (another result) and which it refuses once they reach the kernel size (the conformance
+    // fixture "pooling": "Pad should be smaller than kernel"); it leaves this Pad alone.
+    const std::string value = Init("pad_value", {}, {-0.0f});
+    Add("Pad", {cur_, pads, value});
+    shape_ = {shape_[0] + t + b, shape_[1] + l + r, shape_[2]};
+    return Status::Ok();
+  }
   if (cls_ == "Flatten") {
     if (shape_.size() == 1) return Status::Ok();
     ToNHWC();  // Keras flattens its own (NHWC) order
@@ -434,7 +468,7 @@ Status Converter::Layer(const json& layer, size_t index) {
   }
   return Fail("layer class has no ONNX conversion here (converted: InputLayer, Conv2D, DepthwiseConv2D, "
               "SeparableConv2D, BatchNormalization, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-              "GlobalMaxPooling2D, Flatten, Dense, Dropout and the noise layers, Activation, ReLU, LeakyReLU, ELU, Softmax)");
+              "GlobalMaxPooling2D, ZeroPadding2D, Flatten, Dense, Dropout and the noise layers, Activation, ReLU, LeakyReLU, ELU, Softmax)");
 }
 
 Status Converter::Run(const json& layers, const std::vector<int64_t>& input_shape) {

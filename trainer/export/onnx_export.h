@@ -14,7 +14,7 @@
 //    "neither cat nor dog" rule when it is max-prob, and the source model.json's SHA-256.
 // Sequential models with the layers the core runs in shipped models: InputLayer, Conv2D,
 // DepthwiseConv2D, SeparableConv2D, BatchNormalization, Max/AveragePooling2D,
-// GlobalAverage/GlobalMaxPooling2D, Flatten, Dense, the dropout/noise layers (identity at
+// GlobalAverage/GlobalMaxPooling2D, ZeroPadding2D, Flatten, Dense, the dropout/noise layers (identity at
 // inference), Activation/ReLU/LeakyReLU/ELU/Softmax; activations linear, relu, relu6, sigmoid,
 // hard_sigmoid, tanh, softmax, elu, selu, swish/silu, softplus, softsign. Anything else is refused
 // naming the layer and the value.
