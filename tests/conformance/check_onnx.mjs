@@ -75,6 +75,75 @@ for (const fx of fixtures) {
   }
 }
 
+// ---- activations and layouts the fixtures leave out: models made here with TF.js ----------------
+// Sequential models through every activation the converter maps (the "activations" fixture is a
+// functional model), softmax over the channels of an NCHW tensor (activation, layer and Softmax
+// layer with axis 3), a depthwise convolution with stride 2 and multiplier 2; outputs
+// from TF.js's own predict() on seeded inputs.
+{
+  const realLog = console.log, realWarn = console.warn;
+  console.log = console.warn = () => {};
+  const tf = await import('@tensorflow/tfjs');
+  await tf.ready();
+  await tf.setBackend('cpu');
+  console.log = realLog;
+  console.warn = realWarn;
+  let seed = 77;
+  const init = () => ({ kernelInitializer: tf.initializers.glorotUniform({ seed: ++seed }),
+    biasInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 0.3, seed: ++seed }) });
+  const dense = (units, activation) => tf.layers.dense({ units, activation, ...init() });
+  const acts = ['relu6', 'hardSigmoid', 'selu', 'swish', 'softplus', 'softsign', 'elu', 'tanh', 'linear', 'relu', 'sigmoid'];
+  const models = {
+    activations_seq: {
+      shape: [2, 3, 1],
+      layers: () => [tf.layers.flatten({ inputShape: [2, 3, 1] }), ...acts.map((a) => dense(8, a)),
+        tf.layers.reLU({ maxValue: 6 }), dense(8, 'linear'), tf.layers.leakyReLU({ alpha: 0.2 }), dense(8, 'linear'),
+        tf.layers.elu(), dense(4, 'linear'), tf.layers.softmax()],
+    },
+    channels_softmax: {
+      shape: [7, 7, 2],
+      layers: () => [
+        tf.layers.conv2d({ inputShape: [7, 7, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'softmax', ...init() }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 2, activation: 'swish', ...init() }),
+        tf.layers.softmax({ axis: 3 }),
+        tf.layers.activation({ activation: 'softmax' }),
+        tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'hardSigmoid',
+          depthwiseInitializer: tf.initializers.glorotUniform({ seed: ++seed }), biasInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 0.3, seed: ++seed }) }),
+        tf.layers.flatten(), dense(2, 'softmax')],
+    },
+  };
+  for (const [name, spec] of Object.entries(models)) {
+    const model = tf.sequential({ layers: spec.layers() });
+    let art;
+    await model.save(tf.io.withSaveHandler(async (a) => { art = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: art.modelTopology,
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: art.weightSpecs }] }));
+    fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), new Uint8Array(art.weightData));
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    let s = 12345;
+    const x = Float32Array.from({ length: 3 * n }, () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 * 4 - 2; });
+    const want = await model.predict(tf.tensor(x, [3, ...spec.shape])).data();
+    const out = path.join(tmp, `${name}.onnx`);
+    const r = spawnSync(cli, ['convert', dir, '--to', 'onnx', '--out', out], { encoding: 'utf8' });
+    if (r.status !== 0) { fail(`${name}: convert exit ${r.status}: ${r.stderr}`); continue; }
+    ++converted;
+    try {
+      const session = await ort.InferenceSession.create(fs.readFileSync(out));
+      const y = (await session.run({ input: new ort.Tensor('float32', x, [3, ...spec.shape]) })).output.data;
+      if (y.length !== want.length) fail(`${name}: ${y.length} outputs, TF.js ${want.length}`);
+      for (let i = 0; i < y.length; ++i) {
+        const d = Math.abs(y[i] - want[i]);
+        worst = Math.max(worst, d / Math.max(1, Math.abs(want[i])));
+        if (d > 1e-4 * Math.max(1, Math.abs(want[i]))) { fail(`${name} [${i}]: ONNX ${y[i]} vs TF.js ${want[i]}`); break; }
+      }
+    } catch (e) {
+      fail(`${name}: ONNX Runtime: ${String(e.message).slice(-400)}`);
+    }
+  }
+}
+
 const claimed = ['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'MaxPooling2D', 'AveragePooling2D',
   'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'ZeroPadding2D', 'Flatten', 'Dense', 'Dropout', 'SpatialDropout2D',
   'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'Activation', 'float32', 'uint8', 'uint16', 'float16'];

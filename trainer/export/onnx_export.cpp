@@ -129,7 +129,16 @@ void Converter::ToNHWC() {
 
 // Keras activations by their model.json names (shared/src/layers/registry.inc lists what the core
 // runs); the ONNX operator with the same formula.
-Status Converter::Activation(const std::string& act) {
+Status Converter::Activation(const std::string& name) {
+  std::string act;  // TF.js writes "hardSigmoid", Keras "hard_sigmoid" (as the core reads both)
+  for (char ch : name) {
+    if (ch >= 'A' && ch <= 'Z') {
+      if (!act.empty()) act += '_';
+      act += static_cast<char>(ch - 'A' + 'a');
+    } else {
+      act += ch;
+    }
+  }
   if (act == "linear") return Status::Ok();
   if (act == "relu") { Add("Relu", {cur_}); return Status::Ok(); }
   if (act == "sigmoid") { Add("Sigmoid", {cur_}); return Status::Ok(); }
@@ -461,9 +470,10 @@ Status Converter::Layer(const json& layer, size_t index) {
     Add(leaky ? "LeakyRelu" : "Elu", {cur_}, {onnx::Attribute::Float("alpha", static_cast<float>(alpha))});
     return Status::Ok();
   }
-  if (cls_ == "Softmax") {
-    if (c.contains("axis") && !(c["axis"].is_number_integer() && c["axis"].get<int64_t>() == -1))
-      return Fail("axis " + c["axis"].dump() + " (only -1)");
+  if (cls_ == "Softmax") {  // axis counts the batch: -1 or the last is Keras' last (channel) axis
+    const int64_t last = static_cast<int64_t>(shape_.size());
+    if (c.contains("axis") && !(c["axis"].is_number_integer() && (c["axis"].get<int64_t>() == -1 || c["axis"].get<int64_t>() == last)))
+      return Fail("axis " + c["axis"].dump() + " (only the last, -1 or " + std::to_string(last) + ")");
     return Activation("softmax");
   }
   return Fail("layer class has no ONNX conversion here (converted: InputLayer, Conv2D, DepthwiseConv2D, "
