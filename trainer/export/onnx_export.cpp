@@ -563,14 +563,15 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
   auto& md = m.metadata_props;
   md.push_back({"catdog.input", "input: float32 NHWC " + ShapeStr(info.input_shape) +
                                     " per sample (batch first), preprocess() of the image (DESIGN contract 1)"});
+  const bool calibrated = info.temperature != 1.0 || (cd.contains("calibration") && cd["calibration"].is_object());
   md.push_back({"catdog.output", "output: " + ShapeStr(info.output_shape) + " per sample, " +
-                                     (cd.contains("output") ? AsText(cd["output"]) : std::string("the model's raw output")) +
-                                     " (raw: apply catdog.calibration_temperature yourself)"});
+                                     (cd.contains("output") ? AsText(cd["output"]) : std::string("the model's output")) +
+                                     (calibrated ? ", raw (calibrate it with catdog.calibration_temperature)" : "")});
   for (const char* key : {"labels", "input_size", "channels", "fit", "gray", "input_scale", "threshold", "arch"})
     if (cd.contains(key)) md.push_back({std::string("catdog.") + key, AsText(cd[key])});
   if (cd.contains("selfcheck") && cd["selfcheck"].is_object() && cd["selfcheck"].contains("preprocess"))
     md.push_back({"catdog.preprocess", Compact(cd["selfcheck"]["preprocess"])});
-  if (info.temperature != 1.0 || (cd.contains("calibration") && cd["calibration"].is_object())) {
+  if (calibrated) {
     char t[64];
     std::snprintf(t, sizeof t, "%.17g", info.temperature);
     md.push_back({"catdog.calibration_temperature", t});
