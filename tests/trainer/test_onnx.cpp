@@ -258,6 +258,35 @@ TEST(OnnxConvert, CalibratedModelCarriesItsTemperature) {
   EXPECT_NE(meta["catdog.ood"].find("max-prob"), std::string::npos);
 }
 
+// Keras' defaults when a config leaves strides out: a convolution's are 1, a pooling layer's its size.
+TEST(OnnxConvert, AbsentStridesTakeKerasDefaults) {
+  TempDir tmp;
+  CopyModel("cnn-u8", tmp.path("m"));
+  json mj = json::parse(ReadFile(tmp.path("m/model.json")));
+  json& layers = mj["modelTopology"]["model_config"]["config"]["layers"];
+  ASSERT_EQ(layers[0]["class_name"], "Conv2D");
+  ASSERT_EQ(layers[1]["class_name"], "MaxPooling2D");
+  layers[0]["config"].erase("strides");
+  layers[1]["config"].erase("strides");
+  std::ofstream(tmp.path("m/model.json"), std::ios::trunc) << mj.dump();
+  catdog::test::Ran r = Catdog(tmp, "convert " + Q(tmp.path("m")) + " --to onnx --out " + Q(tmp.path("a.onnx")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<Field> g = Fields(All(Fields(ReadFile(tmp.path("a.onnx"))), 7)[0].bytes);
+  std::map<std::string, std::vector<uint64_t>> strides;  // first node of each op type -> its strides
+  for (const Field& n : All(g, 1)) {
+    const std::vector<Field> node = Fields(n.bytes);
+    const std::string op = All(node, 4)[0].bytes;
+    if (strides.count(op)) continue;
+    for (const Field& a : All(node, 5)) {
+      const std::vector<Field> attr = Fields(a.bytes);
+      if (All(attr, 1)[0].bytes != "strides") continue;
+      for (const Field& v : All(attr, 8)) strides[op].push_back(v.value);
+    }
+  }
+  EXPECT_EQ(strides["Conv"], (std::vector<uint64_t>{1, 1}));
+  EXPECT_EQ(strides["MaxPool"], (std::vector<uint64_t>{2, 2}));
+}
+
 TEST(OnnxConvert, AModelThatDoesNotLoadExits2NamingTheFile) {
   TempDir tmp;
   stdfs::create_directories(tmp.path("empty"));

@@ -199,7 +199,10 @@ Status Converter::Window(const json& c, const char* kernel_key, const char* stri
                          std::vector<int64_t>* s, std::vector<int64_t>* d, std::vector<int64_t>* pads,
                          std::vector<int64_t>* out_hw) {
   if (!Pair(c, kernel_key, k, {})) return Fail(std::string(kernel_key) + " is not one or two positive integers");
-  if (!Pair(c, strides_key, s, *k)) return Fail(std::string(strides_key) + " is not one or two positive integers");
+  // Absent strides: a pooling layer's default is its pool size, a convolution's 1.
+  const bool pooling = std::string(kernel_key) == "pool_size";
+  if (!Pair(c, strides_key, s, pooling ? *k : std::vector<int64_t>{1, 1}))
+    return Fail(std::string(strides_key) + " is not one or two positive integers");
   if (!Pair(c, "dilation_rate", d, {1, 1})) return Fail("dilation_rate is not one or two positive integers");
   const std::string fmt = ConfigStr(c, "data_format", "channels_last");
   if (fmt != "channels_last") return Fail("data_format '" + fmt + "' (only channels_last)");
