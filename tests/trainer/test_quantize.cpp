@@ -160,4 +160,28 @@ TEST(Quantize, BadInputExitsTwoNamingTheValueAndWritesNothing) {
   }
 }
 
+// A model whose run card says it does not beat chance (learning_check.h) is not quantized for
+// shipping unless --allow-chance; a model without the check (older runs, other tools) is.
+TEST(Quantize, AModelAtChanceIsRefusedUnlessAllowed) {
+  TempDir tmp;
+  CopyShipped(tmp);
+  const std::string src = tmp.path("models/catnet-v2");
+  json doc = ReadJson(src + "/model.json");
+  doc["userDefinedMetadata"]["catdog"]["run_card"]["learning_check"] = {
+      {"known", true}, {"images", 60}, {"accuracy", 0.5}, {"chance", 0.5}, {"bar", 0.65},
+      {"spread", 0.0004}, {"beats_chance", false}, {"collapsed", true}};
+  std::ofstream(src + "/model.json") << doc.dump();
+  const std::string out = tmp.path("models/u8");
+  auto r = Catdog(tmp, "quantize '" + src + "' --dtype uint8 --out '" + out + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("does not beat chance"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("50.0%"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--allow-chance"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(out));
+  r = Catdog(tmp, "quantize '" + src + "' --dtype uint8 --out '" + out + "' --allow-chance");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("quantized anyway"), std::string::npos) << r.err;
+  EXPECT_TRUE(stdfs::exists(out + "/model.json"));
+}
+
 }  // namespace

@@ -26,6 +26,8 @@ void RegisterExport(CLI::App& app) {
   cmd->add_flag("--force", *force, "With --format onnx: replace an existing --out file");
   cmd->add_option("--quantize", opt->quantize, "Weight quantization like tfjs_converter: float16 | uint16 | uint8")
       ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
+  cmd->add_flag("--allow-chance", opt->allow_chance,
+                "Export even when the checkpoint does not beat chance on its validation split (its run card says)");
   cmd->callback([ckpt_path, out, opt, format, force] {
     train::Checkpoint ck;
     Status s = train::ReadCheckpoint(*ckpt_path, &ck);
@@ -34,6 +36,14 @@ void RegisterExport(CLI::App& app) {
       ExitCode() = kExitBadInput;
       return;
     }
+    std::string warning;
+    s = train::CheckLearned(ck, *ckpt_path, opt->allow_chance, &warning);
+    if (!s) {
+      spdlog::error("{}", s.message().substr(11));  // "bad input: "
+      ExitCode() = kExitBadInput;
+      return;
+    }
+    if (!warning.empty()) spdlog::warn("{}", warning);
     if (*format == "onnx") {
       bool bad = false;
       std::string summary;

@@ -24,6 +24,8 @@ void RegisterQuantize(CLI::App& app) {
   cmd->add_option("--index", o->index, "The page's models/index.json: add or replace this model's entry (atomic write)");
   cmd->add_option("--title", o->title, "The index entry's title (default: the source entry's, with the dtype)");
   cmd->add_option("--metrics", o->metrics, "`catdog evaluate --json` output of the quantized model, for the index entry");
+  cmd->add_flag("--allow-chance", o->allow_chance,
+                "Quantize even when the model's run card says it does not beat chance on its validation split");
   cmd->callback([model, o] {
     QuantizeResult r;
     bool bad = false;
@@ -33,6 +35,7 @@ void RegisterQuantize(CLI::App& app) {
       ExitCode() = bad ? kExitBadInput : kExitFailure;
       return;
     }
+    if (!r.warning.empty()) spdlog::warn("{}", r.warning);
     spdlog::info("{}: {} weights as {}, {} bytes of shards, {} bytes in all; {}; float vs {} outputs differ by at most {:.3g}",
                  o->out, r.weights, o->dtype, r.weight_bytes, r.size_bytes, r.selfcheck, o->dtype, r.max_abs_diff);
     if (!o->index.empty()) spdlog::info("{}: entry '{}' written", o->index, r.id);

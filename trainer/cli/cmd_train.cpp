@@ -53,6 +53,13 @@ void RegisterTrain(CLI::App& app) {
                 "Start a fresh run even though OUT holds a previous one: its best.pt, last.pt, history.jsonl, "
                 "run.json and TensorBoard events are deleted first");
   cmd->add_flag("--allow-one-class", opt->allow_one_class, "Train even when the training split holds one class only");
+  cmd->add_option("--precise-bn", opt->precise_bn,
+                  "Before each validation, recompute the BatchNorm statistics from this many training images under "
+                  "the current weights (the running averages lag far behind in short runs); 0 = keep the running "
+                  "averages. Default: 1024 for a fresh run, 0 with --finetune (the model's own statistics are kept)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  cmd->add_flag("--allow-chance", opt->allow_chance,
+                "With --export: export even when the model does not beat chance on its validation split");
   cmd->add_flag("--bf16", opt->bf16, "bf16 autocast (mixed precision)");
   cmd->add_flag("--channels-last", opt->channels_last, "Channels-last activations");
   cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")

@@ -39,10 +39,36 @@ void OnCrash(int sig) {
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
+
+// `catdog train` on the CPU: libtorch's ops run their threads through OpenMP (libgomp), whose
+// threads spin up to 300,000 times at every barrier before sleeping. On a laptop where anything
+// else runs, a spinning thread holds the core its partner needs: catnet at 2 threads trained at
+// 21-27 images/s beside a compiler against 92-119 at 1 thread, and at 92-113 with a spin count of
+// 1,000 (BENCHMARKS.md, "CPU training threads"). libgomp reads its settings once, before main, so
+// train re-executes itself once with GOMP_SPINCOUNT=1000 unless the user set GOMP_SPINCOUNT or
+// OMP_WAIT_POLICY (theirs win). The pid stays the same (exec), so signals and locks are unaffected.
+void TuneOpenMpWaits(int argc, char** argv) {
+#if defined(__linux__) && defined(CATDOG_HAVE_TORCH)
+  if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY") || std::getenv("CATDOG_OMP_TUNED")) return;
+  const char* command = nullptr;
+  for (int i = 1; i < argc && !command; ++i)
+    if (argv[i][0] != '-') command = argv[i];
+  if (!command || std::string(command) != "train") return;
+  setenv("GOMP_SPINCOUNT", "1000", 1);
+  setenv("CATDOG_OMP_TUNED", "1", 1);  // once: the new image sees it and goes on
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc): carry on with libgomp's defaults.
+  unsetenv("GOMP_SPINCOUNT");
+#else
+  (void)argc;
+  (void)argv;
+#endif
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace catdog::cli;
+  TuneOpenMpWaits(argc, argv);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, OnCrash);
   CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
   app.require_subcommand(1);

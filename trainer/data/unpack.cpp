@@ -49,6 +49,18 @@ Status UnpackToNpy(const Pack& p, const std::string& out_dir, std::vector<Unpack
     std::string yp = (std::filesystem::path(out_dir) / ("y_" + name + ".npy")).string();
     Status s = WriteNpy(xp, {idx.size(), size_t(p.size), size_t(p.size)}, x);
     if (s) s = WriteNpy(yp, {idx.size()}, y);
+    // Which photo each row is: its source path (relative to the --images folder it came from), one
+    // per line, as the JSON string prepare's report uses (non-UTF-8 bytes escaped, fsutil.h).
+    if (s && p.paths.size() == p.count()) {
+      std::string lines;
+      for (size_t k : idx) {
+        std::string line = fs::JsonSafeName(p.paths[k]);
+        for (char& c : line)
+          if (c == '\n' || c == '\r') c = '?';
+        lines += line + "\n";
+      }
+      s = fs::WriteFileAtomic((std::filesystem::path(out_dir) / ("paths_" + name + ".txt")).string(), lines);
+    }
     if (!s) return s;
     written->push_back({name, idx.size(), xp});
   }

@@ -386,6 +386,21 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
   return Status::Ok();
 }
 
+Status CheckLearned(const Checkpoint& ckpt, const std::string& source, bool allow_chance, std::string* warning) {
+  warning->clear();
+  const json meta = json::parse(ckpt.meta_json.empty() ? "{}" : ckpt.meta_json, nullptr, false);
+  const json card = meta.is_object() ? Obj(meta, "run_card") : json::object();
+  const LearningCheck c = LearningCheckFromJson(card.is_object() && card.contains("learning_check") ? card["learning_check"] : json());
+  if (!c.known || c.beats_chance) return Status::Ok();
+  if (allow_chance) {
+    *warning = source + " does not beat chance (" + c.Describe() + "); exported anyway (--allow-chance)";
+    return Status::Ok();
+  }
+  return Status::Error("bad input: " + source + " does not beat chance: " + c.Describe() +
+                       ". It learned nothing that holds on photos it has not seen: train longer, on more photos or "
+                       "with another --lr; --allow-chance exports it anyway");
+}
+
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir, TfjsModel* written) {
   TfjsModel m;
   Status s = BuildTfjsModel(ckpt, options, &m);

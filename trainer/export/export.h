@@ -30,7 +30,14 @@ struct ExportOptions {
   std::string quantize;                          // "", "float16", "uint16", "uint8"
   uint64_t max_shard_bytes = 4ull * 1024 * 1024; // the converter's default shard size
   bool compute_golden = true;                    // run libtorch for the golden pairs
+  bool allow_chance = false;                     // export a model that does not beat chance
 };
+
+// The run card's learning check (learning_check.h) of a checkpoint. A model that does not beat
+// chance on its validation split is refused ("bad input: ..." naming the numbers and
+// --allow-chance) unless `allow_chance`; then *warning says what ships. A checkpoint without the
+// check (older runs, hand-made ones) passes.
+Status CheckLearned(const Checkpoint& ckpt, const std::string& source, bool allow_chance, std::string* warning);
 
 struct GoldenPair {
   std::string desc;

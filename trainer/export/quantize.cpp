@@ -14,6 +14,7 @@
 #include "catdog/json_bounded.h"
 #include "catdog/tfjs_format.h"
 #include "fsutil.h"
+#include "learning_check.h"
 #include "model_files.h"
 #include "seal.h"
 
@@ -139,6 +140,18 @@ Status QuantizeModelDir(const std::string& model_path, const QuantizeOptions& o,
   cd["quantization"] = o.dtype;
   if (cd.contains("golden")) cd["golden_tolerance"] = GoldenTolerance(dtype);
   const std::string arch = cd.contains("arch") && cd["arch"].is_string() ? cd["arch"].get<std::string>() : "";
+  // A model that learned nothing (its run card's learning check, learning_check.h) does not ship.
+  if (cd.contains("run_card") && cd["run_card"].is_object() && cd["run_card"].contains("learning_check")) {
+    const train::LearningCheck c =
+        train::LearningCheckFromJson(nlohmann::json::parse(Dump(cd["run_card"]["learning_check"]), nullptr, false));
+    if (c.known && !c.beats_chance) {
+      if (!o.allow_chance)
+        return Status::Error(src + " does not beat chance: " + c.Describe() +
+                             " (its run card). It learned nothing that holds on new photos; --allow-chance quantizes it "
+                             "anyway");
+      r->warning = src + " does not beat chance (" + c.Describe() + "); quantized anyway (--allow-chance)";
+    }
+  }
 
   const std::string out_json = (out / "model.json").string();
   std::string sealed;

@@ -17,6 +17,7 @@ struct QuantizeOptions {
   std::string index;    // models/index.json to add/replace the entry in ("" = none)
   std::string title;    // the entry's title ("" = the source entry's, with the dtype)
   std::string metrics;  // `catdog evaluate --json` output of the quantized model ("" = none)
+  bool allow_chance = false;  // quantize a model whose run card says it does not beat chance
 };
 
 struct QuantizeResult {
@@ -26,6 +27,7 @@ struct QuantizeResult {
   uint64_t size_bytes = 0;     // model.json + shards
   std::string selfcheck;       // "model verified (n/n)"
   double max_abs_diff = 0;     // largest |quantized - float| output over the self-check goldens
+  std::string warning;         // what shipped anyway (--allow-chance)
 };
 
 // Fails with a message naming the file, the flag and the value on bad input (a model folder that

@@ -78,6 +78,13 @@ int RunTrainCommand(TrainCommand c) {
     eo.quantize = c.quantize;
     train::TfjsModel m;
     s = train::ReadCheckpoint(best, &ck);
+    std::string warning;
+    if (s) s = train::CheckLearned(ck, best, opt.allow_chance, &warning);
+    if (!s && s.message().rfind("bad input: ", 0) == 0) {
+      spdlog::error("--export: {} (the run stays in {})", s.message().substr(11), opt.out_dir);
+      return kExitBadInput;
+    }
+    if (!warning.empty()) spdlog::warn("--export: {}", warning);
     if (s) s = train::ExportTfjs(ck, eo, opt.export_dir, &m);
     if (!s) {
       spdlog::error("--export: {}", s.message());

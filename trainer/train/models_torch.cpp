@@ -106,6 +106,13 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
   return x.view({-1});
 }
 
+std::vector<torch::nn::BatchNorm2d> NetImpl::batch_norms() const {
+  std::vector<torch::nn::BatchNorm2d> out;
+  for (const Entry& e : entries_)
+    if (e.kind == LayerKind::kBatchNorm) out.push_back(e.bn);
+  return out;
+}
+
 std::vector<torch::Tensor> NetImpl::ordered_tensors() {
   std::vector<torch::Tensor> out;
   for (Entry& e : entries_) {

@@ -23,6 +23,8 @@ class NetImpl : public torch::nn::Module {
   // Params and buffers in ModelTensors() order (the live tensors, not copies).
   std::vector<torch::Tensor> ordered_tensors();
   const std::vector<ResolvedLayer>& layers() const { return layers_; }
+  // The BatchNorm layers in order (none for the tutorial's models).
+  std::vector<torch::nn::BatchNorm2d> batch_norms() const;
   // CUDA builds with the trainer's own kernels (CATDOG_FUSED_CUDA): conv + 2x2 max-pool + ReLU
   // pools and rectifies in one kernel each way on CUDA tensors. Elsewhere a no-op.
   void set_fused_kernels(bool on) { fused_ = on; }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <tuple>
@@ -50,7 +51,8 @@ std::string IsoNow() {
 
 json StatsJson(const EpochStats& e) {
   return {{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"val_loss", e.val_loss},
-          {"val_accuracy", e.val_accuracy}, {"lr", e.lr}, {"seconds", e.seconds}, {"images_per_s", e.images_per_s}};
+          {"val_accuracy", e.val_accuracy}, {"lr", e.lr}, {"seconds", e.seconds}, {"images_per_s", e.images_per_s},
+          {"val_spread", std::isfinite(e.val_spread) ? json(e.val_spread) : json(nullptr)}};
 }
 
 EpochStats StatsFromJson(const json& j) {
@@ -67,6 +69,7 @@ EpochStats StatsFromJson(const json& j) {
   e.lr = num("lr");
   e.seconds = num("seconds");
   e.images_per_s = num("images_per_s");
+  e.val_spread = j.contains("val_spread") && j["val_spread"].is_number() ? j["val_spread"].get<double>() : NAN;
   return e;
 }
 

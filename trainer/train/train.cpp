@@ -43,6 +43,7 @@
 #include "distributed.h"
 #include "fsutil.h"
 #include "graph_step.h"
+#include "learning_check.h"
 #include "models_torch.h"
 #include "optimiser.h"
 #include "progress.h"
@@ -87,7 +88,16 @@ class Trainer {
   bool Record(const EpochStats& e);
   bool ShouldStop(const EpochStats& e);
   Status Finish(TrainResult* result);
-  std::pair<double, double> Evaluate(const DeviceData& d);
+  struct ValResult {
+    double loss = NAN, accuracy = NAN, spread = NAN;
+  };
+  ValResult Evaluate(const DeviceData& d);
+  void RecomputeBatchNorm();
+  LearningCheck Judge(const EpochStats& e) const;
+  void WarnIfNotLearning(const EpochStats& e) const;
+  bool BeatChanceBefore() const;
+  bool Remind(int epoch) const;
+  mutable int last_warned_ = 0;  // the epoch of the last "not learning" warning
   json Meta() const;
   json RunCard(const std::string& status) const;
   Status SaveEpoch(bool improved);
@@ -100,6 +110,7 @@ class Trainer {
   torch::Device device_{torch::kCPU};
   std::string log_dir_;
   DeviceData train_, val_;
+  int64_t val_positives_ = 0;  // validation images of the second class (learning_check.h)
   Net net_{nullptr};
   FlatParams flat_;
   FlatAdam adam_;
@@ -136,6 +147,8 @@ Status Trainer::Validate() {
                     std::to_string(pack_.size) + "x" + std::to_string(pack_.size));
   if (!arch_) return BadInput("--arch '" + o_.arch + "': unknown architecture (choose " + ArchNames() + ")");
   if (o_.epochs < 1) return BadInput("--epochs " + std::to_string(o_.epochs) + ": must be >= 1");
+  if (o_.precise_bn < -1) return BadInput("--precise-bn " + std::to_string(o_.precise_bn) + ": must be >= 0");
+  if (o_.precise_bn < 0) o_.precise_bn = o_.init ? 0 : 1024;
   if (o_.batch < 1 || o_.batch > 1 << 20) return BadInput("--batch " + std::to_string(o_.batch) + ": must be in 1..1048576");
   if (!(o_.lr > 0) || !std::isfinite(o_.lr)) return BadInput("--lr " + std::to_string(o_.lr) + ": must be a positive number");
   if (o_.out_dir.empty()) return BadInput("--out is required");
@@ -279,6 +292,7 @@ Status Trainer::Setup() {
                  "training loss)", o_.pack_path, o_.val_split);
   train_ = ToDevice(pack_, tr, device_);
   val_ = ToDevice(pack_, va, device_);
+  for (size_t i : va) val_positives_ += pack_.labels[i] ? 1 : 0;
   // Golden inputs for the export: a constant image and the first validation image of each class.
   const int S = pack_.size;
   std::vector<uint8_t> gray(size_t(S) * S, 128);
@@ -418,13 +432,57 @@ Status Trainer::Resume() {
   return Status::Ok();
 }
 
-std::pair<double, double> Trainer::Evaluate(const DeviceData& d) {
-  if (d.n == 0) return {NAN, NAN};  // no validation split
+// Precise BatchNorm (train.h precise_bn): the eval-mode statistics recomputed from training
+// images under the current weights. Each BatchNorm layer's running mean and variance become the
+// plain average over the batches of its training-mode batch statistics (torch's cumulative
+// average: momentum unset), batches of the training batch size so the variance is the one the
+// training steps normalised with. Other layers run in eval mode (no dropout). The tensors are
+// written in place, so a captured CUDA graph keeps its addresses.
+void Trainer::RecomputeBatchNorm() {
+  std::vector<torch::nn::BatchNorm2d> bns = net_->batch_norms();
+  if (bns.empty() || o_.precise_bn <= 0 || train_.n == 0) return;
+  torch::NoGradGuard no_grad;
+  const int64_t n = std::min<int64_t>(o_.precise_bn, train_.n);
+  // Evenly spaced over the split (packs are sorted by class: both classes, in their proportions).
+  torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kDouble))
+                          .mul_(double(train_.n) / double(n))
+                          .floor_()
+                          .to(torch::kLong)
+                          .to(device_);
+  net_->eval();
+  std::vector<c10::optional<double>> momenta;
+  for (auto& bn : bns) {
+    momenta.push_back(bn->options.momentum());
+    bn->reset_running_stats();
+    bn->options.momentum(c10::nullopt);
+    bn->train();
+  }
+  const int64_t b = std::max<int64_t>(1, std::min<int64_t>(o_.batch, n));
+  // Whole batches only (a short last batch would count as much as a full one), unless n < batch.
+  const int64_t batches = std::max<int64_t>(1, n / b);
+  for (int64_t i = 0; i < batches; ++i) {
+    const int64_t len = std::min<int64_t>(b, n - i * b);
+    if (len < 2) break;  // a variance needs two images
+    torch::Tensor x = train_.x.index_select(0, idx.narrow(0, i * b, len)).to(torch::kFloat).mul_(1.0 / 255.0);
+    if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    AutocastScope ac(o_.bf16, device_);
+    net_->forward(x);
+  }
+  for (size_t i = 0; i < bns.size(); ++i) {
+    bns[i]->options.momentum(momenta[i]);
+    bns[i]->eval();
+  }
+}
+
+Trainer::ValResult Trainer::Evaluate(const DeviceData& d) {
+  if (d.n == 0) return {};  // no validation split
   net_->eval();
   torch::NoGradGuard no_grad;
   auto opts = torch::TensorOptions().device(device_);
   torch::Tensor loss_sum = torch::zeros({}, opts.dtype(torch::kDouble));
   torch::Tensor correct = torch::zeros({}, opts.dtype(torch::kLong));
+  torch::Tensor p_sum = torch::zeros({}, opts.dtype(torch::kDouble));
+  torch::Tensor p_sq = torch::zeros({}, opts.dtype(torch::kDouble));
   // On the CPU, batches of 32: at 256 each activation is hundreds of MB (catnet's first: 328 MB) and
   // the pass runs from memory instead of cache (2,998 photos: 8.9 s at 256, 5.6 s at 32 on dev).
   const int64_t eb = device_.is_cuda() ? o_.eval_batch : std::min<int64_t>(o_.eval_batch, 32);
@@ -440,8 +498,47 @@ std::pair<double, double> Trainer::Evaluate(const DeviceData& d) {
     torch::Tensor y = d.y.narrow(0, start, len);
     loss_sum.add_(torch::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum));
     correct.add_(logits.gt(0).eq(d.y_bool.narrow(0, start, len)).sum());
+    torch::Tensor p = torch::sigmoid(logits).to(torch::kDouble);
+    p_sum.add_(p.sum());
+    p_sq.add_(p.square().sum());
   }
-  return {loss_sum.item<double>() / double(d.n), double(correct.item<int64_t>()) / double(d.n)};
+  ValResult r;
+  r.loss = loss_sum.item<double>() / double(d.n);
+  r.accuracy = double(correct.item<int64_t>()) / double(d.n);
+  const double mean = p_sum.item<double>() / double(d.n);
+  r.spread = std::sqrt(std::max(0.0, p_sq.item<double>() / double(d.n) - mean * mean));
+  return r;
+}
+
+LearningCheck Trainer::Judge(const EpochStats& e) const {
+  return JudgeLearning(val_.n, val_positives_, e.val_accuracy, e.val_spread);
+}
+
+// Says so, during training, when validation stays at chance while the training accuracy climbs,
+// or when the outputs have collapsed to one value.
+void Trainer::WarnIfNotLearning(const EpochStats& e) const {
+  const LearningCheck c = Judge(e);
+  if (!c.known) return;
+  if (c.collapsed && Remind(e.epoch))
+    spdlog::warn("epoch {}: the model gives nearly the same P(dog) to every validation image (spread {:.4f}): "
+                 "it tells nothing apart yet", e.epoch, c.spread);
+  else if (!c.beats_chance && e.accuracy > c.chance + 0.1 && !BeatChanceBefore() && Remind(e.epoch))
+    spdlog::warn("epoch {}: {} while training accuracy is {:.1f}%: nothing learned so far holds on images the model "
+                 "has not seen", e.epoch, c.Describe(), 100 * e.accuracy);
+}
+
+// The first time, then at most every 10th epoch: a warning a person reads, not a wall of them.
+bool Trainer::Remind(int epoch) const {
+  if (last_warned_ > 0 && epoch - last_warned_ < 10) return false;
+  last_warned_ = epoch;
+  return true;
+}
+
+// Whether an earlier epoch of the run beat chance (one noisy epoch after that is no news).
+bool Trainer::BeatChanceBefore() const {
+  for (size_t i = 0; i + 1 < st_.history.size(); ++i)
+    if (Judge(st_.history[i]).beats_chance) return true;
+  return false;
 }
 
 json Trainer::Meta() const {
@@ -509,8 +606,12 @@ json Trainer::RunCard(const std::string& status) const {
   c["epochs_run"] = st_.epoch;
   c["stop_reason"] = stop_reason_;
   c["best_epoch"] = st_.best_epoch;
-  if (st_.best_epoch > 0 && size_t(st_.best_epoch) <= st_.history.size())
+  c["precise_bn_images"] = !net_.is_empty() && !net_->batch_norms().empty() ? std::min<int64_t>(o_.precise_bn, train_.n) : 0;
+  if (st_.best_epoch > 0 && size_t(st_.best_epoch) <= st_.history.size()) {
     c["best"] = StatsJson(st_.history[size_t(st_.best_epoch) - 1]);
+    // The checkpoint that ships (best.pt) judged on the validation split (learning_check.h).
+    c["learning_check"] = Judge(st_.history[size_t(st_.best_epoch) - 1]).ToJson();
+  }
   if (!st_.history.empty()) c["final"] = StatsJson(st_.history.back());
   // seconds: whole epochs (validation included); images_per_s: training phase only.
   double secs = 0, train_secs = 0, imgs = 0;
@@ -658,21 +759,24 @@ Status Trainer::TrainEpoch(int epoch, EpochStats* out) {
                     " (diverged; try a lower --lr than " + std::to_string(o_.lr) + "). Stopped; " +
                     (st_.epoch > 0 ? "last.pt/best.pt keep epoch " + std::to_string(st_.epoch)
                                    : std::string("no checkpoint was written")) + ".");
-  double vl = NAN, va = NAN;
+  ValResult v;
   if (writer()) {  // [dist] rank 0 validates on the whole split and tells the others
-    SwapEma();  // validate the averaged weights
-    std::tie(vl, va) = Evaluate(val_);
+    SwapEma();  // validate the averaged weights, with BatchNorm statistics of their own
+    RecomputeBatchNorm();
+    v = Evaluate(val_);
     SwapEma();
   }
   if (dist_) {
-    torch::Tensor v = torch::tensor({vl, va}, torch::kDouble).to(device_);
-    dist_->Broadcast(v);
-    v = v.cpu();
-    vl = v[0].item<double>();
-    va = v[1].item<double>();
+    torch::Tensor t = torch::tensor({v.loss, v.accuracy, v.spread}, torch::kDouble).to(device_);
+    dist_->Broadcast(t);
+    t = t.cpu();
+    v.loss = t[0].item<double>();
+    v.accuracy = t[1].item<double>();
+    v.spread = t[2].item<double>();
   }
-  e.val_loss = vl;
-  e.val_accuracy = va;
+  e.val_loss = v.loss;
+  e.val_accuracy = v.accuracy;
+  e.val_spread = v.spread;
   e.lr = lr;
   e.seconds = std::chrono::duration<double>(Clock::now() - te).count();
   e.images_per_s = train_seconds > 0 ? double(train_.n) / train_seconds : 0;
@@ -714,6 +818,14 @@ bool Trainer::ShouldStop(const EpochStats& e) {
 }
 
 Status Trainer::Finish(TrainResult* result) {
+  if (writer() && st_.best_epoch > 0 && size_t(st_.best_epoch) <= st_.history.size()) {
+    const LearningCheck c = Judge(st_.history[size_t(st_.best_epoch) - 1]);
+    if (c.known && !c.beats_chance)
+      spdlog::warn("best.pt (epoch {}) does not beat chance: {}. It has learned nothing that holds on new photos; "
+                   "export and quantize refuse it without --allow-chance (train longer, on more photos, or with a "
+                   "lower --lr)", st_.best_epoch, c.Describe());
+    result->learning = c;
+  }
   Status s;  // [dist] rank 0 alone writes run.json and has best.pt
   if (writer()) s = fs::WriteFileAtomic((stdfs::path(o_.out_dir) / "run.json").string(), RunCard("finished").dump(2) + "\n");
   if (!s) return s;
@@ -754,6 +866,10 @@ Status Trainer::Run(TrainResult* result) {
                arch_->name, o_.augment ? "on" : "off", device_.str(), train_.n, val_.n, o_.val_split, o_.batch,
                dist_ ? fmt::format(" per rank x {} ranks = {}", world_, global_batch) : "",
                (train_.n + global_batch - 1) / global_batch, flat_.numel());
+  if (!o_.init && !o_.resume && train_.n < 1000)
+    spdlog::info("{} training images: a model trained from scratch learns little from so few; fine-tuning a shipped "
+                 "model (--finetune MODEL_DIR) starts from what it learned on thousands (README, \"Training on a "
+                 "laptop\")", train_.n);
   stop_reason_ = "epochs";
   if (st_.epoch >= o_.epochs) spdlog::info("already trained {} of {} epochs", st_.epoch, o_.epochs);
   while (st_.epoch < o_.epochs) {
@@ -768,6 +884,7 @@ Status Trainer::Run(TrainResult* result) {
     s = writer() ? SaveEpoch(improved) : Status::Ok();  // [dist]
     if (!s) return s;
     LogEpochLine(e, o_.epochs, improved);
+    if (writer()) WarnIfNotLearning(e);
     if (ShouldStop(e)) break;
   }
   return Finish(result);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "catdog/catdog.h"
+#include "learning_check.h"
 #include "models.h"
 #include "pack.h"
 
@@ -101,6 +102,17 @@ struct TrainOptions {
   int distributed = -1;
   int dist_timeout_s = 300;
   int dist_bucket_kb = 1024;  // gradient all-reduce bucket size (distributed.h)
+  // Precise BatchNorm: before every validation (and so in best.pt, last.pt and the export) the
+  // BatchNorm statistics that eval mode uses are recomputed from this many training images (evenly
+  // spaced over the split, not augmented) under the weights being validated, instead of the
+  // running averages (momentum 0.99, Keras'), which lag the weights by hundreds of steps: a short
+  // run's eval-mode model answered P(dog) 0.5 for every photo. 0 = keep the running averages;
+  // -1 = 1024 for a fresh run, 0 for a fine-tune (--finetune starts from the shipped model's
+  // statistics, measured on its whole training set, which a few marked frames must not replace).
+  int64_t precise_bn = -1;
+  // A model whose validation accuracy does not beat chance is named during training and in the
+  // run card; `export` / `quantize` refuse it unless --allow-chance (learning_check.h).
+  bool allow_chance = false;
 };
 
 // Weight of the outlier term (Hendrycks et al. 2019, "Deep Anomaly Detection with Outlier Exposure", use 0.5).
@@ -109,6 +121,9 @@ inline constexpr double kOutlierWeight = 0.5;
 struct EpochStats {
   int epoch = 0;  // 1-based
   double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0, seconds = 0, images_per_s = 0;
+  // Standard deviation of the validation images' P(dog): near 0 when the outputs have collapsed
+  // to one value (a model that answers the same for every photo). NaN without validation.
+  double val_spread = 0;
 };
 
 struct TrainResult {
@@ -119,6 +134,7 @@ struct TrainResult {
   double seconds = 0;               // this invocation's wall time
   std::string device;               // "cpu" / "cuda:0"
   int rank = 0, world_size = 1;     // distributed training: rank 0 alone wrote the run's files
+  LearningCheck learning;           // best.pt judged on the validation split (rank 0)
 };
 
 // Validates options (messages name the flag and value), then trains. Exit-code mapping for the CLI:
