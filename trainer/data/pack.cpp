@@ -24,6 +24,9 @@
 
 #include "fsutil.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace catdog::pack {
 namespace stdfs = std::filesystem;
 using json = nlohmann::json;
@@ -258,22 +261,19 @@ Status ParseShard(const std::string& name, FrameReader& rd, const Pack::ShardInf
 
 // Reads a whole file of known maximum size into an uninitialised buffer (one read, no regrowth).
 Status ReadShardFile(const std::string& path, uint64_t max_bytes, std::unique_ptr<uint8_t[]>* buf, size_t* size) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  std::fseek(f, 0, SEEK_END);
-  long len = std::ftell(f);
-  std::fseek(f, 0, SEEK_SET);
-  if (len < 0 || uint64_t(len) > max_bytes) {
-    std::fclose(f);
+  int fd = -1;
+  struct stat st {};
+  Status s = fs::OpenRegular(path, &fd, &st);
+  if (!s) return s;
+  const uint64_t len = static_cast<uint64_t>(st.st_size);
+  if (len > max_bytes) {
+    ::close(fd);
     return Status::Error(path + ": size " + std::to_string(len) + " is not what pack.json says (" + std::to_string(max_bytes) +
                          " bytes): truncated or replaced");
   }
   buf->reset(new uint8_t[len > 0 ? size_t(len) : 1]);
-  *size = std::fread(buf->get(), 1, size_t(len), f);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err || *size != size_t(len)) return Status::Error(path + ": read error");
-  return Status::Ok();
+  *size = size_t(len);
+  return fs::ReadExactly(fd, path, buf->get(), len);
 }
 
 // Reads j[key] into *out; false when missing, of another type or (integers) out of T's range.
