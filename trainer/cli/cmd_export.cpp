@@ -2,10 +2,13 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
+#include <system_error>
 
 #include "commands.h"
 #include "export.h"
+#include "model_files.h"
 #include "train.h"
 
 namespace catdog::cli {
@@ -16,12 +19,29 @@ void RegisterExport(CLI::App& app) {
   auto opt = std::make_shared<train::ExportOptions>();
   CLI::App* cmd = app.add_subcommand("export", "Export a checkpoint to TensorFlow.js layers format (model.json + shards)");
   cmd->add_option("--checkpoint", *ckpt_path, "A .pt file, or a `catdog train --out` directory (its best.pt)")->required();
-  cmd->add_option("--out", *out, "Output directory (written atomically)")->required();
+  cmd->add_option("--out", *out,
+                  "Output directory (written atomically); an existing folder catdog did not write needs --force")
+      ->required();
+  cmd->add_flag("--force", opt->force,
+                "Write into an existing --out that catdog did not write: replaces only the model's files, keeps the rest");
   cmd->add_option("--quantize", opt->quantize, "Weight quantization like tfjs_converter: float16 | uint16 | uint8")
       ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
   cmd->callback([ckpt_path, out, opt] {
+    // The output rule before the checkpoint is read (DESIGN contract 4).
+    std::error_code ec;
+    opt->inputs = {std::filesystem::is_directory(*ckpt_path, ec) ? (std::filesystem::path(*ckpt_path) / "best.pt").string()
+                                                                 : *ckpt_path};
+    fs::ModelOutOptions mo;
+    mo.force = opt->force;
+    mo.inputs = opt->inputs;
+    Status s = fs::CheckModelOutDir(*out, mo);
+    if (!s) {
+      spdlog::error("export: {}", s.message());
+      ExitCode() = kExitBadInput;
+      return;
+    }
     train::Checkpoint ck;
-    Status s = train::ReadCheckpoint(*ckpt_path, &ck);
+    s = train::ReadCheckpoint(*ckpt_path, &ck);
     if (!s) {
       spdlog::error("{}", s.message());
       ExitCode() = kExitBadInput;

@@ -30,6 +30,8 @@ struct ExportOptions {
   std::string quantize;                          // "", "float16", "uint16", "uint8"
   uint64_t max_shard_bytes = 4ull * 1024 * 1024; // the converter's default shard size
   bool compute_golden = true;                    // run libtorch for the golden pairs
+  bool force = false;                            // write into an out_dir catdog did not write (model_files.h)
+  std::vector<std::string> inputs;               // files read (the checkpoint): out_dir may not be/hold them
 };
 
 struct GoldenPair {
@@ -49,8 +51,8 @@ struct TfjsModel {
 Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, TfjsModel* out);
 
 // BuildTfjsModel, then fs::WriteModelDir (model_files.h) into `out_dir` atomically: a private staging folder beside it
-// (fs::StagingDir, marker checked), every file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
-// model.json (or is empty).
+// (fs::StagingDir, marker checked), every file fsynced, then renamed into place. The output rule of
+// fs::CheckModelOutDir applies (options.force, options.inputs).
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
                   TfjsModel* written = nullptr);
 
