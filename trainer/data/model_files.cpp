@@ -222,6 +222,13 @@ stdfs::path Trimmed(const std::string& out_dir) {
 
 }  // namespace
 
+std::string ModelFolderOf(const std::string& dir_or_json) {
+  std::error_code ec;
+  const stdfs::path p(dir_or_json);
+  if (stdfs::is_directory(p, ec) || !stdfs::exists(p, ec)) return dir_or_json;
+  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
+}
+
 Status InspectModelOut(const std::string& out_dir, ModelOutState* state) {
   *state = ModelOutState();
   const stdfs::path out = Trimmed(out_dir);

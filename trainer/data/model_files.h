@@ -40,6 +40,10 @@ Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std
 Status ReadModelShards(const std::string& json_path, const std::vector<std::string>& rel_paths,
                        uint64_t max_total_bytes, std::vector<std::vector<uint8_t>>* blobs);
 
+// The folder a model argument names (a folder, or a model.json / other file in it), for the output
+// rule; a path that does not exist is itself (the read fails on it later, with its own message).
+std::string ModelFolderOf(const std::string& dir_or_json);
+
 // The output rule for model folders (DESIGN contract 4), for export, quantize, calibrate --out and
 // train --export. Every model folder catdog writes holds a marker, kOutputMarker (fsutil.h), listing
 // the files catdog wrote there.

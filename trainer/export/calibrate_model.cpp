@@ -45,14 +45,10 @@ int CalibrateModel(const CalibrateOptions& a) {
   lo.threads = a.threads;
   // --out's rule first (DESIGN contract 4): never the model's folder, one holding it or inside it,
   // nor the pack; a folder catdog did not write only with --force.
-  std::error_code ec;
   fs::ModelOutOptions rule;
   rule.force = a.force;
   if (!a.out.empty()) {
-    rule.inputs = {stdfs::is_directory(a.model, ec) ? a.model
-                   : stdfs::path(a.model).has_parent_path() ? stdfs::path(a.model).parent_path().string()
-                                                             : std::string("."),
-                   a.pack};
+    rule.inputs = {fs::ModelFolderOf(a.model), a.pack};
     Status rs = fs::CheckModelOutDir(a.out, rule);
     if (!rs) return Fail(kExitBadInput, rs.message() + (a.out.empty() ? "" : " (without --out, calibrate writes in place)"));
   }

@@ -105,10 +105,7 @@ Status QuantizeModelDir(const std::string& model_path, const QuantizeOptions& o,
   r->id = out.filename().string();
   // The output rule before anything is read (DESIGN contract 4): never the source, a folder
   // holding it or one inside it; a folder catdog did not write only with --force.
-  std::error_code ec;
-  const std::string src_dir = stdfs::is_directory(model_path, ec) ? model_path
-                              : stdfs::path(model_path).has_parent_path() ? stdfs::path(model_path).parent_path().string()
-                                                                          : std::string(".");
+  const std::string src_dir = fs::ModelFolderOf(model_path);
   fs::ModelOutOptions mo;
   mo.force = o.force;
   mo.inputs = {src_dir};
