@@ -534,6 +534,14 @@ Status DecodeImageInner(const uint8_t* data, size_t size, const DecodeOptions& o
 Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
                    const std::string& name) {
   try {
+    if (options.max_pixels > kMaxDecodePixels) {
+      DecodeOptions capped = options;
+      capped.max_pixels = kMaxDecodePixels;
+      Status s = DecodeImageInner(data, size, capped, out, problem, name);
+      if (!s && *problem == Problem::kTooLarge)
+        return Status::Error(s.message() + " (the most catdog's preprocessing takes, whatever --max-pixels says)");
+      return s;
+    }
     return DecodeImageInner(data, size, options, out, problem, name);
   } catch (const std::bad_alloc&) {
     *out = Image();
