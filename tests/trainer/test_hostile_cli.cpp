@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <csignal>
@@ -661,6 +662,20 @@ TEST(UserFiles, APngBombIsOneBadImage) {
   EXPECT_EQ(doc["errors"][0]["reason"], "too-large");
 }
 
+// #17: a 400-Mpx PNG under --max-pixels 2^32 was decoded, then called "corrupt" by the core's
+// hidden 2^28-pixel preprocessing cap; now it is refused from its header as too large, saying why.
+TEST(UserFiles, ThePreprocessingPixelCapIsNamed) {
+  TempDir tmp;
+  WriteText(tmp.path("big.png"), PngBomb(20000, 20000));
+  Ran r = Catdog(tmp, "predict --json --max-pixels 4294967296 --model " + Q(kShipped) + " " + Q(tmp.path("big.png")));
+  EXPECT_EQ(r.code, 2) << r.err;
+  json doc = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out.substr(0, 300) << r.err;
+  ASSERT_EQ(doc["errors"].size(), 1u);
+  EXPECT_EQ(doc["errors"][0]["reason"], "too-large");
+  EXPECT_NE(doc["errors"][0]["message"].get<std::string>().find("268435456"), std::string::npos) << doc.dump();
+}
+
 // #16: a model folder that cannot be written is a failure (exit 1) for seal as for ood-fit,
 // calibrate and quantize; it was exit 2 (bad input) in seal alone.
 TEST(UserFiles, SealThatCannotWriteExitsOne) {
@@ -719,6 +734,37 @@ TEST(UserFiles, BadInputExitsTwoEverywhere) {
   r = Catdog(tmp, "infer --model " + Q(kShipped) + " --input " + Q(tmp.path("nan.f32")) + " --shape 1,100,100,1");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("nan.f32: value 1234"), std::string::npos) << r.err;
+}
+
+// #11: a kill during a prepare re-run over a complete pack deleted it (pack.json was removed before
+// the shards were rewritten). The re-run is killed the moment it starts writing (its staging folder
+// appears, or pack.json goes): the folder must still hold a readable pack, the old or the new one.
+TEST(UserFiles, AKilledPrepareKeepsThePack) {
+  TempDir tmp;
+  const std::string pack = MakePack(tmp, 80);
+  ASSERT_FALSE(pack.empty());
+  for (int k = 0; k < 4; ++k) {
+    size_t stale = 0;
+    ASSERT_TRUE(catdog::fs::RemoveStaleTemps(pack, &stale));  // the previous round's dead staging folder
+    const pid_t pid = catdog::test::SpawnCli(
+        CATDOG_CLI, {"prepare", "--images", tmp.path("img"), "--out", pack, "--seed", std::to_string(100 + k), "--threads", "1"},
+        tmp.path("kill.log"), {"CI=true"});
+    bool writing = false;
+    for (int i = 0; i < 60000 && !writing; ++i) {  // up to 30 s
+      std::error_code ec;
+      writing = !stdfs::exists(pack + "/pack.json", ec);
+      for (auto it = stdfs::directory_iterator(pack, ec); !ec && !writing && it != stdfs::directory_iterator(); it.increment(ec))
+        writing = it->path().filename().string().rfind(catdog::fs::kStagingPrefix, 0) == 0;
+      if (!writing) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    ::kill(pid, SIGKILL);
+    catdog::test::WaitExit(pid);
+    ASSERT_TRUE(writing) << "the re-run never started writing: " << catdog::test::ReadAll(tmp.path("kill.log"));
+    catdog::pack::Pack p;
+    Status s = catdog::pack::ReadPack(pack, &p);
+    ASSERT_TRUE(s) << "round " << k << ", killed while writing: " << s.message();
+    EXPECT_EQ(p.count(), 160u);
+  }
 }
 
 // #15: a reader that closes the pipe early: no silent death by SIGPIPE (exit 141), a message.
