@@ -96,7 +96,7 @@ int RunBench(const BenchOptions& o) {
   const double gflops = flops > 0 ? flops * o.batch / (med * 1e6) : 0;
 
   if (o.json) {
-    nlohmann::json j = {{"model", o.model},
+    nlohmann::json j = {{"model", fs::JsonSafeName(o.model)},
                         {"backend", BackendName(model->backend())},
                         {"batch", o.batch},
                         {"threads", o.threads},

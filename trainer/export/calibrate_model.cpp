@@ -179,8 +179,8 @@ int CalibrateModel(const CalibrateOptions& a) {
 
   if (a.json) {
     nlohmann::ordered_json j = calj;
-    j["model"] = dst_json.string();
-    j["pack"] = a.pack;
+    j["model"] = fs::JsonSafeName(dst_json.string());
+    j["pack"] = fs::JsonSafeName(a.pack);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s: temperature %.6f fitted on %s split %s (%zu images, pack %s)\n", dst_json.string().c_str(), T,
