@@ -314,7 +314,9 @@ Status WriteModelDir(const std::string& out_dir, const std::string& model_json,
   std::vector<std::string> recovered;
   Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string(), &recovered);
   if (!cleaned) return cleaned;
-  if (!recovered.empty()) return Status::Error(recovered[0] + ": an interrupted earlier write had moved this folder aside; it was put back. Run again");
+  if (!recovered.empty())
+    return Status::Error(recovered[0] + ": an interrupted earlier write had moved this folder aside; it was put back. "
+                                        "Run again");
   fs::StagingDir staging;  // removed, with whatever is left in it, on every return
   s = staging.Create(parent.string(), out.filename().string());
   if (!s) return s;
