@@ -767,6 +767,35 @@ TEST(UserFiles, AKilledPrepareKeepsThePack) {
   }
 }
 
+// The rule for every command that writes a folder: prepare's pack, unpack's arrays and train's run
+// never go into their inputs (nor into a folder holding one).
+TEST(UserFiles, OutputsNeverGoIntoInputs) {
+  TempDir tmp;
+  const std::string pack = MakePack(tmp, 4);
+  ASSERT_FALSE(pack.empty());
+  std::vector<std::string> cases = {
+      "prepare --images " + Q(tmp.path("img")) + " --out " + Q(tmp.path("img")),
+      "prepare --images " + Q(tmp.path("img")) + " --out " + Q(tmp.path("img/Cat/pack")),
+      "prepare --images " + Q(tmp.path("img/Cat")) + " --images " + Q(tmp.path("img/Dog")) + " --out " + Q(tmp.path("img")),
+      "unpack --pack " + Q(pack) + " --out " + Q(pack),
+      "unpack --pack " + Q(pack) + " --out " + Q(pack + "/npy"),
+  };
+#ifdef CATDOG_TEST_HAVE_TORCH
+  cases.push_back("train --arch dense --epochs 1 --device cpu --pack " + Q(pack) + " --out " + Q(pack + "/run"));
+#endif
+  for (const std::string& args : cases) {
+    SCOPED_TRACE(args);
+    Ran r = Catdog(tmp, args);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("input"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(stdfs::exists(tmp.path("img/pack.json")));
+  EXPECT_FALSE(stdfs::exists(tmp.path("img/Cat/pack")));
+  EXPECT_FALSE(stdfs::exists(pack + "/npy"));
+  EXPECT_FALSE(stdfs::exists(pack + "/x_train.npy"));
+  EXPECT_FALSE(stdfs::exists(pack + "/run"));
+}
+
 // #15: a reader that closes the pipe early: no silent death by SIGPIPE (exit 141), a message.
 TEST(UserFiles, AClosedPipeIsReportedNotFatal) {
   TempDir tmp;

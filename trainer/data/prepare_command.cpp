@@ -45,6 +45,11 @@ int RunCommand(Command c) {
   }
   o.write.max_shard_bytes = static_cast<uint64_t>(c.max_shard_mb * double(1 << 20));
   if (o.write.max_shard_bytes > pack::kMaxShardBytesLimit) o.write.max_shard_bytes = pack::kMaxShardBytesLimit;
+  // The pack never goes into an image folder it reads, nor into a folder holding one (DESIGN contract 4).
+  if (Status os = fs::CheckNotAnInput(o.out, o.image_dirs, "--out"); !os) {
+    spdlog::error("prepare: {}", os.message());
+    return kExitBadInput;
+  }
   // An explicit --report is a single-file output (DESIGN contract 4): not an existing file without
   // --force, never inside the pack (or any pack or model folder), checked before any work.
   if (!c.report.empty()) {

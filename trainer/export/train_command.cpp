@@ -8,6 +8,7 @@
 #include "exit_codes.h"
 #include "export.h"
 #include "finetune.h"
+#include "fsutil.h"
 #include "model_files.h"
 #include "models.h"
 #include "pack.h"
@@ -24,6 +25,16 @@ int RunTrainCommand(TrainCommand c) {
   if (opt.out_dir.empty()) {
     spdlog::error("--out is empty: give a folder for the run");
     return kExitBadInput;
+  }
+  // The run folder is never an input, a folder holding one or a folder inside one (DESIGN contract 4).
+  {
+    std::vector<std::string> inputs = {c.pack, c.finetune};
+    inputs.insert(inputs.end(), c.teachers.begin(), c.teachers.end());
+    Status os = fs::CheckNotAnInput(opt.out_dir, inputs, "--out");
+    if (!os) {
+      spdlog::error("{}", os.message());
+      return kExitBadInput;
+    }
   }
   // --export's output rule before any long work (DESIGN contract 4): not the run folder or a folder
   // holding it or an input, not a folder catdog did not write (unless --force).
