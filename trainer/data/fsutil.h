@@ -92,7 +92,8 @@ Status ReplaceDir(const std::string& staged, const std::string& dest, const std:
 // An output never is an input, a folder holding an input, or a path inside an input folder:
 // refused (naming both) when `out` and one of `inputs` are the same path or one contains the
 // other, after making both absolute and resolving symlinks as far as they exist (an input that
-// does not exist yet, say a run's best.pt, still counts). The caller reports the message as bad input (exit 2).
+// does not exist yet, say a run's best.pt, still counts; an empty `out` passes: the caller names
+// that problem itself). The caller reports the message as bad input (exit 2).
 Status CheckNotAnInput(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag);
 
 // The rule for single-file outputs (prepare --report, preview --out): refused when the path is
