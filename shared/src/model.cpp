@@ -290,6 +290,13 @@ Status ModelImpl::CheckInputShape(const std::vector<int64_t>& shape) const {
             std::equal(g_.input_shape.begin(), g_.input_shape.end(), shape.begin() + 1);
   if (!ok)
     return Status::Error(src_ + ": input shape " + detail::ShapeStr(shape) + " does not match the model's input " + want);
+  // The batch Run would refuse for its activations, refused here already (callers check their
+  // input before any work: a bad --batch is bad input, not a failure half-way).
+  if (act_bytes_per_sample_ > 0 && static_cast<uint64_t>(shape[0]) > opt_.max_total_bytes / act_bytes_per_sample_)
+    return Status::Error(src_ + ": batch " + std::to_string(shape[0]) + " needs " +
+                         std::to_string(static_cast<uint64_t>(shape[0]) * act_bytes_per_sample_) +
+                         " bytes of activations, over the limit of " + std::to_string(opt_.max_total_bytes) +
+                         "; run smaller batches");
   return Status::Ok();
 }
 

@@ -3,6 +3,7 @@
 // pack of real photos.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -73,6 +74,36 @@ TEST(Calibrate, FitRecoversKnownTemperature) {
   for (size_t i = 0; i < z.size(); ++i) y[i] = uni(rng) < 1.0 / (1.0 + std::exp(-z[i] * 2.0)) ? 1 : 0;
   EXPECT_NEAR(catdog::calibrate::FitTemperature(z, y), 0.5, 0.02);
   EXPECT_EQ(catdog::calibrate::FitTemperature({}, {}), 1.0);
+}
+
+// issue 29 #6: a split the model gets all right with room to spare runs the fit to the lower
+// bound (it was written as T = 0.001 silently): DegenerateFit names it; an interior fit is fine.
+TEST(Calibrate, DegenerateFitsAreNamed) {
+  std::vector<double> z = {-6, -4, -3, 3, 5, 7};
+  std::vector<uint8_t> y = {0, 0, 0, 1, 1, 1};
+  const double t = catdog::calibrate::FitTemperature(z, y);
+  EXPECT_LT(t, 1.01e-3);
+  EXPECT_NE(std::string(catdog::calibrate::DegenerateFit(t)).find("lower end"), std::string::npos);
+  // Labels unrelated to the logits: the NLL falls towards log 2 as T grows, to the upper bound.
+  y = {1, 0, 1, 0, 1, 0};
+  z = {-6, -4, -3, 3, 5, 7};
+  const double t_hi = catdog::calibrate::FitTemperature(z, y);
+  EXPECT_GT(t_hi, 990.0);
+  EXPECT_NE(std::string(catdog::calibrate::DegenerateFit(t_hi)).find("upper end"), std::string::npos);
+  EXPECT_STREQ(catdog::calibrate::DegenerateFit(0.7), "");
+}
+
+// The max-prob threshold rescaled to a new temperature makes the same decision on every raw output.
+TEST(Calibrate, RescaledOodThresholdKeepsTheDecisions) {
+  const double t_old = 1.12, t_new = 0.5, th = 0.1;
+  const double th_new = catdog::calibrate::RescaleMaxProbThreshold(th, t_old, t_new);
+  auto score = [](double z, double t) { return std::min(1 / (1 + std::exp(-z / t)), 1 / (1 + std::exp(z / t))); };
+  int flips = 0;
+  for (double z = -12; z <= 12; z += 0.001) flips += (score(z, t_old) > th) != (score(z, t_new) > th_new);
+  EXPECT_LE(flips, 2) << "decisions changed (rounding at the boundary aside)";
+  EXPECT_LT(th_new, th);  // a sharper temperature: the same |logit| is further from 0.5
+  EXPECT_EQ(catdog::calibrate::RescaleMaxProbThreshold(0.5, t_old, t_new), 0.5);
+  EXPECT_EQ(catdog::calibrate::RescaleMaxProbThreshold(0.0, t_old, t_new), 0.0);
 }
 
 TEST(Calibrate, ApplyCalibrationMath) {

@@ -22,6 +22,9 @@
 #include <vector>
 
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "pack.h"
@@ -262,6 +265,48 @@ TEST(Distributed, BadTorchrunVariablesAreBadInput) {
   const std::string log = tmp.path("log2.txt");
   EXPECT_EQ(catdog::test::WaitExit(Spawn(args, {}, log), 60), 2) << ReadAll(log);
   EXPECT_NE(ReadAll(log).find("WORLD_SIZE=(unset)"), std::string::npos) << ReadAll(log);
+}
+
+// issue 29: a loopback listener that accepts and never answers held MASTER_PORT: rank 0 reported
+// it as a timeout, a joining rank waited forever despite --dist-timeout. A port in use is named
+// (exit 2); every wait ends within --dist-timeout (plus 5 s), naming the address.
+int SilentListener(int* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    return -1;
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+TEST(Distributed, APortInUseIsNamedAndASilentListenerTimesOut) {
+  TempDir tmp;
+  const std::string pack = MakeTinyPack(tmp);
+  int port = 0;
+  const int fd = SilentListener(&port);
+  ASSERT_GE(fd, 0);
+  std::vector<std::string> args = TrainArgs(pack, tmp.path("r0"), 4, 1);
+  args.insert(args.end(), {"--dist-timeout", "5"});
+  const std::string log0 = tmp.path("rank0.log");
+  EXPECT_EQ(catdog::test::WaitExit(Spawn(args, RankEnv(0, 2, port), log0), 60), 2) << ReadAll(log0);
+  EXPECT_NE(ReadAll(log0).find("MASTER_PORT " + std::to_string(port) + " is in use"), std::string::npos) << ReadAll(log0);
+
+  args = TrainArgs(pack, tmp.path("r1"), 4, 1);
+  args.insert(args.end(), {"--dist-timeout", "5"});
+  const std::string log1 = tmp.path("rank1.log");
+  const auto t0 = Clock::now();
+  const pid_t pid = Spawn(args, RankEnv(1, 2, port), log1);
+  const int code = catdog::test::WaitExit(pid, 40);
+  if (code < 0) KillAndReap(pid);
+  ::close(fd);
+  ASSERT_GE(code, 0) << "rank 1 still waiting 40 s after joining a silent listener (--dist-timeout 5):\n" << ReadAll(log1);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(ReadAll(log1).find("--dist-timeout 5 s"), std::string::npos) << ReadAll(log1);
+  std::printf("rank 1 stopped after %.1f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
 }  // namespace

@@ -237,7 +237,9 @@ TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {
   };
   for (const Case& c : std::vector<Case>{
            {fit + " --ood-images " + Q(tmp.path("missing")), "missing: not a folder"},
-           {fit + " --ood-images " + Q(tmp.path("empty")), "empty: no decodable images (1 skipped)"},
+           // issue 29: the skipped entries are named with their reason
+           {fit + " --ood-images " + Q(tmp.path("empty")),
+            "empty: no decodable images (1 skipped: " + tmp.path("empty/readme.md") + ": not an image name)"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --tpr 1.5", "--tpr 1.5"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --split holdout", "holdout"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --method energy", "--method 'energy'"},

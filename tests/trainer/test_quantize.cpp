@@ -45,10 +45,11 @@ void CopyShipped(const TempDir& tmp) {
   stdfs::copy_file(web + "/index.json", tmp.path("models/index.json"));
 }
 
+// The bytes the page downloads: dot files (the .catdog-output marker) are not part of the site.
 uint64_t FolderBytes(const std::string& dir, const std::string& ext = "") {
   uint64_t n = 0;
   for (const auto& e : stdfs::directory_iterator(dir))
-    if (ext.empty() || e.path().extension() == ext) n += e.file_size();
+    if ((ext.empty() || e.path().extension() == ext) && e.path().filename().string()[0] != '.') n += e.file_size();
   return n;
 }
 

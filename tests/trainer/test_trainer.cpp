@@ -582,20 +582,29 @@ TEST(Export, WritesAtomicallyAndRefusesForeignDirectories) {
   Checkpoint ck = RandomCheckpoint(*FindArch("dense"), 100, 2);
   const std::string out = t.path("model");
   ASSERT_TRUE(ExportTfjs(ck, {}, out));
-  EXPECT_EQ(ListFiles(out), (std::vector<std::string>{"group1-shard1of2.bin", "group1-shard2of2.bin", "model.json"}));
+  // .catdog-output: the marker listing what catdog wrote (model_files.h, DESIGN contract 4).
+  EXPECT_EQ(ListFiles(out),
+            (std::vector<std::string>{".catdog-output", "group1-shard1of2.bin", "group1-shard2of2.bin", "model.json"}));
   ExportOptions q;
   q.quantize = "uint8";
-  ASSERT_TRUE(ExportTfjs(ck, q, out));  // replaces the previous export
-  EXPECT_EQ(ListFiles(out), (std::vector<std::string>{"group1-shard1of1.bin", "model.json"}));
-  EXPECT_EQ(ListFiles(t.root()).size(), 3u);  // model/ + its two files: no temp dirs left behind
+  ASSERT_TRUE(ExportTfjs(ck, q, out));  // replaces the previous export (the marker lists everything there)
+  EXPECT_EQ(ListFiles(out), (std::vector<std::string>{".catdog-output", "group1-shard1of1.bin", "model.json"}));
+  EXPECT_EQ(ListFiles(t.root()).size(), 4u);  // model/ + its three files: no temp dirs left behind
   std::unique_ptr<Model> model;
   Status s = fs::LoadModelDir(out, {}, &model);
   EXPECT_TRUE(s) << s.message();
   ASSERT_TRUE(fs::WriteFileAtomic(t.path("notes/readme.txt"), std::string("mine")));
   s = ExportTfjs(ck, {}, t.path("notes"));
   EXPECT_FALSE(s);
-  EXPECT_NE(s.message().find("refusing"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("Refusing"), std::string::npos) << s.message();
   EXPECT_TRUE(stdfs::exists(t.path("notes/readme.txt")));
+  EXPECT_FALSE(stdfs::exists(t.path("notes/model.json")));
+  // With force: the model's files are written, the user's file is kept.
+  ExportOptions f;
+  f.force = true;
+  ASSERT_TRUE(ExportTfjs(ck, f, t.path("notes")));
+  EXPECT_EQ(ListFiles(t.path("notes")), (std::vector<std::string>{".catdog-output", "group1-shard1of2.bin",
+                                                                  "group1-shard2of2.bin", "model.json", "readme.txt"}));
 }
 
 TEST(Export, RejectsNonFiniteWeights) {

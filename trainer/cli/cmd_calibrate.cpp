@@ -17,7 +17,11 @@ void RegisterCalibrate(CLI::App& app) {
   cmd->add_option("--model", a->model, "Model directory (model.json + shards) or its model.json")->required();
   cmd->add_option("--pack", a->pack, "Dataset pack directory")->required();
   cmd->add_option("--split", a->split, "Pack split to fit on: val | train | test")->capture_default_str();
-  cmd->add_option("--out", a->out, "Copy the model folder here and write the calibrated model.json there (default: in place)");
+  cmd->add_option("--out", a->out,
+                  "Write the calibrated model (model.json + its shards) to this new folder (default: in place); "
+                  "never the model's folder or one holding it; an existing folder catdog did not write needs --force");
+  cmd->add_flag("--force", a->force,
+                "Write into an existing --out that catdog did not write: replaces only the model's files, keeps the rest");
   cmd->add_flag("--json", a->json, "Print the calibration as JSON");
   cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();

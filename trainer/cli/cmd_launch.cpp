@@ -16,7 +16,10 @@ void RegisterLaunch(CLI::App& app) {
   cmd->add_option("--nproc", a->nproc, "Number of processes (one per GPU; on the CPU, Gloo)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  cmd->add_option("--master-addr", a->master_addr, "Address rank 0's rendezvous store listens on")->capture_default_str();
+  cmd->add_option("--master-addr", a->master_addr,
+                  "Address the ranks reach rank 0's rendezvous store at (the store itself listens on every "
+                  "interface: README, 'Security of a multi-machine run')")
+      ->capture_default_str();
   cmd->add_option("--master-port", a->master_port, "Its TCP port; 0 = a free one")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();

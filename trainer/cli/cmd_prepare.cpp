@@ -24,11 +24,14 @@ void RegisterPrepare(CLI::App& app) {
   cmd->add_option("--fit", args->fit, "stretch (whole image) or crop (center square)")
       ->check(CLI::IsMember({"stretch", "crop"}))->capture_default_str();
   cmd->add_option("--size", args->o.size, "Output side in pixels")->check(CLI::Range(8, 1024))->capture_default_str();
-  cmd->add_option("--report", args->report, "JSON report path (default PACK/report.json)");
+  cmd->add_option("--report", args->report,
+                  "JSON report path (default PACK/report.json); never inside a pack or model folder, an existing "
+                  "file only with --force");
+  cmd->add_flag("--force", args->force, "Let --report replace an existing file");
   cmd->add_option("--max-shard-mb", args->max_shard_mb, "Largest shard file in MiB (<= 60)")
       ->check(CLI::Range(0.0, 60.0) & Finite)->capture_default_str();
   cmd->add_option("--threads", args->o.threads, "Decode threads (0 = all cores)")->check(CLI::Range(0, 256))->capture_default_str();
-  cmd->add_option("--max-pixels", args->o.decode.max_pixels, "Refuse images whose header claims more pixels")
+  cmd->add_option("--max-pixels", args->o.decode.max_pixels, "Refuse images whose header claims more pixels (at most 268435456 are ever decoded: the preprocessing limit)")
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32))->capture_default_str();
   cmd->add_flag("--allow-one-class", args->o.allow_one_class,
                 "Write a pack holding only cats or only dogs (refused otherwise: a classifier trained on it learns "

@@ -16,12 +16,16 @@ namespace catdog::cli {
 void RegisterPreview(CLI::App& app) {
   struct Args {
     std::string pack, out, split = "train";
+    bool force = false;
     preview::GridOptions grid;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("preview", "The tutorial's 5x5 grid of pack samples with their labels");
   cmd->add_option("--pack", args->pack, "Pack directory (or its pack.json)")->required();
-  cmd->add_option("--out", args->out, "Image to write (.png, .jpg)")->required();
+  cmd->add_option("--out", args->out,
+                  "Image to write (.png, .jpg); never inside a pack or model folder, an existing file only with --force")
+      ->required();
+  cmd->add_flag("--force", args->force, "Let --out replace an existing file");
   cmd->add_option("--split", args->split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   cmd->add_option("--seed", args->grid.seed, "Which samples (and augmentations)")->check(Uint64Text)->capture_default_str();
   cmd->add_option("--scale", args->grid.scale, "Pixel scale of each sample")->check(CLI::Range(1, 16))->capture_default_str();
@@ -33,8 +37,15 @@ void RegisterPreview(CLI::App& app) {
       ExitCode() = kExitBadInput;
       return;
     }
+    // A single-file output (DESIGN contract 4), checked before the pack is read.
+    Status s = fs::CheckOutputFile(args->out, "--out", args->force, {args->pack});
+    if (!s) {
+      spdlog::error("preview: {}", s.message());
+      ExitCode() = kExitBadInput;
+      return;
+    }
     pack::Pack p;
-    Status s = pack::ReadPack(args->pack, &p);
+    s = pack::ReadPack(args->pack, &p);
     if (s) {
       std::vector<uint8_t> bytes;
       s = preview::RenderGrid(p, args->grid, std::filesystem::path(args->out).extension().string(), &bytes);

@@ -1,5 +1,5 @@
 // `catdog quantize MODEL --dtype uint8|uint16|float16 --out DIR [--index models/index.json]
-//  [--title TEXT] [--metrics EVAL.json]`: quantize.h does the work; this parses flags and reports.
+//  [--title TEXT] [--metrics EVAL.json] [--force]`: quantize.h does the work; this parses flags and reports.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,7 +20,12 @@ void RegisterQuantize(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "Weight encoding: uint8, uint16 or float16 (as tfjs_converter --quantize_*)")
       ->required()
       ->check(CLI::IsMember({"uint8", "uint16", "float16"}));
-  cmd->add_option("--out", o->out, "The quantized model's folder (written atomically; its name is the index id)")->required();
+  cmd->add_option("--out", o->out,
+                  "The quantized model's folder (written atomically; its name is the index id). Never the source or a "
+                  "folder holding it; an existing folder catdog did not write needs --force")
+      ->required();
+  cmd->add_flag("--force", o->force,
+                "Write into an existing --out that catdog did not write: replaces only the model's files, keeps the rest");
   cmd->add_option("--index", o->index, "The page's models/index.json: add or replace this model's entry (atomic write)");
   cmd->add_option("--title", o->title, "The index entry's title (default: the source entry's, with the dtype)");
   cmd->add_option("--metrics", o->metrics, "`catdog evaluate --json` output of the quantized model, for the index entry");

@@ -22,10 +22,11 @@ void RegisterSeal(CLI::App& app) {
   cmd->add_flag("--force", *force, "Replace an existing selfcheck block");
   cmd->callback([model, force] {
     std::string summary;
-    Status s = SealModelDir(*model, *force, &summary);
+    bool bad = true;
+    Status s = SealModelDir(*model, *force, &summary, &bad);
     if (!s) {
       spdlog::error("seal: {}", s.message());
-      ExitCode() = kExitBadInput;
+      ExitCode() = bad ? kExitBadInput : kExitFailure;  // a full disk is a failure, as in ood-fit/calibrate/quantize
       return;
     }
     spdlog::info("sealed {}: {}", *model, summary);

@@ -30,7 +30,8 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--finetune", ft->model,
                   "Start from a shipped TF.js model (its folder or model.json) instead of random weights; its "
                   "architecture and preprocessing are kept. Defaults become --lr 1e-4 --epochs 10");
-  cmd->add_option("--export", opt->export_dir, "After training, export best.pt here as a TF.js model (atomically)");
+  cmd->add_option("--export", opt->export_dir, "After training, export best.pt here as a TF.js model (atomically; checked before training: an "
+                  "existing folder catdog did not write needs --force)");
   cmd->add_option("--quantize", ft->quantize, "With --export: float16 | uint16 | uint8")
       ->check(CLI::IsMember({"float16", "uint16", "uint8"}));
   cmd->add_flag("--augment", opt->augment,
@@ -51,7 +52,8 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--resume", opt->resume, "Continue from OUT/last.pt");
   cmd->add_flag("--force", opt->force,
                 "Start a fresh run even though OUT holds a previous one: its best.pt, last.pt, history.jsonl, "
-                "run.json and TensorBoard events are deleted first");
+                "run.json and TensorBoard events are deleted first. With --export, also lets it write into a folder "
+                "catdog did not write (only the model's files are replaced, the rest kept)");
   cmd->add_flag("--allow-one-class", opt->allow_one_class, "Train even when the training split holds one class only");
   cmd->add_option("--precise-bn", opt->precise_bn,
                   "Before each validation, recompute the BatchNorm statistics from this many training images under "

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "fsutil.h"
 #include "pack.h"
 #include "unpack.h"
 
@@ -21,8 +22,11 @@ void RegisterUnpack(CLI::App& app) {
   cmd->add_option("--pack", args->pack, "Pack directory (catdog prepare --out)")->required();
   cmd->add_option("--out", args->out, "Output directory")->required();
   cmd->callback([args] {
+    // DESIGN contract 4: the arrays never go into the pack they come from (or a folder holding it).
+    Status s = fs::CheckNotAnInput(args->out, {args->pack}, "--out");
+    if (!s) { spdlog::error("unpack: {}", s.message()); ExitCode() = kExitBadInput; return; }
     pack::Pack p;
-    Status s = pack::ReadPack(args->pack, &p);
+    s = pack::ReadPack(args->pack, &p);
     if (!s) { spdlog::error("{}", s.message()); ExitCode() = kExitBadInput; return; }
     std::vector<pack::UnpackedSplit> written;
     s = pack::UnpackToNpy(p, args->out, &written);

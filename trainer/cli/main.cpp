@@ -3,7 +3,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
@@ -66,10 +68,26 @@ void TuneOpenMpWaits(int argc, char** argv) {
 }
 }  // namespace
 
+// Flushes stdout; when that (or an earlier write) failed, say so on stderr and fail: the results
+// were not all delivered (a closed pipe, a full disk behind a redirection).
+int FinishStdout(int code) {
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
+  if (!failed) return code;
+  const int err = errno;
+  std::fprintf(stderr, "catdog: the output could not all be written to stdout: %s%s\n",
+               err ? std::strerror(err) : "write error",
+               err == EPIPE ? " (the reading end of the pipe was closed early)" : "");
+  return code == catdog::kExitOk ? catdog::kExitFailure : code;
+}
+
 int main(int argc, char** argv) {
   using namespace catdog::cli;
   TuneOpenMpWaits(argc, argv);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, OnCrash);
+  // A reader that stops early (`catdog predict ... | head -1`) must not kill catdog silently
+  // (exit 141, issue 29): writes then fail with EPIPE, and the end of main says so.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
   app.require_subcommand(1);
   // --version also says which SIMD kernels run on this CPU and why (issue 14: bug reports from
@@ -96,10 +114,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitBadInput;
+    return FinishStdout(rc == 0 ? 0 : kExitBadInput);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return kExitFailure;
+    return FinishStdout(kExitFailure);
   }
-  return ExitCode();
+  return FinishStdout(ExitCode());
 }

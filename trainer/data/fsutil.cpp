@@ -1,6 +1,7 @@
 #include "fsutil.h"
 #include "model_files.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,25 +20,72 @@
 namespace catdog::fs {
 namespace stdfs = std::filesystem;
 
-Status ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes) {
-  std::error_code ec;
-  if (stdfs::is_directory(path, ec)) return Status::Error(path + ": is a directory, expected a file");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  out->clear();
-  uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    if (out->size() + n > max_bytes) {
-      std::fclose(f);
-      return Status::Error(path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
-    }
-    out->insert(out->end(), buf, buf + n);
+const char* FileTypeName(mode_t m) {
+  if (S_ISREG(m)) return "a regular file";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISLNK(m)) return "a symbolic link";
+  return "not a regular file";
+}
+
+Status OpenRegular(const std::string& path, int* fd, struct stat* st) {
+  *fd = -1;
+  if (::stat(path.c_str(), st) != 0) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  if (!S_ISREG(st->st_mode)) return Status::Error(path + ": is " + FileTypeName(st->st_mode) + ", expected a regular file");
+  const int f = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (f < 0) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  if (::fstat(f, st) != 0 || !S_ISREG(st->st_mode)) {
+    ::close(f);
+    return Status::Error(path + ": is " + FileTypeName(st->st_mode) + ", expected a regular file");
   }
-  bool err = std::ferror(f);
-  std::fclose(f);
-  if (err) return Status::Error(path + ": read error");
+  *fd = f;
   return Status::Ok();
+}
+
+Status ReadExactly(int fd, const std::string& path, uint8_t* dst, uint64_t size) {
+  uint64_t got = 0;
+  while (got < size) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(size - got, 1u << 30));
+    ssize_t n = ::read(fd, dst + got, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "the file shrank while being read";
+      ::close(fd);
+      return Status::Error(path + ": read error: " + why);
+    }
+    got += static_cast<uint64_t>(n);
+  }
+  char extra;
+  ssize_t more;
+  do more = ::read(fd, &extra, 1);
+  while (more < 0 && errno == EINTR);
+  ::close(fd);
+  if (more > 0) return Status::Error(path + ": the file grew while being read");
+  return Status::Ok();
+}
+
+Status ReadExactly(int fd, const std::string& path, uint64_t size, std::vector<uint8_t>* out) {
+  out->resize(static_cast<size_t>(size));
+  return ReadExactly(fd, path, out->data(), size);
+}
+
+Status ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes) {
+  out->clear();
+  int fd = -1;
+  struct stat st {};
+  Status s = OpenRegular(path, &fd, &st);
+  if (!s) return s;
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return Status::Error(path + ": " + std::to_string(st.st_size) + " bytes, larger than the limit of " +
+                         std::to_string(max_bytes) + " bytes (nothing was read)");
+  }
+  s = ReadExactly(fd, path, static_cast<uint64_t>(st.st_size), out);
+  if (!s) out->clear();
+  return s;
 }
 
 Status ReadTextFile(const std::string& path, std::string* out, uint64_t max_bytes) {
@@ -178,6 +226,10 @@ Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
   if (path.empty()) return Status::Error("cannot write a file with an empty name");
   Status s = MakeParent(path);
   if (!s) return s;
+  // What an earlier write of this file killed mid-way left beside it (issue 29 #14: in-place
+  // rewrites of model.json by ood-fit, calibrate, seal); marker-checked, best effort.
+  size_t stale = 0;
+  RemoveStaleTemps(ParentOf(p).string(), &stale, p.filename().string());
   StagingDir staging;
   s = staging.Create(ParentOf(p).string(), p.filename().string());
   if (!s) return Status::Error(path + ": cannot write: " + s.message());
@@ -213,7 +265,8 @@ Status WriteFileAtomic(const std::string& path, const std::string& text) {
   return WriteFileAtomic(path, text.data(), text.size());
 }
 
-Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& for_name) {
+Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::string& for_name,
+                        std::vector<std::string>* recovered) {
   *removed = 0;
   std::error_code ec;
   if (!stdfs::is_directory(dir, ec)) return Status::Ok();
@@ -245,6 +298,21 @@ Status RemoveStaleTemps(const std::string& dir, size_t* removed, const std::stri
   }
   if (ec) return Status::Error(dir + ": cannot list: " + ec.message());
   for (const stdfs::path& p : doomed) {
+    // A folder replace killed between its renames: the old folder waits here; put it back.
+    const stdfs::path previous = p / kPreviousName;
+    std::string name;
+    if (stdfs::is_directory(stdfs::symlink_status(previous, ec)) && IsStagingDir(p.string(), &name) && !name.empty() &&
+        name.find('/') == std::string::npos) {
+      const stdfs::path target = stdfs::path(dir) / name;
+      if (!stdfs::exists(stdfs::symlink_status(target, ec))) {
+        if (::rename(previous.c_str(), target.c_str()) != 0)
+          return Status::Error(target.string() + ": an interrupted replace left the previous folder in " +
+                               previous.string() + " and it cannot be moved back: " + std::strerror(errno) +
+                               " (move it back by hand; nothing was deleted)");
+        if (recovered) recovered->push_back(target.string());
+      }
+    }
+    ec.clear();
     RemoveTree(p.string(), ec);
     if (ec) return Status::Error(p.string() + ": cannot remove a stale staging folder: " + ec.message());
     ++*removed;
@@ -266,6 +334,129 @@ Status ReplaceDir(const std::string& staged, const std::string& dest, const std:
     if (moved) stdfs::rename(aside, dest, e2);
     return Status::Error(dest + ": cannot rename the new folder into place: " + ec.message());
   }
+  return Status::Ok();
+}
+
+namespace {
+
+// `p` absolute, with symlinks resolved as far as the path exists and '.'/'..' removed.
+stdfs::path Canonical(const std::string& p) {
+  std::error_code ec;
+  stdfs::path a = stdfs::absolute(p, ec);
+  if (ec) a = stdfs::path(p);
+  stdfs::path c = stdfs::weakly_canonical(a, ec);
+  if (ec) c = a.lexically_normal();
+  if (c.filename().empty() && c.has_parent_path() && c != c.root_path()) c = c.parent_path();  // "dir/" -> "dir"
+  return c;
+}
+
+// True when `inner` is `outer` or lies below it (whole components compared).
+bool Within(const stdfs::path& inner, const stdfs::path& outer) {
+  auto i = inner.begin(), o = outer.begin();
+  for (; o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status CheckNotAnInput(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag) {
+  if (out.empty()) return Status::Ok();  // the caller says "--out is empty" in its own words
+  const stdfs::path o = Canonical(out);
+  for (const std::string& in : inputs) {
+    if (in.empty()) continue;
+    const stdfs::path i = Canonical(in);
+    if (o == i)
+      return Status::Error(flag + " " + out + ": is the input " + in + " (" + o.string() +
+                           "); writing there would destroy what is read: choose another path");
+    if (Within(i, o))
+      return Status::Error(flag + " " + out + ": contains the input " + in + " (" + i.string() +
+                           "); replacing it would destroy what is read: choose another path");
+    if (Within(o, i))
+      return Status::Error(flag + " " + out + ": is inside the input " + in + " (" + i.string() +
+                           "); write outputs beside an input, never into it");
+  }
+  return Status::Ok();
+}
+
+Status CheckOutputFile(const std::string& path, const std::string& flag, bool force,
+                       const std::vector<std::string>& inputs) {
+  if (path.empty()) return Status::Error(flag + " is empty: give a file to write");
+  Status s = CheckNotAnInput(path, inputs, flag);
+  if (!s) return s;
+  const stdfs::path c = Canonical(path);
+  const stdfs::path parent = c.parent_path();
+  std::error_code ec;
+  for (const char* own : {"pack.json", "model.json", kOutputMarker})
+    if (stdfs::exists(stdfs::symlink_status(parent / own, ec)))
+      return Status::Error(flag + " " + path + ": " + parent.string() + " is a " +
+                           (std::string(own) == "pack.json" ? "pack" : "model") + " folder (it holds " + own +
+                           "); write this file outside it");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return Status::Error(flag + " " + path + ": exists and is " + FileTypeName(st.st_mode) + ", expected a file name to write");
+    if (!force) return Status::Error(flag + " " + path + ": exists; refusing to replace it (pass --force to replace it)");
+  } else if (::lstat(path.c_str(), &st) == 0) {
+    return Status::Error(flag + " " + path + ": is a symbolic link to nothing; refusing to write through it");
+  }
+  return Status::Ok();
+}
+
+Status LinkTree(const std::string& src, const std::string& dst) {
+  struct stat st {};
+  if (::lstat(src.c_str(), &st) != 0) return Status::Error(src + ": cannot read: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(dst.c_str(), st.st_mode & 07777) != 0) return Status::Error(dst + ": cannot create: " + std::strerror(errno));
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(src.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      ::closedir(d);
+    } else {
+      return Status::Error(src + ": cannot list: " + std::strerror(errno));
+    }
+    for (const std::string& n : names) {
+      Status s = LinkTree(src + "/" + n, dst + "/" + n);
+      if (!s) return s;
+    }
+    return Status::Ok();
+  }
+  if (S_ISLNK(st.st_mode)) {
+    std::vector<char> buf(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
+    const ssize_t n = ::readlink(src.c_str(), buf.data(), buf.size() - 1);
+    if (n < 0) return Status::Error(src + ": cannot read the link: " + std::strerror(errno));
+    if (::symlink(std::string(buf.data(), size_t(n)).c_str(), dst.c_str()) != 0)
+      return Status::Error(dst + ": cannot create a link: " + std::strerror(errno));
+    return Status::Ok();
+  }
+  if (!S_ISREG(st.st_mode))
+    return Status::Error(src + ": is " + std::string(FileTypeName(st.st_mode)) +
+                         "; catdog keeps only files, folders and links of yours in an output folder: move it away");
+  if (::link(src.c_str(), dst.c_str()) == 0) return Status::Ok();
+  // No hard link here (another owner's file under protected_hardlinks, a filesystem without
+  // links): a copy with the same mode.
+  std::vector<uint8_t> bytes;
+  Status s = ReadFile(src, &bytes, ~0ull);
+  if (!s) return s;
+  const int fd = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+  if (fd < 0) return Status::Error(dst + ": cannot create: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return Status::Error(dst + ": write failed: " + why);
+    }
+    done += size_t(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Error(dst + ": fsync/close failed: " + std::strerror(errno));
   return Status::Ok();
 }
 

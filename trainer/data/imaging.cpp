@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -360,7 +362,14 @@ void PngWarning(png_structp png, png_const_charp msg) {
   if (!src->warning[0]) std::snprintf(src->warning, sizeof src->warning, "%s", msg);
 }
 
-enum class PngStep { kOk, kError, kTooLarge };
+enum class PngStep { kOk, kError, kTooLarge, kNoMemory };
+
+// This machine's memory in bytes (0 when unknown): a decode that needs more is refused up front
+// instead of being allocated and zero-filled (or failing with std::bad_alloc).
+uint64_t PhysicalMemory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+}
 
 // As with JPEG: only PODs and caller-owned objects between setjmp and a possible longjmp.
 PngStep DecodePngInner(png_structp png, png_infop info, PngSource* src, uint64_t max_pixels, std::vector<uint8_t>* raw,
@@ -380,6 +389,8 @@ PngStep DecodePngInner(png_structp png, png_infop info, PngSource* src, uint64_t
   *channels = png_get_channels(png, info);
   *depth = png_get_bit_depth(png, info);
   const size_t row_bytes = png_get_rowbytes(png, info);
+  const uint64_t mem = PhysicalMemory();
+  if (mem && uint64_t(row_bytes) * *h > mem / 2) return PngStep::kNoMemory;
   raw->resize(row_bytes * *h);
   rows->resize(*h);
   for (uint32_t y = 0; y < *h; ++y) (*rows)[y] = raw->data() + row_bytes * y;
@@ -402,12 +413,24 @@ Status DecodePng(const uint8_t* data, size_t size, const DecodeOptions& options,
   std::vector<png_bytep> rows;
   uint32_t w = 0, h = 0;
   int channels = 0, depth = 0;
-  PngStep step = DecodePngInner(png, info, &src, options.max_pixels, &raw, &rows, &w, &h, &channels, &depth);
+  PngStep step;
+  try {
+    step = DecodePngInner(png, info, &src, options.max_pixels, &raw, &rows, &w, &h, &channels, &depth);
+  } catch (...) {  // std::bad_alloc of the rows: libpng's state is freed, DecodeImage names the file
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw;
+  }
   png_destroy_read_struct(&png, &info, nullptr);
   if (step == PngStep::kTooLarge) {
     *problem = Problem::kTooLarge;
     return Status::Error(name + ": PNG header says " + std::to_string(w) + "x" + std::to_string(h) + " = " +
                          std::to_string(uint64_t(w) * h) + " pixels, over the limit of " + std::to_string(options.max_pixels));
+  }
+  if (step == PngStep::kNoMemory) {
+    *problem = Problem::kTooLarge;
+    return Status::Error(name + ": PNG header says " + std::to_string(w) + "x" + std::to_string(h) + " with " +
+                         std::to_string(channels ? channels : 0) + " channel(s): decoding it needs more than half of this "
+                         "machine's memory (" + std::to_string(PhysicalMemory() >> 20) + " MiB); refused (lower --max-pixels)");
   }
   if (step == PngStep::kError) {
     *problem = src.eof ? Problem::kTruncated : Problem::kCorrupt;
@@ -501,8 +524,40 @@ Status DecodeWithOpenCv(const uint8_t* data, size_t size, FileFormat format, Ima
 
 }  // namespace
 
+namespace {
+Status DecodeImageInner(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
+                        const std::string& name);
+}  // namespace
+
+// An image whose pixels cannot be allocated (a PNG bomb under a large --max-pixels) is one bad
+// item, counted and named as too large, never the end of the run (issue 29 #10).
 Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
                    const std::string& name) {
+  try {
+    if (options.max_pixels > kMaxDecodePixels) {
+      DecodeOptions capped = options;
+      capped.max_pixels = kMaxDecodePixels;
+      Status s = DecodeImageInner(data, size, capped, out, problem, name);
+      if (!s && *problem == Problem::kTooLarge)
+        return Status::Error(s.message() + " (the most catdog's preprocessing takes, whatever --max-pixels says)");
+      return s;
+    }
+    return DecodeImageInner(data, size, options, out, problem, name);
+  } catch (const std::bad_alloc&) {
+    *out = Image();
+    *problem = Problem::kTooLarge;
+    return Status::Error(name + ": its pixels could not be allocated (out of memory); lower --max-pixels to refuse "
+                                "such images from their header");
+  } catch (const std::length_error&) {
+    *out = Image();
+    *problem = Problem::kTooLarge;
+    return Status::Error(name + ": its pixels do not fit in memory");
+  }
+}
+
+namespace {
+Status DecodeImageInner(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
+                        const std::string& name) {
   *problem = Problem::kNone;
   *out = Image();
   if (size == 0) {
@@ -561,6 +616,8 @@ Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& option
   }
   return Status::Ok();
 }
+
+}  // namespace
 
 Status DecodeFile(const std::string& path, const DecodeOptions& options, Image* out, Problem* problem) {
   std::vector<uint8_t> bytes;

@@ -66,8 +66,14 @@ enum class FileFormat : int { kUnknown = 0, kJpeg, kPng, kBmp, kWebp, kGif, kTif
 FileFormat SniffFormat(const uint8_t* data, size_t size);
 const char* FormatName(FileFormat f);
 
+// The core's preprocessing refuses images over 2^28 pixels (shared/src/preprocess.cpp kMaxPixels):
+// decoding more would only end in a "corrupt" after the work (issue 29 #17), so DecodeImage caps
+// DecodeOptions::max_pixels here and says so in its message.
+constexpr uint64_t kMaxDecodePixels = 1ull << 28;
+
 struct DecodeOptions {
-  uint64_t max_pixels = 1ull << 26;   // 67,108,864 px (e.g. 8192 x 8192); checked from the header
+  uint64_t max_pixels = 1ull << 26;   // 67,108,864 px (e.g. 8192 x 8192); checked from the header;
+                                      // never more than kMaxDecodePixels, whatever is asked
   uint64_t max_file_bytes = 256ull << 20;
 };
 

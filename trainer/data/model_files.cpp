@@ -7,10 +7,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "catdog/json_bounded.h"
+
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,52 +25,6 @@ namespace catdog::fs {
 namespace stdfs = std::filesystem;
 
 namespace {
-
-const char* TypeName(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
-  if (S_ISSOCK(m)) return "a socket";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  return "not a regular file";
-}
-
-// Opens `path` for reading only if it is a regular file: the type is checked with stat before the
-// open (opening a device can have effects, opening a FIFO blocks) and again on the descriptor,
-// which is opened non-blocking so a file swapped for a FIFO in between cannot hang us either.
-Status OpenRegular(const std::string& path, int* fd, struct stat* st) {
-  if (::stat(path.c_str(), st) != 0) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  if (!S_ISREG(st->st_mode)) return Status::Error(path + ": is " + TypeName(st->st_mode) + ", expected a regular file");
-  *fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (*fd < 0) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  if (::fstat(*fd, st) != 0 || !S_ISREG(st->st_mode)) {
-    ::close(*fd);
-    return Status::Error(path + ": is " + TypeName(st->st_mode) + ", expected a regular file");
-  }
-  return Status::Ok();
-}
-
-// Reads exactly `size` bytes (the size fstat gave) from `fd` and closes it; a file that changed
-// size meanwhile is an error rather than a longer read.
-Status ReadExactly(int fd, const std::string& path, uint64_t size, std::vector<uint8_t>* out) {
-  out->resize(static_cast<size_t>(size));
-  size_t got = 0;
-  while (got < out->size()) {
-    ssize_t n = ::read(fd, out->data() + got, out->size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = n < 0 ? std::strerror(errno) : "the file shrank while being read";
-      ::close(fd);
-      return Status::Error(path + ": read error: " + why);
-    }
-    got += static_cast<size_t>(n);
-  }
-  char extra;
-  ssize_t more = ::read(fd, &extra, 1);
-  ::close(fd);
-  if (more > 0) return Status::Error(path + ": the file grew while being read");
-  return Status::Ok();
-}
 
 std::string RealPath(const std::string& path, std::string* why) {
   char buf[PATH_MAX];
@@ -114,7 +75,7 @@ Status ReadModelShards(const std::string& json_path, const std::vector<std::stri
       return fail(rel, "resolves to " + f.real + ", outside the model's folder " + root +
                            " (through '..' or a symlink); weight files must be inside it");
     if (::stat(f.real.c_str(), &f.st) != 0) return fail(rel, f.real + ": cannot open: " + std::strerror(errno));
-    if (!S_ISREG(f.st.st_mode)) return fail(rel, "is " + std::string(TypeName(f.st.st_mode)) + ", expected a regular file");
+    if (!S_ISREG(f.st.st_mode)) return fail(rel, "is " + std::string(FileTypeName(f.st.st_mode)) + ", expected a regular file");
     auto [it, fresh] = seen.emplace(std::make_pair(f.st.st_dev, f.st.st_ino), rel);
     if (!fresh) return fail(rel, "is the same file as '" + it->second + "' (each weight file may be read once)");
     total += static_cast<uint64_t>(f.st.st_size);
@@ -170,41 +131,219 @@ Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options
   return ReadModelShards(out->json_path, out->model->shard_paths(), out->model->info().weight_bytes, &out->blobs);
 }
 
-// The one writer of model folders (export, quantize): every file into a private staging folder
-// beside `out_dir` (fsutil.h StagingDir, marker checked), fsynced, then renamed into place.
+namespace {
+
+// Names a model folder's files may have: relative, normalised, inside the folder.
+bool SafeRelative(const std::string& rel, std::string* norm) {
+  const stdfs::path p = stdfs::path(rel).lexically_normal();
+  if (rel.empty() || p.is_absolute() || p.empty()) return false;
+  const std::string n = p.generic_string();
+  if (n == "." || n == ".." || n.rfind("../", 0) == 0) return false;
+  *norm = n;
+  return true;
+}
+
+// The files an existing model folder's model.json names (itself and its manifest's shards); any
+// problem reading it just means fewer names are catdog's.
+void ManifestNames(const stdfs::path& dir, std::set<std::string>* names) {
+  names->insert("model.json");
+  std::string path, text;
+  if (!ReadModelJson(dir.string(), &path, &text)) return;
+  nlohmann::json doc;
+  if (!jsonb::Parse(text, &doc, nullptr, path) || !doc.is_object()) return;
+  auto it = doc.find("weightsManifest");
+  if (it == doc.end() || !it->is_array()) return;
+  for (const auto& group : *it) {
+    if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array()) continue;
+    for (const auto& p : group["paths"]) {
+      std::string n;
+      if (p.is_string() && SafeRelative(p.get<std::string>(), &n)) names->insert(n);
+    }
+  }
+}
+
+void MarkerNames(const stdfs::path& dir, std::set<std::string>* names, bool* valid) {
+  *valid = false;
+  std::string text;
+  if (!ReadTextFile((dir / kOutputMarker).string(), &text, 1 << 20)) return;
+  nlohmann::json doc;
+  if (!jsonb::Parse(text, &doc, nullptr, kOutputMarker) || !doc.is_object() || !doc.contains("files") ||
+      !doc["files"].is_array() || doc.value("written_by", "") != "catdog")
+    return;
+  for (const auto& f : doc["files"]) {
+    std::string n;
+    if (f.is_string() && SafeRelative(f.get<std::string>(), &n)) names->insert(n);
+  }
+  *valid = true;
+}
+
+// Walks `dir`/`rel`: entries named in `owned` (or folders on the way to one) are catdog's, the rest
+// the user's.
+void Classify(const stdfs::path& dir, const std::string& rel, const std::set<std::string>& owned,
+              std::vector<std::string>* foreign) {
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(rel.empty() ? dir : dir / rel, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string r = rel.empty() ? name : rel + "/" + name;
+    const auto st = e.symlink_status(ec);
+    if (rel.empty() && name == kOutputMarker && stdfs::is_regular_file(st)) continue;
+    if (name.rfind(kStagingPrefix, 0) == 0 && stdfs::is_directory(st)) {
+      long pid = -1;
+      // A staging folder a killed catdog left (issue 29 #14): catdog's, dropped by the replace.
+      if (IsStagingDir(e.path().string(), nullptr, &pid) && !(pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM)))
+        continue;
+    }
+    if (stdfs::is_directory(st)) {
+      const std::string prefix = r + "/";
+      const auto it = owned.lower_bound(prefix);
+      if (it != owned.end() && it->compare(0, prefix.size(), prefix) == 0) {
+        Classify(dir, r, owned, foreign);
+      } else {
+        foreign->push_back(prefix);
+      }
+      continue;
+    }
+    if (!owned.count(r)) foreign->push_back(r);
+  }
+}
+
+std::string ListSome(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + JsonSafeName(names[i]);
+  if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
+}
+
+stdfs::path Trimmed(const std::string& out_dir) {
+  stdfs::path out(out_dir);
+  if (out.filename().empty() && out.has_parent_path()) out = out.parent_path();  // "dir/" -> "dir"
+  return out;
+}
+
+}  // namespace
+
+std::string ModelFolderOf(const std::string& dir_or_json) {
+  std::error_code ec;
+  const stdfs::path p(dir_or_json);
+  if (stdfs::is_directory(p, ec) || !stdfs::exists(p, ec)) return dir_or_json;
+  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
+}
+
+Status InspectModelOut(const std::string& out_dir, ModelOutState* state) {
+  *state = ModelOutState();
+  const stdfs::path out = Trimmed(out_dir);
+  std::error_code ec;
+  const auto st = stdfs::status(out, ec);
+  if (!stdfs::exists(st)) return Status::Ok();
+  state->exists = true;
+  if (!stdfs::is_directory(st)) return Status::Error(out.string() + ": exists and is not a folder");
+  std::set<std::string> owned;
+  MarkerNames(out, &owned, &state->has_marker);
+  ManifestNames(out, &owned);
+  Classify(out, "", owned, &state->foreign);
+  std::sort(state->foreign.begin(), state->foreign.end());
+  return Status::Ok();
+}
+
+Status CheckModelOutDir(const std::string& out_dir, const ModelOutOptions& o) {
+  if (out_dir.empty()) return Status::Error(o.flag + " is empty: give a folder for the model");
+  Status s = CheckNotAnInput(out_dir, o.inputs, o.flag);
+  if (!s) return s;
+  // A replace of this folder killed between its renames: its previous folder goes back first, so
+  // what is checked is what the user had (fsutil.h RemoveStaleTemps).
+  const stdfs::path out = Trimmed(out_dir);
+  const stdfs::path parent = out.has_parent_path() ? out.parent_path() : stdfs::path(".");
+  size_t stale = 0;
+  if (!(s = RemoveStaleTemps(parent.string(), &stale, out.filename().string()))) return s;
+  ModelOutState st;
+  if (!(s = InspectModelOut(out_dir, &st))) return Status::Error(o.flag + " " + s.message());
+  if (!st.exists || o.force) return Status::Ok();
+  if (!st.has_marker) {
+    std::vector<std::string> all;
+    std::error_code ec;
+    for (const auto& e : stdfs::directory_iterator(Trimmed(out_dir), ec)) all.push_back(e.path().filename().string());
+    if (all.empty()) return Status::Ok();
+    std::sort(all.begin(), all.end());
+    return Status::Error(o.flag + " " + out_dir + ": exists and is not a folder catdog wrote (no " + kOutputMarker +
+                         " marker); it holds " + ListSome(all) +
+                         ". Refusing to replace it: choose a new folder, or pass --force to write the model's files "
+                         "there and keep every other entry");
+  }
+  if (!st.foreign.empty())
+    return Status::Error(o.flag + " " + out_dir + ": holds entries catdog did not write: " + ListSome(st.foreign) +
+                         ". Refusing to replace the folder: move them away, or pass --force to replace only the "
+                         "model's files and keep them");
+  return Status::Ok();
+}
+
+// The one writer of model folders (export, quantize, calibrate --out, train --export): every file
+// into a private staging folder beside `out_dir` (fsutil.h StagingDir, marker checked), fsynced,
+// the user's other entries linked in (--force), then the folders swapped.
 Status WriteModelDir(const std::string& out_dir, const std::string& model_json,
-                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards) {
+                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards,
+                     const ModelOutOptions& o) {
   if (shard_names.size() != shards.size())
     return Status::Error(out_dir + ": " + std::to_string(shard_names.size()) + " shard names for " +
                          std::to_string(shards.size()) + " shards");
-  stdfs::path out(out_dir);
-  if (out.filename().empty()) out = out.parent_path();  // "dir/" -> "dir"
-  std::error_code ec;
-  if (stdfs::exists(out, ec)) {
-    if (!stdfs::is_directory(out, ec)) return Status::Error(out.string() + ": exists and is not a directory");
-    if (!stdfs::exists(out / "model.json", ec) && !stdfs::is_empty(out, ec))
-      return Status::Error(out.string() + ": exists, is not empty and holds no model.json; refusing to replace it");
+  const stdfs::path out = Trimmed(out_dir);
+  Status s = CheckModelOutDir(out.string(), o);
+  if (!s) return s;
+  std::set<std::string> mine = {"model.json", kOutputMarker};
+  for (const std::string& n : shard_names) {
+    std::string norm;
+    if (!SafeRelative(n, &norm) || norm == kOutputMarker || !mine.insert(norm).second)
+      return Status::Error(out.string() + ": shard name '" + n + "' is not a new file name inside the folder");
   }
+  ModelOutState st;
+  if (!(s = InspectModelOut(out.string(), &st))) return s;
+  for (const std::string& f : st.foreign) {
+    const std::string top = f.back() == '/' ? f.substr(0, f.size() - 1) : f;
+    for (const std::string& m : mine)
+      if (m == top || m.rfind(top + "/", 0) == 0 || top.rfind(m + "/", 0) == 0)
+        return Status::Error(o.flag + " " + (out / top).string() +
+                             ": an entry catdog did not write has the name of a file the new model needs (" + m +
+                             "); move it away first (nothing was written)");
+  }
+  std::error_code ec;
   const stdfs::path parent = out.has_parent_path() ? out.parent_path() : stdfs::path(".");
   stdfs::create_directories(parent, ec);
   if (ec) return Status::Error(out.string() + ": cannot create the folder " + parent.string() + ": " + ec.message());
-  // The staging folder an export killed mid-way left (marker checked: fsutil.h) goes first.
+  // The staging folder a write killed mid-way left (marker checked: fsutil.h) goes first; a
+  // previous folder it had moved aside goes back into place.
   size_t stale = 0;
-  Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string());
+  std::vector<std::string> recovered;
+  Status cleaned = fs::RemoveStaleTemps(parent.string(), &stale, out.filename().string(), &recovered);
   if (!cleaned) return cleaned;
+  if (!recovered.empty())
+    return Status::Error(recovered[0] + ": an interrupted earlier write had moved this folder aside; it was put back. "
+                                        "Run again");
   fs::StagingDir staging;  // removed, with whatever is left in it, on every return
-  Status s = staging.Create(parent.string(), out.filename().string());
+  s = staging.Create(parent.string(), out.filename().string());
   if (!s) return s;
   const stdfs::path tmp = stdfs::path(staging.path()) / "model";
-  stdfs::create_directories(tmp, ec);
-  if (ec) return Status::Error(tmp.string() + ": cannot create: " + ec.message());
+  if (::mkdir(tmp.c_str(), 0755) != 0) return Status::Error(tmp.string() + ": cannot create: " + std::strerror(errno));
   for (size_t i = 0; i < shards.size(); ++i) {
     s = fs::WriteFileAtomic((tmp / shard_names[i]).string(), shards[i].data(), shards[i].size());
     if (!s) return s;
   }
+  nlohmann::json marker = {{"written_by", "catdog"},
+                           {"note", "catdog wrote the files listed here; it replaces only them (DESIGN contract 4)"},
+                           {"files", std::vector<std::string>(mine.begin(), mine.end())}};
+  marker["files"].erase(std::remove(marker["files"].begin(), marker["files"].end(), kOutputMarker), marker["files"].end());
+  if (!(s = fs::WriteFileAtomic((tmp / kOutputMarker).string(), marker.dump(1) + "\n"))) return s;
   s = fs::WriteFileAtomic((tmp / "model.json").string(), model_json);
   if (!s) return s;
-  s = fs::ReplaceDir(tmp.string(), out.string(), (stdfs::path(staging.path()) / "previous").string());
+  // --force: the user's entries come along as hard links; the originals stay where they are until
+  // the swap, and in the old folder (then removed: links only) after it.
+  for (const std::string& f : st.foreign) {
+    const std::string top = f.back() == '/' ? f.substr(0, f.size() - 1) : f;
+    const stdfs::path dst = tmp / top;
+    stdfs::create_directories(dst.parent_path(), ec);
+    if (!(s = fs::LinkTree((out / top).string(), dst.string())))
+      return Status::Error(o.flag + " " + out.string() + ": keeping your entry " + top + ": " + s.message() +
+                           " (nothing was replaced)");
+  }
+  s = fs::ReplaceDir(tmp.string(), out.string(), (stdfs::path(staging.path()) / kPreviousName).string());
   if (!s) return s;
   return Status::Ok();
 }

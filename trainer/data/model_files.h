@@ -40,11 +40,41 @@ Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std
 Status ReadModelShards(const std::string& json_path, const std::vector<std::string>& rel_paths,
                        uint64_t max_total_bytes, std::vector<std::vector<uint8_t>>* blobs);
 
-// Writes a model folder atomically: model.json and its shards into a private staging folder beside
-// `out_dir`, each fsynced, then renamed into place, so a kill leaves the old folder or the new
-// one, never a mix. An existing `out_dir` is replaced only if it holds a model.json (or is empty).
-// Export and quantize write through here.
+// The folder a model argument names (a folder, or a model.json / other file in it), for the output
+// rule; a path that does not exist is itself (the read fails on it later, with its own message).
+std::string ModelFolderOf(const std::string& dir_or_json);
+
+// The output rule for model folders (DESIGN contract 4), for export, quantize, calibrate --out and
+// train --export. Every model folder catdog writes holds a marker, kOutputMarker (fsutil.h), listing
+// the files catdog wrote there.
+struct ModelOutOptions {
+  std::string flag = "--out";       // for messages
+  bool force = false;               // --force: write over a folder that is not catdog's own output
+  std::vector<std::string> inputs;  // what the command reads: the folder may not be one, hold one or lie in one
+};
+
+// What is in an existing output folder: entries catdog may replace (its marker's files, model.json
+// and the shards that model.json's manifest names, dead staging folders) and the user's others.
+struct ModelOutState {
+  bool exists = false, has_marker = false;
+  std::vector<std::string> foreign;  // relative paths, folders whole ("photos/"), sorted
+};
+Status InspectModelOut(const std::string& out_dir, ModelOutState* state);
+
+// Checks the rule before any work: `out_dir` is not an input (fs::CheckNotAnInput), is absent, an
+// empty folder, or a folder whose marker lists everything in it; anything else is refused naming
+// the folder and the entries catdog did not write, unless `force`. Even with `force`, a non-folder,
+// or a user's file where the new model puts one of its files, is refused. Refusals are bad input.
+Status CheckModelOutDir(const std::string& out_dir, const ModelOutOptions& o);
+
+// Writes a model folder: CheckModelOutDir, then model.json, its shards and the marker into a private
+// staging folder beside `out_dir`, each fsynced; with --force the user's other entries of the old
+// folder are hard-linked into it (fs::LinkTree: never moved, so a kill at any point leaves them in
+// place); then the folders are swapped (fs::ReplaceDir). A kill leaves the old folder or the new
+// one, never a mix; one between the swap's two renames is undone by the next write to that name
+// (fs::RemoveStaleTemps). Export, quantize, calibrate --out and train --export write through here.
 Status WriteModelDir(const std::string& out_dir, const std::string& model_json,
-                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards);
+                     const std::vector<std::string>& shard_names, const std::vector<std::vector<uint8_t>>& shards,
+                     const ModelOutOptions& o = {});
 
 }  // namespace catdog::fs

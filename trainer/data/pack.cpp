@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -17,12 +18,16 @@
 #include <new>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 #include "catdog/json_bounded.h"
 #include <thread>
 #include <type_traits>
 
 #include "fsutil.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace catdog::pack {
 namespace stdfs = std::filesystem;
@@ -258,22 +263,19 @@ Status ParseShard(const std::string& name, FrameReader& rd, const Pack::ShardInf
 
 // Reads a whole file of known maximum size into an uninitialised buffer (one read, no regrowth).
 Status ReadShardFile(const std::string& path, uint64_t max_bytes, std::unique_ptr<uint8_t[]>* buf, size_t* size) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  std::fseek(f, 0, SEEK_END);
-  long len = std::ftell(f);
-  std::fseek(f, 0, SEEK_SET);
-  if (len < 0 || uint64_t(len) > max_bytes) {
-    std::fclose(f);
+  int fd = -1;
+  struct stat st {};
+  Status s = fs::OpenRegular(path, &fd, &st);
+  if (!s) return s;
+  const uint64_t len = static_cast<uint64_t>(st.st_size);
+  if (len > max_bytes) {
+    ::close(fd);
     return Status::Error(path + ": size " + std::to_string(len) + " is not what pack.json says (" + std::to_string(max_bytes) +
                          " bytes): truncated or replaced");
   }
   buf->reset(new uint8_t[len > 0 ? size_t(len) : 1]);
-  *size = std::fread(buf->get(), 1, size_t(len), f);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err || *size != size_t(len)) return Status::Error(path + ": read error");
-  return Status::Ok();
+  *size = size_t(len);
+  return fs::ReadExactly(fd, path, buf->get(), len);
 }
 
 // Reads j[key] into *out; false when missing, of another type or (integers) out of T's range.
@@ -413,7 +415,7 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
       return Status::Error("pack: one record (" + std::to_string(RawShardBytes(pack, first, 1)) +
                            " bytes) does not fit the max shard size of " + std::to_string(options.max_shard_bytes) + " bytes");
     Pack::ShardInfo info;
-    info.file = ShardName(plan.size());
+    info.file = ShardName(plan.size());  // renamed below if the pack in `dir` uses these names
     info.first = first;
     info.records = k;
     plan.push_back(info);
@@ -426,10 +428,38 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   stdfs::create_directories(dir, ec);
   if (ec || !stdfs::is_directory(dir))
     return Status::Error(dir + ": cannot create the pack directory: " + (ec ? ec.message() : "not a folder"));
-  // Remove an old manifest first: while shards are rewritten the directory is not a pack.
+  // Crash-safe over a complete pack (issue 29 #11): the old pack.json and its shards stay valid
+  // until the new pack.json replaces it. The new shards get names the old pack.json does not use
+  // ("shard-NNNNN.zst" and "shard-b-NNNNN.zst" take turns), are written into a staging folder
+  // inside `dir` (a kill leaves that folder, removed as stale by the next prepare: never shards
+  // without their pack.json), then renamed beside the old ones; pack.json is the switch.
   stdfs::path manifest_path = stdfs::path(dir) / kManifestName;
-  stdfs::remove(manifest_path, ec);
-  if (ec) return Status::Error(manifest_path.string() + ": cannot remove the old manifest: " + ec.message());
+  std::set<std::string> live;
+  {
+    std::string old_text;
+    json old;
+    if (stdfs::exists(stdfs::symlink_status(manifest_path, ec)) && fs::ReadTextFile(manifest_path.string(), &old_text, 64ull << 20) &&
+        jsonb::Parse(old_text, &old, nullptr, manifest_path.string()) && old.is_object() && old.contains("shards") &&
+        old["shards"].is_array())
+      for (const json& js : old["shards"])
+        if (js.is_object() && js.contains("file") && js["file"].is_string()) live.insert(js["file"].get<std::string>());
+  }
+  bool fresh_names = true;
+  for (const auto& info : plan) fresh_names = fresh_names && !live.count(info.file);
+  if (!fresh_names) {
+    for (auto& info : plan) info.file = "shard-b-" + info.file.substr(6);
+    fresh_names = true;
+    for (const auto& info : plan) fresh_names = fresh_names && !live.count(info.file);
+  }
+  if (!fresh_names) {
+    // A pack.json naming both kinds (not one catdog wrote): the old way, the folder is no pack meanwhile.
+    for (auto& info : plan) info.file = ShardName(size_t(&info - plan.data()));
+    stdfs::remove(manifest_path, ec);
+    if (ec) return Status::Error(manifest_path.string() + ": cannot remove the old manifest: " + ec.message());
+  }
+  fs::StagingDir staging;
+  s = staging.Create(dir, kManifestName);
+  if (!s) return s;
 
   // The content hash (sequential over all records) runs beside the shard compression.
   std::string content_hash;
@@ -443,12 +473,24 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
     info.bytes = comp_size;
     info.raw_bytes = raw_size;
     info.sha256 = Sha256::Hex(comp.get(), comp_size);
-    return fs::WriteFileAtomic((stdfs::path(dir) / info.file).string(), comp.get(), comp_size);
+    return fs::WriteFileAtomic((stdfs::path(staging.path()) / info.file).string(), comp.get(), comp_size);
   });
   hasher.join();
-  if (!s) {
-    RemoveShards(dir, {});  // the old manifest is gone: shards alone are no pack
+  if (!s) {  // the staging folder goes with its shards; the old pack is untouched
+    if (!fresh_names) RemoveShards(dir, {});  // (its pack.json was removed above: shards alone are no pack)
     return s;
+  }
+  for (const auto& info : plan) {
+    const std::string from = (stdfs::path(staging.path()) / info.file).string(), to = (stdfs::path(dir) / info.file).string();
+    if (std::rename(from.c_str(), to.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      for (const auto& done : plan) {
+        if (&done == &info) break;
+        std::error_code e2;
+        stdfs::remove(stdfs::path(dir) / done.file, e2);
+      }
+      return Status::Error(to + ": cannot move the new shard into place: " + why);
+    }
   }
 
   pack.content_hash = content_hash;
@@ -481,11 +523,19 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
       {"sources", sources},
       {"shards", shards},
   };
-  // Remove shard files a previous, larger pack left behind (only our own naming pattern).
-  RemoveShards(dir, plan);
   s = fs::WriteFileAtomic(manifest_path.string(), m.dump(1) + "\n");
-  if (!s) RemoveShards(dir, {});  // shards without pack.json are no pack: leave nothing half-written
-  return s;
+  if (!s) {
+    // The old pack (if any) is still whole: only the new shards go.
+    for (const auto& info : plan)
+      if (!live.count(info.file)) {
+        std::error_code e2;
+        stdfs::remove(stdfs::path(dir) / info.file, e2);
+      }
+    return s;
+  }
+  // The new pack is in place: the old pack's shards and any other shard-*.zst go (our pattern only).
+  RemoveShards(dir, plan);
+  return Status::Ok();
 }
 
 Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out, const std::string& mname,

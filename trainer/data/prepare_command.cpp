@@ -45,6 +45,25 @@ int RunCommand(Command c) {
   }
   o.write.max_shard_bytes = static_cast<uint64_t>(c.max_shard_mb * double(1 << 20));
   if (o.write.max_shard_bytes > pack::kMaxShardBytesLimit) o.write.max_shard_bytes = pack::kMaxShardBytesLimit;
+  // The pack never goes into an image folder it reads, nor into a folder holding one (DESIGN contract 4).
+  if (Status os = fs::CheckNotAnInput(o.out, o.image_dirs, "--out"); !os) {
+    spdlog::error("prepare: {}", os.message());
+    return kExitBadInput;
+  }
+  // An explicit --report is a single-file output (DESIGN contract 4): not an existing file without
+  // --force, never inside the pack (or any pack or model folder), checked before any work.
+  if (!c.report.empty()) {
+    std::error_code ec;
+    const std::filesystem::path def = std::filesystem::weakly_canonical(
+        std::filesystem::absolute(std::filesystem::path(o.out) / "report.json", ec), ec);
+    const std::filesystem::path mine = std::filesystem::weakly_canonical(std::filesystem::absolute(c.report, ec), ec);
+    if (mine == def) {
+      c.report.clear();  // the pack's own report, named explicitly
+    } else if (Status rs = fs::CheckOutputFile(c.report, "--report", c.force, {o.out}); !rs) {
+      spdlog::error("prepare: {}", rs.message());
+      return kExitBadInput;
+    }
+  }
   const auto start = Clock::now();
   if (ShowProgress()) o.progress = [start](size_t done, size_t total) { DrawProgress(done, total, start); };
   // One prepare per --out: a second one into the same folder (which would interleave shards) is

@@ -13,6 +13,7 @@ struct Command {
   Options o;                    // from the flags; fit, write.max_shard_bytes, progress are set here
   std::string fit = "stretch";  // --fit: stretch | crop
   std::string report;           // --report ("" = PACK/report.json)
+  bool force = false;           // --force: --report may replace an existing file
   double max_shard_mb = 50;     // --max-shard-mb, in (0, 60]
 };
 

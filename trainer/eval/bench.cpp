@@ -51,6 +51,14 @@ int RunBench(const BenchOptions& o) {
     spdlog::error("{}", s.message());
     return kExitBadInput;
   }
+  // A batch the model cannot run is bad input, refused before any run (issue 29 #16).
+  std::vector<int64_t> shape = {o.batch};
+  for (int64_t d : model->info().input_shape) shape.push_back(d);
+  s = model->CheckInputShape(shape);
+  if (!s) {
+    spdlog::error("--batch {}: {}", o.batch, s.message());
+    return kExitBadInput;
+  }
   const size_t in_n = model->input_size() * static_cast<size_t>(o.batch);
   std::vector<float> input(in_n), output(model->output_size() * static_cast<size_t>(o.batch));
   std::mt19937 rng(12345);
@@ -88,7 +96,7 @@ int RunBench(const BenchOptions& o) {
   const double gflops = flops > 0 ? flops * o.batch / (med * 1e6) : 0;
 
   if (o.json) {
-    nlohmann::json j = {{"model", o.model},
+    nlohmann::json j = {{"model", fs::JsonSafeName(o.model)},
                         {"backend", BackendName(model->backend())},
                         {"batch", o.batch},
                         {"threads", o.threads},

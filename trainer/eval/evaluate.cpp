@@ -214,8 +214,8 @@ int RunEvaluate(const EvaluateOptions& a) {
 
   if (a.json) {
     nlohmann::json j = metrics::ToJson(r);
-    j["model"] = a.model_dir;
-    j["source"] = source;
+    j["model"] = fs::JsonSafeName(a.model_dir);
+    j["source"] = fs::JsonSafeName(source);
     j["backend"] = BackendName(model->backend());
     j["temperature"] = info.temperature;
     j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;

@@ -90,7 +90,7 @@ int RunInfer(const InferOptions& o) {
   std::vector<uint8_t> bytes;
   s = fs::ReadFile(o.input, &bytes, count * 4);
   if (!s) return Fail(kExitBadInput, s.message());
-  if (bytes.size() != count * 4)  // e.g. a pipe, whose size was not known up front
+  if (bytes.size() != count * 4)  // the file changed size since it was checked above
     return Fail(kExitBadInput, fmt::format("{}: holds {} bytes, but --shape {} needs {} float32 values = {} bytes", o.input,
                                            bytes.size(), o.shape, count, count * 4));
 
@@ -115,6 +115,11 @@ int RunInfer(const InferOptions& o) {
     uint32_t bits = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
     std::memcpy(&input[i], &bits, 4);
   }
+  // A NaN or infinite value is the input file's fault (bad input, exit 2), named by its index.
+  for (size_t i = 0; i < input.size(); ++i)
+    if (!std::isfinite(input[i]))
+      return Fail(kExitBadInput, fmt::format("{}: value {} (sample {}, index {}) is {}: the input must be finite", o.input, i,
+                                             i / model->input_size(), i % model->input_size(), input[i]));
   const int batch = static_cast<int>(shape[0]);
   std::vector<float> output(model->output_size() * static_cast<size_t>(batch));
   s = model->Run(input.data(), batch, output.data());

@@ -96,6 +96,15 @@ int RunPredict(const PredictOptions& o) {
   dopt.max_pixels = o.max_pixels;
 
   json results = json::array(), errors = json::array();
+  // JSON strings must be UTF-8: every name (and message naming it) goes through fs::JsonSafeName,
+  // so one file name that is not UTF-8 is written escaped and flagged instead of losing every result.
+  auto named = [](json j, const std::string& path) {
+    bool escaped = false;
+    j["path"] = fs::JsonSafeName(path, &escaped);
+    if (escaped) j["path_escaped"] = true;
+    if (j.contains("message")) j["message"] = fs::JsonSafeName(j["message"].get<std::string>());
+    return j;
+  };
   // With --flip the input holds two samples: the image, then its left-right mirror (one run).
   const int batch = o.flip ? 2 : 1;
   std::vector<float> input(batch * model->input_size()), output(batch * model->output_size());
@@ -120,7 +129,7 @@ int RunPredict(const PredictOptions& o) {
     const auto t2 = Clock::now();
     if (!st) {
       const char* reason = problem == imaging::Problem::kNone ? "model" : imaging::ProblemName(problem);
-      errors.push_back({{"path", path}, {"reason", reason}, {"message", st.message()}});
+      errors.push_back(named({{"reason", reason}, {"message", st.message()}}, path));
       if (!o.as_json) std::printf("%s: error (%s): %s\n", path.c_str(), reason, st.message().c_str());
       continue;
     }
@@ -130,13 +139,13 @@ int RunPredict(const PredictOptions& o) {
     auto cal = [&](int b) { return ApplyCalibration(model->info(), output[b * per + (per == 2 ? 1 : 0)]); };
     const double p_dog = o.flip ? MirrorAverage(cal(0), cal(1)) : cal(0);
     if (!std::isfinite(p_dog)) {
-      errors.push_back({{"path", path}, {"reason", "model"}, {"message", path + ": the model returned a non-finite value"}});
+      errors.push_back(named({{"reason", "model"}, {"message", path + ": the model returned a non-finite value"}}, path));
       if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
       continue;
     }
     const char* label = p_dog >= facts.threshold ? "dog" : "cat";
-    json res = {{"path", path}, {"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
-                {"run_ms", Ms(t1, t2)}};
+    json res = named({{"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
+                {"run_ms", Ms(t1, t2)}}, path);
     // "Neither cat nor dog" (the model's ood block, `catdog ood-fit`): the page's decision through the
     // same core call, on the image's own run (sample 0) also with --flip, as the page decides.
     std::string neither_text;
@@ -159,7 +168,7 @@ int RunPredict(const PredictOptions& o) {
                   neither_text.c_str());
   }
   if (o.as_json) {
-    json doc = {{"model", o.model}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
+    json doc = {{"model", fs::JsonSafeName(o.model)}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
                 {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
                 {"flip_averaging", o.flip},
                 {"ood", model->info().has_ood ? json{{"method", model->info().ood_method},

@@ -27,7 +27,7 @@ double TemperatureNll(const std::vector<double>& logits, const std::vector<uint8
 double FitTemperature(const std::vector<double>& logits, const std::vector<uint8_t>& labels) {
   if (logits.empty()) return 1.0;
   const double phi = (std::sqrt(5.0) - 1) / 2;  // 0.618...
-  double a = std::log(1e-3), b = std::log(1e3);
+  double a = std::log(kMinTemperature), b = std::log(kMaxTemperature);
   double c = b - phi * (b - a), d = a + phi * (b - a);
   double fc = TemperatureNll(logits, labels, std::exp(c)), fd = TemperatureNll(logits, labels, std::exp(d));
   for (int it = 0; it < 200 && b - a > 1e-12; ++it) {
@@ -42,6 +42,24 @@ double FitTemperature(const std::vector<double>& logits, const std::vector<uint8
     }
   }
   return std::exp((a + b) / 2);
+}
+
+const char* DegenerateFit(double t) {
+  if (t <= kMinTemperature * 1.01)
+    return "the fit ran to the lower end of the search (T = 0.001): the model gets every image of the split right "
+           "with room to spare, so the loss keeps falling as T shrinks and no temperature is meaningful (a split "
+           "the model was trained on?); calibrate on a held-out split (val)";
+  if (t >= kMaxTemperature / 1.01)
+    return "the fit ran to the upper end of the search (T = 1000): the model's outputs carry no information about "
+           "this split's labels; check that the model and the pack belong together";
+  return "";
+}
+
+double RescaleMaxProbThreshold(double threshold, double t_old, double t_new) {
+  if (!(threshold > 0)) return threshold;          // rejects everything uncertain at all: same under any T
+  if (threshold >= 0.5) return threshold;          // rejects nothing
+  const double l0 = std::log((1 - threshold) / threshold);
+  return 1 / (1 + std::exp(t_old * l0 / t_new));  // sigmoid(-t_old * l0 / t_new)
 }
 
 }  // namespace catdog::calibrate

@@ -43,14 +43,22 @@ int CalibrateModel(const CalibrateOptions& a) {
   // hostile-input-safe reader (model_files.h): the text rewritten below is the text loaded.
   LoadOptions lo;
   lo.threads = a.threads;
+  // --out's rule first (DESIGN contract 4): never the model's folder, one holding it or inside it,
+  // nor the pack; a folder catdog did not write only with --force.
+  fs::ModelOutOptions rule;
+  rule.force = a.force;
+  if (!a.out.empty()) {
+    rule.inputs = {fs::ModelFolderOf(a.model), a.pack};
+    Status rs = fs::CheckModelOutDir(a.out, rule);
+    if (!rs) return Fail(kExitBadInput, rs.message() + (a.out.empty() ? "" : " (without --out, calibrate writes in place)"));
+  }
   fs::ModelFiles files;
   Status s = fs::ReadModelFiles(a.model, lo, &files);
   if (s) s = files.model->LoadWeights(files.Views());
   if (!s) return Fail(kExitBadInput, s.message());
   const stdfs::path src_json = files.json_path;
-  const stdfs::path src_dir = src_json.parent_path().empty() ? stdfs::path(".") : src_json.parent_path();
+  const std::vector<std::string> shard_paths = files.model->shard_paths();
   std::unique_ptr<Model> model = std::move(files.model);
-  std::error_code ec;
   const ModelInfo& info = model->info();
   if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
       model->output_size() != 1)
@@ -100,6 +108,9 @@ int CalibrateModel(const CalibrateOptions& a) {
   for (size_t i = 0; i < raw.size(); ++i) logits[i] = calibrate::Logit(raw[i]);
   const double T = calibrate::FitTemperature(logits, labels);
   if (!std::isfinite(T) || !(T > 0)) return Fail(kExitFailure, "the fit gave temperature " + std::to_string(T));
+  if (*calibrate::DegenerateFit(T))
+    return Fail(kExitBadInput, a.pack + " split " + a.split + " (" + std::to_string(idx.size()) + " images), model " +
+                                   src_json.string() + ": " + calibrate::DegenerateFit(T) + "; nothing was written");
   std::vector<float> cal(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) cal[i] = ApplyTemperature(T, raw[i]);
 
@@ -125,49 +136,51 @@ int CalibrateModel(const CalibrateOptions& a) {
                                  {"nll_after", after.log_loss},  {"ece_before", before.ece},
                                  {"ece_after", after.ece}};
   c["calibration"] = calj;
+  // Metadata chosen under the old temperature (issue 29): ood-fit's "neither cat nor dog" block.
+  // A max-prob threshold is on the calibrated P(dog): rescaled so that it keeps its decisions (and
+  // so the TPR/FPR ood-fit measured); a feature-distance score does not depend on T.
+  std::string ood_note;
+  if (c.contains("ood") && c["ood"].is_object()) {
+    auto& ood = c["ood"];
+    const double t_old = ood.contains("temperature") && ood["temperature"].is_number() &&
+                                 ood["temperature"].get<double>() > 0
+                             ? ood["temperature"].get<double>()
+                             : info.temperature;
+    const std::string method = ood.value("method", "");
+    if (method == "max-prob" && ood.contains("threshold") && ood["threshold"].is_number()) {
+      const double t0 = ood["threshold"].get<double>(), t1 = calibrate::RescaleMaxProbThreshold(t0, t_old, T);
+      ood["threshold"] = t1;
+      ood["rescaled_from"] = {{"temperature", t_old}, {"threshold", t0}};
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "ood (max-prob): threshold %.6g chosen under temperature %.6g rescaled to %.6g for T %.6g "
+                    "(same decisions)", t0, t_old, t1, T);
+      ood_note = buf;
+    } else {
+      ood_note = "ood (" + method + "): its score does not depend on the temperature; kept";
+    }
+    ood["temperature"] = T;
+  }
   const std::string new_text = doc.dump();
 
-  // Write model.json (a copy of the folder first with --out).
-  // With --out elsewhere the copy is built in a private staging folder beside it (fsutil.h) and
-  // renamed into place at the end, so a kill never leaves a half-copied model folder.
-  stdfs::path dst_json = src_json, dst_dir, staged;
-  fs::StagingDir staging;  // removed, with whatever is left in it, on every return
-  if (!a.out.empty()) {
-    dst_dir = a.out;
-    if (dst_dir.filename().empty()) dst_dir = dst_dir.parent_path();
-    if (stdfs::exists(dst_dir, ec) && stdfs::equivalent(dst_dir, src_dir, ec)) {
-      dst_json = dst_dir / src_json.filename();  // same folder: in place
-    } else {
-      if (stdfs::exists(dst_dir, ec) && !stdfs::exists(dst_dir / src_json.filename(), ec) && !stdfs::is_empty(dst_dir, ec))
-        return Fail(kExitBadInput, "--out " + a.out + ": exists, is not empty and holds no " +
-                                       src_json.filename().string() + "; refusing to replace it");
-      const stdfs::path parent = dst_dir.has_parent_path() ? dst_dir.parent_path() : stdfs::path(".");
-      stdfs::create_directories(parent, ec);
-      size_t stale = 0;
-      if (!(s = fs::RemoveStaleTemps(parent.string(), &stale, dst_dir.filename().string())))
-        return Fail(kExitFailure, s.message());
-      if (!(s = staging.Create(parent.string(), dst_dir.filename().string()))) return Fail(kExitFailure, s.message());
-      staged = stdfs::path(staging.path()) / "model";
-      stdfs::copy(src_dir, staged, stdfs::copy_options::recursive, ec);
-      if (ec) return Fail(kExitFailure, "copying " + src_dir.string() + " to " + staged.string() + ": " + ec.message());
-      dst_json = staged / src_json.filename();
-    }
-  }
-  // What the runtimes will load must parse (and carry the temperature) before it replaces the file.
+  // What the runtimes will load must parse (and carry the temperature) before it is written.
+  stdfs::path dst_json = a.out.empty() ? src_json : stdfs::path(a.out) / "model.json";
   std::unique_ptr<Model> check;
   if (!(s = Model::Parse(new_text, &check, LoadOptions{}, dst_json.string())))
     return Fail(kExitFailure, "the calibrated model.json does not parse: " + s.message());
-  if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) return Fail(kExitFailure, s.message());
-  if (!staged.empty()) {
-    if (!(s = fs::ReplaceDir(staged.string(), dst_dir.string(), (stdfs::path(staging.path()) / "previous").string())))
-      return Fail(kExitFailure, "--out " + s.message());
-    dst_json = dst_dir / src_json.filename();
+  if (a.out.empty()) {
+    if (!(s = fs::WriteFileAtomic(dst_json.string(), new_text))) return Fail(kExitFailure, s.message());
+  } else {
+    // A new model folder holds model.json and the shards it names, the bytes that were loaded:
+    // nothing else of the source folder is read (no symlink, FIFO or stray file followed).
+    if (!(s = fs::WriteModelDir(a.out, new_text, shard_paths, files.blobs, rule))) return Fail(kExitFailure, s.message());
   }
+  if (!ood_note.empty()) spdlog::info("calibrate: {}", ood_note);
 
   if (a.json) {
     nlohmann::ordered_json j = calj;
-    j["model"] = dst_json.string();
-    j["pack"] = a.pack;
+    j["model"] = fs::JsonSafeName(dst_json.string());
+    j["pack"] = fs::JsonSafeName(a.pack);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s: temperature %.6f fitted on %s split %s (%zu images, pack %s)\n", dst_json.string().c_str(), T,

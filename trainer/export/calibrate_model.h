@@ -2,7 +2,11 @@
 // through the shared core (raw sigmoid outputs), fits the T > 0 minimising the mean binary NLL of
 // sigmoid(logit(p) / T) (calibrate.h), reports NLL and ECE (10 bins, metrics.h) before and after,
 // and writes userDefinedMetadata.catdog.calibration into model.json atomically (in place, or in a
-// copy of the model folder with --out). The runtimes apply it through catdog::ApplyCalibration
+// new model folder with --out: model.json and the shards it names, through fs::WriteModelDir and its
+// output rule; nothing else of the source folder is read or copied). A "neither cat nor dog" block
+// (ood-fit) chosen under another temperature is refitted: a max-prob threshold is rescaled so that
+// it makes the same decisions (calibrate.h RescaleMaxProbThreshold), the block's temperature updated.
+// A fit that ends at the search bounds is refused (calibrate.h DegenerateFit). The runtimes apply it through catdog::ApplyCalibration
 // (ModelInfo::temperature); Model::Run stays raw.
 #pragma once
 
@@ -15,6 +19,7 @@ struct CalibrateOptions {
   std::string pack;
   std::string split = "val";
   std::string out;
+  bool force = false;  // --force: --out may be a folder catdog did not write (its other entries kept)
   bool json = false;
   int batch = 64;
   int threads = 1;

@@ -405,7 +405,10 @@ Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const st
   TfjsModel m;
   Status s = BuildTfjsModel(ckpt, options, &m);
   if (!s) return s;
-  s = fs::WriteModelDir(out_dir, m.model_json, m.shard_names, m.shards);
+  fs::ModelOutOptions mo;
+  mo.force = options.force;
+  mo.inputs = options.inputs;
+  s = fs::WriteModelDir(out_dir, m.model_json, m.shard_names, m.shards, mo);
   if (!s) return s;
   if (written) *written = std::move(m);
   return Status::Ok();

@@ -31,6 +31,8 @@ struct ExportOptions {
   uint64_t max_shard_bytes = 4ull * 1024 * 1024; // the converter's default shard size
   bool compute_golden = true;                    // run libtorch for the golden pairs
   bool allow_chance = false;                     // export a model that does not beat chance
+  bool force = false;                            // write into an out_dir catdog did not write (model_files.h)
+  std::vector<std::string> inputs;               // files read (the checkpoint): out_dir may not be/hold them
 };
 
 // The run card's learning check (learning_check.h) of a checkpoint. A model that does not beat
@@ -56,8 +58,8 @@ struct TfjsModel {
 Status BuildTfjsModel(const Checkpoint& ckpt, const ExportOptions& options, TfjsModel* out);
 
 // BuildTfjsModel, then fs::WriteModelDir (model_files.h) into `out_dir` atomically: a private staging folder beside it
-// (fs::StagingDir, marker checked), every file fsynced, then renamed into place. An existing `out_dir` is replaced only if it holds a
-// model.json (or is empty).
+// (fs::StagingDir, marker checked), every file fsynced, then renamed into place. The output rule of
+// fs::CheckModelOutDir applies (options.force, options.inputs).
 Status ExportTfjs(const Checkpoint& ckpt, const ExportOptions& options, const std::string& out_dir,
                   TfjsModel* written = nullptr);
 

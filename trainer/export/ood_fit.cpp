@@ -142,10 +142,20 @@ Status ScoreFolder(Model& model, const std::string& dir, Fit fit, int batch, Fol
   std::error_code ec;
   if (!stdfs::is_directory(dir, ec)) return Bad(bad, "--ood-images " + dir + ": not a folder");
   std::vector<stdfs::path> files;
-  for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->is_regular_file(ec)) files.push_back(it->path());
+  // Only the folder's own regular files are read; anything else is counted and named (a subfolder
+  // of photos was ignored without a word: issue 29 #17).
+  std::vector<std::pair<stdfs::path, const char*>> others;
+  for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    if (it->is_regular_file(e2)) files.push_back(it->path());
+    else if (it->is_directory(e2)) others.push_back({it->path(), "a folder (--ood-images reads only the files directly in it)"});
+    else others.push_back({it->path(), "not a regular file"});
+  }
   if (ec) return Bad(bad, "--ood-images " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());
+  std::sort(others.begin(), others.end());
+  for (const auto& [path, why] : others)
+    out->skipped.push_back({{"path", fs::JsonSafeName(path.string())}, {"reason", why}});
   std::vector<std::vector<uint8_t>> pixels;
   for (const stdfs::path& f : files) {
     if (!IsImageName(f)) {
@@ -165,8 +175,16 @@ Status ScoreFolder(Model& model, const std::string& dir, Fit fit, int batch, Fol
     out->names.push_back(f.filename().string());
     pixels.push_back(std::move(u8));
   }
-  if (pixels.empty())
-    return Bad(bad, "--ood-images " + dir + ": no decodable images (" + std::to_string(out->skipped.size()) + " skipped)");
+  if (pixels.empty()) {
+    std::string why;
+    for (size_t i = 0; i < out->skipped.size() && i < 3; ++i)
+      why += std::string(i ? "; " : ": ") + out->skipped[i]["path"].get<std::string>() + ": " +
+             out->skipped[i]["reason"].get<std::string>() +
+             (out->skipped[i].contains("detail") ? " (" + out->skipped[i]["detail"].get<std::string>() + ")" : "");
+    if (out->skipped.size() > 3) why += "; ...";
+    return Bad(bad, "--ood-images " + dir + ": no decodable images (" + std::to_string(out->skipped.size()) + " skipped" +
+                        why + ")");
+  }
   Status s = RunCollect(model, S, batch, pixels.size(), [&](size_t i) { return pixels[i].data(); }, &out->raw, &out->features);
   if (!s) return Status::Error("inference failed: " + s.message());
   return Status::Ok();

@@ -104,12 +104,22 @@ Status QuantizeModelDir(const std::string& model_path, const QuantizeOptions& o,
   stdfs::path out(o.out);
   if (out.filename().empty()) out = out.parent_path();
   r->id = out.filename().string();
+  // The output rule before anything is read (DESIGN contract 4): never the source, a folder
+  // holding it or one inside it; a folder catdog did not write only with --force.
+  const std::string src_dir = fs::ModelFolderOf(model_path);
+  fs::ModelOutOptions mo;
+  mo.force = o.force;
+  mo.inputs = {src_dir};
+  if (!o.index.empty()) mo.inputs.push_back(o.index);
+  if (!o.metrics.empty()) mo.inputs.push_back(o.metrics);
+  Status s = fs::CheckModelOutDir(out.string(), mo);
+  if (!s) return s;
 
   // The float model, read and loaded by the one reader (reference backend: the oracle).
   LoadOptions lo;
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(model_path, lo, &files);
+  s = fs::ReadModelFiles(model_path, lo, &files);
   if (s) s = files.model->LoadWeights(files.Views());
   if (!s) return s;
   const std::string& src = files.json_path;
@@ -189,7 +199,7 @@ Status QuantizeModelDir(const std::string& model_path, const QuantizeOptions& o,
 
   // Everything checked: the folder, then the index (each written atomically).
   *bad = false;
-  if (!(s = fs::WriteModelDir(out.string(), sealed, wf.shard_names, wf.shards))) return s;
+  if (!(s = fs::WriteModelDir(out.string(), sealed, wf.shard_names, wf.shards, mo))) return s;
   if (!o.index.empty() && !(s = fs::WriteFileAtomic(o.index, index_text)))
     return Status::Error("--index " + s.message() + " (the model folder " + out.string() + " was written)");
   return Status::Ok();

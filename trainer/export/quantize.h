@@ -18,6 +18,7 @@ struct QuantizeOptions {
   std::string title;    // the entry's title ("" = the source entry's, with the dtype)
   std::string metrics;  // `catdog evaluate --json` output of the quantized model ("" = none)
   bool allow_chance = false;  // quantize a model whose run card says it does not beat chance
+  bool force = false;   // --force: write into an --out catdog did not write (its other entries kept)
 };
 
 struct QuantizeResult {
@@ -32,7 +33,8 @@ struct QuantizeResult {
 
 // Fails with a message naming the file, the flag and the value on bad input (a model folder that
 // does not load, weights already quantized, an index.json that is not the page's, an --out that
-// the index cannot reach): *bad_input is set then and nothing is written. Reads and checks
+// the index cannot reach, an --out that is the model or holds it or that catdog did not write
+// (without force): fs::CheckModelOutDir): *bad_input is set then and nothing is written. Reads and checks
 // everything (the index too) before writing the model folder, then the index.
 Status QuantizeModelDir(const std::string& model, const QuantizeOptions& options, QuantizeResult* result,
                         bool* bad_input);

@@ -103,7 +103,8 @@ Status SealModelText(const std::string& json_path, const std::string& text, cons
   return Status::Ok();
 }
 
-Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary) {
+Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary, bool* bad_input) {
+  if (bad_input) *bad_input = true;
   LoadOptions lo;
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
@@ -112,6 +113,7 @@ Status SealModelDir(const std::string& dir_or_json, bool force, std::string* sum
   std::string sealed;
   s = SealModelText(files.json_path, files.text, files.Views(), force, &sealed, summary);
   if (!s) return s;
+  if (bad_input) *bad_input = false;  // from here on a failure is the disk's, not the model's (exit 1)
   return fs::WriteFileAtomic(files.json_path, sealed);
 }
 

@@ -23,7 +23,8 @@ constexpr int kExitSelfCheck = 3;
 // model's existing `golden` pairs, deterministic patterns, one RGBA image. model.json is
 // rewritten atomically with its key order kept; the weight files are not touched. `summary`
 // receives the self-check of the sealed model ("model verified (n/n)").
-Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary);
+// *bad_input (when given) says whether a failure was the model's (exit 2) or the write's (exit 1).
+Status SealModelDir(const std::string& dir_or_json, bool force, std::string* summary, bool* bad_input = nullptr);
 
 // The same on bytes in memory (what `catdog quantize` seals before anything is written):
 // `text` is model.json (named `json_path` in messages), `shards` its weight files. *sealed

@@ -8,6 +8,8 @@
 #include "exit_codes.h"
 #include "export.h"
 #include "finetune.h"
+#include "fsutil.h"
+#include "model_files.h"
 #include "models.h"
 #include "pack.h"
 
@@ -23,6 +25,31 @@ int RunTrainCommand(TrainCommand c) {
   if (opt.out_dir.empty()) {
     spdlog::error("--out is empty: give a folder for the run");
     return kExitBadInput;
+  }
+  // The run folder is never an input, a folder holding one or a folder inside one (DESIGN contract 4).
+  {
+    std::vector<std::string> inputs = {c.pack, c.finetune};
+    inputs.insert(inputs.end(), c.teachers.begin(), c.teachers.end());
+    Status os = fs::CheckNotAnInput(opt.out_dir, inputs, "--out");
+    if (!os) {
+      spdlog::error("{}", os.message());
+      return kExitBadInput;
+    }
+  }
+  // --export's output rule before any long work (DESIGN contract 4): not the run folder or a folder
+  // holding it or an input, not a folder catdog did not write (unless --force).
+  fs::ModelOutOptions export_rule;
+  export_rule.flag = "--export";
+  export_rule.force = opt.force;
+  export_rule.inputs = {c.pack, (std::filesystem::path(opt.out_dir) / "best.pt").string()};
+  if (!c.finetune.empty()) export_rule.inputs.push_back(c.finetune);
+  for (const std::string& t : c.teachers) export_rule.inputs.push_back(t);
+  if (!opt.export_dir.empty()) {
+    Status es = fs::CheckModelOutDir(opt.export_dir, export_rule);
+    if (!es) {
+      spdlog::error("{}", es.message());
+      return kExitBadInput;
+    }
   }
   if (!c.finetune.empty()) {
     train::TfjsCheckpoint src;
@@ -76,6 +103,8 @@ int RunTrainCommand(TrainCommand c) {
     train::Checkpoint ck;
     train::ExportOptions eo;
     eo.quantize = c.quantize;
+    eo.force = export_rule.force;
+    eo.inputs = export_rule.inputs;
     train::TfjsModel m;
     s = train::ReadCheckpoint(best, &ck);
     std::string warning;

@@ -21,6 +21,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdlib>
 #include <limits>
 
@@ -263,13 +267,59 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
                        " headers or libgloo-dev missing at build time): no distributed training");
 #else
   const std::string where = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  // Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the store already runs there, as
+  // for torch.distributed's env:// init; else rank 0 hosts it.
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  const bool server = env.rank == 0 && !(agent && std::string(agent) == "True");
+  // A port another program listens on is named as such (it was reported as a timeout: issue 29 #17).
+  if (server) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      const int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_ANY);
+      a.sin_port = htons(uint16_t(env.master_port));
+      const bool in_use = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EADDRINUSE;
+      ::close(fd);
+      if (in_use)
+        return Status::Error("bad input: " + where + ": MASTER_PORT " + std::to_string(env.master_port) +
+                             " is in use on this machine (another program listens there): choose a free port");
+    }
+  }
+  // Every wait of the rendezvous honours --dist-timeout: libtorch's TCPStore client waits without
+  // end on a listener that accepts and never answers (issue 29 #7), so a watchdog ends the process,
+  // naming the address, when the rendezvous has not finished 5 s after the timeout.
+  struct Watchdog {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread t;
+    ~Watchdog() {
+      {
+        std::lock_guard<std::mutex> l(m);
+        done = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } dog;
+  const std::string hung = where + ": rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                           " did not complete within --dist-timeout " + std::to_string(timeout.count()) +
+                           " s (nothing that answers as rank 0's store listens there, or a rank never came); stopping";
+  dog.t = std::thread([&dog, hung, limit = timeout + std::chrono::seconds(5)] {
+    std::unique_lock<std::mutex> l(dog.m);
+    if (!dog.cv.wait_for(l, limit, [&] { return dog.done; })) {
+      spdlog::error("{}", hung);
+      spdlog::shutdown();
+      std::_Exit(1);  // kExitFailure: the store's own wait cannot be interrupted
+    }
+  });
   try {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(env.master_port);
-    // Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the store already runs there, as
-    // for torch.distributed's env:// init; else rank 0 hosts it.
-    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
-    so.isServer = env.rank == 0 && !(agent && std::string(agent) == "True");
+    so.isServer = server;
     so.numWorkers = size_t(env.world_size);
     so.waitWorkers = true;
     so.timeout = timeout;

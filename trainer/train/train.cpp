@@ -364,7 +364,7 @@ Status Trainer::Resume() {
   Checkpoint ck;
   AdamState adam;
   Status s = LoadCheckpointFile(path, &ck, &adam);
-  if (!s) return Status::Error("--resume: " + s.message());
+  if (!s) return BadInput("--resume: " + s.message());  // not a checkpoint (or a FIFO, a device): the user's file
   json meta = json::parse(ck.meta_json, nullptr, false);
   if (ck.arch.name != arch_->name)
     return BadInput("--resume: " + path + " is a '" + ck.arch.name + "' run, not '" + arch_->name + "'");
@@ -398,7 +398,7 @@ Status Trainer::Resume() {
   if (!s) return Status::Error(path + ": " + s.message());
   RecoveryReport rec;
   s = RecoverRunDir(o_.out_dir, log_dir_, ck, &rec);
-  if (!s) return Status::Error("--resume: " + s.message());
+  if (!s) return BadInput("--resume: " + s.message());  // not a checkpoint (or a FIFO, a device): the user's file
   if (rec.history_rewritten) spdlog::info("--resume: history.jsonl rewritten from last.pt");
   if (rec.best_rewritten) spdlog::info("--resume: best.pt rewritten from last.pt (the run stopped between the two)");
   if (rec.event_files_repaired)
