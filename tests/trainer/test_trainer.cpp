@@ -1132,19 +1132,25 @@ const pack::Pack& LargerLearningPack() {
   return pack;
 }
 
+// Trains `arch` on one CPU thread (ctest runs another test beside it) and prints best.pt's check.
+TrainResult TrainOnCpu(const pack::Pack& pack, const char* arch, int epochs, const TempDir& t) {
+  TrainOptions o = QuickOptions(t.path("run"), arch);
+  o.epochs = epochs;
+  o.threads = 1;
+  TrainResult r;
+  Status s = Train(pack, o, &r);
+  EXPECT_TRUE(s) << arch << ": " << s.message();
+  std::cout << arch << ", " << epochs << " epochs on the CPU: best.pt " << r.learning.Describe() << "\n";
+  return r;
+}
+
 // One CPU training run per architecture family learns on real photos it never validates on: the
 // tutorial's CNN and dense models here, the BatchNorm/separable catnet below.
 TEST(Learning, TutorialCnnLearnsOnCpu) {
   const pack::Pack& pack = LargerLearningPack();
   ASSERT_EQ(pack.count(), 2000u);
   TempDir t;
-  TrainOptions o = QuickOptions(t.path("run"), "cnn");
-  o.epochs = 5;
-  o.threads = 1;
-  TrainResult r;
-  Status s = Train(pack, o, &r);
-  ASSERT_TRUE(s) << s.message();
-  std::cout << "cnn, 5 epochs on the CPU: best.pt " << r.learning.Describe() << "\n";
+  const TrainResult r = TrainOnCpu(pack, "cnn", 5, t);
   EXPECT_EQ(r.learning.images, 400);
   EXPECT_TRUE(r.learning.beats_chance) << r.learning.Describe();
 }
@@ -1156,16 +1162,11 @@ TEST(Learning, TutorialDenseDoesBetterThanACoinOnCpu) {
   const pack::Pack& pack = LargerLearningPack();
   ASSERT_EQ(pack.count(), 2000u);
   TempDir t;
-  TrainOptions o = QuickOptions(t.path("run"), "dense");
-  o.epochs = 10;
-  o.threads = 1;
-  TrainResult r;
-  Status s = Train(pack, o, &r);
-  ASSERT_TRUE(s) << s.message();
-  std::cout << "dense, 10 epochs on the CPU: best.pt " << r.learning.Describe() << "\n";
+  const TrainResult r = TrainOnCpu(pack, "dense", 10, t);
   ASSERT_TRUE(r.learning.known);
   EXPECT_GT(r.learning.accuracy, 0.53) << r.learning.Describe();
   EXPECT_FALSE(r.learning.collapsed);
+  ASSERT_GT(r.best_epoch, 0);
   EXPECT_DOUBLE_EQ(r.learning.accuracy, r.history[size_t(r.best_epoch) - 1].val_accuracy);
 }
 
@@ -1177,13 +1178,7 @@ TEST(Learning, CatnetOnCpuLearnsFromAFewHundredPhotosAndItsBatchNormMatchesTheDa
   const pack::Pack& pack = LearningPack();
   ASSERT_EQ(pack.count(), 800u);
   TempDir t;
-  TrainOptions o = QuickOptions(t.path("run"), "catnet");
-  o.epochs = 6;
-  o.threads = 1;  // ctest runs another test beside this one: two OpenMP threads would fight for a core
-  TrainResult r;
-  Status s = Train(pack, o, &r);
-  ASSERT_TRUE(s) << s.message();
-  std::cout << "catnet, 6 epochs on the CPU: best.pt " << r.learning.Describe() << "\n";
+  const TrainResult r = TrainOnCpu(pack, "catnet", 6, t);
   ASSERT_TRUE(r.learning.known);
   EXPECT_EQ(r.learning.images, 160);
   EXPECT_TRUE(r.learning.beats_chance) << r.learning.Describe();

@@ -95,22 +95,25 @@ Attribute Attribute::String(std::string name, std::string v) {
   return a;
 }
 
-Tensor FloatTensor(std::string name, std::vector<int64_t> dims, const std::vector<float>& values) {
+namespace {
+// A tensor of `count` values of `bytes_per_value` each, stored as raw little-endian bytes.
+Tensor RawTensor(std::string name, std::vector<int64_t> dims, int32_t data_type, const void* values,
+                 size_t bytes_per_value, size_t count) {
   Tensor t;
   t.name = std::move(name);
   t.dims = std::move(dims);
-  t.data_type = kFloat;
-  t.raw = LittleEndian(values.data(), 4, values.size());
+  t.data_type = data_type;
+  t.raw = LittleEndian(values, bytes_per_value, count);
   return t;
+}
+}  // namespace
+
+Tensor FloatTensor(std::string name, std::vector<int64_t> dims, const std::vector<float>& values) {
+  return RawTensor(std::move(name), std::move(dims), kFloat, values.data(), 4, values.size());
 }
 
 Tensor Int64Tensor(std::string name, std::vector<int64_t> dims, const std::vector<int64_t>& values) {
-  Tensor t;
-  t.name = std::move(name);
-  t.dims = std::move(dims);
-  t.data_type = kInt64;
-  t.raw = LittleEndian(values.data(), 8, values.size());
-  return t;
+  return RawTensor(std::move(name), std::move(dims), kInt64, values.data(), 8, values.size());
 }
 
 std::string SerializeAttribute(const Attribute& a) {
