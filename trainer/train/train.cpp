@@ -463,7 +463,7 @@ void Trainer::RecomputeBatchNorm() {
   for (int64_t i = 0; i < batches; ++i) {
     const int64_t len = std::min<int64_t>(b, n - i * b);
     if (len < 2) break;  // a variance needs two images
-    torch::Tensor x = train_.x.index_select(0, idx.narrow(0, i * b, len)).to(torch::kFloat).mul_(1.0 / 255.0);
+    torch::Tensor x = Batch(train_, idx.narrow(0, i * b, len));
     if (o_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     AutocastScope ac(o_.bf16, device_);
     net_->forward(x);
