@@ -415,6 +415,15 @@ async function loadCard(file, cache) {
   if (!cache.has(file)) {
     const card = mapDataCard(await readJson(file, 'the data card'), file);
     if (!isObj(card)) throw new InputError(`${file}: the data card is not a JSON object`);
+    // The report `catdog prepare` writes beside its pack describes that pack only while their hashes
+    // agree: a prepare killed between its pack.json and its report leaves the old report behind.
+    const manifest = path.join(path.dirname(file), 'pack.json');
+    if (path.basename(file) === 'report.json' && await fs.access(manifest).then(() => true, () => false)) {
+      const packHash = (await readJson(manifest, 'the pack manifest'))?.content_hash;
+      if (typeof packHash === 'string' && packHash !== card.pack_hash)
+        throw new InputError(`${file}: describes the pack with content hash ${card.pack_hash}, but ${manifest} `
+          + `says ${packHash} (a prepare was stopped before it rewrote its report): run catdog prepare again`);
+    }
     cache.set(file, card);
   }
   return cache.get(file);

@@ -310,3 +310,123 @@ TEST(Distributed, APortInUseIsNamedAndASilentListenerTimesOut) {
 }
 
 }  // namespace
+
+namespace {
+
+// The TCP sockets in LISTEN state that process `pid` holds, as "address:port" (hex, as the kernel's
+// /proc/net/tcp{,6} write them) with a flag: true when the address is loopback.
+std::vector<std::pair<std::string, bool>> Listeners(pid_t pid) {
+  std::vector<std::string> inodes;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) inodes.push_back(target.substr(8, target.size() - 9));
+  }
+  std::vector<std::pair<std::string, bool>> out;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(ReadAll(table));
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      if (state != "0A" || std::find(inodes.begin(), inodes.end(), inode) == inodes.end()) continue;
+      const std::string addr = local.substr(0, local.find(':'));
+      const bool loopback = addr.size() == 8 ? addr.substr(6, 2) == "7F"  // 127.x.x.x, little-endian
+                                             : addr == "00000000000000000000000001000000";  // ::1
+      out.push_back({local, loopback});
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> kids;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream st(e.path() / "stat");
+    std::string pid, comm, state, ppid;
+    st >> pid >> comm >> state >> ppid;
+    if (ppid == std::to_string(parent)) kids.push_back(pid_t(std::stol(name)));
+  }
+  return kids;
+}
+
+}  // namespace
+
+// One machine: `catdog launch` has its ranks meet through a FileStore in a private folder, so no
+// rendezvous store listens on the network and nobody else can join; Gloo listens on loopback only.
+// MASTER_ADDR/MASTER_PORT inherited from the shell point at a listener that never answers: a rank
+// that used the TCPStore would hang there (or rank 0 would find the port in use).
+TEST(Distributed, LaunchMeetsThroughAPrivateFileAndListensOnLoopbackOnly) {
+  TempDir tmp;
+  const std::string pack = MakeTinyPack(tmp);
+  const std::string tmpdir = tmp.path("tmpdir");
+  std::filesystem::create_directories(tmpdir);
+  int port = 0;
+  const int fd = SilentListener(&port);
+  ASSERT_GE(fd, 0);
+  const std::string log = tmp.path("log.txt");
+  std::vector<std::string> args = {"launch", "--nproc", "2", "--grace", "5", "--"};
+  for (const std::string& a : TrainArgs(pack, tmp.path("run"), 4, 100000)) args.push_back(a);
+  args.insert(args.end(), {"--dist-timeout", "20"});
+  const pid_t launcher =
+      Spawn(args, {"TMPDIR=" + tmpdir, "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)}, log);
+  const bool trained = WaitForText(log, "[rank 0] info: epoch 3/", 120);
+  // Sample the ranks' listening sockets for a while as they train.
+  int samples = 0, loopback = 0;
+  std::vector<std::string> exposed;
+  for (int i = 0; i < 20 && trained; ++i) {
+    for (pid_t rank : ChildrenOf(launcher)) {
+      ++samples;
+      for (const auto& [where, is_loopback] : Listeners(rank)) {
+        if (is_loopback) ++loopback;
+        else exposed.push_back(where);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(launcher, SIGTERM);
+  const int code = catdog::test::WaitExit(launcher, 60);
+  if (code < 0) KillAndReap(launcher);
+  ::close(fd);
+  const std::string text = ReadAll(log);
+  ASSERT_TRUE(trained) << text;
+  EXPECT_NE(text.find("(no network)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hosting the TCPStore"), std::string::npos) << text;
+  EXPECT_GE(samples, 20) << "the ranks were not found while they trained";
+  EXPECT_TRUE(exposed.empty()) << "a rank listens beyond loopback: " << exposed.front();
+  EXPECT_GT(loopback, 0) << "no listener of the ranks was seen: the check above proved nothing";
+  std::printf("%d samples of the ranks' sockets: %d loopback listener(s) seen, %zu elsewhere\n", samples, loopback,
+              exposed.size());
+  EXPECT_EQ(code, 128 + SIGTERM) << text;
+  // The private rendezvous folder is gone with the run.
+  EXPECT_TRUE(std::filesystem::is_empty(tmpdir)) << std::filesystem::directory_iterator(tmpdir)->path();
+}
+
+// A hand-made file store must live in a folder only this user can use.
+TEST(Distributed, ARendezvousFileOutsideAPrivateFolderIsBadInput) {
+  TempDir tmp;
+  const std::string pack = MakeTinyPack(tmp);
+  const std::string open_dir = tmp.path("open");
+  std::filesystem::create_directories(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms::all);
+  struct Case {
+    std::vector<std::string> env;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"RANK=0", "WORLD_SIZE=2", "CATDOG_RDZV_FILE=" + open_dir + "/store"}, "is not private to this user"},
+      {{"RANK=0", "WORLD_SIZE=2", "CATDOG_RDZV_FILE=relative/store"}, "must be the absolute path"},
+      {{"RANK=0", "WORLD_SIZE=2", "CATDOG_RDZV_FILE=" + tmp.path("missing") + "/store"}, "is not an existing folder"},
+  };
+  for (const Case& c : cases) {
+    const std::string log = tmp.path("log.txt");
+    std::remove(log.c_str());
+    EXPECT_EQ(catdog::test::WaitExit(Spawn(TrainArgs(pack, tmp.path("run"), 4, 1), c.env, log), 60), 2) << ReadAll(log);
+    EXPECT_NE(ReadAll(log).find(c.expect), std::string::npos) << ReadAll(log);
+  }
+}

@@ -901,6 +901,18 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /newpack\/run\.json: pack\.content_hash def456 is not the data card's pack abc123 .*pack=PACK or card=FILE/);
     assert.equal(existsSync(path.join(root, 'never3.json')), false);
+
+    // a report left beside a pack whose pack.json a later (killed) prepare replaced is refused
+    await fs.writeFile(path.join(root, 'pack-def456/pack.json'), JSON.stringify({ content_hash: 'def999' }));
+    r = await cli(['--run', `cnn=${root}/cnn`, '--run', `newpack=${root}/newpack,pack=${root}/pack-def456`,
+      '--data-card', path.join(root, 'prepare.json'), '--out', path.join(root, 'never5.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /pack-def456\/report\.json: describes the pack with content hash def456, but .*pack-def456\/pack\.json says def999 .*run catdog prepare again/);
+    assert.equal(existsSync(path.join(root, 'never5.json')), false);
+    await fs.writeFile(path.join(root, 'pack-def456/pack.json'), JSON.stringify({ content_hash: 'def456' }));
+    r = await cli(['--run', `cnn=${root}/cnn`, '--run', `newpack=${root}/newpack,pack=${root}/pack-def456`,
+      '--data-card', path.join(root, 'prepare.json'), '--out', path.join(root, 'two-packs-again.json')]);
+    assert.equal(r.code, 0, r.stderr);
   });
 
   test('val=FILE: the validation evaluation gives val accuracy, AUC and n; a test evaluation fed as val is refused, and the reverse', async () => {

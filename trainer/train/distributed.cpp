@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #if CATDOG_HAVE_C10D
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if CATDOG_HAVE_GLOO
@@ -25,12 +26,14 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace catdog::train {
@@ -74,12 +77,45 @@ Status ReadDistEnv(DistEnv* out) {
   if (local && !ParseInt(local, 0, out->world_size - 1, &v))
     return BadEnv("LOCAL_RANK", local, "must be an integer in 0.." + std::to_string(out->world_size - 1));
   if (local) out->local_rank = int(v);
-  if (!addr || !*addr || std::string(addr).find_first_of(" \t\n/") != std::string::npos)
+  // A file store: one machine, no network (`catdog launch`). Its folder must be private.
+  if (const char* file = std::getenv("CATDOG_RDZV_FILE"); file) {
+    const std::string f = file;
+    if (f.empty() || f[0] != '/' || f.back() == '/')
+      return BadEnv("CATDOG_RDZV_FILE", file, "must be the absolute path of a file in a private folder");
+    const std::string dir = f.substr(0, f.rfind('/')).empty() ? "/" : f.substr(0, f.rfind('/'));
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return BadEnv("CATDOG_RDZV_FILE", file, "its folder " + dir + " is not an existing folder");
+    if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+      return BadEnv("CATDOG_RDZV_FILE", file,
+                    "its folder " + dir + " (mode " + mode + ", owner uid " + std::to_string(st.st_uid) +
+                        ") is not private to this user: others could read or poison the rendezvous; use a folder "
+                        "of your own with mode 0700 (mktemp -d)");
+    }
+    if (::lstat(f.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()))
+      return BadEnv("CATDOG_RDZV_FILE", file, "exists and is not a regular file of this user");
+    out->store_file = f;
+  }
+  if (addr && *addr && std::string(addr).find_first_of(" \t\n/") == std::string::npos) {
+    out->master_addr = addr;
+  } else if (out->store_file.empty() || (addr && *addr)) {
     return BadEnv("MASTER_ADDR", addr, "must be the host name or address of rank 0");
-  out->master_addr = addr;
-  if (!ParseInt(port, 1, 65535, &v)) return BadEnv("MASTER_PORT", port, "must be a TCP port in 1..65535");
-  out->master_port = int(v);
+  }
+  if (ParseInt(port, 1, 65535, &v)) {
+    out->master_port = int(v);
+  } else if (out->store_file.empty() || (port && *port)) {
+    return BadEnv("MASTER_PORT", port, "must be a TCP port in 1..65535");
+  }
   return Status::Ok();
+}
+
+std::string GlooListenAddress(const DistEnv& env) {
+  if (!env.store_file.empty()) return "127.0.0.1";
+  const std::string& a = env.master_addr;
+  if (a == "localhost" || a == "::1" || a.rfind("127.", 0) == 0) return "127.0.0.1";
+  return "";
 }
 
 int FreeLoopbackPort() {
@@ -270,7 +306,10 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
   // Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the store already runs there, as
   // for torch.distributed's env:// init; else rank 0 hosts it.
   const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
-  const bool server = env.rank == 0 && !(agent && std::string(agent) == "True");
+  const bool file_store = !env.store_file.empty();
+  const bool server = !file_store && env.rank == 0 && !(agent && std::string(agent) == "True");
+  const std::string rendezvous = file_store ? "the private file " + env.store_file
+                                            : env.master_addr + ":" + std::to_string(env.master_port);
   // A port another program listens on is named as such (it was reported as a timeout: issue 29 #17).
   if (server) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -305,7 +344,7 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
       if (t.joinable()) t.join();
     }
   } dog;
-  const std::string hung = where + ": rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port) +
+  const std::string hung = where + ": rendezvous at " + rendezvous +
                            " did not complete within --dist-timeout " + std::to_string(timeout.count()) +
                            " s (nothing that answers as rank 0's store listens there, or a rank never came); stopping";
   dog.t = std::thread([&dog, hung, limit = timeout + std::chrono::seconds(5)] {
@@ -317,17 +356,23 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
     }
   });
   try {
-    c10d::TCPStoreOptions so;
-    so.port = uint16_t(env.master_port);
-    so.isServer = server;
-    so.numWorkers = size_t(env.world_size);
-    so.waitWorkers = true;
-    so.timeout = timeout;
-    spdlog::info("{}: rendezvous at {}:{} ({})", where, env.master_addr, env.master_port,
-                 so.isServer ? "hosting the TCPStore" : "joining");
+    c10::intrusive_ptr<c10d::Store> base;
+    if (file_store) {
+      spdlog::info("{}: rendezvous through {} (no network)", where, env.store_file);
+      base = c10::make_intrusive<c10d::FileStore>(env.store_file, env.world_size);
+      base->setTimeout(timeout);
+    } else {
+      c10d::TCPStoreOptions so;
+      so.port = uint16_t(env.master_port);
+      so.isServer = server;
+      so.numWorkers = size_t(env.world_size);
+      so.waitWorkers = true;
+      so.timeout = timeout;
+      spdlog::info("{}: rendezvous at {} ({})", where, rendezvous, so.isServer ? "hosting the TCPStore" : "joining");
+      base = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    }
     // Our keys under a prefix of their own, apart from the agent's.
-    c10::intrusive_ptr<c10d::Store> store =
-        c10::make_intrusive<c10d::PrefixStore>("catdog/", c10::make_intrusive<c10d::TCPStore>(env.master_addr, so));
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::PrefixStore>("catdog/", base);
     if (device.is_cuda()) {
 #if CATDOG_HAVE_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
@@ -342,9 +387,12 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
     }
 #if CATDOG_HAVE_GLOO
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    // As torch.distributed: GLOO_SOCKET_IFNAME names the interface, else the host name's address.
+    // As torch.distributed: GLOO_SOCKET_IFNAME names the interface, else the host name's address;
+    // a one-machine run listens on loopback only.
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (const std::string local = GlooListenAddress(env); !local.empty())
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
     else
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, opts);
@@ -357,8 +405,7 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto* c = dynamic_cast<const c10::Error*>(&e)) msg = c->what_without_backtrace();
-    return Status::Error(where + ": rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port) +
-                         " failed within --dist-timeout " + std::to_string(timeout.count()) + " s: " + msg);
+    return Status::Error(where + ": rendezvous at " + rendezvous + " failed within --dist-timeout " + std::to_string(timeout.count()) + " s: " + msg);
   }
 #endif
 }

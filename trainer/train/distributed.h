@@ -1,5 +1,8 @@
 // Data-parallel training on c10d (issue 17): one process per device, torchrun's environment,
-// a c10d::TCPStore rendezvous (rank 0 hosts it), Gloo on the CPU, NCCL on CUDA.
+// a c10d rendezvous store, Gloo on the CPU, NCCL on CUDA. The store: a c10d::FileStore in a private
+// folder when CATDOG_RDZV_FILE names one (`catdog launch` sets it: one machine, no network, nobody
+// else can join), else c10d::TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 hosts it; it listens on
+// every interface and has no authentication: README, "Security of a multi-machine run").
 //
 // What train.cpp does with it (the contract, documented in README "Training on several GPUs"):
 // - every rank builds the same model; rank 0's parameters, buffers and Adam state are broadcast
@@ -42,11 +45,18 @@ struct DistEnv {
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr;
   int master_port = 0;
+  std::string store_file;  // CATDOG_RDZV_FILE: the FileStore's path ("" = the TCPStore)
 };
 bool DistEnvPresent();
-// Reads and validates RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. A missing or bad one
-// is a "bad input:" Status naming the variable and its value.
+// Reads and validates RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT and CATDOG_RDZV_FILE.
+// A missing or bad one is a "bad input:" Status naming the variable and its value. With
+// CATDOG_RDZV_FILE, MASTER_ADDR and MASTER_PORT are not needed; its folder must be this user's and
+// private (no group or other permissions), so nobody else can read or poison the rendezvous.
 Status ReadDistEnv(DistEnv* out);
+// The address Gloo's sockets listen on: 127.0.0.1 for a one-machine run (a file store, or a
+// loopback MASTER_ADDR), "" otherwise (Gloo's default: the host name's address). GLOO_SOCKET_IFNAME
+// overrides both, as in torch.distributed.
+std::string GlooListenAddress(const DistEnv& env);
 // A TCP port on 127.0.0.1 that nobody listens on now (the kernel's pick), -1 if none: the
 // MASTER_PORT `catdog launch` gives its ranks (rank 0 binds it a moment later) and the tests'.
 int FreeLoopbackPort();

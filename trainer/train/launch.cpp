@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "distributed.h"
+#include "fsutil.h"
 #include "exit_codes.h"
 
 namespace catdog::cli {
@@ -78,8 +80,13 @@ int Launch(const LaunchOptions& a) {
     spdlog::error("launch: '{}' after --: only `train` runs distributed", a.command[0]);
     return kExitBadInput;
   }
-  const int port = a.master_port > 0 ? a.master_port : train::FreeLoopbackPort();
-  if (port <= 0) {
+  const bool file_store = a.rdzv == "file";
+  if (!file_store && a.rdzv != "tcp") {
+    spdlog::error("launch: --rdzv '{}': use file (one machine, no network) or tcp", a.rdzv);
+    return kExitBadInput;
+  }
+  const int port = file_store ? 0 : a.master_port > 0 ? a.master_port : train::FreeLoopbackPort();
+  if (!file_store && port <= 0) {
     spdlog::error("launch: no free TCP port for the rendezvous ({}); give --master-port", std::strerror(errno));
     return kExitFailure;
   }
@@ -90,7 +97,31 @@ int Launch(const LaunchOptions& a) {
     return kExitFailure;
   }
   self[n] = '\0';
-  spdlog::info("launch: {} rank(s), rendezvous {}:{}", a.nproc, a.master_addr, port);
+  // The file store's private folder: made here, removed when the ranks are gone (RemoveTree: only
+  // this folder, which nobody else can write to).
+  std::string store_dir, store_file;
+  if (file_store) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp == '/' ? tmp : "/tmp") + "/catdog-rdzv-XXXXXX";
+    if (!::mkdtemp(templ.data())) {
+      spdlog::error("launch: cannot make a private folder for the rendezvous ({}): {}", templ, std::strerror(errno));
+      return kExitFailure;
+    }
+    store_dir = templ;
+    store_file = store_dir + "/store";
+    spdlog::info("launch: {} rank(s), rendezvous through {} (no network)", a.nproc, store_file);
+  } else {
+    spdlog::info("launch: {} rank(s), rendezvous {}:{}", a.nproc, a.master_addr, port);
+  }
+  struct RemoveAtEnd {
+    std::string dir;
+    ~RemoveAtEnd() {
+      if (dir.empty()) return;
+      std::error_code ec;
+      fs::RemoveTree(dir, ec);
+      if (ec) spdlog::warn("launch: could not remove the rendezvous folder {}: {}", dir, ec.message());
+    }
+  } remove_at_end{store_dir};
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGPIPE, SIG_IGN);
@@ -119,8 +150,13 @@ int Launch(const LaunchOptions& a) {
       ::setenv("LOCAL_RANK", std::to_string(i).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(a.nproc).c_str(), 1);
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(a.nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", a.master_addr.c_str(), 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      if (file_store) {
+        ::setenv("CATDOG_RDZV_FILE", store_file.c_str(), 1);
+      } else {
+        ::unsetenv("CATDOG_RDZV_FILE");
+        ::setenv("MASTER_ADDR", a.master_addr.c_str(), 1);
+        ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      }
       std::vector<char*> argv{self};
       for (const std::string& s : a.command) argv.push_back(const_cast<char*>(s.c_str()));
       argv.push_back(nullptr);
