@@ -1,4 +1,4 @@
-// Per-ISA timing of the native core against XNNPACK on this machine (issue 14), interleaved:
+// Per-ISA timing of the native core against XNNPACK on this machine, interleaved:
 // each round runs every configuration once, in turn, so a busy spell hits all of them alike.
 //   node bench/isa.mjs [--catdog build/native/catdog] [--rounds 7] [--runs 50]
 //                      [--models web/models/cnn-aug-u8,web/models/catnet-aug]

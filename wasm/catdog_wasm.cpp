@@ -403,6 +403,10 @@ const char* catdog_metadata(catdog_handle h) {
   j["threads"] = in->threads;
   j["layers"] = info.layer_summary;
   j["temperature"] = info.temperature;
+  // The model's facts as the core parsed them (ModelInfo): the page reads these, not userDefinedMetadata.
+  j["fit"] = info.fit == catdog::Fit::kCenterCrop ? "crop" : "stretch";
+  j["threshold"] = info.threshold;
+  j["labels"] = info.labels;
   j["ood"] = info.has_ood ? nlohmann::json{{"method", info.ood_method}, {"threshold", info.ood_threshold}} : nlohmann::json();
   nlohmann::json user;  // the depth-limited parser, the only JSON parser the module carries
   j["user"] = catdog::jsonb::Parse(info.user_metadata_json, &user, nullptr, "userDefinedMetadata") ? user

@@ -50,7 +50,7 @@ function bindAbi(mod) {
 const FORMAT = { gray: 1, rgb: 3, rgba: 4 };
 const YUV = { i420: 0, nv12: 1 };
 const YUV_MATRIX = { bt601: 0, bt709: 1 };
-const FIT = { stretch: 0, crop: 1, center_crop: 1, 'center-crop': 1 };
+const FIT = { stretch: 0, crop: 1 };
 const BACKEND = { reference: 0, simd: 1, auto: 3 };
 
 export class CatdogError extends Error {
@@ -240,9 +240,11 @@ export class CoreModel {
     this.catdog = c;
     this.inputShape = this.metadata.input_shape;
     this.imageSize = this.inputShape.length === 3 && this.inputShape[2] === 1 ? this.inputShape[0] : 0;
-    this.fit = typeof c.fit === 'string' && FIT[c.fit] !== undefined ? c.fit : 'stretch';
-    this.threshold = Number.isFinite(c.threshold) ? c.threshold : 0.5;
-    this.labels = Array.isArray(c.labels) && c.labels.length === 2 ? c.labels.map(String) : ['cat', 'dog'];
+    // The input contract and decision as the core parsed them (ModelInfo's facts; a bad value was
+    // refused by the load): one reader for the CLI and the page.
+    this.fit = this.metadata.fit;
+    this.threshold = this.metadata.threshold;
+    this.labels = this.metadata.labels;
     // The core's self-check, run right after loading (catdog_finish): golden images through
     // preprocess + run, and the SHA-256 of every weight file, against userDefinedMetadata.catdog.selfcheck.
     const sc = this.metadata.selfcheck ?? {};

@@ -291,7 +291,7 @@ export function validateReport(r) {
     problems.push(`chosen.id: "${r.chosen.id}" is not one of the models (${[...ids].join(', ')})`);
   }
   check(r, 'protocol', '', 'str', false);
-  // Optional per model: `catdog evaluate --corruptions` on the test split (issue 16).
+  // Optional per model: `catdog evaluate --corruptions` on the test split.
   (Array.isArray(r.models) ? r.models : []).forEach((m, i) => {
     const c = m?.corruptions;
     if (c === undefined || c === null) return;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Phone-class budget (issue 18): the live page in headless Chromium on a 390x844 touch screen
+// Phone-class budget: the live page in headless Chromium on a 390x844 touch screen
 // with the CPU slowed down by the DevTools protocol (Emulation.setCPUThrottlingRate), from a cold
 // cache (a fresh profile per run). A benchmark, not a test: it reports, it never fails on a time.
 //
@@ -9,7 +9,7 @@
 // Per rate and run: time to first label (navigation start -> the first camera frame's label on
 // screen, performance.now() of the page: wasm + model download, compile, self-check, camera start,
 // first classification), then `frames` frames through the page's own path (window.__catdog.stress:
-// grab -> worker -> label drawn) for the median frame -> label. Goals (issue 18): frame -> label
+// grab -> worker -> label drawn) for the median frame -> label. Goals: frame -> label
 // <= 33 ms at 6x for the default model, first label <= 3 s at 4x.
 // Chromium's throttling slows the page's main thread only: the worker that runs the core (and its
 // pthread) keeps full speed (tried here: Emulation.setCPUThrottlingRate sent to the worker's own

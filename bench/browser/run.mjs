@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Side-by-side browser benchmark (issue 7): batch-1 inference of the same model.json files on the
+// Side-by-side browser benchmark: batch-1 inference of the same model.json files on the
 // catdog wasm core (1 and 2 threads), TF.js 4.22 wasm backend (XNNPACK + SIMD; 1 and 2 threads)
 // and TF.js cpu, in headless Chromium (playwright-core + /usr/bin/chromium), all offline: the
 // site, TF.js (from node_modules) and the bench page come from one local crossOriginIsolated server.
@@ -11,7 +11,7 @@
 // One page per engine; every timed round runs each engine once on the same model (A B C A B C ...,
 // the starting engine rotating), so the machine's drift hits all engines alike. Warm-up rounds are
 // not timed. Outputs are compared across engines first (they must agree: same model, same input).
-// Writes --out (the list issue 7 asks for) and, beside it, <name>-details.json (machine, load,
+// Writes --out (the comparison list) and, beside it, <name>-details.json (machine, load,
 // FLOPs, GFLOP/s, SIMD128 peak, per-layer FLOPs, the live page's frame-to-label timing).
 import { createServer } from 'node:http';
 import { createReadStream, existsSync, promises as fs } from 'node:fs';

@@ -69,6 +69,8 @@ class ModelImpl : public Model {
  private:
   void FindFeatures();
   Status MatchWeights();
+  Status ParseFacts(const json* catdog);
+  Status CheckFactsAgainstGraph(const json* meta) const;
   void Summarize();
   void DescribeLayers();
 
@@ -133,6 +135,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
       info_.temperature = v;
     }
     if (Status os = detail::ParseOodMetadata(c, src_, &info_); !os) return os;
+    if (Status ps = ParseFacts(c); !ps) return ps;
   }
 
   Status s = detail::BuildGraph(*topo, src_, &g_);
@@ -165,9 +168,60 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
   info_.output_shape = g_.layers[static_cast<size_t>(g_.output)]->out_shape;
   detail::NumElements(info_.input_shape, &in_numel_);
   detail::NumElements(info_.output_shape, &out_numel_);
+  if (!(s = CheckFactsAgainstGraph(meta))) return s;
   info_.num_weights = static_cast<size_t>(manifest_.total_floats);
   info_.weight_bytes = manifest_.total_bytes;
   Summarize();
+  return Status::Ok();
+}
+
+// userDefinedMetadata.catdog's decision and input contract (ModelInfo's facts), each refused by
+// name: the one reader of these keys.
+Status ModelImpl::ParseFacts(const json* c) {
+  if (!c) return Status::Ok();
+  const std::string at = src_ + ": userDefinedMetadata.catdog.";
+  if (const json* v = jsonu::FindNonNull(*c, "threshold")) {
+    double t = 0;
+    if (!jsonu::AsDouble(*v, &t) || !(t > 0 && t < 1))
+      return Status::Error(at + "threshold " + jsonu::Dump(*v) + " is not a number in (0, 1)");
+    info_.threshold = t;
+  }
+  if (const json* v = jsonu::FindNonNull(*c, "fit")) {
+    std::string f;
+    if (!jsonu::AsString(*v, &f) || !ParseFit(f, &info_.fit))
+      return Status::Error(at + "fit " + jsonu::Dump(*v) + " is not \"stretch\" or \"crop\"");
+    info_.fit_given = true;
+  }
+  if (const json* v = jsonu::FindNonNull(*c, "labels")) {
+    if (!v->is_array() || v->size() < 2 || v->size() > 64)
+      return Status::Error(at + "labels " + jsonu::Dump(*v) + " is not a list of 2 to 64 class names");
+    info_.labels.clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string name;
+      if (!jsonu::AsString((*v)[i], &name) || name.empty() || name.size() > 64)
+        return Status::Error(at + "labels[" + std::to_string(i) + "] " + jsonu::Dump((*v)[i]) +
+                             " is not a class name (a string of 1 to 64 bytes)");
+      info_.labels.push_back(name);
+    }
+  }
+  return Status::Ok();
+}
+
+// The facts that depend on the graph: labels one per class, input_size the input layer's side.
+Status ModelImpl::CheckFactsAgainstGraph(const json* meta) const {
+  const json* c = meta ? jsonu::FindNonNull(*meta, "catdog") : nullptr;
+  if (!c) return Status::Ok();
+  const std::string at = src_ + ": userDefinedMetadata.catdog.";
+  const size_t classes = out_numel_ == 1 ? 2 : size_t(out_numel_);
+  if (jsonu::FindNonNull(*c, "labels") && info_.labels.size() != classes)
+    return Status::Error(at + "labels has " + std::to_string(info_.labels.size()) + " names, the model's output " +
+                         detail::ShapeStr(info_.output_shape) + " has " + std::to_string(classes) + " classes");
+  if (const json* v = jsonu::FindNonNull(*c, "input_size")) {
+    int64_t side = 0;
+    if (!jsonu::AsInt64(*v, &side) || info_.input_shape.empty() || side != info_.input_shape[0])
+      return Status::Error(at + "input_size " + jsonu::Dump(*v) + " disagrees with the input layer " +
+                           detail::ShapeStr(info_.input_shape));
+  }
   return Status::Ok();
 }
 
@@ -422,6 +476,20 @@ const char* BackendName(Backend b) {
     case Backend::kAuto: return "auto";
   }
   return "unknown";
+}
+
+bool ParseBackend(std::string_view name, Backend* out) {
+  for (Backend b : {Backend::kReference, Backend::kSimd, Backend::kXnnpack, Backend::kAuto})
+    if (name == BackendName(b)) return *out = b, true;
+  return false;
+}
+
+const char* FitName(Fit f) { return f == Fit::kCenterCrop ? "crop" : "stretch"; }
+
+bool ParseFit(std::string_view name, Fit* out) {
+  for (Fit f : {Fit::kStretch, Fit::kCenterCrop})
+    if (name == FitName(f)) return *out = f, true;
+  return false;
 }
 
 bool BackendAvailable(Backend b) {

@@ -94,7 +94,7 @@ Status RunSelfCheck(Model& model, const std::vector<ShardBytes>& shards, SelfChe
     return Status::Error("self-check: " + std::to_string(shards.size()) + " shard buffers for " +
                          std::to_string(paths.size()) + " manifest paths");
   const ModelInfo& info = model.info();
-  // The depth-limited parser, as everywhere (and so the wasm module carries one JSON parser).
+  // The depth-limited parser, as in Model::Parse (and so the wasm module carries one JSON parser).
   json meta;
   const bool meta_ok = jsonb::Parse(info.user_metadata_json, &meta, nullptr, "userDefinedMetadata");
   const json* cd = meta_ok ? jsonu::Find(meta, "catdog") : nullptr;

@@ -42,7 +42,7 @@ const W = () => ({kernelInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)}
 // ---- models -------------------------------------------------------------------------------------
 const models = {};
 
-// The tutorial's three architectures (issue 5), input 100x100x1.
+// The tutorial's three architectures, input 100x100x1.
 models.tutorial_dense = () => tf.sequential({layers: [
   tf.layers.flatten({inputShape: [100, 100, 1]}),
   tf.layers.dense({units: 150, activation: 'relu', ...W()}),

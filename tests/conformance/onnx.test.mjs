@@ -1,4 +1,4 @@
-// `catdog convert MODEL --to onnx` (issue 30 item 5): every model in web/models/index.json is
+// `catdog convert MODEL --to onnx`: every model in web/models/index.json is
 // converted by the native binary and run in ONNX Runtime (npm onnxruntime-web, its wasm backend in
 // node). Its outputs must agree within 1e-4 with
 //  * each self-check golden whose image is the model input itself (gray8, stretch, input size:

@@ -1,4 +1,4 @@
-// Hostile model.json files (issue 19), made by hand the way an attacker would, not by a fuzzer:
+// Hostile model.json files, made by hand the way an attacker would, not by a fuzzer:
 // JSON nested ~100,000 levels deep in every field the loader touches, shard paths that leave the
 // model's folder or name one file twice, huge shard lists, very long and odd names. Each must be
 // refused by Model::Parse with a message naming the file and the problem — never a stack

@@ -179,6 +179,18 @@ const std::vector<Variant>& Variants() {
     t.push_back({"bad_calibration_temperature",
                  Dense([](json& d) { d["userDefinedMetadata"] = {{"catdog", {{"calibration", {{"temperature", -2}}}}}}; }), nullptr,
                  {"calibration.temperature", "-2"}});
+    // ---- the model's facts (ModelInfo): one reader, every bad value named
+    auto facts = [](json value, const char* key) {
+      return Dense([value, key](json& d) { d["userDefinedMetadata"] = {{"catdog", {{key, value}}}}; });
+    };
+    t.push_back({"threshold_out_of_range", facts(1.5, "threshold"), nullptr, {"catdog.threshold 1.5", "(0, 1)"}});
+    t.push_back({"threshold_wrong_type", facts("0.5", "threshold"), nullptr, {"catdog.threshold \"0.5\""}});
+    t.push_back({"fit_unknown", facts("center_crop", "fit"), nullptr, {"catdog.fit \"center_crop\"", "\"stretch\" or \"crop\""}});
+    t.push_back({"labels_not_a_list", facts("cat,dog", "labels"), nullptr, {"catdog.labels \"cat,dog\"", "2 to 64 class names"}});
+    t.push_back({"labels_empty_name", facts(json::array({"cat", ""}), "labels"), nullptr, {"catdog.labels[1] \"\""}});
+    t.push_back({"labels_count_not_the_output", facts(json::array({"cat", "dog", "neither"}), "labels"), nullptr,
+                 {"catdog.labels has 3 names", "output [1] has 2 classes"}});
+    t.push_back({"input_size_not_the_input", facts(100, "input_size"), nullptr, {"catdog.input_size 100", "input layer [3]"}});
     // ---- functional graphs
     t.push_back({"cyclic_graph", Functional([](json& d) { FL(d)[1]["inbound_nodes"] = Inbound({"b"}); }), nullptr,
                  {"model 'f'", "'a', 'b'", "cycle"}});
@@ -260,6 +272,29 @@ TEST(MalformedModelTable, AtLeastThirtyDistinctMessages) {
   for (const Variant& v : Variants()) messages.insert(Try(v).message());
   EXPECT_GE(Variants().size(), 30u);
   EXPECT_EQ(messages.size(), Variants().size()) << "two variants share a message";
+}
+
+}  // namespace
+
+namespace {
+
+// The facts every reader takes from ModelInfo: defaults when absent, the values when given.
+TEST(ModelFacts, ParsedOnceWithDefaults) {
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Model::Parse(Dense([](json&) {})(), &m).ok());
+  EXPECT_EQ(m->info().fit, catdog::Fit::kStretch);
+  EXPECT_FALSE(m->info().fit_given);
+  EXPECT_EQ(m->info().threshold, 0.5);
+  EXPECT_EQ(m->info().labels, (std::vector<std::string>{"cat", "dog"}));
+  const std::string given = Dense([](json& d) {
+    d["userDefinedMetadata"] = {{"catdog", {{"fit", "crop"}, {"threshold", 0.625}, {"labels", {"Katze", "Hund"}}, {"input_size", 3}}}};
+  })();
+  Status s = Model::Parse(given, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m->info().fit, catdog::Fit::kCenterCrop);
+  EXPECT_TRUE(m->info().fit_given);
+  EXPECT_EQ(m->info().threshold, 0.625);
+  EXPECT_EQ(m->info().labels, (std::vector<std::string>{"Katze", "Hund"}));
 }
 
 }  // namespace

@@ -331,7 +331,7 @@ SmallCnn MakeSmallCnn() {
   return c;
 }
 
-// issue 20: a NaN input gave NaN on the reference backend and 0.157 on simd/xnnpack. Now every
+// a NaN input gave NaN on the reference backend and 0.157 on simd/xnnpack. Now every
 // backend refuses a non-finite input with the same message, and finite inputs still run.
 TEST(Model, NonFiniteInputIsRefusedAlikeOnEveryBackend) {
   const SmallCnn cnn = MakeSmallCnn();

@@ -1,4 +1,4 @@
-// The out-of-distribution score and its metadata (catdog.h "out of distribution", issue 16 item 5):
+// The out-of-distribution score and its metadata (catdog.h "out of distribution"):
 // the score's values, userDefinedMetadata.catdog.ood read into ModelInfo (and what a model without
 // one does), and bad blocks refused with a message naming the file and the value.
 #include <gtest/gtest.h>

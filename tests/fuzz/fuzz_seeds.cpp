@@ -112,7 +112,7 @@ int ModelSeeds(const stdfs::path& out, const stdfs::path& dir) {
   return WriteAll(out / "model" / (dir.parent_path().filename().string() + "-" + dir.filename().string()), in) ? 1 : 0;
 }
 
-// Hand-made hostile model.json shapes (issue 19) that mutation from the real models never
+// Hand-made hostile model.json shapes that mutation from the real models never
 // reaches: nesting far past the core's 128-level limit in the fields the loader reads, shard
 // paths that leave the folder or repeat, long names. A Dense(1) on 3 inputs, 16 bytes of weights.
 int HostileModelSeeds(const stdfs::path& out) {

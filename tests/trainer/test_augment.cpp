@@ -98,7 +98,7 @@ TEST(Augment, ReproducibleFromTheSeed) {
 
 }  // namespace
 
-// Random erasing (issue 16): p = 0 leaves the batch alone; p = 1 blanks one rectangle of 2-25% of
+// Random erasing: p = 0 leaves the batch alone; p = 1 blanks one rectangle of 2-25% of
 // every image with a single gray value; the same seed gives the same batch.
 TEST(Augment, RandomEraseBlanksOneRectanglePerImage) {
   torch::Tensor x = Ramp(64, 20);

@@ -76,7 +76,7 @@ TEST(Calibrate, FitRecoversKnownTemperature) {
   EXPECT_EQ(catdog::calibrate::FitTemperature({}, {}), 1.0);
 }
 
-// issue 29 #6: a split the model gets all right with room to spare runs the fit to the lower
+// a split the model gets all right with room to spare runs the fit to the lower
 // bound (it was written as T = 0.001 silently): DegenerateFit names it; an interior fit is fine.
 TEST(Calibrate, DegenerateFitsAreNamed) {
   std::vector<double> z = {-6, -4, -3, 3, 5, 7};
@@ -270,7 +270,7 @@ TEST(CalibrateCli, BadInputExitsTwoNamingTheValue) {
   EXPECT_NE(r.err.find("bad/model.json"), std::string::npos) << r.err;
 }
 
-// issue 20: a split of one class passed calibrate without a word (a temperature fitted on cats
+// a split of one class passed calibrate without a word (a temperature fitted on cats
 // only). Refused with exit 2, naming the split; --out is not written.
 TEST(CalibrateCli, OneClassSplitIsRefused) {
   TempDir tmp;

@@ -252,7 +252,7 @@ TEST(DataCli, PredictListsBadImagesAndExitsTwo) {
   EXPECT_NE(r.err.find("nomodel"), std::string::npos) << r.err;
 }
 
-// `evaluate --corruptions` (issue 16) on a tiny real-photo pack and the mean-pixel model: severity
+// `evaluate --corruptions` on a tiny real-photo pack and the mean-pixel model: severity
 // 0 gives plain evaluate's accuracy for every kind, the same seed gives the same numbers, and a
 // corruption reaches the model (low light at severity 3 makes every image dark, so the mean-pixel
 // model calls all of them cats: accuracy = the share of cats).
@@ -307,7 +307,7 @@ TEST(DataCli, EvaluateCorruptionsIsSeededAndSeverityZeroIsPlainEvaluate) {
   EXPECT_NE(r.err.find("--corruptions needs --pack"), std::string::npos) << r.err;
 }
 
-// `evaluate --flip` (issue 16): each image averaged with its mirror. A model that sees only the
+// `evaluate --flip`: each image averaged with its mirror. A model that sees only the
 // left half gives other scores with it; the whole-image mean model, which a mirror cannot change,
 // gives the same report.
 TEST(DataCli, EvaluateFlipAveragesTheMirror) {
@@ -337,7 +337,7 @@ TEST(DataCli, EvaluateFlipAveragesTheMirror) {
   EXPECT_GT(moved, 1e-4) << "mirroring should change what a left-half model sees";
 }
 
-// `predict --flip` (issue 16, the page's mirror averaging): P(dog) is the mean of the image's and
+// `predict --flip` (the page's mirror averaging): P(dog) is the mean of the image's and
 // its mirror's. The left-half model sees the left half of the image, and of the mirror the right
 // half (reversed, which a mean does not see), so the answer is known from the preprocessed pixels.
 TEST(DataCli, PredictFlipAveragesTheImageAndItsMirror) {
@@ -372,7 +372,7 @@ TEST(DataCli, PredictFlipAveragesTheImageAndItsMirror) {
   EXPECT_GT(moved, 1e-3) << "the photos' halves should differ, or this checks nothing";
 }
 
-// `predict` and the model's "neither cat nor dog" block (`catdog ood-fit`, issue 16 item 5): each
+// `predict` and the model's "neither cat nor dog" block (`catdog ood-fit`): each
 // result says whether the page would show "No cat or dog" (the core's IsOutOfDistribution on the image's
 // own run, also with --flip), with the score; a model without the block says nothing of it.
 TEST(DataCli, PredictSaysNeitherCatNorDogAboveTheModelsThreshold) {
@@ -433,7 +433,7 @@ TEST(DataCli, PredictSaysNeitherCatNorDogAboveTheModelsThreshold) {
   EXPECT_LT(flagged, imgs.size());
 }
 
-// ---- issue 20: prepare's --out: what it may remove and lock, and its messages ---------------------
+// ---- prepare's --out: what it may remove and lock, and its messages ---------------------
 
 // `prepare` once deleted every "*.tmp<digits>" file and folder in --out. A user's files of any
 // name survive a prepare into their folder.

@@ -1,4 +1,4 @@
-// Data-parallel training (issue 17) with the `catdog` binary on the CPU (Gloo), on a tiny
+// Data-parallel training with the `catdog` binary on the CPU (Gloo), on a tiny
 // synthetic pack:
 //  - Equivalence: 2 ranks at per-rank batch B/2 end with the same weights as 1 process at batch B
 //    (deterministic settings: cnn without dropout, no augmentation, 1 thread; the epoch's last,
@@ -267,7 +267,7 @@ TEST(Distributed, BadTorchrunVariablesAreBadInput) {
   EXPECT_NE(ReadAll(log).find("WORLD_SIZE=(unset)"), std::string::npos) << ReadAll(log);
 }
 
-// issue 29: a loopback listener that accepts and never answers held MASTER_PORT: rank 0 reported
+// a loopback listener that accepts and never answers held MASTER_PORT: rank 0 reported
 // it as a timeout, a joining rank waited forever despite --dist-timeout. A port in use is named
 // (exit 2); every wait ends within --dist-timeout (plus 5 s), naming the address.
 int SilentListener(int* port) {

@@ -1,4 +1,4 @@
-// Hostile model folders and flags against the `catdog` binary (issue 19): every subcommand that
+// Hostile model folders and flags against the `catdog` binary: every subcommand that
 // loads a model must refuse, with exit 2 and a message naming the path, in bounded time: JSON
 // nested 100,000 deep in the fields the loader reads, shards outside the folder (traversal,
 // symlinks), special files (FIFO, socket, directory, device), one file listed twice or under two
@@ -290,7 +290,7 @@ TEST(HostilePackJson, DeepNestingIsRefusedWithTheDepth) {
 }
 
 
-// ---- issue 29: never destroy what the user has ------------------------------------------------
+// ---- never destroy what the user has ------------------------------------------------
 // The output rule (DESIGN contract 4): --out never names an input, a folder holding one or a folder
 // inside one; an existing folder catdog did not write (no .catdog-output marker) is refused without
 // --force, and even with --force only the model's files are replaced. One file reader: FIFOs and

@@ -1,4 +1,4 @@
-// "Neither cat nor dog" (issue 16 item 5): the threshold math (ood.h), and `catdog ood-fit` /
+// "Neither cat nor dog": the threshold math (ood.h), and `catdog ood-fit` /
 // `catdog evaluate --ood-images` on a tiny pack of real photos and a folder of made-up non-animal
 // images (the Debian photos of data/ood/manifest.tsv are not needed here).
 #include <gtest/gtest.h>
@@ -237,7 +237,7 @@ TEST(OodCli, BadInputExitsTwoNamingTheValueAndWritesNothing) {
   };
   for (const Case& c : std::vector<Case>{
            {fit + " --ood-images " + Q(tmp.path("missing")), "missing: not a folder"},
-           // issue 29: the skipped entries are named with their reason
+           // the skipped entries are named with their reason
            {fit + " --ood-images " + Q(tmp.path("empty")),
             "empty: no decodable images (1 skipped: " + tmp.path("empty/readme.md") + ": not an image name)"},
            {fit + " --ood-images " + Q(tmp.path("ood")) + " --tpr 1.5", "--tpr 1.5"},

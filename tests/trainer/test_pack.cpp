@@ -459,7 +459,7 @@ TEST(Pack, OverlongRecordPathsAreRefused) {
   EXPECT_NE(s.message().find(p.shards[0].file), std::string::npos) << s.message();
 }
 
-// ---- issue 20: temporaries are recognised by a marker, never by a name pattern -------------------
+// ---- temporaries are recognised by a marker, never by a name pattern -------------------
 
 // prepare and train once deleted anything named "*.tmp<digits>" in --out ("thesis.tmp1",
 // "album.tmp7/"). Only staging folders with a catdog marker naming a process that has ended are

@@ -765,7 +765,7 @@ TEST(Imaging, MutatedFilesNeverCrashAndAlwaysGetAVerdict) {
   EXPECT_GT(verdicts[Problem::kCorrupt], 20);
 }
 
-// ---- issue 20: never lose or mislabel a user's data ----------------------------------------------
+// ---- never lose or mislabel a user's data ----------------------------------------------
 namespace {
 
 size_t CountLabel(const catdog::pack::Pack& p, uint8_t label) {

@@ -365,7 +365,7 @@ TEST(CrashSafe, RecoveryRepairsEachKindOfDamage) {
       << ReadAll(tmp.path("l.log"));
 }
 
-// ---- issue 20: run folders are never mixed or silently replaced -----------------------------------
+// ---- run folders are never mixed or silently replaced -----------------------------------
 
 // A fresh train into an old run folder replaced it and mixed TensorBoard files; --resume with
 // another pack was accepted; one class trained to val_acc 1.0; a damaged checkpoint printed a

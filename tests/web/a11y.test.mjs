@@ -1,4 +1,4 @@
-// Accessibility (issue 18): axe-core (npm, loaded into the page from node_modules, no network)
+// Accessibility: axe-core (npm, loaded into the page from node_modules, no network)
 // on the live page (camera, camera denied, no camera, compare open, diagnostics open; light and
 // dark) and on report.html (light and dark): no serious or critical violation.
 //

@@ -1,4 +1,4 @@
-// The correction loop of issue 9, end to end: the page (live model cnn-u8, fake camera playing real
+// The correction loop, end to end: the page (live model cnn-u8, fake camera playing real
 // photos it gets confidently wrong) marks each photo's frames with the TRUE class (key and button),
 // exports the zip; `catdog prepare` + `catdog train --finetune` (CPU libtorch) make a new model from
 // it; the new model classifies the marked frames as marked, natively, in the wasm core under node

@@ -112,7 +112,7 @@ export async function launch({ fakeVideo, fakeUi = true, fakeDevice = true, extr
   };
 }
 
-// A phone-class screen: 390x844 CSS pixels, touch, mobile viewport (the issue 18 phone).
+// A phone-class screen: 390x844 CSS pixels, touch, mobile viewport (the phone budget of bench/browser/phone.mjs).
 export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
 // Watches a page: console errors, page errors, requests that leave `origin`.

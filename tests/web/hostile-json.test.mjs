@@ -1,4 +1,4 @@
-// The page's side of issue 19: JSON it reads (models/index.json, report.json) has the same
+// The page's side of hostile input: JSON it reads (models/index.json, report.json) has the same
 // nesting limit as the C++ side, and a model's shard paths may not lead out of its folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

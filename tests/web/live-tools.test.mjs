@@ -1,4 +1,4 @@
-// The live page's tools (issue 9): the compare view, the marked-frames correction loop (browser
+// The live page's tools: the compare view, the marked-frames correction loop (browser
 // half) and the diagnostics panel, in headless Chromium with a fake camera playing real photos,
 // against the native CLI as the oracle. One browser for the whole file; a short clip (a cat, then
 // a dog, 2 s each).
@@ -151,7 +151,7 @@ test('compare view: every model on the same frame, numbers like the native CLI, 
         assert.ok(x.pDog >= 0 && x.pDog <= 1, `${x.id}: P(dog) ${x.pDog}`);
         assert.equal(x.cells[1], x.pDog.toFixed(3), `${x.id}: P(dog) shown`);
         assert.ok(Number.isFinite(x.ms) && x.ms > 0 && x.cells[3] === x.ms.toFixed(2), `${x.id}: latency ${x.cells[3]}`);
-        // A model at chance (issue 18) is neither agreeing nor disagreeing.
+        // A model at chance is neither agreeing nor disagreeing.
         assert.equal(x.agree, x.chance ? undefined : String(x.label === live.label), `${x.id}: agreement mark`);
       }
       const counted = r.rows.filter((x) => !x.chance);

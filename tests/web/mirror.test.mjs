@@ -1,4 +1,4 @@
-// Mirror averaging on the page (issue 16 item 2): a checkbox, off by default, that makes every frame
+// Mirror averaging on the page: a checkbox, off by default, that makes every frame
 // one batch-2 run (the frame and its left-right mirror; P(dog) their mean, as `catdog predict
 // --flip`); the choice survives a reload (localStorage, like the language), the timing says that
 // the inference line covers two images, and the fake camera still reads "Cat". The exact numbers

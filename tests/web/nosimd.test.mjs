@@ -1,4 +1,4 @@
-// Browsers without WebAssembly SIMD (issue 14): the site's catdog_wasm_scalar build (the core
+// Browsers without WebAssembly SIMD: the site's catdog_wasm_scalar build (the core
 // compiled without -msimd128, kernel table "scalar") is what such a browser runs, and only it.
 //   - node: with V8's SSE4.1 support off (--no-enable-sse4-1), V8 reports wasm SIMD unsupported:
 //     the SIMD builds then fail WebAssembly.validate and the scalar build passes (it holds no SIMD
@@ -166,7 +166,7 @@ test(`Chromium ${NO_SIMD_FLAG}: the page runs the scalar core, labels as with SI
   assert.ok(!scalarCode.has('/catdog_wasm.wasm') && !scalarCode.has('/catdog_wasm_mt.wasm'), `loaded ${[...scalarCode]}`);
   assert.equal(noSimd.core, 'catdog_wasm_scalar');
   assert.notEqual(withSimd.core, 'catdog_wasm_scalar');
-  // Page weight (issue 7) of the scalar variant: its JS + WASM <= 150 KB gzip.
+  // Page weight of the scalar variant: its JS + WASM <= 150 KB gzip.
   let gz = 0;
   for (const p of scalarCode) gz += gzipSync(await fs.readFile(path.join(siteDir, decodeURIComponent(p))), { level: 9 }).length;
   console.log(`# page weight (catdog_wasm_scalar): ${scalarCode.size} JS/WASM files, ${(gz / 1024).toFixed(1)} KB gzip`);

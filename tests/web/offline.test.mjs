@@ -1,4 +1,4 @@
-// The installable, offline page (issue 18): a web app manifest, and a service worker (web/sw.js)
+// The installable, offline page: a web app manifest, and a service worker (web/sw.js)
 // that keeps the page, the wasm core and the default model in a versioned cache. After one visit
 // the page opens and classifies with the network off, still cross-origin isolated; a new deploy
 // (a new version) replaces the cache whole.

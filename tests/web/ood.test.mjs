@@ -1,4 +1,4 @@
-// "Neither cat nor dog" on the page (issue 16 item 5): a non-animal photo of data/ood/manifest.tsv
+// "Neither cat nor dog" on the page: a non-animal photo of data/ood/manifest.tsv
 // (a wall clock with motion blur, scikit-image's clock_motion.png, Debian package python3-skimage;
 // the default catnet-s2 reads it at P(dog) 0.41, inside its max-prob band 0.21–0.79) in front of the fake
 // camera and as an upload reads "No cat or dog" / "Ni gato ni perro", in the label and in the live

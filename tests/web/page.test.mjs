@@ -90,7 +90,7 @@ function assertClean(problems, { allowConsole = [], allowHttp = [] } = {}) {
   assert.deepEqual(errs, [], 'no console errors');
 }
 
-// Page weight (issue 7): the JS + WASM the live page loaded, gzip -9, <= 150 KB. Exactly one build
+// Page weight: the JS + WASM the live page loaded, gzip -9, <= 150 KB. Exactly one build
 // of the core is loaded: `variant` (catdog_wasm, or catdog_wasm_mt whose pthread workers load
 // catdog_wasm_mt.worker.js from inside the page's worker, so it is counted even if unseen here);
 // never catdog_wasm_scalar, the build for browsers without wasm SIMD (tests/web/nosimd.test.mjs).

@@ -1,4 +1,4 @@
-// The page for real people (issue 18): a phone (390x844, touch), keyboard only, screen readers,
+// The page for real people: a phone (390x844, touch), keyboard only, screen readers,
 // plain words, the language kept over a reload. One numbered test (or more) per item of the
 // issue's list. Chromium's own fake camera (a moving test pattern) stands in for the camera,
 // uploads are real photos of the data set.

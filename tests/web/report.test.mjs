@@ -142,7 +142,7 @@ describe('report page in Chromium', () => {
     const testAcc = await cellTexts(page, '#compare tbody td[data-key="test_accuracy"]');
     assert.deepEqual(testAcc, models.map((m) => `${(m.test.accuracy * 100).toFixed(1)}%`));
     assert.equal(await page.getAttribute('#compare tbody tr.chosen', 'data-id'), fixture.chosen.id);
-    // a report of one pack (no models[].pack_hash, as before issue 16's second pack): no pack note
+    // a report of one pack (no models[].pack_hash, as before per-model packs): no pack note
     assert.deepEqual(await cellTexts(page, '#compare tbody td[data-key="pack"]'), models.map(() => `${fixture.data_card.pack_hash.slice(0, 8)}…`));
     assert.equal(await page.$$eval('#pack-note, .tag.pack', (e) => e.length), 0);
 
@@ -715,7 +715,7 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(rep.data_card.duplicates, 7);
     // targets: the tutorial CNN with augmentation, and the chosen model
     assert.deepEqual(rep.targets.map((t) => [t.model, t.min]), [['cnn-aug', 0.88], ['cnn-aug', 0.96]]);
-    // the selection protocol is stated (issue 16)
+    // the selection protocol is stated
     assert.match(rep.protocol, /validation split.*test split was evaluated once/);
   });
 

@@ -23,7 +23,7 @@ before(async () => {
   await fs.writeFile(path.join(root, 'style.css'), 'body{}');
   await fs.writeFile(outside, 'TOP SECRET');
   await fs.symlink(outside, path.join(root, 'link-out.txt'));
-  // Dotfiles a copy of a project may hold (issue 20): never served, even through a link.
+  // Dotfiles a copy of a project may hold: never served, even through a link.
   await fs.writeFile(path.join(root, '.stamp'), 'STAMP SECRET');
   await fs.writeFile(path.join(root, '.env'), 'TOKEN=SECRET');
   await fs.mkdir(path.join(root, '.git'));

@@ -1,4 +1,4 @@
-// Browser soak (issue 8): 10,000 camera frames through the live page (fake camera fed by real photos,
+// Browser soak: 10,000 camera frames through the live page (fake camera fed by real photos,
 // the same grab -> worker -> wasm -> display path as live frames, as fast as the worker allows).
 // Checked per window of 1,000 frames: wasm heap (malloc in use, linear memory) and JS heap (the page's
 // after a forced GC; page + workers after the first and last windows) grow by <= 1 MB from the end of the first window to the end of the last;

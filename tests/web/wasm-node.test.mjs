@@ -100,7 +100,7 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
   assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
 });
 
-// Mirror averaging (the page's option, issue 16): one batch-2 run of the image and its mirror,
+// Mirror averaging (the page's option): one batch-2 run of the image and its mirror,
 // filled by the core (catdog_mirror_input), P(dog) = the mean of the two calibrated P(dog)
 // (catdog_p_dog_mirrored), as `catdog predict --flip` / `evaluate --flip` compute it; the ood
 // decision stays the image's own (sample 0).
@@ -204,6 +204,37 @@ test('errors come back as messages, not crashes', async () => {
   assert.throws(() => m2.run(), /disposed/);
   assert.equal(core.mod._catdog_run(h, 1), -1);
   assert.match(core.lastError(), /invalid handle/);
+});
+
+test('the model facts are the core\'s: threshold, fit and labels as Model::Parse read them, a bad value refused at load', async () => {
+  const json = JSON.parse(await fs.readFile(info.file, 'utf8'));
+  const c = json.userDefinedMetadata.catdog;
+  assert.equal(model.metadata.fit, c.fit ?? 'stretch');
+  assert.equal(model.fit, model.metadata.fit);
+  assert.equal(model.threshold, c.threshold ?? 0.5);
+  assert.deepEqual(model.labels, c.labels ?? ['cat', 'dog']);
+  const shards = async (p) => fs.readFile(path.join(info.dir, p));
+  // Given values are taken as they are.
+  const given = structuredClone(json);
+  Object.assign(given.userDefinedMetadata.catdog, { fit: 'crop', threshold: 0.625, labels: ['gato', 'perro'] });
+  delete given.userDefinedMetadata.catdog.selfcheck;  // the goldens were made with the shipped fit
+  delete given.userDefinedMetadata.catdog.golden;
+  const m = await core.createModel(JSON.stringify(given), shards);
+  try {
+    assert.deepEqual([m.fit, m.threshold, m.labels], ['crop', 0.625, ['gato', 'perro']]);
+  } finally {
+    m.dispose();
+  }
+  // The spelling the page used to accept alone (and `evaluate` silently stretched) is refused by
+  // every reader alike, naming the key and the value.
+  for (const [key, value, message] of [['fit', 'center_crop', /catdog\.fit "center_crop" is not "stretch" or "crop"/],
+    ['threshold', 1.5, /catdog\.threshold 1\.5 is not a number in \(0, 1\)/],
+    ['labels', ['cat', 'dog', 'neither'], /catdog\.labels has 3 names/]]) {
+    const bad = structuredClone(json);
+    bad.userDefinedMetadata.catdog[key] = value;
+    await assert.rejects(core.createModel(JSON.stringify(bad), shards), (e) => e.code === 'model-format' && message.test(e.message),
+      `${key} = ${JSON.stringify(value)}`);
+  }
 });
 
 test('no wasm heap growth over 300 preprocess + run calls', () => {

@@ -31,7 +31,7 @@ void RegisterPreview(CLI::App& app) {
   cmd->add_option("--scale", args->grid.scale, "Pixel scale of each sample")->check(CLI::Range(1, 16))->capture_default_str();
   cmd->add_flag("--augment", args->grid.augment, "Show augmented versions (needs the torch build)");
   cmd->callback([args] {
-    args->grid.split = args->split == "val" ? pack::kVal : args->split == "test" ? pack::kTest : pack::kTrain;
+    pack::ParseSplit(args->split, &args->grid.split);  // CLI11 checked the name
     if (args->grid.augment && !preview::HasAugmenter()) {
       spdlog::error("preview: --augment needs the torch build (this catdog was built without libtorch)");
       ExitCode() = kExitBadInput;

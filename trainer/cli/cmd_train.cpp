@@ -110,7 +110,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--distill-temp", opt->distill_temp, "With --teacher: softening temperature T of both logits")
       ->check(CLI::Range(0.05, 100.0) & Finite)
       ->capture_default_str();
-  // [dist] data-parallel training (issue 17, distributed.h; README "Training on several GPUs").
+  // [dist] data-parallel training (distributed.h; README "Training on several GPUs").
   auto distributed = std::make_shared<bool>(false);
   cmd->add_flag("--distributed", *distributed,
                 "Data-parallel training, one process per device, from torchrun's RANK, WORLD_SIZE, LOCAL_RANK, "

@@ -86,11 +86,11 @@ int main(int argc, char** argv) {
   TuneOpenMpWaits(argc, argv);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, OnCrash);
   // A reader that stops early (`catdog predict ... | head -1`) must not kill catdog silently
-  // (exit 141, issue 29): writes then fail with EPIPE, and the end of main says so.
+  // (exit 141): writes then fail with EPIPE, and the end of main says so.
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"catdog: cat-vs-dog models — prepare data, train, export to TensorFlow.js, run"};
   app.require_subcommand(1);
-  // --version also says which SIMD kernels run on this CPU and why (issue 14: bug reports from
+  // --version also says which SIMD kernels run on this CPU and why (bug reports from
   // machines without AVX-512 need it).
   app.set_version_flag("--version", [] { return std::string("catdog 0.1.0\n") + catdog::DescribeKernels(); });
   bool verbose = false;

@@ -1,4 +1,4 @@
-// Webcam-like corruptions of 100x100 gray frames for `catdog evaluate --corruptions` (issue 16),
+// Webcam-like corruptions of 100x100 gray frames for `catdog evaluate --corruptions`,
 // in the manner of ImageNet-C (Hendrycks & Dietterich 2019): a fixed list of corruption kinds, each
 // at severities 1-3 (severity 0 = the image unchanged), every random choice drawn from a generator
 // seeded by (seed, kind, severity, image index), so a run is reproducible image by image.

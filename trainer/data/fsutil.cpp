@@ -226,7 +226,7 @@ Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
   if (path.empty()) return Status::Error("cannot write a file with an empty name");
   Status s = MakeParent(path);
   if (!s) return s;
-  // What an earlier write of this file killed mid-way left beside it (issue 29 #14: in-place
+  // What an earlier write of this file killed mid-way left beside it (in-place
   // rewrites of model.json by ood-fit, calibrate, seal); marker-checked, best effort.
   size_t stale = 0;
   RemoveStaleTemps(ParentOf(p).string(), &stale, p.filename().string());

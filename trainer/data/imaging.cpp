@@ -530,7 +530,7 @@ Status DecodeImageInner(const uint8_t* data, size_t size, const DecodeOptions& o
 }  // namespace
 
 // An image whose pixels cannot be allocated (a PNG bomb under a large --max-pixels) is one bad
-// item, counted and named as too large, never the end of the run (issue 29 #10).
+// item, counted and named as too large, never the end of the run.
 Status DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options, Image* out, Problem* problem,
                    const std::string& name) {
   try {

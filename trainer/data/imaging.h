@@ -67,7 +67,7 @@ FileFormat SniffFormat(const uint8_t* data, size_t size);
 const char* FormatName(FileFormat f);
 
 // The core's preprocessing refuses images over 2^28 pixels (shared/src/preprocess.cpp kMaxPixels):
-// decoding more would only end in a "corrupt" after the work (issue 29 #17), so DecodeImage caps
+// decoding more would only end in a "corrupt" after the work, so DecodeImage caps
 // DecodeOptions::max_pixels here and says so in its message.
 constexpr uint64_t kMaxDecodePixels = 1ull << 28;
 

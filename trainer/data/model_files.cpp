@@ -189,7 +189,7 @@ void Classify(const stdfs::path& dir, const std::string& rel, const std::set<std
     if (rel.empty() && name == kOutputMarker && stdfs::is_regular_file(st)) continue;
     if (name.rfind(kStagingPrefix, 0) == 0 && stdfs::is_directory(st)) {
       long pid = -1;
-      // A staging folder a killed catdog left (issue 29 #14): catdog's, dropped by the replace.
+      // A staging folder a killed catdog left: catdog's, dropped by the replace.
       if (IsStagingDir(e.path().string(), nullptr, &pid) && !(pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno == EPERM)))
         continue;
     }

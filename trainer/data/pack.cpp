@@ -318,6 +318,12 @@ bool GetField(const json& j, const char* key, T* out) {
 }  // namespace
 
 // ---- pack ---------------------------------------------------------------------------------------
+bool ParseSplit(std::string_view name, Split* out) {
+  for (Split s : {kTrain, kVal, kTest})
+    if (name == SplitName(s)) return *out = s, true;
+  return false;
+}
+
 const char* SplitName(Split s) {
   switch (s) {
     case kTrain: return "train";
@@ -352,7 +358,7 @@ std::string ContentHash(const Pack& pack) {
 
 Status ValidatePack(const Pack& p) {
   if (p.size < 1 || p.size > 4096) return Status::Error("pack: image size " + std::to_string(p.size) + " is out of range 1..4096");
-  if (p.fit != "stretch" && p.fit != "crop") return Status::Error("pack: fit '" + p.fit + "' is not stretch or crop");
+  if (Fit f; !ParseFit(p.fit, &f)) return Status::Error("pack: fit '" + p.fit + "' is not stretch or crop");
   if (p.gray.empty()) return Status::Error("pack: gray formula is empty");
   if (!(p.val_fraction >= 0 && p.test_fraction >= 0 && p.val_fraction + p.test_fraction < 1))
     return Status::Error("pack: fractions val " + std::to_string(p.val_fraction) + " + test " +
@@ -428,7 +434,7 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   stdfs::create_directories(dir, ec);
   if (ec || !stdfs::is_directory(dir))
     return Status::Error(dir + ": cannot create the pack directory: " + (ec ? ec.message() : "not a folder"));
-  // Crash-safe over a complete pack (issue 29 #11): the old pack.json and its shards stay valid
+  // Crash-safe over a complete pack: the old pack.json and its shards stay valid
   // until the new pack.json replaces it. The new shards get names the old pack.json does not use
   // ("shard-NNNNN.zst" and "shard-b-NNNNN.zst" take turns), are written into a staging folder
   // inside `dir` (a kill leaves that folder, removed as stale by the next prepare: never shards
@@ -568,7 +574,7 @@ Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack
   if (count > 0xFFFFFFFFull) return bad("count " + std::to_string(count) + " is too large");
   // The settings WritePack would refuse (ValidatePack) are refused here too (fuzz_pack found a
   // pack.json with val_fraction 5.25 that read back fine).
-  if (p.fit != "stretch" && p.fit != "crop") return bad("image fit '" + p.fit + "' is not stretch or crop");
+  if (Fit f; !ParseFit(p.fit, &f)) return bad("image fit '" + p.fit + "' is not stretch or crop");
   if (p.gray.empty()) return bad("image gray formula is empty");
   if (!(p.val_fraction >= 0 && p.test_fraction >= 0 && p.val_fraction + p.test_fraction < 1))
     return bad("val_fraction " + std::to_string(p.val_fraction) + " and test_fraction " + std::to_string(p.test_fraction) +

@@ -21,6 +21,7 @@ namespace catdog::pack {
 
 enum Split : uint8_t { kTrain = 0, kVal = 1, kTest = 2 };
 const char* SplitName(Split s);  // "train", "val", "test"
+bool ParseSplit(std::string_view name, Split* out);  // the one parser of those names (every --split)
 
 struct Pack {
   int size = 100;                // images are size x size, 1 channel, uint8 (preprocess_u8)

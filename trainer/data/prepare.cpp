@@ -418,7 +418,7 @@ Status Run(const Options& o, Result* result) {
 
   pack::Pack& p = result->pack;
   p.size = o.size;
-  p.fit = o.fit == Fit::kCenterCrop ? "crop" : "stretch";
+  p.fit = FitName(o.fit);
   p.gray = "bt601";
   p.seed = o.seed;
   p.val_fraction = o.val_fraction;

@@ -38,7 +38,10 @@ void DrawProgress(size_t done, size_t total, Clock::time_point start) {
 
 int RunCommand(Command c) {
   prepare::Options& o = c.o;
-  o.fit = c.fit == "crop" ? Fit::kCenterCrop : Fit::kStretch;
+  if (!ParseFit(c.fit, &o.fit)) {
+    spdlog::error("prepare: --fit '{}': must be stretch or crop", c.fit);
+    return kExitBadInput;
+  }
   if (!(c.max_shard_mb > 0) || c.max_shard_mb > 60) {
     spdlog::error("--max-shard-mb {} must be in (0, 60]", c.max_shard_mb);
     return kExitBadInput;

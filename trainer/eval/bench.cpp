@@ -36,10 +36,11 @@ double Percentile(std::vector<double> v, double q) {
 }  // namespace
 
 int RunBench(const BenchOptions& o) {
-  static const std::map<std::string, Backend> kBackends = {
-      {"reference", Backend::kReference}, {"simd", Backend::kSimd}, {"xnnpack", Backend::kXnnpack}, {"auto", Backend::kAuto}};
   LoadOptions lo;
-  lo.backend = kBackends.at(o.backend);  // CLI11 checked membership
+  if (!ParseBackend(o.backend, &lo.backend)) {
+    spdlog::error("--backend '{}': must be reference, simd, xnnpack or auto", o.backend);
+    return kExitBadInput;
+  }
   lo.threads = o.threads;
   if (!BackendAvailable(lo.backend)) {
     spdlog::error("--backend {}: not available in this build", o.backend);
@@ -51,7 +52,7 @@ int RunBench(const BenchOptions& o) {
     spdlog::error("{}", s.message());
     return kExitBadInput;
   }
-  // A batch the model cannot run is bad input, refused before any run (issue 29 #16).
+  // A batch the model cannot run is bad input, refused before any run.
   std::vector<int64_t> shape = {o.batch};
   for (int64_t d : model->info().input_shape) shape.push_back(d);
   s = model->CheckInputShape(shape);

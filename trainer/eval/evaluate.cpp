@@ -57,11 +57,7 @@ int RunEvaluate(const EvaluateOptions& a) {
   if (!a.ood_images.empty() && a.uncalibrated)
     return Fail(kExitBadInput, "--ood-images: the threshold is on calibrated outputs; drop --uncalibrated");
   LoadOptions lo;
-  if (a.backend == "reference") lo.backend = Backend::kReference;
-  else if (a.backend == "simd") lo.backend = Backend::kSimd;
-  else if (a.backend == "xnnpack") lo.backend = Backend::kXnnpack;
-  else if (a.backend == "auto") lo.backend = Backend::kAuto;
-  else return Fail(kExitBadInput, "--backend '" + a.backend + "': must be reference, simd, xnnpack or auto");
+  if (!ParseBackend(a.backend, &lo.backend)) return Fail(kExitBadInput, "--backend '" + a.backend + "': must be reference, simd, xnnpack or auto");
   lo.threads = a.threads;
   std::unique_ptr<Model> model;
   Status s = fs::LoadModelDir(a.model_dir, lo, &model);
@@ -71,14 +67,8 @@ int RunEvaluate(const EvaluateOptions& a) {
       model->output_size() != 1)
     return Fail(kExitBadInput, a.model_dir + ": expected a [S,S,1] -> [1] cat/dog model");
   const int S = int(info.input_shape[0]);
-  double threshold = 0.5;
-  Fit fit = Fit::kStretch;
-  nlohmann::json meta = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
-  if (!meta.is_discarded() && meta.is_object() && meta.contains("catdog") && meta["catdog"].is_object()) {
-    const auto& c = meta["catdog"];
-    if (c.contains("threshold") && c["threshold"].is_number()) threshold = c["threshold"].get<double>();
-    if (c.contains("fit") && c["fit"].is_string() && c["fit"].get<std::string>() == "crop") fit = Fit::kCenterCrop;
-  }
+  const double threshold = info.threshold;  // ModelInfo's facts, checked by Model::Parse
+  const Fit fit = info.fit;
 
   std::vector<Sample> samples;
   nlohmann::json skipped = nlohmann::json::array();
@@ -91,10 +81,7 @@ int RunEvaluate(const EvaluateOptions& a) {
       return Fail(kExitBadInput, a.pack + ": images are " + std::to_string(p.size) + "x" + std::to_string(p.size) +
                                      ", the model takes " + std::to_string(S) + "x" + std::to_string(S));
     pack::Split sp;
-    if (a.split == "train") sp = pack::kTrain;
-    else if (a.split == "val") sp = pack::kVal;
-    else if (a.split == "test") sp = pack::kTest;
-    else return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
+    if (!pack::ParseSplit(a.split, &sp)) return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
     for (size_t i : p.Indices(sp)) {
       Sample smp;
       smp.path = i < p.paths.size() ? p.paths[i] : "#" + std::to_string(i);

@@ -65,10 +65,11 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int RunInfer(const InferOptions& o) {
-  static const std::map<std::string, Backend> kBackends = {
-      {"reference", Backend::kReference}, {"simd", Backend::kSimd}, {"xnnpack", Backend::kXnnpack}, {"auto", Backend::kAuto}};
   LoadOptions lo;
-  lo.backend = kBackends.at(o.backend);  // CLI11 already checked membership
+  if (!ParseBackend(o.backend, &lo.backend)) {
+    spdlog::error("--backend '{}': must be reference, simd, xnnpack or auto", o.backend);
+    return kExitBadInput;
+  }
   lo.threads = o.threads;
 
   std::vector<int64_t> shape;

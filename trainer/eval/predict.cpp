@@ -41,24 +41,9 @@ Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
   if (model.output_size() != 1 && model.output_size() != 2)
     return Status::Error(name + ": predict needs 1 output (sigmoid P(dog)) or 2 (softmax cat, dog), the model has " +
                          std::to_string(model.output_size()));
-  json meta = json::parse(info.user_metadata_json.empty() ? "{}" : info.user_metadata_json, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) return Status::Ok();
-  auto it = meta.find("catdog");
-  if (it == meta.end() || !it->is_object()) return Status::Ok();
-  const json& c = *it;
-  if (c.contains("threshold")) {
-    if (!c["threshold"].is_number() || !(c["threshold"].get<double>() > 0 && c["threshold"].get<double>() < 1))
-      return Status::Error(name + ": userDefinedMetadata.catdog.threshold " + c["threshold"].dump() + " is not a number in (0, 1)");
-    f->threshold = c["threshold"].get<double>();
-  }
-  if (c.contains("fit")) {
-    if (!c["fit"].is_string() || (c["fit"] != "stretch" && c["fit"] != "crop"))
-      return Status::Error(name + ": userDefinedMetadata.catdog.fit " + c["fit"].dump() + " is not \"stretch\" or \"crop\"");
-    f->fit = c["fit"].get<std::string>();
-  }
-  if (c.contains("input_size") && (!c["input_size"].is_number_integer() || c["input_size"].get<int>() != f->size))
-    return Status::Error(name + ": userDefinedMetadata.catdog.input_size " + c["input_size"].dump() +
-                         " disagrees with the input layer (" + std::to_string(f->size) + ")");
+  // threshold, fit and input_size were checked by Model::Parse (ModelInfo's facts).
+  f->threshold = info.threshold;
+  f->fit = info.fit_given ? FitName(info.fit) : "";
   return Status::Ok();
 }
 
@@ -66,10 +51,10 @@ Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
 
 int RunPredict(const PredictOptions& o) {
   LoadOptions lo;
-  lo.backend = o.backend == "reference" ? Backend::kReference
-               : o.backend == "simd"    ? Backend::kSimd
-               : o.backend == "xnnpack" ? Backend::kXnnpack
-                                        : Backend::kAuto;
+  if (!ParseBackend(o.backend, &lo.backend)) {
+    spdlog::error("predict: --backend '{}': must be auto, reference, simd or xnnpack", o.backend);
+    return kExitBadInput;
+  }
   lo.threads = o.threads;
   if (lo.backend != Backend::kAuto && !BackendAvailable(lo.backend)) {
     spdlog::error("predict: backend {} is not in this build", o.backend);
@@ -91,7 +76,11 @@ int RunPredict(const PredictOptions& o) {
     else spdlog::info("{}: {}{}", o.model, check.Summary(), check.present ? " [" + check.source + " goldens]" : "");
   }
   const std::string fit_name = !o.fit.empty() ? o.fit : !facts.fit.empty() ? facts.fit : "stretch";
-  const Fit fit = fit_name == "crop" ? Fit::kCenterCrop : Fit::kStretch;
+  Fit fit = Fit::kStretch;
+  if (!ParseFit(fit_name, &fit)) {
+    spdlog::error("predict: --fit '{}': must be stretch or crop", fit_name);
+    return kExitBadInput;
+  }
   imaging::DecodeOptions dopt;
   dopt.max_pixels = o.max_pixels;
 

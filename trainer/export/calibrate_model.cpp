@@ -33,10 +33,7 @@ int Fail(int code, const std::string& msg) {
 int CalibrateModel(const CalibrateOptions& a) {
   if (a.batch < 1) return Fail(kExitBadInput, "--batch " + std::to_string(a.batch) + ": must be >= 1");
   pack::Split sp;
-  if (a.split == "train") sp = pack::kTrain;
-  else if (a.split == "val") sp = pack::kVal;
-  else if (a.split == "test") sp = pack::kTest;
-  else return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
+  if (!pack::ParseSplit(a.split, &sp)) return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
   if (sp == pack::kTest) spdlog::warn("calibrate: fitting on the test split makes its test metrics optimistic");
 
   // The model folder and its model.json (--model may name either), read once by the one
@@ -136,7 +133,7 @@ int CalibrateModel(const CalibrateOptions& a) {
                                  {"nll_after", after.log_loss},  {"ece_before", before.ece},
                                  {"ece_after", after.ece}};
   c["calibration"] = calj;
-  // Metadata chosen under the old temperature (issue 29): ood-fit's "neither cat nor dog" block.
+  // Metadata chosen under the old temperature: ood-fit's "neither cat nor dog" block.
   // A max-prob threshold is on the calibrated P(dog): rescaled so that it keeps its decisions (and
   // so the TPR/FPR ood-fit measured); a feature-distance score does not depend on T.
   std::string ood_note;

@@ -1,4 +1,4 @@
-// TF.js layers model -> ONNX (project issue 30 item 5): `catdog convert MODEL_DIR --to onnx --out
+// TF.js layers model -> ONNX: `catdog convert MODEL_DIR --to onnx --out
 // FILE.onnx`. The model folder is read with the one model reader (model_files.h) and its weights
 // with the format's one decoder (catdog/tfjs_format.h: uint8/uint16/float16 dequantized to
 // float32, exactly the values the core computes with), then written as a standard ONNX model

@@ -1,4 +1,4 @@
-// Out-of-distribution threshold and rates (issue 16 item 5): pure math on scores, no I/O, so it is
+// Out-of-distribution threshold and rates: pure math on scores, no I/O, so it is
 // tested on synthetic numbers. The score is the core's catdog::OodScore (higher = less like a cat
 // or a dog); an image is accepted as a cat/dog when its score is <= the threshold. `catdog
 // ood-fit` and `catdog evaluate --ood-images` (ood_fit.h) use it.

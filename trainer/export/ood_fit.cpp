@@ -76,15 +76,6 @@ Status RunCollect(Model& model, int S, int batch, size_t count, Pixels pixels, s
   });
 }
 
-Fit FitOf(const ModelInfo& info) {
-  nlohmann::json meta = nlohmann::json::parse(info.user_metadata_json, nullptr, false);
-  if (meta.is_object() && meta.contains("catdog") && meta["catdog"].is_object()) {
-    const auto& c = meta["catdog"];
-    if (c.contains("fit") && c["fit"].is_string() && c["fit"].get<std::string>() == "crop") return Fit::kCenterCrop;
-  }
-  return Fit::kStretch;
-}
-
 // 6 significant digits: what is stored, and so what the scores below are computed with.
 float Round6(double v) { return float(std::stod(fmt::format("{:.6g}", v))); }
 
@@ -143,7 +134,7 @@ Status ScoreFolder(Model& model, const std::string& dir, Fit fit, int batch, Fol
   if (!stdfs::is_directory(dir, ec)) return Bad(bad, "--ood-images " + dir + ": not a folder");
   std::vector<stdfs::path> files;
   // Only the folder's own regular files are read; anything else is counted and named (a subfolder
-  // of photos was ignored without a word: issue 29 #17).
+  // of photos was ignored without a word).
   std::vector<std::pair<stdfs::path, const char*>> others;
   for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code e2;
@@ -197,9 +188,7 @@ Status FitModel(const FitOptions& o, nlohmann::ordered_json* report, bool* bad) 
   if (o.method != "auto" && o.method != kOodMaxProb && o.method != kOodFeatureDistance)
     return Bad(bad, "--method '" + o.method + "': must be auto, max-prob or feature-distance");
   pack::Split sp;
-  if (o.split == "val") sp = pack::kVal;
-  else if (o.split == "test") sp = pack::kTest;
-  else return Bad(bad, "--split '" + o.split + "': must be val or test (the feature statistics come from train)");
+  if (!pack::ParseSplit(o.split, &sp) || sp == pack::kTrain) return Bad(bad, "--split '" + o.split + "': must be val or test (the feature statistics come from train)");
   if (sp == pack::kTest) spdlog::warn("ood-fit: choosing the threshold on the test split makes its test numbers optimistic");
 
   LoadOptions lo;
@@ -224,7 +213,7 @@ Status FitModel(const FitOptions& o, nlohmann::ordered_json* report, bool* bad) 
   if (!(s = RunCollect(model, S, o.batch, idx.size(), [&](size_t i) { return p.image(idx[i]); }, &val_raw, &val_f)))
     return Status::Error(files.json_path + ": inference failed: " + s.message());
   FolderScores photos;
-  if (!(s = ScoreFolder(model, o.images, FitOf(model.info()), o.batch, &photos, bad))) return s;
+  if (!(s = ScoreFolder(model, o.images, model.info().fit, o.batch, &photos, bad))) return s;
 
   // The candidates: max-prob always; feature-distance where the model has penultimate features
   // and the pack a training split to fit their statistics on.

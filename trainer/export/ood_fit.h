@@ -1,4 +1,4 @@
-// "Neither cat nor dog" (issue 16 item 5), the parts that read files: scoring a folder of
+// "Neither cat nor dog", the parts that read files: scoring a folder of
 // non-animal photos through the core, `catdog ood-fit` (fit the feature statistics on the
 // training split, choose each score's threshold on the validation split, compare the scores on
 // the choose photos, write the better one into userDefinedMetadata.catdog.ood atomically) and

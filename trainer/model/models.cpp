@@ -74,7 +74,7 @@ const std::vector<ArchSpec>& Architectures() {
         Dense(250, A::kRelu), Dense(1, A::kSigmoid)}},
       // Add new architectures here (BatchNorm, SeparableConv2D, GlobalAvgPool are supported by
       // training, checkpoints and export).
-      // The seventh model (issue 6): still 100x100 gray and trained from scratch, but built for the
+      // The seventh model: still 100x100 gray and trained from scratch, but built for the
       // browser's budget: one full 3x3 conv on the 1-channel input, then depthwise-separable convs
       // (pointwise 1x1 = GEMM, the kernels' best case), BatchNorm after each, global average
       // pooling instead of a big Flatten -> Dense. About 80 MFLOP per image (the tutorial CNN: 155).
@@ -86,7 +86,7 @@ const std::vector<ArchSpec>& Architectures() {
         SepConv(128), BatchNorm(), SepConv(128), BatchNorm(), MaxPool(),
         SepConv(256), BatchNorm(), SepConv(256), BatchNorm(),
         GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
-      // A teacher for distillation (issue 16, `train --teacher`): VGG-style pairs of full 3x3
+      // A teacher for distillation (`train --teacher`): VGG-style pairs of full 3x3
       // convolutions with BatchNorm, 32-64-128-256 channels, ~0.5 GMAC per image (catnet's
       // ~40 MMAC x 12): too slow for the page's budget, strong enough to teach catnet.
       {"catnet-teacher",

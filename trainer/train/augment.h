@@ -42,7 +42,7 @@ torch::Tensor RandomErase(const torch::Tensor& x, double prob);
 // the samples, Gaussian noise with sigma U(0, 0.04); clamped to [0, 1]. x: [N,C,S,S] float in [0,1].
 torch::Tensor PhotometricJitter(const torch::Tensor& x);
 
-// Webcam corruptions (issue 16 item 4), per sample with probability `prob`: one of six kinds,
+// Webcam corruptions, per sample with probability `prob`: one of six kinds,
 // each at a random strength drawn from a continuous range that spans what `catdog evaluate
 // --corruptions` tests (corruptions.h) and a little beyond, so no severity is a fixed point:
 //   0 Gaussian blur, sigma U(0.4, 3) px          3 low light: x^g * s, g U(1.2, 2.8), s U(0.3, 0.95)
@@ -67,7 +67,7 @@ class WebcamCorrupt {
 
 namespace catdog::train {
 
-// Synthetic outliers for outlier exposure (--outliers; issue 16 item 5: "neither cat nor dog").
+// Synthetic outliers for outlier exposure (--outliers: "neither cat nor dog").
 // The training photos are the only images here, so the outliers are made from them: things that
 // are not a whole cat or dog but look like camera images. Both kinds are pure tensor ops on the
 // batch's device with no host sync (a CUDA graph can capture them). x: [N,C,S,S] float in [0,1].

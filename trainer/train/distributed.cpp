@@ -310,7 +310,7 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
   const bool server = !file_store && env.rank == 0 && !(agent && std::string(agent) == "True");
   const std::string rendezvous = file_store ? "the private file " + env.store_file
                                             : env.master_addr + ":" + std::to_string(env.master_port);
-  // A port another program listens on is named as such (it was reported as a timeout: issue 29 #17).
+  // A port another program listens on is named as such (it was reported as a timeout).
   if (server) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
@@ -328,7 +328,7 @@ Status Distributed::Start(const DistEnv& env, const torch::Device& device, std::
     }
   }
   // Every wait of the rendezvous honours --dist-timeout: libtorch's TCPStore client waits without
-  // end on a listener that accepts and never answers (issue 29 #7), so a watchdog ends the process,
+  // end on a listener that accepts and never answers, so a watchdog ends the process,
   // naming the address, when the rendezvous has not finished 5 s after the timeout.
   struct Watchdog {
     std::mutex m;

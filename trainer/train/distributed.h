@@ -1,4 +1,4 @@
-// Data-parallel training on c10d (issue 17): one process per device, torchrun's environment,
+// Data-parallel training on c10d: one process per device, torchrun's environment,
 // a c10d rendezvous store, Gloo on the CPU, NCCL on CUDA. The store: a c10d::FileStore in a private
 // folder when CATDOG_RDZV_FILE names one (`catdog launch` sets it: one machine, no network, nobody
 // else can join), else c10d::TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 hosts it; it listens on

@@ -1,6 +1,6 @@
-// Torch-side wrappers of the CUDA kernels in cuda_kernels.cu (issue 7). Built only with a CUDA
+// Torch-side wrappers of the CUDA kernels in cuda_kernels.cu. Built only with a CUDA
 // libtorch and nvcc (CATDOG_FUSED_CUDA=1); everywhere else the trainer uses the plain torch ops,
-// which compute the same functions (tests/trainer/test_fused_cuda.cpp compares the two on a GPU).
+// which compute the same functions (tests/trainer/fused_cuda_check.cpp compares the two on a GPU).
 #pragma once
 
 #include <torch/torch.h>

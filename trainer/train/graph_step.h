@@ -1,4 +1,4 @@
-// CUDA-graph replay of the training step (issue 7): at batch 32 the step is launch-bound (~200
+// CUDA-graph replay of the training step: at batch 32 the step is launch-bound (~200
 // small kernels), a replay is one launch. Full batches run a few eager warm-up steps on a side
 // stream (cuDNN benchmarking, cuBLAS workspaces and the allocator settle outside the capture),
 // then one capture, then replays. Builds without CUDA libtorch (CATDOG_TORCH_CUDA) never replay.

@@ -8,7 +8,7 @@
 //   progress.h    progress bar, history rows, TensorBoard scalars, log lines
 //   recovery.h    bringing a run folder back in line with last.pt on --resume
 //   distributed.h data-parallel training over ranks (torchrun), marked [dist] here and in step.cpp
-// Design notes (GPU throughput, issue 7):
+// Design notes (GPU throughput):
 // - the whole training set lives on the device as uint8 [N,1,S,S]; a batch is an index_select
 //   from a device randperm, converted to float there: no host->device copies per step;
 // - augmentation is a handful of batched ops (augment.cpp);

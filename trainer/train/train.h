@@ -68,7 +68,7 @@ struct TrainOptions {
   std::shared_ptr<const Checkpoint> init;
   std::string finetune_json;     // run card "finetuned_from": the source model (path, hash, arch)
   std::string export_dir;        // where the CLI exports after training; its stale temps are cleaned
-  // GPU speed (issue 7). cuda_graph: capture one whole training step (batch, augmentation,
+  // GPU speed. cuda_graph: capture one whole training step (batch, augmentation,
   // forward, backward, Adam) as a CUDA graph and replay it; CUDA only, full batches only.
   bool cuda_graph = true;
   // The trainer's own CUDA kernels (builds with nvcc, fused_ops.h): batch gather + augmentation in
@@ -77,7 +77,7 @@ struct TrainOptions {
   bool tf32 = false;             // TF32 convolutions/matmuls on CUDA (--fast turns it on)
   std::string lr_schedule = "constant";  // constant | cosine (per epoch, to 0 at the last epoch)
   int warmup_epochs = 0;         // linear lr warm-up over the first N epochs
-  // Regularisation (issue 16), all off by default (the tutorial's recipe):
+  // Regularisation, all off by default (the tutorial's recipe):
   double label_smoothing = 0;    // targets y(1 - e) + e/2 in the training loss (validation keeps 0/1)
   double random_erase = 0;       // probability of erasing one rectangle per training image (augment.h)
   bool photometric = false;      // webcam-like gamma/contrast/brightness/blur/noise jitter (augment.h)
@@ -86,7 +86,7 @@ struct TrainOptions {
   double ema = 0;
   // Webcam corruptions (augment.h WebcamCorrupt): probability per training image; 0 = off.
   double corrupt = 0;
-  // Outlier exposure (issue 16 item 5, augment.h SyntheticOutliers): per step, round(outliers x
+  // Outlier exposure (augment.h SyntheticOutliers): per step, round(outliers x
   // batch) synthetic non-animal images made from the batch join it with the target "unsure"
   // (P(dog) 0.5), weighted kOutlierWeight in the loss (which history.jsonl reports whole); 0 = off.
   double outliers = 0;
@@ -96,7 +96,7 @@ struct TrainOptions {
   double distill_alpha = 0.5;
   double distill_temp = 2.0;
   std::string teachers_json;     // run card "teachers": the sources (path, arch, hash), a JSON array
-  // Data-parallel training (issue 17, distributed.h): -1 = when torchrun's RANK/WORLD_SIZE are
+  // Data-parallel training (distributed.h): -1 = when torchrun's RANK/WORLD_SIZE are
   // set, 0 = off, 1 = on (the variables are then required). `batch` is per rank: the global batch
   // is batch x WORLD_SIZE. dist_timeout_s bounds the rendezvous and every collective.
   int distributed = -1;

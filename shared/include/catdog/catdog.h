@@ -132,6 +132,15 @@ struct ModelInfo {
   std::vector<std::string> layer_summary;  // one line per layer: "conv2d (Conv2D) -> [98,98,32]"
   std::vector<LayerInfo> layers;           // the same layers, structured (from model.json, unfused)
   uint64_t macs = 0;                       // sum of layers[i].macs: multiply-adds per sample
+  // The model's facts from userDefinedMetadata.catdog (docs/MODEL_FORMAT.md), parsed once here with
+  // the depth-limited parser; every reader (CLI stages, the wasm ABI's catdog_metadata, the page)
+  // takes them from here, never from the JSON. Parse refuses a bad value by name.
+  Fit fit = Fit::kStretch;  // catdog.fit: "stretch" or "crop"; absent = stretch
+  bool fit_given = false;   // catdog.fit was present
+  double threshold = 0.5;   // catdog.threshold, in (0, 1): P(dog) at or above it is "dog"
+  // catdog.labels: one non-empty name per class (2 for a sigmoid P(dog) output or a softmax of 2);
+  // absent = {"cat", "dog"}.
+  std::vector<std::string> labels = {"cat", "dog"};
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
   double temperature = 1.0;
@@ -207,7 +216,7 @@ double CalibrationLogit(double p);
 void MirrorLeftRight(const float* in, float* out, size_t height, size_t width, size_t channels);
 inline float MirrorAverage(float p_dog, float p_dog_mirrored) { return 0.5f * (p_dog + p_dog_mirrored); }
 
-// ---- out of distribution: "neither cat nor dog" (issue 16 item 5) ------------------------------
+// ---- out of distribution: "neither cat nor dog" ------------------------------
 // Two scores, higher = less like a cat or a dog; `catdog ood-fit` compares them on held-out
 // non-animal photos, writes the better one with its threshold (95% of the validation split's cats
 // and dogs at or below it), and the CLI (`evaluate --ood-images`) and the page (wasm export
@@ -295,8 +304,13 @@ std::string MakeSelfCheckBlock(int input_size, const std::vector<SelfCheckGolden
 Status SealSelfCheck(Model& model, const std::vector<ShardBytes>& shards,
                      std::vector<SelfCheckGolden> goldens, std::string* block_json);
 
-// Human-readable name of a backend ("reference", "simd", "xnnpack").
+// Human-readable name of a backend ("reference", "simd", "xnnpack", "auto").
 const char* BackendName(Backend b);
+// The one parser of a backend name (every command's --backend): the names above; false otherwise.
+bool ParseBackend(std::string_view name, Backend* out);
+// "stretch" / "crop", and the one parser of those names (--fit, userDefinedMetadata.catdog.fit).
+const char* FitName(Fit f);
+bool ParseFit(std::string_view name, Fit* out);
 // Whether this build has the backend.
 bool BackendAvailable(Backend b);
 // One line for --version and bug reports: the SIMD kernel table in use on this CPU and why (best

@@ -3,7 +3,8 @@
 // (uint8/uint16 affine per tensor, float16), base64, and the one golden-image schema that
 // userDefinedMetadata.catdog carries. Like ggml's gguf.cpp for its format: every writer (export,
 // quantize, seal, calibrate) and every reader (the core's LoadWeights, finetune, bench) goes
-// through here, so a change of the format is made in this header and its .cpp only.
+// through here, so a change of the weight format is made in this header and its .cpp only (the
+// metadata keys readers act on are parsed in Model::Parse into ModelInfo: docs/MODEL_FORMAT.md).
 //
 // Bytes in, bytes out: nothing here touches files (the native CLI reads model folders with
 // trainer's model_files.h, the page with fetch). No exception crosses it (the wasm build compiles

@@ -1,6 +1,6 @@
 // CUDA kernels of the training step; see cuda_kernels.h for the contracts.
 //
-// Why these two (issue 7, bench/profile_train_step.py on an H200): PyTorch's channels-last
+// Why these two (bench/profile_train_step.py on an H200): PyTorch's channels-last
 // max-pool forward and backward took 37% of the GPU time of a bf16 batch-1024 step, and the
 // batch-32 step is launch-bound, with ~40 of its ~200 kernels spent building the augmentation's
 // affine matrices, the sampling grid and the float batch. Here the pool and its ReLU are one

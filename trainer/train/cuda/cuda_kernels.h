@@ -1,4 +1,4 @@
-// Hand-written CUDA kernels for the training step (issue 7), compiled only where a CUDA libtorch
+// Hand-written CUDA kernels for the training step, compiled only where a CUDA libtorch
 // and nvcc are found (CATDOG_FUSED_CUDA). This header is plain C++: no torch, no CUDA headers, so
 // the .cu file builds without libtorch's headers and the torch side (fused_ops.cpp) without nvcc.
 // Every launcher takes the stream to run on (torch's current stream, so CUDA-graph capture works)
