@@ -84,9 +84,8 @@ export function createDiagnostics(ctx) {
     const ch = ctx.debug.threadChoice;
     if (ch) {
       const ms = (v) => num(v, 2);
-      const why = ch.why === 'faster' ? tx('chosenMany', ch.max, ms(ch.manyMs), ms(ch.oneMs), ch.everyMs / 1000, tx(ch.reason))
-        : ch.why === 'notFaster' ? tx('chosenOne', ch.max, ms(ch.manyMs), ms(ch.oneMs), ch.everyMs / 1000, tx(ch.reason))
-          : tx('choosing', ch.max);
+      const args = [ch.max, ms(ch.manyMs), ms(ch.oneMs), ch.everyMs / 1000, tx(ch.reason), ms(ch.manyP80), ms(ch.oneP80)];
+      const why = ch.why === 'faster' ? tx('chosenMany', ...args) : ch.why === 'notFaster' ? tx('chosenOne', ...args) : tx('choosing', ch.max);
       row(status, 'threads', tx('threads'), ch.chosen, why);
       status.lastElementChild.dataset.choice = ch.why;
     } else {

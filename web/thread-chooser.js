@@ -4,17 +4,20 @@
 // tests/web/thread-chooser.test.mjs drives it with made-up times.
 //
 // Start on 1 thread (warm frames), then probe: frames alternate 1 and max threads (so drift hits
-// both alike), and max is kept only when its median is at most `gain` x the 1-thread median.
-// Probe again every `everyMs`, and early (at most every `gapMs`) when the last `recent` frames on
-// max threads have a median above `rise` x the one that chose it: a machine that got busy falls
+// both alike), and max is kept only when its median is at most `gain` x the 1-thread median and
+// its slow frames (the 80th percentile) are no slower than 1 thread's: on a busy machine a second
+// thread that waits for a core shows up first in the tail. Probe again every `everyMs`, and early
+// (at most every `gapMs`) when the last `recent` frames on max threads have a median above `rise` x
+// the one that chose it, or an 80th percentile above 1 thread's: a machine that got busy falls
 // back to 1 thread within a probe.
-export const CHOOSER_DEFAULTS = Object.freeze({ warm: 5, probe: 6, everyMs: 10000, gapMs: 3000, rise: 1.3, gain: 0.9, recent: 8 });
+export const CHOOSER_DEFAULTS = Object.freeze({ warm: 5, probe: 8, everyMs: 10000, gapMs: 3000, rise: 1.3, gain: 0.9, recent: 8 });
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const k = s.length >> 1;
   return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
 };
+const p80 = (xs) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(0.8 * xs.length) - 1)];
 
 export class ThreadChooser {
   constructor(max, opts = {}) {
@@ -28,7 +31,7 @@ export class ThreadChooser {
     this.samples = null;   // {1: [ms], max: [ms]} of the running probe
     this.recentMs = [];
     this.settledMs = NaN;  // the median that made the current choice
-    this.measured = null;  // {one, many} medians (ms) of the last probe
+    this.measured = null;  // {one, many, oneHi, manyHi}: medians and 80th percentiles (ms) of the last probe
     this.probes = 0;
     this.frames = 0;
     this.lastProbe = -Infinity;
@@ -56,7 +59,8 @@ export class ThreadChooser {
     if (threads !== this.threads) return;  // a frame of a choice since replaced
     this.recentMs.push(ms);
     if (this.recentMs.length > this.recent) this.recentMs.shift();
-    const rose = this.threads > 1 && this.recentMs.length === this.recent && median(this.recentMs) > this.rise * this.settledMs;
+    const rose = this.threads > 1 && this.recentMs.length === this.recent &&
+      (median(this.recentMs) > this.rise * this.settledMs || p80(this.recentMs) > this.measured.oneHi);
     if (rose && now - this.lastProbe >= this.gapMs) this.start('rise', now);
     else if (now - this.lastProbe >= this.everyMs) this.start('periodic', now);
   }
@@ -70,9 +74,10 @@ export class ThreadChooser {
   }
 
   decide(now) {
-    const one = median(this.samples.one), many = median(this.samples.many);
-    this.measured = { one, many };
-    const faster = many <= this.gain * one;
+    const { one: o, many: m } = this.samples;
+    const one = median(o), many = median(m);
+    this.measured = { one, many, oneHi: p80(o), manyHi: p80(m) };
+    const faster = many <= this.gain * one && this.measured.manyHi <= this.measured.oneHi;
     this.threads = faster ? this.max : 1;
     this.why = faster ? 'faster' : 'notFaster';
     this.settledMs = faster ? many : one;
@@ -86,7 +91,8 @@ export class ThreadChooser {
   // What the diagnostics panel shows.
   state() {
     return { threads: this.next(), chosen: this.threads, max: this.max, why: this.plan.length ? 'probing' : this.why,
-      reason: this.reason, oneMs: this.measured?.one ?? null, manyMs: this.measured?.many ?? null, probes: this.probes,
+      reason: this.reason, oneMs: this.measured?.one ?? null, manyMs: this.measured?.many ?? null,
+      oneP80: this.measured?.oneHi ?? null, manyP80: this.measured?.manyHi ?? null, probes: this.probes,
       decidedAt: this.decidedAt, everyMs: this.everyMs };
   }
 }

@@ -61,6 +61,27 @@ test('more threads must win by the margin: 0.95x of one thread keeps one', () =>
   assert.equal(ch2.state().chosen, 2);
 });
 
+test('a slower tail on max threads keeps one thread, even with a faster median', () => {
+  // 2 threads: 1.8 ms most of the time, 9 ms in 3 of 8 frames (a second thread waiting for a core).
+  const ch = new ThreadChooser(2);
+  let k = 0;
+  drive(ch, 40, (n) => (n === 1 ? 3.0 : k++ % 8 < 3 ? 9 : 1.8));
+  const s = ch.state();
+  assert.equal(s.chosen, 1);
+  assert.equal(s.why, 'notFaster');
+  assert.ok(s.manyMs < s.oneMs && s.manyP80 > s.oneP80, JSON.stringify(s));
+});
+
+test('a tail that grows on max threads starts a probe, even with the median unchanged', () => {
+  const ch = new ThreadChooser(2, { everyMs: 1e9 });
+  let { now } = drive(ch, 40, quiet);
+  assert.equal(ch.state().chosen, 2);
+  let k = 0;
+  drive(ch, 3 * CHOOSER_DEFAULTS.recent, (n) => (n === 1 ? 3.0 : k++ % 4 === 0 ? 9 : 1.8), { start: now + CHOOSER_DEFAULTS.gapMs });
+  assert.equal(ch.state().reason, 'rise');
+  assert.equal(ch.state().probes, 2);
+});
+
 test('medians, not means: one slow frame in a probe does not decide it', () => {
   const ch = new ThreadChooser(2);
   let k = 0;
