@@ -1,4 +1,4 @@
-// One engine per page (bench.html?engine=catdog|tfjs-wasm|tfjs-cpu|ort-wasm&threads=N), driven by
+// One engine per page (bench.html?engine=catdog|catdog-mt|tfjs-wasm|tfjs-cpu|ort-wasm&threads=N), driven by
 // run.mjs through window.bench: init(models) loads every model, run(id) times one batch-1 inference
 // of the shared input, peak() measures this core's SIMD128 mul+add rate. Served by run.mjs's server:
 // /site/ = the built site (catdog-core.js, the wasm builds, web/models), /tfjs/ = node_modules/@tensorflow,
@@ -65,17 +65,22 @@ let hcOverride;  // see engines.tfjs
 const loaded = new Map();  // id -> { run(), input, shape }
 
 const engines = {
-  async catdog(models) {
+  // capped: the pthreads core with models of 2 threads, capped at `threads` at run time
+  // (catdog_set_thread_cap): what the page's threads 'auto' runs (catdog-mt:1 against catdog:1 is
+  // the price of being able to switch).
+  async catdog(models, capped = false) {
     const { loadCore } = await import('/site/catdog-core.js');
-    const core = await loadCore({ threads });
+    const core = await loadCore({ threads: capped ? 2 : threads });
+    if (capped && !core.buildFlags().pthreads) throw new Error('catdog-mt: the pthreads core did not load');
     const info = { build: core.buildFlags(), models: {} };
     for (const { id, url, seed } of models) {
-      const m = await core.loadModelFromUrl(url, { threads });
+      const m = await core.loadModelFromUrl(url, { threads: capped ? 2 : threads });
       const shape = [1, ...m.inputShape];
       const input = seededInput(m.inputSize, seed);
       loaded.set(id, { run: () => m.predictTensor(input, shape) });
-      info.models[id] = { threads: m.metadata.threads ?? 1, backend: m.metadata.backend };
+      info.models[id] = { threads: capped ? Math.min(threads, m.metadata.threads ?? 1) : m.metadata.threads ?? 1, backend: m.metadata.backend };
     }
+    if (capped) info.build.cap = core.setThreadCap(threads);
     return info;
   },
   async tfjs(models, backend) {
@@ -190,6 +195,7 @@ window.bench = {
   async init(models) {
     if (!crossOriginIsolated) throw new Error('the bench page is not crossOriginIsolated (COOP/COEP missing)');
     if (engine === 'catdog') return engines.catdog(models);
+    if (engine === 'catdog-mt') return engines.catdog(models, true);
     if (engine === 'tfjs-wasm') return engines.tfjs(models, 'wasm');
     if (engine === 'tfjs-cpu') return engines.tfjs(models, 'cpu');
     if (engine === 'ort-wasm') return engines.ort(models);

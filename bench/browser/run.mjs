@@ -9,6 +9,8 @@
 //   node bench/browser/run.mjs [--runs 200] [--warmup 20] [--models dense-u8,cnn-u8,...]
 //        [--engines catdog:1,catdog:2,tfjs-wasm:1,tfjs-wasm:2,ort-wasm:1,ort-wasm:2,tfjs-cpu:1]
 //        [--out bench/results/latest.json] [--cli build/native/catdog (converts to ONNX)]
+//   catdog-mt:N = the pthreads core, models loaded with 2 threads, capped at N at run time
+//   (catdog_set_thread_cap): what the live page's threads 'auto' runs; not in the defaults.
 //        [--timing-frames 200 | --timing-frames 0 (skip the live-page timing)]
 //
 // One page per engine; every timed round runs each engine once on the same model (A B C A B C ...,
@@ -65,9 +67,9 @@ function parseArgs(argv) {
   o.engines = o.engines.map((e) => {
     const [engine, t = '1'] = e.split(':');
     const threads = Number(t);
-    if (!['catdog', 'tfjs-wasm', 'tfjs-cpu', 'ort-wasm'].includes(engine) || !Number.isInteger(threads) || threads < 1 ||
+    if (!['catdog', 'catdog-mt', 'tfjs-wasm', 'tfjs-cpu', 'ort-wasm'].includes(engine) || !Number.isInteger(threads) || threads < 1 ||
         (engine === 'tfjs-cpu' && threads !== 1)) {
-      throw new Error(`--engines: bad entry '${e}' (catdog:N, tfjs-wasm:N, ort-wasm:N, tfjs-cpu:1)`);
+      throw new Error(`--engines: bad entry '${e}' (catdog:N, catdog-mt:N, tfjs-wasm:N, ort-wasm:N, tfjs-cpu:1)`);
     }
     return { engine, threads, key: `${engine}:${threads}` };
   });
@@ -179,7 +181,7 @@ async function main() {
         throw new Error(`${e.key}: init failed: ${err.message}${errors.length ? ` (page: ${errors.join('; ')})` : ''}`);
       }
       for (const m of models) {
-        const got = e.engine === 'catdog' ? info.models[m.id].threads : info.build.threads;
+        const got = e.engine.startsWith('catdog') ? info.models[m.id].threads : info.build.threads;
         if (got !== e.threads) throw new Error(`${e.key}: ${m.id} runs with ${got} threads, not ${e.threads} (${JSON.stringify(info.build)})`);
       }
       details.engines[e.key] = info.build;
@@ -278,7 +280,7 @@ async function main() {
       const row = engs.map((e) => details.results.find((r) => r.model === id && r.engine === e && r.threads === t));
       if (!row.some(Boolean)) continue;
       const cd = row[engs.indexOf('catdog')];
-      const others = row.filter((r) => r && r.engine !== 'catdog' && r.engine !== 'tfjs-cpu');
+      const others = row.filter((r) => r && !r.engine.startsWith('catdog') && r.engine !== 'tfjs-cpu');
       const best = (k) => Math.min(...others.map((r) => r[k]));
       const rat = (k) => (cd && others.length ? `${f(cd[k] / best(k))}x` : '-');
       console.log(`| ${id} | ${t} | ${row.map((r) => (r ? `${f(r.median_ms, 2)} / ${f(r.p90_ms, 2)}` : '-')).join(' | ')} | ${rat('median_ms')} | ${rat('p90_ms')} |`);
