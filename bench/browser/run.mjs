@@ -35,7 +35,7 @@ const chromiumPath = process.env.CATDOG_CHROMIUM || '/usr/bin/chromium';
 function parseArgs(argv) {
   const o = {
     runs: 200, warmup: 20,
-    models: ['dense-u8', 'cnn-u8', 'cnn-dropout-u8', 'catnet-aug'],
+    models: ['dense-u8', 'cnn-u8', 'cnn-dropout-u8', 'catnet-aug', 'catnet-s2'],
     engines: ['catdog:1', 'catdog:2', 'tfjs-wasm:1', 'tfjs-wasm:2', 'ort-wasm:1', 'ort-wasm:2', 'tfjs-cpu:1'],
     cli: process.env.CATDOG_CLI || path.join(repo, 'build/native/catdog'),
     out: path.join(repo, 'bench/results/latest.json'),
