@@ -434,4 +434,10 @@ int32_t catdog_build_flags(void) {
   return f;
 }
 
+int32_t catdog_set_thread_cap(int32_t threads) {
+  if (!catdog::SetThreadCap(threads))
+    return Fail(-1, "catdog_set_thread_cap: bad thread count " + std::to_string(threads) + " (0..64)");
+  return catdog::ThreadCap();
+}
+
 }  // extern "C"

@@ -144,6 +144,13 @@ window.__catdog = debug;
 
 function record(res, source) {
   debug.frames++;
+  // Threads 'auto': the thread chooser's (thread-chooser.js) count, which may change per frame.
+  if (res.threadChoice) {
+    const changed = res.threadChoice.chosen !== debug.threadChoice?.chosen || res.threadChoice.probes !== debug.threadChoice?.probes;
+    debug.threadChoice = res.threadChoice;
+    debug.threads = res.threadChoice.chosen;
+    if (changed) { renderEngine(); tools.diag?.render(); }
+  }
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
   debug.last = { pDog: res.pDog, ood: res.ood, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture,
@@ -245,8 +252,9 @@ async function loadModel(entry) {
   debug.loadMs = md.loadMs;
   debug.ready = true;
   $('t-load').textContent = `${md.loadMs.toFixed(0)} ${t('ms')}`;
+  debug.threads = md.threadChoice?.chosen ?? md.build.threads;
+  debug.threadChoice = md.threadChoice;
   renderEngine();
-  debug.threads = md.build.threads;
   debug.core = md.build.core;  // which build of the wasm core runs (catdog_wasm_scalar without wasm SIMD)
   if (focusAfterLoad) {  // chosen from the picker: give the keys back to the page (C / D mark frames)
     focusAfterLoad = false;
@@ -262,7 +270,7 @@ async function loadModel(entry) {
 function renderEngine() {
   const md = classifier?.metadata;
   if (!md) return;
-  const n = md.build.threads;
+  const n = debug.threads ?? md.build.threads;
   // The backend in words (a build without SIMD names its own backend).
   const backend = md.backend === 'reference' ? t('backendReference') : md.build.simd ? t('backendSimd') : md.backend;
   $('engine').textContent = t('engine', backend,
@@ -494,6 +502,7 @@ debug.stress = async (n) => {
   // frameToLabel: the frame grabbed -> its label on screen (round trip to the worker + drawing).
   const keys = ['read', 'preprocess', 'inference', 'roundTrip', 'mainThread', 'frameToLabel'];
   const series = Object.fromEntries(keys.map((k) => [k, []]));
+  series.threads = [];  // the thread count each frame ran on
   let first = null;
   try {
     for (let i = 0; i < n; i++) {
@@ -503,6 +512,7 @@ debug.stress = async (n) => {
       res.timings.mainThread = res.timings.grab + ui;
       res.timings.frameToLabel = res.timings.roundTrip + ui;
       for (const k of keys) series[k].push(res.timings[k]);
+      series.threads.push(res.threads);
     }
   } finally {
     stressing = false;
@@ -516,7 +526,8 @@ debug.stress = async (n) => {
   const stats = Object.fromEntries(keys.map((k) => [k, stat(series[k])]));
   const mean = Object.fromEntries(keys.map((k) => [k, stats[k].mean]));
   return { frames: n, ms, before, first, after: { heapUsed: debug.heapUsed, memoryBytes: debug.memoryBytes }, mean, stats,
-    loadMs: debug.loadMs, threads: debug.threads, mirror: mirrorOn };
+    loadMs: debug.loadMs, threads: debug.threads, threadChoice: debug.threadChoice ?? null, mirror: mirrorOn,
+    series: { inference: series.inference, frameToLabel: series.frameToLabel, threads: series.threads } };
 };
 
 // ---- photos (upload / drag-and-drop) ----------------------------------------------------------------

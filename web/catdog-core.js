@@ -36,6 +36,7 @@ export const ABI = Object.freeze({
   catdog_metadata: 1,
   catdog_heap_used: 0,
   catdog_build_flags: 0,
+  catdog_set_thread_cap: 1,
 });
 
 // The module's functions of the ABI table, by their C names.
@@ -168,6 +169,13 @@ class Core {
   lastError() { return this.str(this.abi.catdog_last_error()); }
   heapUsed() { return this.abi.catdog_heap_used(); }
   memoryBytes() { return this.u8.buffer.byteLength; }
+  // Caps the threads every model of this core runs on (catdog_set_thread_cap; 0 = no cap), between
+  // runs: the page's thread chooser (thread-chooser.js) switches 1 <-> N without reloading.
+  setThreadCap(n) {
+    const r = this.abi.catdog_set_thread_cap(n);
+    if (r < 0) throw new CatdogError(this.lastError(), 'input');
+    return r;
+  }
   buildFlags() {
     const f = this.abi.catdog_build_flags();
     return { simd: !!(f & 1), pthreads: !!(f & 2), threads: this.threads, core: this.build.name,

@@ -24,12 +24,24 @@ export class Engine {
     this.ctx = null;
   }
 
+  // threads: a number = that many, fixed; 'auto' = the pthreads core when the page may use it,
+  // its thread count chosen per frame by thread-chooser.js (loaded only then), starting at 1.
   static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null }) {
     if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
     const t0 = now();
     const c = core ?? await loadCore({ wasmUrl, threads });
     const model = await c.loadModelFromUrl(modelUrl, { backend });
-    return new Engine(c, model, now() - t0);
+    const engine = new Engine(c, model, now() - t0);
+    if (threads === 'auto' && !core && (model.metadata.threads ?? 1) > 1) {
+      const { ThreadChooser } = await import('./thread-chooser.js');
+      engine.chooser = new ThreadChooser(model.metadata.threads);
+      engine.setCap(engine.chooser.next());
+    }
+    return engine;
+  }
+
+  setCap(n) {
+    if (n !== this.cap) this.cap = this.core.setThreadCap(n);
   }
 
   describe() {
@@ -44,6 +56,7 @@ export class Engine {
       imageSize: m.imageSize,
       loadMs: this.loadMs,
       build: { ...this.core.buildFlags(), threads: m.metadata.threads ?? 1 },
+      threadChoice: this.chooser?.state() ?? null,
     };
   }
 
@@ -93,9 +106,13 @@ export class Engine {
     m.preprocessStaged(width, height, { format, stride, fit: fit ?? m.fit, matrix, fullRange });
     if (mirror) m.mirrorInput();
     const batch = mirror ? 2 : 1;
+    const ch = this.chooser;
+    const threads = ch ? ch.next() : 0;
+    if (ch) this.setCap(threads);
     const t1 = now();
     const output = m.run(batch);
     const t2 = now();
+    ch?.record(threads, (t2 - t1) / batch, t2);
     const res = {
       output: Array.from(output),
       ...this.interpret({ mirrored: mirror }),
@@ -105,6 +122,8 @@ export class Engine {
       timings: { read: readMs, preprocess: t1 - t0, inference: t2 - t1, total: readMs + (t2 - t0) },
       heapUsed: this.core.heapUsed(),
       memoryBytes: this.core.memoryBytes(),
+      threads: ch ? threads : m.metadata.threads ?? 1,  // what this frame ran on
+      threadChoice: ch ? ch.state() : null,
     };
     if (wantInput) {
       const x = m.inputView();

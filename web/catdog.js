@@ -14,8 +14,10 @@
 // Options: modelUrl (required; model.json, shards resolved relative to it), wasmUrl (default: the
 // catdog_wasm.wasm beside this file; browsers without wasm SIMD load catdog_wasm_scalar.wasm from
 // beside this file instead), worker (default true: the core runs in a Web Worker and the pixels
-// are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n | 'auto': 2 when
-// the page is crossOriginIsolated and the site has the pthreads build), grab ('auto': video frames
+// are transferred to it), backend ('auto' | 'simd' | 'reference'), threads (1 | n: fixed; 'auto': when
+// the page is crossOriginIsolated on 2+ cores and the site has the pthreads build, up to 2 threads,
+// chosen per frame from measured times by thread-chooser.js — 1 first, 2 only while faster;
+// r.threads is what a frame ran on, r.threadChoice the chooser's state), grab ('auto': video frames
 // travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
 // classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path;
 // mirror (mirror averaging: the model also sees the left-right mirror, in one batch-2 run, and

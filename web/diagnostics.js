@@ -2,7 +2,7 @@
 // use (and if not, why), per-stage timing of the last camera frames as a small stacked-bar chart
 // (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
 // Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend|diag-mirror]
-// [data-value] [data-reason], canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
+// [data-value] [data-reason], diag-threads[data-choice] (the thread chooser's state: warm, probing, faster, notFaster), canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
 import { register, scoped, fmtPct, fmtNum } from './i18n.js';
 import DIAGNOSTICS_TEXT from './i18n/diagnostics.js';
 
@@ -79,8 +79,19 @@ export function createDiagnostics(ctx) {
     const simdWhy = simdUsed ? '' : md.backend === 'reference' ? tx('reference')
       : !WebAssembly.validate(SIMD_PROBE) ? tx('noBrowserSimd') : tx('noBuildSimd');
     row(status, 'simd', tx('simd'), tx(simdUsed ? 'yes' : 'no'), simdWhy);
-    const n = md.build.threads;
-    row(status, 'threads', tx('threads'), n, n > 1 ? '' : whyNoThreads(md));
+    // Threads 'auto' on the pthreads core: the thread chooser's count and its measurements
+    // (thread-chooser.js); else the fixed count and, for one, why.
+    const ch = ctx.debug.threadChoice;
+    if (ch) {
+      const ms = (v) => num(v, 2);
+      const args = [ch.max, ms(ch.manyMs), ms(ch.oneMs), ch.everyMs / 1000, tx(ch.reason), ms(ch.manyP80), ms(ch.oneP80)];
+      const why = ch.why === 'faster' ? tx('chosenMany', ...args) : ch.why === 'notFaster' ? tx('chosenOne', ...args) : tx('choosing', ch.max);
+      row(status, 'threads', tx('threads'), ch.chosen, why);
+      status.lastElementChild.dataset.choice = ch.why;
+    } else {
+      const n = md.build.threads;
+      row(status, 'threads', tx('threads'), n, n > 1 ? '' : whyNoThreads(md));
+    }
     // Which build of the core runs and why (catdog-core.js loadCore): catdog_wasm_scalar when the
     // browser cannot compile wasm SIMD.
     row(status, 'isa', tx('isa'), md.build.kernels, md.build.browserSimd ? (md.build.simd ? tx('browserSimd') : '') : tx('noBrowserSimd'));

@@ -1,7 +1,8 @@
-// One engine per page (bench.html?engine=catdog|tfjs-wasm|tfjs-cpu&threads=N), driven by run.mjs
-// through window.bench: init(models) loads every model, run(id) times one batch-1 inference of the
-// shared input, peak() measures this core's SIMD128 mul+add rate. Served by run.mjs's server:
-// /site/ = the built site (catdog-core.js, the wasm builds, web/models), /tfjs/ = node_modules/@tensorflow.
+// One engine per page (bench.html?engine=catdog|catdog-mt|tfjs-wasm|tfjs-cpu|ort-wasm&threads=N), driven by
+// run.mjs through window.bench: init(models) loads every model, run(id) times one batch-1 inference
+// of the shared input, peak() measures this core's SIMD128 mul+add rate. Served by run.mjs's server:
+// /site/ = the built site (catdog-core.js, the wasm builds, web/models), /tfjs/ = node_modules/@tensorflow,
+// /ort/ = node_modules/onnxruntime-web/dist, /onnx/ = the models converted by `catdog convert --to onnx`.
 const params = new URLSearchParams(location.search);
 const engine = params.get('engine');
 const threads = Number(params.get('threads') || 1);
@@ -64,17 +65,22 @@ let hcOverride;  // see engines.tfjs
 const loaded = new Map();  // id -> { run(), input, shape }
 
 const engines = {
-  async catdog(models) {
+  // capped: the pthreads core with models of 2 threads, capped at `threads` at run time
+  // (catdog_set_thread_cap): what the page's threads 'auto' runs (catdog-mt:1 against catdog:1 is
+  // the price of being able to switch).
+  async catdog(models, capped = false) {
     const { loadCore } = await import('/site/catdog-core.js');
-    const core = await loadCore({ threads });
+    const core = await loadCore({ threads: capped ? 2 : threads });
+    if (capped && !core.buildFlags().pthreads) throw new Error('catdog-mt: the pthreads core did not load');
     const info = { build: core.buildFlags(), models: {} };
     for (const { id, url, seed } of models) {
-      const m = await core.loadModelFromUrl(url, { threads });
+      const m = await core.loadModelFromUrl(url, { threads: capped ? 2 : threads });
       const shape = [1, ...m.inputShape];
       const input = seededInput(m.inputSize, seed);
       loaded.set(id, { run: () => m.predictTensor(input, shape) });
-      info.models[id] = { threads: m.metadata.threads ?? 1, backend: m.metadata.backend };
+      info.models[id] = { threads: capped ? Math.min(threads, m.metadata.threads ?? 1) : m.metadata.threads ?? 1, backend: m.metadata.backend };
     }
+    if (capped) info.build.cap = core.setThreadCap(threads);
     return info;
   },
   async tfjs(models, backend) {
@@ -125,6 +131,33 @@ const engines = {
   },
 };
 
+// ONNX Runtime Web, its wasm execution provider (SIMD; the threaded build, numThreads = threads:
+// 1 runs no worker threads), on the same models converted to ONNX (NHWC float input, as catdog's).
+// Its run is asynchronous: the time is until its promise resolves, as a page would await it.
+engines.ort = async (models) => {
+  const ort = await import('/ort/ort.wasm.min.mjs');
+  ort.env.wasm.wasmPaths = '/ort/';
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.proxy = false;
+  const info = { build: { ort: ort.env.versions?.web ?? ort.env.versions?.common, numThreads: threads }, models: {} };
+  for (const { id, onnx, seed } of models) {
+    const session = await ort.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const [inName] = session.inputNames;
+    const [outName] = session.outputNames;
+    const meta = session.inputMetadata?.[0];
+    const dims = meta?.shape ?? null;
+    if (!dims) throw new Error(`${id}: ONNX Runtime gives no input shape`);
+    const shape = [1, ...dims.slice(1).map(Number)];
+    const input = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+    const feeds = { [inName]: new ort.Tensor('float32', input, shape) };
+    loaded.set(id, { run: async () => (await session.run(feeds))[outName].data });
+    info.models[id] = {};
+  }
+  info.build.threads = ort.env.wasm.numThreads;  // what ONNX Runtime kept (1 where threads cannot run)
+  info.build.crossOriginIsolated = crossOriginIsolated;
+  return info;
+};
+
 // A hand-assembled wasm function: `iters` times, 12 independent chains of v = v * m + a on f32x4
 // (f32x4.mul then f32x4.add: 8 flops per chain per iteration; simd128 has no FMA). 12 chains hide
 // the mul and add latencies, so this is the core's peak for the instructions the catdog kernels use.
@@ -162,18 +195,21 @@ window.bench = {
   async init(models) {
     if (!crossOriginIsolated) throw new Error('the bench page is not crossOriginIsolated (COOP/COEP missing)');
     if (engine === 'catdog') return engines.catdog(models);
+    if (engine === 'catdog-mt') return engines.catdog(models, true);
     if (engine === 'tfjs-wasm') return engines.tfjs(models, 'wasm');
     if (engine === 'tfjs-cpu') return engines.tfjs(models, 'cpu');
+    if (engine === 'ort-wasm') return engines.ort(models);
     throw new Error(`unknown engine '${engine}'`);
   },
-  // One timed batch-1 inference; returns ms.
-  run(id) {
+  // One timed batch-1 inference; returns ms (an engine whose run is a promise: until it resolves).
+  async run(id) {
     const m = loaded.get(id);
     const t0 = now();
-    m.run();
+    const r = m.run();
+    if (r && typeof r.then === 'function') await r;
     return now() - t0;
   },
-  output(id) { return Array.from(loaded.get(id).run()); },
+  async output(id) { return Array.from(await loaded.get(id).run()); },
   // Best of `reps` timings (the machine is shared: the best is the one least disturbed). The first
   // calls warm up V8's optimizing tier (its baseline compiler's SIMD code is slower).
   async peak(iters = 5e5, reps = 60) {

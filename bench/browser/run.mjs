@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 // Side-by-side browser benchmark: batch-1 inference of the same model.json files on the
-// catdog wasm core (1 and 2 threads), TF.js 4.22 wasm backend (XNNPACK + SIMD; 1 and 2 threads)
+// catdog wasm core (1 and 2 threads), TF.js 4.22 wasm backend (XNNPACK + SIMD; 1 and 2 threads),
+// ONNX Runtime Web wasm (1 and 2 threads; the same models converted by `catdog convert --to onnx`)
 // and TF.js cpu, in headless Chromium (playwright-core + /usr/bin/chromium), all offline: the
-// site, TF.js (from node_modules) and the bench page come from one local crossOriginIsolated server.
+// site, TF.js and ONNX Runtime (from node_modules) and the bench page come from one local
+// crossOriginIsolated server.
 //
 //   node bench/browser/run.mjs [--runs 200] [--warmup 20] [--models dense-u8,cnn-u8,...]
-//        [--engines catdog:1,catdog:2,tfjs-wasm:1,tfjs-wasm:2,tfjs-cpu:1] [--out bench/results/latest.json]
+//        [--engines catdog:1,catdog:2,tfjs-wasm:1,tfjs-wasm:2,ort-wasm:1,ort-wasm:2,tfjs-cpu:1]
+//        [--out bench/results/latest.json] [--cli build/native/catdog (converts to ONNX)]
+//   catdog-mt:N = the pthreads core, models loaded with 2 threads, capped at N at run time
+//   (catdog_set_thread_cap): what the live page's threads 'auto' runs; not in the defaults.
 //        [--timing-frames 200 | --timing-frames 0 (skip the live-page timing)]
 //
 // One page per engine; every timed round runs each engine once on the same model (A B C A B C ...,
 // the starting engine rotating), so the machine's drift hits all engines alike. Warm-up rounds are
-// not timed. Outputs are compared across engines first (they must agree: same model, same input).
+// not timed. Outputs are checked first, in the same run: every engine's output must agree with
+// catdog's (the first engine's when catdog is not run) within 1e-4 (relative above 1).
 // Writes --out (the comparison list) and, beside it, <name>-details.json (machine, load,
 // FLOPs, GFLOP/s, SIMD128 peak, per-layer FLOPs, the live page's frame-to-label timing).
 import { createServer } from 'node:http';
@@ -29,8 +35,9 @@ const chromiumPath = process.env.CATDOG_CHROMIUM || '/usr/bin/chromium';
 function parseArgs(argv) {
   const o = {
     runs: 200, warmup: 20,
-    models: ['dense-u8', 'cnn-u8', 'cnn-dropout-u8', 'catnet-aug'],
-    engines: ['catdog:1', 'catdog:2', 'tfjs-wasm:1', 'tfjs-wasm:2', 'tfjs-cpu:1'],
+    models: ['dense-u8', 'cnn-u8', 'cnn-dropout-u8', 'catnet-aug', 'catnet-s2'],
+    engines: ['catdog:1', 'catdog:2', 'tfjs-wasm:1', 'tfjs-wasm:2', 'ort-wasm:1', 'ort-wasm:2', 'tfjs-cpu:1'],
+    cli: process.env.CATDOG_CLI || path.join(repo, 'build/native/catdog'),
     out: path.join(repo, 'bench/results/latest.json'),
     site: process.env.CATDOG_SITE || path.join(repo, 'build/wasm/site'),
     timingFrames: 200,
@@ -53,15 +60,16 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = path.resolve(take());
     else if (a === '--site') o.site = path.resolve(take());
     else if (a === '--timing-frames') o.timingFrames = int(take(), 0);
+    else if (a === '--cli') o.cli = path.resolve(take());
     else if (a === '-h' || a === '--help') o.help = true;
     else throw new Error(`unknown argument '${a}'`);
   }
   o.engines = o.engines.map((e) => {
     const [engine, t = '1'] = e.split(':');
     const threads = Number(t);
-    if (!['catdog', 'tfjs-wasm', 'tfjs-cpu'].includes(engine) || !Number.isInteger(threads) || threads < 1 ||
+    if (!['catdog', 'catdog-mt', 'tfjs-wasm', 'tfjs-cpu', 'ort-wasm'].includes(engine) || !Number.isInteger(threads) || threads < 1 ||
         (engine === 'tfjs-cpu' && threads !== 1)) {
-      throw new Error(`--engines: bad entry '${e}' (catdog:N, tfjs-wasm:N, tfjs-cpu:1)`);
+      throw new Error(`--engines: bad entry '${e}' (catdog:N, catdog-mt:N, tfjs-wasm:N, ort-wasm:N, tfjs-cpu:1)`);
     }
     return { engine, threads, key: `${engine}:${threads}` };
   });
@@ -76,7 +84,8 @@ const ISOLATION = {
   'X-Content-Type-Options': 'nosniff',
 };
 const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.json': 'application/json', '.wasm': 'application/wasm', '.bin': 'application/octet-stream', '.map': 'application/json' };
+  '.json': 'application/json', '.wasm': 'application/wasm', '.bin': 'application/octet-stream', '.map': 'application/json',
+  '.onnx': 'application/octet-stream' };
 
 function startServer(mounts) {
   const server = createServer(async (req, res) => {
@@ -92,6 +101,17 @@ function startServer(mounts) {
     createReadStream(hit.file).pipe(res);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// The models in ONNX for ONNX Runtime Web: `catdog convert MODEL --to onnx` into build/bench-onnx/.
+async function convertToOnnx(cli, site, ids) {
+  if (!existsSync(cli)) throw new Error(`missing ${cli}: the ort-wasm engine needs the catdog CLI to convert the models to ONNX (cmake --preset native && cmake --build build/native --target catdog, or --cli / CATDOG_CLI)`);
+  const dir = path.join(repo, 'build/bench-onnx');
+  await fs.mkdir(dir, { recursive: true });
+  for (const id of ids) {
+    await execFileP(cli, ['convert', path.join(site, 'models', id), '--to', 'onnx', '--out', path.join(dir, `${id}.onnx`), '--force']);
+  }
+  return dir;
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
@@ -119,13 +139,18 @@ async function main() {
   for (const [i, id] of o.models.entries()) {
     const file = path.join(site, 'models', id, 'model.json');
     if (!existsSync(file)) throw new Error(`--models: no ${file}`);
-    models.push({ id, url: `/site/models/${id}/model.json`, seed: 1000 + i });
+    models.push({ id, url: `/site/models/${id}/model.json`, onnx: `/onnx/${id}.onnx`, seed: 1000 + i });
   }
+  const onnxDir = o.engines.some((e) => e.engine === 'ort-wasm') ? await convertToOnnx(o.cli, site, o.models) : null;
+  const ortDir = path.join(repo, 'node_modules/onnxruntime-web/dist');
+  if (onnxDir && !existsSync(path.join(ortDir, 'ort.wasm.min.mjs'))) throw new Error(`missing ${ortDir}/ort.wasm.min.mjs: ONNX Runtime Web (scripts/deps: npm ci)`);
   if (o.engines.some((e) => e.engine === 'catdog' && e.threads > 1) && !existsSync(path.join(site, 'catdog_wasm_mt.wasm'))) {
     throw new Error(`${site} has no threads build (catdog_wasm_mt.wasm): configure with CATDOG_WASM_THREADS=ON (the wasm preset does)`);
   }
 
-  const server = await startServer({ '/site/': site, '/tfjs/': await fs.realpath(tfjsDir), '/bench/': path.join(repo, 'bench/browser') });
+  const mounts = { '/site/': site, '/tfjs/': await fs.realpath(tfjsDir), '/bench/': path.join(repo, 'bench/browser') };
+  if (onnxDir) Object.assign(mounts, { '/ort/': await fs.realpath(ortDir), '/onnx/': onnxDir });
+  const server = await startServer(mounts);
   const origin = `http://127.0.0.1:${server.address().port}`;
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
@@ -156,7 +181,7 @@ async function main() {
         throw new Error(`${e.key}: init failed: ${err.message}${errors.length ? ` (page: ${errors.join('; ')})` : ''}`);
       }
       for (const m of models) {
-        const got = e.engine === 'catdog' ? info.models[m.id].threads : info.build.threads;
+        const got = e.engine.startsWith('catdog') ? info.models[m.id].threads : info.build.threads;
         if (got !== e.threads) throw new Error(`${e.key}: ${m.id} runs with ${got} threads, not ${e.threads} (${JSON.stringify(info.build)})`);
       }
       details.engines[e.key] = info.build;
@@ -171,13 +196,18 @@ async function main() {
     console.error(`# SIMD128 mul+add peak (one core): ${details.simd128_peak.gflops.toFixed(1)} GFLOP/s`);
 
     for (const m of models) {
-      // Same input, same answer: every engine's output against the first engine's.
+      // Same input, same answer, checked in this run: every engine's output against catdog's (the
+      // first engine's when catdog is not run), within 1e-4 (relative above 1).
       const outs = [];
       for (const p of pages) outs.push(await p.page.evaluate((id) => window.bench.output(id), m.id));
-      const diffs = outs.map((out) => Math.max(...out.map((v, i) => Math.abs(v - outs[0][i]))));
-      details.models[m.id] = { ...details.models[m.id], output: outs[0], max_abs_diff: Object.fromEntries(pages.map((p, i) => [p.key, diffs[i]])) };
-      const bad = pages.filter((p, i) => !(diffs[i] <= 1e-3));
-      if (bad.length) throw new Error(`${m.id}: outputs differ: ${pages.map((p, i) => `${p.key} ${outs[i]}`).join(', ')}`);
+      const ref = Math.max(0, pages.findIndex((p) => p.engine === 'catdog'));
+      const diffs = outs.map((out) => (out.length !== outs[ref].length ? Infinity
+        : Math.max(...out.map((v, i) => Math.abs(v - outs[ref][i]) / Math.max(1, Math.abs(outs[ref][i]))))));
+      details.models[m.id] = { ...details.models[m.id], output: outs[ref], reference: pages[ref].key,
+        max_abs_diff: Object.fromEntries(pages.map((p, i) => [p.key, diffs[i]])) };
+      const bad = pages.filter((p, i) => !(diffs[i] <= 1e-4));
+      if (bad.length) throw new Error(`${m.id}: outputs differ from ${pages[ref].key} by more than 1e-4: ${pages.map((p, i) => `${p.key} ${outs[i]}`).join(', ')}`);
+      console.error(`# ${m.id}: outputs agree with ${pages[ref].key}, max |diff| ${Math.max(...diffs).toExponential(1)}`);
 
       const times = pages.map(() => []);
       const t0 = Date.now();
@@ -228,14 +258,33 @@ async function main() {
     `load avg ${details.load_avg.start[0]} -> ${details.load_avg.end[0]}; ${o.runs} timed runs each (+${o.warmup} warm-up), interleaved`);
   console.log(`SIMD128 peak, one core (f32x4.mul + f32x4.add, 12 chains, measured in the page): ${f(peak, 1)} GFLOP/s`);
   console.log('GFLOP/s = the model\'s direct-convolution FLOPs / median time (Winograd does fewer multiplies, so it can pass the peak)');
-  console.log('| model | MFLOP | engine | threads | median ms | p90 ms | GFLOP/s | % of peak x threads | catdog / tfjs-wasm |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| model | MFLOP | engine | threads | median ms | p90 ms | GFLOP/s | % of peak x threads | catdog / tfjs-wasm | catdog / ort-wasm |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  const ratioTo = (r, engine) => {
+    const o = details.results.find((x) => x.model === r.model && x.engine === engine && x.threads === r.threads);
+    return r.engine === 'catdog' && o ? `${f(r.median_ms / o.median_ms)}x` : '';
+  };
   for (const r of details.results) {
-    const tw = details.results.find((x) => x.model === r.model && x.engine === 'tfjs-wasm' && x.threads === r.threads);
-    const ratio = r.engine === 'catdog' && tw ? `${f(r.median_ms / tw.median_ms)}x` : '';
     const pct = r.gflop_s ? `${f((100 * r.gflop_s) / (peak * r.threads), 0)}%` : '-';
-    console.log(`| ${r.model} | ${f(details.models[r.model].mflop, 1)} | ${r.engine} | ${r.threads} | ${f(r.median_ms, 3)} | ${f(r.p90_ms, 3)} | ` +
-      `${f(r.gflop_s, 1)} | ${pct} | ${ratio} |`);
+    console.log(`| ${r.model} | ${f(details.models[r.model]?.mflop, 1)} | ${r.engine} | ${r.threads} | ${f(r.median_ms, 3)} | ${f(r.p90_ms, 3)} | ` +
+      `${f(r.gflop_s, 1)} | ${pct} | ${ratioTo(r, 'tfjs-wasm')} | ${ratioTo(r, 'ort-wasm')} |`);
+  }
+  // The engines side by side, one row per model and thread count: median / p90 ms, and catdog's
+  // median and p90 over the faster of TF.js wasm and ONNX Runtime Web.
+  const engs = [...new Set(details.results.map((r) => r.engine))];
+  const thr = [...new Set(details.results.map((r) => r.threads))].sort();
+  console.log(`\n| model | threads | ${engs.map((e) => `${e} median / p90 ms`).join(' | ')} | catdog / best other, median | p90 |`);
+  console.log(`|---|---:|${engs.map(() => '---:').join('|')}|---:|---:|`);
+  for (const id of o.models) {
+    for (const t of thr) {
+      const row = engs.map((e) => details.results.find((r) => r.model === id && r.engine === e && r.threads === t));
+      if (!row.some(Boolean)) continue;
+      const cd = row[engs.indexOf('catdog')];
+      const others = row.filter((r) => r && !r.engine.startsWith('catdog') && r.engine !== 'tfjs-cpu');
+      const best = (k) => Math.min(...others.map((r) => r[k]));
+      const rat = (k) => (cd && others.length ? `${f(cd[k] / best(k))}x` : '-');
+      console.log(`| ${id} | ${t} | ${row.map((r) => (r ? `${f(r.median_ms, 2)} / ${f(r.p90_ms, 2)}` : '-')).join(' | ')} | ${rat('median_ms')} | ${rat('p90_ms')} |`);
+    }
   }
   if (details.page_timing) {
     console.log('\nlive page (tests/web/page-timing.mjs, fake camera 640x480): median / p90 ms');

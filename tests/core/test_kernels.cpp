@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include "catdog/catdog.h"
 #include "kernels.h"
 #include "simd/operators.h"
+#include "simd/thread_pool.h"
 
 namespace {
 
@@ -620,6 +622,54 @@ TEST(Kernels, OpsSharingTheWorkerPoolRunConcurrently) {
   t1.join();
   t2.join();
   EXPECT_EQ(bad.load(), 0);
+}
+#endif
+
+#ifndef __EMSCRIPTEN__
+// catdog::SetThreadCap (catdog.h): at run time, at most `cap` threads of a pool take part in a
+// run (the page's thread chooser switches 1 <-> 2 with it), and an op's output does not change.
+TEST(Kernels, ThreadCapLimitsThePoolAtRunTime) {
+  using catdog::kernels::simd::Workers;
+  struct Seen {
+    std::atomic<int> max_thread{-1};
+    std::atomic<int> tasks{0};
+  };
+  auto task = [](void* ctx, int, int thread) {
+    auto* s = static_cast<Seen*>(ctx);
+    int m = s->max_thread.load();
+    while (thread > m && !s->max_thread.compare_exchange_weak(m, thread)) {}
+    // The calling thread sleeps in each of its tasks, so that woken workers find tasks left.
+    if (thread == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ++s->tasks;
+  };
+  Workers pool(3);
+  ASSERT_EQ(pool.size(), 3);
+  EXPECT_FALSE(catdog::SetThreadCap(-1));
+  EXPECT_FALSE(catdog::SetThreadCap(65));
+  EXPECT_EQ(catdog::ThreadCap(), 0);
+  for (int cap : {1, 2}) {
+    ASSERT_TRUE(catdog::SetThreadCap(cap));
+    Seen seen;
+    for (int r = 0; r < 10; ++r) pool.Run(64, task, &seen);
+    EXPECT_EQ(seen.tasks.load(), 10 * 64);
+    EXPECT_LT(seen.max_thread.load(), cap) << "cap " << cap;
+  }
+  // Without a cap the pool's third thread takes tasks again.
+  ASSERT_TRUE(catdog::SetThreadCap(0));
+  Seen seen;
+  for (int r = 0; r < 200 && seen.max_thread.load() < 2; ++r) pool.Run(64, task, &seen);
+  EXPECT_EQ(seen.max_thread.load(), 2);
+  // An op of 3 threads gives the same bits capped at 1 as uncapped.
+  const ConvDesc d = MakeConv(30, 30, 8, 16, 3, 3, 1, 1, 1, true, 0, kInf, true);
+  const auto w = Random(9 * 8 * 16, 7), x = Random(30 * 30 * 8, 8);
+  auto op = catdog::kernels::MakeConvSimd(d, w.data(), nullptr, 3);
+  ASSERT_NE(op, nullptr);
+  std::vector<float> a(static_cast<size_t>(d.final_h()) * d.final_w() * 16), b(a.size());
+  ASSERT_TRUE(catdog::SetThreadCap(1));
+  op->Run(1, x.data(), a.data());
+  ASSERT_TRUE(catdog::SetThreadCap(0));
+  op->Run(1, x.data(), b.data());
+  EXPECT_EQ(a, b);
 }
 #endif
 

@@ -379,3 +379,60 @@ test('diagnostics: isolation, SIMD and threads with the reason, a live per-stage
     }
   }
 });
+
+// The thread chooser in the diagnostics panel (web/thread-chooser.js decides, diagnostics.js shows):
+// with no camera there are no frames, so the state shown is the one set here, as the worker reports
+// it after a probe (the chooser's decisions themselves: tests/web/thread-chooser.test.mjs).
+test('diagnostics: the run-time thread choice and the times behind it, in both languages', async () => {
+  const page = await browser.context.newPage();
+  const problems = watchPage(page, server.origin);
+  try {
+    await page.goto(`${server.url}?lang=en&camera=off`);
+    await page.waitForFunction(() => window.__catdog?.ready, null, { timeout: 60000 });
+    const start = await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, choice: window.__catdog.threadChoice,
+      threads: window.__catdog.threads }));
+    if (start.cores < 2) {
+      assert.equal(start.choice, null, 'one core: no thread chooser');
+      return;
+    }
+    assert.deepEqual([start.choice.max, start.choice.chosen, start.choice.why, start.threads], [2, 1, 'warm', 1],
+      `starts on one thread (${JSON.stringify(start.choice)})`);
+    await page.click('[data-testid=diagnostics] summary');
+    await page.waitForSelector('[data-testid=diag-threads]', { timeout: 20000 });
+    const dd = () => page.evaluate(() => {
+      const e = document.querySelector('[data-testid=diag-threads]');
+      return { value: e.dataset.value, choice: e.dataset.choice, reason: e.dataset.reason, engine: document.getElementById('engine').textContent };
+    });
+    let d = await dd();
+    assert.deepEqual([d.value, d.choice], ['1', 'warm']);
+    assert.match(d.reason, /^choosing: frames alternate 1 and 2 threads/);
+    const decided = (why, chosen) => ({ threads: chosen, chosen, max: 2, why, reason: 'rise', oneMs: 3, manyMs: why === 'faster' ? 1.8 : 3.3,
+      oneP80: 3.2, manyP80: why === 'faster' ? 2 : 5, probes: 2, decidedAt: 1000, everyMs: 10000 });
+    // 2 threads chosen: the panel (re-rendered by the language switch) names both medians and p80s.
+    await page.evaluate((c) => { window.__catdog.threadChoice = c; window.__catdog.threads = c.chosen; }, decided('faster', 2));
+    await page.click('#lang-toggle');
+    d = await dd();
+    assert.deepEqual([d.value, d.choice], ['2', 'faster']);
+    assert.equal(d.reason, 'elegido al ejecutar: 2 hilos tardan 1,80 ms por imagen (p80 2,00), 1 hilo 3,00 ms (p80 3,20); ' +
+      'se mide de nuevo cada 10 s y cuando suben los tiempos (última medida: subieron los tiempos)');
+    assert.match(d.engine, /2 hilos/);
+    await page.click('#lang-toggle');
+    d = await dd();
+    assert.equal(d.reason, 'chosen at run time: 2 threads take 1.80 ms per image (p80 2.00), 1 thread 3.00 ms (p80 3.20); ' +
+      'measured again every 10 s and when times rise (last check: times rose)');
+    assert.match(d.engine, /2 threads/);
+    // Back to one thread: why.
+    await page.evaluate((c) => { window.__catdog.threadChoice = c; window.__catdog.threads = c.chosen; }, decided('notFaster', 1));
+    await page.click('#lang-toggle');
+    await page.click('#lang-toggle');
+    d = await dd();
+    assert.deepEqual([d.value, d.choice], ['1', 'notFaster']);
+    assert.equal(d.reason, 'chosen at run time: 2 threads took 3.30 ms per image (p80 5.00), 1 thread 3.00 ms (p80 3.20); ' +
+      'more threads must be 10% faster with no slower slow frames; measured again every 10 s (last check: times rose)');
+    assert.match(d.engine, /1 thread/);
+    console.log(`# diagnostics, thread chooser: ${d.value} thread (${d.reason})`);
+    assertClean(problems);
+  } finally {
+    await page.close();
+  }
+});

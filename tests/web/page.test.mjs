@@ -92,7 +92,8 @@ function assertClean(problems, { allowConsole = [], allowHttp = [] } = {}) {
 
 // Page weight: the JS + WASM the live page loaded, gzip -9, <= 150 KB. Exactly one build
 // of the core is loaded: `variant` (catdog_wasm, or catdog_wasm_mt whose pthread workers load
-// catdog_wasm_mt.worker.js from inside the page's worker, so it is counted even if unseen here);
+// catdog_wasm_mt.worker.js from inside the page's worker, so it is counted even if unseen here, and
+// the thread chooser thread-chooser.js);
 // never catdog_wasm_scalar, the build for browsers without wasm SIMD (tests/web/nosimd.test.mjs).
 async function assertPageWeight(problems, variant) {
   const code = new Set([...problems.requests].filter((p) => /\.(m?js|wasm)$/.test(p)));
@@ -100,6 +101,8 @@ async function assertPageWeight(problems, variant) {
   const builds = ['catdog_wasm', 'catdog_wasm_mt', 'catdog_wasm_scalar'].filter((b) => code.has(`/${b}.wasm`));
   assert.deepEqual(builds, [variant], `the page loads one build of the core (${[...code]})`);
   if (variant === 'catdog_wasm_mt') code.add('/catdog_wasm_mt.worker.js');
+  if (variant === 'catdog_wasm_mt') code.add('/thread-chooser.js');  // its run-time thread count (threads 'auto')
+  else assert.ok(!code.has('/thread-chooser.js'), 'one thread: no thread chooser loaded');
   let gz = 0;
   for (const p of code) gz += gzipSync(await fs.readFile(path.join(siteDir, decodeURIComponent(p))), { level: 9 }).length;
   console.log(`# page weight (${variant}): ${code.size} JS/WASM files, ${(gz / 1024).toFixed(1)} KB gzip (${[...code].join(' ')})`);
@@ -193,10 +196,19 @@ test('live camera: labels and P(dog) follow the native core on the same frames',
       ` dropped ${dom.dropped}${untrained ? ' (untrained demo model: P(dog) compared, labels near 0.5)' : ''}`);
     assertClean(problems);
 
-    // Isolated and 2+ cores: the pthreads build with 2 threads, and only that variant is loaded.
-    const hw = await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, threads: window.__catdog.threads }));
+    // Isolated and 2+ cores: the pthreads build, its thread count chosen at run time (threads
+    // 'auto': thread-chooser.js, up to 2), and only that variant is loaded (with the chooser).
+    const hw = await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, threads: window.__catdog.threads,
+      choice: window.__catdog.threadChoice }));
     const variant = await assertPageWeight(problems, hw.cores > 1 ? 'catdog_wasm_mt' : 'catdog_wasm');
-    assert.equal(hw.threads, hw.cores > 1 ? 2 : 1, `threads on ${hw.cores} cores (${variant})`);
+    if (hw.cores > 1) {
+      assert.ok(problems.requests.includes('/thread-chooser.js'), 'the chooser is loaded with the pthreads core');
+      assert.equal(hw.choice?.max, 2, `the chooser picks between 1 and 2 threads (${JSON.stringify(hw.choice)})`);
+      assert.ok([1, 2].includes(hw.threads) && hw.threads === hw.choice.chosen, `threads ${hw.threads}, chooser ${JSON.stringify(hw.choice)}`);
+      assert.ok(hw.choice.probes >= 1, `the chooser measured 1 and 2 threads (${JSON.stringify(hw.choice)})`);
+    } else {
+      assert.equal(hw.threads, 1, `threads on ${hw.cores} cores (${variant})`);
+    }
   } finally {
     await browser.close();
   }
@@ -426,7 +438,7 @@ test('camera frames: the core converts I420 like the browser does (same VideoFra
   }
 });
 
-test('threads build: every shipped model gets 2 threads at once and computes what the single-thread build does', async () => {
+test('threads build: every shipped model gets 2 threads at once and computes what the single-thread build does, capped at 1 too', async () => {
   const index = JSON.parse(await fs.readFile(path.join(siteDir, 'models/index.json'), 'utf8'));
   const browser = await launch({ fakeDevice: false });
   try {
@@ -444,15 +456,26 @@ test('threads build: every shipped model gets 2 threads at once and computes wha
         for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 1000) / 1000;
         const shape = [1, ...a.inputShape];
         const pa = a.predictTensor(x, shape), pb = b.predictTensor(x, shape);
-        out.push({ url, threads: a.metadata.threads, diff: Math.max(...Array.from(pa, (v, i) => Math.abs(v - pb[i]))) });
+        // The run-time cap (catdog_set_thread_cap, what the page's thread chooser sets): one
+        // thread on the pthreads core gives the same bits as its two.
+        const capped = mt.setThreadCap(1);
+        const pc = a.predictTensor(x, shape);
+        mt.setThreadCap(0);
+        out.push({ url, threads: a.metadata.threads, diff: Math.max(...Array.from(pa, (v, i) => Math.abs(v - pb[i]))),
+          capped, cappedSame: pc.every((v, i) => v === pa[i]) });
       }
-      return { mt: mt.buildFlags(), st: st.buildFlags(), out };
+      let refused = '';
+      try { mt.setThreadCap(65); } catch (e) { refused = `${e.code}: ${e.message}`; }
+      return { mt: mt.buildFlags(), st: st.buildFlags(), out, refused };
     }, index.models.map((m) => `/models/${m.path}`));
     assert.deepEqual([r.mt.pthreads, r.st.pthreads], [true, false], 'threads 2 loads the pthreads build, threads 1 the other');
     for (const o of r.out) {
       assert.equal(o.threads, 2, `${o.url} runs with 2 threads`);
       assert.ok(o.diff <= 1e-5, `${o.url}: threads build differs from the single-thread build by ${o.diff}`);
+      assert.equal(o.capped, 1, `${o.url}: the cap is 1`);
+      assert.ok(o.cappedSame, `${o.url}: capped at 1 thread, the pthreads core gives other outputs than at 2`);
     }
+    assert.match(r.refused, /^input: catdog_set_thread_cap: bad thread count 65/);
     console.log(`# threads build: ${r.out.length} models at 2 threads, max |diff| vs 1 thread ${Math.max(...r.out.map((o) => o.diff))}`);
     assertClean(problems, { allowConsole: [/camera/i] });
   } finally {

@@ -99,6 +99,16 @@ struct LoadOptions {
   uint64_t max_total_bytes = 1ull << 30;  // refuse models whose weights or activations exceed this
 };
 
+// A run-time cap on the threads that run the core's SIMD kernels, for every model of this process:
+// a model loaded with LoadOptions.threads = T then runs on min(T, cap) threads (the caller
+// included), its results unchanged (each kernel's tasks are the same whoever runs them). 0 (the
+// default) = no cap; 1 = the calling thread only. Lets a page or a program choose the thread count
+// from measured times without reloading the model (the web page's thread chooser,
+// web/thread-chooser.js). XNNPACK's own pool (Backend::kXnnpack) is not capped. Returns false,
+// changing nothing, for a value outside 0..64.
+bool SetThreadCap(int threads);
+int ThreadCap();
+
 struct ShardBytes {
   const uint8_t* data = nullptr;
   size_t size = 0;

@@ -1,5 +1,8 @@
 #include "simd/thread_pool.h"
 
+#include "catdog/catdog.h"
+
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -36,17 +39,18 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   using Fn = TaskFn;
-  // Runs fn on all threads, or returns false at once when another caller is using the pool.
-  bool TryRun(int n, Fn fn, void* ctx) {
+  // Runs fn on threads 0 .. use-1 of the pool (the workers above them wake and go back to
+  // sleep), or returns false at once when another caller is using the pool.
+  bool TryRun(int n, Fn fn, void* ctx, int use) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
-    Run(n, fn, ctx);
+    Run(n, fn, ctx, use);
     return true;
   }
 
  private:
-  void Run(int n, Fn fn, void* ctx) {
-    if (workers_.empty() || n <= 1) {
+  void Run(int n, Fn fn, void* ctx, int use) {
+    if (workers_.empty() || n <= 1 || use <= 1) {
       for (int i = 0; i < n; ++i) fn(ctx, i, 0);
       return;
     }
@@ -55,6 +59,7 @@ class ThreadPool {
       fn_ = fn;
       ctx_ = ctx;
       n_ = n;
+      use_ = use;
       next_.store(0, std::memory_order_relaxed);
       active_ = static_cast<int>(workers_.size());
       ++generation_;
@@ -77,7 +82,7 @@ class ThreadPool {
         if (stop_) return;
         seen = generation_;
       }
-      Drain(thread);
+      if (thread < use_) Drain(thread);
       std::lock_guard<std::mutex> lock(mu_);
       if (--active_ == 0) done_cv_.notify_one();
     }
@@ -92,6 +97,7 @@ class ThreadPool {
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;
   int n_ = 0;
+  int use_ = 0;  // threads taking part in this run (the cap, SetThreadCap)
   std::atomic<int> next_{0};
   int active_ = 0;
 };
@@ -116,9 +122,27 @@ Workers::Workers(int threads) {
 
 int Workers::size() const { return pool_ ? pool_->size() : 1; }
 
+namespace {
+std::atomic<int> g_thread_cap{0};  // 0: no cap (catdog.h SetThreadCap)
+}  // namespace
+
 void Workers::Run(int n, TaskFn fn, void* ctx) {
-  if (pool_ && pool_->TryRun(n, fn, ctx)) return;
+  const int cap = g_thread_cap.load(std::memory_order_relaxed);
+  const int use = cap > 0 && pool_ ? std::min(cap, pool_->size()) : size();
+  if (pool_ && use > 1 && pool_->TryRun(n, fn, ctx, use)) return;
   for (int i = 0; i < n; ++i) fn(ctx, i, 0);
 }
 
 }  // namespace catdog::kernels::simd
+
+namespace catdog {
+
+bool SetThreadCap(int threads) {
+  if (threads < 0 || threads > 64) return false;
+  kernels::simd::g_thread_cap.store(threads, std::memory_order_relaxed);
+  return true;
+}
+
+int ThreadCap() { return kernels::simd::g_thread_cap.load(std::memory_order_relaxed); }
+
+}  // namespace catdog
