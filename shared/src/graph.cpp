@@ -535,7 +535,8 @@ class Builder {
 Status CheckLayerAliases(const LayerAliases& aliases, const std::string& source) {
   const std::vector<std::string>& known = RegisteredLayers();
   auto runs = [&](const std::string& c) { return c != "InputLayer" && std::find(known.begin(), known.end(), c) != known.end(); };
-  for (const auto& [name, target] : aliases) {
+  for (size_t i = 0; i < aliases.size(); ++i) {
+    const auto& [name, target] = aliases[i];
     const std::string what = source + ": layer alias '" + name + "=" + target + "'";
     if (name.empty() || target.empty()) return Status::Error(what + ": needs NAME=CLASS, both non-empty");
     if (!runs(target)) {
@@ -546,8 +547,8 @@ Status CheckLayerAliases(const LayerAliases& aliases, const std::string& source)
     }
     if (runs(name) || name == "InputLayer" || IsModelClass(name))
       return Status::Error(what + ": '" + name + "' is a class catdog knows itself; an alias names a custom class");
-    for (const auto& [n2, t2] : aliases)
-      if (n2 == name && t2 != target)
+    for (size_t j = 0; j < i; ++j)
+      if (const auto& [n2, t2] = aliases[j]; n2 == name && t2 != target)
         return Status::Error(what + ": '" + name + "' is also aliased to '" + t2 + "'; give one class");
   }
   return Status::Ok();

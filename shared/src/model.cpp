@@ -542,7 +542,9 @@ Status ParseLayerAlias(std::string_view text, LoadOptions* options) {
   if (eq == std::string::npos || eq == 0 || eq + 1 == t.size() || t.find('=', eq + 1) != std::string::npos)
     return Status::Error("--layer-alias '" + t + "': expected NAME=CLASS, e.g. Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D");
   detail::LayerAliases aliases = options->layer_aliases;
-  aliases.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+  const std::pair<std::string, std::string> alias(t.substr(0, eq), t.substr(eq + 1));
+  if (std::find(aliases.begin(), aliases.end(), alias) != aliases.end()) return Status::Ok();  // given twice
+  aliases.push_back(alias);
   if (Status s = detail::CheckLayerAliases(aliases, "--layer-alias"); !s) return s;
   options->layer_aliases = std::move(aliases);
   return Status::Ok();
