@@ -193,16 +193,19 @@ class Builder {
  private:
   std::string InputWhere(const std::string& name) const { return src_ + ": layer '" + name + "' (InputLayer)"; }
 
-  // An InputLayer's config: its dtype, and its shape in any spelling (none: an error saying what to add).
-  Status ReadInputLayer(const json* lcfg, const std::string& name, const json** dims, bool* has_batch) {
+  // An InputLayer's config: its dtype, and its shape in any spelling. `nested`: the InputLayer of a
+  // model nested in another, which the outer tensor feeds (its shape, if written, is not used).
+  Status ReadInputLayer(const json* lcfg, const std::string& name, bool nested, const json** dims, bool* has_batch) {
     const std::string where = InputWhere(name);
-    if (!lcfg || !lcfg->is_object())
+    if (!lcfg || !lcfg->is_object()) {
+      if (nested) return Status::Ok();
       return Status::Error(where + " has no config; add \"config\": {\"batch_input_shape\": [null, H, W, C]}");
+    }
     Status s = CheckDType(*lcfg, where);
     if (!s) return s;
     bool found = false;
     if (!(s = FindInputShape(*lcfg, where, dims, has_batch, &found))) return s;
-    if (!found)
+    if (!found && !nested)
       return Status::Error(where + " has no input shape: its config has no " + kShapeKeyList +
                            "; add \"batch_input_shape\": [null, H, W, C]");
     return Status::Ok();
@@ -312,9 +315,9 @@ class Builder {
         return Status::Error(where + ": duplicate layer name '" + lname + "'");
       if (cls == "InputLayer") {
         if (i != 0) return Status::Error(where + ": InputLayer '" + lname + "' is not the first layer");
-        const json* dims;
-        bool has_batch;
-        Status s = ReadInputLayer(jsonu::Find(lj, "config"), lname, &dims, &has_batch);
+        const json* dims = nullptr;
+        bool has_batch = true;
+        Status s = ReadInputLayer(jsonu::Find(lj, "config"), lname, cur >= 0, &dims, &has_batch);
         if (!s) return s;
         if (cur >= 0) continue;  // nested: the outer tensor feeds it
         if (!(s = MakeInput(dims, has_batch, lname, path, &cur))) return s;
@@ -486,9 +489,9 @@ class Builder {
         if (p.cls == "InputLayer") {
           if (p.name != in_names[0])
             return Status::Error(where + ": InputLayer '" + p.name + "' is not the model's input (only single-input models are supported)");
-          const json* dims;
-          bool has_batch;
-          if (!(s = ReadInputLayer(jsonu::Find(*p.layer, "config"), p.name, &dims, &has_batch))) return s;
+          const json* dims = nullptr;
+          bool has_batch = true;
+          if (!(s = ReadInputLayer(jsonu::Find(*p.layer, "config"), p.name, input >= 0, &dims, &has_batch))) return s;
           if (input >= 0) {
             idx = input;
           } else if (!(s = MakeInput(dims, has_batch, p.name, path, &idx))) {

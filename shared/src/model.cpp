@@ -175,6 +175,11 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
                          std::to_string(feat_size_) + " penultimate features");
   if (!(s = detail::ParseManifest(*wm, src_, opt_.max_total_bytes, &manifest_))) return s;
   if (!(s = MatchWeights())) return s;
+  for (size_t li = 0; li < g_.layers.size() && li < info_.layers.size(); ++li) {
+    const std::vector<detail::WeightSpec> specs = g_.layers[li]->Weights();
+    for (size_t k = 0; k < specs.size() && k < layer_weights_[li].size(); ++k)
+      info_.layers[li].weights.emplace_back(specs[k].kind, manifest_.weights[static_cast<size_t>(layer_weights_[li][k])].name);
+  }
 
   // Activation memory per sample: every layer that owns a buffer.
   act_bytes_per_sample_ = 0;

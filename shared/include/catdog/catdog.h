@@ -127,6 +127,10 @@ struct LayerInfo {
   // Multiply-adds per sample of its kernels (Conv2D, DepthwiseConv2D, SeparableConv2D,
   // Conv2DTranspose, Dense): kernel size x the positions it is applied at. 0 for other layers.
   uint64_t macs = 0;
+  // Its weights as the core bound them: {kind, weightsManifest entry name} in Keras' order
+  // ({"kernel", "sequential/conv2d/kernel"}); the name a converter wrote, however it was matched
+  // (docs/MODEL_FORMAT.md, "What loads"). A shared layer's later calls list the first call's.
+  std::vector<std::pair<std::string, std::string>> weights;
 };
 
 // What a loaded model says about itself.
