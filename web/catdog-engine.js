@@ -24,11 +24,11 @@ export class Engine {
     this.ctx = null;
   }
 
-  static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null }) {
+  static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null, layerAliases = null }) {
     if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
     const t0 = now();
     const c = core ?? await loadCore({ wasmUrl, threads });
-    const model = await c.loadModelFromUrl(modelUrl, { backend });
+    const model = await c.loadModelFromUrl(modelUrl, { backend, layerAliases });
     return new Engine(c, model, now() - t0);
   }
 
