@@ -780,6 +780,16 @@ TEST(Dialects, EveryInputLayerShapeSpellingLoads) {
     SCOPED_TRACE(cfg.dump());
     ExpectDenseRuns(DenseWithInputLayer(cfg), DenseManifest());
   }
+  // A nested Sequential's own InputLayer may carry no shape: the outer tensor feeds it.
+  {
+    json inner = DenseTopology();
+    inner["config"]["layers"][0]["config"].erase("batch_input_shape");
+    inner["config"]["layers"].insert(inner["config"]["layers"].begin(), Layer("InputLayer", {{"name", "inner_in"}, {"dtype", "float32"}}));
+    json outer = {{"class_name", "Sequential"},
+                  {"config", {{"name", "outer"}, {"layers", {Layer("InputLayer", {{"name", "x"}, {"inputShape", {3}}}), inner}}}}};
+    SCOPED_TRACE("nested InputLayer without a shape");
+    ExpectDenseRuns(outer, DenseManifest());
+  }
   // The first layer of a Sequential carries the shape (Keras 1/2, tfjs-layers' inputShape).
   for (const char* key : {"inputShape", "input_shape"}) {
     json topo = DenseTopology();
@@ -834,6 +844,15 @@ TEST(Dialects, ConverterSuffixedAndScopedWeightNamesMatchWhenUnambiguous) {
   // Only some layers renamed, and nested-model scopes in front of them.
   ExpectDenseRuns(DenseTopology(), Manifest({{"d1/kernel", {3, 2}}, {"d1/bias", {2}}, {"seq/d2_1/kernel", {2, 1}}, {"seq/d2_1/bias", {1}}}));
   ExpectDenseRuns(DenseTopology(), Manifest({{"model/seq/d1_3/kernel", {3, 2}}, {"model/seq/d1_3/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}}));
+  // The layer info names the entries the core bound (what `catdog convert` reads them by).
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(ParseOnly(Doc(DenseTopology(), Manifest({{"d1_1/kernel", {3, 2}}, {"d1_1/bias", {2}}, {"seq/d2/kernel", {2, 1}}, {"seq/d2/bias", {1}}})).dump(), &m).ok());
+  const auto& layers = m->info().layers;
+  ASSERT_EQ(layers.size(), 3u);  // the Sequential's input, d1, d2
+  using Bound = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(layers[0].weights, Bound());
+  EXPECT_EQ(layers[1].weights, Bound({{"kernel", "d1_1/kernel"}, {"bias", "d1_1/bias"}}));
+  EXPECT_EQ(layers[2].weights, Bound({{"kernel", "seq/d2/kernel"}, {"bias", "seq/d2/bias"}}));
 }
 
 TEST(Dialects, SuffixedNamesThatAreAlsoLayerNamesResolveByElimination) {

@@ -7,10 +7,31 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "catdog/catdog.h"
+
 namespace catdog::cli {
+
+// --layer-alias NAME=CLASS, repeatable, on the commands that run a model: a custom Keras class
+// (a subclass with its base's config) loaded as a class the core runs (LoadOptions::layer_aliases).
+// Checked as the flags are read: a bad alias exits 2 naming it, before any work.
+inline CLI::Option* AddLayerAliasOption(CLI::App* cmd, std::vector<std::string>* aliases) {
+  return cmd
+      ->add_option("--layer-alias", *aliases,
+                   "Load the custom Keras class NAME as CLASS, a layer catdog runs whose config it has "
+                   "(e.g. Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D); repeatable")
+      ->type_name("NAME=CLASS")
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            LoadOptions scratch;
+            Status s = ParseLayerAlias(input, &scratch);
+            return s ? std::string() : s.message();
+          },
+          "NAME=CLASS"));
+}
 
 inline const CLI::Validator Finite(
     [](std::string& input) -> std::string {

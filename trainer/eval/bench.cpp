@@ -41,6 +41,11 @@ int RunBench(const BenchOptions& o) {
   LoadOptions lo;
   lo.backend = kBackends.at(o.backend);  // CLI11 checked membership
   lo.threads = o.threads;
+  for (const std::string& a : o.layer_aliases)
+    if (Status as = ParseLayerAlias(a, &lo); !as) {
+      spdlog::error("{}", as.message());
+      return kExitBadInput;
+    }
   if (!BackendAvailable(lo.backend)) {
     spdlog::error("--backend {}: not available in this build", o.backend);
     return kExitBadInput;
