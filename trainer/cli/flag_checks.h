@@ -28,9 +28,13 @@ inline CLI::Option* AddLayerAliasOption(CLI::App* cmd, std::vector<std::string>*
           [](std::string& input) -> std::string {
             LoadOptions scratch;
             Status s = ParseLayerAlias(input, &scratch);
-            return s ? std::string() : s.message();
+            if (s) return {};
+            // CLI11 puts "--layer-alias: " in front of the message itself.
+            const std::string prefix = "--layer-alias: ";
+            const std::string& m = s.message();
+            return m.compare(0, prefix.size(), prefix) == 0 ? m.substr(prefix.size()) : m;
           },
-          "NAME=CLASS"));
+          ""));
 }
 
 inline const CLI::Validator Finite(
