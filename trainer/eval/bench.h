@@ -7,7 +7,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace catdog::cli {
 
@@ -19,7 +18,6 @@ struct BenchOptions {
   int warmup = 20;
   int threads = 1;
   bool json = false;
-  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Prints the timings (text, or one JSON object with `json`) on stdout, errors through spdlog;

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace catdog::cli {
 
@@ -18,7 +17,6 @@ struct InferOptions {
   std::string backend = "auto";
   std::string selfcheck = "fail";
   int threads = 1;
-  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Errors go to stderr as "error: MESSAGE"; stdout carries only the JSON result.
