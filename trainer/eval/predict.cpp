@@ -21,14 +21,9 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-// What the model says about its input (userDefinedMetadata.catdog, DESIGN contract 3).
-struct ModelFacts {
-  double threshold = 0.5;
-  std::string fit;  // "" when the model does not say
-  int size = 0;
-};
-
-Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
+// The image side S of a model predict can run ([S,S,1] in, P(dog) out). Threshold, fit and
+// input_size were checked by Model::Parse (ModelInfo's facts, DESIGN contract 3).
+Status ImageSide(const Model& model, const std::string& name, int* side) {
   const ModelInfo& info = model.info();
   if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1)
     return Status::Error(name + ": predict needs a square one-channel image input [S,S,1], the model takes " +
@@ -37,13 +32,10 @@ Status ReadFacts(const Model& model, const std::string& name, ModelFacts* f) {
                            for (size_t i = 0; i < info.input_shape.size(); ++i) s += (i ? "," : "") + std::to_string(info.input_shape[i]);
                            return s + "]";
                          }());
-  f->size = static_cast<int>(info.input_shape[0]);
+  *side = static_cast<int>(info.input_shape[0]);
   if (model.output_size() != 1 && model.output_size() != 2)
     return Status::Error(name + ": predict needs 1 output (sigmoid P(dog)) or 2 (softmax cat, dog), the model has " +
                          std::to_string(model.output_size()));
-  // threshold, fit and input_size were checked by Model::Parse (ModelInfo's facts).
-  f->threshold = info.threshold;
-  f->fit = info.fit_given ? FitName(info.fit) : "";
   return Status::Ok();
 }
 
@@ -64,8 +56,8 @@ int RunPredict(const PredictOptions& o) {
   SelfCheckReport check;
   Status s = o.selfcheck == "off" ? fs::LoadModelDir(o.model, lo, &model)
                                   : LoadModelDirChecked(o.model, lo, &model, &check);
-  ModelFacts facts;
-  if (s) s = ReadFacts(*model, o.model, &facts);
+  int side = 0;
+  if (s) s = ImageSide(*model, o.model, &side);
   if (!s) {
     spdlog::error("predict: {}", s.message());
     return kExitBadInput;
@@ -75,12 +67,12 @@ int RunPredict(const PredictOptions& o) {
     if (check_failed) spdlog::warn("{}: {}", o.model, check.Summary());
     else spdlog::info("{}: {}{}", o.model, check.Summary(), check.present ? " [" + check.source + " goldens]" : "");
   }
-  const std::string fit_name = !o.fit.empty() ? o.fit : !facts.fit.empty() ? facts.fit : "stretch";
-  Fit fit = Fit::kStretch;
-  if (!ParseFit(fit_name, &fit)) {
-    spdlog::error("predict: --fit '{}': must be stretch or crop", fit_name);
+  Fit fit = model->info().fit;  // the model's, unless --fit says otherwise
+  if (!o.fit.empty() && !ParseFit(o.fit, &fit)) {
+    spdlog::error("predict: --fit '{}': must be stretch or crop", o.fit);
     return kExitBadInput;
   }
+  const double threshold = model->info().threshold;
   imaging::DecodeOptions dopt;
   dopt.max_pixels = o.max_pixels;
 
@@ -103,14 +95,14 @@ int RunPredict(const PredictOptions& o) {
     imaging::Problem problem = imaging::Problem::kNone;
     Status st = imaging::DecodeFile(path, dopt, &img, &problem);
     if (st) {
-      st = preprocess(img.view(), fit, facts.size, input.data());
+      st = preprocess(img.view(), fit, side, input.data());
       if (!st) {
         problem = imaging::Problem::kCorrupt;
         st = Status::Error(path + ": " + st.message());
       }
     }
     if (st && o.flip) {  // sample 1: the mirror of sample 0
-      const size_t S = static_cast<size_t>(facts.size);
+      const size_t S = static_cast<size_t>(side);
       MirrorLeftRight(input.data(), input.data() + model->input_size(), S, S, 1);
     }
     const auto t1 = Clock::now();
@@ -132,7 +124,7 @@ int RunPredict(const PredictOptions& o) {
       if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
       continue;
     }
-    const char* label = p_dog >= facts.threshold ? "dog" : "cat";
+    const char* label = p_dog >= threshold ? "dog" : "cat";
     json res = named({{"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
                 {"run_ms", Ms(t1, t2)}}, path);
     // "Neither cat nor dog" (the model's ood block, `catdog ood-fit`): the page's decision through the
@@ -157,8 +149,8 @@ int RunPredict(const PredictOptions& o) {
                   neither_text.c_str());
   }
   if (o.as_json) {
-    json doc = {{"model", fs::JsonSafeName(o.model)}, {"backend", BackendName(model->backend())}, {"threshold", facts.threshold},
-                {"fit", fit_name},      {"input_size", facts.size},                {"temperature", model->info().temperature},
+    json doc = {{"model", fs::JsonSafeName(o.model)}, {"backend", BackendName(model->backend())}, {"threshold", threshold},
+                {"fit", FitName(fit)},      {"input_size", side},                {"temperature", model->info().temperature},
                 {"flip_averaging", o.flip},
                 {"ood", model->info().has_ood ? json{{"method", model->info().ood_method},
                                                      {"threshold", model->info().ood_threshold}}

@@ -82,7 +82,8 @@ Status ReadDistEnv(DistEnv* out) {
     const std::string f = file;
     if (f.empty() || f[0] != '/' || f.back() == '/')
       return BadEnv("CATDOG_RDZV_FILE", file, "must be the absolute path of a file in a private folder");
-    const std::string dir = f.substr(0, f.rfind('/')).empty() ? "/" : f.substr(0, f.rfind('/'));
+    const size_t slash = f.rfind('/');
+    const std::string dir = slash == 0 ? "/" : f.substr(0, slash);
     struct stat st{};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
       return BadEnv("CATDOG_RDZV_FILE", file, "its folder " + dir + " is not an existing folder");
