@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/catdog.h"
+#include "catdog/classify.h"
 #include "catdog/json_bounded.h"
 
 
@@ -28,6 +29,7 @@ struct Instance {
   std::vector<float> input;
   std::vector<float> output;
   int output_batch = 0;
+  std::vector<float> probs;  // the K calibrated probabilities of the last catdog_classify
   std::vector<uint8_t> image;
   std::vector<uint8_t> rgba;  // a YUV frame converted for preprocess (catdog_preprocess_yuv)
   std::string metadata;
@@ -262,6 +264,34 @@ float catdog_p_dog(catdog_handle h, int32_t sample) {
   return catdog::ApplyCalibration(in->model->info(), raw);
 }
 
+// Nor the decision, for any number of classes (catdog/classify.h): the page shows the index and
+// the K probabilities this returns.
+int32_t catdog_classify(catdog_handle h, int32_t sample, int32_t mirrored) {
+  Instance* in = GetLoaded(h, "catdog_classify");
+  if (!in) return -2;
+  if (in->output_batch < (mirrored ? 2 : 1) || sample < 0 || sample + (mirrored ? 1 : 0) >= in->output_batch)
+    return Fail(-2, "catdog_classify: sample " + std::to_string(sample) + (mirrored ? " and its mirror" : "") +
+                        " not in the last run (" + std::to_string(in->output_batch) + " samples)");
+  const catdog::ModelInfo& info = in->model->info();
+  const size_t per = in->model->output_size(), k = static_cast<size_t>(catdog::ClassCount(info));
+  in->probs.resize(2 * k);
+  const float* out = in->output.data() + static_cast<size_t>(sample) * per;
+  int index = catdog::Classify(info, out, per, in->probs.data());
+  if (mirrored && index >= 0) {  // each sample calibrated, then averaged, as evaluate --flip
+    catdog::Classify(info, out + per, per, in->probs.data() + k);
+    for (size_t i = 0; i < k; ++i) in->probs[i] = catdog::MirrorAverage(in->probs[i], in->probs[k + i]);
+    index = catdog::Decide(info, in->probs.data());
+  }
+  return index;
+}
+
+float* catdog_probs(catdog_handle h) {
+  Instance* in = GetLoaded(h, "catdog_probs");
+  if (!in) return nullptr;
+  if (in->probs.empty()) return Fail<float*>(nullptr, "catdog_probs: no catdog_classify yet");
+  return in->probs.data();
+}
+
 // Nor the out-of-distribution decision (catdog.h "out of distribution").
 int32_t catdog_ood(catdog_handle h, int32_t sample) {
   Instance* in = GetLoaded(h, "catdog_ood");
@@ -291,14 +321,6 @@ int32_t catdog_mirror_input(catdog_handle h) {
   return 0;
 }
 
-float catdog_p_dog_mirrored(catdog_handle h) {
-  Instance* in = GetLoaded(h, "catdog_p_dog_mirrored");
-  if (!in) return -1.f;
-  if (in->output_batch < 2)
-    return Fail(-1.f, "catdog_p_dog_mirrored: the last run had " + std::to_string(in->output_batch) +
-                          " samples; run the image and its mirror (catdog_mirror_input, catdog_run(h, 2)) first");
-  return catdog::MirrorAverage(catdog_p_dog(h, 0), catdog_p_dog(h, 1));
-}
 
 uint8_t* catdog_image_buffer(catdog_handle h, int32_t bytes) {
   Instance* in = Get(h, "catdog_image_buffer");

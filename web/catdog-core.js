@@ -27,9 +27,10 @@ export const ABI = Object.freeze({
   catdog_run: 2,
   catdog_output: 1,
   catdog_p_dog: 2,
+  catdog_classify: 3,
+  catdog_probs: 1,
   catdog_ood: 2,
   catdog_mirror_input: 1,
-  catdog_p_dog_mirrored: 1,
   catdog_image_buffer: 2,
   catdog_preprocess: 7,
   catdog_preprocess_yuv: 8,
@@ -349,13 +350,17 @@ export class CoreModel {
     if (this.core.abi.catdog_mirror_input(this.h) !== 0) throw new CatdogError(this.core.lastError(), 'input');
   }
 
-  // After run(2) on an image and its mirror: the mean of their calibrated P(dog), computed by the
-  // core as `catdog evaluate --flip` / `catdog predict --flip` compute it.
-  pDogMirrored() {
+  // The answer for sample `sample` of the last run, by the core (catdog::Classify: calibration and
+  // decision, DESIGN contract 2): { index (into labels; -1 for a NaN output), probs (the K
+  // calibrated probabilities) }. mirrored: samples `sample` and `sample` + 1 are an image and its
+  // mirror (after mirrorInput and run(2)): the mean of their calibrated probabilities, as
+  // `catdog evaluate --flip` computes it.
+  classify(sample = 0, mirrored = false) {
     this.check();
-    const p = this.core.abi.catdog_p_dog_mirrored(this.h);
-    if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
-    return p;
+    const a = this.core.abi;
+    const index = a.catdog_classify(this.h, sample, mirrored ? 1 : 0);
+    if (index === -2) throw new CatdogError(this.core.lastError(), 'input');
+    return { index, probs: new Float32Array(this.core.u8.buffer, a.catdog_probs(this.h), this.labels.length).slice() };
   }
 
   // Runs `data` (NHWC floats, batch = shape[0]) through the model.

@@ -73,18 +73,20 @@ export class Engine {
     return { pixels: this.ctx.getImageData(0, 0, w, h).data, width: w, height: h };
   }
 
-  // The last run's P(dog), calibrated by the core (DESIGN contract 2: the page has no copy of the
-  // formula), its label (labels[1] when P >= threshold), and whether the core calls it neither
-  // cat nor dog (ood; always false for a model without an ood threshold).
-  // mirrored: the run was the image and its mirror (batch 2): P(dog) is the core's mean of their
-  // calibrated P(dog) (as `catdog evaluate --flip`). The ood decision stays the image's own
-  // (sample 0): its threshold was chosen on unmirrored validation images (catdog ood-fit, 95% of
-  // them kept), and a mean of two scores would have another distribution, so another meaning.
+  // The last run's answer from the core (catdog::Classify, DESIGN contract 2: the page has no copy
+  // of the calibration or the decision): the class index and label, the K calibrated probabilities
+  // (probs, in the order of labels), pDog (probs[1] of a two-class model, else the probability of a
+  // class named "dog", NaN without one), and whether the core calls it neither cat nor dog (ood;
+  // always false for a model without an ood threshold).
+  // mirrored: the run was the image and its mirror (batch 2): the probabilities are the core's mean
+  // of their calibrated probabilities (as `catdog evaluate --flip`). The ood decision stays the
+  // image's own (sample 0): its threshold was chosen on unmirrored validation images (catdog
+  // ood-fit, 95% of them kept), and a mean of two scores would have another distribution.
   interpret({ mirrored = false } = {}) {
     const m = this.model;
-    const pDog = mirrored ? m.pDogMirrored() : m.pDog(0);
-    const label = Number.isFinite(pDog) ? (pDog >= m.threshold ? m.labels[1] : m.labels[0]) : null;
-    return { pDog, label, ood: m.ood(0) };
+    const { index, probs } = m.classify(0, mirrored);
+    const dog = m.labels.length === 2 ? 1 : m.labels.indexOf('dog');
+    return { index, probs: Array.from(probs), label: index >= 0 ? m.labels[index] : null, pDog: dog >= 0 ? probs[dog] : NaN, ood: m.ood(0) };
   }
 
   // Classifies RGBA/RGB/gray pixels. Returns output, pDog, label, timings and (wantInput) the

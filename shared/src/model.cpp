@@ -7,6 +7,7 @@
 #include <map>
 
 #include "catdog/catdog.h"
+#include "catdog/classify.h"
 #include "catdog/json_bounded.h"
 #include "graph.h"
 #include "json_util.h"
@@ -70,7 +71,7 @@ class ModelImpl : public Model {
   void FindFeatures();
   Status MatchWeights();
   Status ParseFacts(const json* catdog);
-  Status CheckFactsAgainstGraph(const json* meta) const;
+  Status CheckFactsAgainstGraph(const json* meta);
   void Summarize();
   void DescribeLayers();
 
@@ -198,22 +199,37 @@ Status ModelImpl::ParseFacts(const json* c) {
     info_.labels.clear();
     for (size_t i = 0; i < v->size(); ++i) {
       std::string name;
-      if (!jsonu::AsString((*v)[i], &name) || name.empty() || name.size() > 64)
-        return Status::Error(at + "labels[" + std::to_string(i) + "] " + jsonu::Dump((*v)[i]) +
-                             " is not a class name (a string of 1 to 64 bytes)");
+      if (!jsonu::AsString((*v)[i], &name))
+        return Status::Error(at + "labels[" + std::to_string(i) + "] " + jsonu::Dump((*v)[i]) + " is not a string");
+      if (std::string why = LabelProblem(name); !why.empty())
+        return Status::Error(at + "labels[" + std::to_string(i) + "] " + jsonu::Dump((*v)[i]) + " " + why);
+      for (size_t j = 0; j < i; ++j)
+        if (info_.labels[j] == name)
+          return Status::Error(at + "labels[" + std::to_string(i) + "] " + jsonu::Dump((*v)[i]) +
+                               " is labels[" + std::to_string(j) + "] again: each class needs its own name");
       info_.labels.push_back(name);
     }
   }
   return Status::Ok();
 }
 
-// The facts that depend on the graph: labels one per class, input_size the input layer's side.
-Status ModelImpl::CheckFactsAgainstGraph(const json* meta) const {
+// The facts that depend on the graph: labels one per class, input_size the input layer's side, an
+// ood block only on a two-class model. A model of K > 2 softmax units without labels (another tool's)
+// gets the names "class 0" ... "class K-1".
+Status ModelImpl::CheckFactsAgainstGraph(const json* meta) {
   const json* c = meta ? jsonu::FindNonNull(*meta, "catdog") : nullptr;
+  const size_t classes = out_numel_ == 1 ? 2 : size_t(out_numel_);
+  const bool has_labels = c && jsonu::FindNonNull(*c, "labels");
+  if (!has_labels && classes > 2 && classes <= size_t(kMaxClasses)) {
+    info_.labels.clear();
+    for (size_t i = 0; i < classes; ++i) info_.labels.push_back("class " + std::to_string(i));
+  }
   if (!c) return Status::Ok();
   const std::string at = src_ + ": userDefinedMetadata.catdog.";
-  const size_t classes = out_numel_ == 1 ? 2 : size_t(out_numel_);
-  if (jsonu::FindNonNull(*c, "labels") && info_.labels.size() != classes)
+  if (info_.has_ood && classes != 2)
+    return Status::Error(at + "ood is for a two-class model, the model's output " + detail::ShapeStr(info_.output_shape) +
+                         " has " + std::to_string(classes) + " classes (a class of its own says \"neither\")");
+  if (has_labels && info_.labels.size() != classes)
     return Status::Error(at + "labels has " + std::to_string(info_.labels.size()) + " names, the model's output " +
                          detail::ShapeStr(info_.output_shape) + " has " + std::to_string(classes) + " classes");
   if (const json* v = jsonu::FindNonNull(*c, "input_size")) {

@@ -190,6 +190,12 @@ const std::vector<Variant>& Variants() {
     t.push_back({"labels_empty_name", facts(json::array({"cat", ""}), "labels"), nullptr, {"catdog.labels[1] \"\""}});
     t.push_back({"labels_count_not_the_output", facts(json::array({"cat", "dog", "neither"}), "labels"), nullptr,
                  {"catdog.labels has 3 names", "output [1] has 2 classes"}});
+    t.push_back({"labels_with_a_slash", facts(json::array({"cat", "dog/puppy"}), "labels"), nullptr,
+                 {"catdog.labels[1] \"dog/puppy\"", "'/'"}});
+    t.push_back({"labels_dot_dot", facts(json::array({"..", "dog"}), "labels"), nullptr, {"catdog.labels[0] \"..\"", "folder name"}});
+    t.push_back({"labels_control_character", facts(json::array({"cat", "do\tg"}), "labels"), nullptr, {"catdog.labels[1]", "control character"}});
+    t.push_back({"labels_twice", facts(json::array({"cat", "cat"}), "labels"), nullptr, {"catdog.labels[1] \"cat\"", "labels[0] again"}});
+    t.push_back({"labels_65", facts(json(std::vector<std::string>(65, "x")), "labels"), nullptr, {"2 to 64 class names"}});
     t.push_back({"input_size_not_the_input", facts(100, "input_size"), nullptr, {"catdog.input_size 100", "input layer [3]"}});
     // ---- functional graphs
     t.push_back({"cyclic_graph", Functional([](json& d) { FL(d)[1]["inbound_nodes"] = Inbound({"b"}); }), nullptr,

@@ -142,7 +142,7 @@ test('mirror averaging on real photos: the mean of the photo and its mirror run 
   assert.ok(mirrored.some((p, i) => Math.abs(p - plain[i]) > 1e-4), `the mirror changed something: ${plain} -> ${mirrored}`);
   // Without a batch-2 run there is nothing to average.
   model.predictTensor(new Float32Array(S * S), [1, S, S, 1]);
-  assert.throws(() => model.pDogMirrored(), /the last run had 1 samples/);
+  assert.throws(() => model.classify(0, true), /not in the last run \(1 samples\)/);
   assert.equal(engine.classifyPixels(new Uint8Array(4 * 9).fill(200), 3, 3).batch, 1, 'off by default');
   // A stale handle is refused with a message; mirrored frames do not grow the heap after the first.
   assert.equal(core.mod._catdog_mirror_input(9999), -1);
