@@ -83,7 +83,9 @@ const byKind = new Map();
 const total = { n: 0, animal: 0 };
 chosen.forEach((r, i) => {
   const k = byKind.get(r[cKind]) ?? { n: 0, animal: 0 };
-  const animal = results[i].neither === true ? 0 : 1;
+  // A cat or a dog: the label (a two-class model's, or a K-class model's cat/dog class) unless the
+  // model's ood block says neither.
+  const animal = results[i].neither !== true && /^(cat|dog)s?$/i.test(results[i].label) ? 1 : 0;
   k.n += 1; k.animal += animal; total.n += 1; total.animal += animal;
   byKind.set(r[cKind], k);
 });

@@ -76,6 +76,46 @@ TEST(Calibrate, FitRecoversKnownTemperature) {
   EXPECT_EQ(catdog::calibrate::FitTemperature({}, {}), 1.0);
 }
 
+// K classes: log-probabilities of a softmax whose labels were drawn from softmax(z / 2.5) give T near
+// 2.5; the NLL there is a minimum; for K = 2 it is the sigmoid fit on the logit difference.
+TEST(Calibrate, FitRecoversKnownTemperatureForKClasses) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  const size_t n = 20000, k = 4;
+  std::vector<double> logp(n * k);
+  std::vector<uint8_t> y(n);
+  for (size_t i = 0; i < n; ++i) {
+    double z[k], norm = 0, norm_t = 0;
+    for (size_t c = 0; c < k; ++c) z[c] = normal(rng), norm += std::exp(z[c]), norm_t += std::exp(z[c] / 2.5);
+    for (size_t c = 0; c < k; ++c) logp[i * k + c] = z[c] - std::log(norm);  // the model's log softmax
+    double u = uni(rng), acc = 0;
+    y[i] = uint8_t(k - 1);
+    for (size_t c = 0; c < k; ++c)
+      if ((acc += std::exp(z[c] / 2.5) / norm_t) > u) {
+        y[i] = uint8_t(c);
+        break;
+      }
+  }
+  const double t = catdog::calibrate::FitTemperatureK(logp, k, y);
+  EXPECT_NEAR(t, 2.5, 0.08);
+  const double nll = catdog::calibrate::TemperatureNllK(logp, k, y, t);
+  EXPECT_LT(nll, catdog::calibrate::TemperatureNllK(logp, k, y, t * 1.05));
+  EXPECT_LT(nll, catdog::calibrate::TemperatureNllK(logp, k, y, t / 1.05));
+  EXPECT_LT(nll, catdog::calibrate::TemperatureNllK(logp, k, y, 1.0));
+  // Two classes: softmax(log p / T) of [1 - p, p] is sigmoid(logit(p) / T), the binary fit.
+  std::vector<double> z2, lp2;
+  std::vector<uint8_t> y2;
+  for (size_t i = 0; i < 4000; ++i) {
+    const double z = normal(rng), p = 1 / (1 + std::exp(-z));
+    z2.push_back(z);
+    lp2.push_back(std::log(1 - p));
+    lp2.push_back(std::log(p));
+    y2.push_back(uni(rng) < 1 / (1 + std::exp(-z / 1.7)) ? 1 : 0);
+  }
+  EXPECT_NEAR(catdog::calibrate::FitTemperatureK(lp2, 2, y2), catdog::calibrate::FitTemperature(z2, y2), 1e-6);
+}
+
 // a split the model gets all right with room to spare runs the fit to the lower
 // bound (it was written as T = 0.001 silently): DegenerateFit names it; an interior fit is fine.
 TEST(Calibrate, DegenerateFitsAreNamed) {
@@ -288,7 +328,7 @@ TEST(CalibrateCli, OneClassSplitIsRefused) {
   const std::string shipped = std::string(CATDOG_SOURCE_DIR) + "/web/models/catnet-aug";
   r = Catdog(tmp, "calibrate --model " + Q(shipped) + " --pack " + Q(tmp.path("pack")) + " --out " + Q(tmp.path("cal")));
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_NE(r.err.find("holds only cats"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("holds one class only"), std::string::npos) << r.err;
   EXPECT_FALSE(stdfs::exists(tmp.path("cal")));
 }
 #endif

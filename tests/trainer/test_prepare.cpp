@@ -661,7 +661,7 @@ TEST(Prepare, UnknownFoldersAreAnErrorListingThem) {
   stdfs::create_directories(tmp.path("empty"));
   s = catdog::prepare::Run(Opts(tmp.path("empty")), &r);
   ASSERT_FALSE(s);
-  EXPECT_NE(s.message().find("no cat/cats/dog/dogs"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("no class folders found (cat/cats, dog/dogs"), std::string::npos) << s.message();
 }
 
 TEST(Prepare, BadArgumentsAndNothingUsable) {
@@ -971,7 +971,7 @@ TEST(Prepare, OneClassIsRefusedUnlessAllowed) {
   catdog::prepare::Result r;
   catdog::Status s = catdog::prepare::Run(o, &r);
   ASSERT_FALSE(s);
-  EXPECT_NE(s.message().find("only cat images"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("no usable image of class dog"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("--allow-one-class"), std::string::npos) << s.message();
   EXPECT_FALSE(stdfs::exists(tmp.path("pack/pack.json")));
   o.allow_one_class = true;

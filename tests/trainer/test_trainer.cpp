@@ -22,6 +22,7 @@
 #include "catdog/catdog.h"
 #include "catdog/sha256.h"
 #include "export.h"
+#include "finetune.h"
 #include "learning_check.h"
 #include "models_torch.h"
 #include "fsutil.h"
@@ -334,6 +335,48 @@ TEST(Export, AffineQuantizationKeepsZeroExact) {
 }
 
 // ---- export -> the shared core -----------------------------------------------------------------------
+
+// K classes: every architecture with a Dense(3, softmax) head exports to a model the core runs as
+// libtorch does (3 probabilities an image), and a two-class model widened to three (--new-head)
+// answers its two classes exactly as before.
+TEST(Export, KClassHeadsMatchLibtorchInTheCoreAndWideningKeepsTheTwoClasses) {
+  for (const char* name : {"cnn", "catnet"}) {
+    SCOPED_TRACE(name);
+    const ArchSpec arch3 = WithClasses(*FindArch(name), 3);
+    EXPECT_EQ(ArchClasses(arch3), 3);
+    Checkpoint ck = RandomCheckpoint(arch3, 100, 5);
+    ck.meta_json = R"({"labels": ["cat", "dog", "neither"]})";
+    auto in = RandomInputs(3, 100, 13);
+    std::vector<float> torch_out, core_out;
+    ASSERT_TRUE(TorchPredict(ck, in.data(), 3, &torch_out));
+    ASSERT_EQ(torch_out.size(), 9u);
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(torch_out[3 * i] + torch_out[3 * i + 1] + torch_out[3 * i + 2], 1.0, 1e-5);
+    TfjsModel m;
+    Status s = BuildTfjsModel(ck, {}, &m);
+    ASSERT_TRUE(s) << s.message();
+    const json mj = json::parse(m.model_json);
+    EXPECT_EQ(mj["userDefinedMetadata"]["catdog"]["labels"], json({"cat", "dog", "neither"}));
+    s = CoreRun(m, in, 3, &core_out);
+    ASSERT_TRUE(s) << s.message();
+    EXPECT_LE(MaxAbsDiff(torch_out, core_out), 1e-4);
+    // Labels that do not match the head are refused at export.
+    ck.meta_json = R"({"labels": ["cat", "dog"]})";
+    EXPECT_FALSE(BuildTfjsModel(ck, {}, &m));
+
+    Checkpoint two = RandomCheckpoint(*FindArch(name), 100, 6), wide;
+    two.meta_json = R"({"labels": ["cat", "dog"]})";
+    ASSERT_TRUE(WidenHead(two, {"cat", "dog", "neither"}, &wide));
+    EXPECT_EQ(ArchClasses(wide.arch), 3);
+    std::vector<float> p2, p3;
+    ASSERT_TRUE(TorchPredict(two, in.data(), 3, &p2));
+    ASSERT_TRUE(TorchPredict(wide, in.data(), 3, &p3));
+    for (int i = 0; i < 3; ++i) {
+      const float dog_given_pet = p3[3 * i + 1] / (p3[3 * i] + p3[3 * i + 1]);
+      EXPECT_NEAR(dog_given_pet, p2[i], 1e-5) << "image " << i;
+    }
+    EXPECT_FALSE(WidenHead(wide, {"a", "b", "c", "d"}, &two)) << "only a two-class model is widened";
+  }
+}
 
 TEST(Export, TutorialModelsMatchLibtorchInTheCore) {
   for (const ArchSpec& arch : Architectures()) {

@@ -33,6 +33,10 @@ void RegisterPrepare(CLI::App& app) {
   cmd->add_option("--threads", args->o.threads, "Decode threads (0 = all cores)")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->add_option("--max-pixels", args->o.decode.max_pixels, "Refuse images whose header claims more pixels (at most 268435456 are ever decoded: the preprocessing limit)")
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32))->capture_default_str();
+  cmd->add_option("--classes", args->o.classes,
+                  "The classes in label order, comma-separated (default cat,dog): folder NAME or NAMEs, any case, "
+                  "is that class; e.g. --classes cat,dog,neither")
+      ->delimiter(',');
   cmd->add_flag("--allow-one-class", args->o.allow_one_class,
                 "Write a pack holding only cats or only dogs (refused otherwise: a classifier trained on it learns "
                 "nothing)");

@@ -30,6 +30,10 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--finetune", ft->model,
                   "Start from a shipped TF.js model (its folder or model.json) instead of random weights; its "
                   "architecture and preprocessing are kept. Defaults become --lr 1e-4 --epochs 10");
+  cmd->add_flag("--new-head", opt->new_head,
+                "With --finetune of a two-class model and a pack of K > 2 classes whose first two are the model's "
+                "(say cat,dog,neither): a K-class softmax head that starts out answering the model's two classes as "
+                "the model did; the whole network then learns all K");
   cmd->add_option("--export", opt->export_dir, "After training, export best.pt here as a TF.js model (atomically; checked before training: an "
                   "existing folder catdog did not write needs --force)");
   cmd->add_option("--quantize", ft->quantize, "With --export: float16 | uint16 | uint8")

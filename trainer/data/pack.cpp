@@ -24,6 +24,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "catdog/classify.h"
 #include "fsutil.h"
 
 #include <sys/stat.h>
@@ -34,6 +35,21 @@ namespace stdfs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// 2 to 64 class names, each a valid label (catdog/classify.h LabelProblem), no two alike.
+Status CheckClassNames(const std::vector<std::string>& names, const std::string& what) {
+  if (names.size() < 2 || names.size() > size_t(kMaxClasses))
+    return Status::Error(what + ": " + std::to_string(names.size()) + " classes (a pack holds 2 to " +
+                         std::to_string(kMaxClasses) + ")");
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::string why = LabelProblem(names[i]); !why.empty())
+      return Status::Error(what + ": class " + std::to_string(i) + " '" + fs::JsonSafeName(names[i]) + "' " + why);
+    for (size_t j = 0; j < i; ++j)
+      if (names[j] == names[i])
+        return Status::Error(what + ": class " + std::to_string(i) + " '" + names[i] + "' is class " + std::to_string(j) + " again");
+  }
+  return Status::Ok();
+}
 
 constexpr char kShardMagic[8] = {'C', 'D', 'P', 'K', 'S', 'H', 'R', 'D'};
 constexpr size_t kShardHeaderBytes = 8 + 4 * 4;  // magic, version, size, count, first
@@ -252,9 +268,9 @@ Status ParseShard(const std::string& name, FrameReader& rd, const Pack::ShardInf
   }
   if (!rd.AtEnd()) return bad("extra data after the last record");
   for (uint32_t i = 0; i < n; ++i) {
-    if (out->labels[first + i] > 1)
+    if (out->labels[first + i] >= out->class_names.size())
       return bad("record " + std::to_string(first + i) + " has label " + std::to_string(out->labels[first + i]) +
-                 " (expected 0 = cat or 1 = dog)");
+                 " (the pack has " + std::to_string(out->class_names.size()) + " classes)");
     if (out->splits[first + i] > kTest)
       return bad("record " + std::to_string(first + i) + " has split " + std::to_string(out->splits[first + i]));
   }
@@ -363,6 +379,7 @@ Status ValidatePack(const Pack& p) {
   if (!(p.val_fraction >= 0 && p.test_fraction >= 0 && p.val_fraction + p.test_fraction < 1))
     return Status::Error("pack: fractions val " + std::to_string(p.val_fraction) + " + test " +
                          std::to_string(p.test_fraction) + " must be >= 0 and sum to < 1");
+  if (Status cs = CheckClassNames(p.class_names, "pack"); !cs) return cs;
   size_t n = p.labels.size();
   if (n > 0xFFFFFFFFull) return Status::Error("pack: too many records (" + std::to_string(n) + ")");
   if (p.splits.size() != n) return Status::Error("pack: " + std::to_string(p.splits.size()) + " splits for " + std::to_string(n) + " labels");
@@ -372,7 +389,9 @@ Status ValidatePack(const Pack& p) {
     return Status::Error("pack: " + std::to_string(p.pixels.size()) + " pixel bytes for " + std::to_string(n) + " images of " +
                          std::to_string(p.size) + "x" + std::to_string(p.size));
   for (size_t i = 0; i < n; ++i) {
-    if (p.labels[i] > 1) return Status::Error("pack: record " + std::to_string(i) + " has label " + std::to_string(p.labels[i]));
+    if (p.labels[i] >= p.class_names.size())
+      return Status::Error("pack: record " + std::to_string(i) + " has label " + std::to_string(p.labels[i]) + " (" +
+                           std::to_string(p.class_names.size()) + " classes)");
     if (p.splits[i] > kTest) return Status::Error("pack: record " + std::to_string(i) + " has split " + std::to_string(p.splits[i]));
     if (!p.paths.empty() && p.paths[i].size() > kMaxPathBytes)
       return Status::Error("pack: record " + std::to_string(i) + " has a path of " + std::to_string(p.paths[i].size()) +
@@ -501,11 +520,12 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
 
   pack.content_hash = content_hash;
   pack.shards = plan;
-  json counts = json::object();
-  for (Split sp : {kTrain, kVal, kTest}) counts[SplitName(sp)] = {{"cat", 0}, {"dog", 0}};
-  for (size_t i = 0; i < n; ++i)
-    counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"] =
-        counts[SplitName(Split(pack.splits[i]))][pack.labels[i] ? "dog" : "cat"].get<size_t>() + 1;
+  json counts = json::object();  // per split, images of each class by name (names are valid UTF-8)
+  for (Split sp : {kTrain, kVal, kTest}) {
+    const std::vector<size_t> c = pack.ClassCounts(sp);
+    json& row = counts[SplitName(sp)] = json::object();
+    for (size_t k = 0; k < c.size(); ++k) row[pack.class_names[k]] = c[k];
+  }
   json sources = json::array();  // folder names that are not UTF-8 are stored escaped (fs::JsonSafeName)
   for (const std::string& src : pack.sources) sources.push_back(fs::JsonSafeName(src));
   json shards = json::array();
@@ -517,7 +537,7 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
       {"version", kPackVersion},
       {"image", {{"size", pack.size}, {"channels", 1}, {"dtype", "uint8"}, {"fit", pack.fit}, {"gray", pack.gray},
                  {"resize", "area"}, {"function", "catdog::preprocess_u8"}}},
-      {"labels", {"cat", "dog"}},
+      {"labels", pack.class_names},
       {"seed", pack.seed},
       {"val_fraction", pack.val_fraction},
       {"test_fraction", pack.test_fraction},
@@ -542,6 +562,13 @@ Status WritePack(const std::string& dir, Pack& pack, const WriteOptions& options
   // The new pack is in place: the old pack's shards and any other shard-*.zst go (our pattern only).
   RemoveShards(dir, plan);
   return Status::Ok();
+}
+
+std::vector<size_t> Pack::ClassCounts(int s) const {
+  std::vector<size_t> c(class_names.size(), 0);
+  for (size_t i = 0; i < labels.size(); ++i)
+    if ((s < 0 || splits[i] == s) && labels[i] < c.size()) ++c[labels[i]];
+  return c;
 }
 
 Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack* out, const std::string& mname,
@@ -580,6 +607,10 @@ Status ParsePack(std::string_view manifest_json, const ShardSource& source, Pack
     return bad("val_fraction " + std::to_string(p.val_fraction) + " and test_fraction " + std::to_string(p.test_fraction) +
                " must be >= 0 and sum to < 1");
   GetField(m, "sources", &p.sources);
+  if (m.contains("labels")) {
+    if (!GetField(m, "labels", &p.class_names)) return bad("\"labels\" is not a list of class names");
+    if (Status cs = CheckClassNames(p.class_names, "\"labels\""); !cs) return bad(cs.message());
+  }
   const json* comp = m.contains("compression") && m["compression"].is_object() ? &m["compression"] : nullptr;
   std::string codec, filter;
   if (!comp || !GetField(*comp, "codec", &codec) || !GetField(*comp, "pixel_filter", &filter))

@@ -31,7 +31,10 @@ struct Pack {
   double val_fraction = 0, test_fraction = 0;
   std::string content_hash;      // hex; over pixels+labels+splits in order (not paths)
   std::vector<uint8_t> pixels;   // count() * size * size
-  std::vector<uint8_t> labels;   // 0 = cat, 1 = dog
+  std::vector<uint8_t> labels;   // the class index of each image, into class_names
+  // The K class names (2 to 64; pack.json "labels"), in label order. Packs from before K classes
+  // say ["cat", "dog"].
+  std::vector<std::string> class_names = {"cat", "dog"};
   std::vector<uint8_t> splits;   // Split
   std::vector<std::string> paths;  // source file, relative to its --images root, for reports
   // Added by `data` (additive): provenance and the shard list as written / verified.
@@ -47,6 +50,9 @@ struct Pack {
   std::vector<ShardInfo> shards;  // filled by WritePack and ReadPack
   size_t count() const { return labels.size(); }
   const uint8_t* image(size_t i) const { return pixels.data() + i * size_t(size) * size; }
+  int classes() const { return int(class_names.size()); }
+  // Images of each class (class_names order) in split `s`, or in the whole pack when s is -1.
+  std::vector<size_t> ClassCounts(int s = -1) const;
   // Indices of one split, in pack order.
   std::vector<size_t> Indices(Split s) const;
 };

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catdog/classify.h"
 #include "fsutil.h"
 
 
@@ -44,11 +45,22 @@ std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+// The classes of the running Scan (Options::classes, checked); cat and dog by default.
+thread_local std::vector<std::string> g_classes = {"cat", "dog"};
+
 int ClassOf(const std::string& name) {
-  std::string n = Lower(name);
-  if (n == "cat" || n == "cats") return 0;
-  if (n == "dog" || n == "dogs") return 1;
+  const std::string n = Lower(name);
+  for (size_t k = 0; k < g_classes.size(); ++k) {
+    const std::string c = Lower(g_classes[k]);
+    if (n == c || n == c + "s") return int(k);
+  }
   return -1;
+}
+
+std::string ClassList() {
+  std::string s;
+  for (const std::string& c : g_classes) s += (s.empty() ? "" : ", ") + c + "/" + c + "s";
+  return s;
 }
 int SplitOf(const std::string& name) {
   std::string n = Lower(name);
@@ -163,7 +175,7 @@ void SkipNonFolder(const stdfs::directory_entry& e, std::vector<Skipped>* skippe
                         "named like a class or split folder but not a readable folder" +
                             (ec ? ": " + ec.message() : std::string())});
   else
-    skipped->push_back({e.path().string(), kOutsideClassFolder, is_dir ? "hidden folder" : "not inside a cat/dog folder"});
+    skipped->push_back({e.path().string(), kOutsideClassFolder, is_dir ? "hidden folder" : "not inside a class folder"});
 }
 
 std::string FolderName(const stdfs::path& root) {
@@ -184,8 +196,33 @@ uint64_t UniformBelow(std::mt19937_64& rng, uint64_t bound) {
 
 }  // namespace
 
-Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* files, std::vector<Skipped>* skipped) {
+Status ClassNames(const std::vector<std::string>& classes, std::vector<std::string>* out) {
+  *out = classes.empty() ? std::vector<std::string>{"cat", "dog"} : classes;
+  if (out->size() < 2 || out->size() > size_t(kMaxClasses))
+    return Status::Error("--classes: " + std::to_string(out->size()) + " class" + (out->size() == 1 ? "" : "es") +
+                         " given; a classifier needs 2 to " + std::to_string(kMaxClasses));
+  for (size_t i = 0; i < out->size(); ++i) {
+    const std::string& c = (*out)[i];
+    if (std::string why = LabelProblem(c); !why.empty())
+      return Status::Error("--classes: class " + std::to_string(i + 1) + " '" + fs::JsonSafeName(c) + "' " + why);
+    for (size_t j = 0; j < i; ++j) {
+      const std::string a = Lower(c), b = Lower((*out)[j]);
+      if (a == b || a == b + "s" || b == a + "s")
+        return Status::Error("--classes: '" + c + "' and '" + (*out)[j] + "' would read the same folders (names match "
+                             "in any case, with or without a final s)");
+    }
+    if (SplitOf(c) >= 0) return Status::Error("--classes: '" + c + "' is the name of a split folder (train, val, test)");
+  }
+  return Status::Ok();
+}
+
+Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* files, std::vector<Skipped>* skipped,
+            const std::vector<std::string>& classes) {
   files->clear();
+  if (Status cs = ClassNames(classes, &g_classes); !cs) {
+    g_classes = {"cat", "dog"};
+    return cs;
+  }
   if (roots.empty()) return Status::Error("no --images folder given");
   Walker walker{nullptr, skipped, {}};
   std::vector<std::string> unknown;
@@ -193,7 +230,7 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
     std::error_code ec;
     if (!stdfs::is_directory(root, ec))
       return Status::Error(root + ": " + (stdfs::exists(root, ec) ? "not a folder" : "no such folder") +
-                           " (--images wants a folder of cat/dog class folders)");
+                           " (--images wants a folder of class folders: " + ClassList() + ")");
     std::vector<SourceFile> found;
     walker.files = &found;
     size_t class_folders = 0;
@@ -249,7 +286,8 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
       }
     }
     if (class_folders == 0 && unknown.empty())
-      return Status::Error(root + ": no cat/cats/dog/dogs folders found (expected e.g. " + root + "/Cat and " + root + "/Dog)");
+      return Status::Error(root + ": no class folders found (" + ClassList() + ", any case; e.g. " + root + "/" +
+                           g_classes[0] + " and " + root + "/" + g_classes[1] + ")");
     std::sort(found.begin(), found.end(), [](const SourceFile& a, const SourceFile& b) { return a.rel < b.rel; });
     files->insert(files->end(), found.begin(), found.end());
   }
@@ -277,8 +315,9 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
   if (!unknown.empty()) {
     std::string list;
     for (size_t i = 0; i < unknown.size(); ++i) list += (i ? ", " : "") + unknown[i];
-    return Status::Error("folders that are not a class (cat, cats, dog, dogs — any case) or a split (train, "
-                         "validation, val, test) holding classes: " + list);
+    return Status::Error("folders that are not a class (" + ClassList() + " — any case) or a split (train, "
+                         "validation, val, test) holding classes: " + list +
+                         ". Other classes: name them all with --classes (e.g. --classes cat,dog,neither)");
   }
   std::sort(skipped->begin(), skipped->end(), [](const Skipped& a, const Skipped& b) { return a.path < b.path; });
   return Status::Ok();
@@ -287,7 +326,8 @@ Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* file
 void AssignSplits(const std::vector<uint8_t>& labels, std::vector<int>* splits, double val_fraction,
                   double test_fraction, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  for (uint8_t cls : {0, 1}) {
+  const int classes = labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+  for (int cls = 0; cls < classes; ++cls) {
     std::vector<size_t> idx;
     for (size_t i = 0; i < labels.size(); ++i)
       if (labels[i] == cls && (*splits)[i] < 0) idx.push_back(i);
@@ -313,7 +353,7 @@ Status Run(const Options& o, Result* result) {
   result->threads = threads;
 
   std::vector<SourceFile> files;
-  Status s = Scan(o.image_dirs, &files, &result->skipped);
+  Status s = Scan(o.image_dirs, &files, &result->skipped, o.classes);
   if (!s) return s;
   result->files_found = files.size();
   const auto t1 = Clock::now();
@@ -386,10 +426,10 @@ Status Run(const Options& o, Result* result) {
   // Collect: skips, duplicates (first in sorted order wins), conversions. The same bytes under
   // both classes cannot be labelled: every copy is skipped as in-both-classes.
   std::unordered_map<std::string, size_t> first_by_hash;
-  std::unordered_map<std::string, uint8_t> labels_by_hash;  // bit 1 << label
+  std::unordered_map<std::string, uint64_t> labels_by_hash;  // bit 1 << label
   for (size_t i = 0; i < files.size(); ++i)
     if (items[i].problem == imaging::Problem::kNone)
-      labels_by_hash[std::string(items[i].hash.begin(), items[i].hash.end())] |= uint8_t(1u << files[i].label);
+      labels_by_hash[std::string(items[i].hash.begin(), items[i].hash.end())] |= uint64_t(1) << files[i].label;
   std::vector<size_t> used;
   for (size_t i = 0; i < files.size(); ++i) {
     const Item& item = items[i];
@@ -399,7 +439,7 @@ Status Run(const Options& o, Result* result) {
     }
     std::string key(item.hash.begin(), item.hash.end());
     auto [it, inserted] = first_by_hash.emplace(key, i);
-    if (labels_by_hash[key] == 3) {
+    if (const uint64_t bits = labels_by_hash[key]; bits & (bits - 1)) {  // two or more classes
       result->skipped.push_back({files[i].path, kInBothClasses,
                                  inserted ? "the same bytes are also under the other class folder"
                                           : "the same bytes as " + files[it->second].path + " (other class or a copy)"});
@@ -424,6 +464,7 @@ Status Run(const Options& o, Result* result) {
   p.val_fraction = o.val_fraction;
   p.test_fraction = o.test_fraction;
   p.sources = o.image_dirs;
+  ClassNames(o.classes, &p.class_names);  // checked by Scan
   std::vector<int> splits(used.size());
   p.labels.resize(used.size());
   p.paths.resize(used.size());
@@ -446,12 +487,14 @@ Status Run(const Options& o, Result* result) {
     result->total_s = Seconds(t0, Clock::now());
     return Status::Error("no usable image found in " + std::to_string(files.size()) + " files (see the skipped list)");
   }
-  const size_t dogs = size_t(std::count(p.labels.begin(), p.labels.end(), uint8_t(1)));
-  if ((dogs == 0 || dogs == used.size()) && !o.allow_one_class) {
+  std::string empty;
+  for (size_t k = 0; k < p.class_names.size(); ++k)
+    if (p.ClassCounts()[k] == 0) empty += (empty.empty() ? "" : ", ") + p.class_names[k];
+  if (!empty.empty() && !o.allow_one_class) {
     result->total_s = Seconds(t0, Clock::now());
-    return Status::Error("only " + std::string(dogs ? "dog" : "cat") + " images were found (" +
-                         std::to_string(used.size()) + "); a cat/dog classifier needs both. Add the other class "
-                         "folder, or pass --allow-one-class (say, for a pack of corrections to fine-tune on)");
+    return Status::Error("no usable image of class " + empty + " was found (" + std::to_string(used.size()) +
+                         " images of the others); a classifier needs every class. Add its folder's photos, leave the "
+                         "class out of --classes, or pass --allow-one-class (say, for a pack of corrections to fine-tune on)");
   }
   if (!o.out.empty()) {
     pack::WriteOptions w = o.write;
@@ -472,14 +515,14 @@ Status Run(const Options& o, Result* result) {
 
 json Report(const Options& o, const Result& r) {
   const pack::Pack& p = r.pack;
-  json per_class = {{"cat", 0}, {"dog", 0}};
+  json per_class = json::object();
   json per_split = json::object();
-  for (const char* sp : {"train", "val", "test"}) per_split[sp] = {{"cat", 0}, {"dog", 0}};
-  for (size_t i = 0; i < p.count(); ++i) {
-    const char* cls = p.labels[i] ? "dog" : "cat";
-    per_class[cls] = per_class[cls].get<size_t>() + 1;
-    json& sp = per_split[pack::SplitName(pack::Split(p.splits[i]))];
-    sp[cls] = sp[cls].get<size_t>() + 1;
+  const std::vector<size_t> all = p.ClassCounts();
+  for (size_t k = 0; k < all.size(); ++k) per_class[p.class_names[k]] = all[k];
+  for (pack::Split sp : {pack::kTrain, pack::kVal, pack::kTest}) {
+    const std::vector<size_t> c = p.ClassCounts(sp);
+    json& row = per_split[pack::SplitName(sp)] = json::object();
+    for (size_t k = 0; k < c.size(); ++k) row[p.class_names[k]] = c[k];
   }
   json skipped = json::object();
   for (int k = 1; k < imaging::kNumProblems; ++k) skipped[imaging::ProblemName(imaging::Problem(k))] = 0;
@@ -537,11 +580,11 @@ json Report(const Options& o, const Result& r) {
 
 std::string SummaryLine(const Options& o, const Result& r) {
   const pack::Pack& p = r.pack;
-  size_t cls[2] = {0, 0}, sp[3] = {0, 0, 0};
-  for (size_t i = 0; i < p.count(); ++i) {
-    cls[p.labels[i] ? 1 : 0]++;
-    sp[p.splits[i] <= 2 ? p.splits[i] : 0]++;
-  }
+  size_t sp[3] = {0, 0, 0};
+  for (size_t i = 0; i < p.count(); ++i) sp[p.splits[i] <= 2 ? p.splits[i] : 0]++;
+  std::string per_class;
+  const std::vector<size_t> cls = p.ClassCounts();
+  for (size_t k = 0; k < cls.size(); ++k) per_class += (k ? ", " : "") + p.class_names[k] + " " + std::to_string(cls[k]);
   std::map<std::string, size_t> reasons;
   for (const Skipped& s : r.skipped) reasons[s.reason]++;
   std::string why;
@@ -549,11 +592,11 @@ std::string SummaryLine(const Options& o, const Result& r) {
   if (!why.empty()) why += ")";
   uint64_t bytes = 0;
   for (const auto& sh : p.shards) bytes += sh.bytes;
-  char buf[512];
+  char buf[8192];
   std::snprintf(buf, sizeof buf,
-                "prepare: %zu images used (cat %zu, dog %zu; train %zu, val %zu, test %zu), %zu skipped%s, %zu duplicates"
+                "prepare: %zu images used (%s; train %zu, val %zu, test %zu), %zu skipped%s, %zu duplicates"
                 " -> %s (%zu shard%s, %.1f MB) in %.1f s (%.0f images/s, %d threads)",
-                p.count(), cls[0], cls[1], sp[0], sp[1], sp[2], r.skipped.size(), why.c_str(), r.duplicates.size(),
+                p.count(), per_class.c_str(), sp[0], sp[1], sp[2], r.skipped.size(), why.c_str(), r.duplicates.size(),
                 o.out.empty() ? "(not written)" : o.out.c_str(), p.shards.size(), p.shards.size() == 1 ? "" : "s",
                 double(bytes) / 1e6, r.total_s,
                 r.total_s > 0 ? double(r.files_found) / r.total_s : 0.0, r.threads);

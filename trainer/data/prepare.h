@@ -1,6 +1,7 @@
 // `catdog prepare` as a library (prepare.cpp; the CLI is cmd_prepare.cpp): image folders -> a dataset pack.
 //
-// Folder layouts (class names case-insensitive: cat/cats = 0, dog/dogs = 1):
+// Folder layouts (class names case-insensitive: cat/cats = 0, dog/dogs = 1; with --classes A,B,C
+// the folders A or As = 0, B or Bs = 1, C or Cs = 2, ...):
 //   ROOT/{Cat,Dog}/...                         (Microsoft PetImages; any cat/cats/dog/dogs folders)
 //   ROOT/{train,validation,val,test}/{cats,dogs}/...  (cats_and_dogs_filtered: the split is kept)
 //   ROOT named cat/cats/dog/dogs itself
@@ -45,7 +46,10 @@ struct Options {
   int threads = 0;                 // 0 = all cores
   imaging::DecodeOptions decode;   // pixel cap etc.
   pack::WriteOptions write;        // shard size, zstd level
-  bool allow_one_class = false;    // else a pack holding only cats or only dogs is refused
+  bool allow_one_class = false;    // else a pack with a class that has no image is refused
+  // The classes, in label order (--classes): a folder is class k when its name is classes[k] or
+  // classes[k] + "s", any case. Empty: cat and dog (cat/cats, dog/dogs).
+  std::vector<std::string> classes;
   // Called on the calling thread about 10 times a second while decoding: (done, total).
   std::function<void(size_t, size_t)> progress;
 };
@@ -54,7 +58,7 @@ struct Options {
 struct SourceFile {
   std::string path;      // as opened (root joined with rel)
   std::string rel;       // relative to its --images root
-  uint8_t label = 0;     // 0 cat, 1 dog
+  uint8_t label = 0;     // class index into Options::classes
   int split = -1;        // -1 = choose by fraction; else pack::Split given by the folder layout
   uint64_t dev = 0, ino = 0;  // the file reached (after symlinks): one file in both classes is a conflict
 };
@@ -85,7 +89,12 @@ struct Result {
 
 // Finds the class folders and files under the roots. Unknown folders -> error (bad input) listing
 // them; problems with single entries (symlink loops, unreadable folders) go to *skipped.
-Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* files, std::vector<Skipped>* skipped);
+// `classes` as Options::classes (empty: cat, dog).
+Status Scan(const std::vector<std::string>& roots, std::vector<SourceFile>* files, std::vector<Skipped>* skipped,
+            const std::vector<std::string>& classes = {});
+// The class names a run uses (Options::classes, or cat and dog), checked: 2 to 64 valid labels
+// (catdog/classify.h), no two that name the same folder.
+Status ClassNames(const std::vector<std::string>& classes, std::vector<std::string>* out);
 
 // Assigns splits in place for files with split == -1 among the `used` ones (see above).
 // labels/splits are parallel arrays; splits[i] == -1 means "choose".

@@ -71,6 +71,28 @@ int RunCommand(Command c) {
   if (ShowProgress()) o.progress = [start](size_t done, size_t total) { DrawProgress(done, total, start); };
   // One prepare per --out: a second one into the same folder (which would interleave shards) is
   // refused. The flock is the kernel's, so a killed prepare never leaves a stale lock.
+  // The classes are checked before anything is made.
+  {
+    std::vector<std::string> names;
+    if (Status cs = prepare::ClassNames(o.classes, &names); !cs) {
+      spdlog::error("prepare: {}", cs.message());
+      return kExitBadInput;
+    }
+  }
+  // A --out folder this run makes and leaves empty (bad input found while scanning) goes again:
+  // a refused prepare leaves nothing behind. Declared before the lock, so it runs after its release.
+  struct RemoveIfLeftEmpty {
+    std::string dir;
+    bool armed = false;
+    ~RemoveIfLeftEmpty() {
+      if (armed) ::rmdir(dir.c_str());  // only an empty folder is removed
+    }
+  } made;
+  {
+    std::error_code ec;
+    made.armed = !o.out.empty() && !std::filesystem::exists(o.out, ec);
+    made.dir = o.out;
+  }
   if (Status ds = fs::MakeOutputDir(o.out, "--out"); !ds) {
     spdlog::error("prepare: {}", ds.message());
     return o.out.empty() || std::filesystem::exists(o.out) ? kExitBadInput : kExitFailure;
@@ -106,6 +128,7 @@ int RunCommand(Command c) {
     if (scanned) std::printf("%s\n", prepare::SummaryLine(o, r).c_str());
     return r.write_failed ? kExitFailure : kExitBadInput;
   }
+  made.armed = false;
   std::printf("%s\n", prepare::SummaryLine(o, r).c_str());
   return report_failed ? kExitFailure : kExitOk;
 }

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "catdog/catdog.h"
+#include "catdog/classify.h"
 #include "exit_codes.h"
 #include "fsutil.h"
 #include "metrics.h"
@@ -38,6 +39,113 @@ int Fail(int code, const std::string& msg) {
   return code;
 }
 
+// A K-class model (K > 2 softmax units, catdog/classify.h): accuracy, the K x K confusion matrix,
+// per-class precision and recall, log loss and the top-label calibration error (ECE, 10 bins), with
+// every answer from the core's Classify (as predict and the page).
+int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>& samples, const std::string& source,
+              const nlohmann::json& skipped) {
+  const ModelInfo& info = model.info();
+  const size_t k = size_t(ClassCount(info)), S = size_t(info.input_shape[0]), plane = S * S, per = model.output_size();
+  std::vector<std::vector<int64_t>> confusion(k, std::vector<int64_t>(k, 0));
+  std::vector<float> in, out, mir_in, mir_out, probs(2 * k);
+  std::vector<float> p_true(samples.size());
+  std::vector<int> predicted(samples.size());
+  double log_loss = 0;
+  std::vector<double> bin_conf(10, 0), bin_acc(10, 0), bin_n(10, 0);
+  for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
+    const size_t len = std::min(samples.size() - start, size_t(a.batch));
+    in.resize(len * plane);
+    out.resize(len * per);
+    for (size_t i = 0; i < len; ++i)
+      for (size_t q = 0; q < plane; ++q) in[i * plane + q] = float(samples[start + i].u8[q]) / 255.f;
+    Status rs = model.Run(in.data(), int(len), out.data());
+    if (rs && a.flip) {
+      mir_in.resize(in.size());
+      mir_out.resize(out.size());
+      for (size_t i = 0; i < len; ++i) MirrorLeftRight(in.data() + i * plane, mir_in.data() + i * plane, S, S, 1);
+      rs = model.Run(mir_in.data(), int(len), mir_out.data());
+    }
+    if (!rs) return Fail(kExitFailure, a.model_dir + ": inference failed: " + rs.message());
+    for (size_t i = 0; i < len; ++i) {
+      int c = Classify(info, out.data() + i * per, per, probs.data());
+      if (a.flip && c >= 0) {
+        Classify(info, mir_out.data() + i * per, per, probs.data() + k);
+        for (size_t q = 0; q < k; ++q) probs[q] = MirrorAverage(probs[q], probs[k + q]);
+        c = Decide(info, probs.data());
+      }
+      if (c < 0) return Fail(kExitFailure, a.model_dir + ": " + samples[start + i].path + ": the model returned NaN");
+      const size_t truth = samples[start + i].label;
+      ++confusion[truth][size_t(c)];
+      predicted[start + i] = c;
+      p_true[start + i] = probs[truth];
+      log_loss -= std::log(std::max(double(probs[truth]), 1e-7));
+      const double conf = probs[size_t(c)];
+      const size_t b = std::min<size_t>(9, size_t(conf * 10));
+      bin_conf[b] += conf;
+      bin_acc[b] += size_t(c) == truth;
+      bin_n[b] += 1;
+    }
+  }
+  const double n = double(samples.size());
+  int64_t right = 0;
+  for (size_t c = 0; c < k; ++c) right += confusion[c][c];
+  double ece = 0;
+  for (size_t b = 0; b < 10; ++b) ece += std::fabs(bin_acc[b] - bin_conf[b]) / n;
+  nlohmann::json per_class = nlohmann::json::array();
+  for (size_t c = 0; c < k; ++c) {
+    int64_t row = 0, col = 0;
+    for (size_t q = 0; q < k; ++q) row += confusion[c][q], col += confusion[q][c];
+    per_class.push_back({{"label", info.labels[c]}, {"images", row},
+                         {"recall", row ? nlohmann::json(double(confusion[c][c]) / double(row)) : nlohmann::json(nullptr)},
+                         {"precision", col ? nlohmann::json(double(confusion[c][c]) / double(col)) : nlohmann::json(nullptr)}});
+  }
+  std::vector<size_t> order(samples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return p_true[x] < p_true[y]; });
+  std::vector<size_t> worst;
+  for (size_t i : order)
+    if (worst.size() < a.worst && size_t(predicted[i]) != samples[i].label) worst.push_back(i);
+  if (a.json) {
+    nlohmann::json j = {{"model", fs::JsonSafeName(a.model_dir)}, {"source", fs::JsonSafeName(source)},
+                        {"backend", BackendName(model.backend())}, {"labels", info.labels}, {"n", samples.size()},
+                        {"accuracy", double(right) / n}, {"log_loss", log_loss / n}, {"ece", ece},
+                        {"confusion", confusion}, {"per_class", per_class}, {"temperature", info.temperature},
+                        {"calibrated", info.temperature != 1.0}, {"flip_averaging", a.flip}, {"skipped", skipped}};
+    nlohmann::json w = nlohmann::json::array();
+    for (size_t i : worst)
+      w.push_back({{"path", fs::JsonSafeName(samples[i].path)}, {"label", info.labels[samples[i].label]},
+                   {"predicted", info.labels[size_t(predicted[i])]}, {"p_true", p_true[i]},
+                   {"pixels_b64", train::Base64Encode(samples[i].u8.data(), samples[i].u8.size())}});
+    j["worst"] = w;
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("%s on %s: %zu images (%zu skipped), backend %s, %zu classes\n", a.model_dir.c_str(), source.c_str(),
+              samples.size(), skipped.size(), BackendName(model.backend()), k);
+  std::printf("accuracy  %.2f%%   log loss %.4f   ECE %.4f (temperature %.4f)\n", 100.0 * double(right) / n, log_loss / n,
+              ece, info.temperature);
+  size_t wname = 9;
+  for (const std::string& l : info.labels) wname = std::max(wname, l.size());
+  for (const auto& pc : per_class) {
+    auto pct = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.2f}%", 100 * v.get<double>()) : "n/a"; };
+    std::printf("%-*s precision %s  recall %s  (%lld images)\n", int(wname), pc["label"].get<std::string>().c_str(),
+                pct(pc["precision"]).c_str(), pct(pc["recall"]).c_str(), (long long)pc["images"].get<int64_t>());
+  }
+  std::printf("confusion (rows true, cols predicted)\n%-*s", int(wname), "");
+  for (size_t c = 0; c < k; ++c) std::printf(" %9.9s", info.labels[c].c_str());
+  std::printf("\n");
+  for (size_t c = 0; c < k; ++c) {
+    std::printf("%-*s", int(wname), info.labels[c].c_str());
+    for (size_t q = 0; q < k; ++q) std::printf(" %9lld", (long long)confusion[c][q]);
+    std::printf("\n");
+  }
+  if (!worst.empty()) std::printf("worst mistakes (P(true class), true, predicted, path):\n");
+  for (size_t i : worst)
+    std::printf("  %.4f  %s  %s  %s\n", p_true[i], info.labels[samples[i].label].c_str(),
+                info.labels[size_t(predicted[i])].c_str(), samples[i].path.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunEvaluate(const EvaluateOptions& a) {
@@ -63,9 +171,14 @@ int RunEvaluate(const EvaluateOptions& a) {
   Status s = fs::LoadModelDir(a.model_dir, lo, &model);
   if (!s) return Fail(kExitBadInput, s.message());
   const ModelInfo& info = model->info();
+  const bool k_classes = ClassCount(info) > 2 && model->output_size() == size_t(ClassCount(info));
   if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
-      model->output_size() != 1)
-    return Fail(kExitBadInput, a.model_dir + ": expected a [S,S,1] -> [1] cat/dog model");
+      (model->output_size() != 1 && !k_classes))
+    return Fail(kExitBadInput, a.model_dir + ": expected a [S,S,1] image model with one sigmoid output or one softmax "
+                                             "output per label");
+  if (k_classes && (a.corruptions || !a.ood_images.empty() || a.uncalibrated))
+    return Fail(kExitBadInput, a.model_dir + ": --corruptions, --ood-images and --uncalibrated are for two-class models; "
+                                             "this model has " + std::to_string(ClassCount(info)) + " classes");
   const int S = int(info.input_shape[0]);
   const double threshold = info.threshold;  // ModelInfo's facts, checked by Model::Parse
   const Fit fit = info.fit;
@@ -80,6 +193,9 @@ int RunEvaluate(const EvaluateOptions& a) {
     if (p.size != S)
       return Fail(kExitBadInput, a.pack + ": images are " + std::to_string(p.size) + "x" + std::to_string(p.size) +
                                      ", the model takes " + std::to_string(S) + "x" + std::to_string(S));
+    if (k_classes && p.class_names != info.labels)
+      return Fail(kExitBadInput, a.pack + ": the pack's classes " + nlohmann::json(p.class_names).dump() +
+                                     " are not the model's labels " + nlohmann::json(info.labels).dump());
     pack::Split sp;
     if (!pack::ParseSplit(a.split, &sp)) return Fail(kExitBadInput, "--split '" + a.split + "': must be train, val or test");
     for (size_t i : p.Indices(sp)) {
@@ -95,7 +211,7 @@ int RunEvaluate(const EvaluateOptions& a) {
 #ifdef CATDOG_HAVE_OPENCV
     std::vector<prepare::SourceFile> files;
     std::vector<prepare::Skipped> sk;
-    s = prepare::Scan({a.images}, &files, &sk);
+    s = prepare::Scan({a.images}, &files, &sk, k_classes ? info.labels : std::vector<std::string>{});
     if (!s) return Fail(kExitBadInput, s.message());
     for (const auto& x : sk) skipped.push_back({{"path", fs::JsonSafeName(x.path)}, {"reason", x.reason}});
     for (const prepare::SourceFile& f : files) {
@@ -113,12 +229,13 @@ int RunEvaluate(const EvaluateOptions& a) {
       }
       samples.push_back(std::move(smp));
     }
-    if (samples.empty()) return Fail(kExitBadInput, a.images + ": no decodable cat/dog images");
+    if (samples.empty()) return Fail(kExitBadInput, a.images + ": no decodable images in the class folders");
     source = "images " + a.images;
 #else
     return Fail(kExitBadInput, "--images needs a build with OpenCV; use --pack");
 #endif
   }
+  if (k_classes) return EvaluateK(a, *model, samples, source, skipped);
 
   std::vector<float> scores(samples.size());
   std::vector<uint8_t> labels(samples.size());

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catdog/catdog.h"
+#include "catdog/classify.h"
 #include "exit_codes.h"
 #include "fsutil.h"
 #include "seal.h"
@@ -33,9 +34,10 @@ Status ImageSide(const Model& model, const std::string& name, int* side) {
                            return s + "]";
                          }());
   *side = static_cast<int>(info.input_shape[0]);
-  if (model.output_size() != 1 && model.output_size() != 2)
-    return Status::Error(name + ": predict needs 1 output (sigmoid P(dog)) or 2 (softmax cat, dog), the model has " +
-                         std::to_string(model.output_size()));
+  const size_t k = size_t(ClassCount(info));
+  if (model.output_size() != 1 && model.output_size() != k)
+    return Status::Error(name + ": predict needs 1 output (a sigmoid) or one softmax output per class, the model has " +
+                         std::to_string(model.output_size()) + " outputs for " + std::to_string(k) + " labels");
   return Status::Ok();
 }
 
@@ -114,19 +116,33 @@ int RunPredict(const PredictOptions& o) {
       if (!o.as_json) std::printf("%s: error (%s): %s\n", path.c_str(), reason, st.message().c_str());
       continue;
     }
-    // Calibrated by the model's stored temperature (ModelInfo::temperature, 1 when absent). --flip:
-    // each sample calibrated, then MirrorAverage, as evaluate --flip and the page compute it.
-    const size_t per = model->output_size();
-    auto cal = [&](int b) { return ApplyCalibration(model->info(), output[b * per + (per == 2 ? 1 : 0)]); };
-    const double p_dog = o.flip ? MirrorAverage(cal(0), cal(1)) : cal(0);
-    if (!std::isfinite(p_dog)) {
+    // The core's answer (catdog::Classify: the stored temperature on the logits, the threshold of a
+    // two-class model, the largest class of K). --flip: each sample calibrated, then MirrorAverage,
+    // then Decide, as evaluate --flip and the page compute it.
+    const ModelInfo& info = model->info();
+    const size_t per = model->output_size(), k = size_t(ClassCount(info));
+    std::vector<float> probs(2 * k);
+    int cls = Classify(info, output.data(), per, probs.data());
+    if (o.flip && cls >= 0) {
+      Classify(info, output.data() + per, per, probs.data() + k);
+      for (size_t c = 0; c < k; ++c) probs[c] = MirrorAverage(probs[c], probs[k + c]);
+      cls = Decide(info, probs.data());
+    }
+    bool finite = cls >= 0;
+    for (size_t c = 0; c < k; ++c) finite = finite && std::isfinite(probs[c]);
+    if (!finite) {
       errors.push_back(named({{"reason", "model"}, {"message", path + ": the model returned a non-finite value"}}, path));
       if (!o.as_json) std::printf("%s: error (model): non-finite output\n", path.c_str());
       continue;
     }
-    const char* label = p_dog >= threshold ? "dog" : "cat";
-    json res = named({{"label", label}, {"p_dog", p_dog}, {"ms", Ms(t0, t2)}, {"decode_ms", Ms(t0, t1)},
-                {"run_ms", Ms(t1, t2)}}, path);
+    const std::string& label = info.labels[size_t(cls)];
+    json by_class = json::object();
+    for (size_t c = 0; c < k; ++c) by_class[info.labels[c]] = probs[c];
+    json res = named({{"label", label}, {"class", cls}, {"probs", by_class}, {"ms", Ms(t0, t2)},
+                      {"decode_ms", Ms(t0, t1)}, {"run_ms", Ms(t1, t2)}}, path);
+    // P(dog): the second class of a two-class model (what the tutorial's models output).
+    const double p_dog = k == 2 ? probs[1] : NAN;
+    if (k == 2) res["p_dog"] = p_dog;
     // "Neither cat nor dog" (the model's ood block, `catdog ood-fit`): the page's decision through the
     // same core call, on the image's own run (sample 0) also with --flip, as the page decides.
     std::string neither_text;
@@ -144,12 +160,26 @@ int RunPredict(const PredictOptions& o) {
       }
     }
     results.push_back(std::move(res));
-    if (!o.as_json)
-      std::printf("%s: %s  P(dog)=%.4f  %.2f ms (model %.2f ms)%s\n", path.c_str(), label, p_dog, Ms(t0, t2), Ms(t1, t2),
-                  neither_text.c_str());
+    if (!o.as_json) {
+      std::string shown;
+      char buf[96];
+      if (k == 2) {
+        std::snprintf(buf, sizeof buf, "P(%s)=%.4f", info.labels[1].c_str(), p_dog);
+        shown = buf;
+      } else {
+        for (size_t c = 0; c < k; ++c) {
+          std::snprintf(buf, sizeof buf, "%s%.4f", c ? " " : "P=", double(probs[c]));
+          shown += buf;
+        }
+      }
+      std::printf("%s: %s  %s  %.2f ms (model %.2f ms)%s\n", fs::JsonSafeName(path).c_str(), label.c_str(), shown.c_str(),
+                  Ms(t0, t2), Ms(t1, t2), neither_text.c_str());
+    }
   }
   if (o.as_json) {
-    json doc = {{"model", fs::JsonSafeName(o.model)}, {"backend", BackendName(model->backend())}, {"threshold", threshold},
+    json doc = {{"model", fs::JsonSafeName(o.model)}, {"backend", BackendName(model->backend())},
+                {"labels", model->info().labels},
+                {"threshold", ClassCount(model->info()) == 2 ? json(threshold) : json(nullptr)},
                 {"fit", FitName(fit)},      {"input_size", side},                {"temperature", model->info().temperature},
                 {"flip_averaging", o.flip},
                 {"ood", model->info().has_ood ? json{{"method", model->info().ood_method},

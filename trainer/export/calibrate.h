@@ -2,6 +2,7 @@
 // fit is tested on synthetic logits. `catdog calibrate` (calibrate_model.cpp) uses it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -17,6 +18,13 @@ double TemperatureNll(const std::vector<double>& logits, const std::vector<uint8
 // The T > 0 minimising TemperatureNll: golden-section search on log T over [1e-3, 1e3] (the NLL is
 // convex in 1/T, hence unimodal in log T), 200 iterations, deterministic. Empty input -> 1.
 double FitTemperature(const std::vector<double>& logits, const std::vector<uint8_t>& labels);
+
+// K classes: `log_probs` holds n x k log-probabilities (the softmax's, clamped to >= 1e-7 as the core
+// clamps them), image after image. Mean NLL of softmax(log_probs / temperature) against the class
+// indices, and the T minimising it (the same search as FitTemperature).
+double TemperatureNllK(const std::vector<double>& log_probs, size_t k, const std::vector<uint8_t>& labels,
+                       double temperature);
+double FitTemperatureK(const std::vector<double>& log_probs, size_t k, const std::vector<uint8_t>& labels);
 
 // The search interval's ends. A fit that ends at one of them (within 1%) found no minimum: at the
 // lower end the split is separated perfectly (every image right, so the NLL falls towards 0 as T

@@ -13,6 +13,7 @@
 
 #include "calibrate.h"
 #include "catdog/catdog.h"
+#include "catdog/classify.h"
 #include "exit_codes.h"
 #include "fsutil.h"
 #include "model_files.h"
@@ -57,9 +58,12 @@ int CalibrateModel(const CalibrateOptions& a) {
   const std::vector<std::string> shard_paths = files.model->shard_paths();
   std::unique_ptr<Model> model = std::move(files.model);
   const ModelInfo& info = model->info();
+  const size_t k = size_t(ClassCount(info));
+  const bool k_classes = k > 2 && model->output_size() == k;
   if (info.input_shape.size() != 3 || info.input_shape[0] != info.input_shape[1] || info.input_shape[2] != 1 ||
-      model->output_size() != 1)
-    return Fail(kExitBadInput, src_json.string() + ": expected a [S,S,1] -> [1] sigmoid cat/dog model");
+      (model->output_size() != 1 && !k_classes))
+    return Fail(kExitBadInput, src_json.string() + ": expected a [S,S,1] image model with one sigmoid output or one "
+                                                   "softmax output per label");
   const int S = int(info.input_shape[0]);
 
   pack::Pack p;
@@ -71,15 +75,78 @@ int CalibrateModel(const CalibrateOptions& a) {
                                    std::to_string(S));
   const std::vector<size_t> idx = p.Indices(sp);
   if (idx.empty()) return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split is empty");
+  if (k_classes && p.class_names != info.labels)
+    return Fail(kExitBadInput, a.pack + ": the pack's classes " + nlohmann::json(p.class_names).dump() +
+                                   " are not the model's labels " + nlohmann::json(info.labels).dump());
   // A temperature fitted on one class only pushes every score towards that class: refused.
-  size_t dogs = 0;
-  for (size_t i : idx) dogs += p.labels[i] ? 1 : 0;
-  if (dogs == 0 || dogs == idx.size())
-    return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split holds only " + (dogs ? "dogs" : "cats") + " (" +
-                                   std::to_string(idx.size()) + " images); calibration needs both classes");
+  {
+    std::vector<size_t> per(p.class_names.size(), 0);
+    for (size_t i : idx) ++per[p.labels[i]];
+    size_t present = 0;
+    for (size_t c : per) present += c > 0;
+    if (present < 2)
+      return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split holds one class only (" +
+                                     std::to_string(idx.size()) + " images); calibration needs two or more");
+  }
 
-  // Raw outputs through the shared core.
   const size_t plane = size_t(S) * S;
+  double T = 1, nll0 = 0, nll1 = 0, ece0 = 0, ece1 = 0, accuracy = 0;
+  if (k_classes) {  // K softmax outputs: T on log p (catdog::Classify's calibration)
+    std::vector<double> logp;
+    std::vector<uint8_t> labels;
+    std::vector<float> in, out;
+    for (size_t start = 0; start < idx.size(); start += size_t(a.batch)) {
+      const size_t len = std::min(idx.size() - start, size_t(a.batch));
+      in.resize(len * plane);
+      out.resize(len * k);
+      for (size_t i = 0; i < len; ++i) {
+        const uint8_t* px = p.image(idx[start + i]);
+        for (size_t q = 0; q < plane; ++q) in[i * plane + q] = float(px[q]) / 255.f;
+      }
+      s = model->Run(in.data(), int(len), out.data());
+      if (!s) return Fail(kExitFailure, src_json.string() + ": inference failed: " + s.message());
+      for (size_t i = 0; i < len * k; ++i) {
+        if (!std::isfinite(out[i]) || out[i] < 0 || out[i] > 1)
+          return Fail(kExitBadInput, src_json.string() + ": output " + std::to_string(out[i]) + " for pack record " +
+                                         std::to_string(idx[start + i / k]) + " is not a probability in [0, 1]");
+        logp.push_back(std::log(std::max(double(out[i]), 1e-7)));
+      }
+      for (size_t i = 0; i < len; ++i) labels.push_back(p.labels[idx[start + i]]);
+    }
+    T = calibrate::FitTemperatureK(logp, k, labels);
+    if (!std::isfinite(T) || !(T > 0)) return Fail(kExitFailure, "the fit gave temperature " + std::to_string(T));
+    if (*calibrate::DegenerateFit(T))
+      return Fail(kExitBadInput, a.pack + " split " + a.split + " (" + std::to_string(idx.size()) + " images), model " +
+                                     src_json.string() + ": " + calibrate::DegenerateFit(T) + "; nothing was written");
+    nll0 = calibrate::TemperatureNllK(logp, k, labels, 1.0);
+    nll1 = calibrate::TemperatureNllK(logp, k, labels, T);
+    // Top-label ECE (10 bins) before and after, and the accuracy (a temperature keeps the argmax).
+    auto ece = [&](double t) {
+      std::vector<double> conf(10, 0), hit(10, 0);
+      size_t right = 0;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        const double* z = logp.data() + i * k;
+        size_t best = 0;
+        double norm = 0;
+        for (size_t c = 0; c < k; ++c) {
+          if (z[c] > z[best]) best = c;
+          norm += std::exp((z[c] - z[0]) / t);
+        }
+        const double pb = std::exp((z[best] - z[0]) / t) / norm;
+        const size_t b = std::min<size_t>(9, size_t(pb * 10));
+        conf[b] += pb;
+        hit[b] += best == labels[i];
+        right += best == labels[i];
+      }
+      accuracy = double(right) / double(labels.size());
+      double e = 0;
+      for (size_t b = 0; b < 10; ++b) e += std::fabs(conf[b] - hit[b]) / double(labels.size());
+      return e;
+    };
+    ece0 = ece(1.0);
+    ece1 = ece(T);
+  } else {
+  // Raw outputs through the shared core.
   std::vector<float> raw(idx.size()), in, out;
   std::vector<uint8_t> labels(idx.size());
   for (size_t start = 0; start < idx.size(); start += size_t(a.batch)) {
@@ -103,7 +170,7 @@ int CalibrateModel(const CalibrateOptions& a) {
 
   std::vector<double> logits(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) logits[i] = calibrate::Logit(raw[i]);
-  const double T = calibrate::FitTemperature(logits, labels);
+  T = calibrate::FitTemperature(logits, labels);
   if (!std::isfinite(T) || !(T > 0)) return Fail(kExitFailure, "the fit gave temperature " + std::to_string(T));
   if (*calibrate::DegenerateFit(T))
     return Fail(kExitBadInput, a.pack + " split " + a.split + " (" + std::to_string(idx.size()) + " images), model " +
@@ -114,6 +181,8 @@ int CalibrateModel(const CalibrateOptions& a) {
   metrics::Report before, after;
   if (!(s = metrics::Compute(raw, labels, 0.5, 10, &before)) || !(s = metrics::Compute(cal, labels, 0.5, 10, &after)))
     return Fail(kExitFailure, s.message());
+  nll0 = before.log_loss, nll1 = after.log_loss, ece0 = before.ece, ece1 = after.ece, accuracy = after.accuracy;
+  }
 
   // The calibrated model.json, made before anything is copied or written (bad input leaves nothing).
   const std::string& text = files.text;
@@ -129,9 +198,9 @@ int CalibrateModel(const CalibrateOptions& a) {
   if (!c.is_object()) return Fail(kExitBadInput, src_json.string() + ": userDefinedMetadata.catdog " + c.dump().substr(0, 80) + " is not an object");
   nlohmann::ordered_json calj = {{"method", "temperature"},      {"temperature", T},
                                  {"split", a.split},             {"pack_hash", p.content_hash},
-                                 {"n", idx.size()},              {"nll_before", before.log_loss},
-                                 {"nll_after", after.log_loss},  {"ece_before", before.ece},
-                                 {"ece_after", after.ece}};
+                                 {"n", idx.size()},              {"nll_before", nll0},
+                                 {"nll_after", nll1},            {"ece_before", ece0},
+                                 {"ece_after", ece1}};
   c["calibration"] = calj;
   // Metadata chosen under the old temperature: ood-fit's "neither cat nor dog" block.
   // A max-prob threshold is on the calibrated P(dog): rescaled so that it keeps its decisions (and
@@ -182,8 +251,8 @@ int CalibrateModel(const CalibrateOptions& a) {
   } else {
     std::printf("%s: temperature %.6f fitted on %s split %s (%zu images, pack %s)\n", dst_json.string().c_str(), T,
                 a.pack.c_str(), a.split.c_str(), idx.size(), p.content_hash.c_str());
-    std::printf("NLL %.5f -> %.5f   ECE %.5f -> %.5f   accuracy %.4f (unchanged at threshold 0.5)\n", before.log_loss,
-                after.log_loss, before.ece, after.ece, after.accuracy);
+    std::printf("NLL %.5f -> %.5f   ECE %.5f -> %.5f   accuracy %.4f (%s)\n", nll0, nll1, ece0, ece1, accuracy,
+                k_classes ? "unchanged: the largest class stays the largest" : "unchanged at threshold 0.5");
   }
   return kExitOk;
 }

@@ -302,6 +302,20 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
     for (auto& v : r.input_u8) v = uint8_t(rng() & 0xFF);
     out->golden = {c, g, r};
   }
+  // The classes: the pack's names the checkpoint carries (cat, dog for runs from before K classes),
+  // as many as the head gives.
+  const int classes = ArchClasses(ck.arch);
+  const size_t per = classes == 2 ? 1 : size_t(classes);
+  std::vector<std::string> labels = {"cat", "dog"};
+  if (meta.contains("labels") && meta["labels"].is_array()) {
+    std::vector<std::string> given;
+    for (const json& l : meta["labels"])
+      if (l.is_string()) given.push_back(l.get<std::string>());
+    if (given.size() == meta["labels"].size()) labels = given;
+  }
+  if (int(labels.size()) != classes)
+    return Status::Error("the checkpoint names " + std::to_string(labels.size()) + " classes (" + json(labels).dump() +
+                         ") but its head gives " + std::to_string(classes));
   json golden = json::array();
   if (opt.compute_golden) {
     std::vector<float> inputs;
@@ -311,9 +325,9 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
     s = TorchPredict(deq, inputs.data(), int(out->golden.size()), &outputs);
     if (!s) return s;
     for (size_t i = 0; i < out->golden.size(); ++i) {
-      out->golden[i].output = outputs[i];
+      out->golden[i].output = outputs[i * per + (per == 1 ? 0 : 1)];
       SelfCheckGolden g = tfjs::GrayGolden(out->golden[i].desc, S, out->golden[i].input_u8);
-      g.expected = {outputs[i]};
+      g.expected.assign(outputs.begin() + long(i * per), outputs.begin() + long((i + 1) * per));
       golden.push_back(json::parse(tfjs::GoldenToJson(g)));
     }
   }
@@ -325,7 +339,7 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
       {"backend", "tensorflow"},
       {"model_config", {{"class_name", "Sequential"}, {"config", {{"name", "sequential"}, {"layers", layer_configs}}}}},
       {"training_config",
-       {{"loss", "binary_crossentropy"},
+       {{"loss", classes == 2 ? "binary_crossentropy" : "categorical_crossentropy"},
         {"metrics", {"accuracy"}},
         {"weighted_metrics", nullptr},
         {"loss_weights", nullptr},
@@ -341,9 +355,8 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
       {"fit", Str(pack, "fit", "stretch")},
       {"gray", Str(pack, "gray", "bt601")},
       {"input_scale", "u8 / 255"},
-      {"labels", {"cat", "dog"}},
-      {"output", "sigmoid P(dog)"},
-      {"threshold", 0.5},
+      {"labels", labels},
+      {"output", classes == 2 ? "sigmoid P(" + labels[1] + ")" : "softmax P(" + std::to_string(classes) + " classes)"},
       {"arch", ck.arch.name},
       {"arch_description", ck.arch.description},
       {"quantization", opt.quantize.empty() ? "none" : opt.quantize},
@@ -368,14 +381,16 @@ Status BuildTfjsModel(const Checkpoint& ck, const ExportOptions& opt, TfjsModel*
     std::vector<float> outputs;
     s = TorchPredict(deq, inputs.data(), int(checks.size()), &outputs);
     if (!s) return s;
-    if (outputs.size() != checks.size())
+    if (outputs.size() != checks.size() * per)
       return Status::Error("self-check goldens: libtorch gave " + std::to_string(outputs.size()) + " outputs for " +
-                           std::to_string(checks.size()) + " images");
-    for (size_t i = 0; i < checks.size(); ++i) checks[i].expected = {outputs[i]};
+                           std::to_string(checks.size()) + " images of " + std::to_string(per));
+    for (size_t i = 0; i < checks.size(); ++i)
+      checks[i].expected.assign(outputs.begin() + long(i * per), outputs.begin() + long((i + 1) * per));
     std::vector<ShardBytes> views;
     for (const auto& sh : out->shards) views.push_back({sh.data(), sh.size()});
     catdog["selfcheck"] = json::parse(MakeSelfCheckBlock(S, checks, out->shard_names, views, "libtorch"));
   }
+  if (classes == 2) catdog["threshold"] = 0.5;
   json model = {{"format", "layers-model"},
                 {"generatedBy", std::string("keras v") + kKerasVersion},
                 {"convertedBy", kConvertedBy},

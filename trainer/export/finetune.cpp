@@ -1,5 +1,7 @@
 #include "finetune.h"
 
+#include "catdog/classify.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -85,14 +87,17 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
                            " is not a size in 8..4096");
     size = catdog["input_size"].get<int>();
   }
-  std::vector<ResolvedLayer> layers;
-  s = ResolveArch(*arch, size, &layers);
-  if (!s) return Status::Error(where + ": " + s.message());
-  // The core's parse checks the manifest and its shard paths; then the shards are read.
+  // The core's parse checks the manifest, its shard paths and the labels; then the shards are read.
   LoadOptions lo;
   lo.backend = Backend::kReference;
   std::unique_ptr<Model> parsed;
   if (!(s = Model::Parse(text, &parsed, lo, where))) return s;
+  // The head the model was exported with: Dense(1, sigmoid) for two classes, Dense(K, softmax) for K.
+  const ArchSpec arch_k = WithClasses(*arch, ClassCount(parsed->info()));
+  arch = &arch_k;
+  std::vector<ResolvedLayer> layers;
+  s = ResolveArch(*arch, size, &layers);
+  if (!s) return Status::Error(where + ": " + s.message());
   std::vector<std::vector<uint8_t>> blobs;
   if (!(s = fs::ReadModelShards(where, parsed->shard_paths(), parsed->info().weight_bytes, &blobs))) return s;
   std::map<std::string, Weight> weights;
@@ -196,7 +201,8 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
 
   // Meta that export reads back (preprocessing), so a fine-tune keeps the model's input contract.
   json meta = {{"pack", {{"fit", Str(catdog, "fit", "stretch")},
-                         {"gray", Str(catdog, "gray", "bt601")}}}};
+                         {"gray", Str(catdog, "gray", "bt601")}}},
+               {"labels", parsed->info().labels}};
   ck.meta_json = meta.dump();
   std::string pack_hash;
   if (catdog.contains("run_card") && catdog["run_card"].is_object() && catdog["run_card"].contains("pack") &&
@@ -211,6 +217,36 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
                  {"pack_content_hash", pack_hash}};
   out->ckpt = std::move(ck);
   out->source_json = source.dump();
+  return Status::Ok();
+}
+
+Status WidenHead(const Checkpoint& in, const std::vector<std::string>& labels, Checkpoint* out) {
+  const int k = int(labels.size());
+  if (ArchClasses(in.arch) != 2 || k < 3)
+    return Status::Error("a new head widens a two-class model to 3 or more classes (the model has " +
+                         std::to_string(ArchClasses(in.arch)) + ", the pack " + std::to_string(k) + ")");
+  if (in.tensors.size() < 2) return Status::Error("the checkpoint has no head to widen");
+  Checkpoint c = in;
+  c.arch = WithClasses(in.arch, k);
+  HostTensor& w = c.tensors[c.tensors.size() - 2];
+  HostTensor& b = c.tensors.back();
+  if (w.shape.size() != 2 || w.shape[0] != 1 || b.shape != std::vector<int64_t>{1})
+    return Status::Error("the checkpoint's last tensors " + w.name + " " + ShapeStr(w.shape) + " and " + b.name + " " +
+                         ShapeStr(b.shape) + " are not a Dense(1) head");
+  const size_t f = size_t(w.shape[1]);
+  std::vector<float> wk(size_t(k) * f, 0.f), bk(size_t(k), 0.f);
+  for (size_t i = 0; i < f; ++i) wk[i] = -0.5f * w.data[i], wk[f + i] = 0.5f * w.data[i];
+  bk[0] = -0.5f * b.data[0], bk[1] = 0.5f * b.data[0];
+  w.shape = {k, int64_t(f)};
+  w.data = std::move(wk);
+  b.shape = {k};
+  b.data = std::move(bk);
+  json meta = json::parse(c.meta_json.empty() ? "{}" : c.meta_json, nullptr, false);
+  if (!meta.is_object()) meta = json::object();
+  meta["labels"] = labels;
+  meta["widened_from"] = {{"classes", 2}, {"arch", in.arch.name}};
+  c.meta_json = meta.dump();
+  *out = std::move(c);
   return Status::Ok();
 }
 

@@ -30,6 +30,12 @@ Status CheckpointFromTfjs(const std::string& dir_or_json, const std::string& arc
 // Distillation teachers (`train --teacher`): each path is a run folder or .pt checkpoint
 // (ReadCheckpoint) or a model folder / model.json (CheckpointFromTfjs). Fills options->teachers and
 // options->teachers_json (path, arch, source). Messages name the path.
+// A two-class checkpoint (Dense(1, sigmoid) head, logit z = w.f + b) as a K-class one (Dense(K,
+// softmax)) that answers its two classes exactly as before: rows 0 and 1 of the new head are
+// -w/2, -b/2 and w/2, b/2 (so logit 1 - logit 0 = z), rows 2..K-1 are zero (their logit 0). The body's
+// tensors are copied; the meta's labels become `labels`.
+Status WidenHead(const Checkpoint& in, const std::vector<std::string>& labels, Checkpoint* out);
+
 Status LoadTeachers(const std::vector<std::string>& paths, TrainOptions* options);
 
 }  // namespace catdog::train

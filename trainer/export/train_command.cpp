@@ -1,5 +1,6 @@
 #include "train_command.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -83,6 +84,28 @@ int RunTrainCommand(TrainCommand c) {
   Status s = pack::ReadPack(c.pack, &pack);
   if (!s) {
     spdlog::error("{}", s.message());
+    return kExitBadInput;
+  }
+  // --new-head: a two-class model fine-tuned on K > 2 classes whose first two are its own.
+  if (opt.new_head && opt.init && train::ArchClasses(opt.init->arch) == 2 && pack.classes() > 2) {
+    train::Checkpoint wide;
+    s = train::WidenHead(*opt.init, pack.class_names, &wide);
+    if (s) {
+      const nlohmann::json im = nlohmann::json::parse(opt.init->meta_json.empty() ? "{}" : opt.init->meta_json, nullptr, false);
+      const nlohmann::json want = {pack.class_names[0], pack.class_names[1]};
+      if (im.is_object() && im.contains("labels") && im["labels"] != want)
+        s = Status::Error("the model's classes " + im["labels"].dump() + " are not the pack's first two " + want.dump() +
+                          " (prepare with --classes " + pack.class_names[0] + "," + pack.class_names[1] + ",...)");
+    }
+    if (!s) {
+      spdlog::error("--new-head: {}", s.message());
+      return kExitBadInput;
+    }
+    spdlog::info("--new-head: {} classes ({}), the model's two kept", pack.classes(), nlohmann::json(pack.class_names).dump());
+    opt.init = std::make_shared<const train::Checkpoint>(std::move(wide));
+  } else if (opt.new_head) {
+    spdlog::error("--new-head widens a two-class --finetune model for a pack of 3 or more classes (model: {}, pack: {} classes)",
+                  opt.init ? std::to_string(train::ArchClasses(opt.init->arch)) + " classes" : "none", pack.classes());
     return kExitBadInput;
   }
   train::TrainResult result;

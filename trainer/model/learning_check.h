@@ -9,6 +9,7 @@
 // image, whatever its accuracy says.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -56,20 +57,25 @@ struct LearningCheck {
   }
 };
 
-// `positives`: validation images of the second class; accuracy and spread of the judged model.
-inline LearningCheck JudgeLearning(int64_t images, int64_t positives, double accuracy, double spread) {
+// `largest`: validation images of the largest class (any number of classes); accuracy and spread
+// (of the outputs' probabilities) of the judged model.
+inline LearningCheck JudgeLearningLargest(int64_t images, int64_t largest, double accuracy, double spread) {
   LearningCheck c;
   if (images <= 0 || !std::isfinite(accuracy)) return c;
   c.known = true;
   c.images = images;
   c.accuracy = accuracy;
-  const double p = double(positives) / double(images);
-  c.chance = std::max(p, 1.0 - p);
+  c.chance = double(largest) / double(images);
   c.bar = std::min(1.0, c.chance + kChanceZ * std::sqrt(c.chance * (1.0 - c.chance) / double(images)));
   c.spread = spread;
   c.collapsed = std::isfinite(spread) && spread < kCollapsedSpread;
   c.beats_chance = accuracy > c.bar && !c.collapsed;
   return c;
+}
+
+// Two classes: `positives` are the validation images of the second class.
+inline LearningCheck JudgeLearning(int64_t images, int64_t positives, double accuracy, double spread) {
+  return JudgeLearningLargest(images, std::max(positives, images - positives), accuracy, spread);
 }
 
 // The check as a run card or model metadata carries it ("learning_check"); known = false when the

@@ -1,5 +1,7 @@
 #include "models.h"
 
+#include "catdog/classify.h"
+
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -113,6 +115,25 @@ const std::vector<ArchSpec>& Architectures() {
   return archs;
 }
 
+ArchSpec WithClasses(const ArchSpec& arch, int classes) {
+  ArchSpec a = arch;
+  if (!a.layers.empty() && a.layers.back().kind == LayerKind::kDense) {
+    a.layers.back().units = classes <= 2 ? 1 : classes;
+    a.layers.back().activation = classes <= 2 ? Activation::kSigmoid : Activation::kSoftmax;
+    const std::string from = "Dense 1 sigmoid";
+    if (classes > 2)
+      if (size_t at = a.description.rfind(from); at != std::string::npos)
+        a.description.replace(at, from.size(), "Dense " + std::to_string(classes) + " softmax");
+  }
+  return a;
+}
+
+int ArchClasses(const ArchSpec& arch) {
+  if (arch.layers.empty()) return 2;
+  const LayerSpec& last = arch.layers.back();
+  return last.activation == Activation::kSoftmax ? last.units : 2;
+}
+
 const ArchSpec* FindArch(const std::string& name) {
   for (const ArchSpec& a : Architectures())
     if (a.name == name) return &a;
@@ -129,6 +150,7 @@ const char* ActivationName(Activation a) {
   switch (a) {
     case Activation::kRelu: return "relu";
     case Activation::kSigmoid: return "sigmoid";
+    case Activation::kSoftmax: return "softmax";
     case Activation::kLinear: break;
   }
   return "linear";
@@ -240,8 +262,14 @@ Status ResolveArch(const ArchSpec& arch, int size, std::vector<ResolvedLayer>* o
     out->push_back(std::move(r));
   }
   const LayerSpec& last = arch.layers.back();
-  if (last.kind != LayerKind::kDense || last.units != 1 || last.activation != Activation::kSigmoid)
-    return Status::Error(where + ": the last layer must be Dense(1, sigmoid)");
+  const bool binary = last.units == 1 && last.activation == Activation::kSigmoid;
+  const bool multi = last.units >= 3 && last.units <= kMaxClasses && last.activation == Activation::kSoftmax;
+  if (last.kind != LayerKind::kDense || !(binary || multi))
+    return Status::Error(where + ": the last layer must be Dense(1, sigmoid) or Dense(K, softmax) with K = 3.." +
+                         std::to_string(kMaxClasses));
+  for (size_t i = 0; i + 1 < arch.layers.size(); ++i)
+    if (arch.layers[i].activation == Activation::kSigmoid || arch.layers[i].activation == Activation::kSoftmax)
+      return Status::Error(where + ": only the last layer may be a sigmoid or softmax");
   return Status::Ok();
 }
 
@@ -347,6 +375,7 @@ Status ArchFromJson(const std::string& text, ArchSpec* out) {
     std::string act = str(lj, "activation");
     if (act == "relu") l.activation = Activation::kRelu;
     else if (act == "sigmoid") l.activation = Activation::kSigmoid;
+    else if (act == "softmax") l.activation = Activation::kSoftmax;
     else if (act == "linear" || act.empty()) l.activation = Activation::kLinear;
     else return Status::Error("architecture '" + a.name + "': unknown activation '" + act + "'");
     a.layers.push_back(l);

@@ -26,7 +26,7 @@ enum class LayerKind {
   kDense,             // units, activation
 };
 
-enum class Activation { kLinear, kRelu, kSigmoid };
+enum class Activation { kLinear, kRelu, kSigmoid, kSoftmax };
 
 struct LayerSpec {
   LayerKind kind = LayerKind::kDense;
@@ -42,8 +42,9 @@ struct LayerSpec {
 struct ArchSpec {
   std::string name;         // CLI name: "dense", "cnn", ...
   std::string description;
-  // Keras Sequential order. Input is [size, size, 1]. The last layer must be Dense(1, sigmoid):
-  // training uses its logit (BCE with logits), the exported model outputs the sigmoid.
+  // Keras Sequential order. Input is [size, size, 1]. The last layer must be Dense(1, sigmoid) (two
+  // classes) or Dense(K, softmax) for K = 3..64 classes (WithClasses): training uses the logits (BCE
+  // or cross-entropy with logits), the exported model outputs the sigmoid / softmax.
   std::vector<LayerSpec> layers;
 };
 
@@ -58,6 +59,12 @@ LayerSpec Dropout(float rate);
 LayerSpec Flatten();
 LayerSpec Dense(int units, Activation act);
 
+// `arch` with the head for `classes` classes: Dense(1, sigmoid) for 2, Dense(classes, softmax) for
+// 3..64 (the registry's architectures are written for 2).
+ArchSpec WithClasses(const ArchSpec& arch, int classes);
+// How many classes an architecture's head gives: 2 for Dense(1, sigmoid), K for Dense(K, softmax).
+int ArchClasses(const ArchSpec& arch);
+
 // All registered architectures, in CLI order.
 const std::vector<ArchSpec>& Architectures();
 // nullptr if unknown.
@@ -65,7 +72,7 @@ const ArchSpec* FindArch(const std::string& name);
 // "dense|cnn|cnn-dropout|..." for help texts and messages.
 std::string ArchNames();
 
-const char* ActivationName(Activation a);  // Keras names: "linear", "relu", "sigmoid"
+const char* ActivationName(Activation a);  // Keras names: "linear", "relu", "sigmoid", "softmax"
 const char* KerasClassName(LayerKind k);   // "Conv2D", "MaxPooling2D", ...
 
 // One layer after shape inference, with its Keras auto-name ("conv2d", "conv2d_1", "dense", ...).

@@ -13,12 +13,12 @@ DeviceData ToDevice(const pack::Pack& pack, const std::vector<size_t>& idx, cons
   const size_t plane = size_t(S * S);
   for (int64_t i = 0; i < n; ++i) {
     std::memcpy(xp + size_t(i) * plane, pack.image(idx[size_t(i)]), plane);
-    yp[i] = pack.labels[idx[size_t(i)]] ? 1.f : 0.f;
+    yp[i] = float(pack.labels[idx[size_t(i)]]);
   }
   DeviceData d;
   d.x = x.to(device);
   d.y = y.to(device);
-  d.y_bool = d.y.gt(0.5);
+  d.y_class = d.y.to(torch::kLong);
   d.n = n;
   return d;
 }
@@ -30,11 +30,11 @@ torch::Tensor Batch(const DeviceData& d, const torch::Tensor& idx) {
 std::vector<size_t> TrainingIndices(const pack::Pack& pack, int64_t limit) {
   std::vector<size_t> tr = pack.Indices(pack::kTrain);
   if (limit <= 0 || size_t(limit) >= tr.size()) return tr;
-  std::vector<size_t> by_class[2];
-  for (size_t i : tr) by_class[pack.labels[i] ? 1 : 0].push_back(i);
+  std::vector<std::vector<size_t>> by_class(pack.class_names.size());
+  for (size_t i : tr) by_class[pack.labels[i]].push_back(i);
   std::vector<size_t> picked;
   for (size_t k = 0; picked.size() < size_t(limit); ++k) {
-    for (int c = 0; c < 2 && picked.size() < size_t(limit); ++c)
+    for (size_t c = 0; c < by_class.size() && picked.size() < size_t(limit); ++c)
       if (k < by_class[c].size()) picked.push_back(by_class[c][k]);
   }
   return picked;

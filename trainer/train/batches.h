@@ -15,8 +15,8 @@ namespace catdog::train {
 
 struct DeviceData {
   torch::Tensor x;       // uint8 [N,1,S,S]
-  torch::Tensor y;       // float [N]
-  torch::Tensor y_bool;  // bool [N]
+  torch::Tensor y;        // float [N]: the class index (0/1 for two classes)
+  torch::Tensor y_class;  // long [N]: the same
   int64_t n = 0;
 };
 

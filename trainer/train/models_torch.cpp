@@ -63,6 +63,7 @@ static torch::Tensor Act(torch::Tensor x, Activation a) {
   switch (a) {
     case Activation::kRelu: return torch::relu(x);
     case Activation::kSigmoid: return torch::sigmoid(x);
+    case Activation::kSoftmax: return torch::softmax(x, 1);
     case Activation::kLinear: break;
   }
   return x;
@@ -103,7 +104,7 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
         break;
     }
   }
-  return x.view({-1});
+  return x.size(1) == 1 ? x.view({-1}) : x;  // [N] logits of a sigmoid head, [N, K] of a softmax one
 }
 
 std::vector<torch::nn::BatchNorm2d> NetImpl::batch_norms() const {
@@ -342,7 +343,8 @@ Status TorchPredict(const Checkpoint& ckpt, const float* inputs, int n, std::vec
     torch::NoGradGuard no_grad;
     const int64_t S = ckpt.input_size;
     torch::Tensor x = torch::from_blob(const_cast<float*>(inputs), {n, 1, S, S}, torch::kFloat);
-    torch::Tensor p = torch::sigmoid(net->forward(x)).contiguous();
+    torch::Tensor z = net->forward(x);
+    torch::Tensor p = (z.dim() == 2 ? torch::softmax(z, 1) : torch::sigmoid(z)).contiguous();
     out->assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
     return Status::Ok();
   } catch (const std::exception& e) {

@@ -17,8 +17,8 @@ namespace catdog::train {
 class NetImpl : public torch::nn::Module {
  public:
   explicit NetImpl(std::vector<ResolvedLayer> layers);
-  // x: [N, 1, S, S] float in [0,1]. Returns logits [N] (the final sigmoid is left out for
-  // binary_cross_entropy_with_logits; Predict applies it).
+  // x: [N, 1, S, S] float in [0,1]. Returns logits: [N] for a Dense(1, sigmoid) head, [N, K] for a
+  // Dense(K, softmax) one (the final sigmoid / softmax is left out for the loss; Predict applies it).
   torch::Tensor forward(torch::Tensor x);
   // Params and buffers in ModelTensors() order (the live tensors, not copies).
   std::vector<torch::Tensor> ordered_tensors();

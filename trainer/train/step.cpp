@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autocast.h"
+#include "head.h"
 #if CATDOG_FUSED_CUDA
 #include "fused_ops.h"
 #endif
@@ -43,29 +44,25 @@ void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
   if (o_.channels_last) xin = xin.contiguous(torch::MemoryFormat::ChannelsLast);
   x = xin.narrow(0, 0, n);
   torch::Tensor y = train_.y.index_select(0, idx);
-  if (o_.label_smoothing > 0) y = y.mul(1.0 - o_.label_smoothing).add_(0.5 * o_.label_smoothing);
   torch::Tensor logits, loss;
   {
     AutocastScope ac(o_.bf16, device_);
     torch::Tensor all = net_->forward(xin).to(torch::kFloat);
     logits = all.narrow(0, 0, n);
-    loss = torch::binary_cross_entropy_with_logits(logits, y);
-    if (xo.defined()) {
-      torch::Tensor lo = all.narrow(0, n, xo.size(0));
-      loss = loss + torch::binary_cross_entropy_with_logits(lo, torch::full_like(lo, 0.5)) * kOutlierWeight;
-    }
+    loss = ClassLoss(logits, y, o_.label_smoothing);
+    if (xo.defined()) loss = loss + UniformLoss(all.narrow(0, n, xo.size(0))) * kOutlierWeight;
     if (!teachers.empty()) {
       const double T = o_.distill_temp, a = o_.distill_alpha;
       torch::Tensor soft;
       {
         torch::NoGradGuard no_grad;
         for (Net& t : teachers) {
-          torch::Tensor p = torch::sigmoid(t->forward(x).to(torch::kFloat) / T);
+          torch::Tensor p = Probs(t->forward(x).to(torch::kFloat) / T);
           soft = soft.defined() ? soft + p : p;
         }
         soft = soft / double(teachers.size());
       }
-      loss = loss * (1 - a) + torch::binary_cross_entropy_with_logits(logits / T, soft) * (a * T * T);
+      loss = loss * (1 - a) + SoftLoss(logits / T, soft) * (a * T * T);
     }
   }
   flat_.grad().zero_();
@@ -83,7 +80,7 @@ void TrainStep::operator()(const torch::Tensor& idx, int64_t len) {
     ema_.lerp_(flat_.flat(), 1.0 - o_.ema);
   }
   loss_sum_.add_(loss.detach(), double(len));
-  correct_.add_(logits.detach().gt(0).eq(train_.y_bool.index_select(0, idx)).sum());
+  correct_.add_(Predicted(logits.detach()).eq(train_.y_class.index_select(0, idx)).sum());
 }
 
 void TrainStep::EmptyStep() {

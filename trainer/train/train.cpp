@@ -38,6 +38,7 @@
 
 #include "autocast.h"
 #include "batches.h"
+#include "head.h"
 #include "catdog/tfjs_format.h"
 #include "cpu_memory.h"
 #include "distributed.h"
@@ -107,10 +108,11 @@ class Trainer {
   const pack::Pack& pack_;
   TrainOptions o_;
   const ArchSpec* arch_ = nullptr;
+  ArchSpec arch_k_;  // the registry's architecture with the pack's head (WithClasses)
   torch::Device device_{torch::kCPU};
   std::string log_dir_;
   DeviceData train_, val_;
-  int64_t val_positives_ = 0;  // validation images of the second class (learning_check.h)
+  int64_t val_largest_ = 0;  // validation images of the largest class (learning_check.h)
   Net net_{nullptr};
   FlatParams flat_;
   FlatAdam adam_;
@@ -146,6 +148,32 @@ Status Trainer::Validate() {
                     std::to_string(o_.init->input_size) + " images, pack " + o_.pack_path + " holds " +
                     std::to_string(pack_.size) + "x" + std::to_string(pack_.size));
   if (!arch_) return BadInput("--arch '" + o_.arch + "': unknown architecture (choose " + ArchNames() + ")");
+  // The head follows the pack's classes: Dense(1, sigmoid) for two, Dense(K, softmax) for K.
+  const int classes = pack_.classes();
+  if (o_.init && ArchClasses(*arch_) != classes)
+    return BadInput("--finetune: the model has " + std::to_string(ArchClasses(*arch_)) + " classes, pack " +
+                    o_.pack_path + " has " + std::to_string(classes) + " (" + json(pack_.class_names).dump() +
+                    "): fine-tune on a pack of the model's classes, or train a new model");
+  if (o_.init) {  // the model's class names (case aside) must be the pack's, in the same order
+    const json im = json::parse(o_.init->meta_json.empty() ? "{}" : o_.init->meta_json, nullptr, false);
+    if (im.is_object() && im.contains("labels") && im["labels"].is_array()) {
+      bool same = im["labels"].size() == pack_.class_names.size();
+      for (size_t k = 0; same && k < pack_.class_names.size(); ++k) {
+        std::string a = im["labels"][k].is_string() ? im["labels"][k].get<std::string>() : "", b = pack_.class_names[k];
+        for (std::string* x : {&a, &b})
+          for (char& ch : *x) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        same = a == b;
+      }
+      if (!same)
+        return BadInput("--finetune: the model's classes are " + im["labels"].dump() + ", pack " + o_.pack_path +
+                        " has " + json(pack_.class_names).dump() +
+                        " (in label order): prepare the pack with --classes in the model's order");
+    }
+  }
+  if (!o_.init) {
+    arch_k_ = WithClasses(*arch_, classes);
+    arch_ = &arch_k_;
+  }
   if (o_.epochs < 1) return BadInput("--epochs " + std::to_string(o_.epochs) + ": must be >= 1");
   if (o_.precise_bn < -1) return BadInput("--precise-bn " + std::to_string(o_.precise_bn) + ": must be >= 0");
   if (o_.precise_bn < 0) o_.precise_bn = o_.init ? 0 : 1024;
@@ -176,6 +204,11 @@ Status Trainer::Validate() {
     return BadInput("--distill-alpha " + std::to_string(o_.distill_alpha) + ": must be in [0, 1]");
   if (!(o_.distill_temp >= 0.05 && o_.distill_temp <= 100))
     return BadInput("--distill-temp " + std::to_string(o_.distill_temp) + ": must be in [0.05, 100]");
+  for (const auto& t : o_.teachers)
+    if (ArchClasses(t->arch) != classes)
+      return BadInput("--teacher (" + t->arch.name + "): the teacher has " + std::to_string(ArchClasses(t->arch)) +
+                      " classes, pack " + o_.pack_path + " has " + std::to_string(classes) +
+                      ": a teacher must answer the same classes");
   for (const auto& t : o_.teachers)
     if (t->input_size != pack_.size)
       return BadInput("--teacher (" + t->arch.name + "): the model takes " + std::to_string(t->input_size) + "x" +
@@ -274,15 +307,18 @@ Status Trainer::Setup() {
   std::vector<size_t> tr = TrainingIndices(pack_, o_.limit);
   std::vector<size_t> va = pack_.Indices(o_.val_split == "test" ? pack::kTest : pack::kVal);
   if (tr.empty()) return BadInput("pack " + o_.pack_path + ": no training images");
-  size_t dogs = 0;
-  for (size_t i : tr) dogs += pack_.labels[i] ? 1 : 0;
-  if ((dogs == 0 || dogs == tr.size()) && !o_.allow_one_class)
-    return BadInput("pack " + o_.pack_path + ": the training split holds only " + (dogs ? "dogs" : "cats") + " (" +
-                    std::to_string(tr.size()) + " images); a classifier trained on one class learns nothing. "
-                    "--allow-one-class trains anyway (say, a fine-tune on corrections of one class)");
-  if (dogs == 0 || dogs == tr.size())
-    spdlog::warn("pack {}: the training split holds only {}: --allow-one-class given, training anyway", o_.pack_path,
-                 dogs ? "dogs" : "cats");
+  std::vector<size_t> per_class(pack_.class_names.size(), 0);
+  for (size_t i : tr) ++per_class[pack_.labels[i]];
+  std::string missing;
+  for (size_t k = 0; k < per_class.size(); ++k)
+    if (per_class[k] == 0) missing += (missing.empty() ? "" : ", ") + pack_.class_names[k];
+  if (!missing.empty() && !o_.allow_one_class)
+    return BadInput("pack " + o_.pack_path + ": the training split holds no " + missing + " image (" +
+                    std::to_string(tr.size()) + " images of the other classes); a classifier learns nothing of a "
+                    "class it never sees. --allow-one-class trains anyway (say, a fine-tune on corrections of one class)");
+  if (!missing.empty())
+    spdlog::warn("pack {}: the training split holds no {} image: --allow-one-class given, training anyway", o_.pack_path,
+                 missing);
   // A fine-tune pack of a handful of marked frames may have no validation split: then the
   // training loss picks best.pt and nothing is validated (val_loss is null in history.jsonl).
   if (va.empty() && o_.val_split == "test")
@@ -292,7 +328,11 @@ Status Trainer::Setup() {
                  "training loss)", o_.pack_path, o_.val_split);
   train_ = ToDevice(pack_, tr, device_);
   val_ = ToDevice(pack_, va, device_);
-  for (size_t i : va) val_positives_ += pack_.labels[i] ? 1 : 0;
+  {
+    std::vector<int64_t> val_per_class(pack_.class_names.size(), 0);
+    for (size_t i : va) ++val_per_class[pack_.labels[i]];
+    val_largest_ = val_per_class.empty() ? 0 : *std::max_element(val_per_class.begin(), val_per_class.end());
+  }
   // Golden inputs for the export: a constant image and the first validation image of each class.
   const int S = pack_.size;
   std::vector<uint8_t> gray(size_t(S) * S, 128);
@@ -301,10 +341,10 @@ Status Trainer::Setup() {
     golden_.push_back(json::parse(tfjs::GoldenToJson(tfjs::GrayGolden(std::move(name), S, std::move(px)))));
   };
   golden("constant 128", std::move(gray));
-  for (uint8_t label : {0, 1}) {
+  for (size_t label = 0; label < pack_.class_names.size(); ++label) {
     for (size_t i : va.empty() ? tr : va) {
       if (pack_.labels[i] != label) continue;
-      std::string desc = std::string(label ? "dog" : "cat") + (va.empty() ? " training image" : " validation image");
+      std::string desc = pack_.class_names[label] + (va.empty() ? " training image" : " validation image");
       if (i < pack_.paths.size()) desc += " " + pack_.paths[i];
       golden(desc, std::vector<uint8_t>(pack_.image(i), pack_.image(i) + size_t(S) * S));
       break;
@@ -383,6 +423,11 @@ Status Trainer::Resume() {
   if (meta.contains("pack") && meta["pack"].is_object() && meta["pack"].contains("content_hash") &&
       meta["pack"]["content_hash"].is_string())
     hash = meta["pack"]["content_hash"].get<std::string>();
+  if (meta.is_object() && meta.contains("labels") && meta["labels"].is_array() &&
+      meta["labels"] != json(pack_.class_names))
+    return BadInput("--resume: " + path + " was trained on the classes " + meta["labels"].dump() + ", pack " +
+                    o_.pack_path + " has " + json(pack_.class_names).dump() +
+                    ": resume with the same pack, or start a fresh run in another --out");
   if (hash != pack_.content_hash)
     return BadInput("--resume: " + path + " was trained on pack " + (hash.empty() ? "(unknown)" : hash) + ", --pack " +
                     o_.pack_path + " is " + pack_.content_hash +
@@ -496,22 +541,24 @@ Trainer::ValResult Trainer::Evaluate(const DeviceData& d) {
       logits = net_->forward(x).to(torch::kFloat);
     }
     torch::Tensor y = d.y.narrow(0, start, len);
-    loss_sum.add_(torch::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum));
-    correct.add_(logits.gt(0).eq(d.y_bool.narrow(0, start, len)).sum());
-    torch::Tensor p = torch::sigmoid(logits).to(torch::kDouble);
-    p_sum.add_(p.sum());
-    p_sq.add_(p.square().sum());
+    loss_sum.add_(ClassLoss(logits, y, 0, at::Reduction::Sum));
+    correct.add_(Predicted(logits).eq(d.y_class.narrow(0, start, len)).sum());
+    // The spread of the outputs: of P for a sigmoid; for a softmax, of each class's P (summed
+    // over images per class here, averaged over the classes below).
+    torch::Tensor p = Probs(logits).to(torch::kDouble);
+    p_sum = p_sum.add(MultiClass(logits) ? p.sum(0) : p.sum());
+    p_sq = p_sq.add(MultiClass(logits) ? p.square().sum(0) : p.square().sum());
   }
   ValResult r;
   r.loss = loss_sum.item<double>() / double(d.n);
   r.accuracy = double(correct.item<int64_t>()) / double(d.n);
-  const double mean = p_sum.item<double>() / double(d.n);
-  r.spread = std::sqrt(std::max(0.0, p_sq.item<double>() / double(d.n) - mean * mean));
+  torch::Tensor mean = p_sum / double(d.n);
+  r.spread = std::sqrt(std::max(0.0, (p_sq / double(d.n) - mean.square()).mean().item<double>()));
   return r;
 }
 
 LearningCheck Trainer::Judge(const EpochStats& e) const {
-  return JudgeLearning(val_.n, val_positives_, e.val_accuracy, e.val_spread);
+  return JudgeLearningLargest(val_.n, val_largest_, e.val_accuracy, e.val_spread);
 }
 
 // Says so, during training, when validation stays at chance while the training accuracy climbs,
@@ -557,6 +604,7 @@ json Trainer::Meta() const {
   m["pack"] = {{"path", o_.pack_path}, {"content_hash", pack_.content_hash}, {"size", pack_.size},
                {"fit", pack_.fit}, {"gray", pack_.gray}};
   m["golden_images"] = golden_;
+  m["labels"] = pack_.class_names;  // export writes them into the model; resume checks them
   m["run_card"] = RunCard("running");
   return m;
 }
@@ -573,7 +621,8 @@ json Trainer::RunCard(const std::string& status) const {
   if (dist_) c["distributed_backend"] = dist_->backend();
   c["lr"] = o_.lr;
   c["optimizer"] = {{"name", "adam"}, {"beta_1", kAdamBeta1}, {"beta_2", kAdamBeta2}, {"epsilon", kAdamEpsilon}};
-  c["loss"] = "binary_crossentropy";
+  c["loss"] = pack_.classes() == 2 ? "binary_crossentropy" : "categorical_crossentropy";
+  c["labels"] = pack_.class_names;
   c["seed"] = o_.seed;
   c["device"] = device_.str();
   c["bf16"] = o_.bf16;

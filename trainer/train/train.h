@@ -66,6 +66,9 @@ struct TrainOptions {
   // Fine-tuning (`--finetune MODEL_DIR`, finetune.h): start from these weights instead of Keras'
   // initialisation; their architecture replaces `arch`. A resumed run starts from last.pt instead.
   std::shared_ptr<const Checkpoint> init;
+  // With `init` a two-class model and a pack of K > 2 classes whose first two are the model's: a
+  // K-class head (WidenHead, finetune.h) instead of a refusal; the body is the model's.
+  bool new_head = false;
   std::string finetune_json;     // run card "finetuned_from": the source model (path, hash, arch)
   std::string export_dir;        // where the CLI exports after training; its stale temps are cleaned
   // GPU speed. cuda_graph: capture one whole training step (batch, augmentation,
@@ -163,7 +166,8 @@ Status ReadCheckpoint(const std::string& path, Checkpoint* out);
 // tools that build models by hand.
 Status WriteCheckpoint(const std::string& path, const Checkpoint& ckpt);
 // Runs the checkpoint's model with libtorch on the CPU in eval mode. `inputs`: n images of
-// size*size floats in [0,1] (row-major, one channel). `out`: n probabilities P(dog).
+// size*size floats in [0,1] (row-major, one channel). `out`: n probabilities P(dog) for a
+// sigmoid head, n x K softmax probabilities (image after image) for a K-class one.
 Status TorchPredict(const Checkpoint& ckpt, const float* inputs, int n, std::vector<float>* out);
 // A fresh, Keras-initialised (Glorot uniform, zero bias) model as a checkpoint, seeded.
 Status InitCheckpoint(const ArchSpec& arch, int input_size, uint64_t seed, Checkpoint* out);
