@@ -132,7 +132,8 @@ export function createMarks(ctx) {
     el.dataset.cat = String(cat);
     el.dataset.dog = String(dog);
     // Only cats and dogs kept: the count as before; else every class kept, by name.
-    el.textContent = note ?? (!n ? tx(touch ? 'noneTouch' : cls.every((c) => c.kind === 'cat' || c.kind === 'dog') ? 'none' : 'noneKeys')
+    // No marks: the C / D hint, else (a phone, or classes other than cat and dog) the buttons'.
+    el.textContent = note ?? (!n ? tx(!touch && cls.every((c) => c.kind === 'cat' || c.kind === 'dog') ? 'none' : 'noneTouch')
       : cat + dog === n ? tx('count', cat, dog) : tx('counts', [...counts].filter((e) => e[1]).map(([c, k]) => `${word(c)}: ${k}`).join(', ')));
     $('export-marks').disabled = !n;
     $('clear-marks').disabled = !n;
