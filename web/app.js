@@ -1,7 +1,11 @@
 // app.js — the live page: webcam -> worker (catdog wasm core) -> big label.
 // Frames are offered at camera rate and DROPPED while the worker is busy (never queued).
 // Test hooks: [data-testid=prediction][data-label][data-p-dog], [data-testid=fps],
-// [data-testid=message][data-kind], window.__catdog (frames, heap, history, stages, mirror).
+// [data-testid=message][data-kind], window.__catdog (frames, heap, history, stages, mirror; labels,
+// and per frame the core's index and probs), [data-testid=class-bar-KEY][data-p] (KEY: cat, dog,
+// neither, else the class index).
+// K classes: one bar per label of the loaded model (cat / dog / neither in the page's words, any
+// other label as named); the decision of a frame is the core's (res.index, catdog_classify).
 // Mirror averaging ([data-testid=mirror-avg], ?mirror=1|0 for one visit): every classify runs the
 // frame and its left-right mirror in one batch-2 run and shows the mean P(dog) (catdog.js mirror).
 // The compare view (compare.js), marked frames (marks.js, export in marks-export.js) and the
@@ -9,7 +13,7 @@
 import { createClassifier } from './catdog.js';
 import { beatsChance } from './chance.js';
 import { parseJsonBounded } from './catdog-json.js';
-import { initLanguage, setLanguage, language, scoped, table, register } from './i18n.js';
+import { initLanguage, setLanguage, language, scoped, table, register, kindOf } from './i18n.js';
 import PAGE_TEXT from './i18n/page.js';
 
 const $ = (id) => document.getElementById(id);
@@ -29,7 +33,7 @@ function renderLanguage() {
   document.title = `${t('title')} — catdog`;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('lang-toggle').textContent = t('other');
-  renderLabel();
+  buildBars();
   for (const [kind, [key, args]] of messages) showMessage(kind, key, ...args);
   $('demo-note').textContent = t('demoNote');
   renderPlaceholder();
@@ -74,51 +78,111 @@ function clearMessage(kind) {
   document.querySelector(`#messages [data-kind="${kind}"]`)?.remove();
 }
 
+// ---- the model's classes -------------------------------------------------------------------------
+// In label order: { label, kind: 'cat' | 'dog' | 'neither' | null (shown as named), key (its DOM ids:
+// the kind, else the index) }. A second label of one kind is shown as named.
+let classes;
+function setClasses(labels) {
+  const seen = new Set();
+  classes = labels.map((label, i) => {
+    let kind = kindOf(label);
+    if (seen.has(kind)) kind = null;
+    seen.add(kind);
+    return { label, kind, key: kind ?? String(i) };
+  });
+}
+const word = (c) => (c.kind ? t(c.kind) : c.label);                 // a bar's name
+const big = (c) => (c.kind === 'neither' ? t('none') : word(c));    // the big label
+const nameOf = (i) => classes[i].kind ?? classes[i].label;            // data-label, marks
+
+// One bar per class, copies of the page's first row (the cat bar of index.html: a cat/dog model
+// looks as before); rebuilt when the model or the language changes.
+function buildBars() {
+  const box = $('class-bars');
+  const proto = box.firstElementChild;
+  box.replaceChildren(...classes.map((c) => {
+    const row = proto.cloneNode(true);
+    const [name, bar, pct] = row.children;
+    row.className = `class-row ${c.kind ?? ''}`;
+    name.id = `name-${c.key}`;
+    name.textContent = word(c);  // text, never HTML
+    bar.id = `bar-${c.key}`;
+    bar.dataset.testid = `class-bar-${c.key}`;
+    bar.setAttribute('aria-labelledby', name.id);
+    pct.id = `pct-${c.key}`;
+    return row;
+  }));
+  $('p-name').textContent = classes.length === 2 ? t('dogLower') : classes.map(word).join(' / ');
+  renderLabel();
+}
+
 // ---- prediction state: EMA + hysteresis so the label does not flicker ----------------------------
 const SMOOTH = 0.35;          // EMA weight of the newest frame
-const ENTER = 0.12;           // |p - threshold| needed to leave "unsure"
-const LEAVE = 0.06;           // |p - threshold| below which a label falls back to "unsure"
-const state = { ema: null, oodEma: null, label: 'unsure', raw: null, rawLabel: null, threshold: 0.5, labels: ['cat', 'dog'] };
+const ENTER = 0.12;           // the lead needed to leave "unsure" (two classes: |p - threshold|)
+const LEAVE = 0.06;           // the lead below which a label falls back to "unsure"
+// cur: the class shown (index), -1 unsure, -2 none (the core's ood). ema: the K smoothed probabilities.
+const state = { ema: null, oodEma: null, cur: -1, label: 'unsure', probs: null, index: -1, pDog: null, rawLabel: null, threshold: 0.5 };
+setClasses(['cat', 'dog']);
 
-function labelOf(p, current) {
-  const d = p - state.threshold;
-  if (current === 'dog' && d >= LEAVE) return 'dog';
-  if (current === 'cat' && d <= -LEAVE) return 'cat';
-  if (d >= ENTER) return 'dog';
-  if (d <= -ENTER) return 'cat';
-  return 'unsure';
+// The class shown next, from the one shown (`cur`). Two classes: today's rule on the smoothed
+// P(labels[1]) and the threshold. K classes: a class is entered when the core decides it for this
+// frame (res.index) and its smoothed probability leads the runner-up by ENTER; it is kept while
+// its lead is at least LEAVE.
+function decide(cur) {
+  const e = state.ema;
+  if (e.length === 2) {
+    const d = e[1] - state.threshold;
+    if (cur === 1 && d >= LEAVE) return 1;
+    if (cur === 0 && d <= -LEAVE) return 0;
+    return d >= ENTER ? 1 : d <= -ENTER ? 0 : -1;
+  }
+  const lead = (i) => e[i] - Math.max(...e.filter((_, j) => j !== i));
+  return cur >= 0 && lead(cur) >= LEAVE ? cur : state.index >= 0 && lead(state.index) >= ENTER ? state.index : -1;
 }
 
-// ood: the core's "neither cat nor dog" for this frame (catdog_ood; false for models without an ood
-// threshold). Camera frames smooth it like P(dog): 'none' while most recent frames say so.
-function updatePrediction(pDog, { smooth }, ood = false) {
-  state.raw = pDog;
-  state.rawLabel = pDog >= state.threshold ? 'dog' : 'cat';
-  state.ema = smooth && state.ema !== null ? state.ema + SMOOTH * (pDog - state.ema) : pDog;
-  state.oodEma = smooth && state.oodEma !== null ? state.oodEma + SMOOTH * (+ood - state.oodEma) : +ood;
-  const before = state.label;
-  state.label = state.oodEma > 0.5 ? 'none' : labelOf(state.ema, smooth && before !== 'none' ? before : 'unsure');
+// res: the core's answer (index, probs, pDog, ood: catdog-engine.js interpret). ood: the core's
+// "neither cat nor dog" for this frame (catdog_ood; false for models without an ood threshold).
+// Camera frames smooth it like the probabilities: 'none' while most recent frames say so.
+function updatePrediction(res, { smooth }) {
+  const { probs, index } = res;
+  const s = smooth && state.ema;
+  state.probs = probs;
+  state.index = index;
+  state.pDog = res.pDog;
+  state.rawLabel = index >= 0 ? nameOf(index) : null;
+  state.ema = s ? state.ema.map((e, i) => e + SMOOTH * (probs[i] - e)) : [...probs];
+  state.oodEma = s ? state.oodEma + SMOOTH * (+res.ood - state.oodEma) : +res.ood;
+  const before = state.cur;
+  state.cur = state.oodEma > 0.5 ? -2 : decide(smooth && before !== -2 ? before : -1);
+  state.label = state.cur >= 0 ? nameOf(state.cur) : state.cur === -2 ? 'none' : 'unsure';
   renderLabel();
-  if (!smooth || (state.label !== before && state.label !== 'unsure')) announce(t(state.label));
+  if (!smooth || (state.cur !== before && state.cur !== -1)) announce(labelText());
 }
+
+const labelText = () => (state.cur >= 0 ? big(classes[state.cur]) : t(state.label));
 
 function renderLabel() {
   const el = $('prediction');
+  const has = state.probs !== null;
+  const e = state.ema;
+  const two = classes.length === 2;
   el.dataset.label = state.label;
-  el.dataset.pDog = state.raw === null ? '' : String(state.raw);
-  el.dataset.pDogSmoothed = state.ema === null ? '' : String(state.ema);
+  el.dataset.pDog = has ? String(state.pDog) : '';
+  el.dataset.pDogSmoothed = has && two ? String(e[1]) : '';
   el.dataset.rawLabel = state.rawLabel ?? '';
-  el.hidden = state.raw === null;  // no result yet: no label at all (not a "…")
-  $('label-text').textContent = state.raw === null ? '' : t(state.label);
-  const p = state.ema ?? 0.5;
-  for (const [cls, v] of [['cat', 1 - p], ['dog', p]]) {
-    const pct = state.raw === null ? null : Math.round(v * 100);
-    const bar = $(`bar-${cls}`);
+  el.hidden = !has;  // no result yet: no label at all (not a "…")
+  $('label-text').textContent = has ? labelText() : '';
+  classes.forEach((c, i) => {
+    const pct = has ? Math.round(e[i] * 100) : null;
+    const bar = $(`bar-${c.key}`);
     bar.setAttribute('aria-valuenow', String(pct ?? 0));
+    bar.dataset.p = has ? String(e[i]) : '';
     bar.firstElementChild.style.width = `${pct ?? 0}%`;  // CSSOM, allowed by the CSP
-    $(`pct-${cls}`).textContent = pct === null ? '–' : `${pct}%`;
-  }
-  $('p-value').textContent = state.raw === null ? '–' : `${state.raw.toFixed(3)}; ${p.toFixed(3)}`;
+    $(`pct-${c.key}`).textContent = pct === null ? '–' : `${pct}%`;
+  });
+  // Two classes: P(labels[1]) of this frame; smoothed. K: every class's, in label order.
+  const f = (v) => (two ? [v[1]] : v).map((x) => x.toFixed(3)).join(' / ');
+  $('p-value').textContent = has ? `${f(state.probs)}; ${f(e)}` : '–';
 }
 
 // Screen readers hear a result once: when the label changes, and for every photo (never per frame).
@@ -132,7 +196,8 @@ function announce(text) {
 // ---- debug / test hook -----------------------------------------------------------------------------
 const debug = {
   frames: 0, dropped: 0, errors: 0, heapUsed: 0, memoryBytes: 0, model: null, loadMs: null,
-  history: [],               // last 500 {t, pDog, rawLabel, label, source}
+  history: [],               // last 500 {t, pDog, probs, index, rawLabel, label, source}
+  labels: null,              // the loaded model's class labels (probs and index are in their order)
   last: null,
   ready: false,
   stress: null,              // set below
@@ -153,10 +218,11 @@ function record(res, source) {
   }
   debug.heapUsed = res.heapUsed;
   debug.memoryBytes = res.memoryBytes;
-  debug.last = { pDog: res.pDog, ood: res.ood, label: state.label, rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture,
-    batch: res.batch, output: res.output };
+  debug.last = { pDog: res.pDog, probs: res.probs, index: res.index, smoothed: state.ema, ood: res.ood, label: state.label,
+    rawLabel: state.rawLabel, timings: res.timings, source, capture: res.capture, batch: res.batch, output: res.output };
   if (res.input) debug.lastInput = res.input;  // the model input of that frame (8-bit gray)
-  debug.history.push({ t: performance.now(), pDog: res.pDog, rawLabel: state.rawLabel, label: state.label, source, batch: res.batch });
+  debug.history.push({ t: performance.now(), pDog: res.pDog, probs: res.probs, index: res.index, rawLabel: state.rawLabel, label: state.label,
+    source, batch: res.batch });
   if (debug.history.length > 500) debug.history.splice(0, debug.history.length - 500);
 }
 
@@ -241,11 +307,13 @@ async function loadModel(entry) {
   }
   const md = classifier.metadata;
   state.threshold = md.threshold;
-  state.labels = md.labels;
+  debug.labels = md.labels;
+  setClasses(md.labels);
   state.ema = null;
-  state.oodEma = null;
-  state.raw = null;
+  state.probs = null;
+  state.cur = -1;
   state.label = 'unsure';
+  buildBars();
   const demo = !!(md.catdog?.demo || md.catdog?.untrained || entry.demo);
   $('demo-badge').hidden = !demo;
   $('demo-note').hidden = !demo;
@@ -262,8 +330,7 @@ async function loadModel(entry) {
     announce(t('modelReady', modelName(entry)));
   }
   renderSelfCheck();
-  renderLabel();
-  tools.diag?.render();
+  for (const tool of Object.values(tools)) tool?.render?.();  // the marks' buttons: one per class
   if (lastPhoto && !stream) classifyPhoto(lastPhoto);
 }
 
@@ -350,9 +417,9 @@ function showEmptyStage(st) {
   $('video').hidden = true;
   $('photo').hidden = true;
   $('placeholder').hidden = false;
-  state.raw = null;
+  state.probs = null;
   state.ema = null;
-  state.oodEma = null;
+  state.cur = -1;
   state.label = 'unsure';
   renderLabel();
 }
@@ -458,7 +525,7 @@ function onFrame() {
 // Shows one camera result; returns the main-thread milliseconds it took.
 function showFrameResult(res, source) {
   const t0 = performance.now();
-  updatePrediction(res.pDog, { smooth: true }, res.ood);
+  updatePrediction(res, { smooth: true });
   record(res, source);
   showTimings(res, source);
   drawModelInput({ ...res, source: 'camera' });
@@ -557,7 +624,7 @@ async function classifyPhoto(file) {
   if (!classifier) { bitmap.close(); return; }
   try {
     const res = await classifier.classify(bitmap, { wantInput: true, mirror: mirrorOn });
-    updatePrediction(res.pDog, { smooth: false }, res.ood);
+    updatePrediction(res, { smooth: false });
     record(res, 'photo');
     showTimings(res, 'photo');
     drawModelInput({ ...res, source: 'photo' });
@@ -580,6 +647,7 @@ const ctx = {
   modelName: (m) => modelName(m),
   metadata: () => classifier?.metadata ?? null,
   mirror: () => mirrorOn,
+  classes: () => classes,
   modelUrl: (entry) => new URL(entry.path, new URL('models/', location.href)).href,
 };
 

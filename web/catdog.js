@@ -3,7 +3,10 @@
 //   import { createClassifier } from './catdog.js';
 //   const clf = await createClassifier({ modelUrl: 'models/demo-cnn/model.json' });
 //   const r = await clf.classify(videoElement);   // or ImageData, ImageBitmap, canvas, <img>
-//   r.label   // 'cat' | 'dog' (the model's labels), r.pDog in [0,1], r.timings {read, preprocess, inference, total} ms
+//   r.label   // the class the core decided (one of metadata.labels: 'cat' | 'dog' for a two-class model),
+//   r.index   // its index in metadata.labels; r.probs: the K calibrated probabilities, in label order;
+//   r.pDog    // P(dog) in [0,1] (probs[1] of two classes, else the class named "dog"; NaN without one)
+//   r.timings // {read, preprocess, inference, total} ms
 //   r.ood     // true: the core calls it neither cat nor dog (only models with an ood threshold)
 //   const out = await clf.predictTensor(new Float32Array(100 * 100), [1, 100, 100, 1]);
 //   clf.metadata  // input/output shapes, userDefinedMetadata.catdog, labels, threshold, load time
@@ -21,8 +24,8 @@
 // travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
 // classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path;
 // mirror (mirror averaging: the model also sees the left-right mirror, in one batch-2 run, and
-// r.pDog is the mean of both calibrated P(dog), as `catdog evaluate --flip`; r.ood stays the
-// image's own; r.batch is 2 and r.timings.inference the cost of both).
+// r.probs (and r.pDog) are the means of both images' calibrated probabilities, as `catdog evaluate
+// --flip`; r.ood stays the image's own; r.batch is 2 and r.timings.inference the cost of both).
 // Every failure rejects with an Error whose .code is 'model-fetch', 'model-format', 'wasm',
 // 'input' or 'disposed'.
 import { CatdogError } from './catdog-core.js';

@@ -4,11 +4,17 @@
 // BT.601 luma and the 100->100 resize give back the same bytes), one after the other in their own
 // worker, so each latency is that model's alone. The page stays busy (drops camera frames) until
 // the round ends. Models load once, lazily, when the view is first shown.
-// Test hook: window.__catdog.compare = { round, input (100x100 gray), live, rows: [{id, pDog, label, ms, agree}] }.
-import { register, scoped } from './i18n.js';
+// Models of K classes: each row shows its own label (cat / dog / neither in words, any other label as
+// named) and, for K > 2, that class's probability; rows agree when their labels name the same class
+// (case-insensitive kinds: 'Cat' agrees with 'cat'). P(dog) is '–' for a model without a dog class.
+// Test hook: window.__catdog.compare = { round, input (100x100 gray), live, rows: [{id, pDog, probs, index, label, ms, agree}] }.
+import { register, scoped, kindOf, fmtPct } from './i18n.js';
 import COMPARE_TEXT from './i18n/compare.js';
 
 register('compare', COMPARE_TEXT);
+
+// What a label names, for agreement: its kind (cat, dog, neither), else the label itself.
+const same = (label) => (label == null ? label : kindOf(label) ?? label);
 
 export function createCompare(ctx) {
   const { $ } = ctx;
@@ -62,32 +68,30 @@ export function createCompare(ctx) {
       image.data[4 * i] = g; image.data[4 * i + 1] = g; image.data[4 * i + 2] = g; image.data[4 * i + 3] = 255;
     }
     const liveId = ctx.debug.model;
-    const md = ctx.metadata();
     for (const entry of ctx.models()) {
       const s = slotFor(entry);
       s.result = null;
       if (entry.id === liveId) {
-        s.result = { pDog: res.pDog, label: res.label ?? (res.pDog >= (md?.threshold ?? 0.5) ? 'dog' : 'cat'),
-          ms: res.timings.inference };
+        s.result = { pDog: res.pDog, probs: res.probs, index: res.index, label: res.label, ms: res.timings.inference };
         continue;
       }
       load(s);
       if (!s.clf) continue;
       try {
         const r = await s.clf.classify(image, { mirror: ctx.mirror?.() ?? false });
-        s.result = { pDog: r.pDog, label: r.label, ms: r.timings.inference };
+        s.result = { pDog: r.pDog, probs: r.probs, index: r.index, label: r.label, ms: r.timings.inference };
       } catch (e) {
         s.error = e.message;
       }
       if (!shown) return;
     }
     round++;
-    const ref = slots.get(liveId)?.result?.label;
+    const ref = same(slots.get(liveId)?.result?.label);
     const rows = ctx.models().map((entry) => {
       const r = slots.get(entry.id).result;
       // A model that does not beat chance neither agrees nor disagrees: it is left out of the count.
       if (r && entry.atChance) return { id: entry.id, ...r, agree: null, chance: true };
-      return r ? { id: entry.id, ...r, agree: r.label === ref } : { id: entry.id, pDog: null, label: null, ms: null, agree: null };
+      return r ? { id: entry.id, ...r, agree: same(r.label) === ref } : { id: entry.id, pDog: null, label: null, ms: null, agree: null };
     });
     last = { round, input: Array.from(input), live: liveId, rows };
     ctx.debug.compare = last;
@@ -112,10 +116,11 @@ export function createCompare(ctx) {
       s.row.classList.toggle('live', entry.id === liveId);
       s.row.dataset.chance = String(!!entry.atChance);
       if (r?.label) {
-        p.textContent = r.pDog.toFixed(3);
-        label.textContent = r.label === 'cat' || r.label === 'dog' ? tx(r.label) : r.label;
+        const k = kindOf(r.label);
+        p.textContent = Number.isFinite(r.pDog) ? r.pDog.toFixed(3) : '–';
+        label.textContent = (k ? tx(k) : r.label) + (r.probs?.length > 2 ? ` (${fmtPct(r.probs[r.index], 0)})` : '');
         ms.textContent = r.ms.toFixed(2);
-        s.row.dataset.label = r.label;
+        s.row.dataset.label = k ?? r.label;
         s.row.dataset.pDog = String(r.pDog);
         s.row.dataset.ms = String(r.ms);
         if (r.agree === null) delete s.row.dataset.agree;
@@ -130,7 +135,7 @@ export function createCompare(ctx) {
     }
     const done = last?.rows.filter((r) => r.label && !r.chance) ?? [];
     const agreeing = done.filter((r) => r.agree).length;
-    for (const r of done) labels.add(r.label);
+    for (const r of done) labels.add(same(r.label));
     const view = $('compare');
     view.dataset.disagree = String(labels.size > 1);
     view.dataset.round = String(round);

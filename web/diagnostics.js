@@ -3,7 +3,7 @@
 // (canvas, no library), and the live model's run card (userDefinedMetadata.catdog + models/report.json).
 // Loaded the first time the panel is opened. Test hooks: [data-testid=diag-coi|diag-simd|diag-threads|diag-isa|diag-backend|diag-mirror]
 // [data-value] [data-reason], diag-threads[data-choice] (the thread chooser's state: warm, probing, faster, notFaster), canvas[data-testid=stage-chart][data-frames], [data-testid=run-card] dd[data-key].
-import { register, scoped, fmtPct, fmtNum } from './i18n.js';
+import { register, scoped, fmtPct, fmtNum, kindOf } from './i18n.js';
 import DIAGNOSTICS_TEXT from './i18n/diagnostics.js';
 
 register('diagnostics', DIAGNOSTICS_TEXT);
@@ -158,9 +158,16 @@ export function createDiagnostics(ctx) {
     if (dc?.per_class) {
       const pc = dc.per_class;
       const s = (k) => ['train', 'val', 'test'].map((sp) => pc[k]?.[sp] ?? '—').join('/');
-      dataParts.push(tx('perClass', s('cat'), s('dog')));
+      const names = Object.keys(pc);
+      dataParts.push(names.length === 2 && pc.cat && pc.dog ? tx('perClass', s('cat'), s('dog'))
+        : tx('perClassK', names.map((k) => `${k} ${s(k)}`).join(' / ')));
     }
     item('data', tx('data'), dataParts.join(' · ') || tx('none'));
+    // The classes, in the order of the model's outputs, and how the core decides between them
+    // (catdog::Decide): two classes by the threshold on P(labels[1]), K by the largest probability.
+    const labels = md.labels ?? [];
+    item('classes', tx('classes'), labels.length === 2 ? tx('twoClasses', labels.join(', '), labels[1], num(md.threshold, 2))
+      : tx('kClasses', labels.join(', ')));
     const seeds = [];
     if (Number.isFinite(rc.seed ?? rep?.seed)) seeds.push(`${tx('train')} ${rc.seed ?? rep.seed}`);
     if (Number.isFinite(pack.seed ?? dc?.seed)) seeds.push(`${tx('splitSeed')} ${pack.seed ?? dc.seed}`);
@@ -181,8 +188,9 @@ export function createDiagnostics(ctx) {
     item('calibration', tx('calibration'), cal?.temperature ? tx('temp', num(cal.temperature, 4), cal.split ?? '—', cal.n ?? '—',
       num(cal.nll_before, 4), num(cal.nll_after, 4)) : tx('uncalibrated'));
     const ood = c.ood;
+    const neither = labels.find((l) => kindOf(l) === 'neither');  // a K-class model's own "neither" class
     item('ood', tx('ood'), ood?.method ? tx('oodFit', ood.method, num(ood.threshold, 4), ood.split ?? '—', pct(ood.tpr_target),
-      ood.choose ? `${ood.choose.accepted}/${ood.choose.images}` : '—') : tx('noOod'));
+      ood.choose ? `${ood.choose.accepted}/${ood.choose.images}` : '—') : neither ? tx('oodClass', neither) : tx('noOod'));
   }
 
   async function loadReport() {

@@ -38,6 +38,13 @@ export function t(key, vars = [], l = lang) {
   return typeof s !== 'string' ? s : s.replace(/\{(\w+)\}/g, (_, k) => String(vars?.[k] ?? ''));
 }
 
+// A class label's kind (case-insensitive): 'cat', 'dog', 'neither' (also other / none / background),
+// else null: a label the page shows as named (as text). The page's words for a kind are its i18n keys.
+export const kindOf = (label) => {
+  const l = String(label).toLowerCase();
+  return l === 'cat' || l === 'dog' ? l : /^(neither|other|none|background)$/.test(l) ? 'neither' : null;
+};
+
 // const tx = scoped('marks'); tx('count', 3, 4)
 export const scoped = (module) => (key, ...args) => t(`${module}.${key}`, args);
 

@@ -1,7 +1,9 @@
-// marks-export.js — marked frames -> a zip of 8-bit gray PNGs, Cat/ and Dog/ folders (the class
-// folder names `catdog prepare --images` reads). Each PNG holds the stored bytes exactly (no
-// canvas, no color management): one filter-0 row after another, deflated by fflate. Loaded only
-// when the user exports, so the zip library is not part of the live page's weight.
+// marks-export.js — marked frames -> a zip of 8-bit gray PNGs, one folder per class: Cat/ and Dog/
+// (the class folder names `catdog prepare --images` reads), neither/, and any other class under its
+// own label (the core refuses a label that is no safe folder name; a stored mark is checked again).
+// Each PNG holds the stored bytes exactly (no canvas, no color management): one filter-0 row after
+// another, deflated by fflate. Loaded only when the user exports, so the zip library is not part of
+// the live page's weight.
 import { zipSync, zlibSync } from './vendor/fflate.js';
 
 const CRC_TABLE = new Uint32Array(256).map((_, n) => {
@@ -44,12 +46,19 @@ export function grayPng(gray, width, height) {
   return png;
 }
 
-// records: [{id, cls: 'cat'|'dog', size, input: Uint8Array}] -> Blob (application/zip).
+// The zip folder of a mark's class: Cat, Dog, else the class itself ('neither', a model's label),
+// or null when it is no safe folder name (empty, '.', '..', a '/' or '\\', a control character).
+export function folderOf(cls) {
+  const f = cls === 'cat' ? 'Cat' : cls === 'dog' ? 'Dog' : cls;
+  return typeof f === 'string' && /^(?!\.\.?$)[^/\\\0-\x1f\x7f]+$/.test(f) ? f : null;
+}
+
+// records: [{id, cls: 'cat'|'dog'|'neither'|label, size, input: Uint8Array}] -> Blob (application/zip).
 export function marksZip(records) {
   const files = {};
   for (const r of records) {
-    const folder = { cat: 'Cat', dog: 'Dog' }[r.cls];
-    if (!folder) throw new Error(`marked frame ${r.id}: unknown class '${r.cls}'`);
+    const folder = folderOf(r.cls);
+    if (!folder) throw new Error(`marked frame ${r.id}: class '${r.cls}' is no folder name`);
     const input = r.input instanceof Uint8Array ? r.input : Uint8Array.from(r.input);
     files[`${folder}/mark-${String(r.id).padStart(6, '0')}.png`] = [grayPng(input, r.size, r.size), { level: 0 }];
   }

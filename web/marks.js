@@ -1,9 +1,11 @@
-// marks.js — the correction loop's browser half: "c" / "d" (or the buttons) mark the current frame
-// as a cat / a dog. What is kept is the model's own input of that frame (the 8-bit gray bytes the
-// core's preprocess produced; the model was fed exactly these / 255), in IndexedDB so marks
-// survive a reload. Export (marks-export.js, loaded on demand) writes a zip of gray PNGs in the
-// Cat/ Dog/ folder layout that `catdog prepare --images` reads.
-// Test hook: window.__catdog.marks = { all() -> [{id, cls, size, input: number[], model, pDog}], count() }.
+// marks.js — the correction loop's browser half: one button per class of the loaded model marks the
+// current frame as that class; keys "c" / "d" for cat / dog, the digits 1..9 for the classes in
+// label order (shown on the buttons). What is kept is the model's own input of that frame (the 8-bit
+// gray bytes the core's preprocess produced; the model was fed exactly these / 255), with its class
+// (cls: 'cat', 'dog', 'neither', else the label as named), in IndexedDB so marks survive a reload
+// and a change of model. Export (marks-export.js, loaded on demand) writes a zip of gray PNGs, one
+// folder per class (Cat/ Dog/ neither/ or the label), the layout `catdog prepare --images` reads.
+// Test hook: window.__catdog.marks = { all() -> [{id, cls, size, input: number[], model, pDog, probs}], count() -> {cls: n} }.
 import { register, scoped } from './i18n.js';
 import PAGE_TEXT from './i18n/page.js';
 
@@ -25,9 +27,12 @@ function openDb() {
 export function createMarks(ctx) {
   const { $ } = ctx;
   const tx = scoped('marks');
-  const counts = { cat: 0, dog: 0 };
+  const counts = new Map();  // cls -> marks kept (of every model)
   let note = null;  // a one-off line instead of the count (no frame yet, storage error)
   let lastMark = null;  // the newest mark of this visit: shown as a thumbnail, with Undo
+  let built = null;  // the classes and the language the buttons were made for
+  let ready = false;
+  const word = (cls) => (cls === 'cat' || cls === 'dog' || cls === 'neither' ? tx(cls) : cls);
   const touch = matchMedia('(hover: none) and (pointer: coarse)').matches;  // no keyboard hints on phones
   const dbp = openDb();
   const store = async (mode) => (await dbp).transaction(STORE, mode).objectStore(STORE);
@@ -37,10 +42,12 @@ export function createMarks(ctx) {
   }
   async function recount() {
     const recs = await all();
-    counts.cat = recs.filter((r) => r.cls === 'cat').length;
-    counts.dog = recs.length - counts.cat;
+    counts.clear();
+    for (const r of recs) add(r.cls);
     render();
   }
+
+  const add = (cls) => counts.set(cls, (counts.get(cls) ?? 0) + 1);
 
   async function mark(cls) {
     const d = ctx.debug;
@@ -50,7 +57,7 @@ export function createMarks(ctx) {
       return null;
     }
     const rec = { cls, size: Math.round(Math.sqrt(d.lastInput.length)), input: new Uint8Array(d.lastInput),
-      model: d.model, pDog: d.last?.pDog ?? null, t: Date.now() };
+      model: d.model, pDog: d.last?.pDog ?? null, probs: d.last?.probs ?? null, t: Date.now() };
     try {
       rec.id = await req((await store('readwrite')).add(rec));
     } catch (e) {
@@ -59,7 +66,7 @@ export function createMarks(ctx) {
       return null;
     }
     note = null;
-    counts[cls]++;
+    add(cls);
     lastMark = rec;
     render();
     return rec.id;
@@ -87,32 +94,61 @@ export function createMarks(ctx) {
     if (recs.length) (await import('./marks-export.js')).downloadZip(recs);
   }
 
+  const total = () => [...counts.values()].reduce((a, b) => a + b, 0);
   async function clear() {
-    const n = counts.cat + counts.dog;
+    const n = total();
     if (!n || !confirm(tx('confirm', n))) return;
     await req((await store('readwrite')).clear());
     lastMark = null;
     await recount();
   }
 
+  // One button per class of the loaded model, copies of the page's first (its look, its key hint),
+  // made again when the model or the language changes.
+  function build(cls) {
+    built = [cls, ctx.lang()];
+    const box = $('mark-buttons');
+    const proto = box.firstElementChild;
+    box.replaceChildren(...cls.map((c, i) => {
+      const b = proto.cloneNode(true);
+      b.id = `mark-${c.key}`;
+      b.dataset.testid = b.id;
+      b.dataset.cls = c.kind ?? c.label;
+      b.className = c.kind ? `mark-${c.kind}` : '';
+      b.disabled = !ready;
+      delete b.firstElementChild.dataset.i18n;
+      b.firstElementChild.textContent = ctx.t({ cat: 'markCat', dog: 'markDog', neither: 'none' }[c.kind] ?? 'markAs', c.label);
+      b.lastElementChild.textContent = { cat: 'C', dog: 'D' }[c.kind] ?? (i < 9 ? i + 1 : '');
+      return b;
+    }));
+  }
+
   function render() {
+    const cls = ctx.classes();
+    if (cls !== built?.[0] || ctx.lang() !== built[1]) build(cls);
     const el = $('mark-count');
-    const n = counts.cat + counts.dog;
-    el.dataset.cat = String(counts.cat);
-    el.dataset.dog = String(counts.dog);
-    el.textContent = note ?? (n ? tx('count', counts.cat, counts.dog) : tx(touch ? 'noneTouch' : 'none'));
+    const n = total();
+    const cat = counts.get('cat') ?? 0, dog = counts.get('dog') ?? 0;
+    el.dataset.cat = String(cat);
+    el.dataset.dog = String(dog);
+    // Only cats and dogs kept: the count as before; else every class kept, by name.
+    // No marks: the C / D hint, else (a phone, or classes other than cat and dog) the buttons'.
+    el.textContent = note ?? (!n ? tx(!touch && cls.every((c) => c.kind === 'cat' || c.kind === 'dog') ? 'none' : 'noneTouch')
+      : cat + dog === n ? tx('count', cat, dog) : tx('counts', [...counts].filter((e) => e[1]).map(([c, k]) => `${word(c)}: ${k}`).join(', ')));
     $('export-marks').disabled = !n;
     $('clear-marks').disabled = !n;
     $('mark-last').hidden = !lastMark;
     if (lastMark) {
-      $('mark-last-text').textContent = tx('last', tx(lastMark.cls));
+      $('mark-last-text').textContent = tx('last', word(lastMark.cls));
       drawThumb(lastMark);
     }
   }
 
   const warn = (what) => (e) => console.warn(`catdog: marked frames: ${what}: ${e.message || e}`);
-  $('mark-cat').addEventListener('click', () => mark('cat').catch(warn('mark')));
-  $('mark-dog').addEventListener('click', () => mark('dog').catch(warn('mark')));
+  $('mark-buttons').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button');
+    if (b) mark(b.dataset.cls).catch(warn('mark'));
+  });
   $('export-marks').addEventListener('click', () => exportZip().catch(warn('export')));
   $('clear-marks').addEventListener('click', () => clear().catch(warn('clear')));
   $('undo-mark').addEventListener('click', () => undo().catch(warn('undo')));
@@ -121,12 +157,14 @@ export function createMarks(ctx) {
   document.addEventListener('keydown', (ev) => {
     if (ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented ||
         ev.target.closest?.('input, select, textarea, [contenteditable]')) return;
-    const cls = { c: 'cat', d: 'dog' }[ev.key.toLowerCase()];
-    if (cls) mark(cls).catch(warn('mark'));
+    const k = ev.key.toLowerCase();
+    const cls = ctx.classes();
+    const c = cls.find((x) => x.kind === { c: 'cat', d: 'dog' }[k]) ?? (/^[1-9]$/.test(k) ? cls[k - 1] : null);
+    if (c) mark(c.kind ?? c.label).catch(warn('mark'));
   });
   recount().then(() => {
-    $('mark-cat').disabled = false;
-    $('mark-dog').disabled = false;
+    ready = true;
+    for (const b of $('mark-buttons').children) b.disabled = false;
   }, (e) => {
     note = tx('error', e.message || e.name);
     render();
@@ -134,7 +172,7 @@ export function createMarks(ctx) {
 
   ctx.debug.marks = {
     all: async () => (await all()).map((r) => ({ ...r, input: Array.from(r.input) })),
-    count: () => ({ ...counts }),
+    count: () => ({ cat: 0, dog: 0, ...Object.fromEntries(counts) }),
   };
   return { mark, undo, render };
 }

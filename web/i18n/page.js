@@ -4,7 +4,7 @@ export default {
     es: {
       title: '¿Gato o perro?', model: 'Modelo', demo: 'demo · sin entrenar', other: 'English',
       placeholder: 'Esperando la cámara…', dropHint: 'Suelta la foto aquí', cat: 'Gato', dog: 'Perro',
-      unsure: 'No sé', none: 'Ni gato ni perro', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
+      unsure: 'No sé', none: 'Ni gato ni perro', neither: 'Ninguno', markAs: 'Es: {0}', dogLower: 'perro', seen: 'Lo que ve el modelo (100×100, gris)', preprocess: 'Preproceso',
       inference: 'Inferencia', total: 'Total', dropped: 'Descartados', loadTime: 'Carga del modelo', camera: 'Cámara',
       flip: 'Frontal / trasera', startCamera: 'Usar la cámara', stopCamera: 'Parar la cámara', upload: 'Subir una foto',
       noCameraPlaceholder: 'Sin cámara: sube una foto o arrástrala aquí.', cameraStopped: 'Cámara parada.',
@@ -40,7 +40,7 @@ export default {
     en: {
       title: 'Cat or dog?', model: 'Model', demo: 'demo · untrained', other: 'Español',
       placeholder: 'Waiting for the camera…', dropHint: 'Drop the photo here', cat: 'Cat', dog: 'Dog',
-      unsure: 'Not sure', none: 'No cat or dog', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
+      unsure: 'Not sure', none: 'No cat or dog', neither: 'Neither', markAs: 'It is: {0}', dogLower: 'dog', seen: 'What the model sees (100×100, gray)', preprocess: 'Preprocess',
       inference: 'Inference', total: 'Total', dropped: 'Dropped', loadTime: 'Model load', camera: 'Camera',
       flip: 'Front / back', startCamera: 'Use the camera', stopCamera: 'Stop the camera', upload: 'Upload a photo',
       noCameraPlaceholder: 'No camera: upload a photo or drop one here.', cameraStopped: 'Camera stopped.',
@@ -77,10 +77,12 @@ export default {
   marks: {
     es: { count: 'Guardados — gatos: {0}, perros: {1}', none: 'Marca un fotograma con C (gato) o D (perro).',
       noneTouch: 'Marca un fotograma con los botones de arriba.', last: 'Último: {0}', cat: 'gato', dog: 'perro',
+      neither: 'ni gato ni perro', counts: 'Guardados — {0}',
       noFrame: 'Todavía no hay ningún fotograma que marcar.', confirm: '¿Borrar los {0} fotogramas marcados?',
       error: 'No se pudieron guardar las marcas: {0}' },
     en: { count: 'Kept — cats: {0}, dogs: {1}', none: 'Mark a frame with C (cat) or D (dog).',
       noneTouch: 'Mark a frame with the buttons above.', last: 'Last: {0}', cat: 'cat', dog: 'dog',
+      neither: 'no cat or dog', counts: 'Kept — {0}',
       noFrame: 'There is no frame to mark yet.', confirm: 'Delete the {0} marked frames?',
       error: 'The marks could not be stored: {0}' },
   },
