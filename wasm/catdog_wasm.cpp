@@ -250,22 +250,8 @@ float* catdog_output(catdog_handle h) {
   return in->output.data();
 }
 
-// The page never re-implements the calibration: it asks the core for the calibrated P(dog).
-float catdog_p_dog(catdog_handle h, int32_t sample) {
-  Instance* in = GetLoaded(h, "catdog_p_dog");
-  if (!in) return -1.f;
-  if (in->output_batch == 0) return Fail(-1.f, "catdog_p_dog: no run yet");
-  if (sample < 0 || sample >= in->output_batch)
-    return Fail(-1.f, "catdog_p_dog: sample " + std::to_string(sample) + " out of range (the last run had " +
-                          std::to_string(in->output_batch) + ")");
-  const size_t per = in->model->output_size();
-  const float* out = in->output.data() + static_cast<size_t>(sample) * per;
-  const float raw = per == 1 ? out[0] : per == 2 ? out[1] : std::numeric_limits<float>::quiet_NaN();
-  return catdog::ApplyCalibration(in->model->info(), raw);
-}
-
-// Nor the decision, for any number of classes (catdog/classify.h): the page shows the index and
-// the K probabilities this returns.
+// The page never re-implements the calibration or the decision: it asks the core for both, for
+// any number of classes (catdog/classify.h), and shows the index and the K probabilities returned.
 int32_t catdog_classify(catdog_handle h, int32_t sample, int32_t mirrored) {
   Instance* in = GetLoaded(h, "catdog_classify");
   if (!in) return -2;

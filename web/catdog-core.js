@@ -26,7 +26,6 @@ export const ABI = Object.freeze({
   catdog_input: 2,
   catdog_run: 2,
   catdog_output: 1,
-  catdog_p_dog: 2,
   catdog_classify: 3,
   catdog_probs: 1,
   catdog_ood: 2,
@@ -323,15 +322,6 @@ export class CoreModel {
     if (a.catdog_run(this.h, batch) !== 0) throw new CatdogError(this.core.lastError(), 'input');
     const p = a.catdog_output(this.h);
     return new Float32Array(this.core.u8.buffer, p, batch * this.outputSize).slice();
-  }
-
-  // P(dog) of sample `sample` of the last run, calibrated by the core (catdog::ApplyCalibration):
-  // what the page shows. NaN when the model's output is not one sigmoid or two softmax units.
-  pDog(sample = 0) {
-    this.check();
-    const p = this.core.abi.catdog_p_dog(this.h, sample);
-    if (p === -1) throw new CatdogError(this.core.lastError(), 'input');
-    return p;
   }
 
   // Whether sample `sample` of the last run is "neither cat nor dog" (catdog::IsOutOfDistribution,

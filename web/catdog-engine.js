@@ -76,7 +76,7 @@ export class Engine {
   // The last run's answer from the core (catdog::Classify, DESIGN contract 2: the page has no copy
   // of the calibration or the decision): the class index and label, the K calibrated probabilities
   // (probs, in the order of labels), pDog (probs[1] of a two-class model, else the probability of a
-  // class named "dog", NaN without one), and whether the core calls it neither cat nor dog (ood;
+  // class named dog or dogs in any case, NaN without one), and whether the core calls it neither cat nor dog (ood;
   // always false for a model without an ood threshold).
   // mirrored: the run was the image and its mirror (batch 2): the probabilities are the core's mean
   // of their calibrated probabilities (as `catdog evaluate --flip`). The ood decision stays the
@@ -85,7 +85,7 @@ export class Engine {
   interpret({ mirrored = false } = {}) {
     const m = this.model;
     const { index, probs } = m.classify(0, mirrored);
-    const dog = m.labels.length === 2 ? 1 : m.labels.indexOf('dog');
+    const dog = m.labels.length === 2 ? 1 : m.labels.findIndex((l) => /^dogs?$/i.test(l));
     return { index, probs: Array.from(probs), label: index >= 0 ? m.labels[index] : null, pDog: dog >= 0 ? probs[dog] : NaN, ood: m.ood(0) };
   }
 

@@ -78,7 +78,7 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
     pngs.push(png);
   }
   const native = await nativePredict(info.dir, pngs);
-  // P(dog) as the page shows it: calibrated by the core (catdog_p_dog -> catdog::ApplyCalibration
+  // P(dog) as the page shows it: calibrated by the core (catdog_classify -> catdog::Classify
   // with the model's temperature), as `catdog predict` does; the page has no copy of the formula.
   const T = info.modelJson.userDefinedMetadata?.catdog?.calibration?.temperature ?? 1;
   assert.equal(model.metadata.temperature, T, 'the core reports the stored temperature');
@@ -89,20 +89,20 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
     const img = await decodeRgba(png);
     model.preprocess(img.data, img.width, img.height, { format: 'rgba' });
     raw.push(model.run(1)[0]);
-    wasm.push(model.pDog(0));
+    wasm.push(model.classify(0).probs[1]);
   }
   assertClose(wasm, native, 'P(dog)');
   assert.ok(wasm.some((p, i) => Math.abs(p - raw[i]) > 1e-3), `calibration moved P(dog): raw ${raw} -> ${wasm}`);
   // The page's path (Engine, as in the worker) shows the same calibrated value.
   const { Engine } = await import(path.join(siteDir, 'catdog-engine.js'));
   assert.equal(new Engine(core, model, 0).interpret().pDog, wasm.at(-1));
-  assert.throws(() => model.pDog(1), /sample 1 out of range/);
+  assert.throws(() => model.classify(1), /sample 1 not in the last run \(1 samples\)/);
   assert.ok(new Set(wasm.map((v) => v.toFixed(7))).size > 1, 'different photos give different outputs');
 });
 
 // Mirror averaging (the page's option): one batch-2 run of the image and its mirror,
 // filled by the core (catdog_mirror_input), P(dog) = the mean of the two calibrated P(dog)
-// (catdog_p_dog_mirrored), as `catdog predict --flip` / `evaluate --flip` compute it; the ood
+// (catdog_classify(h, 0, 1)), as `catdog predict --flip` / `evaluate --flip` compute it; the ood
 // decision stays the image's own (sample 0).
 test('mirror averaging on real photos: the mean of the photo and its mirror run apart, and `catdog predict --flip`', async () => {
   const photos = [...await pickPhotos('Cat', 3, 21), ...await pickPhotos('Dog', 3, 22)];
@@ -129,9 +129,9 @@ test('mirror averaging on real photos: the mean of the photo and its mirror run 
     const xm = new Float32Array(x.length);
     for (let y = 0; y < S; y++) for (let c = 0; c < S; c++) xm[y * S + c] = x[y * S + (S - 1 - c)];
     model.predictTensor(x, [1, S, S, 1]);
-    const a = model.pDog(0), oodAlone = model.ood(0);
+    const a = model.classify(0).probs[1], oodAlone = model.ood(0);
     model.predictTensor(xm, [1, S, S, 1]);
-    const b = model.pDog(0);
+    const b = model.classify(0).probs[1];
     assertClose([res.pDog], [Math.fround(0.5 * (a + b))], 'mirrored P(dog) vs the mean of the two runs', 0, 1e-6);
     assert.equal(res.ood, oodAlone, 'ood is the photo\'s own decision');
     mirrored.push(res.pDog);
