@@ -2,6 +2,8 @@
 // augmenter a torch build registers.
 #include "preview.h"
 
+#include <string>
+
 #include <algorithm>
 #include <cctype>
 #include <mutex>
@@ -85,11 +87,18 @@ Status RenderGrid(const pack::Pack& p, const GridOptions& o, const std::string& 
     cv::Mat channels[3] = {big, big, big};
     cv::merge(channels, 3, bgr);
     bgr.copyTo(canvas(cv::Rect(x, y, tile, tile)));
-    const bool dog = p.labels[idx[k]] == 1;
-    const cv::Scalar colour = dog ? cv::Scalar(80, 160, 255) : cv::Scalar(255, 200, 80);
+    // Each class its colour (cat and dog as before) and its name from the pack (Hershey fonts draw
+    // ASCII only: other bytes show as '?').
+    const size_t cls = p.labels[idx[k]];
+    static const cv::Scalar kColours[] = {cv::Scalar(255, 200, 80), cv::Scalar(80, 160, 255), cv::Scalar(120, 220, 120),
+                                          cv::Scalar(200, 120, 220), cv::Scalar(90, 220, 230), cv::Scalar(230, 230, 230)};
+    const cv::Scalar colour = kColours[cls % 6];
+    std::string name = cls < p.class_names.size() ? p.class_names[cls] : std::to_string(cls);
+    for (char& ch : name)
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7E) ch = '?';
     cv::rectangle(canvas, cv::Rect(x, y + tile, tile, label_h), colour * 0.35, cv::FILLED);
-    cv::putText(canvas, dog ? "dog" : "cat", cv::Point(x + 6, y + tile + label_h - 6), cv::FONT_HERSHEY_SIMPLEX, font,
-                colour, 2, cv::LINE_AA);
+    cv::putText(canvas, name, cv::Point(x + 6, y + tile + label_h - 6), cv::FONT_HERSHEY_SIMPLEX, font, colour, 2,
+                cv::LINE_AA);
   }
   try {
     if (!cv::imencode(e == ".jpeg" ? ".jpg" : e, canvas, *encoded)) return Status::Error("preview: OpenCV could not encode " + e);
