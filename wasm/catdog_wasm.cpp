@@ -113,16 +113,26 @@ extern "C" {
 const char* catdog_last_error(void) { return LastError().c_str(); }
 
 catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
-                           int32_t threads) {
+                           int32_t threads, const char* layer_aliases, int32_t aliases_len) {
   if (!json || json_len < 0) return Fail(0, "catdog_create: no model.json bytes");
   if (backend != 0 && backend != 1 && backend != 3)
     return Fail(0, "catdog_create: bad backend " + std::to_string(backend) +
                        " (0 reference, 1 simd, 3 auto)");
   if (threads < 1 || threads > 64)
     return Fail(0, "catdog_create: bad thread count " + std::to_string(threads) + " (1..64)");
+  if (aliases_len < 0 || (aliases_len > 0 && !layer_aliases))
+    return Fail(0, "catdog_create: bad layer alias text (" + std::to_string(aliases_len) + " bytes)");
   catdog::LoadOptions opt;
   opt.backend = static_cast<catdog::Backend>(backend);
   opt.threads = threads;
+  const std::string_view aliases(layer_aliases ? layer_aliases : "", static_cast<size_t>(aliases_len));
+  for (size_t start = 0; start < aliases.size();) {
+    size_t end = aliases.find('\n', start);
+    if (end == std::string_view::npos) end = aliases.size();
+    catdog::Status as = catdog::ParseLayerAlias(aliases.substr(start, end - start), &opt);
+    if (!as) return Fail(0, "layerAliases: " + as.message());
+    start = end + 1;
+  }
   auto inst = std::make_unique<Instance>();
   catdog::Status st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)),
                                            &inst->model, opt, "model.json");

@@ -61,6 +61,7 @@ class Layer {
   std::vector<Shape> in_shapes; // set by the graph before InferShape
   Shape out_shape;              // set by InferShape
   bool is_input = false;        // the model's InputLayer (reads the caller's input)
+  int weights_of = -1;          // a shared layer's later call: the index of the layer whose weights it uses
 
   // Parses the Keras config object.
   virtual Status Configure(const jsonu::json& config) = 0;
