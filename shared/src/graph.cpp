@@ -94,11 +94,17 @@ constexpr ShapeKey kShapeKeys[] = {{"batch_input_shape", true}, {"batchInputShap
                                    {"input_shape", false},      {"inputShape", false}};
 constexpr const char* kShapeKeyList = "batch_input_shape, batchInputShape, batch_shape, input_shape or inputShape";
 
-// The per-sample dims of one spelling's value (the list without its batch entry), for comparing.
-json SampleDims(const json& v, bool has_batch) {
-  if (!v.is_array() || (has_batch && v.empty())) return v;
-  json out = json::array();
-  for (size_t i = has_batch ? 1 : 0; i < v.size(); ++i) out.push_back(v[i]);
+// The per-sample dims of one spelling's value (the list without its batch entry) as text, for
+// comparing: each entry an integer where it is one (3 and 3.0 agree), else as JSON writes it.
+// (Text, not a json copy compared with ==: that instantiates json's deep comparison, 1.6 KB of
+// wasm for this one check.)
+std::string SampleDims(const json& v, bool has_batch) {
+  if (!v.is_array() || (has_batch && v.empty())) return jsonu::Dump(v, 1000);
+  std::string out;
+  for (size_t i = has_batch ? 1 : 0; i < v.size(); ++i) {
+    int64_t n = 0;
+    out += (jsonu::AsInt64(v[i], &n) ? std::to_string(n) : jsonu::Dump(v[i], 100)) + ",";
+  }
   return out;
 }
 
@@ -160,6 +166,22 @@ Status CheckDType(const json& cfg, const std::string& where) {
                        "float16, bfloat16, float64 and mixed_float16/mixed_bfloat16 layers: re-save the model with dtype float32");
 }
 
+// Whether `cls` is a layer class the core runs (InputLayer is not one a layer can be built as), and
+// their list for messages.
+bool Runs(const std::string& cls) {
+  if (cls == "InputLayer") return false;
+  for (const std::string& r : RegisteredLayers())
+    if (r == cls) return true;
+  return false;
+}
+
+std::string RunsList() {
+  std::string known;
+  for (const std::string& r : RegisteredLayers())
+    if (r != "InputLayer") known += (known.empty() ? "" : ", ") + r;
+  return known;
+}
+
 // The hint of the unsupported-class error: a custom class whose name contains a class the core runs
 // (Keras2toKeras3DepthwiseConv2D) is most likely its subclass, so the alias is spelled out for it.
 std::string AliasHint(const std::string& cls) {
@@ -169,10 +191,7 @@ std::string AliasHint(const std::string& cls) {
   if (!base.empty())
     return "; if it is a subclass of " + base + " whose config is " + base + "'s, load it with --layer-alias " + cls + "=" +
            base + " (JS: createClassifier({layerAliases: {" + cls + ": '" + base + "'}}))";
-  std::string known;
-  for (const std::string& r : RegisteredLayers())
-    if (r != "InputLayer") known += (known.empty() ? "" : ", ") + r;
-  return " (catdog runs " + known + "; a custom subclass of one of them, with its base's config, loads with --layer-alias " + cls +
+  return " (catdog runs " + RunsList() + "; a custom subclass of one of them, with its base's config, loads with --layer-alias " + cls +
          "=BASE, or layerAliases in createClassifier)";
 }
 
@@ -364,6 +383,9 @@ class Builder {
     return Status::Ok();
   }
 
+  // A call's key in tensor_of: "node:name" (the node's digits end at the first ':', so no two calls share one).
+  static std::string CallKey(const std::string& layer, int64_t node) { return std::to_string(node) + ":" + layer; }
+
   // One call of a layer: a layer entry with several inbound nodes (a shared layer) is one call per node.
   struct Ref {
     std::string layer;
@@ -420,7 +442,8 @@ class Builder {
     path.push_back(name);
 
     std::vector<Pending> pending;
-    std::map<std::string, size_t> calls;  // layer name -> its number of calls (nodes) in this model
+    // One map type for the three maps below (each std::map instantiation is wasm code).
+    std::map<std::string, int> calls;  // layer name -> its number of calls (nodes) in this model
     for (const json& lj : *layers) {
       Pending p{&lj, NameOf(lj), ClassOf(lj), 0, {}};
       if (p.name.empty()) return Status::Error(where + ": a layer has no name: " + jsonu::Dump(lj, 120));
@@ -428,7 +451,7 @@ class Builder {
       const json* nodes = jsonu::Find(lj, "inbound_nodes");
       if (nodes && !nodes->is_array()) return Status::Error(where + ": layer '" + p.name + "': 'inbound_nodes' is not a list");
       const size_t num_nodes = nodes ? nodes->size() : 0;
-      calls[p.name] = std::max<size_t>(num_nodes, 1);
+      calls[p.name] = static_cast<int>(std::max<size_t>(num_nodes, 1));
       if (num_nodes > 1 && IsModelClass(p.cls))
         return Status::Error(where + ": nested model '" + p.name + "' is called " + std::to_string(num_nodes) +
                              " times (a model called more than once is not supported; call its layers on each input instead)");
@@ -468,7 +491,7 @@ class Builder {
       }
 
     // Layers come in dependency order in practice; loop until nothing moves to also accept any order.
-    std::map<std::pair<std::string, int64_t>, int> tensor_of;
+    std::map<std::string, int> tensor_of;  // CallKey(layer, node) -> its output tensor
     std::map<std::string, int> first_instance;  // a shared layer's first built call: the others use its weights
     std::vector<bool> done(pending.size(), false);
     size_t left = pending.size();
@@ -480,7 +503,7 @@ class Builder {
         const Pending& p = pending[i];
         std::vector<int> ins;
         for (const Ref& r : p.refs) {
-          auto it = tensor_of.find({r.layer, r.node});
+          auto it = tensor_of.find(CallKey(r.layer, r.node));
           if (it == tensor_of.end()) break;
           ins.push_back(it->second);
         }
@@ -506,7 +529,7 @@ class Builder {
           if (!(s = MakeLayer(*p.layer, ins, path, first == first_instance.end() ? -1 : first->second, &idx))) return s;
           first_instance.emplace(p.name, idx);
         }
-        tensor_of[{p.name, static_cast<int64_t>(p.node)}] = idx;
+        tensor_of[CallKey(p.name, static_cast<int64_t>(p.node))] = idx;
         done[i] = true;
         --left;
         progress = true;
@@ -519,12 +542,12 @@ class Builder {
       return Status::Error(where + ": layers " + stuck + " depend on each other in a cycle or on layers not reachable from the input");
     }
     // The model's output: the call output_layers names (of a layer called once: that call).
-    const size_t out_calls = calls[out_names[0]];
+    const int out_calls = calls[out_names[0]];
     const int64_t out_node = out_calls == 1 ? 0 : out_nodes[0];
     if (out_node >= static_cast<int64_t>(out_calls))
       return Status::Error(where + ": output_layers names call " + std::to_string(out_node) + " of shared layer '" + out_names[0] +
                            "', which has " + std::to_string(out_calls) + " calls (inbound_nodes)");
-    *output = tensor_of[{out_names[0], out_node}];
+    *output = tensor_of[CallKey(out_names[0], out_node)];
     return Status::Ok();
   }
 
@@ -536,23 +559,18 @@ class Builder {
 }  // namespace
 
 Status CheckLayerAliases(const LayerAliases& aliases, const std::string& source) {
-  const std::vector<std::string>& known = RegisteredLayers();
-  auto runs = [&](const std::string& c) { return c != "InputLayer" && std::find(known.begin(), known.end(), c) != known.end(); };
   for (size_t i = 0; i < aliases.size(); ++i) {
-    const auto& [name, target] = aliases[i];
+    const std::string& name = aliases[i].first;
+    const std::string& target = aliases[i].second;
     const std::string what = source + ": layer alias '" + name + "=" + target + "'";
     if (name.empty() || target.empty()) return Status::Error(what + ": needs NAME=CLASS, both non-empty");
-    if (!runs(target)) {
-      std::string list;
-      for (const std::string& r : known)
-        if (r != "InputLayer") list += (list.empty() ? "" : ", ") + r;
-      return Status::Error(what + ": '" + target + "' is not a layer class catdog runs (one of: " + list + ")");
-    }
-    if (runs(name) || name == "InputLayer" || IsModelClass(name))
+    if (!Runs(target))
+      return Status::Error(what + ": '" + target + "' is not a layer class catdog runs (one of: " + RunsList() + ")");
+    if (Runs(name) || name == "InputLayer" || IsModelClass(name))
       return Status::Error(what + ": '" + name + "' is a class catdog knows itself; an alias names a custom class");
     for (size_t j = 0; j < i; ++j)
-      if (const auto& [n2, t2] = aliases[j]; n2 == name && t2 != target)
-        return Status::Error(what + ": '" + name + "' is also aliased to '" + t2 + "'; give one class");
+      if (aliases[j].first == name && aliases[j].second != target)
+        return Status::Error(what + ": '" + name + "' is also aliased to '" + aliases[j].second + "'; give one class");
   }
   return Status::Ok();
 }

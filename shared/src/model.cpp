@@ -26,28 +26,25 @@ Backend Resolve(Backend b) {
   return b;
 }
 
-// A manifest entry's name split as "<scopes...>/<layer>/<kind>" ("sequential/conv2d/kernel").
+// A manifest entry's name split at '/' as "<scopes...>/<layer>/<kind>" ("sequential/conv2d/kernel"):
+// the parts, the layer's name second to last and the kind last. `ok`: at least "<layer>/<kind>".
+// (One vector of parts, no copies of them: each member type is wasm code.)
 struct EntryName {
-  std::vector<std::string> scopes;
-  std::string layer, kind;
-  bool ok = false;  // at least "<layer>/<kind>"
+  std::vector<std::string> parts;
+  bool ok() const { return parts.size() >= 2; }
+  const std::string& kind() const { return parts.back(); }
+  const std::string& layer() const { return parts[parts.size() - 2]; }
 };
 
 EntryName SplitEntry(const std::string& entry) {
-  std::vector<std::string> parts;
+  EntryName e;
   size_t start = 0;
   while (true) {
     size_t slash = entry.find('/', start);
-    parts.push_back(entry.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    e.parts.push_back(entry.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  EntryName e;
-  if (parts.size() < 2) return e;
-  e.ok = true;
-  e.kind = parts.back();
-  e.layer = parts[parts.size() - 2];
-  e.scopes.assign(parts.begin(), parts.end() - 2);
   return e;
 }
 
@@ -55,12 +52,17 @@ EntryName SplitEntry(const std::string& entry) {
 // (its path, innermost last): the evidence that picks between same-named layers of nested models.
 int ScopeScore(const EntryName& e, const Layer& l) {
   int score = 0;
-  size_t p = e.scopes.size();
+  size_t p = e.parts.size() - 2;
   for (size_t k = l.path.size(); k-- > 0 && p-- > 0;) {
-    if (e.scopes[p] != l.path[k]) break;
+    if (e.parts[p] != l.path[k]) break;
     ++score;
   }
   return score;
+}
+
+// "<layer>: weight '<name>/<kind>' (shape [..])", the start of the messages about one weight.
+std::string WeightWhere(const Layer& l, const detail::WeightSpec& spec) {
+  return l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' (shape " + detail::ShapeStr(spec.shape) + ")";
 }
 
 // A converter's suffix: `entry_layer` is `name` + "_" + digits (batch_normalization_1_1 for the
@@ -273,7 +275,7 @@ Status ModelImpl::MatchWeights() {
       std::vector<int> tied;
       for (size_t w = 0; w < manifest_.weights.size(); ++w) {
         const EntryName e = SplitEntry(manifest_.weights[w].name);
-        if (!e.ok || e.kind != spec.kind || e.layer != l.ref.name || owner[w] >= 0) continue;
+        if (!e.ok() || e.kind() != spec.kind || e.layer() != l.ref.name || owner[w] >= 0) continue;
         const int sc = ScopeScore(e, l);
         if (sc > best_score) {
           best = static_cast<int>(w);
@@ -287,8 +289,7 @@ Status ModelImpl::MatchWeights() {
         std::string have;
         for (size_t w = 0; w < manifest_.weights.size() && w < 12; ++w) have += (w ? ", " : "") + manifest_.weights[w].name;
         if (manifest_.weights.size() > 12) have += ", ...";
-        exact = Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' (shape " + detail::ShapeStr(spec.shape) +
-                              ") is not in the weightsManifest (it has: " + (have.empty() ? "nothing" : have) + ")");
+        exact = Status::Error(WeightWhere(l, spec) + " is not in the weightsManifest (it has: " + (have.empty() ? "nothing" : have) + ")");
         break;
       }
       if (tied.size() > 1) {
@@ -356,9 +357,9 @@ Status ModelImpl::MatchRenamed(bool* tried) {
       int best = -1;
       for (size_t w = 0; w < names.size(); ++w) {
         const EntryName& e = names[w];
-        if (!e.ok || e.kind != spec.kind || manifest_.weights[w].shape != spec.shape) continue;
-        const bool suffixed = IsSuffixed(e.layer, l.ref.name);
-        if (e.layer != l.ref.name && !suffixed) continue;
+        if (!e.ok() || e.kind() != spec.kind || manifest_.weights[w].shape != spec.shape) continue;
+        const bool suffixed = IsSuffixed(e.layer(), l.ref.name);
+        if (e.layer() != l.ref.name && !suffixed) continue;
         renamed = renamed || suffixed;
         const int sc = ScopeScore(e, l);
         if (sc > best) {
@@ -378,12 +379,13 @@ Status ModelImpl::MatchRenamed(bool* tried) {
     for (size_t si = 0; si < slots.size(); ++si) {
       Slot& slot = slots[si];
       if (slot.chosen >= 0) continue;
-      slot.cands.erase(std::remove_if(slot.cands.begin(), slot.cands.end(), [&](int w) { return owner[static_cast<size_t>(w)] >= 0; }),
-                       slot.cands.end());
+      size_t kept = 0;  // drop the entries other weights took
+      for (int w : slot.cands)
+        if (owner[static_cast<size_t>(w)] < 0) slot.cands[kept++] = w;
+      slot.cands.resize(kept);
       const Layer& l = *g_.layers[slot.layer];
       if (slot.cands.empty())
-        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + slot.spec.kind + "' (shape " + detail::ShapeStr(slot.spec.shape) +
-                             ") has no weightsManifest entry of that shape named '" + l.ref.name + "/" + slot.spec.kind + "' or '" +
+        return Status::Error(WeightWhere(l, slot.spec) + " has no weightsManifest entry of that shape named '" + l.ref.name + "/" + slot.spec.kind + "' or '" +
                              l.ref.name + "_N/" + slot.spec.kind + "' left; rename its entry in model.json");
       if (slot.cands.size() == 1) {
         slot.chosen = slot.cands[0];
@@ -397,8 +399,7 @@ Status ModelImpl::MatchRenamed(bool* tried) {
     const Layer& l = *g_.layers[slot.layer];
     std::string list;
     for (int w : slot.cands) list += (list.empty() ? "'" : ", '") + manifest_.weights[static_cast<size_t>(w)].name + "'";
-    return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + slot.spec.kind + "' (shape " + detail::ShapeStr(slot.spec.shape) +
-                         ") could be any of the weightsManifest entries " + list +
+    return Status::Error(WeightWhere(l, slot.spec) + " could be any of the weightsManifest entries " + list +
                          " (a converter renamed them, and shapes do not tell which); rename the right one to '" + l.ref.name + "/" +
                          slot.spec.kind + "' in model.json");
   }
@@ -408,9 +409,10 @@ Status ModelImpl::MatchRenamed(bool* tried) {
   // One layer, one name: gamma from bn_1_1 and beta from bn_1_2 would be two layers' weights mixed.
   for (size_t si = 0; si < slots.size(); ++si)
     for (size_t sj = si + 1; sj < slots.size() && slots[sj].layer == slots[si].layer; ++sj) {
-      const EntryName& a = names[static_cast<size_t>(slots[si].chosen)];
-      const EntryName& b = names[static_cast<size_t>(slots[sj].chosen)];
-      if (a.layer != b.layer || a.scopes != b.scopes) {
+      // the same name before the kind: the same layer and scopes
+      const std::string& a = manifest_.weights[static_cast<size_t>(slots[si].chosen)].name;
+      const std::string& b = manifest_.weights[static_cast<size_t>(slots[sj].chosen)].name;
+      if (a.compare(0, a.rfind('/'), b, 0, b.rfind('/')) != 0) {
         const Layer& l = *g_.layers[slots[si].layer];
         return Status::Error(l.ref.str() + ": its weights would come from different weightsManifest names ('" +
                              manifest_.weights[static_cast<size_t>(slots[si].chosen)].name + "', '" +
@@ -600,13 +602,14 @@ Status ParseLayerAlias(std::string_view text, LoadOptions* options) {
   const size_t eq = t.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == t.size() || t.find('=', eq + 1) != std::string::npos)
     return Status::Error("--layer-alias '" + t + "': expected NAME=CLASS, e.g. Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D");
-  detail::LayerAliases aliases = options->layer_aliases;
-  const std::pair<std::string, std::string> alias(t.substr(0, eq), t.substr(eq + 1));
-  if (std::find(aliases.begin(), aliases.end(), alias) != aliases.end()) return Status::Ok();  // given twice
-  aliases.push_back(alias);
-  if (Status s = detail::CheckLayerAliases(aliases, "--layer-alias"); !s) return s;
-  options->layer_aliases = std::move(aliases);
-  return Status::Ok();
+  detail::LayerAliases& aliases = options->layer_aliases;
+  aliases.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+  const Status s = detail::CheckLayerAliases(aliases, "--layer-alias");
+  bool twice = false;  // the same alias given again: kept once
+  for (size_t j = 0; s && j + 1 < aliases.size(); ++j)
+    twice = twice || (aliases[j].first == aliases.back().first && aliases[j].second == aliases.back().second);
+  if (!s || twice) aliases.pop_back();
+  return s;
 }
 
 Status Model::Parse(std::string_view model_json, std::unique_ptr<Model>* out, const LoadOptions& options,
