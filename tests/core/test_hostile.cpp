@@ -5,6 +5,9 @@
 // overflow, never accepted. Runs natively, under ASan/UBSan and compiled to wasm under node.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -141,6 +144,75 @@ TEST(HostileJson, NonUtf8IsAnInvalidJsonMessageThatIsItselfAscii) {
   Status s = Parse(text);
   ExpectRefused(s, {"invalid JSON at line 1"});
   for (unsigned char c : s.message()) EXPECT_LT(c, 0x80) << s.message();
+}
+
+// Numbers: the wasm core has its own strtod (shared/src/wasm_strtod.cpp, without musl's long double
+// code); nlohmann's lexer calls it for every number with a point or an exponent. Correctly rounded
+// like the C library's, on the hard cases (halfway, subnormal, 17 and 30+ digits, beyond 10^22).
+TEST(HostileJson, NumbersAreCorrectlyRounded) {
+  const struct { const char* text; double want; } cases[] = {
+      {"0.9900000095367432", 0x1.fae1480000000p-1},
+      {"0.0010000000474974513", 0x1.0624de0000000p-10},
+      {"1e-05", 0x1.4f8b588e368f1p-17},
+      {"0.1", 0x1.999999999999ap-4},
+      {"0.3", 0x1.3333333333333p-2},
+      {"-2.5e-3", -0x1.47ae147ae147bp-9},
+      {"8.589973e9", 0x1.00004b0400000p+33},
+      {"123.456e-2", 0x1.3c0c1fc8f3238p+0},
+      {"2.2250738585072011e-308", 0x0.fffffffffffffp-1022},
+      {"2.2250738585072014e-308", 0x1.0000000000000p-1022},
+      {"4.9e-324", 0x0.0000000000001p-1022},
+      {"2.4703282292062328e-324", 0x0.0000000000001p-1022},
+      {"1.7976931348623157e308", 0x1.fffffffffffffp+1023},
+      {"1.7976931348623158e308", 0x1.fffffffffffffp+1023},
+      {"9007199254740993.0", 0x1.0000000000000p+53},
+      {"9007199254740993.0000000001", 0x1.0000000000001p+53},
+      {"9007199254740995.0", 0x1.0000000000002p+53},
+      {"123456789012345678901234567890.0", 0x1.8ee90ff6c373ep+96},
+      {"3.141592653589793238462643383279", 0x1.921fb54442d18p+1},
+      {"1.00000000000000011102230246251565404236316680908203125", 0x1.0000000000000p+0},
+      {"1.00000000000000011102230246251565404236316680908203126", 0x1.0000000000001p+0},
+      {"1e23", 0x1.52d02c7e14af6p+76},
+      {"8.988465674311579e307", 0x1.fffffffffffffp+1022},
+      {"0.000000000000000000000000000000000000000000001e300", 0x1.10cb132c2ff63p+847},
+      {"-0.0", -0.0},
+      {"0e999", 0.0},
+  };
+  for (const auto& c : cases) {
+    char* end = nullptr;
+    const double v = std::strtod(c.text, &end);
+    EXPECT_EQ(v, c.want) << c.text;
+    EXPECT_EQ(std::signbit(v), std::signbit(c.want)) << c.text;
+    EXPECT_EQ(end, c.text + std::strlen(c.text)) << c.text;
+    json j;
+    std::string why;
+    ASSERT_TRUE(catdog::jsonb::Parse(std::string("[") + c.text + "]", &j, &why, "x")) << why;
+    EXPECT_EQ(j[0].get<double>(), c.want) << c.text;
+  }
+  // Underflow and overflow: 0 / inf with ERANGE (and JSON refuses the overflow).
+  for (const char* t : {"2.4703282292062327e-324", "1e-400", "1.7976931348623159e308", "-1e400"}) {
+    errno = 0;
+    const double v = std::strtod(t, nullptr);
+    EXPECT_TRUE(v == 0 || std::isinf(v)) << t;
+    EXPECT_EQ(errno, ERANGE) << t;
+  }
+  json j;
+  std::string why;
+  EXPECT_FALSE(catdog::jsonb::Parse(std::string("[1e400]"), &j, &why, "x"));
+  // C syntax: leading white space, a partial read, words.
+  const struct { const char* text; double want; size_t read; } syntax[] = {
+      {" \t\n-1.5e3xyz", -1500, 9}, {"1e", 1, 1}, {"1e+", 1, 1}, {"2.e1", 20, 4}, {".5", 0.5, 2},
+      {"-.5e-1", -0.05, 6}, {"+7", 7, 2}, {"007.50", 7.5, 6}, {"inf", HUGE_VAL, 3}, {"-Infinity!", -HUGE_VAL, 9},
+      {"abc", 0, 0}, {".", 0, 0}, {"-", 0, 0}, {"", 0, 0},
+  };
+  for (const auto& c : syntax) {
+    char* end = nullptr;
+    EXPECT_EQ(std::strtod(c.text, &end), c.want) << c.text;
+    EXPECT_EQ(size_t(end - c.text), c.read) << c.text;
+  }
+  char* end = nullptr;
+  EXPECT_TRUE(std::isnan(std::strtod("NaN(123)x", &end)));
+  EXPECT_EQ(*end, 'x');
 }
 
 // ---- shard paths --------------------------------------------------------------------------------
