@@ -16,6 +16,7 @@
 
 #include "catdog/catdog.h"
 #include "catdog/json_bounded.h"
+#include "json_util.h"  // shared/src
 
 
 namespace {
@@ -424,7 +425,7 @@ const char* catdog_metadata(catdog_handle h) {
   const catdog::SelfCheckReport& c = in->check;
   j["selfcheck"] = {{"present", c.present}, {"verified", c.verified()}, {"passed", c.passed}, {"total", c.total},
                     {"source", c.source},   {"first_mismatch", c.first_mismatch}, {"summary", in->check_summary}};
-  in->metadata = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  in->metadata = catdog::jsonu::Dump(j, std::string::npos);  // dump() without nlohmann's serializer (printf)
   return in->metadata.c_str();
 }
 

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -18,6 +20,7 @@
 
 #include "catdog/catdog.h"
 #include "catdog/json_bounded.h"
+#include "json_util.h"
 
 namespace {
 
@@ -213,6 +216,70 @@ TEST(HostileJson, NumbersAreCorrectlyRounded) {
   char* end = nullptr;
   EXPECT_TRUE(std::isnan(std::strtod("NaN(123)x", &end)));
   EXPECT_EQ(*end, 'x');
+}
+
+// The core writes JSON and numbers without printf (jsonu::Dump, jsonu::FormatG7; the wasm module
+// links no printf): the same text as nlohmann's dump() and printf("%.7g").
+TEST(HostileJson, DumpWritesWhatNlohmannDumpWrites) {
+  std::vector<json> docs = {
+      json(nullptr), json(true), json(false), json(0), json(-7), json(INT64_MIN), json(UINT64_MAX), json(0.0), json(-0.0),
+      json(1.0), json(0.1), json(1e-05), json(1e300), json(-2.5e-310), json(123456789.0), json(1e16), json(0.9900000095367432),
+      json(std::nan("")), json(HUGE_VAL), json::array(), json::object(), json::binary({1, 2, 255}), json::binary({}, 7),
+      json::parse(R"({"b":[1,2.5,{"c":null,"d":"x\"y\\z"}],"a":{"e":[]},"":"","\u00e9\u4e2d\ud83d\ude00":true})"),
+  };
+  std::string all;  // every byte, every control character
+  for (int c = 0; c < 256; ++c) all.push_back(char(c));
+  docs.push_back(json(all));
+  // Valid and broken UTF-8: lead bytes without followers, overlongs, surrogates, cut sequences.
+  for (const char* t : {"a\xc3\xa9z", "\xc3", "\xc3(", "\xe2\x82", "\xe2\x82\xac", "\xe2(\xa1", "\xf0\x9f\x98\x80", "\xf0\x9f\x98",
+                        "\xf0\x9f(\x80", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80", "\x80\x80x",
+                        "\xff\xfe", "x\xe0\xa0", "\xe0\xa0\x80\x80", "\xef\xbf\xbf\xc2", "\"\x1f\x7f\\"}) {
+    docs.push_back(json(std::string(t)));
+    docs.push_back(json{{std::string(t), std::string(t) + "tail"}});
+  }
+  uint32_t seed = 12345;  // random bytes, mostly high ones
+  for (int i = 0; i < 2000; ++i) {
+    std::string r;
+    for (int k = 0, n = int(seed % 9); k < n; ++k) {
+      seed = seed * 1664525u + 1013904223u;
+      const uint32_t b = seed >> 24;
+      r.push_back(char(b < 64 ? b : 0x80 | (b & 0x7f)));
+    }
+    docs.push_back(json(r));
+  }
+  for (const json& d : docs) {
+    EXPECT_EQ(catdog::jsonu::Dump(d, std::string::npos), d.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  EXPECT_EQ(catdog::jsonu::Dump(json(std::string(300, 'x'))), "\"" + std::string(199, 'x') + "...");
+}
+
+TEST(HostileJson, FormatG7WritesWhatPrintfWrites) {
+  std::vector<double> v = {0.0, -0.0, 1.0, -1.0, 0.5, 0.1, 1e-4, 1e-5, 9.9999995e-5, 9.99999951e-5, 1234567.0, 12345675.0,
+                           12345665.0, 9999999.5, 99999995.0, 0.00048828125, 1e7, 1e-7, 123456.75, 1.5e300, 5e-324,
+                           2.2250738585072014e-308, 1.7976931348623157e308, HUGE_VAL, -HUGE_VAL, std::nan(""), 0.73105857,
+                           1000000.5, 1000001.5, 100000.05, 3.0517578125e-05};
+  uint64_t seed = 88172645463325252ull;
+  for (int i = 0; i < 20000; ++i) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    double d;
+    uint64_t bits = seed;
+    std::memcpy(&d, &bits, 8);
+    if (std::isfinite(d)) v.push_back(d);
+    v.push_back(double(float(int64_t(seed % 20000001) - 10000000) / float(1 << (seed >> 59))));  // floats, as the outputs are
+    v.push_back(double(int64_t(seed % 200000001)) * 0.5);  // exact ties at 7 digits
+  }
+  for (double d : v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.7g", d);
+    EXPECT_EQ(catdog::jsonu::FormatG7(d), buf) << buf;
+  }
+}
+
+TEST(HostileJson, ControlCharactersOfTheTokenAreNamedInTheMessage) {
+  json j;
+  std::string why;
+  EXPECT_FALSE(catdog::jsonb::Parse(std::string("[\"a\x01\x1f"), &j, &why, "x.json"));
+  EXPECT_NE(why.find("near '\"a<U+0001>'"), std::string::npos) << why;
 }
 
 // ---- shard paths --------------------------------------------------------------------------------
