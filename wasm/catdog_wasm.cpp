@@ -17,6 +17,7 @@
 #include "catdog/catdog.h"
 #include "catdog/classify.h"
 #include "catdog/json_bounded.h"
+#include "json_util.h"  // shared/src
 
 
 namespace {
@@ -115,16 +116,26 @@ extern "C" {
 const char* catdog_last_error(void) { return LastError().c_str(); }
 
 catdog_handle catdog_create(const char* json, int32_t json_len, int32_t backend,
-                           int32_t threads) {
+                           int32_t threads, const char* layer_aliases, int32_t aliases_len) {
   if (!json || json_len < 0) return Fail(0, "catdog_create: no model.json bytes");
   if (backend != 0 && backend != 1 && backend != 3)
     return Fail(0, "catdog_create: bad backend " + std::to_string(backend) +
                        " (0 reference, 1 simd, 3 auto)");
   if (threads < 1 || threads > 64)
     return Fail(0, "catdog_create: bad thread count " + std::to_string(threads) + " (1..64)");
+  if (aliases_len < 0 || (aliases_len > 0 && !layer_aliases))
+    return Fail(0, "catdog_create: bad layer alias text (" + std::to_string(aliases_len) + " bytes)");
   catdog::LoadOptions opt;
   opt.backend = static_cast<catdog::Backend>(backend);
   opt.threads = threads;
+  const std::string_view aliases(layer_aliases ? layer_aliases : "", static_cast<size_t>(aliases_len));
+  for (size_t start = 0; start < aliases.size();) {
+    size_t end = aliases.find('\n', start);
+    if (end == std::string_view::npos) end = aliases.size();
+    catdog::Status as = catdog::ParseLayerAlias(aliases.substr(start, end - start), &opt);
+    if (!as) return Fail(0, "layerAliases: " + as.message());
+    start = end + 1;
+  }
   auto inst = std::make_unique<Instance>();
   catdog::Status st = catdog::Model::Parse(std::string_view(json, static_cast<size_t>(json_len)),
                                            &inst->model, opt, "model.json");
@@ -422,7 +433,7 @@ const char* catdog_metadata(catdog_handle h) {
   const catdog::SelfCheckReport& c = in->check;
   j["selfcheck"] = {{"present", c.present}, {"verified", c.verified()}, {"passed", c.passed}, {"total", c.total},
                     {"source", c.source},   {"first_mismatch", c.first_mismatch}, {"summary", in->check_summary}};
-  in->metadata = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  in->metadata = catdog::jsonu::Dump(j, std::string::npos);  // dump() without nlohmann's serializer (printf)
   return in->metadata.c_str();
 }
 

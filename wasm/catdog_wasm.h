@@ -6,7 +6,7 @@
 // leaves a message for catdog_last_error(); nothing throws (the build uses -fno-exceptions).
 //
 // Typical sequence (see web/catdog.js):
-//   h = catdog_create(json_ptr, json_len, backend, threads)        // parses model.json
+//   h = catdog_create(json_ptr, json_len, backend, threads, aliases_ptr, aliases_len)  // parses model.json
 //   for i < catdog_shard_count(h): path = catdog_shard_path(h, i)  // fetch it, then
 //       p = catdog_shard_buffer(h, i, size); copy bytes to p
 //   catdog_finish(h)                                               // LoadWeights; frees shards

@@ -12,10 +12,22 @@ import { shardUrlInside } from './catdog-json.js';
 const SITE_HAS_THREADS_BUILD = /* @CATDOG_SITE_THREADS@ */ false;
 const SITE_HAS_SCALAR_BUILD = /* @CATDOG_SITE_SCALAR@ */ false;
 
+// createClassifier's layerAliases ({CustomClass: 'KnownClass'}) as the ABI's "NAME=CLASS" lines.
+function aliasLines(aliases) {
+  if (aliases == null) return '';
+  if (typeof aliases !== 'object' || Array.isArray(aliases))
+    throw new CatdogError('layerAliases: expected an object {CustomClass: "KnownClass"}', 'input');
+  return Object.entries(aliases).map(([k, v]) => {
+    if (typeof v !== 'string' || /[\n=]/.test(k) || /[\n=]/.test(v))
+      throw new CatdogError(`layerAliases: '${k}': expected a class name string, got ${JSON.stringify(v)}`, 'input');
+    return `${k}=${v}`;
+  }).join('\n');
+}
+
 // The wasm C ABI: name -> argument count, as wasm/catdog_abi.inc lists it (tests/web/wasm-abi.test.mjs).
 export const ABI = Object.freeze({
   catdog_last_error: 0,
-  catdog_create: 4,
+  catdog_create: 6,
   catdog_destroy: 1,
   catdog_shard_count: 1,
   catdog_shard_path: 2,
@@ -183,15 +195,19 @@ class Core {
   }
 
   // Parses model.json text and loads its shards through `getShard(path) -> Promise<Uint8Array>`.
-  async createModel(modelJsonText, getShard, { backend = 'auto', threads = this.threads, name = 'model.json' } = {}) {
+  // layerAliases: {CustomClass: 'KnownClass'}, custom Keras classes loaded as a class the core runs
+  // (the CLI's --layer-alias; the core checks each, catdog::ParseLayerAlias).
+  async createModel(modelJsonText, getShard, { backend = 'auto', threads = this.threads, name = 'model.json', layerAliases = null } = {}) {
     const m = this.mod, a = this.abi;
     const b = BACKEND[backend];
     if (b === undefined) throw new CatdogError(`unknown backend '${backend}' (reference, simd, auto)`, 'input');
-    const bytes = this.encoder.encode(modelJsonText);
-    const p = m._malloc(Math.max(1, bytes.length));
+    const aliasText = aliasLines(layerAliases);
+    const bytes = this.encoder.encode(modelJsonText), aliasBytes = this.encoder.encode(aliasText);
+    const p = m._malloc(Math.max(1, bytes.length + aliasBytes.length));
     if (!p) throw new CatdogError(`out of wasm memory for ${name} (${bytes.length} bytes)`, 'wasm');
     this.u8.set(bytes, p);
-    const h = a.catdog_create(p, bytes.length, b, threads);
+    this.u8.set(aliasBytes, p + bytes.length);
+    const h = a.catdog_create(p, bytes.length, b, threads, p + bytes.length, aliasBytes.length);
     m._free(p);
     if (!h) throw new CatdogError(`${name}: ${this.lastError()}`, 'model-format');
     try {

@@ -26,11 +26,11 @@ export class Engine {
 
   // threads: a number = that many, fixed; 'auto' = the pthreads core when the page may use it,
   // its thread count chosen per frame by thread-chooser.js (loaded only then), starting at 1.
-  static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null }) {
+  static async create({ modelUrl, wasmUrl, backend = 'auto', threads = 1, core = null, layerAliases = null }) {
     if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
     const t0 = now();
     const c = core ?? await loadCore({ wasmUrl, threads });
-    const model = await c.loadModelFromUrl(modelUrl, { backend });
+    const model = await c.loadModelFromUrl(modelUrl, { backend, layerAliases });
     const engine = new Engine(c, model, now() - t0);
     if (threads === 'auto' && !core && (model.metadata.threads ?? 1) > 1) {
       const { ThreadChooser } = await import('./thread-chooser.js');

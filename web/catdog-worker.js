@@ -1,5 +1,5 @@
 // catdog-worker.js — runs the wasm core off the main thread (module worker).
-// Messages in:  {type:'init', modelUrl, wasmUrl, backend, threads}
+// Messages in:  {type:'init', modelUrl, wasmUrl, backend, threads, layerAliases}
 //               {type:'classify', id, frame(VideoFrame) | bitmap | pixels(ArrayBuffer)+width+height+format, fit, wantInput, mirror}
 //               {type:'tensor', id, data(Float32Array), shape}
 //               {type:'dispose'}

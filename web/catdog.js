@@ -21,7 +21,9 @@
 // the page is crossOriginIsolated on 2+ cores and the site has the pthreads build, up to 2 threads,
 // chosen per frame from measured times by thread-chooser.js — 1 first, 2 only while faster;
 // r.threads is what a frame ran on, r.threadChoice the chooser's state), grab ('auto': video frames
-// travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap).
+// travel as WebCodecs VideoFrames when the browser has them; 'bitmap': ImageBitmap), layerAliases
+// ({CustomClass: 'KnownClass'}: a custom Keras subclass whose config is its base's, loaded as that
+// base, as the CLI's --layer-alias; e.g. {Keras2toKeras3DepthwiseConv2D: 'DepthwiseConv2D'}).
 // classify options: fit, wantInput, read ('rgba': no core YUV conversion); r.capture: the path;
 // mirror (mirror averaging: the model also sees the left-right mirror, in one batch-2 run, and
 // r.probs (and r.pDog) are the means of both images' calibrated probabilities, as `catdog evaluate
@@ -182,11 +184,12 @@ class DirectClassifier {
   }
 }
 
-export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 'auto', grab = 'auto' } = {}) {
+export async function createClassifier({ modelUrl, wasmUrl, worker = true, backend = 'auto', threads = 'auto', grab = 'auto',
+  layerAliases = null } = {}) {
   if (!modelUrl) throw new CatdogError('createClassifier: modelUrl is required', 'input');
   const base = globalThis.location?.href;
   const abs = (u) => (u ? new URL(u, base).href : undefined);
-  const opts = { modelUrl: abs(modelUrl), wasmUrl: abs(wasmUrl), backend, threads };
+  const opts = { modelUrl: abs(modelUrl), wasmUrl: abs(wasmUrl), backend, threads, layerAliases };
   if (!worker) {
     const { Engine } = await import('./catdog-engine.js');
     return new DirectClassifier(await Engine.create(opts), grab);

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "catdog/catdog.h"
@@ -24,7 +25,13 @@ struct Graph {
 // {model_config: ...} wrapper). Configures every layer and infers every shape. Fails with a
 // message naming `source`, the layer and the value on: unsupported classes, bad configs,
 // dangling or cyclic references, duplicate names, several inputs/outputs, shapes out of range.
-Status BuildGraph(const jsonu::json& topology, const std::string& source, Graph* graph);
+// `aliases`: custom class names to build as a class the core runs (LoadOptions::layer_aliases).
+// A layer called several times in a Functional model (a shared layer) is one Layer per call, each
+// after the first with weights_of set to the first (they share its manifest weights).
+using LayerAliases = std::vector<std::pair<std::string, std::string>>;
+Status BuildGraph(const jsonu::json& topology, const std::string& source, Graph* graph, const LayerAliases& aliases = {});
+// Checks LoadOptions::layer_aliases: each target a class the core runs, each name not one of them.
+Status CheckLayerAliases(const LayerAliases& aliases, const std::string& source);
 
 // Fuses Conv2D / SeparableConv2D (relu/relu6/linear) + MaxPooling2D 2x2/2 'valid' where the conv's
 // output feeds only that pool (also through a BatchNormalization folded by FuseBatchNorm). Call

@@ -67,11 +67,14 @@ inline bool AsInt64(const json& j, int64_t* out) {
   return false;
 }
 
-// Serializes for messages and metadata; never throws (invalid UTF-8 is replaced).
-inline std::string Dump(const json& j, size_t max_chars = 200) {
-  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > max_chars) s = s.substr(0, max_chars) + "...";
-  return s;
-}
+// Serializes for messages and metadata; never throws (invalid UTF-8 is replaced). The text is
+// j.dump(-1, ' ', false, json::error_handler_t::replace) byte for byte (json_util.cpp writes it
+// itself: nlohmann's serializer formats \u escapes with snprintf, which is 5 KB gzip of the wasm
+// page with printf's float code), cut after max_chars with "..." appended.
+std::string Dump(const json& j, size_t max_chars = 200);
+
+// v as printf("%.7g", v) writes it (7 significant digits, rounded half to even from the exact
+// binary value; "inf", "nan"), without printf.
+std::string FormatG7(double v);
 
 }  // namespace catdog::jsonu

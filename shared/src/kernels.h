@@ -10,6 +10,15 @@
 #include <memory>
 #include <string>
 
+// Load-time code inside files of per-frame code (the SIMD operators' constructors: weight packing
+// and the Winograd transform of the weights): optimised for size in the wasm build, where its
+// bytes are page weight (wasm/CMakeLists.txt); the per-frame functions of the same files keep -O3.
+#if defined(__EMSCRIPTEN__)
+#define CATDOG_LOAD_TIME __attribute__((minsize))
+#else
+#define CATDOG_LOAD_TIME
+#endif
+
 namespace catdog::kernels {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();

@@ -61,6 +61,12 @@ class Layer {
   std::vector<Shape> in_shapes; // set by the graph before InferShape
   Shape out_shape;              // set by InferShape
   bool is_input = false;        // the model's InputLayer (reads the caller's input)
+  int weights_of = -1;          // a shared layer's later call: the index of the layer whose weights it uses
+  // The classes the fusion hooks below look for (layers/convolutional.cpp), set by their
+  // constructors: the hooks test this instead of dynamic_cast, so the wasm core is built without
+  // RTTI (wasm/CMakeLists.txt: type_info names and __dynamic_cast were about 1 KB gzip of the page).
+  enum class Kind : unsigned char { kOther, kConv2D, kDepthwise, kPool, kBatchNorm };
+  Kind kind = Kind::kOther;
 
   // Parses the Keras config object.
   virtual Status Configure(const jsonu::json& config) = 0;

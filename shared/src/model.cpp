@@ -27,26 +27,53 @@ Backend Resolve(Backend b) {
   return b;
 }
 
-// The manifest entry for each weight a layer needs: the entry named "<layer>/<kind>", optionally
-// prefixed by enclosing model names ("sequential/conv2d/kernel", Keras 3). When several entries
-// fit, the one matching more of the layer's model path wins.
-int MatchScore(const std::string& entry, const Layer& l, const std::string& kind) {
+// A manifest entry's name split at '/' as "<scopes...>/<layer>/<kind>" ("sequential/conv2d/kernel"):
+// the parts, the layer's name second to last and the kind last. `ok`: at least "<layer>/<kind>".
+// (One vector of parts, no copies of them: each member type is wasm code.)
+struct EntryName {
   std::vector<std::string> parts;
+  bool ok() const { return parts.size() >= 2; }
+  const std::string& kind() const { return parts.back(); }
+  const std::string& layer() const { return parts[parts.size() - 2]; }
+};
+
+EntryName SplitEntry(const std::string& entry) {
+  EntryName e;
   size_t start = 0;
   while (true) {
     size_t slash = entry.find('/', start);
-    parts.push_back(entry.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    e.parts.push_back(entry.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  if (parts.size() < 2 || parts.back() != kind || parts[parts.size() - 2] != l.ref.name) return -1;
+  return e;
+}
+
+// How many of the entry's scopes, read from the right, are the layer's enclosing model names
+// (its path, innermost last): the evidence that picks between same-named layers of nested models.
+int ScopeScore(const EntryName& e, const Layer& l) {
   int score = 0;
-  size_t p = parts.size() - 2;
+  size_t p = e.parts.size() - 2;
   for (size_t k = l.path.size(); k-- > 0 && p-- > 0;) {
-    if (parts[p] != l.path[k]) break;
+    if (e.parts[p] != l.path[k]) break;
     ++score;
   }
   return score;
+}
+
+// "<layer>: weight '<name>/<kind>' (shape [..])", the start of the messages about one weight.
+std::string WeightWhere(const Layer& l, const detail::WeightSpec& spec) {
+  return l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' (shape " + detail::ShapeStr(spec.shape) + ")";
+}
+
+// A converter's suffix: `entry_layer` is `name` + "_" + digits (batch_normalization_1_1 for the
+// layer batch_normalization_1, tensorflowjs_converter 3.x on Keras 2.0 models).
+bool IsSuffixed(const std::string& entry_layer, const std::string& name) {
+  if (entry_layer.size() < name.size() + 2 || entry_layer.compare(0, name.size(), name) != 0 || entry_layer[name.size()] != '_')
+    return false;
+  for (size_t i = name.size() + 1; i < entry_layer.size(); ++i)
+    if (entry_layer[i] < '0' || entry_layer[i] > '9') return false;
+  return true;
 }
 
 class ModelImpl : public Model {
@@ -72,6 +99,7 @@ class ModelImpl : public Model {
   Status MatchWeights();
   Status ParseFacts(const json* catdog);
   Status CheckFactsAgainstGraph(const json* meta);
+  Status MatchRenamed(bool* tried);
   void Summarize();
   void DescribeLayers();
 
@@ -139,7 +167,7 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
     if (Status ps = ParseFacts(c); !ps) return ps;
   }
 
-  Status s = detail::BuildGraph(*topo, src_, &g_);
+  Status s = detail::BuildGraph(*topo, src_, &g_, opt_.layer_aliases);
   if (!s) return s;
   DescribeLayers();  // before the fusions below: the layers as model.json has them
   if (backend_ != Backend::kReference) {
@@ -153,6 +181,11 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
                          std::to_string(feat_size_) + " penultimate features");
   if (!(s = detail::ParseManifest(*wm, src_, opt_.max_total_bytes, &manifest_))) return s;
   if (!(s = MatchWeights())) return s;
+  for (size_t li = 0; li < g_.layers.size() && li < info_.layers.size(); ++li) {
+    const std::vector<detail::WeightSpec> specs = g_.layers[li]->Weights();
+    for (size_t k = 0; k < specs.size() && k < layer_weights_[li].size(); ++k)
+      info_.layers[li].weights.emplace_back(specs[k].kind, manifest_.weights[static_cast<size_t>(layer_weights_[li][k])].name);
+  }
 
   // Activation memory per sample: every layer that owns a buffer.
   act_bytes_per_sample_ = 0;
@@ -241,44 +274,172 @@ Status ModelImpl::CheckFactsAgainstGraph(const json* meta) {
   return Status::Ok();
 }
 
+// Which manifest entry each layer weight is. First by name as Keras and tfjs-layers write it,
+// "<layer>/<kind>" with any enclosing model names before it (the entry matching more of the
+// layer's model path wins); that is every file catdog and the converters of Keras >= 2.1 write. If
+// that leaves a weight without an entry or an entry without a weight, converters' renamings are
+// tried (MatchRenamed). A layer called more than once (weights_of) takes its first call's weights.
 Status ModelImpl::MatchWeights() {
   std::vector<int> owner(manifest_.weights.size(), -1);
   layer_weights_.assign(g_.layers.size(), {});
-  for (size_t li = 0; li < g_.layers.size(); ++li) {
+  Status exact = Status::Ok();
+  for (size_t li = 0; li < g_.layers.size() && exact; ++li) {
     const Layer& l = *g_.layers[li];
+    if (l.weights_of >= 0) continue;
     for (const detail::WeightSpec& spec : l.Weights()) {
-      int best = -1, best_score = -1, ties = 0;
+      int best = -1, best_score = -1;
+      std::vector<int> tied;
       for (size_t w = 0; w < manifest_.weights.size(); ++w) {
-        int sc = MatchScore(manifest_.weights[w].name, l, spec.kind);
-        if (sc < 0 || owner[w] >= 0) continue;
+        const EntryName e = SplitEntry(manifest_.weights[w].name);
+        if (!e.ok() || e.kind() != spec.kind || e.layer() != l.ref.name || owner[w] >= 0) continue;
+        const int sc = ScopeScore(e, l);
         if (sc > best_score) {
           best = static_cast<int>(w);
           best_score = sc;
-          ties = 1;
+          tied.assign(1, best);
         } else if (sc == best_score) {
-          ++ties;
+          tied.push_back(static_cast<int>(w));
         }
       }
       if (best < 0) {
         std::string have;
         for (size_t w = 0; w < manifest_.weights.size() && w < 12; ++w) have += (w ? ", " : "") + manifest_.weights[w].name;
         if (manifest_.weights.size() > 12) have += ", ...";
-        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' (shape " + detail::ShapeStr(spec.shape) +
-                             ") is not in the weightsManifest (it has: " + (have.empty() ? "nothing" : have) + ")");
+        exact = Status::Error(WeightWhere(l, spec) + " is not in the weightsManifest (it has: " + (have.empty() ? "nothing" : have) + ")");
+        break;
       }
-      if (ties > 1)
-        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' matches several manifest entries ambiguously");
+      if (tied.size() > 1) {
+        std::string list;
+        for (int w : tied) list += (list.empty() ? "'" : ", '") + manifest_.weights[static_cast<size_t>(w)].name + "'";
+        return Status::Error(l.ref.str() + ": weight '" + l.ref.name + "/" + spec.kind + "' matches several weightsManifest entries (" +
+                             list + ") equally well; give each the enclosing model names of its layer");
+      }
       const detail::WeightEntry& e = manifest_.weights[static_cast<size_t>(best)];
-      if (e.shape != spec.shape)
-        return Status::Error(l.ref.str() + ": weight '" + e.name + "' has shape " + detail::ShapeStr(e.shape) + " in the weightsManifest, the layer needs " +
-                             detail::ShapeStr(spec.shape));
+      if (e.shape != spec.shape) {
+        exact = Status::Error(l.ref.str() + ": weight '" + e.name + "' has shape " + detail::ShapeStr(e.shape) +
+                              " in the weightsManifest, the layer needs " + detail::ShapeStr(spec.shape));
+        break;
+      }
       owner[static_cast<size_t>(best)] = static_cast<int>(li);
       layer_weights_[li].push_back(best);
     }
   }
+  if (exact)
+    for (size_t w = 0; w < owner.size(); ++w)
+      if (owner[w] < 0) {
+        exact = Status::Error(src_ + ": weight '" + manifest_.weights[w].name + "' in the weightsManifest belongs to no layer of the model");
+        break;
+      }
+  if (!exact) {
+    // Converters' renamings: only an assignment that is the one possible is taken; an ambiguous
+    // one is refused by name. Where they do not explain the file either, the message is the one
+    // about the names as written.
+    bool tried = false;
+    Status renamed = MatchRenamed(&tried);
+    if (renamed || tried) return renamed;
+    return exact;
+  }
+  for (size_t li = 0; li < g_.layers.size(); ++li)
+    if (g_.layers[li]->weights_of >= 0) layer_weights_[li] = layer_weights_[static_cast<size_t>(g_.layers[li]->weights_of)];
+  return Status::Ok();
+}
+
+// The weights of a file whose manifest names a converter renamed: an entry may be the layer's name
+// with the converter's "_N" suffix, and may carry any enclosing scopes. Each weight's candidates are
+// the entries of its kind and shape named after its layer (as written or suffixed), those with the
+// most scope evidence kept; a weight with one candidate takes it, which removes it from the others,
+// until every weight has its entry. That assignment is then the only one there is. If weights are
+// left with several candidates, the file is ambiguous: refused, listing them (never a guess). Each
+// layer's weights must come from one name, and every entry must be used.
+// *tried: false when renamings explain nothing (no weight has a renamed candidate): the caller then
+// reports the plain name error.
+Status ModelImpl::MatchRenamed(bool* tried) {
+  *tried = false;
+  struct Slot {
+    size_t layer;
+    detail::WeightSpec spec;
+    std::vector<int> cands;
+    int chosen = -1;
+  };
+  std::vector<EntryName> names;
+  for (const detail::WeightEntry& w : manifest_.weights) names.push_back(SplitEntry(w.name));
+  std::vector<Slot> slots;
+  bool renamed = false;
+  for (size_t li = 0; li < g_.layers.size(); ++li) {
+    const Layer& l = *g_.layers[li];
+    if (l.weights_of >= 0) continue;
+    for (const detail::WeightSpec& spec : l.Weights()) {
+      Slot slot{li, spec, {}, -1};
+      int best = -1;
+      for (size_t w = 0; w < names.size(); ++w) {
+        const EntryName& e = names[w];
+        if (!e.ok() || e.kind() != spec.kind || manifest_.weights[w].shape != spec.shape) continue;
+        const bool suffixed = IsSuffixed(e.layer(), l.ref.name);
+        if (e.layer() != l.ref.name && !suffixed) continue;
+        renamed = renamed || suffixed;
+        const int sc = ScopeScore(e, l);
+        if (sc > best) {
+          best = sc;
+          slot.cands.clear();
+        }
+        if (sc == best) slot.cands.push_back(static_cast<int>(w));
+      }
+      slots.push_back(std::move(slot));
+    }
+  }
+  if (!renamed) return Status::Error("no renamed entries");
+  *tried = true;
+  std::vector<int> owner(manifest_.weights.size(), -1);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (size_t si = 0; si < slots.size(); ++si) {
+      Slot& slot = slots[si];
+      if (slot.chosen >= 0) continue;
+      size_t kept = 0;  // drop the entries other weights took
+      for (int w : slot.cands)
+        if (owner[static_cast<size_t>(w)] < 0) slot.cands[kept++] = w;
+      slot.cands.resize(kept);
+      const Layer& l = *g_.layers[slot.layer];
+      if (slot.cands.empty())
+        return Status::Error(WeightWhere(l, slot.spec) + " has no weightsManifest entry of that shape named '" + l.ref.name + "/" + slot.spec.kind + "' or '" +
+                             l.ref.name + "_N/" + slot.spec.kind + "' left; rename its entry in model.json");
+      if (slot.cands.size() == 1) {
+        slot.chosen = slot.cands[0];
+        owner[static_cast<size_t>(slot.chosen)] = static_cast<int>(si);
+        progress = true;
+      }
+    }
+  }
+  for (const Slot& slot : slots) {
+    if (slot.chosen >= 0) continue;
+    const Layer& l = *g_.layers[slot.layer];
+    std::string list;
+    for (int w : slot.cands) list += (list.empty() ? "'" : ", '") + manifest_.weights[static_cast<size_t>(w)].name + "'";
+    return Status::Error(WeightWhere(l, slot.spec) + " could be any of the weightsManifest entries " + list +
+                         " (a converter renamed them, and shapes do not tell which); rename the right one to '" + l.ref.name + "/" +
+                         slot.spec.kind + "' in model.json");
+  }
   for (size_t w = 0; w < owner.size(); ++w)
     if (owner[w] < 0)
       return Status::Error(src_ + ": weight '" + manifest_.weights[w].name + "' in the weightsManifest belongs to no layer of the model");
+  // One layer, one name: gamma from bn_1_1 and beta from bn_1_2 would be two layers' weights mixed.
+  for (size_t si = 0; si < slots.size(); ++si)
+    for (size_t sj = si + 1; sj < slots.size() && slots[sj].layer == slots[si].layer; ++sj) {
+      // the same name before the kind: the same layer and scopes
+      const std::string& a = manifest_.weights[static_cast<size_t>(slots[si].chosen)].name;
+      const std::string& b = manifest_.weights[static_cast<size_t>(slots[sj].chosen)].name;
+      if (a.compare(0, a.rfind('/'), b, 0, b.rfind('/')) != 0) {
+        const Layer& l = *g_.layers[slots[si].layer];
+        return Status::Error(l.ref.str() + ": its weights would come from different weightsManifest names ('" +
+                             manifest_.weights[static_cast<size_t>(slots[si].chosen)].name + "', '" +
+                             manifest_.weights[static_cast<size_t>(slots[sj].chosen)].name +
+                             "'); rename its entries to '" + l.ref.name + "/KIND' in model.json");
+      }
+    }
+  layer_weights_.assign(g_.layers.size(), {});
+  for (const Slot& slot : slots) layer_weights_[slot.layer].push_back(slot.chosen);
+  for (size_t li = 0; li < g_.layers.size(); ++li)
+    if (g_.layers[li]->weights_of >= 0) layer_weights_[li] = layer_weights_[static_cast<size_t>(g_.layers[li]->weights_of)];
   return Status::Ok();
 }
 
@@ -338,11 +499,18 @@ Status ModelImpl::LoadWeights(const std::vector<ShardBytes>& shards) {
   bo.threads = opt_.threads;
   // Aliases first: a BatchNormalization folded into the layer before it (FuseBatchNorm) is an
   // alias whose statistics that layer reads in its own Bind.
+  // A shared layer's calls each bind a copy of its weights; the last use takes the values themselves.
+  std::vector<int> uses(values.size(), 0);
+  for (const auto& lw : layer_weights_)
+    for (int idx : lw) ++uses[static_cast<size_t>(idx)];
   for (int pass = 0; pass < 2; ++pass)
     for (size_t li = 0; li < g_.layers.size(); ++li) {
       if (g_.layers[li]->IsAlias() != (pass == 0)) continue;
       std::vector<std::vector<float>> w;
-      for (int idx : layer_weights_[li]) w.push_back(std::move(values[static_cast<size_t>(idx)]));
+      for (int idx : layer_weights_[li]) {
+        const size_t i = static_cast<size_t>(idx);
+        w.push_back(--uses[i] > 0 ? values[i] : std::move(values[i]));
+      }
       if (!(s = g_.layers[li]->Bind(std::move(w), bo))) return s;
     }
   capacity_ = 0;  // kernels may have changed: size everything again on the next Run
@@ -443,6 +611,22 @@ Status ModelImpl::Run(const float* input, int batch, float* output) {
 }
 
 }  // namespace
+
+Status ParseLayerAlias(std::string_view text, LoadOptions* options) {
+  const std::string t(text);
+  if (!options) return Status::Error("--layer-alias '" + t + "': no options to fill");
+  const size_t eq = t.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == t.size() || t.find('=', eq + 1) != std::string::npos)
+    return Status::Error("--layer-alias '" + t + "': expected NAME=CLASS, e.g. Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D");
+  detail::LayerAliases& aliases = options->layer_aliases;
+  aliases.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+  const Status s = detail::CheckLayerAliases(aliases, "--layer-alias");
+  bool twice = false;  // the same alias given again: kept once
+  for (size_t j = 0; s && j + 1 < aliases.size(); ++j)
+    twice = twice || (aliases[j].first == aliases.back().first && aliases[j].second == aliases.back().second);
+  if (!s || twice) aliases.pop_back();
+  return s;
+}
 
 Status Model::Parse(std::string_view model_json, std::unique_ptr<Model>* out, const LoadOptions& options,
                     std::string_view source_name) {

@@ -28,11 +28,7 @@ using json = nlohmann::json;
 constexpr int kBlockVersion = 1;
 constexpr size_t kMaxGoldens = 64;
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.7g", v);
-  return buf;
-}
+std::string Num(double v) { return jsonu::FormatG7(v); }  // as "%.7g" writes it
 
 // The model's square input side (H == W, one channel), or 0.
 int InputSide(const ModelInfo& info) {

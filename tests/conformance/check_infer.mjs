@@ -30,15 +30,17 @@ function writeRaw(file, values) {
 }
 
 // ---- outputs match TF.js -------------------------------------------------------------------------
-for (const name of ['tutorial_cnn', 'tutorial_cnn_uint8', 'functional_keras3']) {
+// A fixture with layer_aliases runs with them as --layer-alias flags (a custom Keras subclass).
+for (const name of ['tutorial_cnn', 'tutorial_cnn_uint8', 'functional_keras3', 'keras3_nested_subclass']) {
   const fx = fixtures.find((f) => f.name === name);
   if (!fx) { fail(`fixture ${name} missing`); continue; }
+  const aliases = Object.entries(fx.layer_aliases ?? {}).flatMap(([k, v]) => ['--layer-alias', `${k}=${v}`]);
   for (const c of fx.cases) {
     const input = path.join(tmp, `${name}_${c.batch}.f32`);
     writeRaw(input, c.input);
     const shape = [c.batch, ...fx.input_shape].join(',');
     for (const backend of ['reference', 'simd', 'xnnpack', 'auto']) {
-      const r = run(['--model', path.join(fxDir, fx.dir), '--input', input, '--shape', shape, '--backend', backend]);
+      const r = run(['--model', path.join(fxDir, fx.dir), '--input', input, '--shape', shape, '--backend', backend, ...aliases]);
       if (r.code !== 0) {
         // A backend this build lacks is refused with a clear message: that is fine, nothing else is.
         if (!/not available in this build/.test(r.err)) fail(`${name} ${backend}: exit ${r.code}: ${r.err}`);
@@ -67,7 +69,16 @@ const noShardDir = path.join(tmp, 'noshard');
 fs.mkdirSync(noShardDir);
 fs.copyFileSync(path.join(cnn, 'model.json'), path.join(noShardDir, 'model.json'));
 
+const subclass = path.join(fxDir, 'keras3_nested_subclass');
+const sub = path.join(tmp, 'sub.f32');
+writeRaw(sub, new Array(8 * 8 * 3).fill(0.25));
 const cases = [
+  // The custom subclass without its alias: refused, naming the layer's class and the flag that loads it.
+  [['--model', subclass, '--input', sub, '--shape', '1,8,8,3'],
+    /unsupported class 'Keras2toKeras3DepthwiseConv2D'.*--layer-alias Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D/],
+  [['--model', subclass, '--input', sub, '--shape', '1,8,8,3', '--layer-alias', 'Keras2toKeras3DepthwiseConv2D'], /--layer-alias.*expected NAME=CLASS/],
+  [['--model', subclass, '--input', sub, '--shape', '1,8,8,3', '--layer-alias', 'Keras2toKeras3DepthwiseConv2D=LSTM'],
+    /'LSTM' is not a layer class catdog runs/],
   [['--model', cnn, '--input', one, '--shape', '2,100,100,1'], /one\.f32: holds 40000 bytes.*needs 20000 float32/],
   [['--model', cnn, '--input', one, '--shape', '1,100,1,100'], /input shape \[1,100,1,100\] does not match the model's input \[N,100,100,1\]/],
   [['--model', cnn, '--input', one, '--shape', '1,100,100,x'], /--shape '1,100,100,x': 'x' is not a positive integer/],

@@ -477,5 +477,239 @@ for (const [name, make] of Object.entries(models)) {
   model.dispose();
 }
 
+// ---- what other people's tools write -----------------------------------------------------------
+// Files as other Keras / converter versions spell them, each with the reference it can have:
+// TF.js's outputs for the written file where TF.js loads it ("reference": "tfjs-file"; those are
+// also checked here against the model they were written from), else TF.js's outputs for the model
+// the file was written from ("tfjs-source-model", with the reason TF.js refuses the file): the file
+// holds that model's weights and graph under other names or syntax, so its outputs are the same.
+
+async function addDialectFixture(name, source, topology, specs, bytes, extra = {}) {
+  const dir = writeModel(name, topology, specs, bytes, {generatedBy: extra.generatedBy ?? 'keras v3.8.0',
+    convertedBy: extra.convertedBy ?? 'TensorFlow.js Converter v4.22.0'});
+  const {model, xs, inputShape} = source;
+  let reference = 'tfjs-file', note;
+  try {
+    for (const x of xs) {
+      const fromFile = await predictFromFiles(topology, specs, bytes, x);
+      const y = model.predict(x);
+      const want = await y.data();
+      y.dispose();
+      const off = fromFile.findIndex((v, i) => !(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i]))));
+      if (fromFile.length !== want.length || off >= 0)
+        throw new Error(`gen_fixtures: ${name}: TF.js reads the written file differently from its source model (output ${off})`);
+    }
+  } catch (e) {
+    if (String(e.message).startsWith('gen_fixtures:')) throw e;
+    reference = 'tfjs-source-model';
+    note = String(e.message).slice(0, 240);
+  }
+  await addFixture(name, dir, inputShape, topology, specs, bytes, xs, reference === 'tfjs-file' ? null : model);
+  Object.assign(fixtures[fixtures.length - 1], {reference}, note ? {reference_note: note} : {},
+    extra.layerAliases ? {layer_aliases: extra.layerAliases} : {});
+}
+
+// A model, its inputs and its saved artifacts.
+async function sourceOf(model, seedBase) {
+  const inputShape = model.inputs[0].shape.slice(1);
+  const xs = inputsFor(inputShape, seedBase, -1, 1);
+  return {model, xs, inputShape, ...(await artifactsOf(model))};
+}
+const disposeSource = (src) => { src.xs.forEach((x) => x.dispose()); src.model.dispose(); };
+
+// Keras' own snake_case of a class name (keras.utils.to_snake_case): Conv2D -> conv2d.
+const kerasSnake = (cls) => cls.replace(/(.)([A-Z][a-z]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+
+// Renames a Sequential's layers as Keras names them: counted per class from 0 (Keras >= 2.1:
+// conv2d, conv2d_1, ...) or from 1 (Keras 2.0: conv2d_1, conv2d_2, ...). Returns old -> new.
+function kerasNames(topology, fromOne) {
+  const count = {}, map = {};
+  for (const l of topology.config.layers) {
+    const base = kerasSnake(l.class_name), n = count[base] ?? (fromOne ? 1 : 0);
+    count[base] = n + 1;
+    map[l.config.name] = n === 0 ? base : `${base}_${n}`;
+    l.config.name = map[l.config.name];
+  }
+  return map;
+}
+const renameSpecs = (specs, fn) => specs.map((s) => {
+  const cut = s.name.lastIndexOf('/');
+  return {...s, name: fn(s.name.slice(0, cut), s.name.slice(cut + 1))};
+});
+
+// Keras 3 spelling of a whole topology, nested models included: Functional for Model, args/kwargs
+// inbound nodes, batch_shape, module/registered_name, DTypePolicy dtypes; `custom` renames classes
+// (a Keras subclass: {DepthwiseConv2D: 'Keras2toKeras3DepthwiseConv2D'}).
+function keras3Deep(model, custom = {}) {
+  const tensor = (ref) => ({class_name: '__keras_tensor__', config: {shape: null, dtype: 'float32', keras_history: [ref[0], ref[1], ref[2]]}});
+  const visit = (m) => {
+    m.module = 'keras';
+    m.registered_name = null;
+    if (m.class_name === 'Model') m.class_name = 'Functional';
+    const functional = m.class_name === 'Functional';
+    for (const l of m.config.layers) {
+      if (l.inbound_nodes) {
+        l.inbound_nodes = l.inbound_nodes.map((node) => ({args: node.length === 1 ? [tensor(node[0])] : [node.map(tensor)], kwargs: {}}));
+      }
+      if (l.config.layers) { visit(l); continue; }
+      l.module = 'keras.layers';
+      l.registered_name = null;
+      if (l.config.batch_input_shape) { l.config.batch_shape = l.config.batch_input_shape; delete l.config.batch_input_shape; }
+      l.config.dtype = l.class_name === 'InputLayer' ? 'float32' : clone(dtypePolicy);
+      if (custom[l.class_name]) {
+        l.class_name = custom[l.class_name];
+        l.module = null;
+        l.registered_name = l.class_name;
+      }
+    }
+    if (functional) {
+      m.config.input_layers = m.config.input_layers[0];
+      m.config.output_layers = m.config.output_layers[0];
+    }
+  };
+  const t = clone(model);
+  visit(t);
+  return {...t, keras_version: '3.10.0', backend: 'tensorflow'};
+}
+
+const dialectSeed = 500;
+
+// Every InputLayer spelling (DESIGN contract 3: the core loads what Keras + the converters write).
+{
+  const src = await sourceOf(models.functional(), dialectSeed);
+  const inputCfg = (t) => t.config.layers.find((l) => l.class_name === 'InputLayer').config;
+  const variants = {
+    // Keras 3.8 + converter 4.22: tfjs-layers' camelCase batchInputShape, DTypePolicy objects and
+    // module/registered_name on every layer, Keras 2 style inbound nodes (TF.js loads it).
+    functional_converter_batchInputShape: () => {
+      const t = clone(src.topology);
+      for (const l of t.config.layers) {
+        l.module = 'keras.layers';
+        l.registered_name = null;
+        l.config.dtype = clone(dtypePolicy);
+      }
+      const c = inputCfg(t);
+      c.batchInputShape = c.batch_input_shape;
+      delete c.batch_input_shape;
+      c.dtype = 'float32';  // Keras 3 writes the InputLayer's as a string (TF.js 4.22 refuses a policy there)
+      return {topology: {...t, module: 'keras', registered_name: null, keras_version: '3.8.0', backend: 'tensorflow'}, specs: src.specs};
+    },
+    input_inputShape: () => {
+      const t = clone(src.topology), c = inputCfg(t);
+      c.inputShape = c.batch_input_shape.slice(1);
+      delete c.batch_input_shape;
+      return {topology: t, specs: src.specs};
+    },
+    input_input_shape_batch_size: () => {
+      const t = clone(src.topology), c = inputCfg(t);
+      c.input_shape = c.batch_input_shape.slice(1);
+      c.batch_size = 3;
+      delete c.batch_input_shape;
+      return {topology: t, specs: src.specs};
+    },
+  };
+  for (const [name, make] of Object.entries(variants)) {
+    const {topology, specs} = make();
+    await addDialectFixture(name, src, topology, specs, src.data);
+  }
+  disposeSource(src);
+}
+{
+  // A Sequential whose first layer carries the shape as tfjs-layers' inputShape.
+  const src = await sourceOf(models.tutorial_dense(), dialectSeed + 2);
+  const t = clone(src.topology), c = t.config.layers[0].config;
+  c.inputShape = c.batch_input_shape.slice(1);
+  delete c.batch_input_shape;
+  await addDialectFixture('tutorial_dense_inputShape', src, t, src.specs, src.data);
+  disposeSource(src);
+}
+
+// Weight names a converter renamed. Keras 2.0 named layers from 1 (batch_normalization_1) and
+// tensorflowjs_converter 3.x added "_1" to every weight's layer name (batch_normalization_1_1/gamma);
+// with Keras >= 2.1's names (batch_normalization, batch_normalization_1) the same suffix makes
+// "batch_normalization_1/gamma" the weight of the layer batch_normalization, not of the layer
+// named so: the core works it out by elimination.
+{
+  const src = await sourceOf(models.batchnorm(), dialectSeed + 4);
+  for (const [name, fromOne] of [['batchnorm_converter_suffix_keras20', true], ['batchnorm_converter_suffix', false]]) {
+    const t = clone(src.topology);
+    const map = kerasNames(t, fromOne);
+    const specs = renameSpecs(src.specs, (layer, kind) => `${map[layer]}_1/${kind}`);
+    await addDialectFixture(name, src, toKeras2(t), specs, src.data, {generatedBy: 'keras v2.0.5', convertedBy: 'TensorFlow.js Converter v3.18.0'});
+  }
+  disposeSource(src);
+}
+{
+  // Nested-model scopes in front of the names (and one suffix): features/<conv>, head/<dense>, outer/<dense>_1.
+  const src = await sourceOf(models.nested(), dialectSeed + 6);
+  const scope = {};
+  for (const l of src.topology.config.layers) {
+    if (l.config.layers) for (const inner of l.config.layers) scope[inner.config.name ?? inner.name] = l.config.name;
+  }
+  let n = 0;
+  const specs = renameSpecs(src.specs, (layer, kind) => (scope[layer] ? `outer/${scope[layer]}/${layer}/${kind}` : `outer/${layer}${n++ < 2 ? '_1' : ''}/${kind}`));
+  await addDialectFixture('nested_scoped', src, src.topology, specs, src.data);
+  disposeSource(src);
+}
+
+// A subclass of a layer the core runs, inside models nested three deep, Keras 3 throughout: what
+// Teachable Machine's image models look like re-saved with Keras 3 (a Functional MobileNet-style
+// backbone inside a Sequential, DepthwiseConv2D as the Keras2toKeras3DepthwiseConv2D subclass).
+// Loads with the alias the fixture names (layer_aliases); refused without it.
+{
+  const dwArgs = () => ({depthwiseInitializer: glorot(), biasInitializer: unif(-0.3, 0.3)});
+  const bin = tf.input({shape: [6, 6, 4], name: 'block_in'});
+  const d1 = tf.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', activation: 'relu6', name: 'block_dw', ...dwArgs()}).apply(bin);
+  const b1 = tf.layers.batchNormalization({name: 'block_bn', gammaInitializer: unif(0.5, 1.5), betaInitializer: unif(-0.5, 0.5),
+    movingMeanInitializer: unif(-0.5, 0.5), movingVarianceInitializer: unif(0.3, 2.0)}).apply(d1);
+  const p1 = tf.layers.conv2d({filters: 4, kernelSize: 1, name: 'block_project', ...W()}).apply(b1);
+  const block = tf.model({name: 'block', inputs: bin, outputs: tf.layers.add({name: 'block_add'}).apply([bin, p1])});
+  const kin = tf.input({shape: [8, 8, 3], name: 'backbone_in'});
+  const k1 = tf.layers.conv2d({filters: 4, kernelSize: 3, activation: 'relu', name: 'stem', ...W()}).apply(kin);
+  const k2 = block.apply(k1);
+  const k3 = tf.layers.depthwiseConv2d({kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, name: 'backbone_dw', ...dwArgs()}).apply(k2);
+  const backbone = tf.model({name: 'backbone', inputs: kin, outputs: k3});
+  const outer = tf.sequential({name: 'sequential', layers: [backbone, tf.layers.globalAveragePooling2d({name: 'pool'}),
+    tf.layers.dense({units: 2, activation: 'softmax', name: 'probs', ...W()})]});
+  const src = await sourceOf(outer, dialectSeed + 8);
+  // TF.js may load the subclass when it knows it: registered under the custom name.
+  const Depthwise = Object.getPrototypeOf(tf.layers.depthwiseConv2d({kernelSize: 1})).constructor;
+  class Keras2toKeras3DepthwiseConv2D extends Depthwise { static className = 'Keras2toKeras3DepthwiseConv2D'; }
+  tf.serialization.registerClass(Keras2toKeras3DepthwiseConv2D);
+  const topology = keras3Deep(src.topology, {DepthwiseConv2D: 'Keras2toKeras3DepthwiseConv2D'});
+  const paths = {};
+  const walk = (m, prefix) => {
+    for (const l of m.config.layers) {
+      if (l.config.layers) walk(l, `${prefix}${l.config.name}/`);
+      else paths[l.config.name ?? l.name] = prefix;
+    }
+  };
+  walk(src.topology, 'sequential/');
+  const specs = renameSpecs(src.specs, (layer, kind) => `${paths[layer] ?? ''}${layer}/${kind}`);
+  await addDialectFixture('keras3_nested_subclass', src, topology, specs, src.data, {generatedBy: 'keras v3.10.0',
+    layerAliases: {Keras2toKeras3DepthwiseConv2D: 'DepthwiseConv2D'}});
+  disposeSource(src);
+}
+
+// Shared layers: one conv and one dense each called twice (two inbound nodes), tfjs-layers' own
+// file and its Keras 3 spelling.
+{
+  const inp = tf.input({shape: [6, 6, 2], name: 'image'});
+  const conv = tf.layers.conv2d({filters: 2, kernelSize: 3, padding: 'same', name: 'shared_conv', ...W()});
+  const c1 = conv.apply(inp);
+  const r1 = tf.layers.reLU({name: 'relu'}).apply(c1);
+  const c2 = conv.apply(r1);
+  const sum = tf.layers.add({name: 'sum'}).apply([c1, c2]);
+  const f = tf.layers.flatten({name: 'flat'}).apply(sum);
+  const proj = tf.layers.dense({units: 8, name: 'proj', ...W()}).apply(f);
+  const dense = tf.layers.dense({units: 8, activation: 'tanh', name: 'shared_dense', ...W()});
+  const out = tf.layers.dense({units: 3, name: 'out', ...W()}).apply(dense.apply(dense.apply(proj)));
+  const src = await sourceOf(tf.model({inputs: inp, outputs: out}), dialectSeed + 10);
+  await addDialectFixture('shared_layers', src, src.topology, src.specs, src.data, {generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`, convertedBy: null});
+  const k3 = toKeras3(src.topology, src.specs);
+  await addDialectFixture('shared_layers_keras3', src, k3.topology, k3.specs, src.data);
+  disposeSource(src);
+}
+
 fs.writeFileSync(path.join(outDir, 'fixtures.json'), JSON.stringify({tfjs: tf.version.tfjs, fixtures}));
 console.error(`gen_fixtures: ${fixtures.length} fixtures in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${outDir}`);

@@ -47,7 +47,14 @@ struct Fixture {
   std::string name, dir;
   std::vector<int64_t> input_shape;
   std::vector<Case> cases;
+  std::vector<std::string> layer_aliases;  // "NAME=CLASS", as the CLI's --layer-alias takes them
 };
+
+std::string ReadModelJson(const Fixture& fx) {
+  std::string text;
+  ReadBytes(FixtureDir() + "/" + fx.dir + "/model.json", &text);
+  return text;
+}
 
 class ConformanceTest : public testing::Test {
  public:
@@ -58,6 +65,7 @@ class ConformanceTest : public testing::Test {
     ASSERT_TRUE(ReadBytes(dir + "/model.json", &text)) << "cannot read " << dir << "/model.json";
     catdog::LoadOptions opt;
     opt.backend = backend_;
+    for (const std::string& a : fx_->layer_aliases) ASSERT_TRUE(catdog::ParseLayerAlias(a, &opt).ok()) << a;
     std::unique_ptr<catdog::Model> model;
     catdog::Status s = catdog::Model::Parse(text, &model, opt, dir + "/model.json");
     ASSERT_TRUE(s.ok()) << s.message();
@@ -137,6 +145,8 @@ std::vector<Fixture>* LoadFixtures(std::string* error) {
     fx.dir = f["dir"].get<std::string>();
     fx.input_shape = f["input_shape"].get<std::vector<int64_t>>();
     for (const json& c : f["cases"]) fx.cases.push_back({c["batch"].get<int>(), c["input"].get<std::vector<float>>(), c["output"].get<std::vector<float>>()});
+    if (f.contains("layer_aliases"))
+      for (const auto& [name, cls] : f["layer_aliases"].items()) fx.layer_aliases.push_back(name + "=" + cls.get<std::string>());
     list->push_back(std::move(fx));
   }
   if (list->empty()) *error = path + " lists no fixtures";
@@ -244,6 +254,28 @@ TEST(Conformance, EveryRegisteredActivationHasAFixture) {
   for (const char* a : kRegisteredActivations)
     if (!used.count(a)) list += std::string(" ") + a;
   EXPECT_TRUE(list.empty()) << "registered activations (shared/src/layers/registry.inc) in no conformance fixture:" << list;
+}
+
+// A fixture that loads only with a layer alias is refused without it, and the message names the
+// layer, its class and the alias that loads it.
+TEST(Conformance, AliasedFixturesAreRefusedWithoutTheirAliasNamingIt) {
+  std::string error;
+  const std::vector<Fixture>* fixtures = LoadFixtures(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  int aliased = 0;
+  for (const Fixture& fx : *fixtures) {
+    if (fx.layer_aliases.empty()) continue;
+    ++aliased;
+    std::unique_ptr<catdog::Model> model;
+    catdog::Status s = catdog::Model::Parse(ReadModelJson(fx), &model, {}, fx.dir + "/model.json");
+    ASSERT_FALSE(s.ok()) << fx.name << " loads without its alias";
+    for (const std::string& a : fx.layer_aliases) {
+      const std::string custom = a.substr(0, a.find('='));
+      EXPECT_NE(s.message().find("unsupported class '" + custom + "'"), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find("--layer-alias " + a), std::string::npos) << s.message();
+    }
+  }
+  EXPECT_GT(aliased, 0) << "no fixture in fixtures.json needs a layer alias (gen_fixtures.mjs keras3_nested_subclass)";
 }
 
 }  // namespace

@@ -743,4 +743,257 @@ TEST(ModelErrors, UnavailableBackendIsRefused) {
   EXPECT_TRUE(catdog::BackendAvailable(Backend::kReference));
 }
 
+// ---- what other tools write: input spellings, dtype policies, renamed weights, shared layers, aliases
+
+// DenseTopology with an explicit InputLayer whose config is `input_cfg`.
+json DenseWithInputLayer(json input_cfg) {
+  json topo = DenseTopology();
+  topo["config"]["layers"][0]["config"].erase("batch_input_shape");
+  input_cfg["name"] = "x";
+  topo["config"]["layers"].insert(topo["config"]["layers"].begin(), Layer("InputLayer", input_cfg));
+  return topo;
+}
+
+void ExpectDenseRuns(const json& topo, const json& manifest, LoadOptions opt = {}) {
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, manifest).dump(), {Bytes(kDenseWeights)}, &m, opt);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m->info().input_shape, std::vector<int64_t>({3}));
+  std::vector<float> x = {0.5f, -1.f, 2.f}, y(1);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  EXPECT_NEAR(y[0], DenseExpected(x)[0], 1e-6);
+}
+
+TEST(Dialects, EveryInputLayerShapeSpellingLoads) {
+  const json spellings[] = {
+      {{"batch_input_shape", {nullptr, 3}}},
+      {{"batchInputShape", {nullptr, 3}}},  // tfjs-layers' own spelling, as converter 4.22 wrote it
+      {{"batch_shape", {nullptr, 3}}},      // Keras 3
+      {{"input_shape", {3}}},
+      {{"inputShape", {3}}},
+      {{"input_shape", {3}}, {"batch_size", 8}},
+      {{"batchInputShape", {nullptr, 3}}, {"batch_shape", {4, 3}}, {"batchSize", nullptr}},  // agreeing spellings
+      {{"batchInputShape", {nullptr, 3}},
+       {"dtype", {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}, {"registered_name", nullptr}}}},
+  };
+  for (const json& cfg : spellings) {
+    SCOPED_TRACE(cfg.dump());
+    ExpectDenseRuns(DenseWithInputLayer(cfg), DenseManifest());
+  }
+  // A nested Sequential's own InputLayer may carry no shape: the outer tensor feeds it.
+  {
+    json inner = DenseTopology();
+    inner["config"]["layers"][0]["config"].erase("batch_input_shape");
+    inner["config"]["layers"].insert(inner["config"]["layers"].begin(), Layer("InputLayer", {{"name", "inner_in"}, {"dtype", "float32"}}));
+    json outer = {{"class_name", "Sequential"},
+                  {"config", {{"name", "outer"}, {"layers", {Layer("InputLayer", {{"name", "x"}, {"inputShape", {3}}}), inner}}}}};
+    SCOPED_TRACE("nested InputLayer without a shape");
+    ExpectDenseRuns(outer, DenseManifest());
+  }
+  // The first layer of a Sequential carries the shape (Keras 1/2, tfjs-layers' inputShape).
+  for (const char* key : {"inputShape", "input_shape"}) {
+    json topo = DenseTopology();
+    topo["config"]["layers"][0]["config"].erase("batch_input_shape");
+    topo["config"]["layers"][0]["config"][key] = {3};
+    SCOPED_TRACE(key);
+    ExpectDenseRuns(topo, DenseManifest());
+  }
+}
+
+TEST(Dialects, InputShapeErrorsNameTheLayerTheKeyAndTheFix) {
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(DenseWithInputLayer({{"sparse", false}}), DenseManifest()).dump(), &m),
+              {"test/model.json", "layer 'x' (InputLayer)", "has no input shape", "batchInputShape", "inputShape",
+               "add \"batch_input_shape\": [null, H, W, C]"});
+  ExpectError(ParseOnly(Doc(DenseWithInputLayer({{"input_shape", {3}}, {"batchInputShape", {nullptr, 4}}}), DenseManifest()).dump(), &m),
+              {"layer 'x' (InputLayer)", "'batchInputShape' [null,4]", "'input_shape' [3]", "keep one of them"});
+  ExpectError(ParseOnly(Doc(DenseWithInputLayer({{"input_shape", {3}}, {"batch_size", -2}}), DenseManifest()).dump(), &m),
+              {"layer 'x' (InputLayer)", "'batch_size' -2", "positive integer"});
+}
+
+TEST(Dialects, DTypePoliciesOfFloatTypesLoadOthersAreRefusedByName) {
+  auto with_dtype = [](json dtype) {
+    json topo = DenseTopology();
+    topo["config"]["layers"][1]["config"]["dtype"] = std::move(dtype);
+    return topo;
+  };
+  ExpectDenseRuns(with_dtype({{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}}), DenseManifest());
+  ExpectDenseRuns(with_dtype({{"class_name", "Policy"}, {"config", {{"name", "mixed_float16"}}}}), DenseManifest());
+  ExpectDenseRuns(with_dtype({{"class_name", "FloatDTypePolicy"}, {"config", {{"name", "bfloat16"}}}}), DenseManifest());
+  ExpectDenseRuns(with_dtype("float32"), DenseManifest());
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(with_dtype("int32"), DenseManifest()).dump(), &m),
+              {"layer 'd2' (Dense)", "'dtype' 'int32'", "not a floating-point type", "re-save the model with dtype float32"});
+  ExpectError(ParseOnly(Doc(with_dtype({{"class_name", "QuantizedDTypePolicy"}, {"config", {{"name", "int8_from_float32"}}}}), DenseManifest()).dump(), &m),
+              {"layer 'd2' (Dense)", "'dtype'", "QuantizedDTypePolicy", "write \"dtype\": \"float32\""});
+  ExpectError(ParseOnly(Doc(with_dtype({{"class_name", "DTypePolicy"}, {"config", json::object()}}), DenseManifest()).dump(), &m),
+              {"layer 'd2' (Dense)", "no config.name"});
+  ExpectError(ParseOnly(Doc(DenseWithInputLayer({{"input_shape", {3}}, {"dtype", "string"}}), DenseManifest()).dump(), &m),
+              {"layer 'x' (InputLayer)", "'dtype' 'string'"});
+}
+
+json Manifest(std::vector<std::pair<std::string, std::vector<int>>> entries) {
+  json w = json::array();
+  for (auto& [name, shape] : entries) w.push_back({{"name", name}, {"shape", shape}, {"dtype", "float32"}});
+  return json::array({{{"paths", {"group1-shard1of1.bin"}}, {"weights", w}}});
+}
+
+TEST(Dialects, ConverterSuffixedAndScopedWeightNamesMatchWhenUnambiguous) {
+  // tensorflowjs_converter 3.x on a Keras 2.0 model: "d1_1/kernel" for the layer d1.
+  ExpectDenseRuns(DenseTopology(), Manifest({{"d1_1/kernel", {3, 2}}, {"d1_1/bias", {2}}, {"d2_1/kernel", {2, 1}}, {"d2_1/bias", {1}}}));
+  // Only some layers renamed, and nested-model scopes in front of them.
+  ExpectDenseRuns(DenseTopology(), Manifest({{"d1/kernel", {3, 2}}, {"d1/bias", {2}}, {"seq/d2_1/kernel", {2, 1}}, {"seq/d2_1/bias", {1}}}));
+  ExpectDenseRuns(DenseTopology(), Manifest({{"model/seq/d1_3/kernel", {3, 2}}, {"model/seq/d1_3/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}}));
+  // The layer info names the entries the core bound (what `catdog convert` reads them by).
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(ParseOnly(Doc(DenseTopology(), Manifest({{"d1_1/kernel", {3, 2}}, {"d1_1/bias", {2}}, {"seq/d2/kernel", {2, 1}}, {"seq/d2/bias", {1}}})).dump(), &m).ok());
+  const auto& layers = m->info().layers;
+  ASSERT_EQ(layers.size(), 3u);  // the Sequential's input, d1, d2
+  using Bound = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(layers[0].weights, Bound());
+  EXPECT_EQ(layers[1].weights, Bound({{"kernel", "d1_1/kernel"}, {"bias", "d1_1/bias"}}));
+  EXPECT_EQ(layers[2].weights, Bound({{"kernel", "seq/d2/kernel"}, {"bias", "seq/d2/bias"}}));
+}
+
+TEST(Dialects, SuffixedNamesThatAreAlsoLayerNamesResolveByElimination) {
+  // Layers "d" and "d_1", both Dense(2) on 2 inputs (same shapes), written by a converter that
+  // suffixed both: "d_1/kernel" is d's (not d_1's, although the names are equal) and "d_1_1/kernel"
+  // is d_1's. d_1 can only be "d_1/..." or "d_1_1/..."; d only "d_1/..." (there is no "d/...");
+  // so d takes "d_1/..." and d_1 the other. Swapping them would give other numbers: checked.
+  json topo = {{"class_name", "Sequential"},
+               {"config",
+                {{"name", "s"},
+                 {"layers",
+                  {Layer("Dense", {{"name", "d"}, {"units", 2}, {"activation", "relu"}, {"batch_input_shape", {nullptr, 2}}}),
+                   Layer("Dense", {{"name", "d_1"}, {"units", 2}})}}}}};
+  json manifest = Manifest({{"d_1/kernel", {2, 2}}, {"d_1/bias", {2}}, {"d_1_1/kernel", {2, 2}}, {"d_1_1/bias", {2}}});
+  const std::vector<float> w = {1, 2, 3, 4, 0.5f, -0.5f, /* d_1: */ -1, 0, 0, 2, 0.25f, 1};
+  std::unique_ptr<Model> m;
+  Status s = Load(Doc(topo, manifest).dump(), {Bytes(w)}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<float> x = {3.f, 1.f}, y(2);
+  ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+  // h = relu(x K_d + b_d) = [6.5, 9.5]; y = h K_d1 + b_d1 = [-6.25, 20] (swapped weights: [9.5, 11.5]).
+  const float h0 = std::max(3.f * 1 + 1.f * 3 + 0.5f, 0.f), h1 = std::max(3.f * 2 + 1.f * 4 - 0.5f, 0.f);
+  EXPECT_FLOAT_EQ(y[0], h0 * -1 + 0.25f);
+  EXPECT_FLOAT_EQ(y[1], h1 * 2 + 1.f);
+}
+
+TEST(Dialects, AmbiguousOrMixedRenamedWeightsAreRefusedListingTheCandidates) {
+  std::unique_ptr<Model> m;
+  // Two entries could each be d1's kernel and bias: nothing tells which.
+  ExpectError(ParseOnly(Doc(DenseTopology(), Manifest({{"d1_1/kernel", {3, 2}}, {"d1_1/bias", {2}}, {"d1_2/kernel", {3, 2}},
+                                                       {"d1_2/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}}))
+                            .dump(),
+                        &m),
+              {"layer 'd1' (Dense)", "weight 'd1/kernel' (shape [3,2])", "could be any of", "'d1_1/kernel', 'd1_2/kernel'",
+               "rename the right one to 'd1/kernel'"});
+  // A layer's weights from two renamed names.
+  ExpectError(ParseOnly(Doc(DenseTopology(), Manifest({{"d1_1/kernel", {3, 2}}, {"d1_2/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}})).dump(), &m),
+              {"layer 'd1' (Dense)", "different weightsManifest names", "'d1_1/kernel'", "'d1_2/bias'"});
+  // A suffixed entry of the wrong shape is not taken.
+  ExpectError(ParseOnly(Doc(DenseTopology(), Manifest({{"d1_1/kernel", {2, 3}}, {"d1_1/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}})).dump(), &m),
+              {"layer 'd1' (Dense)", "'d1/kernel'", "shape [3,2]"});
+  // Two exact entries that differ only in scopes neither of which is the layer's.
+  ExpectError(ParseOnly(Doc(DenseTopology(), Manifest({{"a/d1/kernel", {3, 2}}, {"b/d1/kernel", {3, 2}}, {"d1/bias", {2}}, {"d2/kernel", {2, 1}}, {"d2/bias", {1}}})).dump(), &m),
+              {"layer 'd1' (Dense)", "several weightsManifest entries", "'a/d1/kernel', 'b/d1/kernel'"});
+}
+
+// x[2] -> d (Dense 2) -> relu -> d again (its second call) -> out; Keras 2 or Keras 3 inbound nodes.
+json SharedDenseModel(bool keras3) {
+  auto ref = [&](const char* name, int node) {
+    if (!keras3) return json::array({json::array({name, node, 0, json::object()})});
+    return json{{"args", {{{"class_name", "__keras_tensor__"}, {"config", {{"shape", {nullptr, 2}}, {"dtype", "float32"}, {"keras_history", {name, node, 0}}}}}}},
+                {"kwargs", json::object()}};
+  };
+  json layers = {
+      {{"class_name", "InputLayer"}, {"name", "x"}, {"config", {{"name", "x"}, {keras3 ? "batch_shape" : "batch_input_shape", {nullptr, 2}}}},
+       {"inbound_nodes", json::array()}},
+      {{"class_name", "Dense"}, {"name", "d"}, {"config", {{"name", "d"}, {"units", 2}}}, {"inbound_nodes", {ref("x", 0), ref("r", 0)}}},
+      {{"class_name", "ReLU"}, {"name", "r"}, {"config", {{"name", "r"}}}, {"inbound_nodes", {ref("d", 0)}}},
+  };
+  json out = keras3 ? json{"d", 1, 0} : json{{"d", 1, 0}};
+  json in = keras3 ? json{"x", 0, 0} : json{{"x", 0, 0}};
+  return {{"class_name", keras3 ? "Functional" : "Model"},
+          {"config", {{"name", "shared"}, {"layers", layers}, {"input_layers", in}, {"output_layers", out}}}};
+}
+
+TEST(Dialects, SharedLayerCalledTwiceRunsTwiceWithOneSetOfWeights) {
+  const std::vector<float> w = {1, -2, 0.5f, 1, 0.25f, -0.5f};  // kernel [2,2] row-major, bias [2]
+  auto dense = [&](float a, float b, float* o) {
+    o[0] = a * w[0] + b * w[2] + w[4];
+    o[1] = a * w[1] + b * w[3] + w[5];
+  };
+  for (bool keras3 : {false, true}) {
+    SCOPED_TRACE(keras3 ? "keras 3" : "keras 2");
+    std::unique_ptr<Model> m;
+    Status s = Load(Doc(SharedDenseModel(keras3), Manifest({{"d/kernel", {2, 2}}, {"d/bias", {2}}})).dump(), {Bytes(w)}, &m);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(m->info().layers.size(), 4u);  // input, d, r, d (second call)
+    std::vector<float> x = {1.5f, -0.5f}, y(2);
+    ASSERT_TRUE(m->Run(x.data(), 1, y.data()).ok());
+    float h[2], want[2];
+    dense(x[0], x[1], h);
+    dense(std::max(h[0], 0.f), std::max(h[1], 0.f), want);
+    EXPECT_FLOAT_EQ(y[0], want[0]);
+    EXPECT_FLOAT_EQ(y[1], want[1]);
+  }
+}
+
+TEST(Dialects, SharedLayerAndNestedModelErrorsNameTheLayer) {
+  std::unique_ptr<Model> m;
+  json topo = SharedDenseModel(false);
+  topo["config"]["output_layers"] = {{"d", 2, 0}};
+  ExpectError(ParseOnly(Doc(topo, Manifest({{"d/kernel", {2, 2}}, {"d/bias", {2}}})).dump(), &m),
+              {"model 'shared'", "output_layers names call 2 of shared layer 'd'", "2 calls"});
+  // A shared Dense called on a 2- then on a 3-wide input would need two kernels.
+  topo = SharedDenseModel(false);
+  topo["config"]["layers"][1]["config"]["units"] = 3;
+  ExpectError(ParseOnly(Doc(topo, Manifest({{"d/kernel", {2, 3}}, {"d/bias", {3}}})).dump(), &m),
+              {"layer 'd' (Dense)", "shared layer called on inputs of different shapes", "call it on one input shape"});
+  // A nested model called twice.
+  topo = SharedDenseModel(false);
+  topo["config"]["layers"][1]["class_name"] = "Sequential";
+  ExpectError(ParseOnly(Doc(topo, json::array()).dump(), &m), {"nested model 'd' is called 2 times", "not supported"});
+}
+
+TEST(Dialects, CustomSubclassLoadsWithALayerAliasAndTheErrorSuggestsIt) {
+  json topo = DenseTopology();
+  topo["config"]["layers"][1]["class_name"] = "MyProjectDense";
+  topo["config"]["layers"][1]["module"] = "my_project.layers";
+  topo["config"]["layers"][1]["registered_name"] = "MyProject>MyProjectDense";
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m),
+              {"test/model.json", "layer 'd2'", "unsupported class 'MyProjectDense'", "subclass of Dense",
+               "--layer-alias MyProjectDense=Dense", "layerAliases: {MyProjectDense: 'Dense'}"});
+  for (const char* alias : {"MyProjectDense=Dense", "MyProject>MyProjectDense=Dense"}) {
+    SCOPED_TRACE(alias);
+    LoadOptions opt;
+    ASSERT_TRUE(catdog::ParseLayerAlias(alias, &opt).ok());
+    ExpectDenseRuns(topo, DenseManifest(), opt);
+  }
+  // An unknown class that names no class the core runs: the generic form of the hint.
+  topo["config"]["layers"][1]["class_name"] = "LSTM";
+  ExpectError(ParseOnly(Doc(topo, DenseManifest()).dump(), &m), {"unsupported class 'LSTM'", "catdog runs Dense", "--layer-alias LSTM=BASE"});
+}
+
+TEST(Dialects, LayerAliasTextIsCheckedWhenParsedAndWhenLoaded) {
+  LoadOptions opt;
+  ExpectError(catdog::ParseLayerAlias("MyConv", &opt), {"--layer-alias 'MyConv'", "expected NAME=CLASS"});
+  ExpectError(catdog::ParseLayerAlias("=Conv2D", &opt), {"expected NAME=CLASS"});
+  ExpectError(catdog::ParseLayerAlias("MyConv=", &opt), {"expected NAME=CLASS"});
+  ExpectError(catdog::ParseLayerAlias("MyConv=LSTM", &opt), {"'MyConv=LSTM'", "'LSTM' is not a layer class catdog runs", "DepthwiseConv2D"});
+  ExpectError(catdog::ParseLayerAlias("MyConv=InputLayer", &opt), {"not a layer class catdog runs"});
+  ExpectError(catdog::ParseLayerAlias("Dense=Conv2D", &opt), {"'Dense' is a class catdog knows itself"});
+  ASSERT_TRUE(catdog::ParseLayerAlias("MyConv=Conv2D", &opt).ok());
+  ASSERT_TRUE(catdog::ParseLayerAlias("MyConv=Conv2D", &opt).ok());  // the same twice is harmless
+  ExpectError(catdog::ParseLayerAlias("MyConv=DepthwiseConv2D", &opt), {"'MyConv' is also aliased to 'Conv2D'"});
+  EXPECT_EQ(opt.layer_aliases.size(), 1u);
+  // Filled by hand, the options are checked again by Parse.
+  LoadOptions bad;
+  bad.layer_aliases = {{"X", "Nope"}};
+  std::unique_ptr<Model> m;
+  ExpectError(ParseOnly(Doc(DenseTopology(), DenseManifest()).dump(), &m, bad), {"test/model.json", "'X=Nope'", "'Nope' is not a layer class"});
+}
+
 }  // namespace

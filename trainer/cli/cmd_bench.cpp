@@ -6,6 +6,7 @@
 
 #include "bench.h"
 #include "commands.h"
+#include "flag_checks.h"
 
 namespace catdog::cli {
 
@@ -19,6 +20,7 @@ void RegisterBench(CLI::App& app) {
   cmd->add_option("--runs", o->runs, "Timed Run calls")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", o->warmup, "Untimed Run calls first")->check(CLI::Range(0, 1000000));
   cmd->add_option("--threads", o->threads, "Worker threads per layer")->check(CLI::Range(1, 256));
+  AddLayerAliasOption(cmd, &o->layer_aliases);
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   cmd->callback([o] { ExitCode() = RunBench(*o); });
 }

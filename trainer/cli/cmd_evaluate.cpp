@@ -27,6 +27,7 @@ void RegisterEvaluate(CLI::App& app) {
   cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
+  AddLayerAliasOption(cmd, &a->layer_aliases);
   cmd->add_flag("--corruptions", a->corruptions,
                 "Also evaluate seeded corrupted copies of the split (blur, noise, low light, over-exposure, JPEG, "
                 "motion blur, crop+zoom, rotation) at each severity (needs --pack and OpenCV)");

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "infer.h"
 
 namespace catdog::cli {
@@ -19,6 +20,7 @@ void RegisterInfer(CLI::App& app) {
       ->check(CLI::IsMember({"reference", "simd", "xnnpack", "auto"}))
       ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "Worker threads for the kernels")->check(CLI::Range(1, 256))->capture_default_str();
+  AddLayerAliasOption(cmd, &opts->layer_aliases);
   cmd->add_option("--selfcheck", opts->selfcheck,
                   "The model's self-check after loading: fail (mismatch -> exit 3 after the output), warn or off")
       ->check(CLI::IsMember({"fail", "warn", "off"}))

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "predict.h"
 
 namespace catdog::cli {
@@ -23,6 +24,7 @@ void RegisterPredict(CLI::App& app) {
   cmd->add_option("--backend", args->backend, "auto, reference, simd or xnnpack")
       ->check(CLI::IsMember({"auto", "reference", "simd", "xnnpack"}))->capture_default_str();
   cmd->add_option("--threads", args->threads, "Kernel threads")->check(CLI::Range(1, 256))->capture_default_str();
+  AddLayerAliasOption(cmd, &args->layer_aliases);
   cmd->add_option("--max-pixels", args->max_pixels, "Refuse images whose header claims more pixels (at most 268435456 are ever decoded: the preprocessing limit)")
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32))->capture_default_str();
   cmd->add_option("--selfcheck", args->selfcheck,

@@ -7,10 +7,35 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "catdog/catdog.h"
+
 namespace catdog::cli {
+
+// --layer-alias NAME=CLASS, repeatable, on the commands that run a model: a custom Keras class
+// (a subclass with its base's config) loaded as a class the core runs (LoadOptions::layer_aliases).
+// Checked as the flags are read: a bad alias exits 2 naming it, before any work.
+inline CLI::Option* AddLayerAliasOption(CLI::App* cmd, std::vector<std::string>* aliases) {
+  return cmd
+      ->add_option("--layer-alias", *aliases,
+                   "Load the custom Keras class NAME as CLASS, a layer catdog runs whose config it has "
+                   "(e.g. Keras2toKeras3DepthwiseConv2D=DepthwiseConv2D); repeatable")
+      ->type_name("NAME=CLASS")
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            LoadOptions scratch;
+            Status s = ParseLayerAlias(input, &scratch);
+            if (s) return {};
+            // CLI11 puts "--layer-alias: " in front of the message itself.
+            const std::string prefix = "--layer-alias: ";
+            const std::string& m = s.message();
+            return m.compare(0, prefix.size(), prefix) == 0 ? m.substr(prefix.size()) : m;
+          },
+          ""));
+}
 
 inline const CLI::Validator Finite(
     [](std::string& input) -> std::string {

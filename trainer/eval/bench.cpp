@@ -42,6 +42,11 @@ int RunBench(const BenchOptions& o) {
     return kExitBadInput;
   }
   lo.threads = o.threads;
+  for (const std::string& a : o.layer_aliases)
+    if (Status as = ParseLayerAlias(a, &lo); !as) {
+      spdlog::error("{}", as.message());
+      return kExitBadInput;
+    }
   if (!BackendAvailable(lo.backend)) {
     spdlog::error("--backend {}: not available in this build", o.backend);
     return kExitBadInput;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace catdog::cli {
 
@@ -18,6 +19,7 @@ struct BenchOptions {
   int warmup = 20;
   int threads = 1;
   bool json = false;
+  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Prints the timings (text, or one JSON object with `json`) on stdout, errors through spdlog;

@@ -167,6 +167,8 @@ int RunEvaluate(const EvaluateOptions& a) {
   LoadOptions lo;
   if (!ParseBackend(a.backend, &lo.backend)) return Fail(kExitBadInput, "--backend '" + a.backend + "': must be reference, simd, xnnpack or auto");
   lo.threads = a.threads;
+  for (const std::string& alias : a.layer_aliases)
+    if (Status as = ParseLayerAlias(alias, &lo); !as) return Fail(kExitBadInput, as.message());
   std::unique_ptr<Model> model;
   Status s = fs::LoadModelDir(a.model_dir, lo, &model);
   if (!s) return Fail(kExitBadInput, s.message());

@@ -30,6 +30,7 @@ struct EvaluateOptions {
   uint64_t corruption_seed = 0;
   std::vector<int> severities = {1, 2, 3};
   std::string ood_images;  // non-animal photos: "neither cat nor dog" TPR/FPR (ood_fit.h)
+  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Prints the report on stdout (text, or JSON with `json`), errors through spdlog; returns the

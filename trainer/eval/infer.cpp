@@ -71,6 +71,8 @@ int RunInfer(const InferOptions& o) {
     return kExitBadInput;
   }
   lo.threads = o.threads;
+  for (const std::string& a : o.layer_aliases)
+    if (Status as = ParseLayerAlias(a, &lo); !as) return Fail(kExitBadInput, as.message());
 
   std::vector<int64_t> shape;
   Status s = ParseShape(o.shape, &shape);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace catdog::cli {
 
@@ -17,6 +18,7 @@ struct InferOptions {
   std::string backend = "auto";
   std::string selfcheck = "fail";
   int threads = 1;
+  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Errors go to stderr as "error: MESSAGE"; stdout carries only the JSON result.

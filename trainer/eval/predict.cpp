@@ -50,6 +50,11 @@ int RunPredict(const PredictOptions& o) {
     return kExitBadInput;
   }
   lo.threads = o.threads;
+  for (const std::string& a : o.layer_aliases)
+    if (Status as = ParseLayerAlias(a, &lo); !as) {
+      spdlog::error("predict: {}", as.message());
+      return kExitBadInput;
+    }
   if (lo.backend != Backend::kAuto && !BackendAvailable(lo.backend)) {
     spdlog::error("predict: backend {} is not in this build", o.backend);
     return kExitBadInput;

@@ -19,6 +19,7 @@ struct PredictOptions {
   int threads = 1;
   uint64_t max_pixels = imaging::DecodeOptions().max_pixels;
   std::vector<std::string> images;
+  std::vector<std::string> layer_aliases;  // --layer-alias NAME=CLASS (catdog::ParseLayerAlias)
 };
 
 // Prints one line per image (or one JSON document) on stdout; returns the exit code: 2 when the

@@ -34,8 +34,10 @@ enum class Layout { kNHWC, kNCHW, kFlat };
 
 class Converter {
  public:
-  Converter(const std::vector<tfjs::NamedWeight>& weights, std::string source)
-      : weights_(weights), src_(std::move(source)) {}
+  // `bound`: "layer/kind" -> the weightsManifest entry the core bound to it (ModelInfo::layers), so
+  // that a file whose names a converter renamed converts with the weights the core runs.
+  Converter(const std::vector<tfjs::NamedWeight>& weights, std::string source, std::map<std::string, std::string> bound)
+      : weights_(weights), src_(std::move(source)), bound_(std::move(bound)) {}
 
   Status Run(const json& layers, const std::vector<int64_t>& input_shape);
   onnx::Graph& graph() { return g_; }
@@ -62,6 +64,7 @@ class Converter {
 
   const std::vector<tfjs::NamedWeight>& weights_;
   std::string src_, name_, cls_;
+  std::map<std::string, std::string> bound_;
   onnx::Graph g_;
   std::string cur_ = "input";
   Layout layout_ = Layout::kNHWC;
@@ -73,7 +76,15 @@ class Converter {
 Status Converter::Weight(const std::string& kind, const std::vector<int64_t>& shape, const std::vector<float>** out) {
   const std::string want = name_ + "/" + kind;
   int found = -1, matches = 0;
-  for (size_t i = 0; i < weights_.size(); ++i) {
+  bool from_core = false;
+  if (auto b = bound_.find(want); b != bound_.end())
+    for (size_t i = 0; i < weights_.size() && !from_core; ++i)
+      if (weights_[i].name == b->second) {
+        found = static_cast<int>(i);
+        matches = 1;
+        from_core = true;
+      }
+  for (size_t i = 0; i < weights_.size() && !from_core; ++i) {
     const std::string& n = weights_[i].name;
     if (n == want) {
       found = static_cast<int>(i);
@@ -538,7 +549,13 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
   if (info.input_shape.size() != 3)
     return Status::Error(source_name + ": input shape " + ShapeStr(info.input_shape) + " is not [H, W, C]: only image models are converted");
 
-  Converter conv(weights, source_name);
+  std::map<std::string, std::string> bound;
+  std::map<std::string, int> seen;
+  for (const LayerInfo& l : info.layers) ++seen[l.name];
+  for (const LayerInfo& l : info.layers)
+    if (seen[l.name] == 1)  // a name twice (nested models) is left to the names as written
+      for (const auto& [kind, entry] : l.weights) bound[l.name + "/" + kind] = entry;
+  Converter conv(weights, source_name, std::move(bound));
   if (!(s = conv.Run(*layers, info.input_shape))) return s;
   if (conv.output_shape() != info.output_shape)
     return Status::Error(source_name + ": the converted graph's output " + ShapeStr(conv.output_shape()) +

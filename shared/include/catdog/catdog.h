@@ -97,6 +97,13 @@ struct LoadOptions {
   Backend backend = Backend::kAuto;
   int threads = 1;                      // worker threads for kernels that can split work
   uint64_t max_total_bytes = 1ull << 30;  // refuse models whose weights or activations exceed this
+  // Custom Keras classes to load as a class the core runs, {custom class_name -> known class}: a
+  // subclass whose config is its base's (Keras2toKeras3DepthwiseConv2D -> DepthwiseConv2D). Only
+  // the user knows that the subclass computes what its base does, so nothing is aliased by
+  // default; Parse refuses an alias whose target the core does not run or whose name is a class it
+  // runs itself. Fill it with ParseLayerAlias (the CLI's --layer-alias, createClassifier's
+  // layerAliases).
+  std::vector<std::pair<std::string, std::string>> layer_aliases;
 };
 
 // A run-time cap on the threads that run the core's SIMD kernels, for every model of this process:
@@ -108,6 +115,11 @@ struct LoadOptions {
 // changing nothing, for a value outside 0..64.
 bool SetThreadCap(int threads);
 int ThreadCap();
+
+// Parses one "NAME=CLASS" alias (the CLI's --layer-alias) into options->layer_aliases. Fails,
+// naming the text, on a missing '=', an empty side, a CLASS the core does not run, a NAME that is a
+// class the core runs, or a NAME aliased twice to different classes.
+Status ParseLayerAlias(std::string_view text, LoadOptions* options);
 
 struct ShardBytes {
   const uint8_t* data = nullptr;
@@ -125,6 +137,10 @@ struct LayerInfo {
   // Multiply-adds per sample of its kernels (Conv2D, DepthwiseConv2D, SeparableConv2D,
   // Conv2DTranspose, Dense): kernel size x the positions it is applied at. 0 for other layers.
   uint64_t macs = 0;
+  // Its weights as the core bound them: {kind, weightsManifest entry name} in Keras' order
+  // ({"kernel", "sequential/conv2d/kernel"}); the name a converter wrote, however it was matched
+  // (docs/MODEL_FORMAT.md, "What loads"). A shared layer's later calls list the first call's.
+  std::vector<std::pair<std::string, std::string>> weights;
 };
 
 // What a loaded model says about itself.

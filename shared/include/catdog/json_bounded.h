@@ -9,8 +9,34 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+
+#ifdef __EMSCRIPTEN__
+// The wasm core links no printf (its float formatting is most of 5 KB gzip of the page weight):
+// nlohmann's lexer writes a control character of the offending token into the error message with
+// snprintf("<U+%.4X>"). This is the same member for the one lexer the core instantiates (Parse below,
+// json from a char range), writing the same text without snprintf.
+template <>
+inline std::string nlohmann::detail::lexer<
+    nlohmann::json, nlohmann::detail::iterator_input_adapter<const char*>>::get_token_string() const {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string result;
+  for (const char c : token_string) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x1F) {
+      result += "<U+00";
+      result.push_back(kHex[u >> 4]);
+      result.push_back(kHex[u & 15]);
+      result.push_back('>');
+    } else {
+      result.push_back(c);
+    }
+  }
+  return result;
+}
+#endif
 
 namespace catdog::jsonb {
 
@@ -72,7 +98,12 @@ bool Parse(std::string_view text, BasicJson* out, std::string* error, std::strin
            int max_depth = kMaxDepth) {
   BasicJson result;
   detail::DepthLimitedSax<BasicJson> sax(&result, max_depth);
-  const bool ok = BasicJson::sax_parse(text.begin(), text.end(), &sax);
+  // nlohmann's JSON parser itself, as BasicJson::sax_parse(text.begin(), text.end(), &sax) runs it for
+  // text: sax_parse also instantiates the binary readers (CBOR, MessagePack, UBJSON, BSON) for its
+  // other input formats, which link printf into the wasm module.
+  auto input = nlohmann::detail::input_adapter(text.data(), text.data() + text.size());
+  const bool ok = nlohmann::detail::parser<BasicJson, decltype(input)>(std::move(input), nullptr, true, false)
+                      .sax_parse(&sax, true);
   if (ok && !sax.too_deep && !result.is_discarded()) {
     *out = std::move(result);
     return true;

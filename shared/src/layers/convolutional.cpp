@@ -97,6 +97,7 @@ class ConvStage {
 
 class Conv2DLayer : public Layer {
  public:
+  Conv2DLayer() { kind = Kind::kConv2D; }
   Status Configure(const json& cfg) override {
     Status s;
     if (!(s = ReadPositiveInt(cfg, "filters", ref, &filters_))) return s;
@@ -171,7 +172,7 @@ class Conv2DLayer : public Layer {
 // folded BatchNorm like a Conv2D).
 class DepthwiseLayer : public Layer {
  public:
-  explicit DepthwiseLayer(bool separable) : separable_(separable) {}
+  explicit DepthwiseLayer(bool separable) : separable_(separable) { kind = Kind::kDepthwise; }
   Status Configure(const json& cfg) override {
     Status s;
     if (separable_ && !(s = ReadPositiveInt(cfg, "filters", ref, &filters_))) return s;
@@ -387,10 +388,16 @@ namespace {
 
 bool IsClampAct(Act a) { return a == Act::kLinear || a == Act::kRelu || a == Act::kRelu6; }
 
+// `l` as a T when its Layer::Kind is k (a dynamic_cast without RTTI).
+template <class T>
+T* As(Layer* l, Layer::Kind k) { return l->kind == k ? static_cast<T*>(l) : nullptr; }
+template <class T>
+const T* As(const Layer* l, Layer::Kind k) { return l->kind == k ? static_cast<const T*>(l) : nullptr; }
+
 // The ConvStage of a Conv2D or of a SeparableConv2D's pointwise half; nullptr for other layers.
 ConvStage* StageOf(Layer* l) {
-  if (auto* c = dynamic_cast<Conv2DLayer*>(l)) return &c->conv_;
-  if (auto* d = dynamic_cast<DepthwiseLayer*>(l)) return d->separable_ ? &d->pw_ : nullptr;
+  if (auto* c = As<Conv2DLayer>(l, Layer::Kind::kConv2D)) return &c->conv_;
+  if (auto* d = As<DepthwiseLayer>(l, Layer::Kind::kDepthwise)) return d->separable_ ? &d->pw_ : nullptr;
   return nullptr;
 }
 
@@ -398,7 +405,7 @@ ConvStage* StageOf(Layer* l) {
 
 bool CanFuseMaxPool(const Layer& conv, const Layer& pool) {
   const ConvStage* c = StageOf(const_cast<Layer*>(&conv));
-  const auto* p = dynamic_cast<const PoolLayer*>(&pool);
+  const auto* p = As<PoolLayer>(&pool, Layer::Kind::kPool);
   if (!c || !p || !p->is_max_ || p->same_ || c->fuse_pool) return false;
   if (p->ph_ != 2 || p->pw_ != 2 || p->sh_ != 2 || p->sw_ != 2) return false;
   if (!IsClampAct(c->act)) return false;
@@ -413,11 +420,11 @@ void FuseMaxPool(Layer* conv, Layer* pool) {
 }
 
 bool CanFuseBatchNorm(const Layer& producer, const Layer& bn) {
-  const auto* b = dynamic_cast<const BatchNormLayer*>(&bn);
+  const auto* b = As<BatchNormLayer>(&bn, Layer::Kind::kBatchNorm);
   if (!b || b->fused_ || bn.in_shapes.size() != 1 || bn.in_shapes[0].size() != 3) return false;
-  if (const auto* c = dynamic_cast<const Conv2DLayer*>(&producer))
+  if (const auto* c = As<Conv2DLayer>(&producer, Layer::Kind::kConv2D))
     return !c->bn_ && !c->conv_.fuse_pool && IsClampAct(c->conv_.act);
-  if (const auto* d = dynamic_cast<const DepthwiseLayer*>(&producer))
+  if (const auto* d = As<DepthwiseLayer>(&producer, Layer::Kind::kDepthwise))
     return !d->bn_ && !d->pw_.fuse_pool && IsClampAct(d->act_);
   return false;
 }
@@ -425,8 +432,8 @@ bool CanFuseBatchNorm(const Layer& producer, const Layer& bn) {
 void FuseBatchNorm(Layer* producer, Layer* bn) {
   auto* b = static_cast<BatchNormLayer*>(bn);
   b->fused_ = true;
-  if (auto* c = dynamic_cast<Conv2DLayer*>(producer)) c->bn_ = &b->f_;
-  if (auto* d = dynamic_cast<DepthwiseLayer*>(producer)) d->bn_ = &b->f_;
+  if (auto* c = As<Conv2DLayer>(producer, Layer::Kind::kConv2D)) c->bn_ = &b->f_;
+  if (auto* d = As<DepthwiseLayer>(producer, Layer::Kind::kDepthwise)) d->bn_ = &b->f_;
 }
 
 }  // namespace catdog::detail

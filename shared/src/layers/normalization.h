@@ -24,6 +24,7 @@ struct BnFold {
 
 class BatchNormLayer : public Layer {
  public:
+  BatchNormLayer() { kind = Kind::kBatchNorm; }
   Status Configure(const jsonu::json& cfg) override;
   Status InferShape() override;
   std::vector<WeightSpec> Weights() const override;

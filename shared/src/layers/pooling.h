@@ -13,7 +13,7 @@ namespace catdog::detail {
 // MaxPooling2D, AveragePooling2D: kernels::PoolRef.
 class PoolLayer : public Layer {
  public:
-  explicit PoolLayer(bool is_max) : is_max_(is_max) {}
+  explicit PoolLayer(bool is_max) : is_max_(is_max) { kind = Kind::kPool; }
   Status Configure(const jsonu::json& cfg) override;
   Status InferShape() override;
   bool IsAlias() const override { return fused_; }

@@ -18,7 +18,7 @@ namespace {
 
 class ConvIgemmOp final : public Op {
  public:
-  ConvIgemmOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads, const ChannelAffine& post)
+  CATDOG_LOAD_TIME ConvIgemmOp(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads, const ChannelAffine& post)
       : isa_(isa), d_(d), pool_(threads) {
     const int nv = std::min(d.in_c == 1 ? isa.c1_nv : isa.conv_nv, CeilDiv(d.out_c, isa.width));
     packed_ = Pack(isa, static_cast<size_t>(d.kh) * d.kw * d.in_c, d.out_c, w, bias, nv);
@@ -143,7 +143,7 @@ bool ConvSupported(const ConvDesc& d) {
 }
 
 
-std::unique_ptr<Op> NewConvIgemm(const Isa& isa, const ConvDesc& d, const float* w_hwio, const float* bias, int threads,
+CATDOG_LOAD_TIME std::unique_ptr<Op> NewConvIgemm(const Isa& isa, const ConvDesc& d, const float* w_hwio, const float* bias, int threads,
                                  const ChannelAffine& post) {
   return std::make_unique<ConvIgemmOp>(isa, d, w_hwio, bias, threads, post);
 }

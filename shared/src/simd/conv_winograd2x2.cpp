@@ -23,7 +23,7 @@ namespace {
 // bias, clamp and the 2x2 max-pool (a tile's outputs are exactly one pool window).
 class ConvWinograd2x2Op final : public Op {
  public:
-  ConvWinograd2x2Op(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads,
+  CATDOG_LOAD_TIME ConvWinograd2x2Op(const Isa& isa, const ConvDesc& d, const float* w, const float* bias, int threads,
              const ChannelAffine& post)
       : isa_(isa), d_(d), pool_(threads) {
     const int W = isa.width;
@@ -167,7 +167,7 @@ class ConvWinograd2x2Op final : public Op {
 
 bool Winograd2x2Supports(const ConvDesc& d) { return ConvWinograd2x2Op::Supports(d); }
 
-std::unique_ptr<Op> NewConvWinograd2x2(const Isa& isa, const ConvDesc& d, const float* w_hwio, const float* bias,
+CATDOG_LOAD_TIME std::unique_ptr<Op> NewConvWinograd2x2(const Isa& isa, const ConvDesc& d, const float* w_hwio, const float* bias,
                                        int threads, const ChannelAffine& post) {
   return std::make_unique<ConvWinograd2x2Op>(isa, d, w_hwio, bias, threads, post);
 }

@@ -18,7 +18,7 @@ namespace {
 // ---- Dense -----------------------------------------------------------------------------------------
 class DenseOp final : public Op {
  public:
-  DenseOp(const Isa& isa, const DenseDesc& d, const float* w, const float* bias, int threads)
+  CATDOG_LOAD_TIME DenseOp(const Isa& isa, const DenseDesc& d, const float* w, const float* bias, int threads)
       : isa_(isa), d_(d), pool_(threads) {
     const int nv = std::min(isa.dense_nv, CeilDiv(d.out, isa.width));
     packed_ = Pack(isa, static_cast<size_t>(d.in), d.out, w, bias, nv);
@@ -83,7 +83,7 @@ class DenseOp final : public Op {
 
 }  // namespace
 
-std::unique_ptr<Op> NewDense(const Isa& isa, const DenseDesc& d, const float* w_io, const float* bias, int threads) {
+CATDOG_LOAD_TIME std::unique_ptr<Op> NewDense(const Isa& isa, const DenseDesc& d, const float* w_io, const float* bias, int threads) {
   return std::make_unique<DenseOp>(isa, d, w_io, bias, threads);
 }
 

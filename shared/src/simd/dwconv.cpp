@@ -20,7 +20,7 @@ namespace {
 // width; one task per output row; padding handled by the row kernel (no copy of the input).
 class DwConvOp final : public Op {
  public:
-  DwConvOp(const Isa& isa, const DepthwiseDesc& d, const float* w, const float* bias, int threads,
+  CATDOG_LOAD_TIME DwConvOp(const Isa& isa, const DepthwiseDesc& d, const float* w, const float* bias, int threads,
               const ChannelAffine& post)
       : isa_(isa), d_(d), pool_(threads) {
     ch_pad_ = static_cast<size_t>(CeilDiv(d.channels, isa.width)) * isa.width;
@@ -107,7 +107,7 @@ bool DwConvSupported(const DepthwiseDesc& d) {
   return d.out_h == (eh - 1) / d.stride_h + 1 && d.out_w == (ew - 1) / d.stride_w + 1;
 }
 
-std::unique_ptr<Op> NewDwConv(const Isa& isa, const DepthwiseDesc& d, const float* w, const float* bias, int threads,
+CATDOG_LOAD_TIME std::unique_ptr<Op> NewDwConv(const Isa& isa, const DepthwiseDesc& d, const float* w, const float* bias, int threads,
                               const ChannelAffine& post) {
   return std::make_unique<DwConvOp>(isa, d, w, bias, threads, post);
 }
