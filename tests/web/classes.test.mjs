@@ -351,7 +351,8 @@ test('labels Cat, Dog, Rabbit: "Rabbit" as named, its marks under Rabbit/; a lab
     const pct = (r) => `${Math.round(r.probs[r.index] * 100)} %`;
     rows.forEach((r) => { r[2] = r[2].replace(/\s/g, ' '); });
     assert.deepEqual(rows, [['k3', 'neither', `ni gato ni perro (${pct(hook[0])})`, hook[0].pDog.toFixed(3)],
-      ['rabbit', 'Rabbit', `Rabbit (${pct(hook[1])})`, '–'], ['html', HTML_LABEL, `${HTML_LABEL} (${pct(hook[2])})`, hook[2].pDog.toFixed(3)]]);
+      ['rabbit', 'Rabbit', `Rabbit (${pct(hook[1])})`, hook[1].pDog.toFixed(3)], ['html', HTML_LABEL, `${HTML_LABEL} (${pct(hook[2])})`, hook[2].pDog.toFixed(3)]]);
+    assert.equal(hook[1].pDog, hook[1].probs[1], 'a class named "Dog" (any case) is the dog class: P(dog) is its probability');
     assert.deepEqual(hook.map((r) => r.agree), [false, true, false], 'rows agree when they name the same class');
 
     // A label that looks like HTML is shown as text.
