@@ -273,13 +273,8 @@ int32_t catdog_classify(catdog_handle h, int32_t sample, int32_t mirrored) {
   const size_t per = in->model->output_size(), k = static_cast<size_t>(catdog::ClassCount(info));
   in->probs.resize(2 * k);
   const float* out = in->output.data() + static_cast<size_t>(sample) * per;
-  int index = catdog::Classify(info, out, per, in->probs.data());
-  if (mirrored && index >= 0) {  // each sample calibrated, then averaged, as evaluate --flip
-    catdog::Classify(info, out + per, per, in->probs.data() + k);
-    for (size_t i = 0; i < k; ++i) in->probs[i] = catdog::MirrorAverage(in->probs[i], in->probs[k + i]);
-    index = catdog::Decide(info, in->probs.data());
-  }
-  return index;
+  return mirrored ? catdog::ClassifyMirrored(info, out, out + per, per, in->probs.data())
+                  : catdog::Classify(info, out, per, in->probs.data());
 }
 
 float* catdog_probs(catdog_handle h) {

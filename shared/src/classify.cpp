@@ -97,4 +97,15 @@ int Classify(const ModelInfo& info, const float* raw, size_t raw_size, float* pr
   return Decide(info, probs);
 }
 
+int ClassifyMirrored(const ModelInfo& info, const float* raw, const float* raw_mirrored, size_t raw_size,
+                     float* probs) {
+  const int k = ClassCount(info);
+  if (Classify(info, raw, raw_size, probs) < 0 || Classify(info, raw_mirrored, raw_size, probs + k) < 0) {
+    for (int i = 0; i < k; ++i) probs[i] = kNaN;
+    return -1;
+  }
+  for (int i = 0; i < k; ++i) probs[i] = MirrorAverage(probs[i], probs[k + i]);
+  return Decide(info, probs);
+}
+
 }  // namespace catdog

@@ -102,6 +102,19 @@ TEST(Classify, NoAnswerForNaNOrAWrongSize) {
   EXPECT_EQ(Classify(Info({"a", "b", "c"}), four.data(), 1, probs), -1) << "one sigmoid unit is two classes";
 }
 
+TEST(Classify, MirroredAveragesTheCalibratedProbabilitiesThenDecides) {
+  const ModelInfo info = Info({"cat", "dog", "neither"}, 1.5);
+  const std::vector<float> a = {0.2f, 0.5f, 0.3f}, b = {0.1f, 0.2f, 0.7f};
+  float pa[3], pb[3], probs[6];
+  Classify(info, a.data(), 3, pa);
+  Classify(info, b.data(), 3, pb);
+  EXPECT_EQ(catdog::ClassifyMirrored(info, a.data(), b.data(), 3, probs), 2);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(probs[i], catdog::MirrorAverage(pa[i], pb[i]));
+  const std::vector<float> bad = {0.2f, std::nanf(""), 0.3f};
+  EXPECT_EQ(catdog::ClassifyMirrored(info, a.data(), bad.data(), 3, probs), -1);
+  EXPECT_TRUE(std::isnan(probs[0]));
+}
+
 TEST(Classify, DecideTakesTheLargestAndTheLowerIndexOnATie) {
   const ModelInfo info = Info({"a", "b", "c", "d"});
   EXPECT_EQ(Decide(info, std::vector<float>{0.1f, 0.4f, 0.4f, 0.1f}.data()), 1);

@@ -51,7 +51,7 @@ int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>&
   std::vector<float> p_true(samples.size());
   std::vector<int> predicted(samples.size());
   double log_loss = 0;
-  std::vector<double> bin_conf(10, 0), bin_acc(10, 0), bin_n(10, 0);
+  std::vector<double> bin_conf(10, 0), bin_acc(10, 0);
   for (size_t start = 0; start < samples.size(); start += size_t(a.batch)) {
     const size_t len = std::min(samples.size() - start, size_t(a.batch));
     in.resize(len * plane);
@@ -67,12 +67,8 @@ int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>&
     }
     if (!rs) return Fail(kExitFailure, a.model_dir + ": inference failed: " + rs.message());
     for (size_t i = 0; i < len; ++i) {
-      int c = Classify(info, out.data() + i * per, per, probs.data());
-      if (a.flip && c >= 0) {
-        Classify(info, mir_out.data() + i * per, per, probs.data() + k);
-        for (size_t q = 0; q < k; ++q) probs[q] = MirrorAverage(probs[q], probs[k + q]);
-        c = Decide(info, probs.data());
-      }
+      const int c = a.flip ? ClassifyMirrored(info, out.data() + i * per, mir_out.data() + i * per, per, probs.data())
+                           : Classify(info, out.data() + i * per, per, probs.data());
       if (c < 0) return Fail(kExitFailure, a.model_dir + ": " + samples[start + i].path + ": the model returned NaN");
       const size_t truth = samples[start + i].label;
       ++confusion[truth][size_t(c)];
@@ -83,7 +79,6 @@ int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>&
       const size_t b = std::min<size_t>(9, size_t(conf * 10));
       bin_conf[b] += conf;
       bin_acc[b] += size_t(c) == truth;
-      bin_n[b] += 1;
     }
   }
   const double n = double(samples.size());

@@ -122,17 +122,13 @@ int RunPredict(const PredictOptions& o) {
       continue;
     }
     // The core's answer (catdog::Classify: the stored temperature on the logits, the threshold of a
-    // two-class model, the largest class of K). --flip: each sample calibrated, then MirrorAverage,
-    // then Decide, as evaluate --flip and the page compute it.
+    // two-class model, the largest class of K). --flip: ClassifyMirrored, as evaluate --flip and the
+    // page compute it.
     const ModelInfo& info = model->info();
     const size_t per = model->output_size(), k = size_t(ClassCount(info));
     std::vector<float> probs(2 * k);
-    int cls = Classify(info, output.data(), per, probs.data());
-    if (o.flip && cls >= 0) {
-      Classify(info, output.data() + per, per, probs.data() + k);
-      for (size_t c = 0; c < k; ++c) probs[c] = MirrorAverage(probs[c], probs[k + c]);
-      cls = Decide(info, probs.data());
-    }
+    const int cls = o.flip ? ClassifyMirrored(info, output.data(), output.data() + per, per, probs.data())
+                           : Classify(info, output.data(), per, probs.data());
     bool finite = cls >= 0;
     for (size_t c = 0; c < k; ++c) finite = finite && std::isfinite(probs[c]);
     if (!finite) {

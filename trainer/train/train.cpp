@@ -329,9 +329,8 @@ Status Trainer::Setup() {
   train_ = ToDevice(pack_, tr, device_);
   val_ = ToDevice(pack_, va, device_);
   {
-    std::vector<int64_t> val_per_class(pack_.class_names.size(), 0);
-    for (size_t i : va) ++val_per_class[pack_.labels[i]];
-    val_largest_ = val_per_class.empty() ? 0 : *std::max_element(val_per_class.begin(), val_per_class.end());
+    const std::vector<size_t> val_per_class = pack_.ClassCounts(o_.val_split == "test" ? pack::kTest : pack::kVal);
+    val_largest_ = int64_t(*std::max_element(val_per_class.begin(), val_per_class.end()));
   }
   // Golden inputs for the export: a constant image and the first validation image of each class.
   const int S = pack_.size;

@@ -34,6 +34,12 @@ int ClassCount(const ModelInfo& info);
 // Returns -1, with every probability NaN, when the output holds a NaN or its size is not 1 or K.
 int Classify(const ModelInfo& info, const float* raw, size_t raw_size, float* probs);
 
+// Mirror averaging (DESIGN contract 2) for an image (raw) and its left-right mirror (raw_mirrored):
+// each classified, the K calibrated probabilities averaged (MirrorAverage), then Decide. `probs`
+// holds 2 K floats (the second half is scratch). -1 as Classify.
+int ClassifyMirrored(const ModelInfo& info, const float* raw, const float* raw_mirrored, size_t raw_size,
+                     float* probs);
+
 // The decision from K calibrated probabilities (one sample's, or an average of several, e.g. an
 // image and its mirror): for K = 2, class 1 when probs[1] >= info.threshold, else class 0; for
 // K > 2 the largest probability (the lower index on a tie). -1 when one is NaN.
