@@ -43,6 +43,9 @@
 //   model's entry (accuracy per corruption and severity on the test split, and the means); one made
 //   with --ood-images its "ood" block (neither cat nor dog: FPR on N photos at the split's TPR);
 //   --corruptions ID=FILE takes that block from FILE for model ID (e.g. a kept one).
+// A K-class evaluation (labels of K > 2 classes, a K x K confusion) gives the model a K-class "test"
+//   (labels, confusion, per_class, log_loss, ece; no AUC, threshold or P(dog) bins); its val= and
+//   eval= labels must agree.
 // Targets (the issue's): the tutorial CNN with augmentation >= 88% test accuracy, the chosen
 //   model >= 94%; --no-targets leaves them out.
 //

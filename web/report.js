@@ -34,6 +34,10 @@
 //        "threshold": x, "log_loss": x, "n": int (optional; as `catdog evaluate --json` writes them),
 //        "worst": [{"path": string, "label": "cat"|"dog", "p_dog": x,
 //                   "pixels_b64": base64 of 100*100 raw uint8 gray pixels, row-major}] (optional)},
+//        A model with K > 2 classes has instead "labels": [K unique names], "confusion": K x K
+//        (rows: true class, columns: predicted), "per_class": [{"label", "images", "precision",
+//        "recall"}], "log_loss", "ece", "n", "temperature", "worst": [{"path", "label", "predicted",
+//        "p_true", "pixels_b64"}], and no auc, threshold, calibration or cat/dog precision/recall.
 //     "ms_per_frame_wasm": x (optional),
 //     "pack_hash": string (optional; the pack whose val/test splits the numbers come from; default
 //        data_card.pack_hash),
