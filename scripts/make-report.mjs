@@ -43,6 +43,9 @@
 //   model's entry (accuracy per corruption and severity on the test split, and the means); one made
 //   with --ood-images its "ood" block (neither cat nor dog: FPR on N photos at the split's TPR);
 //   --corruptions ID=FILE takes that block from FILE for model ID (e.g. a kept one).
+// A K-class evaluation (labels of K > 2 classes, a K x K confusion) gives the model a K-class "test"
+//   (labels, confusion, per_class, log_loss, ece; no AUC, threshold or P(dog) bins); its val= and
+//   eval= labels must agree.
 // Targets (the issue's): the tutorial CNN with augmentation >= 88% test accuracy, the chosen
 //   model >= 94%; --no-targets leaves them out.
 //
@@ -194,6 +197,7 @@ export function mapEvaluation(ev, file, split = 'test') {
   let e = ev;
   if (ev[split] && typeof ev[split] === 'object') e = ev[split];
   else if (ev.splits?.[split] && typeof ev.splits[split] === 'object') e = ev.splits[split];
+  if (isManyClass(e)) return mapManyClassEvaluation(e, ev, file);
   const accuracy = need(e, 'accuracy', file, (v) => isNum(v) && v >= 0 && v <= 1, 'a fraction in [0, 1]');
   const confusion = mapConfusion(e.confusion ?? e.confusion_matrix, file);
   const [[cc, cd], [dc, dd]] = confusion;
@@ -235,6 +239,97 @@ export function mapEvaluation(ev, file, split = 'test') {
   }
   return test;
 }
+
+// ---- K-class evaluations (labels ["cat", "dog", "neither"] or a user's own, K > 2) ------------------
+//
+// `catdog evaluate --json` on a K-class model writes labels, a K x K confusion (rows: true class,
+// columns: predicted, in label order), per_class, log_loss, ece, temperature and worst; there is no
+// AUC, threshold or P(dog) calibration, and the report gets none (never faked from the matrix).
+
+// An evaluation of a model with more than two classes: more than two labels, or a confusion matrix
+// with more than two rows (then the labels must be given).
+function isManyClass(e) {
+  return (Array.isArray(e.labels) && e.labels.length > 2) || (Array.isArray(e.confusion) && e.confusion.length > 2);
+}
+
+// The class names: unique non-empty strings, more than two.
+function checkLabels(labels, file) {
+  if (!Array.isArray(labels)) {
+    throw new InputError(`${file}: field "labels" ${labels === undefined ? 'is missing' : `is ${JSON.stringify(labels)}`} `
+      + '(expected the class names, one per row of "confusion")');
+  }
+  if (labels.length < 3) throw new InputError(`${file}: field "labels" is ${JSON.stringify(labels)} but "confusion" has more than two rows`);
+  labels.forEach((l, i) => {
+    if (typeof l !== 'string' || !l.trim()) throw new InputError(`${file}: field "labels[${i}]" is ${JSON.stringify(l)} (expected a non-empty class name)`);
+    if (labels.indexOf(l) !== i) throw new InputError(`${file}: field "labels" names ${JSON.stringify(l)} twice (labels[${labels.indexOf(l)}] and labels[${i}])`);
+  });
+  return labels;
+}
+
+// A K x K matrix of counts, K = the number of labels.
+function checkSquareConfusion(c, k, file) {
+  if (!Array.isArray(c)) throw new InputError(`${file}: field "confusion" ${c === undefined ? 'is missing' : `is ${JSON.stringify(c).slice(0, 80)}`} (expected ${k} x ${k} counts)`);
+  if (c.length !== k) throw new InputError(`${file}: field "confusion" has ${c.length} rows, but "labels" names ${k} classes (expected ${k} x ${k})`);
+  c.forEach((row, i) => {
+    if (!Array.isArray(row) || row.length !== k) {
+      throw new InputError(`${file}: field "confusion[${i}]" is ${JSON.stringify(row).slice(0, 80)} (expected a row of ${k} counts)`);
+    }
+    row.forEach((v, j) => {
+      if (!Number.isInteger(v) || v < 0) throw new InputError(`${file}: field "confusion[${i}][${j}]" is ${JSON.stringify(v)} (expected a non-negative integer count)`);
+    });
+  });
+  return c;
+}
+
+// Per class (label order): test images, recall (of the row) and precision (of the column), from the
+// matrix itself; null where there is nothing to divide by.
+function perClassFromConfusion(labels, c) {
+  return labels.map((label, i) => {
+    const images = c[i].reduce((a, b) => a + b, 0);
+    const predicted = c.reduce((a, row) => a + row[i], 0);
+    return { label, images, precision: predicted ? c[i][i] / predicted : null, recall: images ? c[i][i] / images : null };
+  });
+}
+
+// A K-class worst mistake: the true label and the prediction (both one of the labels), P(true class).
+function mapManyClassWorst(worst, labels, file) {
+  if (!Array.isArray(worst)) throw new InputError(`${file}: field "worst" is not an array`);
+  return worst.map((w, i) => {
+    const at = `${file}: worst[${i}]`;
+    const oneOf = (v) => labels.includes(v);
+    return {
+      path: need(w, 'path', at, (v) => typeof v === 'string', 'a string'),
+      label: need(w, 'label', at, oneOf, `one of ${JSON.stringify(labels)}`),
+      predicted: need(w, 'predicted', at, oneOf, `one of ${JSON.stringify(labels)}`),
+      p_true: need(w, 'p_true', at, (v) => isNum(v) && v >= 0 && v <= 1, 'a probability'),
+      pixels_b64: need(w, 'pixels_b64', at, (v) => typeof v === 'string', 'base64 of 100x100 gray bytes'),
+    };
+  });
+}
+
+function mapManyClassEvaluation(e, ev, file) {
+  const labels = checkLabels(e.labels, file);
+  const confusion = checkSquareConfusion(e.confusion, labels.length, file);
+  const accuracy = need(e, 'accuracy', file, (v) => isNum(v) && v >= 0 && v <= 1, 'a fraction in [0, 1]');
+  const n = confusion.flat().reduce((a, b) => a + b, 0);
+  const right = confusion.reduce((a, row, i) => a + row[i], 0);
+  if (n > 0 && Math.abs(right / n - accuracy) > 1e-3) {
+    throw new InputError(`${file}: accuracy ${accuracy} does not match the confusion matrix (${right}/${n} = ${(right / n).toFixed(4)})`);
+  }
+  if (has(e.n) && e.n !== n) throw new InputError(`${file}: field "n" is ${JSON.stringify(e.n)}, but the confusion matrix counts ${n} images`);
+  const test = { accuracy, labels, confusion, per_class: perClassFromConfusion(labels, confusion), n };
+  const frac = (v) => isNum(v) && v >= 0 && v <= 1;
+  test.ece = has(e.ece) ? need(e, 'ece', file, frac, 'a fraction in [0, 1]') : null;
+  if (has(e.log_loss)) test.log_loss = need(e, 'log_loss', file, (v) => isNum(v) && v >= 0, 'a non-negative number');
+  const temperature = e.temperature ?? ev.temperature;
+  if (has(temperature)) test.temperature = need({ temperature }, 'temperature', file);
+  const worst = e.worst ?? ev.worst;
+  if (has(worst)) test.worst = mapManyClassWorst(worst, labels, file);
+  return test;
+}
+
+// The class names of a mapped evaluation (a two-class one has none written: cat, dog).
+export const labelsOf = (t) => t.labels ?? ['cat', 'dog'];
 
 // The split a text names ("pack P split val (content hash H)", an ood block's "split test"), or null.
 const splitNamedIn = (text) => (typeof text === 'string' ? /\bsplit (\w+)/.exec(text)?.[1] ?? null : null);
@@ -300,13 +395,21 @@ function mapBins(bins, file, key) {
 
 // ---- data card ------------------------------------------------------------------------------------
 
+// The classes of a prepare report's per_split: cat and dog, then any other class a K-class pack
+// has ("neither", a user's own), in the order the report lists them.
+function packClasses(perSplit) {
+  const names = new Set(['cat', 'dog']);
+  for (const sp of ['train', 'val', 'test']) if (isObj(perSplit?.[sp])) for (const k of Object.keys(perSplit[sp])) names.add(k);
+  return [...names];
+}
+
 // A data card as in the report format, or the `catdog prepare` report converted into one.
 export function mapDataCard(j, file) {
   if (!j || typeof j !== 'object') throw new InputError(`${file}: the data card is not a JSON object`);
   if (j.data_card && typeof j.data_card === 'object') j = j.data_card;
   if (!j.per_split) return j;  // already a data card
   const per_class = {};
-  for (const cls of ['cat', 'dog']) {
+  for (const cls of packClasses(j.per_split)) {
     per_class[cls] = {};
     for (const sp of ['train', 'val', 'test']) per_class[cls][sp] = need(j, `per_split.${sp}.${cls}`, file, Number.isInteger, 'a count');
   }
@@ -356,6 +459,11 @@ export async function buildModel(spec) {
   if (spec.val) {
     const vev = await readJson(spec.val, `the validation evaluation of '${spec.id}' (val=, from \`catdog evaluate --split val --json\`)`);
     const v = mapEvaluation(vev, spec.val, 'val');
+    // one model, one set of classes: the validation and test evaluations must name the same labels
+    if (JSON.stringify(labelsOf(v)) !== JSON.stringify(labelsOf(test))) {
+      throw new InputError(`${spec.val}: labels ${JSON.stringify(labelsOf(v))} are not those of ${evalFile} `
+        + `(${JSON.stringify(labelsOf(test))}): not evaluations of the same model`);
+    }
     val.accuracy = v.accuracy;
     if (has(v.auc)) val.auc = v.auc;
     const n = imagesIn(v);

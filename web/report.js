@@ -34,6 +34,10 @@
 //        "threshold": x, "log_loss": x, "n": int (optional; as `catdog evaluate --json` writes them),
 //        "worst": [{"path": string, "label": "cat"|"dog", "p_dog": x,
 //                   "pixels_b64": base64 of 100*100 raw uint8 gray pixels, row-major}] (optional)},
+//        A model with K > 2 classes has instead "labels": [K unique names], "confusion": K x K
+//        (rows: true class, columns: predicted), "per_class": [{"label", "images", "precision",
+//        "recall"}], "log_loss", "ece", "n", "temperature", "worst": [{"path", "label", "predicted",
+//        "p_true", "pixels_b64"}], and no auc, threshold, calibration or cat/dog precision/recall.
 //     "ms_per_frame_wasm": x (optional),
 //     "pack_hash": string (optional; the pack whose val/test splits the numbers come from; default
 //        data_card.pack_hash),
@@ -48,7 +52,7 @@
 // test.confusion.
 
 import { beatsChance } from './chance.js';
-import { initLanguage, language, t, register } from './i18n.js';
+import { initLanguage, language, t, register, kindOf } from './i18n.js';
 import REPORT_TEXT from './i18n/report.js';
 
 register('report', REPORT_TEXT);
@@ -249,6 +253,10 @@ export function validateReport(r) {
     check(t, 'threshold', tw, 'frac', false);
     check(t, 'log_loss', tw, 'num', false);
     check(t, 'n', tw, 'int', false);
+    if (t.labels !== undefined) {
+      checkManyClassTest(t, tw, bad, problems);
+      return;
+    }
     for (const k of ['precision', 'recall']) {
       if (t[k] === undefined || t[k] === null) continue;
       if (!isObj(t[k])) bad(`${tw}.${k}`, 'an object {"cat", "dog"}', t[k]);
@@ -333,6 +341,57 @@ export function validateReport(r) {
     });
   }
   return problems;
+}
+
+// A K-class model's "test" (it has "labels"): K > 2 unique class names, a K x K confusion of counts
+// (rows: true class, columns: predicted), per_class in label order; the two-class-only fields (AUC,
+// threshold, P(dog) bins, cat/dog precision and recall) are refused rather than shown as if they
+// meant something. accuracy, ece, log_loss, n, temperature are checked with the two-class ones.
+function checkManyClassTest(t, tw, bad, problems) {
+  const labels = t.labels;
+  const okLabels = Array.isArray(labels) && labels.length > 2 && labels.every((l) => typeof l === 'string' && l.trim() !== '');
+  if (!okLabels) return bad(`${tw}.labels`, 'more than two class names (non-empty strings)', labels);
+  labels.forEach((l, j) => {
+    if (labels.indexOf(l) !== j) problems.push(`${tw}.labels[${j}]: ${JSON.stringify(l)} is named twice`);
+  });
+  const k = labels.length;
+  if (t.calibration_scaled !== undefined && typeof t.calibration_scaled !== 'boolean') bad(`${tw}.calibration_scaled`, 'true or false', t.calibration_scaled);
+  const c = t.confusion;
+  const okRow = (row) => Array.isArray(row) && row.length === k && row.every((v) => isInt(v) && v >= 0);
+  if (!Array.isArray(c) || c.length !== k || !c.every(okRow)) bad(`${tw}.confusion`, `${k} x ${k} counts (rows: true class, columns: predicted)`, c);
+  for (const key of ['auc', 'threshold', 'calibration', 'calibration_after', 'precision', 'recall']) {
+    if (t[key] !== undefined && t[key] !== null) problems.push(`${tw}.${key}: a model with ${k} classes has no ${key} (two-class only)`);
+  }
+  if (t.per_class !== undefined && t.per_class !== null) checkPerClass(t.per_class, labels, `${tw}.per_class`, bad);
+  if (t.worst !== undefined && t.worst !== null) checkManyClassWorst(t.worst, labels, `${tw}.worst`, bad, problems);
+}
+
+function checkPerClass(pc, labels, pw, bad) {
+  if (!Array.isArray(pc) || pc.length !== labels.length) return bad(pw, `one entry per label (${labels.length})`, pc);
+  const frac = (v) => v === null || (isNum(v) && v >= 0 && v <= 1);
+  pc.forEach((x, j) => {
+    const xw = `${pw}[${j}]`;
+    if (!isObj(x)) return bad(xw, 'an object {"label", "images", "precision", "recall"}', x);
+    if (x.label !== labels[j]) bad(`${xw}.label`, JSON.stringify(labels[j]), x.label);
+    if (!(isInt(x.images) && x.images >= 0)) bad(`${xw}.images`, 'a non-negative integer', x.images);
+    for (const f of ['precision', 'recall']) if (!frac(x[f])) bad(`${xw}.${f}`, 'a number in [0, 1] or null', x[f]);
+  });
+}
+
+function checkManyClassWorst(worst, labels, ww, bad, problems) {
+  if (!Array.isArray(worst)) return bad(ww, 'an array', worst);
+  worst.forEach((x, j) => {
+    const xw = `${ww}[${j}]`;
+    if (!isObj(x)) return bad(xw, 'an object', x);
+    if (typeof x.path !== 'string') bad(`${xw}.path`, 'a string', x.path);
+    for (const f of ['label', 'predicted']) if (!labels.includes(x[f])) bad(`${xw}.${f}`, `one of ${JSON.stringify(labels)}`, x[f]);
+    if (!(isNum(x.p_true) && x.p_true >= 0 && x.p_true <= 1)) bad(`${xw}.p_true`, 'a number in [0, 1]', x.p_true);
+    try {
+      decodeThumb(x.pixels_b64);
+    } catch (e) {
+      problems.push(`${xw}: ${e.message}`);
+    }
+  });
 }
 
 function kindName(kind) {
@@ -516,7 +575,7 @@ function renderOneCard(dc, root, first) {
     const t = el('table', { class: 'counts per-class', id: first ? 'per-class' : null },
       el('caption', { text: tr_('perClassCaption') }),
       el('thead', {}, el('tr', {}, el('th', { text: tr_('class') }), splits.map((s) => el('th', { text: tr_(`split_${s}`) })), el('th', { text: tr_('total') }))),
-      el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: c === 'cat' || c === 'dog' ? tr_(c) : c }),
+      el('tbody', {}, classes.map((c) => el('tr', {}, el('th', { text: className(c) }),
         splits.map((s) => el('td', { text: show(dc.per_class[c][s], (v) => v.toLocaleString('en-US')) })),
         el('td', { text: tot(c).toLocaleString('en-US') })))),
       el('tfoot', {}, el('tr', {}, el('th', { text: tr_('total') }), splits.map((s) => el('td', { text: colTot(s).toLocaleString('en-US') })),
@@ -760,8 +819,12 @@ function niceCeil(v) {
 
 function renderConfusion(r, root) {
   const grid = el('div', { class: 'cards confusion' });
-  const names = ['cat', 'dog'];
   for (const m of r.models) {
+    if (Array.isArray(m.test.labels)) {
+      grid.append(manyClassConfusionCard(m, r));
+      continue;
+    }
+    const names = ['cat', 'dog'];
     const c = m.test.confusion;
     const table = el('table', { class: 'cm' },
       el('thead', {}, el('tr', {}, el('th', { class: 'corner', text: tr_('corner') }),
@@ -791,6 +854,45 @@ function renderConfusion(r, root) {
       ['cat', 'dog'].map(pr).filter(Boolean).map((s) => el('p', { class: 'small muted', text: s }))));
   }
   root.append(grid);
+}
+
+// A class name as the page shows it: cat, dog and "neither" (i18n.js kindOf) in the reader's
+// language, any other label as the model names it (always as text).
+function className(label) {
+  const kind = kindOf(label);
+  return kind ? tr_(kind) : label;
+}
+
+// One cell of a confusion grid: the count and its share of the row, shaded by that share.
+function confusionCell(v, rowTotal, i, j) {
+  const frac = rowTotal ? v / rowTotal : 0;
+  const td = el('td', { class: i === j ? 'hit' : 'miss', 'data-row': i, 'data-col': j },
+    el('span', { class: 'count', text: v.toLocaleString('en-US') }),
+    el('span', { class: 'pct', text: rowTotal ? fmtPct(frac) : '—' }));
+  td.style.setProperty('--shade', frac.toFixed(3));  // CSSOM property, allowed by style-src 'self'
+  return td;
+}
+
+// A K-class model's card: the K x K grid in label order (rows: true class, columns: the class with
+// the highest probability), then recall and precision per class.
+function manyClassConfusionCard(m, r) {
+  const t = m.test;
+  const names = t.labels.map(className);
+  const table = el('table', { class: 'cm many', 'data-classes': t.labels.length },
+    el('thead', {}, el('tr', {}, el('th', { class: 'corner', text: tr_('corner') }),
+      names.map((n) => el('th', { scope: 'col', text: n })))),
+    el('tbody', {}, t.confusion.map((row, i) => {
+      const n = row.reduce((a, b) => a + b, 0);
+      return el('tr', {}, el('th', { scope: 'row', text: names[i] }), row.map((v, j) => confusionCell(v, n, i, j)));
+    })));
+  const total = t.confusion.flat().reduce((a, b) => a + b, 0);
+  const perClass = Array.isArray(t.per_class) ? t.per_class : [];
+  return el('article', { class: 'card', 'data-id': m.id, 'data-classes': t.labels.length }, modelTitle(m, r), table,
+    el('p', { class: 'small', text: tr_('testImages', total.toLocaleString('en-US'), fmtPct(t.accuracy))
+      + (has(t.log_loss) ? tr_('logLoss', t.log_loss.toFixed(4)) : '') }),
+    el('p', { class: 'small argmax', text: tr_('argmax', t.labels.length) }),
+    el('ul', { class: 'small muted per-class-recall' }, perClass.map((x, i) => el('li', { 'data-label': x.label },
+      tr_('precisionRecall', names[i], show(x.precision, fmtPct), show(x.recall, fmtPct))))));
 }
 
 // ---- reliability plots --------------------------------------------------------------------------
@@ -871,6 +973,19 @@ function drawThumb(canvas, bytes) {
   ctx.putImageData(img, 0, 0);
 }
 
+// A K-class model's mistake: the true class, the class it was taken for, P(true class).
+function manyClassThumb(w, i) {
+  const canvas = el('canvas', { width: THUMB_SIZE, height: THUMB_SIZE, 'data-index': i,
+    'aria-label': tr_('thumbAriaMany', className(w.label), w.path, className(w.predicted), w.p_true.toFixed(3)) });
+  drawThumb(canvas, decodeThumb(w.pixels_b64));  // validated on load
+  const kind = kindOf(w.label);
+  return el('figure', { class: `thumb${kind ? ` ${kind}` : ''}` }, canvas,
+    el('figcaption', {},
+      el('span', { class: 'truth' }, tr_('truth'), el('strong', { text: className(w.label) }), tr_('seenAs', className(w.predicted))),
+      el('span', { class: 'p', text: tr_('pTrue', w.p_true.toFixed(3)) }),
+      el('span', { class: 'path', title: w.path, text: w.path })));
+}
+
 function renderWorst(r, root) {
   const withWorst = r.models.filter((m) => Array.isArray(m.test.worst) && m.test.worst.length);
   if (!withWorst.length) {
@@ -885,6 +1000,7 @@ function renderWorst(r, root) {
     const m = withWorst.find((x) => x.id === select.value);
     grid.dataset.model = m.id;
     grid.replaceChildren(...m.test.worst.map((w, i) => {
+      if (Array.isArray(m.test.labels)) return manyClassThumb(w, i);
       const canvas = el('canvas', { width: THUMB_SIZE, height: THUMB_SIZE, 'data-index': i,
         'aria-label': tr_('thumbAria', tr_(w.label), w.path, w.p_dog.toFixed(3)) });
       drawThumb(canvas, decodeThumb(w.pixels_b64));  // validated on load

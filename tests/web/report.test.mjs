@@ -563,6 +563,68 @@ describe('report page in Chromium', () => {
     assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
     await page.close();
   });
+
+  // A report with a two-class model and a three-class one (tests/web/fixtures/report-k3.json): the
+  // two-class card keeps its 2x2 grid; the three-class one gets a 3x3 grid with its class names.
+  const kFixture = JSON.parse(readFileSync(path.join(repo, 'tests/web/fixtures/report-k3.json'), 'utf8'));
+  const gridOf = (page, id) => page.$$eval(`#confusion article[data-id="${id}"] table.cm`, ([t]) => ({
+    cols: [...t.querySelectorAll('thead th[scope=col]')].map((th) => th.textContent),
+    rows: [...t.querySelectorAll('tbody th[scope=row]')].map((th) => th.textContent),
+    counts: [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td .count')].map((s) => Number(s.textContent.replace(/,/g, '')))),
+  }));
+
+  test('a three-class model beside a two-class one: 3x3 grid with class names, per-class recall, "—" for AUC', async () => {
+    await fs.copyFile(path.join(repo, 'tests/web/fixtures/report-k3.json'), path.join(fixturesDir, 'report-k3.json'));
+    const { page, problems } = await open('/__fixtures/report-k3.json', '&lang=en');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+    const [two, k3] = kFixture.models;
+    const k = await gridOf(page, k3.id);
+    assert.deepEqual(k.cols, ['cat', 'dog', 'no cat or dog']);
+    assert.deepEqual(k.rows, ['cat', 'dog', 'no cat or dog']);
+    assert.deepEqual(k.counts, k3.test.confusion);
+    const twoGrid = await gridOf(page, two.id);
+    assert.deepEqual(twoGrid.counts, two.test.confusion);
+    assert.deepEqual(twoGrid.cols, ['cat', 'dog']);
+    const recall = await cellTexts(page, `#confusion article[data-id="${k3.id}"] .per-class-recall li`);
+    assert.equal(recall.length, 3);
+    k3.test.per_class.forEach((x, i) => assert.match(recall[i], new RegExp(`recall ${(x.recall * 100).toFixed(1)}%`)));
+    // the comparison table: accuracy and ECE shown, the two-class-only AUC as "—"
+    const cell = (id, key) => page.textContent(`#compare tr[data-id="${id}"] [data-key="${key}"]`);
+    assert.equal(await cell(k3.id, 'test_accuracy'), `${(k3.test.accuracy * 100).toFixed(1)}%`);
+    assert.equal(await cell(k3.id, 'auc'), '—');
+    assert.equal(await cell(k3.id, 'ece'), k3.test.ece.toFixed(4));
+    assert.equal(await cell(two.id, 'auc'), two.test.auc.toFixed(4));
+    // no reliability plot for the three-class model; its mistakes name the class it was taken for
+    assert.equal(await page.$$eval(`#calibration article[data-id="${k3.id}"]`, (e) => e.length), 0);
+    await page.selectOption('#worst-model', k3.id);
+    const captions = await cellTexts(page, '#worst-grid figcaption .truth');
+    assert.deepEqual(captions, k3.test.worst.map((w) => `true ${w.label === 'neither' ? 'no cat or dog' : w.label} · seen as ${w.predicted === 'neither' ? 'no cat or dog' : w.predicted}`));
+    assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
+    await page.close();
+  });
+
+  test('a three-class model in Spanish, and a label of its own shown as text, never as markup', async () => {
+    const hostile = structuredClone(kFixture);
+    const k3 = hostile.models[1];
+    k3.test.labels = ['Cat', '<b>Rabbit</b>', 'neither'];
+    k3.test.per_class = k3.test.per_class.map((x, i) => ({ ...x, label: k3.test.labels[i] }));
+    k3.test.worst = k3.test.worst.map((w) => ({ ...w, label: '<b>Rabbit</b>', predicted: 'Cat' }));
+    await fs.writeFile(path.join(fixturesDir, 'report-k3-hostile.json'), JSON.stringify(hostile));
+    const { page, problems } = await open('/__fixtures/report-k3-hostile.json', '&lang=es');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#status'));
+    const k = await gridOf(page, k3.id);
+    assert.deepEqual(k.cols, ['gato', '<b>Rabbit</b>', 'ni gato ni perro']);
+    assert.deepEqual(k.rows, ['gato', '<b>Rabbit</b>', 'ni gato ni perro']);
+    assert.deepEqual(k.counts, k3.test.confusion);
+    assert.deepEqual((await gridOf(page, hostile.models[0].id)).cols, ['gato', 'perro']);
+    // the data card of the three-class pack names its third class in Spanish too
+    assert.match(await page.textContent('#data-card'), /ni gato ni perro/);
+    await page.selectOption('#worst-model', k3.id);
+    assert.equal(await page.textContent('#worst-grid figcaption .truth strong'), '<b>Rabbit</b>');
+    assert.equal(await page.$$eval('main b', (e) => e.length), 0);
+    assert.deepEqual([...problems.pageErrors, ...problems.console, ...problems.foreign], []);
+    await page.close();
+  });
 });
 
 // ---- validator and make-report ------------------------------------------------------------------
@@ -996,5 +1058,113 @@ describe('scripts/make-report.mjs', () => {
     assert.deepEqual(mapDataCard({ data_card: fixture.data_card }, 'f'), fixture.data_card);
     assert.deepEqual(parseRunSpec('a=b/c,eval=e.json,model=m,ms=1.5'), { id: 'a', dir: 'b/c', eval: 'e.json', model: 'm', ms: 1.5 });
     assert.throws(() => parseRunSpec('a b=dir'), /may only use letters/);
+  });
+});
+
+// ---- models with K > 2 classes ----------------------------------------------------------------------
+
+describe('K-class models (labels, K x K confusion)', () => {
+  const labels = ['cat', 'dog', 'neither'];
+  const confusion = [[1391, 31, 77], [52, 1364, 83], [20, 45, 1852]];
+  const px = Buffer.alloc(10000, 77).toString('base64');
+  // what `catdog evaluate --json` prints for a three-class model (no auc, threshold or P(dog) bins)
+  const k3Eval = (split = 'test', over = {}) => ({
+    accuracy: 4607 / 4915, n: 4915, labels, confusion, log_loss: 0.1891, ece: 0.0109, temperature: 1, calibrated: false,
+    per_class: [], source: `pack packs/k3 split ${split} (content hash abc123)`, backend: 'simd', skipped: [],
+    worst: [{ label: 'dog', predicted: 'cat', p_true: 0.0002, path: 'dog/6716.jpg', pixels_b64: px }], ...over,
+  });
+  const kFixture = JSON.parse(readFileSync(path.join(repo, 'tests/web/fixtures/report-k3.json'), 'utf8'));
+
+  test('mapEvaluation: labels, the K x K confusion, per-class recall and precision, log loss, ECE; nothing two-class-only', () => {
+    const t = mapEvaluation(k3Eval(), 'k3.json');
+    assert.deepEqual(t.labels, labels);
+    assert.deepEqual(t.confusion, confusion);
+    assert.equal(t.n, 4915);
+    assert.deepEqual(t.per_class.map((x) => [x.label, x.images]), [['cat', 1499], ['dog', 1499], ['neither', 1917]]);
+    assert.ok(Math.abs(t.per_class[2].recall - 1852 / 1917) < 1e-12);
+    assert.ok(Math.abs(t.per_class[0].precision - 1391 / 1463) < 1e-12);
+    assert.equal(t.log_loss, 0.1891);
+    assert.equal(t.ece, 0.0109);
+    assert.deepEqual(t.worst, [{ path: 'dog/6716.jpg', label: 'dog', predicted: 'cat', p_true: 0.0002, pixels_b64: px }]);
+    for (const k of ['auc', 'threshold', 'calibration', 'calibration_after', 'precision', 'recall']) assert.equal(k in t, false, k);
+    // a validation evaluation maps the same way (and a val one fed as the test split is refused as before)
+    assert.deepEqual(mapEvaluation(k3Eval('val'), 'v.json', 'val').labels, labels);
+    assert.throws(() => mapEvaluation(k3Eval('val'), 'v.json'), /v\.json: evaluates the 'val' split/);
+  });
+
+  test('mapEvaluation refuses a malformed K-class evaluation, naming the file and the value', () => {
+    const bad = (over, re) => assert.throws(() => mapEvaluation(k3Eval('test', over), 'k3.json'), re);
+    bad({ confusion: [[1, 2, 3], [4, 5, 6]] }, /k3\.json: field "confusion" has 2 rows, but "labels" names 3 classes/);
+    bad({ confusion: [[1, 2, 3], [4, 5], [7, 8, 9]] }, /k3\.json: field "confusion\[1\]" is \[4,5\] \(expected a row of 3 counts\)/);
+    bad({ confusion: [[1, 2, 3], [4, -5, 6], [7, 8, 9]] }, /k3\.json: field "confusion\[1\]\[1\]" is -5 \(expected a non-negative integer count\)/);
+    bad({ confusion: [[1, 2, 3], [4, 5.5, 6], [7, 8, 9]] }, /k3\.json: field "confusion\[1\]\[1\]" is 5\.5/);
+    bad({ accuracy: 0.5 }, /k3\.json: accuracy 0\.5 does not match the confusion matrix \(4607\/4915 = 0\.9373\)/);
+    bad({ labels: ['cat', 'dog', 'cat'] }, /k3\.json: field "labels" names "cat" twice \(labels\[0\] and labels\[2\]\)/);
+    bad({ labels: ['cat', '', 'neither'] }, /k3\.json: field "labels\[1\]" is "" \(expected a non-empty class name\)/);
+    bad({ labels: undefined }, /k3\.json: field "labels" is missing/);
+    bad({ n: 5000 }, /k3\.json: field "n" is 5000, but the confusion matrix counts 4915 images/);
+    bad({ worst: [{ label: 'horse', predicted: 'cat', p_true: 0.1, path: 'a', pixels_b64: px }] },
+      /k3\.json: worst\[0\]: field "label" is "horse" \(expected one of \["cat","dog","neither"\]\)/);
+  });
+
+  test('make-report: a three-class run, its val and test labels checked against each other', async () => {
+    const root = tmp('catdog-make-report-k-');
+    try {
+      await fakeRun(root, 'k3', { arch: 'sepnet', augment: true, epochs: 4, valLoss: 0.3, acc: 0.8, conf: [[8, 2], [2, 8]] });
+      const evalFile = path.join(root, 'k3/eval.json');
+      const valFile = path.join(root, 'k3/eval-val.json');
+      await fs.writeFile(evalFile, JSON.stringify(k3Eval('test')));
+      await fs.writeFile(valFile, JSON.stringify(k3Eval('val', {})));
+      const out = path.join(root, 'report.json');
+      let r = await cli(['--run', `k3=${root}/k3,val=${valFile},eval=${evalFile}`, '--out', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = JSON.parse(await fs.readFile(out, 'utf8')).models[0];
+      assert.deepEqual(m.test.labels, labels);
+      assert.deepEqual(m.test.confusion, confusion);
+      assert.equal(m.val.n, 4915);
+      assert.equal('auc' in m.val, false);
+      for (const k of ['auc', 'threshold', 'calibration']) assert.equal(k in m.test, false, k);
+      // the validation evaluation of another set of classes
+      const never = path.join(root, 'never.json');
+      await fs.writeFile(valFile, JSON.stringify(k3Eval('val', { labels: ['cat', 'dog', 'other'] })));
+      r = await cli(['--run', `k3=${root}/k3,val=${valFile},eval=${evalFile}`, '--out', never]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /eval-val\.json: labels \["cat","dog","other"\] are not those of .*k3\/eval\.json \(\["cat","dog","neither"\]\)/);
+      // a two-class validation evaluation for a three-class test one
+      const twoClass = { ...k3Eval('val'), labels: undefined, confusion: [[8, 2], [2, 8]], accuracy: 0.8, n: 20, worst: [] };
+      await fs.writeFile(valFile, JSON.stringify(twoClass));
+      r = await cli(['--run', `k3=${root}/k3,val=${valFile},eval=${evalFile}`, '--out', never]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /eval-val\.json: labels \["cat","dog"\] are not those of/);
+      // a non-square matrix from the command line: exit 2, the file and the value named
+      await fs.writeFile(evalFile, JSON.stringify(k3Eval('test', { confusion: confusion.slice(0, 2) })));
+      r = await cli(['--run', `k3=${root}/k3,eval=${evalFile}`, '--out', never]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /k3\/eval\.json: field "confusion" has 2 rows, but "labels" names 3 classes/);
+      assert.equal(existsSync(never), false);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('validateReport: a three-class entry is valid; malformed ones are refused, naming the field', () => {
+    assert.deepEqual(validateReport(kFixture), []);
+    const k = kFixture.models.findIndex((m) => Array.isArray(m.test.labels));
+    const problemsWith = (edit) => {
+      const r = structuredClone(kFixture);
+      edit(r.models[k].test);
+      return validateReport(r);
+    };
+    const w = `models[${k}].test`;
+    assert.deepEqual(problemsWith((t) => { t.confusion = t.confusion.slice(0, 2); }),
+      [`${w}.confusion: expected 3 x 3 counts (rows: true class, columns: predicted), got [[1391,31,77],[52,1364,83]]`]);
+    assert.deepEqual(problemsWith((t) => { t.confusion[2][1] = -1; }).map((p) => p.split(':')[0]), [`${w}.confusion`]);
+    assert.deepEqual(problemsWith((t) => { t.labels = ['cat', 'dog', 'cat']; t.per_class = null; t.worst = null; }), [`${w}.labels[2]: "cat" is named twice`]);
+    assert.deepEqual(problemsWith((t) => { t.labels = ['cat', 'dog']; }), [`${w}.labels: expected more than two class names (non-empty strings), got ["cat","dog"]`]);
+    assert.deepEqual(problemsWith((t) => { t.auc = 0.9; }), [`${w}.auc: a model with 3 classes has no auc (two-class only)`]);
+    assert.deepEqual(problemsWith((t) => { t.per_class[1].label = 'horse'; }), [`${w}.per_class[1].label: expected "dog", got "horse"`]);
+    assert.deepEqual(problemsWith((t) => { t.worst[0].predicted = 'horse'; }),
+      [`${w}.worst[0].predicted: expected one of ["cat","dog","neither"], got "horse"`]);
+    assert.deepEqual(problemsWith((t) => { t.accuracy = 2; }), [`${w}.accuracy: expected a number in [0, 1], got 2`]);
   });
 });
