@@ -78,17 +78,19 @@ int Classify(const ModelInfo& info, const float* raw, size_t raw_size, float* pr
     probs[0] = 1.f - probs[1];
     return Decide(info, probs);
   }
-  if (info.temperature == 1.0) {
+  const bool biased = !info.class_bias.empty();
+  if (info.temperature == 1.0 && !biased) {
     for (int i = 0; i < k; ++i) probs[i] = raw[i];
     return Decide(info, probs);
   }
-  // softmax(log(p) / T), with p clamped to [1e-7, 1] as CalibrationLogit clamps a sigmoid's p, and
-  // the largest term subtracted before exp.
+  // softmax(log(p) / T + b), with p clamped to [1e-7, 1] as CalibrationLogit clamps a sigmoid's p,
+  // b the class offsets (ModelInfo::class_bias, zero when absent) and the largest term subtracted
+  // before exp.
   const float inv_t = static_cast<float>(1.0 / info.temperature);
   float top = -std::numeric_limits<float>::infinity();
   for (int i = 0; i < k; ++i) {
     const float p = raw[i] < 1e-7f ? 1e-7f : raw[i] > 1.f ? 1.f : raw[i];
-    probs[i] = LogProb(p) * inv_t;
+    probs[i] = LogProb(p) * inv_t + (biased ? info.class_bias[static_cast<size_t>(i)] : 0.f);
     if (probs[i] > top) top = probs[i];
   }
   float sum = 0;

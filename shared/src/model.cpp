@@ -163,6 +163,18 @@ Status ModelImpl::Init(std::string_view text, const LoadOptions& opt, std::strin
                              " is not a finite number > 0");
       info_.temperature = v;
     }
+    if (const json* b = cal ? jsonu::FindNonNull(*cal, "class_bias") : nullptr) {
+      if (!b->is_array() || b->empty() || b->size() > size_t(kMaxClasses))
+        return Status::Error(src_ + ": userDefinedMetadata.catdog.calibration.class_bias " + jsonu::Dump(*b) +
+                             " is not a list of one number per class");
+      for (size_t i = 0; i < b->size(); ++i) {
+        double v = 0;
+        if (!jsonu::AsDouble((*b)[i], &v) || !std::isfinite(v) || std::fabs(v) > 50)
+          return Status::Error(src_ + ": userDefinedMetadata.catdog.calibration.class_bias[" + std::to_string(i) +
+                               "] " + jsonu::Dump((*b)[i]) + " is not a finite number in [-50, 50]");
+        info_.class_bias.push_back(static_cast<float>(v));
+      }
+    }
     if (Status os = detail::ParseOodMetadata(c, src_, &info_); !os) return os;
     if (Status ps = ParseFacts(c); !ps) return ps;
   }
@@ -262,6 +274,11 @@ Status ModelImpl::CheckFactsAgainstGraph(const json* meta) {
   if (info_.has_ood && classes != 2)
     return Status::Error(at + "ood is for a two-class model, the model's output " + detail::ShapeStr(info_.output_shape) +
                          " has " + std::to_string(classes) + " classes (a class of its own says \"neither\")");
+  if (!info_.class_bias.empty() && (out_numel_ == 1 || info_.class_bias.size() != classes))
+    return Status::Error(at + "calibration.class_bias has " + std::to_string(info_.class_bias.size()) +
+                         " offsets; it is for a model of K > 2 softmax classes, one per class, and the model's output " +
+                         detail::ShapeStr(info_.output_shape) + " has " + std::to_string(classes) +
+                         (out_numel_ == 1 ? " classes from one sigmoid unit (its threshold decides)" : " classes"));
   if (has_labels && info_.labels.size() != classes)
     return Status::Error(at + "labels has " + std::to_string(info_.labels.size()) + " names, the model's output " +
                          detail::ShapeStr(info_.output_shape) + " has " + std::to_string(classes) + " classes");

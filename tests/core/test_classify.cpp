@@ -83,6 +83,27 @@ TEST(Classify, SoftmaxOfKClassesWithATemperature) {
   EXPECT_GT(probs[0], 0.f);
 }
 
+TEST(Classify, ClassOffsetsAreAddedToTheCalibratedLogits) {
+  // neither leads (0.5 against 0.3 and 0.2); an offset of -0.6 on it: log(0.5) - 0.6 < log(0.3).
+  const std::vector<float> raw = {0.3f, 0.2f, 0.5f};
+  ModelInfo info = Info({"cat", "dog", "neither"}, 1.5);
+  float probs[3];
+  EXPECT_EQ(Classify(info, raw.data(), 3, probs), 2);
+  info.class_bias = {0.f, 0.f, -0.6f};
+  info.temperature = 1.0;
+  EXPECT_EQ(Classify(info, raw.data(), 3, probs), 0) << "the offset moved the decision";
+  // softmax(log p / T + b) in double.
+  for (double t : {1.0, 0.7, 2.0}) {
+    info.temperature = t;
+    std::vector<double> z;
+    double sum = 0;
+    for (int i = 0; i < 3; ++i) sum += std::exp(std::log(double(raw[i])) / t + info.class_bias[i]);
+    Classify(info, raw.data(), 3, probs);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(probs[i], std::exp(std::log(double(raw[i])) / t + info.class_bias[i]) / sum, 1e-6) << "T " << t;
+  }
+}
+
 TEST(Classify, TwoSoftmaxUnitsUseTheThreshold) {
   const std::vector<float> raw = {0.35f, 0.65f};
   float probs[2];
@@ -172,6 +193,25 @@ TEST(Labels, AKClassModelHasKLabels) {
                                                 {"ood", {{"method", "max-prob"}, {"threshold", 0.3}}}}}}), &m);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("ood is for a two-class model"), std::string::npos) << s.message();
+}
+
+TEST(Labels, ClassOffsetsOnePerClassOfASoftmaxModel) {
+  std::unique_ptr<Model> m;
+  auto with_bias = [](json bias) {
+    return json{{"catdog", {{"labels", {"cat", "dog", "neither"}},
+                            {"calibration", {{"method", "temperature"}, {"temperature", 1.2}, {"class_bias", bias}}}}}};
+  };
+  catdog::Status s = Model::Parse(SoftmaxModel(3, with_bias({0, 0, -0.75})), &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m->info().class_bias, (std::vector<float>{0.f, 0.f, -0.75f}));
+  s = Model::Parse(SoftmaxModel(3, with_bias({0, -0.75})), &m);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("class_bias has 2 offsets"), std::string::npos) << s.message();
+  for (json bad : {json{0, "x", 0}, json{0, 0, 1e9}, json("0"), json::array()}) {
+    s = Model::Parse(SoftmaxModel(3, with_bias(bad)), &m);
+    ASSERT_FALSE(s.ok()) << bad.dump();
+    EXPECT_NE(s.message().find("calibration.class_bias"), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

@@ -150,6 +150,40 @@ TEST(KClasses, ThreeFoldersThroughPrepareTrainExportTfjsPredictEvaluate) {
   r = Cli(tmp, "evaluate --model " + tmp.path("case/m") + " --pack " + tmp.path("pack") + " --split val");
   ASSERT_EQ(r.code, 0) << r.err;
   for (const std::string& c : kLabels) EXPECT_NE(r.out.find(c), std::string::npos) << r.out;
+
+  // calibrate --keep-recall cat,dog=1: an offset on "neither" so that every pet of the split is
+  // called cat or dog; evaluate (through the core's Classify) then calls none of them neither.
+  r = Cli(tmp, "calibrate --model " + tmp.path("case/m") + " --pack " + tmp.path("pack") +
+               " --split val --keep-recall cat,dog=1 --json --out " + tmp.path("cal"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json cj = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(cj.is_object()) << r.out;
+  EXPECT_EQ(cj["keep_recall"]["classes"], "cat,dog");
+  EXPECT_EQ(cj["keep_recall"]["kept_after"].get<double>(), 1.0) << cj.dump();
+  const json bias = ReadJson(tmp.path("cal/model.json"))["userDefinedMetadata"]["catdog"]["calibration"]["class_bias"];
+  ASSERT_EQ(bias.size(), 3u);
+  EXPECT_EQ(bias[0].get<double>(), 0.0);
+  EXPECT_EQ(bias[1].get<double>(), 0.0);
+  EXPECT_LE(bias[2].get<double>(), 0.0);
+  EXPECT_EQ(bias[2].get<double>(), -cj["keep_recall"]["offset"].get<double>());
+  r = Cli(tmp, "evaluate --model " + tmp.path("cal") + " --pack " + tmp.path("pack") + " --split val --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json ec = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(ec.is_object()) << r.out;
+  EXPECT_EQ(ec["confusion"][0][2].get<int64_t>() + ec["confusion"][1][2].get<int64_t>(), 0) << ec["confusion"].dump();
+  // What --keep-recall cannot take, each refused naming the value, nothing written.
+  for (const auto& [spec, want] : std::vector<std::pair<std::string, std::string>>{
+           {"cat,dog,neither=0.9", "names every class"},
+           {"rabbit=0.9", "'rabbit' is not one of the model's labels"},
+           {"cat,cat=0.9", "'cat' is named twice"},
+           {"cat,dog=1.5", "is not a number in (0, 1]"},
+           {"cat,dog", "expected LABEL[,LABEL...]=RATE"}}) {
+    r = Cli(tmp, "calibrate --model " + tmp.path("case/m") + " --pack " + tmp.path("pack") + " --keep-recall '" + spec +
+                 "' --out " + tmp.path("bad"));
+    EXPECT_EQ(r.code, 2) << spec << ": " << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << spec << ": " << r.err;
+    EXPECT_FALSE(stdfs::exists(tmp.path("bad"))) << spec;
+  }
 }
 
 TEST(KClasses, WhatAUserCanGetWrongIsAClearError) {

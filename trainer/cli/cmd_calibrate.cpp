@@ -23,6 +23,10 @@ void RegisterCalibrate(CLI::App& app) {
   cmd->add_flag("--force", a->force,
                 "Write into an existing --out that catdog did not write: replaces only the model's files, keeps the rest");
   cmd->add_flag("--json", a->json, "Print the calibration as JSON");
+  cmd->add_option("--keep-recall", a->keep_recall,
+                  "K > 2 classes: LABEL[,LABEL...]=RATE, e.g. cat,dog=0.97: lower the other classes' calibrated logits by "
+                  "the smallest offset that keeps RATE of the split's images of these classes called one of them "
+                  "(stored as calibration.class_bias)");
   cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->callback([a] { ExitCode() = CalibrateModel(*a); });

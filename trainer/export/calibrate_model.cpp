@@ -4,6 +4,7 @@
 #include "catdog/json_bounded.h"
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +28,52 @@ namespace stdfs = std::filesystem;
 int Fail(int code, const std::string& msg) {
   spdlog::error("calibrate: {}", msg);
   return code;
+}
+
+// --keep-recall "LABEL[,LABEL...]=RATE" against the model's labels: which classes form the group
+// (in_group[c]) and the rate in (0, 1]. The group must leave at least one class out.
+Status ParseKeepRecall(const std::string& spec, const std::vector<std::string>& labels, std::vector<bool>* in_group,
+                       double* rate) {
+  const std::string at = "--keep-recall '" + spec + "': ";
+  const size_t eq = spec.rfind('=');
+  if (eq == std::string::npos || eq == 0) return Status::Error(at + "expected LABEL[,LABEL...]=RATE, e.g. cat,dog=0.97");
+  const std::string r = spec.substr(eq + 1);
+  char* end = nullptr;
+  *rate = std::strtod(r.c_str(), &end);
+  if (r.empty() || *end != '\0' || !std::isfinite(*rate) || !(*rate > 0) || *rate > 1)
+    return Status::Error(at + "the rate '" + r + "' is not a number in (0, 1]");
+  in_group->assign(labels.size(), false);
+  size_t named = 0;
+  for (size_t pos = 0; pos <= eq;) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string::npos || comma > eq) comma = eq;
+    const std::string name = spec.substr(pos, comma - pos);
+    const auto it = std::find(labels.begin(), labels.end(), name);
+    if (it == labels.end())
+      return Status::Error(at + "'" + name + "' is not one of the model's labels " + nlohmann::json(labels).dump());
+    if ((*in_group)[size_t(it - labels.begin())]) return Status::Error(at + "'" + name + "' is named twice");
+    (*in_group)[size_t(it - labels.begin())] = true;
+    ++named;
+    pos = comma + 1;
+  }
+  if (named == labels.size()) return Status::Error(at + "names every class; leave out the ones to hold back");
+  return Status::Ok();
+}
+
+// For --keep-recall: each image's margin max(group's z) - max(others' z) with z = log p / T; an image
+// is called one of the group when its margin plus the offset is > 0.
+std::vector<double> GroupMargins(const std::vector<double>& logp, size_t k, double T, const std::vector<bool>& in_group) {
+  std::vector<double> m(logp.size() / k);
+  for (size_t i = 0; i < m.size(); ++i) {
+    double gin = -HUGE_VAL, gout = -HUGE_VAL;
+    for (size_t c = 0; c < k; ++c) {
+      const double z = logp[i * k + c] / T;
+      double& g = in_group[c] ? gin : gout;
+      g = std::max(g, z);
+    }
+    m[i] = gin - gout;
+  }
+  return m;
 }
 
 }  // namespace
@@ -65,6 +112,14 @@ int CalibrateModel(const CalibrateOptions& a) {
     return Fail(kExitBadInput, src_json.string() + ": expected a [S,S,1] image model with one sigmoid output or one "
                                                    "softmax output per label");
   const int S = int(info.input_shape[0]);
+  std::vector<bool> in_group;
+  double keep_rate = 0;
+  if (!a.keep_recall.empty()) {
+    if (!k_classes)
+      return Fail(kExitBadInput, "--keep-recall is for a model of K > 2 softmax classes; " + src_json.string() +
+                                     " has two (its threshold decides)");
+    if (!(s = ParseKeepRecall(a.keep_recall, info.labels, &in_group, &keep_rate))) return Fail(kExitBadInput, s.message());
+  }
 
   pack::Pack p;
   s = pack::ReadPack(a.pack, &p);
@@ -91,6 +146,8 @@ int CalibrateModel(const CalibrateOptions& a) {
 
   const size_t plane = size_t(S) * S;
   double T = 1, nll0 = 0, nll1 = 0, ece0 = 0, ece1 = 0, accuracy = 0;
+  std::vector<double> class_bias;        // --keep-recall's offsets, one per class
+  nlohmann::ordered_json keep_json;      // and what they do on the split
   if (k_classes) {  // K softmax outputs: T on log p (catdog::Classify's calibration)
     std::vector<double> logp;
     std::vector<uint8_t> labels;
@@ -145,6 +202,38 @@ int CalibrateModel(const CalibrateOptions& a) {
     };
     ece0 = ece(1.0);
     ece1 = ece(T);
+    if (!in_group.empty()) {
+      // The smallest offset that lets at most floor((1 - rate) n) of the group's images fall
+      // outside it, and what it costs the other classes' images (their share called one of them).
+      const std::vector<double> m = GroupMargins(logp, k, T, in_group);
+      std::vector<double> mg;
+      size_t out_n = 0, out_before = 0;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        if (in_group[labels[i]]) mg.push_back(m[i]);
+        else ++out_n, out_before += m[i] < 0;
+      }
+      if (mg.empty())
+        return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split has no image of " + a.keep_recall.substr(0, a.keep_recall.rfind('=')));
+      std::sort(mg.begin(), mg.end());
+      const size_t may_fail = size_t(std::floor((1.0 - keep_rate) * double(mg.size()) + 1e-9));
+      const double delta = may_fail < mg.size() ? std::max(0.0, -mg[may_fail] + 1e-4) : 0.0;
+      size_t kept_before = 0, kept_after = 0, out_after = 0;
+      for (double v : mg) kept_before += v > 0, kept_after += v + delta > 0;
+      for (size_t i = 0; i < labels.size(); ++i)
+        if (!in_group[labels[i]]) out_after += m[i] + delta < 0;
+      class_bias.assign(k, 0.0);
+      for (size_t c = 0; c < k; ++c)
+        if (!in_group[c]) class_bias[c] = -delta;
+      keep_json = {{"classes", a.keep_recall.substr(0, a.keep_recall.rfind('='))},
+                   {"rate", keep_rate},
+                   {"offset", delta},
+                   {"images", mg.size()},
+                   {"kept_before", double(kept_before) / double(mg.size())},
+                   {"kept_after", double(kept_after) / double(mg.size())},
+                   {"others", out_n},
+                   {"others_held_before", out_n ? double(out_before) / double(out_n) : 0.0},
+                   {"others_held_after", out_n ? double(out_after) / double(out_n) : 0.0}};
+    }
   } else {
   // Raw outputs through the shared core.
   std::vector<float> raw(idx.size()), in, out;
@@ -201,6 +290,10 @@ int CalibrateModel(const CalibrateOptions& a) {
                                  {"n", idx.size()},              {"nll_before", nll0},
                                  {"nll_after", nll1},            {"ece_before", ece0},
                                  {"ece_after", ece1}};
+  if (!class_bias.empty()) {
+    calj["class_bias"] = class_bias;
+    calj["keep_recall"] = keep_json;
+  }
   c["calibration"] = calj;
   // Metadata chosen under the old temperature: ood-fit's "neither cat nor dog" block.
   // A max-prob threshold is on the calibrated P(dog): rescaled so that it keeps its decisions (and
@@ -253,6 +346,13 @@ int CalibrateModel(const CalibrateOptions& a) {
                 a.pack.c_str(), a.split.c_str(), idx.size(), p.content_hash.c_str());
     std::printf("NLL %.5f -> %.5f   ECE %.5f -> %.5f   accuracy %.4f (%s)\n", nll0, nll1, ece0, ece1, accuracy,
                 k_classes ? "unchanged: the largest class stays the largest" : "unchanged at threshold 0.5");
+    if (!class_bias.empty())
+      std::printf("keep-recall %s: offset %.6f on the other classes; %s images called one of them %.4f -> %.4f, "
+                  "the other classes' images held out of them %.4f -> %.4f\n",
+                  keep_json["classes"].get<std::string>().c_str(), keep_json["offset"].get<double>(),
+                  keep_json["classes"].get<std::string>().c_str(), keep_json["kept_before"].get<double>(),
+                  keep_json["kept_after"].get<double>(), keep_json["others_held_before"].get<double>(),
+                  keep_json["others_held_after"].get<double>());
   }
   return kExitOk;
 }

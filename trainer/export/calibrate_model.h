@@ -23,6 +23,11 @@ struct CalibrateOptions {
   bool json = false;
   int batch = 64;
   int threads = 1;
+  // --keep-recall LABEL[,LABEL...]=RATE (K > 2 classes only): after the temperature, the smallest
+  // offset delta >= 0 subtracted from the calibrated logits of every other class
+  // (calibration.class_bias) so that at least RATE of the split's images of the named classes are
+  // called one of them, e.g. "cat,dog=0.97" keeps 97% of the pets out of "neither". Empty = none.
+  std::string keep_recall;
 };
 
 // Prints the result on stdout (text, or JSON with `json`), errors through spdlog as

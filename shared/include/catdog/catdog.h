@@ -170,6 +170,10 @@ struct ModelInfo {
   // Temperature-scaling calibration (userDefinedMetadata.catdog.calibration.temperature, written
   // by `catdog calibrate`); 1.0 when absent. Parse rejects values that are not finite and > 0.
   double temperature = 1.0;
+  // calibration.class_bias (written by `catdog calibrate --keep-recall`): a model of K > 2 softmax
+  // classes only, one finite offset per class added to the calibrated logits log(p) / T before the
+  // softmax (a prior: a negative offset makes its class need more evidence). Empty when absent.
+  std::vector<float> class_bias;
   // Out-of-distribution check (userDefinedMetadata.catdog.ood, written by `catdog ood-fit`; see
   // OodScore below): has_ood is false when the model has none, and then nothing is ever flagged.
   // Parse rejects an ood block whose method is unknown or whose threshold is not in [0, 0.5].

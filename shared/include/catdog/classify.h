@@ -29,7 +29,8 @@ int ClassCount(const ModelInfo& info);
 // One sample's raw output (`raw_size` floats: 1 sigmoid unit, or K softmax units) -> the K
 // calibrated probabilities in probs[0..K) and the index of the class shown.
 //  * Calibration: the stored temperature divides the logits: for one sigmoid unit
-//    sigmoid(logit(p) / T) (ApplyCalibration), for a softmax softmax(log(p) / T).
+//    sigmoid(logit(p) / T) (ApplyCalibration), for a softmax softmax(log(p) / T + b) with b the
+//    model's class offsets (ModelInfo::class_bias, `catdog calibrate --keep-recall`; 0 when absent).
 //  * Decision (Decide below).
 // Returns -1, with every probability NaN, when the output holds a NaN or its size is not 1 or K.
 int Classify(const ModelInfo& info, const float* raw, size_t raw_size, float* probs);
