@@ -182,7 +182,9 @@ export function createDiagnostics(ctx) {
     }
     const test = rep?.test ?? {};
     const acc = test.accuracy ?? entry.test_accuracy, auc = test.auc ?? entry.auc, ece = test.ece ?? entry.ece;
-    item('metrics', tx('metrics'), `${tx('accuracy')} ${pct(acc)} · AUC ${num(auc, 4)} · ECE ${num(ece, 4)}` +
+    // AUC is a two-class model's number (P(dog) against the truth): a K-class model's line has none.
+    const aucPart = labels.length > 2 ? '' : ` · AUC ${num(auc, 4)}`;
+    item('metrics', tx('metrics'), `${tx('accuracy')} ${pct(acc)}${aucPart} · ECE ${num(ece, 4)}` +
       (report === null ? ` (${tx('reportError', reportError)})` : report && !rep ? ` (${tx('noReport')})` : ''));
     const cal = c.calibration;
     item('calibration', tx('calibration'), cal?.temperature ? tx('temp', num(cal.temperature, 4), cal.split ?? '—', cal.n ?? '—',

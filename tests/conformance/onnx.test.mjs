@@ -135,7 +135,11 @@ for (const entry of index.models) {
     assert.equal(h.meta['catdog.fit'], cd.fit);
     assert.equal(h.meta['catdog.gray'], cd.gray);
     assert.equal(h.meta['catdog.input_scale'], cd.input_scale);
-    assert.equal(Number(h.meta['catdog.threshold']), cd.threshold);
+    if (cd.threshold === undefined) assert.equal(h.meta['catdog.threshold'], undefined, 'a K-class model has no threshold');
+    else assert.equal(Number(h.meta['catdog.threshold']), cd.threshold);
+    // K classes: the class offsets beside the temperature (catdog::Classify's formula).
+    if (cd.calibration?.class_bias) assert.deepEqual(JSON.parse(h.meta['catdog.calibration_class_bias']), cd.calibration.class_bias);
+    else assert.equal(h.meta['catdog.calibration_class_bias'], undefined);
     if (cd.calibration) assert.equal(Number(h.meta['catdog.calibration_temperature']), cd.calibration.temperature);
     else assert.equal(h.meta['catdog.calibration_temperature'], undefined);
     assert.deepEqual(JSON.parse(h.meta['catdog.preprocess']), cd.selfcheck.preprocess);
@@ -154,7 +158,8 @@ for (const entry of index.models) {
     const res = await session.run({ input: new ort.Tensor('float32', batch, [inputs.length, size, size, cd.channels]) });
     const y = res.output.data;
     const per = y.length / inputs.length;
-    assert.equal(per, 1, `${entry.id}: one output per sample`);
+    const units = cd.labels.length > 2 ? cd.labels.length : 1;  // one sigmoid, or K softmax units
+    assert.equal(per, units, `${entry.id}: ${units} output(s) per sample`);
 
     // The core on the same batch.
     const inFile = path.join(tmp, `${entry.id}.f32`);
@@ -166,9 +171,11 @@ for (const entry of index.models) {
 
     let maxDiff = 0;
     goldens.forEach(({ g }, i) => {
-      const d = Math.abs(y[i] - g.expected[0]);
-      maxDiff = Math.max(maxDiff, d);
-      assert.ok(d <= TOL, `${entry.id} golden '${g.name}': ONNX ${y[i]} vs expected ${g.expected[0]} (|d| = ${d})`);
+      for (let u = 0; u < units; ++u) {
+        const d = Math.abs(y[i * units + u] - g.expected[u]);
+        maxDiff = Math.max(maxDiff, d);
+        assert.ok(d <= TOL, `${entry.id} golden '${g.name}' output ${u}: ONNX ${y[i * units + u]} vs expected ${g.expected[u]} (|d| = ${d})`);
+      }
     });
     for (let i = 0; i < y.length; ++i) {
       const d = Math.abs(y[i] - core[i]);

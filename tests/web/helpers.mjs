@@ -58,6 +58,17 @@ export async function defaultModel(site = siteDir) {
   return { id: entry.id, entry, file, dir: path.dirname(file), modelJson: JSON.parse(await fs.readFile(file, 'utf8')) };
 }
 
+// A model of a site folder by its id in models/index.json: { id, dir, modelJson }. The tests of
+// what only a two-class model has (P(dog) against a threshold, the max-prob "neither" block) name
+// the binary catnet-s2 this way since the default has a third class.
+export async function modelById(id, site = siteDir) {
+  const index = JSON.parse(await fs.readFile(path.join(site, 'models/index.json'), 'utf8'));
+  const entry = index.models.find((m) => m.id === id);
+  if (!entry) throw new Error(`${path.join(site, 'models/index.json')} lists no model '${id}'`);
+  const file = path.join(site, 'models', entry.path);
+  return { id: entry.id, entry, file, dir: path.dirname(file), modelJson: JSON.parse(await fs.readFile(file, 'utf8')) };
+}
+
 // ---- server ------------------------------------------------------------------------------------
 export async function startServer(root = siteDir, { plain = false, extraArgs = [] } = {}) {
   const proc = spawn(process.execPath, [path.join(repoRoot, 'web/serve.mjs'), '--root', root, '--port', '0',
@@ -201,13 +212,19 @@ export async function runCli(args) {
 // P(dog) per image from `catdog predict --json` (model dir = the folder of model.json); flip:
 // mirror averaging (`predict --flip`, what the page's option computes).
 export async function nativePredict(modelDir, images, { flip = false } = {}) {
+  return (await nativeResults(modelDir, images, { flip })).map((r) => r.pDog);
+}
+
+// The whole result per image: { pDog, label, probs, ... } as `catdog predict --json` gives it.
+export async function nativeResults(modelDir, images, { flip = false } = {}) {
   const { stdout } = await runCli(['predict', '--model', modelDir, '--json', ...(flip ? ['--flip'] : []), ...images]);
-  return parsePredictJson(stdout, images);
+  return parsePredictJson(stdout, images, { whole: true });
 }
 
 // Accepts one JSON document (array, or object with "results"/"predictions") or JSON lines;
-// each result names its image ("image"|"path"|"file") and has "p_dog" (or "pDog"/"prob").
-export function parsePredictJson(text, images) {
+// each result names its image ("image"|"path"|"file") and has "p_dog" (or "pDog"/"prob"), or a
+// K-class model's "probs" with a class named dog.
+export function parsePredictJson(text, images, { whole = false } = {}) {
   let items;
   const trimmed = text.trim();
   try {
@@ -219,13 +236,15 @@ export function parsePredictJson(text, images) {
   const byName = new Map();
   for (const it of items) {
     const name = it.image ?? it.path ?? it.file ?? it.input;
-    const p = it.p_dog ?? it.pDog ?? it.prob_dog ?? it.probability ?? it.p;
+    // A K-class model's result has no p_dog: its class named dog (any case) gives P(dog).
+    const dogKey = it.probs && typeof it.probs === 'object' ? Object.keys(it.probs).find((k) => k.toLowerCase() === 'dog') : undefined;
+    const p = it.p_dog ?? it.pDog ?? it.prob_dog ?? it.probability ?? it.p ?? (dogKey === undefined ? undefined : it.probs[dogKey]);
     if (typeof name === 'string' && typeof p === 'number') byName.set(path.resolve(name), { ...it, pDog: p });
   }
   return images.map((img) => {
     const r = byName.get(path.resolve(img));
     if (!r) throw new Error(`catdog predict --json gave no P(dog) for ${img}; output was: ${text.slice(0, 500)}`);
-    return r.pDog;
+    return whole ? r : r.pDog;
   });
 }
 

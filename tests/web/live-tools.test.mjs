@@ -368,7 +368,9 @@ test('diagnostics: isolation, SIMD and threads with the reason, a live per-stage
       assert.match(d.card.data, new RegExp(meta.run_card.pack.content_hash.slice(0, 12)));
       assert.match(d.card.data, new RegExp(`${meta.run_card.pack.train_images} training images`));
       assert.ok(d.card.metrics.includes(`accuracy ${(rep.test.accuracy * 100).toFixed(1)}%`), d.card.metrics);
-      assert.ok(d.card.metrics.includes(`AUC ${rep.test.auc.toFixed(4)}`), d.card.metrics);
+      // AUC is a two-class model's number; a K-class model's card has none.
+      if (Number.isFinite(rep.test.auc)) assert.ok(d.card.metrics.includes(`AUC ${rep.test.auc.toFixed(4)}`), d.card.metrics);
+      else assert.ok(!d.card.metrics.includes('AUC'), d.card.metrics);
       if (meta.calibration) assert.ok(d.card.calibration.includes(`T = ${meta.calibration.temperature.toFixed(4)}`), d.card.calibration);
       console.log(`# diagnostics (${isolated ? 'isolated' : '--plain'}): threads ${d.threads.value}` +
         `${d.threads.reason ? ` (${d.threads.reason})` : ''}; stage means ms ` +

@@ -8,20 +8,24 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { requireSite, requireData, siteDir, startServer, launch, watchPage, pickPhotos, makeY4m, tmpDir,
-  nativePredict, defaultModel } from './helpers.mjs';
+  nativeResults, defaultModel } from './helpers.mjs';
 
 let server, tmp, video;
+let units;  // output units per sample: 1 sigmoid for two classes, K softmax for K > 2
 
 before(async () => {
   requireSite();
   requireData();
   // A cat the default model is sure of (calibrated P(dog) < 0.1 with and without the mirror).
   const model = await defaultModel();
+  const labels = model.modelJson.userDefinedMetadata?.catdog?.labels ?? ['cat', 'dog'];
+  units = labels.length > 2 ? labels.length : 1;
   const cats = await pickPhotos('Cat', 12, 41);
-  const p = await nativePredict(model.dir, cats);
-  const pf = await nativePredict(model.dir, cats, { flip: true });
-  const cat = cats.find((f, i) => p[i] < 0.1 && pf[i] < 0.1);
-  assert.ok(cat, `none of ${cats.length} cat photos has P(dog) < 0.1 with ${model.id}`);
+  // (For a model with more classes, also called "cat" both ways.)
+  const p = await nativeResults(model.dir, cats);
+  const pf = await nativeResults(model.dir, cats, { flip: true });
+  const cat = cats.find((f, i) => p[i].pDog < 0.1 && pf[i].pDog < 0.1 && (p[i].label ?? 'cat') === 'cat' && (pf[i].label ?? 'cat') === 'cat');
+  assert.ok(cat, `none of ${cats.length} cat photos has P(dog) < 0.1 and the label cat with ${model.id}`);
   tmp = tmpDir('catdog-mirror-');
   video = path.join(tmp, 'cat.y4m');
   await makeY4m([cat], video, { framesEach: 30 });
@@ -60,7 +64,7 @@ test('mirror averaging: off by default, batch 2 when on, kept across a reload, t
     assert.equal(off.checked, false, 'off by default');
     assert.equal(off.mirror, false);
     assert.equal(off.last.batch, 1);
-    assert.equal(off.last.output.length, 1, 'one sample per frame');
+    assert.equal(off.last.output.length, units, 'one sample per frame');
     assert.equal(off.label, 'cat');
     assert.equal(off.inferenceBatch, '1');
     assert.ok(!off.engine.includes('mirror'), off.engine);
@@ -71,8 +75,8 @@ test('mirror averaging: off by default, batch 2 when on, kept across a reload, t
     assert.equal(on.checked, true);
     assert.equal(on.mirror, true);
     assert.equal(on.last.batch, 2, 'the frame and its mirror in one run');
-    assert.equal(on.last.output.length, 2, 'two samples per frame');
-    assert.notEqual(on.last.output[0], on.last.output[1], 'the mirror is another input');
+    assert.equal(on.last.output.length, 2 * units, 'two samples per frame');
+    assert.notEqual(on.last.output[0], on.last.output[units], 'the mirror is another input');
     assert.equal(on.label, 'cat');
     assert.equal(on.text, 'Cat');
     assert.equal(on.inferenceBatch, '2');

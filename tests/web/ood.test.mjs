@@ -1,18 +1,22 @@
-// "Neither cat nor dog" on the page: a non-animal photo of data/ood/manifest.tsv
-// (a wall clock with motion blur, scikit-image's clock_motion.png, Debian package python3-skimage;
-// the default catnet-s2 reads it at P(dog) 0.41, inside its max-prob band 0.21–0.79) in front of the fake
-// camera and as an upload reads "No cat or dog" / "Ni gato ni perro", in the label and in the live
-// region; a real cat photo still reads "Cat". The default model carries an ood threshold (catdog
-// ood-fit); the decision is the core's (wasm export catdog_ood). If a new default model stops
-// flagging it, `catdog evaluate --ood-images` lists the photos it accepts: pick another (page.png, the
-// photo while catnet-v2 was the default, is accepted by catnet-student as a cat, P(dog) 0.13).
+// "Neither cat nor dog" on the page, both ways a model can say it (DESIGN contract 2): a non-animal
+// photo of data/ood/manifest.tsv (a wall clock with motion blur, scikit-image's clock_motion.png,
+// Debian package python3-skimage) in front of the fake camera and as an upload reads "No cat or dog" /
+// "Ni gato ni perro", in the label and in the live region; a real cat photo still reads "Cat".
+// - The binary catnet-s2 (the default until the three-class model) reads the clock at P(dog) 0.41,
+//   inside its max-prob band 0.21–0.79: its ood block (catdog ood-fit) flags it, the decision the
+//   core's (wasm export catdog_ood). If it stops flagging it, `catdog evaluate --ood-images` lists the
+//   photos it accepts: pick another.
+// - The default model has a class of its own for "neither" (labels cat, dog, neither): the clock is
+//   that class, shown with the same words.
 // The photo comes from scripts/ood-photos (scripts/deps runs it); it fails, never skips, without it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { requireSite, requireData, siteDir, repoRoot, startServer, launch, watchPage, pickPhotos, makeY4m,
-  tmpDir, nativePredict, defaultModel } from './helpers.mjs';
+  tmpDir, nativePredict, defaultModel, modelById } from './helpers.mjs';
+
+const BINARY = 'catnet-s2';  // the shipped two-class model with an ood block
 
 const photoDir = path.resolve(process.env.CATDOG_OOD_PHOTOS || path.join(repoRoot, 'build/ood-photos'));
 let server, clock, cat, tmp;
@@ -25,7 +29,7 @@ before(async () => {
     throw new Error(`missing ${clock}: run scripts/ood-photos --package python3-skimage ` +
       '(scripts/deps does), or set CATDOG_OOD_PHOTOS');
   }
-  const model = await defaultModel();
+  const model = await modelById(BINARY);
   assert.ok(model.modelJson.userDefinedMetadata?.catdog?.ood, `${model.file} has no ood block (catdog ood-fit)`);
   // A cat the model is sure of (calibrated P(dog) < 0.1 by the native CLI), so "Cat" is the answer.
   const cats = await pickPhotos('Cat', 12, 41);
@@ -41,7 +45,7 @@ after(async () => {
 });
 
 // The page in front of a fake camera showing `photo`; returns what it shows after `frames` frames.
-async function cameraSees(photo, lang = 'en', frames = 12, query = '') {
+async function cameraSees(photo, lang = 'en', frames = 12, query = `&model=${BINARY}`) {
   const video = path.join(tmp, `${path.basename(photo)}.y4m`);
   await makeY4m([photo], video, { framesEach: 30 });
   const browser = await launch({ fakeVideo: video });
@@ -81,10 +85,10 @@ test('camera on a real cat: still "Cat"', async () => {
 // With mirror averaging on, the decision stays the frame's own (catdog_ood of sample 0, the threshold
 // chosen on unmirrored images): the clock is still "No cat or dog", the cat still "Cat".
 test('mirror averaging on: the clock is still "No cat or dog", the cat still "Cat"', async () => {
-  const r = await cameraSees(clock, 'en', 12, '&mirror=1');
+  const r = await cameraSees(clock, 'en', 12, `&model=${BINARY}&mirror=1`);
   assert.ok(r.batches.every((b) => b === 2), `every frame ran with its mirror: ${r.batches.join(' ')}`);
   assert.equal(r.label, 'none', `labels over the frames: ${r.ood.join(' ')}`);
-  const c = await cameraSees(cat, 'en', 12, '&mirror=1');
+  const c = await cameraSees(cat, 'en', 12, `&model=${BINARY}&mirror=1`);
   assert.equal(c.label, 'cat', `labels over the frames: ${c.ood.join(' ')}`);
 });
 
@@ -93,7 +97,7 @@ test('Spanish, uploaded photo: "Ni gato ni perro" in the label and the live regi
   try {
     const tab = await browser.context.newPage();
     const problems = watchPage(tab, server.origin);
-    await tab.goto(`${server.url}?lang=es&camera=off&sw=off`);
+    await tab.goto(`${server.url}?lang=es&camera=off&sw=off&model=${BINARY}`);
     await tab.waitForFunction(() => window.__catdog?.ready, null, { timeout: 90000 });
     await tab.setInputFiles('[data-testid=upload]', clock);
     await tab.waitForFunction(() => window.__catdog.history.some((h) => h.source === 'photo'), null, { timeout: 30000 });
@@ -112,7 +116,7 @@ test('Spanish, uploaded photo: "Ni gato ni perro" in the label and the live regi
     await tab.click('[data-testid=diagnostics] summary');
     await tab.waitForSelector('[data-testid=run-card] [data-key=ood]', { timeout: 30000 });
     const line = await tab.textContent('[data-testid=run-card] [data-key=ood]');
-    const ood = (await defaultModel()).modelJson.userDefinedMetadata.catdog.ood;
+    const ood = (await modelById(BINARY)).modelJson.userDefinedMetadata.catdog.ood;
     assert.ok(line.startsWith(`${ood.method} > `) && line.includes('«val»'), `diagnostics: ${line}`);
     assert.deepEqual(problems.pageErrors, []);
     assert.deepEqual(problems.consoleErrors, []);

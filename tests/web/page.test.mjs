@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import {
-  requireSite, requireCli, requireData, requireTool, siteDir, defaultModel, startServer, launch, watchPage,
+  requireSite, requireCli, requireData, requireTool, siteDir, modelById, startServer, launch, watchPage,
   pickPhotos, makeY4m, extractFrame, nativePredict, nativeInfer, seededFloats, decodeRgba, tmpDir,
   loadWasmCore, loadWasmModel,
 } from './helpers.mjs';
@@ -30,6 +30,7 @@ let model;                        // the site's default model
 let video;                        // the .y4m
 let stretches;                    // [{photo, frame, png, pNative, cls}]
 let threshold = 0.5;
+const PAGE_MODEL = 'catnet-s2';  // a shipped two-class model (P(dog), threshold)
 
 function nativeLabel(p) { return p >= threshold ? 'dog' : 'cat'; }
 
@@ -39,7 +40,7 @@ before(async () => {
   requireData();
   requireTool('/usr/bin/ffmpeg');
   work = tmpDir('catdog-page-');
-  model = await defaultModel();
+  model = await modelById(PAGE_MODEL);
   threshold = model.modelJson.userDefinedMetadata?.catdog?.threshold ?? 0.5;
   // Candidates from each class; keep the two cats the model finds most cat-like and the two
   // dogs it finds most dog-like, so a trained model gives confident frames.
@@ -75,10 +76,14 @@ after(async () => {
   if (work) await fs.rm(work, { recursive: true, force: true });
 });
 
+// The page on the binary catnet-s2 unless the query names a model: these tests compare P(dog) and
+// its threshold with the native core (a two-class model's answer); the default's three classes are
+// tested by tests/web/default-model.test.mjs and tests/web/classes.test.mjs.
 async function openPage(browser, query = '') {
   const page = await browser.context.newPage();
   const problems = watchPage(page, server.origin);
-  await page.goto(`${server.url}${query}`);
+  const q = query.includes('model=') ? query : `${query}${query.includes('?') ? '&' : '?'}model=${PAGE_MODEL}`;
+  await page.goto(`${server.url}${q}`);
   return { page, problems };
 }
 

@@ -1,5 +1,7 @@
 // The wasm module loaded directly in node (no browser), through the same catdog-core.js the page
 // uses, checked against the native CLI (the oracle) on the same inputs, plus its error paths.
+// Most tests load the binary catnet-s2 (one sigmoid: P(dog), its threshold, its ood block); the
+// default model's three classes (cat, dog, neither, with class offsets) are checked at the end.
 //
 // Needs: build/wasm/site (cmake --preset wasm && ninja -C build/wasm site),
 //        build/native/catdog (cmake --preset native && ninja -C build/native catdog),
@@ -11,7 +13,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
-  requireSite, requireCli, defaultModel, loadWasmCore, loadWasmModel, nativeInfer, nativePredict,
+  requireSite, requireCli, requireData, defaultModel, modelById, loadWasmCore, loadWasmModel, nativeInfer, nativePredict, nativeResults,
   pickPhotos, decodeRgba, seededFloats, tmpDir, siteDir,
 } from './helpers.mjs';
 
@@ -24,7 +26,7 @@ let work;
 before(async () => {
   requireSite();
   requireCli();
-  info = await defaultModel();
+  info = await modelById('catnet-s2');
   core = await loadWasmCore();
   model = await loadWasmModel(core, info.file);
   work = tmpDir('catdog-wasm-node-');
@@ -45,7 +47,7 @@ function assertClose(actual, expected, what, rel = 1e-4, abs = 1e-6) {
   }
 }
 
-test('the default model loads in wasm and describes itself', () => {
+test('a two-class model loads in wasm and describes itself', () => {
   assert.deepEqual(model.inputShape, [100, 100, 1]);
   assert.equal(model.inputSize, 10000);
   assert.equal(model.outputSize, 1);
@@ -82,7 +84,7 @@ test('preprocess + run on real photos matches `catdog predict` (same PNG pixels)
   // with the model's temperature), as `catdog predict` does; the page has no copy of the formula.
   const T = info.modelJson.userDefinedMetadata?.catdog?.calibration?.temperature ?? 1;
   assert.equal(model.metadata.temperature, T, 'the core reports the stored temperature');
-  assert.notEqual(T, 1, 'the default model is calibrated, so this checks the calibration');
+  assert.notEqual(T, 1, 'the model is calibrated, so this checks the calibration');
   const wasm = [];
   const raw = [];
   for (const png of pngs) {
@@ -248,4 +250,43 @@ test('no wasm heap growth over 300 preprocess + run calls', () => {
   }
   assert.equal(core.heapUsed(), heap0, 'malloc in use is unchanged');
   assert.equal(core.memoryBytes(), mem0, 'linear memory did not grow');
+});
+
+// The default model: three softmax classes with a temperature and class offsets
+// (calibration.class_bias, `catdog calibrate --keep-recall`), all applied by the core's Classify in
+// wasm as natively: the K calibrated probabilities and the class of `catdog predict` on the same pixels.
+test('the default three-class model: labels, and the core\'s probabilities and class match `catdog predict`', async () => {
+  const def = await defaultModel();
+  const c = def.modelJson.userDefinedMetadata.catdog;
+  assert.deepEqual(c.labels, ['cat', 'dog', 'neither']);
+  assert.ok(Array.isArray(c.calibration?.class_bias) && c.calibration.class_bias.some((b) => b !== 0),
+    'the default carries class offsets, so this checks them');
+  const m = await loadWasmModel(core, def.file);
+  try {
+    assert.equal(m.outputSize, 3);
+    assert.deepEqual(m.labels, c.labels);
+    const photos = [...await pickPhotos('Cat', 2, 31), ...await pickPhotos('Dog', 2, 32)];
+    const faces = path.join(path.dirname(requireData()), 'Other/faces-nomask');
+    photos.push(...(await fs.readdir(faces)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, 2).map((f) => path.join(faces, f)));
+    const pngs = [];
+    for (const [i, p] of photos.entries()) {
+      const png = path.join(work, `k3-${i}.png`);
+      await run('/usr/bin/ffmpeg', ['-v', 'error', '-y', '-i', p, '-pix_fmt', 'rgb24', png]);
+      pngs.push(png);
+    }
+    const native = await nativeResults(def.dir, pngs);
+    const classes = new Set();
+    for (const [i, png] of pngs.entries()) {
+      const img = await decodeRgba(png);
+      m.preprocess(img.data, img.width, img.height, { format: 'rgba' });
+      m.run(1);
+      const r = m.classify(0);
+      assertClose(Array.from(r.probs), c.labels.map((l) => native[i].probs[l]), `probabilities of ${path.basename(photos[i])}`, 0, 1e-5);
+      assert.equal(c.labels[r.index], native[i].label, path.basename(photos[i]));
+      classes.add(native[i].label);
+    }
+    assert.ok(classes.has('neither') && classes.size >= 2, `the photos give several classes: ${[...classes]}`);
+  } finally {
+    m.dispose();
+  }
 });

@@ -595,7 +595,16 @@ Status TfjsToOnnx(const std::string& model_json, const std::vector<tfjs::NamedWe
     char t[64];
     std::snprintf(t, sizeof t, "%.17g", info.temperature);
     md.push_back({"catdog.calibration_temperature", t});
-    md.push_back({"catdog.calibration", "calibrated P(dog) = sigmoid(logit(clamp(p, 1e-7, 1 - 1e-7)) / temperature)"});
+    if (info.labels.size() > 2) {
+      // K softmax classes: catdog::Classify's formula, with the class offsets when the model has them.
+      // The offsets as model.json has them (the core parsed and checked them; it keeps floats).
+      if (!info.class_bias.empty()) md.push_back({"catdog.calibration_class_bias", Compact(cd["calibration"]["class_bias"])});
+      md.push_back({"catdog.calibration",
+                    std::string("calibrated P = softmax(log(clamp(p, 1e-7, 1)) / temperature") +
+                        (info.class_bias.empty() ? ")" : " + catdog.calibration_class_bias); the class shown is the largest")});
+    } else {
+      md.push_back({"catdog.calibration", "calibrated P(dog) = sigmoid(logit(clamp(p, 1e-7, 1 - 1e-7)) / temperature)"});
+    }
   }
   if (info.has_ood && info.ood_method == kOodMaxProb) {
     char t[64];
