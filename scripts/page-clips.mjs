@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// What the live page shows on webcam-like clips (issue 33 item 3): Chromium's fake camera plays a
+// What the live page shows on webcam-like clips (the page goals of BENCHMARKS.md, "the default with a third class"): Chromium's fake camera plays a
 // clip made of photos, each held for one second (10 frames at 10 fps, 640x480), and every frame the
 // page classifies is counted by the label it shows (window.__catdog.history: after the page's
 // smoothing, "unsure" included). Three clips:
