@@ -8,8 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { requireSite, requireCli, requireData, siteDir, dataDir, startServer, launch, watchPage, pickPhotos,
-  makeY4m, tmpDir, nativeResults, defaultModel } from './helpers.mjs';
+import { requireSite, requireCli, requireData, siteDir, dataDir, startServer, pickPhotos, tmpDir, nativeResults,
+  defaultModel, cameraPage } from './helpers.mjs';
 
 let server, tmp, model, face, cat;
 
@@ -43,16 +43,10 @@ after(async () => {
 
 // The default page in front of a fake camera showing `photo`, after `frames` frames.
 async function cameraSees(photo, lang, frames = 12) {
-  const video = path.join(tmp, `${path.basename(photo)}.y4m`);
-  await makeY4m([photo], video, { framesEach: 30 });
-  const browser = await launch({ fakeVideo: video });
-  try {
-    const tab = await browser.context.newPage();
-    const problems = watchPage(tab, server.origin);
-    await tab.goto(`${server.url}?lang=${lang}&sw=off`);
-    await tab.waitForFunction((n) => window.__catdog?.ready && window.__catdog.frames >= n, frames, { timeout: 90000 });
+  return cameraPage(server, photo, tmp, `&lang=${lang}`, frames, async (tab, problems) => {
     await tab.waitForFunction(() => document.querySelector('[data-testid=announce]').textContent !== '', null, { timeout: 10000 });
-    const r = await tab.evaluate(() => ({
+    assert.deepEqual(problems.foreignRequests, [], 'nothing leaves the page origin');
+    return tab.evaluate(() => ({
       label: document.querySelector('[data-testid=prediction]').dataset.label,
       text: document.querySelector('#label-text').textContent,
       announce: document.querySelector('[data-testid=announce]').textContent,
@@ -60,13 +54,7 @@ async function cameraSees(photo, lang, frames = 12) {
       bars: [...document.querySelectorAll('[data-testid=class-bars] .class-row')].map((row) => row.firstElementChild.textContent),
       frames: window.__catdog.history.filter((h) => h.source === 'camera').map((h) => h.rawLabel),
     }));
-    assert.deepEqual(problems.pageErrors, [], 'no uncaught page errors');
-    assert.deepEqual(problems.consoleErrors, [], 'no console errors');
-    assert.deepEqual(problems.foreignRequests, [], 'nothing leaves the page origin');
-    return r;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 test('default model, camera on a face: "No cat or dog", one bar per class', async () => {

@@ -142,6 +142,28 @@ export function watchPage(page, origin) {
   return problems;
 }
 
+// The page (`server`, a startServer result) in front of a fake camera that shows one `photo` (a
+// .y4m made in `dir`), opened with `query` (after "?sw=off"); once `frames` frames are classified,
+// `look(tab, problems)` reads what it needs. No uncaught page errors or console errors allowed.
+export async function cameraPage(server, photo, dir, query, frames, look) {
+  const video = path.join(dir, `${path.basename(photo)}.y4m`);
+  await makeY4m([photo], video, { framesEach: 30 });
+  const browser = await launch({ fakeVideo: video });
+  try {
+    const tab = await browser.context.newPage();
+    const problems = watchPage(tab, server.origin);
+    await tab.goto(`${server.url}?sw=off${query}`);
+    await tab.waitForFunction((n) => window.__catdog?.ready && window.__catdog.frames >= n, frames, { timeout: 90000 });
+    const r = await look(tab, problems);
+    if (problems.pageErrors.length || problems.consoleErrors.length) {
+      throw new Error(`the page logged errors: ${[...problems.pageErrors, ...problems.consoleErrors].join(' | ')}`);
+    }
+    return r;
+  } finally {
+    await browser.close();
+  }
+}
+
 // ---- photos and videos --------------------------------------------------------------------------
 // `n` photos of a class, in a fixed pseudo-random order (seeded), skipping files that ffmpeg
 // cannot decode.

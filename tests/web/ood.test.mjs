@@ -13,8 +13,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { requireSite, requireData, siteDir, repoRoot, startServer, launch, watchPage, pickPhotos, makeY4m,
-  tmpDir, nativePredict, defaultModel, modelById } from './helpers.mjs';
+import { requireSite, requireData, siteDir, repoRoot, startServer, launch, watchPage, pickPhotos,
+  tmpDir, nativePredict, modelById, cameraPage } from './helpers.mjs';
 
 const BINARY = 'catnet-s2';  // the shipped two-class model with an ood block
 
@@ -46,27 +46,13 @@ after(async () => {
 
 // The page in front of a fake camera showing `photo`; returns what it shows after `frames` frames.
 async function cameraSees(photo, lang = 'en', frames = 12, query = `&model=${BINARY}`) {
-  const video = path.join(tmp, `${path.basename(photo)}.y4m`);
-  await makeY4m([photo], video, { framesEach: 30 });
-  const browser = await launch({ fakeVideo: video });
-  try {
-    const tab = await browser.context.newPage();
-    const problems = watchPage(tab, server.origin);
-    await tab.goto(`${server.url}?lang=${lang}&sw=off${query}`);
-    await tab.waitForFunction((n) => window.__catdog?.ready && window.__catdog.frames >= n, frames, { timeout: 90000 });
-    const r = await tab.evaluate(() => ({
-      label: document.querySelector('[data-testid=prediction]').dataset.label,
-      text: document.querySelector('#label-text').textContent,
-      said: window.__catdog.announced,
-      ood: window.__catdog.history.map((h) => h.label),
-      batches: window.__catdog.history.map((h) => h.batch),
-    }));
-    assert.deepEqual(problems.pageErrors, [], 'no uncaught page errors');
-    assert.deepEqual(problems.consoleErrors, [], 'no console errors');
-    return r;
-  } finally {
-    await browser.close();
-  }
+  return cameraPage(server, photo, tmp, `&lang=${lang}${query}`, frames, (tab) => tab.evaluate(() => ({
+    label: document.querySelector('[data-testid=prediction]').dataset.label,
+    text: document.querySelector('#label-text').textContent,
+    said: window.__catdog.announced,
+    ood: window.__catdog.history.map((h) => h.label),
+    batches: window.__catdog.history.map((h) => h.batch),
+  })));
 }
 
 test('camera on a blurred wall clock: "No cat or dog", and the live region says so', async () => {
