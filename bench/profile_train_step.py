@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the GPU time of one training step goes: the tutorial CNN with catdog's batched
 augmentation (affine_grid + grid_sample), bf16 autocast, channels-last, Adam, at a given batch.
-Prints torch.profiler's CUDA kernel table. A diagnostic for issue 7's fast mode, not a benchmark.
+Prints torch.profiler's CUDA kernel table. A diagnostic for the fast mode (--fast), not a benchmark.
 
     python3 bench/profile_train_step.py --batch 1024 [--fp32] [--nchw]
 """

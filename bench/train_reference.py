@@ -8,7 +8,7 @@ batch 32, Adam(1e-3, eps=1e-7), BCE. Reads the arrays `catdog unpack` writes (x_
     python3 bench/train_reference.py --data DIR --epochs 3 --json out.json
 
 Prints one line per epoch and writes {"images_per_s": ..., "val_accuracy": ...} to --json. This is
-the baseline issue 7 compares `catdog train` against; it is not part of the product.
+the baseline `catdog train` is compared against; it is not part of the product.
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/compare spread over GPU slots (issue 17 item 5): with --gpus 2 each run is pinned to a
+# scripts/compare spread over GPU slots: with --gpus 2 each run is pinned to a
 # card by CUDA_VISIBLE_DEVICES (slot s -> GPU s mod 2) and trains to the same weights as the same
 # runs one at a time; bad slot counts exit 2. On a machine without GPUs the pinning is recorded but
 # the runs use the CPU, which is what makes "the same result" checkable here.

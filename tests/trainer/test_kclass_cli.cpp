@@ -1,4 +1,4 @@
-// K classes end to end through the `catdog` binary (issue 33 item 2), on real photos: three class
+// K classes end to end through the `catdog` binary (DESIGN contract 2), on real photos: three class
 // folders (cat, dog and "neither" photos of ../shared/data/Other) -> prepare --classes -> train (a
 // Dense(3, softmax) head) -> export -> real TF.js agrees -> predict and evaluate through the core;
 // and the K inputs a user can get wrong, each a clear error (exit 2) naming the value.

@@ -1,4 +1,4 @@
-// The page for models of K classes (issue 33): real TF.js (node) writes small softmax models at test
+// The page for models of K classes (DESIGN contract 2): real TF.js (node) writes small softmax models at test
 // time (Conv2D 3x3 mean filter -> GlobalAveragePooling2D -> Dense(3, softmax)): a gray image of
 // brightness m in [0, 1] gets the logits (6 - 20m, 20m - 14, 0), so dark reads as class 0, mid gray
 // as class 2 and bright as class 1. Served from a copy of the site (no other models), in headless

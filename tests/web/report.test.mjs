@@ -240,7 +240,7 @@ describe('report page in Chromium', () => {
     await page.close();
   });
 
-  // Issue 16: the shipped report shows every shipped model (web/models/index.json), each with its
+  // The shipped report shows every shipped model (web/models/index.json), each with its
   // validation and test accuracy and the pack they were measured on, and a robustness chart for each
   // model with corruption numbers; catnet-robust (trained and measured on a newer pack) included.
   test('the shipped report: every model of index.json with val, test and its pack; catnet-robust\'s row, chart and OOD line', async () => {
@@ -507,7 +507,7 @@ describe('report page in Chromium', () => {
     }
   });
 
-  // Issue 18 item 11: in Spanish the whole report page is Spanish. The English texts to look for are
+  // In Spanish the whole report page is Spanish. The English texts to look for are
   // i18n.js's English report table (each text cut at its {placeholders}, the pieces with 3+
   // letters), less the words Spanish shares (AUC, ECE, total ...); the report file's own strings
   // (title, why, notes, ids, paths) are taken out of the page text first.
@@ -914,7 +914,7 @@ describe('scripts/make-report.mjs', () => {
     assert.match(r.stderr, /--out is required/);
   });
 
-  // Issue 16: models trained and measured on different packs (different val/test splits) each carry
+  // Models trained and measured on different packs (different val/test splits) each carry
   // their own pack; the other pack's card is kept beside the main one.
   test('runs on two packs: each model carries its own pack hash, the other pack\'s card goes into data_cards', async () => {
     await fakeRun(root, 'newpack', { arch: 'catnet', augment: true, epochs: 4, valLoss: 0.25, acc: 0.85, conf: [[9, 1], [2, 8]], packHash: 'def456' });

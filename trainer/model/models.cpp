@@ -99,7 +99,7 @@ const std::vector<ArchSpec>& Architectures() {
         Conv(128, 3, A::kRelu, true), BatchNorm(), Conv(128, 3, A::kRelu, true), BatchNorm(), MaxPool(),
         Conv(256, 3, A::kRelu, true), BatchNorm(), Conv(256, 3, A::kRelu, true), BatchNorm(),
         GlobalAvgPool(), Dropout(0.3f), Dense(1, A::kSigmoid)}},
-      // Issue 16: catnet's budget (the page's ~3 ms) spent on full 3x3 convolutions, which the kernels
+      // catnet's budget (the page's ~3 ms) spent on full 3x3 convolutions, which the kernels
       // run several times faster per multiply-add than catnet's separable ones: a stride-2 'valid'
       // stem (100 -> 49) and the teacher's VGG-style pairs at 32/64/128, 256 separable at 6x6.
       // ~180 MFLOP per image (catnet: 80), measured at about catnet's time per frame in the page.
