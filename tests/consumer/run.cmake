@@ -2,16 +2,16 @@
 #   cmake -DCATDOG_BUILD=... -DCATDOG_SOURCE=... -DCATDOG_CLI=... -DWORK=... -DGENERATOR=... -P run.cmake
 # 1. cmake --install the build tree into WORK/prefix (nothing else there: a clean prefix);
 # 2. configure + build tests/consumer against it with find_package(catdog) only;
-# 3. run it on a shipped model and a photo (tests/consumer/cat.bmp: PetImages Cat/5.jpg, scaled to
-#    128 px wide by ffmpeg, 24-bit BMP); its P(dog) and label must equal `catdog predict`'s (same core, same
-#    pixels; P(dog) 0.1220 there, so the 4 printed decimals mean something) and it must report the model verified.
+# 3. run it on a shipped model and a photo (WORK/cat.bmp, made here from the real data's PetImages
+#    Cat/5.jpg, never committed: scaled to 128 px wide by ffmpeg, 24-bit BMP); its P(dog) and label must
+#    equal `catdog predict`'s (same core, same pixels; P(dog) 0.1220 there, so the 4 printed decimals mean
+#    something) and it must report the model verified. The data: $CATDOG_DATA, else CATDOG_SOURCE/../shared/data.
 foreach(v CATDOG_BUILD CATDOG_SOURCE CATDOG_CLI WORK GENERATOR)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "run.cmake: -D${v}=... is required")
   endif()
 endforeach()
 set(model ${CATDOG_SOURCE}/web/models/catnet-aug)
-set(image ${CATDOG_SOURCE}/tests/consumer/cat.bmp)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -22,6 +22,21 @@ function(run what)
   endif()
   set(out "${out}" PARENT_SCOPE)
 endfunction()
+
+set(data "$ENV{CATDOG_DATA}")
+if(data STREQUAL "")
+  set(data ${CATDOG_SOURCE}/../shared/data)
+endif()
+set(photo ${data}/PetImages/Cat/5.jpg)
+if(NOT EXISTS ${photo})
+  message(FATAL_ERROR "missing ${photo}: the real photos (clone with shared/ beside the repo, or set CATDOG_DATA)")
+endif()
+find_program(FFMPEG ffmpeg)
+if(NOT FFMPEG)
+  message(FATAL_ERROR "ffmpeg not found (Debian package ffmpeg; scripts/deps installs it)")
+endif()
+set(image ${WORK}/cat.bmp)
+run("ffmpeg (the test photo)" ${FFMPEG} -v error -y -i ${photo} -vf scale=128:-1 -pix_fmt bgr24 ${image})
 
 run("cmake --install" ${CMAKE_COMMAND} --install ${CATDOG_BUILD} --prefix ${WORK}/prefix)
 foreach(f include/catdog/catdog.h lib/cmake/catdog/catdogConfig.cmake lib/cmake/catdog/catdogTargets.cmake)
@@ -56,6 +71,6 @@ if(NOT p_consumer STREQUAL CMAKE_MATCH_2 OR NOT label_consumer STREQUAL CMAKE_MA
   message(FATAL_ERROR "consumer P(dog)=${p_consumer} ${label_consumer}, catdog predict P(dog)=${CMAKE_MATCH_2} ${CMAKE_MATCH_1}")
 endif()
 if(NOT label_consumer STREQUAL "cat")
-  message(FATAL_ERROR "cat.bmp (a real cat photo) was classified as ${label_consumer}")
+  message(FATAL_ERROR "${photo} (a real cat photo) was classified as ${label_consumer}")
 endif()
 file(REMOVE_RECURSE ${WORK})

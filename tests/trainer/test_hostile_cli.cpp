@@ -93,11 +93,20 @@ std::string WithPaths(const json& paths) {
 // The model-loading subcommands, each given the model folder: `infer` (loads with the self-check)
 // for every case; with `all`, also infer --selfcheck off (the plain loader), predict, bench, seal,
 // quantize and convert, which share the reader (each run of the binary costs seconds of libtorch start-up here).
+// A real photo (PetImages Cat/5.jpg of the real data, never committed) copied to `dest`; false after
+// a test failure when the data is not there.
+bool CopyCatPhoto(const std::string& dest) {
+  const std::string data = catdog::test::RealDataDir();
+  if (data.empty()) return false;
+  stdfs::copy_file(data + "/PetImages/Cat/5.jpg", dest);
+  return true;
+}
+
 std::vector<std::string> Loaders(const TempDir& tmp, const std::string& model, bool all = false) {
   const std::string input = tmp.path("input.f32");
   if (!stdfs::exists(input)) WriteText(input, std::string(100 * 100 * 4, '\0'));
-  const std::string photo = tmp.path("photo.bmp");
-  if (!stdfs::exists(photo)) stdfs::copy_file(std::string(CATDOG_SOURCE_DIR) + "/tests/consumer/cat.bmp", photo);
+  const std::string photo = tmp.path("photo.jpg");
+  if (!stdfs::exists(photo)) CopyCatPhoto(photo);
   std::vector<std::string> v = {"infer --model " + Q(model) + " --input " + Q(input) + " --shape 1,100,100,1"};
   if (all) {
     v.push_back("infer --selfcheck off --model " + Q(model) + " --input " + Q(input) + " --shape 1,100,100,1");
@@ -608,8 +617,8 @@ TEST(UserFiles, CalibrateRefusesADegenerateFit) {
 // #9: one file name that is not UTF-8 no longer loses every result of predict --json.
 TEST(UserFiles, PredictJsonSurvivesANonUtf8Name) {
   TempDir tmp;
-  const std::string good = tmp.path("cat.bmp"), odd = tmp.path("chat-\xE9t\xE9.bmp");
-  stdfs::copy_file(std::string(CATDOG_SOURCE_DIR) + "/tests/consumer/cat.bmp", good);
+  const std::string good = tmp.path("cat.jpg"), odd = tmp.path("chat-\xE9t\xE9.jpg");
+  ASSERT_TRUE(CopyCatPhoto(good));
   stdfs::copy_file(good, odd);
   Ran r = Catdog(tmp, "predict --json --model " + Q(kShipped) + " " + Q(odd) + " " + Q(good) + " " +
                           Q(tmp.path("missing-\xff.jpg")));
@@ -617,7 +626,7 @@ TEST(UserFiles, PredictJsonSurvivesANonUtf8Name) {
   json doc = json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << "stdout is not JSON: " << r.out.substr(0, 500) << r.err;
   ASSERT_EQ(doc["results"].size(), 2u);
-  EXPECT_EQ(doc["results"][0]["path"], tmp.path("chat-\\xE9t\\xE9.bmp"));
+  EXPECT_EQ(doc["results"][0]["path"], tmp.path("chat-\\xE9t\\xE9.jpg"));
   EXPECT_EQ(doc["results"][0]["path_escaped"], true);
   EXPECT_EQ(doc["results"][1]["path"], good);
   ASSERT_EQ(doc["errors"].size(), 1u);
@@ -649,8 +658,8 @@ std::string PngBomb(uint32_t w, uint32_t h) {
 // image's result is still printed (it ended the run with std::bad_alloc, exit 1, nothing printed).
 TEST(UserFiles, APngBombIsOneBadImage) {
   TempDir tmp;
-  const std::string good = tmp.path("cat.bmp"), bomb = tmp.path("bomb.png");
-  stdfs::copy_file(std::string(CATDOG_SOURCE_DIR) + "/tests/consumer/cat.bmp", good);
+  const std::string good = tmp.path("cat.jpg"), bomb = tmp.path("bomb.png");
+  ASSERT_TRUE(CopyCatPhoto(good));
   WriteText(bomb, PngBomb(65536, 65536));
   Ran r = Catdog(tmp, "predict --json --max-pixels 4294967296 --model " + Q(kShipped) + " " + Q(bomb) + " " + Q(good));
   EXPECT_EQ(r.code, 2) << r.err;
@@ -710,7 +719,7 @@ TEST(UserFiles, OodImagesNamesWhatItSkips) {
   const std::string pack = MakePack(tmp, 4);
   ASSERT_FALSE(pack.empty());
   stdfs::create_directories(tmp.path("ood/sub"));
-  stdfs::copy_file(std::string(CATDOG_SOURCE_DIR) + "/tests/consumer/cat.bmp", tmp.path("ood/sub/photo.bmp"));
+  ASSERT_TRUE(CopyCatPhoto(tmp.path("ood/sub/photo.jpg")));
   WriteText(tmp.path("ood/notes.txt"), "not a photo");
   const std::string m = CopyShipped(tmp.path("m"));
   Ran r = Catdog(tmp, "ood-fit --model " + Q(m) + " --pack " + Q(pack) + " --ood-images " + Q(tmp.path("ood")));
@@ -800,8 +809,8 @@ TEST(UserFiles, OutputsNeverGoIntoInputs) {
 // #15: a reader that closes the pipe early: no silent death by SIGPIPE (exit 141), a message.
 TEST(UserFiles, AClosedPipeIsReportedNotFatal) {
   TempDir tmp;
-  const std::string photo = tmp.path("cat.bmp");
-  stdfs::copy_file(std::string(CATDOG_SOURCE_DIR) + "/tests/consumer/cat.bmp", photo);
+  const std::string photo = tmp.path("cat.jpg");
+  ASSERT_TRUE(CopyCatPhoto(photo));
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   ::close(fds[0]);  // nobody reads
