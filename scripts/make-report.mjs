@@ -192,7 +192,7 @@ export function mapEvaluation(ev, file, split = 'test') {
   const src = evaluatedSplit(ev);
   if (src && src !== split) {
     const what = split === 'test' ? "the report's test metrics (eval=)" : "the report's validation metrics (val=)";
-    throw new InputError(`${file}: evaluates the '${src}' split ("${ev.source}"); ${what} need \`catdog evaluate --split ${split}\``);
+    throw new InputError(`${file}: evaluates the '${src}' split${sourceNote(ev)}; ${what} need \`catdog evaluate --split ${split}\``);
   }
   let e = ev;
   if (ev[split] && typeof ev[split] === 'object') e = ev[split];
@@ -333,13 +333,18 @@ export const labelsOf = (t) => t.labels ?? ['cat', 'dog'];
 
 // The split a text names ("pack P split val (content hash H)", an ood block's "split test"), or null.
 const splitNamedIn = (text) => (typeof text === 'string' ? /\bsplit (\w+)/.exec(text)?.[1] ?? null : null);
-// The split an evaluation names in its "source", or null.
+// The split of an evaluation: its "split" field (`catdog evaluate --json` writes it), else the split its
+// prose "source" names (files written before the field), or null.
 export function evaluatedSplit(ev) {
-  return splitNamedIn(ev?.source);
+  return typeof ev?.split === 'string' ? ev.split : splitNamedIn(ev?.source);
 }
 // The number of images a mapped evaluation counted (its confusion matrix).
 const imagesIn = (t) => t.confusion.flat().reduce((x, y) => x + y, 0);
-const evaluatedPack = (ev) => (typeof ev?.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] ?? null : null);
+// ' ("SOURCE")' for a message about an evaluation that has a prose source, else ''.
+const sourceNote = (ev) => (typeof ev?.source === 'string' ? ` ("${ev.source}")` : '');
+// The pack content hash of an evaluation: its "pack_hash" field, else the one its "source" names, or null.
+const evaluatedPack = (ev) => (typeof ev?.pack_hash === 'string' ? ev.pack_hash
+  : typeof ev?.source === 'string' ? /content hash ([0-9a-f]+)/.exec(ev.source)?.[1] ?? null : null);
 
 // `catdog evaluate --ood-images DIR` ("neither cat nor dog"): of ood_images photos with no cat or dog,
 // ood_accepted were taken for one (fpr), while tpr of the split's photos were accepted.
@@ -624,7 +629,7 @@ export async function buildReport(opts) {
     const ev = await readJson(file, `the --corruptions evaluation of '${id}'`);
     if (!isObj(ev.corruptions)) throw new InputError(`${file}: no "corruptions" block (run catdog evaluate --corruptions --json)`);
     const split = evaluatedSplit(ev);
-    if (split && split !== 'test') throw new InputError(`${file}: evaluates the '${split}' split ("${ev.source}"); the report's robustness chart is of the test split`);
+    if (split && split !== 'test') throw new InputError(`${file}: evaluates the '${split}' split${sourceNote(ev)}; the report's robustness chart is of the test split`);
     m.corruptions = corruptionsBlock(ev.corruptions);
   }
   const report = {

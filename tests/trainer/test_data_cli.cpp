@@ -268,6 +268,13 @@ TEST(DataCli, EvaluateCorruptionsIsSeededAndSeverityZeroIsPlainEvaluate) {
   ASSERT_EQ(r.code, 0) << r.err;
   const json plain = json::parse(r.out);
   EXPECT_FALSE(plain.contains("corruptions"));
+  // The split and the pack's content hash as fields of their own (scripts/make-report.mjs reads them).
+  EXPECT_EQ(plain["split"], "test") << r.out;
+  {
+    std::ifstream pj(tmp.path("pack/pack.json"));
+    const json pack = json::parse(pj);
+    EXPECT_EQ(plain["pack_hash"], pack["content_hash"]) << r.out;
+  }
   const std::string corr = base + " --corruptions --severities 0,1,2,3 --corruption-seed 3";
   r = Catdog(tmp, corr);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -535,6 +542,7 @@ TEST(DataCli, EvaluateImagesRefusesASymlinkOutOfTheClassFolder) {
   Ran r = Catdog(tmp, "evaluate --model " + Q(tmp.path("mean")) + " --images " + Q(tmp.path("data")) + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = json::parse(r.out);
+  EXPECT_TRUE(j["split"].is_null() && j["pack_hash"].is_null()) << "folders have no split or pack: " << r.out;
   const json& c = j["confusion"];  // rows: true cat, true dog
   EXPECT_EQ(c[0][0].get<int>() + c[0][1].get<int>(), 3) << r.out;
   EXPECT_EQ(c[1][0].get<int>() + c[1][1].get<int>(), 3) << r.out;

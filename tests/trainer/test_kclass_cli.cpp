@@ -134,6 +134,8 @@ TEST(KClasses, ThreeFoldersThroughPrepareTrainExportTfjsPredictEvaluate) {
   const json ev = json::parse(r.out, nullptr, false);
   ASSERT_TRUE(ev.is_object()) << r.out;
   EXPECT_EQ(ev["labels"], json(kLabels));
+  EXPECT_EQ(ev["split"], "val") << r.out;
+  EXPECT_TRUE(ev["pack_hash"].is_string() && ev["pack_hash"].get<std::string>().size() == 64) << r.out;
   ASSERT_EQ(ev["confusion"].size(), 3u);
   int64_t total = 0, diag = 0;
   for (size_t i = 0; i < 3; ++i) {

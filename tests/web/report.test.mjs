@@ -1002,6 +1002,11 @@ describe('scripts/make-report.mjs', () => {
     r = await cli(['--run', `cnn-aug=${root}/cnn-aug,val=${valFile}`, '--out', never]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /eval-val\.json: evaluated on pack fff999, but 'cnn-aug' belongs to pack abc123/);
+    // ... named by the pack_hash field (over the prose source's hash)
+    await fs.writeFile(valFile, JSON.stringify({ ...ev, split: 'val', pack_hash: 'eee888', source: 'pack /packs/pets split val (content hash abc123)' }));
+    r = await cli(['--run', `cnn-aug=${root}/cnn-aug,val=${valFile}`, '--out', never]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /eval-val\.json: evaluated on pack eee888, but 'cnn-aug' belongs to pack abc123/);
     // missing and broken card files, and card= with pack=
     r = await cli(['--run', `cnn=${root}/cnn,card=${root}/no-card.json`, '--out', never]);
     assert.equal(r.code, 2);
@@ -1050,6 +1055,12 @@ describe('scripts/make-report.mjs', () => {
     assert.equal(v.worst[0].label, 'dog');
     assert.throws(() => mapEvaluation({ ...base, source: 'pack /p split val (content hash ab)' }, 'v.json'),
       /v\.json: evaluates the 'val' split .*--split test/);
+    // `catdog evaluate --json` names the split in a field of its own: read before (and without) the prose
+    assert.throws(() => mapEvaluation({ ...base, split: 'val', pack_hash: 'ab' }, 'v.json'),
+      /v\.json: evaluates the 'val' split; the report's test metrics \(eval=\) need `catdog evaluate --split test`/);
+    assert.throws(() => mapEvaluation({ ...base, split: 'val', source: 'pack /p split test (content hash ab)' }, 'v.json'),
+      /v\.json: evaluates the 'val' split/);
+    assert.equal(mapEvaluation({ ...base, split: 'test', source: 'images /some/split val/photos' }, 'f').accuracy, base.accuracy);
     assert.deepEqual(mapEvaluation({ test: base }, 'f').confusion, [[3, 1], [1, 3]]);
     assert.deepEqual(mapEvaluation({ splits: { test: { accuracy: 0.75, confusion: { cat_as_cat: 3, cat_as_dog: 1, dog_as_cat: 1, dog_as_dog: 3 } } } }, 'f').confusion,
       [[3, 1], [1, 3]]);

@@ -34,6 +34,15 @@ struct Sample {
   std::vector<uint8_t> u8;  // size*size
 };
 
+// Where the evaluated images came from: the prose line ("source") for a reader, and the pack split and
+// content hash as fields of their own (null for --images), so that a tool (scripts/make-report.mjs)
+// reads them instead of parsing the prose.
+struct Source {
+  std::string text, split, pack_hash;
+  nlohmann::json SplitJson() const { return split.empty() ? nlohmann::json(nullptr) : nlohmann::json(split); }
+  nlohmann::json PackHashJson() const { return pack_hash.empty() ? nlohmann::json(nullptr) : nlohmann::json(pack_hash); }
+};
+
 int Fail(int code, const std::string& msg) {
   spdlog::error("{}", msg);
   return code;
@@ -42,7 +51,7 @@ int Fail(int code, const std::string& msg) {
 // A K-class model (K > 2 softmax units, catdog/classify.h): accuracy, the K x K confusion matrix,
 // per-class precision and recall, log loss and the top-label calibration error (ECE, 10 bins), with
 // every answer from the core's Classify (as predict and the page).
-int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>& samples, const std::string& source,
+int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>& samples, const Source& source,
               const nlohmann::json& skipped) {
   const ModelInfo& info = model.info();
   const size_t k = size_t(ClassCount(info)), S = size_t(info.input_shape[0]), plane = S * S, per = model.output_size();
@@ -101,7 +110,8 @@ int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>&
   for (size_t i : order)
     if (worst.size() < a.worst && size_t(predicted[i]) != samples[i].label) worst.push_back(i);
   if (a.json) {
-    nlohmann::json j = {{"model", fs::JsonSafeName(a.model_dir)}, {"source", fs::JsonSafeName(source)},
+    nlohmann::json j = {{"model", fs::JsonSafeName(a.model_dir)}, {"source", fs::JsonSafeName(source.text)},
+                        {"split", source.SplitJson()}, {"pack_hash", source.PackHashJson()},
                         {"backend", BackendName(model.backend())}, {"labels", info.labels}, {"n", samples.size()},
                         {"accuracy", double(right) / n}, {"log_loss", log_loss / n}, {"ece", ece},
                         {"confusion", confusion}, {"per_class", per_class}, {"temperature", info.temperature},
@@ -115,7 +125,7 @@ int EvaluateK(const EvaluateOptions& a, Model& model, const std::vector<Sample>&
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("%s on %s: %zu images (%zu skipped), backend %s, %zu classes\n", a.model_dir.c_str(), source.c_str(),
+  std::printf("%s on %s: %zu images (%zu skipped), backend %s, %zu classes\n", a.model_dir.c_str(), source.text.c_str(),
               samples.size(), skipped.size(), BackendName(model.backend()), k);
   std::printf("accuracy  %.2f%%   log loss %.4f   ECE %.4f (temperature %.4f)\n", 100.0 * double(right) / n, log_loss / n,
               ece, info.temperature);
@@ -182,7 +192,7 @@ int RunEvaluate(const EvaluateOptions& a) {
 
   std::vector<Sample> samples;
   nlohmann::json skipped = nlohmann::json::array();
-  std::string source;
+  Source source;
   if (!a.pack.empty()) {
     pack::Pack p;
     s = pack::ReadPack(a.pack, &p);
@@ -203,7 +213,9 @@ int RunEvaluate(const EvaluateOptions& a) {
       samples.push_back(std::move(smp));
     }
     if (samples.empty()) return Fail(kExitBadInput, a.pack + ": the '" + a.split + "' split is empty");
-    source = "pack " + a.pack + " split " + a.split + " (content hash " + p.content_hash + ")";
+    source.text = "pack " + a.pack + " split " + a.split + " (content hash " + p.content_hash + ")";
+    source.split = a.split;
+    source.pack_hash = p.content_hash;
   } else {
 #ifdef CATDOG_HAVE_OPENCV
     std::vector<prepare::SourceFile> files;
@@ -227,7 +239,7 @@ int RunEvaluate(const EvaluateOptions& a) {
       samples.push_back(std::move(smp));
     }
     if (samples.empty()) return Fail(kExitBadInput, a.images + ": no decodable images in the class folders");
-    source = "images " + a.images;
+    source.text = "images " + a.images;
 #else
     return Fail(kExitBadInput, "--images needs a build with OpenCV; use --pack");
 #endif
@@ -316,7 +328,9 @@ int RunEvaluate(const EvaluateOptions& a) {
   if (a.json) {
     nlohmann::json j = metrics::ToJson(r);
     j["model"] = fs::JsonSafeName(a.model_dir);
-    j["source"] = fs::JsonSafeName(source);
+    j["source"] = fs::JsonSafeName(source.text);
+    j["split"] = source.SplitJson();
+    j["pack_hash"] = source.PackHashJson();
     j["backend"] = BackendName(model->backend());
     j["temperature"] = info.temperature;
     j["calibrated"] = !a.uncalibrated && info.temperature != 1.0;
@@ -332,7 +346,7 @@ int RunEvaluate(const EvaluateOptions& a) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("n/a"); };
-    std::printf("%s on %s: %zu images (%zu skipped), backend %s, threshold %.3f\n", a.model_dir.c_str(), source.c_str(),
+    std::printf("%s on %s: %zu images (%zu skipped), backend %s, threshold %.3f\n", a.model_dir.c_str(), source.text.c_str(),
                 r.n, skipped.size(), BackendName(model->backend()), threshold);
     std::printf("P(dog)    %s (temperature %.4f)\n",
                 a.uncalibrated ? "raw model outputs (--uncalibrated)" : "calibrated", info.temperature);
