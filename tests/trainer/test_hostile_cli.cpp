@@ -949,6 +949,57 @@ TEST(HostileFlags, EveryNumberFlagHasARange) {
   }
 }
 
+// The name flags: --backend (one list, the core's ParseBackend) on every command that runs a model, and
+// --split / --val-split (the pack's ParseSplit, less the splits a command does not take) on every
+// command that reads one split. A bad name is refused as the flags are read, naming it.
+TEST(HostileFlags, BackendAndSplitNamesAreOneListPerKind) {
+  TempDir tmp;
+  const std::string m = tmp.path("no-model"), pack = tmp.path("no-pack"), out = tmp.path("out");
+  const std::string backends[] = {"auto", "reference", "simd", "xnnpack"};
+  const std::vector<std::string> runners = {
+      "predict --model " + m + " " + tmp.path("none.jpg"),
+      "evaluate --model " + m + " --pack " + pack,
+      "bench --model " + m + " --runs 1 --warmup 0",
+      "infer --model " + m + " --input " + tmp.path("in.f32") + " --shape 1,100,100,1",
+  };
+  for (const std::string& cmd : runners) {
+    for (const std::string& b : backends) {
+      SCOPED_TRACE(cmd.substr(0, cmd.find(' ')) + " --backend " + b);
+      EXPECT_TRUE(ParseArgs(cmd + " --backend " + b).msg.empty());
+    }
+    for (const std::string& b : {"fast", "SIMD", "", "xnnpack2"}) {
+      SCOPED_TRACE(cmd.substr(0, cmd.find(' ')) + " --backend '" + b + "'");
+      Parsed r = ParseArgs(cmd + " --backend " + (b[0] ? b : "''"));
+      EXPECT_EQ(r.code, catdog::kExitBadInput) << r.msg;
+      EXPECT_NE(r.msg.find("is not a backend: auto, reference, simd or xnnpack"), std::string::npos) << r.msg;
+    }
+  }
+  const struct {
+    std::string cmd, flag;
+    std::vector<std::string> ok, bad;
+  } splits[] = {
+      {"evaluate --model " + m + " --pack " + pack, "--split", {"train", "val", "test"}, {"validation", "tset", "TEST"}},
+      {"calibrate --model " + m + " --pack " + pack, "--split", {"train", "val", "test"}, {"valid", "x"}},
+      {"preview --pack " + pack + " --out " + tmp.path("g.png"), "--split", {"train", "val", "test"}, {"all"}},
+      {"ood-fit --model " + m + " --pack " + pack + " --ood-images " + tmp.path("o"), "--split", {"val", "test"}, {"train", "x"}},
+#ifdef CATDOG_TEST_HAVE_TORCH
+      {"train --arch dense --pack " + pack + " --out " + out, "--val-split", {"val", "test"}, {"train", "x"}},
+#endif
+  };
+  for (const auto& c : splits) {
+    for (const std::string& v : c.ok) {
+      SCOPED_TRACE(c.cmd.substr(0, c.cmd.find(' ')) + " " + c.flag + " " + v);
+      EXPECT_TRUE(ParseArgs(c.cmd + " " + c.flag + " " + v).msg.empty());
+    }
+    for (const std::string& v : c.bad) {
+      SCOPED_TRACE(c.cmd.substr(0, c.cmd.find(' ')) + " " + c.flag + " " + v);
+      Parsed r = ParseArgs(c.cmd + " " + c.flag + " " + v);
+      EXPECT_EQ(r.code, catdog::kExitBadInput) << r.msg;
+      EXPECT_NE(r.msg.find(c.flag + ": '" + v + "' is not a split this command reads"), std::string::npos) << r.msg;
+    }
+  }
+}
+
 TEST(HostileFlags, TheBinaryExitsTwoNamingFlagAndValue) {
   TempDir tmp;
   const struct {

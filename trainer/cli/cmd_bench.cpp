@@ -14,8 +14,7 @@ void RegisterBench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Time Model::Run of a TF.js layers model: median/p90 ms, GFLOP/s");
   cmd->add_option("--model", o->model, "Directory holding model.json (or the model.json path)")->required();
-  cmd->add_option("--backend", o->backend, "Kernels: reference, simd, xnnpack or auto")
-      ->check(CLI::IsMember({"reference", "simd", "xnnpack", "auto"}));
+  AddBackendOption(cmd, &o->backend, "Kernels");
   cmd->add_option("--batch", o->batch, "Samples per Run call")->check(CLI::Range(1, 4096));
   cmd->add_option("--runs", o->runs, "Timed Run calls")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", o->warmup, "Untimed Run calls first")->check(CLI::Range(0, 1000000));

@@ -7,6 +7,7 @@
 
 #include "calibrate_model.h"
 #include "commands.h"
+#include "flag_checks.h"
 
 namespace catdog::cli {
 
@@ -16,7 +17,7 @@ void RegisterCalibrate(CLI::App& app) {
       "calibrate", "Fit temperature scaling on a pack split and store it in the model's metadata");
   cmd->add_option("--model", a->model, "Model directory (model.json + shards) or its model.json")->required();
   cmd->add_option("--pack", a->pack, "Dataset pack directory")->required();
-  cmd->add_option("--split", a->split, "Pack split to fit on: val | train | test")->capture_default_str();
+  AddSplitOption(cmd, &a->split, "Pack split to fit on: val | train | test", {"val", "train", "test"});
   cmd->add_option("--out", a->out,
                   "Write the calibrated model (model.json + its shards) to this new folder (default: in place); "
                   "never the model's folder or one holding it; an existing folder catdog did not write needs --force");

@@ -17,14 +17,14 @@ void RegisterEvaluate(CLI::App& app) {
   cmd->add_option("--model", a->model_dir, "Model directory (model.json + shards)")->required();
   cmd->add_option("--images", a->images, "Image folder with cat/dog class folders (needs OpenCV)");
   cmd->add_option("--pack", a->pack, "Dataset pack directory");
-  cmd->add_option("--split", a->split, "Pack split: test | val | train")->capture_default_str();
+  AddSplitOption(cmd, &a->split, "Pack split: test | val | train", {"test", "val", "train"});
   cmd->add_flag("--json", a->json, "Print the report as JSON (web/report.js 'test' schema + worst mistakes)");
   cmd->add_flag("--uncalibrated", a->uncalibrated,
                 "Report the raw model outputs (default: P(dog) calibrated by the model's stored temperature)");
   cmd->add_flag("--flip", a->flip,
                 "Flip test-time averaging: average each image's probability with its left-right mirror's (2x inference)");
   cmd->add_option("--worst", a->worst, "How many worst mistakes to list")->check(CLI::Range(0, 100000))->capture_default_str();
-  cmd->add_option("--backend", a->backend, "reference | simd | xnnpack | auto")->capture_default_str();
+  AddBackendOption(cmd, &a->backend, "Kernels");
   cmd->add_option("--batch", a->batch, "Inference batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Core threads")->check(CLI::Range(1, 256))->capture_default_str();
   AddLayerAliasOption(cmd, &a->layer_aliases);

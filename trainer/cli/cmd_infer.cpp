@@ -16,9 +16,7 @@ void RegisterInfer(CLI::App& app) {
   cmd->add_option("--model", opts->model, "Model directory (holding model.json) or a model.json path")->required();
   cmd->add_option("--input", opts->input, "Raw little-endian float32 file, NHWC, batch first")->required();
   cmd->add_option("--shape", opts->shape, "Input shape with batch first, e.g. 1,100,100,1")->required();
-  cmd->add_option("--backend", opts->backend, "Compute backend")
-      ->check(CLI::IsMember({"reference", "simd", "xnnpack", "auto"}))
-      ->capture_default_str();
+  AddBackendOption(cmd, &opts->backend, "Compute backend");
   cmd->add_option("--threads", opts->threads, "Worker threads for the kernels")->check(CLI::Range(1, 256))->capture_default_str();
   AddLayerAliasOption(cmd, &opts->layer_aliases);
   cmd->add_option("--selfcheck", opts->selfcheck,

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "ood_fit.h"
 
 namespace catdog::cli {
@@ -21,7 +22,8 @@ void RegisterOodFit(CLI::App& app) {
   cmd->add_option("--model", o->model, "Model folder (model.json + shards) or its model.json; written in place")->required();
   cmd->add_option("--pack", o->pack, "Dataset pack directory")->required();
   cmd->add_option("--ood-images", o->images, "Folder of non-animal photos to report on (scripts/ood-photos: OUT/choose)")->required();
-  cmd->add_option("--split", o->split, "Pack split the threshold is chosen on: val | test (the feature statistics come from train)")->capture_default_str();
+  AddSplitOption(cmd, &o->split, "Pack split the threshold is chosen on: val | test (the feature statistics come from train)",
+                 {"val", "test"});
   cmd->add_option("--method", o->method, "auto (the lower FPR on --ood-images) | max-prob | feature-distance")
       ->capture_default_str();
   cmd->add_option("--tpr", o->tpr, "Share of the split's cats and dogs to accept")->capture_default_str();

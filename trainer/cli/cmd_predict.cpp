@@ -21,8 +21,7 @@ void RegisterPredict(CLI::App& app) {
   cmd->add_flag("--flip", args->flip,
                 "Mirror averaging: P(dog) is the mean of the calibrated P(dog) of the image and of its left-right "
                 "mirror (as evaluate --flip and the page's option; 2x inference)");
-  cmd->add_option("--backend", args->backend, "auto, reference, simd or xnnpack")
-      ->check(CLI::IsMember({"auto", "reference", "simd", "xnnpack"}))->capture_default_str();
+  AddBackendOption(cmd, &args->backend, "Kernels");
   cmd->add_option("--threads", args->threads, "Kernel threads")->check(CLI::Range(1, 256))->capture_default_str();
   AddLayerAliasOption(cmd, &args->layer_aliases);
   cmd->add_option("--max-pixels", args->max_pixels, "Refuse images whose header claims more pixels (at most 268435456 are ever decoded: the preprocessing limit)")

@@ -26,7 +26,7 @@ void RegisterPreview(CLI::App& app) {
                   "Image to write (.png, .jpg); never inside a pack or model folder, an existing file only with --force")
       ->required();
   cmd->add_flag("--force", args->force, "Let --out replace an existing file");
-  cmd->add_option("--split", args->split, "train, val or test")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
+  AddSplitOption(cmd, &args->split, "train, val or test", {"train", "val", "test"});
   cmd->add_option("--seed", args->grid.seed, "Which samples (and augmentations)")->check(Uint64Text)->capture_default_str();
   cmd->add_option("--scale", args->grid.scale, "Pixel scale of each sample")->check(CLI::Range(1, 16))->capture_default_str();
   cmd->add_flag("--augment", args->grid.augment, "Show augmented versions (needs the torch build)");

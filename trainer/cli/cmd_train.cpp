@@ -70,7 +70,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--channels-last", opt->channels_last, "Channels-last activations");
   cmd->add_option("--limit", opt->limit, "Use only N training images (the first of each class in turn; quick runs); 0 = all")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
-  cmd->add_option("--val-split", opt->val_split, "Split to validate on: val | test")->capture_default_str();
+  AddSplitOption(cmd, &opt->val_split, "Split to validate on: val | test", {"val", "test"}, "--val-split");
   cmd->add_option("--threads", opt->threads, "CPU threads for libtorch; 0 = its default")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->add_flag("--no-progress", *no_progress, "No progress bar even on a terminal");
   cmd->add_option("--lr-schedule", opt->lr_schedule, "Learning rate per epoch: constant | cosine (decays to 0)")

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <initializer_list>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "catdog/catdog.h"
+#include "pack.h"
 
 namespace catdog::cli {
 
@@ -35,6 +37,40 @@ inline CLI::Option* AddLayerAliasOption(CLI::App* cmd, std::vector<std::string>*
             return m.compare(0, prefix.size(), prefix) == 0 ? m.substr(prefix.size()) : m;
           },
           ""));
+}
+
+// --backend on every command that runs a model (predict, evaluate, bench, infer): one name list, the
+// core's (ParseBackend), checked as the flag is read, so a bad name exits 2 naming it before any work.
+inline CLI::Option* AddBackendOption(CLI::App* cmd, std::string* backend, const std::string& help) {
+  return cmd->add_option("--backend", *backend, help + ": auto | reference | simd | xnnpack")
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            Backend b;
+            if (ParseBackend(input, &b)) return {};
+            return "'" + input + "' is not a backend: auto, reference, simd or xnnpack";
+          },
+          "BACKEND"))
+      ->capture_default_str();
+}
+
+// --split (train: --val-split) on every command that reads one split of a pack: the pack's split names (pack::ParseSplit),
+// limited to those the command takes (ALLOWED), checked as the flag is read.
+inline CLI::Option* AddSplitOption(CLI::App* cmd, std::string* split, const std::string& help,
+                                   std::initializer_list<const char*> allowed, const std::string& flag = "--split") {
+  std::vector<std::string> names(allowed.begin(), allowed.end());
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return cmd->add_option(flag, *split, help)
+      ->check(CLI::Validator(
+          [names, list](std::string& input) -> std::string {
+            pack::Split sp;
+            bool listed = false;
+            for (const std::string& n : names) listed = listed || n == input;
+            if (listed && pack::ParseSplit(input, &sp)) return {};
+            return "'" + input + "' is not a split this command reads: " + list;
+          },
+          "SPLIT"))
+      ->capture_default_str();
 }
 
 inline const CLI::Validator Finite(
