@@ -17,6 +17,7 @@
 
 #include "catdog/catdog.h"
 #include "fsutil.h"
+#include "model_files.h"
 #include "seal.h"
 #include "test_util.h"
 
@@ -65,6 +66,52 @@ std::vector<float> Outputs(const std::string& dir, int n, catdog::SelfCheckRepor
   for (float& v : in) v = u(rng);
   EXPECT_TRUE(m->Run(in.data(), n, out.data()));
   return out;
+}
+
+// fs::OpenModel, the one way a command opens a model folder: weights loaded and self-checked on the
+// bytes it read (a changed weight byte fails the check, not the load), or parsed only (weights false).
+TEST(OpenModel, LoadsChecksOrOnlyParses) {
+  TempDir tmp;
+  CopyShipped(tmp);
+  const std::string dir = tmp.path("models/catnet-v2");
+  catdog::SelfCheckReport rep;
+  catdog::fs::OpenOptions o;
+  o.selfcheck_report = &rep;
+  catdog::fs::ModelFiles files;
+  catdog::Status s = catdog::fs::OpenModel(dir, o, &files);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_TRUE(rep.present && rep.verified()) << rep.Summary();
+  EXPECT_EQ(files.json_path, dir + "/model.json");
+  EXPECT_FALSE(files.text.empty());
+  ASSERT_EQ(files.blobs.size(), files.model->shard_paths().size());
+  std::vector<float> in(files.model->input_size(), 0.5f), out(files.model->output_size());
+  EXPECT_TRUE(files.model->Run(in.data(), 1, out.data()));
+
+  // Parse only: the files are read, the weights are not loaded.
+  catdog::fs::ModelFiles parsed;
+  catdog::fs::OpenOptions po;
+  po.weights = false;
+  ASSERT_TRUE(catdog::fs::OpenModel(dir, po, &parsed));
+  EXPECT_EQ(parsed.text, files.text);
+  EXPECT_FALSE(parsed.model->Run(in.data(), 1, out.data())) << "no weights were loaded";
+
+  // One weight byte changed: it still loads (the shapes are right) and the self-check says so.
+  const std::string shard = dir + "/" + files.model->shard_paths()[0];
+  std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(100);
+  char c = 0;
+  f.read(&c, 1);
+  c = char(c ^ 0x40);
+  f.seekp(100);
+  f.write(&c, 1);
+  f.close();
+  catdog::SelfCheckReport bad;
+  o.selfcheck_report = &bad;
+  catdog::fs::ModelFiles changed;
+  s = catdog::fs::OpenModel(dir, o, &changed);
+  ASSERT_TRUE(s) << s.message();
+  EXPECT_TRUE(bad.present);
+  EXPECT_FALSE(bad.verified()) << bad.Summary();
 }
 
 TEST(Quantize, FloatModelToEachDtypeLoadsVerifiesAndUpdatesTheIndex) {

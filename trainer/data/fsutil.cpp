@@ -537,9 +537,10 @@ Status DirLock::Lock(const std::string& dir, const std::string& what) {
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,
                     std::unique_ptr<Model>* out) {
   ModelFiles files;
-  Status s = ReadModelFiles(dir_or_json, options, &files);
+  OpenOptions o;
+  o.load = options;
+  Status s = OpenModel(dir_or_json, o, &files);
   if (!s) return s;
-  if (!(s = files.model->LoadWeights(files.Views()))) return s;
   *out = std::move(files.model);
   return Status::Ok();
 }

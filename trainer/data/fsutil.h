@@ -133,9 +133,8 @@ class DirLock {
   int fd_ = -1;
 };
 
-// Loads a TF.js layers model from a directory holding model.json (or from a model.json path):
-// parses, reads each shard named by the manifest under the rules of ReadModelFiles
-// (model_files.h: regular files inside the folder, each once, bounded bytes), loads weights.
+// Loads a TF.js layers model from a directory holding model.json (or from a model.json path) through
+// OpenModel (model_files.h), keeping only the loaded model.
 Status LoadModelDir(const std::string& dir_or_json, const LoadOptions& options,
                     std::unique_ptr<Model>* out);
 

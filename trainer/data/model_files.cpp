@@ -124,6 +124,16 @@ Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std
   return Status::Ok();
 }
 
+Status OpenModel(const std::string& dir_or_json, const OpenOptions& options, ModelFiles* out) {
+  Status s = ReadModelFiles(dir_or_json, options.load, out);
+  if (!s || !options.weights) return s;
+  const std::vector<ShardBytes> shards = out->Views();
+  if (!(s = out->model->LoadWeights(shards))) return s;
+  if (options.selfcheck_report && !(s = RunSelfCheck(*out->model, shards, options.selfcheck_report)))
+    return Status::Error(out->json_path + ": " + s.message());
+  return Status::Ok();
+}
+
 Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options, ModelFiles* out) {
   Status s = ReadModelJson(dir_or_json, &out->json_path, &out->text);
   if (!s) return s;

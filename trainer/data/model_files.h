@@ -31,6 +31,18 @@ struct ModelFiles {
 // exceed the bytes the weights need. Messages name model.json and the shard path.
 Status ReadModelFiles(const std::string& dir_or_json, const LoadOptions& options, ModelFiles* out);
 
+// The one way every command opens a model folder: ReadModelFiles, then (weights) the core's
+// LoadWeights, then (selfcheck) RunSelfCheck on the shard bytes just read, whose report goes to
+// *selfcheck_report (a failed check is not an error here: the caller decides; a broken selfcheck
+// block is, naming model.json). `out` keeps model.json's text and the shard bytes for the commands
+// that rewrite a model (calibrate, quantize, ood-fit, seal, export --format onnx).
+struct OpenOptions {
+  LoadOptions load;
+  bool weights = true;                         // false: parse only (the caller reads the weights itself)
+  SelfCheckReport* selfcheck_report = nullptr;  // non-null: run the self-check after loading
+};
+Status OpenModel(const std::string& dir_or_json, const OpenOptions& options, ModelFiles* out);
+
 // model.json alone, under the same rule (a regular file of at most kMaxModelJsonBytes); sets
 // *json_path to dir_or_json + "/model.json" when dir_or_json is a folder.
 Status ReadModelJson(const std::string& dir_or_json, std::string* json_path, std::string* text);

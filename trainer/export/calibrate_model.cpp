@@ -98,8 +98,7 @@ int CalibrateModel(const CalibrateOptions& a) {
     if (!rs) return Fail(kExitBadInput, rs.message() + (a.out.empty() ? "" : " (without --out, calibrate writes in place)"));
   }
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(a.model, lo, &files);
-  if (s) s = files.model->LoadWeights(files.Views());
+  Status s = fs::OpenModel(a.model, {lo}, &files);
   if (!s) return Fail(kExitBadInput, s.message());
   const stdfs::path src_json = files.json_path;
   const std::vector<std::string> shard_paths = files.model->shard_paths();

@@ -665,7 +665,10 @@ Status ConvertModel(const ConvertOptions& o, ConvertResult* r, bool* bad) {
   LoadOptions lo;
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(o.model, lo, &files);
+  fs::OpenOptions open;
+  open.load = lo;
+  open.weights = false;  // TfjsBytesToOnnx loads them, from the same bytes
+  Status s = fs::OpenModel(o.model, open, &files);
   if (!s) return s;
   const std::string& src = files.json_path;
 

@@ -194,8 +194,7 @@ Status FitModel(const FitOptions& o, nlohmann::ordered_json* report, bool* bad) 
   LoadOptions lo;
   lo.threads = o.threads;
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(o.model, lo, &files);
-  if (s) s = files.model->LoadWeights(files.Views());
+  Status s = fs::OpenModel(o.model, {lo}, &files);
   if (!s) return Bad(bad, s.message());
   Model& model = *files.model;
   int S = 0;

@@ -119,8 +119,7 @@ Status QuantizeModelDir(const std::string& model_path, const QuantizeOptions& o,
   LoadOptions lo;
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
-  s = fs::ReadModelFiles(model_path, lo, &files);
-  if (s) s = files.model->LoadWeights(files.Views());
+  s = fs::OpenModel(model_path, {lo}, &files);
   if (!s) return s;
   const std::string& src = files.json_path;
   std::vector<tfjs::NamedWeight> weights;

@@ -18,16 +18,12 @@ namespace stdfs = std::filesystem;
 Status LoadModelDirChecked(const std::string& dir_or_json, const LoadOptions& options, std::unique_ptr<Model>* out,
                            SelfCheckReport* report) {
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(dir_or_json, options, &files);
+  fs::OpenOptions o;
+  o.load = options;
+  o.selfcheck_report = report;
+  Status s = fs::OpenModel(dir_or_json, o, &files);
   if (!s) return s;
-  const std::string& json_path = files.json_path;
-  std::unique_ptr<Model>& model = files.model;
-  const std::vector<ShardBytes> shards = files.Views();
-  s = model->LoadWeights(shards);
-  if (!s) return s;
-  s = RunSelfCheck(*model, shards, report);
-  if (!s) return Status::Error(json_path + ": " + s.message());
-  *out = std::move(model);
+  *out = std::move(files.model);
   return Status::Ok();
 }
 
@@ -108,7 +104,10 @@ Status SealModelDir(const std::string& dir_or_json, bool force, std::string* sum
   LoadOptions lo;
   lo.backend = Backend::kReference;
   fs::ModelFiles files;
-  Status s = fs::ReadModelFiles(dir_or_json, lo, &files);
+  fs::OpenOptions o;
+  o.load = lo;
+  o.weights = false;  // SealModelText loads them, from the same bytes
+  Status s = fs::OpenModel(dir_or_json, o, &files);
   if (!s) return s;
   std::string sealed;
   s = SealModelText(files.json_path, files.text, files.Views(), force, &sealed, summary);
