@@ -607,6 +607,9 @@ export async function buildReport(opts) {
       } else models.push(m);
     }
   }
+  // A kept card that no model names any more (its models were all rerun on another pack) goes.
+  const named = new Set(models.map((m) => m.pack_hash).filter(Boolean));
+  for (const h of [...extraCards.keys()]) if (!named.has(h)) extraCards.delete(h);
   const ids = new Set(models.map((m) => m.id));
   let chosen;
   if (opts.chosen) {

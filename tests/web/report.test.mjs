@@ -944,6 +944,14 @@ describe('scripts/make-report.mjs', () => {
     assert.deepEqual(rep.data_cards.map((c) => c.pack_hash), ['def456']);
     assert.equal(rep.chosen.id, 'cnn');  // the kept report's choice
 
+    // --keep of it with 'newpack' rerun on the main pack: no model names def456 any more, so its card goes
+    r = await cli(['--keep', out, '--run', `newpack=${root}/cnn-aug`, '--out', out2]);
+    assert.equal(r.code, 0, r.stderr);
+    rep = JSON.parse(await fs.readFile(out2, 'utf8'));
+    assert.deepEqual(validateReport(rep), []);
+    assert.deepEqual(rep.models.map((m) => [m.id, packOf(rep, m)]), [['newpack', 'abc123'], ['cnn', 'abc123']]);
+    assert.equal(rep.data_cards, undefined);
+
     // a kept report's models without "pack_hash" stay on their card when --data-card names another pack
     const old = path.join(root, 'one-pack.json');
     r = await cli(['--run', `cnn=${root}/cnn`, '--data-card', path.join(root, 'prepare.json'), '--out', old]);
