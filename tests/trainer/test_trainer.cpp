@@ -1106,12 +1106,18 @@ TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   TfjsModel m;
   s = ExportTfjs(ck, {}, t.path("model"), &m);
   ASSERT_TRUE(s) << s.message();
-  // Golden pairs: constant image + first cat and dog of the validation split.
+  // The export's golden pairs: constant image + first cat and dog of the validation split (their
+  // answers go to the export log), but only the synthetic one is written into the model: a model.json
+  // carries no copy of the pack's photos.
+  ASSERT_EQ(m.golden.size(), 3u);
+  EXPECT_NE(m.golden[1].desc.find("Cat/"), std::string::npos);
+  EXPECT_NE(m.golden[2].desc.find("Dog/"), std::string::npos);
   json j = json::parse(m.model_json);
   auto& golden = j["userDefinedMetadata"]["catdog"]["golden"];
-  ASSERT_EQ(golden.size(), 3u);
-  EXPECT_NE(golden[1]["name"].get<std::string>().find("Cat/"), std::string::npos);
-  EXPECT_NE(golden[2]["name"].get<std::string>().find("Dog/"), std::string::npos);
+  ASSERT_EQ(golden.size(), 1u);
+  EXPECT_EQ(golden[0]["name"], "constant 128");
+  EXPECT_EQ(m.model_json.find("Cat/"), std::string::npos) << "a pack photo's name in model.json";
+  EXPECT_EQ(m.model_json.find("Dog/"), std::string::npos) << "a pack photo's name in model.json";
   EXPECT_EQ(j["userDefinedMetadata"]["catdog"]["run_card"]["pack"]["content_hash"], "test-in-memory-300");
   std::unique_ptr<Model> model;
   ASSERT_TRUE(fs::LoadModelDir(t.path("model"), {}, &model));
@@ -1124,15 +1130,15 @@ TEST(Train, CnnTrainsExportsAndTheCoreAgreesOnRealPhotos) {
   }
   ASSERT_TRUE(model->Run(in.data(), int(golden.size()), got.data()));
   EXPECT_LE(MaxAbsDiff(want, got), 1e-4);
-  // The self-check block starts with the same two real photos, and verifies after loading.
+  // The self-check block: two patterns and an RGBA image through preprocess; it verifies after loading.
   const json& sc = j["userDefinedMetadata"]["catdog"]["selfcheck"];
-  ASSERT_EQ(sc["goldens"].size(), 4u);
-  EXPECT_EQ(sc["goldens"][0]["name"], golden[1]["name"]);
-  EXPECT_EQ(sc["goldens"][1]["name"], golden[2]["name"]);
+  ASSERT_EQ(sc["goldens"].size(), 3u);
+  EXPECT_EQ(sc["goldens"][0]["name"], "pattern: ramp + rings");
+  EXPECT_EQ(sc["goldens"][2]["format"], "rgba8");
   std::unique_ptr<Model> checked;
   SelfCheckReport rep;
   ASSERT_TRUE(cli::LoadModelDirChecked(t.path("model"), {}, &checked, &rep));
-  const std::string n = std::to_string(1 + 4 + m.shards.size());  // preprocessing + goldens + shards
+  const std::string n = std::to_string(1 + 3 + m.shards.size());  // preprocessing + goldens + shards
   EXPECT_EQ(rep.Summary(), "model verified (" + n + "/" + n + ")");
   EXPECT_EQ(rep.source, "libtorch");
 }
